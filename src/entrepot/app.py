@@ -1,0 +1,101 @@
+"""The ASGI application: routers, middleware and the lifespan that owns the pool."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+from collections.abc import AsyncIterator
+
+import structlog
+from fastapi import FastAPI
+
+from entrepot import __version__
+from entrepot.auth.authenticate import CredentialCache
+from entrepot.catalog.endpoints import router as catalog_router
+from entrepot.catalog.registry import DatasetRegistry
+from entrepot.logging import configure as configure_logging
+from entrepot.middleware import EdgeMiddleware
+from entrepot.ops.endpoints import router as ops_router
+from entrepot.problems import install_handlers
+from entrepot.records.endpoints import router as records_router
+from entrepot.records.idempotency import purge_expired
+from entrepot.records.service import RecordService
+from entrepot.settings import Settings
+from entrepot.store.pool import create_pool
+
+log = structlog.get_logger("entrepot.app")
+
+DESCRIPTION = """Entrepot: publish datasets, grant access, read, write and sync records.
+
+Authenticate with `Authorization: Bearer <API key or access token>`. Errors are
+RFC 9457 problem documents (`application/problem+json`)."""
+
+
+async def _housekeeping(app: FastAPI, settings: Settings) -> None:
+    while True:
+        await asyncio.sleep(600)
+        try:
+            removed = await purge_expired(app.state.pool, settings.idempotency_retention_hours)
+            if removed:
+                log.info("idempotency_keys_purged", count=removed)
+        except Exception as exc:  # keep the loop alive through store hiccups
+            log.warning("housekeeping_failed", error=str(exc))
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or Settings()
+    if not settings.database_url:
+        raise RuntimeError("create_app needs ENTREPOT_DATABASE_URL; `entrepot serve` sets it.")
+    dsn = settings.database_url
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        pool = await create_pool(settings, dsn)
+        app.state.pool = pool
+        app.state.draining = False
+        app.state.credentials = CredentialCache(settings.credential_cache_seconds)
+        app.state.datasets = DatasetRegistry(pool, settings.catalog_cache_seconds)
+        app.state.records = RecordService(pool, app.state.datasets)
+        app.state.redis = None
+        if settings.redis_url:
+            from redis.asyncio import Redis
+
+            app.state.redis = Redis.from_url(settings.redis_url, socket_timeout=1.0)
+        task = asyncio.create_task(_housekeeping(app, settings))
+        log.info("started", pid=os.getpid(), version=__version__)
+        try:
+            yield
+        finally:
+            app.state.draining = True
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+            if app.state.redis is not None:
+                await app.state.redis.aclose()
+            await pool.close()
+            log.info("stopped", pid=os.getpid())
+
+    app = FastAPI(
+        title="Entrepot",
+        version=__version__,
+        description=DESCRIPTION,
+        lifespan=lifespan,
+    )
+    install_handlers(app)
+    app.include_router(ops_router)
+    app.include_router(catalog_router)
+    app.include_router(records_router)
+    app.add_middleware(
+        EdgeMiddleware,
+        max_body=settings.max_body_bytes,
+        max_import_body=settings.max_import_bytes,
+    )
+    return app
+
+
+def app_from_env() -> FastAPI:
+    """Factory for ``uvicorn --factory`` (used by ``entrepot serve`` workers)."""
+    settings = Settings()
+    configure_logging(settings.log_level, settings.log_format)
+    return create_app(settings)

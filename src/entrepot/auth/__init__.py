@@ -1,0 +1,1 @@
+"""Who is calling: credentials, principals and the bearer-token check."""

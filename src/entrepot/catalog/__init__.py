@@ -1,0 +1,1 @@
+"""The catalog: organisations and datasets with their JSON Schemas."""

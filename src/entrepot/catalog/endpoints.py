@@ -1,0 +1,96 @@
+"""HTTP routes for organisations and datasets."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query, Request, Response
+
+from entrepot.auth.authenticate import CurrentPrincipal
+from entrepot.catalog import service
+from entrepot.catalog.models import (
+    Dataset,
+    DatasetCreate,
+    DatasetPage,
+    DatasetPatch,
+    Org,
+    OrgCreate,
+    OrgPage,
+)
+from entrepot.pagination import parse_limit
+
+router = APIRouter(prefix="/v1")
+
+Limit = Annotated[str | None, Query(description="Page size, 1 to 1000 (default 50).")]
+Cursor = Annotated[
+    str | None, Query(max_length=4096, description="Opaque cursor from next_cursor.")
+]
+
+
+@router.post("/orgs", status_code=201, response_model=Org, tags=["orgs"])
+async def create_org(body: OrgCreate, request: Request, principal: CurrentPrincipal) -> Any:
+    return await service.create_org(request.app.state.pool, principal, body.name, body.title)
+
+
+@router.get("/orgs", response_model=OrgPage, tags=["orgs"])
+async def list_orgs(
+    request: Request, principal: CurrentPrincipal, limit: Limit = None, cursor: Cursor = None
+) -> Any:
+    return await service.list_orgs(
+        request.app.state.pool, principal, cursor=cursor, limit=parse_limit(limit)
+    )
+
+
+@router.get("/orgs/{org}", response_model=Org, tags=["orgs"])
+async def get_org(org: str, request: Request, principal: CurrentPrincipal) -> Any:
+    return await service.get_org(request.app.state.pool, principal, org)
+
+
+@router.post("/datasets", status_code=201, response_model=Dataset, tags=["datasets"])
+async def create_dataset(
+    body: DatasetCreate, request: Request, response: Response, principal: CurrentPrincipal
+) -> Any:
+    created = await service.create_dataset(request.app.state.pool, principal, body)
+    response.headers["Location"] = f"/v1/datasets/{created['name']}"
+    return created
+
+
+@router.get("/datasets", response_model=DatasetPage, tags=["datasets"])
+async def list_datasets(
+    request: Request,
+    principal: CurrentPrincipal,
+    q: Annotated[str | None, Query(max_length=200, description="Full-text search.")] = None,
+    org: Annotated[str | None, Query(max_length=64)] = None,
+    tag: Annotated[str | None, Query(max_length=64)] = None,
+    limit: Limit = None,
+    cursor: Cursor = None,
+) -> Any:
+    return await service.list_datasets(
+        request.app.state.pool,
+        principal,
+        q=q,
+        org=org,
+        tag=tag,
+        cursor=cursor,
+        limit=parse_limit(limit),
+    )
+
+
+@router.get("/datasets/{ds}", response_model=Dataset, tags=["datasets"])
+async def get_dataset(ds: str, request: Request, principal: CurrentPrincipal) -> Any:
+    return await service.get_dataset(request.app.state.pool, principal, ds)
+
+
+@router.patch("/datasets/{ds}", response_model=Dataset, tags=["datasets"])
+async def update_dataset(
+    ds: str, body: DatasetPatch, request: Request, principal: CurrentPrincipal
+) -> Any:
+    state = request.app.state
+    return await service.update_dataset(state.pool, state.datasets, principal, ds, body)
+
+
+@router.delete("/datasets/{ds}", status_code=204, tags=["datasets"])
+async def delete_dataset(ds: str, request: Request, principal: CurrentPrincipal) -> Response:
+    state = request.app.state
+    await service.delete_dataset(state.pool, state.datasets, principal, ds)
+    return Response(status_code=204)

@@ -1,0 +1,80 @@
+"""Request and response models for the catalog endpoints."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+SLUG = r"^[a-z0-9][a-z0-9_-]{0,62}$"
+FIELD_NAME = r"^[^\x00]{1,128}$"
+
+
+class OrgCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: str = Field(pattern=SLUG, description="URL slug, unique on the platform.")
+    title: str = Field(min_length=1, max_length=200)
+
+
+class Org(BaseModel):
+    id: str
+    name: str
+    title: str
+    created_at: datetime
+
+
+class DatasetCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: str = Field(pattern=SLUG, description="URL slug, unique on the platform.")
+    org: str = Field(pattern=SLUG)
+    title: str = Field(min_length=1, max_length=200)
+    description: str = Field(default="", max_length=10_000)
+    schema_: dict[str, Any] = Field(
+        alias="schema", description="JSON Schema 2020-12 for one record."
+    )
+    primary_key: str | None = Field(default=None, pattern=FIELD_NAME)
+    visibility: Literal["public", "restricted"] = "restricted"
+    indexes: list[str] = Field(default_factory=list, max_length=32)
+    tags: list[str] = Field(default_factory=list, max_length=32)
+    require_if_match: bool = False
+
+
+class DatasetPatch(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    title: str | None = Field(default=None, min_length=1, max_length=200)
+    description: str | None = Field(default=None, max_length=10_000)
+    schema_: dict[str, Any] | None = Field(default=None, alias="schema")
+    primary_key: str | None = None
+    visibility: Literal["public", "restricted"] | None = None
+    indexes: list[str] | None = Field(default=None, max_length=32)
+    tags: list[str] | None = Field(default=None, max_length=32)
+    require_if_match: bool | None = None
+
+
+class Dataset(BaseModel):
+    name: str
+    org: str
+    title: str
+    description: str
+    schema_: dict[str, Any] = Field(alias="schema")
+    schema_version: int
+    primary_key: str | None
+    visibility: str
+    indexes: list[str]
+    tags: list[str]
+    require_if_match: bool
+    created_at: datetime
+    updated_at: datetime
+
+
+class Page(BaseModel):
+    next_cursor: str | None
+
+
+class OrgPage(Page):
+    data: list[Org]
+
+
+class DatasetPage(Page):
+    data: list[Dataset]

@@ -1,0 +1,116 @@
+"""A dataset's JSON Schema (2020-12), checked once and compiled for records.
+
+Validation uses jsonschema-rs: about 0.2 us a typical record against 20 us for
+the pure-Python ``jsonschema`` measured on this machine kind. Remote ``$ref``
+retrieval is refused: a schema must never make the server fetch a URL.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import jsonschema_rs
+
+from entrepot.problems import Unprocessable
+
+SCALAR_TYPES = frozenset({"string", "number", "integer", "boolean", "null"})
+KEY_TYPES = frozenset({"string", "integer"})
+
+
+def _refuse_remote(uri: str) -> Any:
+    raise ValueError(f"remote references are not allowed: {uri}")
+
+
+def _pointer(parts: list[str | int]) -> str:
+    return "/" + "/".join(str(p).replace("~", "~0").replace("/", "~1") for p in parts)
+
+
+@dataclass(frozen=True)
+class RecordSchema:
+    document: dict[str, Any]
+    validator: Any
+    property_types: dict[str, frozenset[str] | None]
+
+    @classmethod
+    def compile(cls, document: Any) -> RecordSchema:
+        if not isinstance(document, dict):
+            raise Unprocessable(
+                "schema must be a JSON Schema object.",
+                errors=[{"path": "/schema", "message": "not an object"}],
+            )
+        declared = document.get("$schema")
+        if declared is not None and declared not in (
+            "https://json-schema.org/draft/2020-12/schema",
+            "https://json-schema.org/draft/2020-12/schema#",
+        ):
+            raise Unprocessable(
+                "Only JSON Schema 2020-12 is supported.",
+                errors=[{"path": "/schema/$schema", "message": "unsupported"}],
+            )
+        try:
+            jsonschema_rs.meta.validate(
+                {**document, "$schema": "https://json-schema.org/draft/2020-12/schema"}
+            )
+            validator = jsonschema_rs.Draft202012Validator(
+                document, validate_formats=True, retriever=_refuse_remote
+            )
+        except (jsonschema_rs.ValidationError, jsonschema_rs.ReferencingError, ValueError) as exc:
+            path = _pointer(["schema", *getattr(exc, "instance_path", [])])
+            message = str(exc).splitlines()[0] if str(exc) else "invalid schema"
+            raise Unprocessable(
+                "schema is not a valid JSON Schema 2020-12 document.",
+                errors=[{"path": path, "message": message}],
+            ) from None
+        if document.get("type") != "object":
+            raise Unprocessable(
+                'A dataset schema must describe an object ("type": "object").',
+                errors=[{"path": "/schema/type", "message": 'must be "object"'}],
+            )
+        properties = document.get("properties") or {}
+        types: dict[str, frozenset[str] | None] = {}
+        for name, sub in properties.items():
+            declared_type = sub.get("type") if isinstance(sub, dict) else None
+            if isinstance(declared_type, str):
+                types[name] = frozenset({declared_type})
+            elif isinstance(declared_type, list):
+                types[name] = frozenset(str(t) for t in declared_type)
+            else:
+                types[name] = None
+        return cls(document=document, validator=validator, property_types=types)
+
+    def errors(self, record: Any) -> list[dict[str, str]]:
+        """Validation errors as ``{path, message}`` (JSON Pointers into the record)."""
+        if self.validator.is_valid(record):
+            return []
+        return [
+            {"path": _pointer(list(err.instance_path)), "message": err.message}
+            for err in self.validator.iter_errors(record)
+        ][:50]
+
+    def has_property(self, name: str) -> bool:
+        return name in self.property_types
+
+    def check_key_field(self, name: str) -> None:
+        types = self.property_types.get(name, frozenset())
+        if name not in self.property_types or types is None or not types <= KEY_TYPES:
+            raise Unprocessable(
+                "primary_key must name a property of type string or integer.",
+                errors=[
+                    {
+                        "path": "/primary_key",
+                        "message": f"{name!r} is not a string or integer property",
+                    }
+                ],
+            )
+
+    def check_indexable(self, fields: list[str]) -> None:
+        unknown = [f for f in fields if f not in self.property_types]
+        if unknown:
+            raise Unprocessable(
+                "indexes must name top-level properties of the schema.",
+                errors=[
+                    {"path": f"/indexes/{fields.index(f)}", "message": f"unknown property {f!r}"}
+                    for f in unknown
+                ],
+            )

@@ -1,0 +1,115 @@
+"""Dataset metadata for the hot paths, cached per process for about a second.
+
+Reads tolerate a second of staleness (the bound on visibility changes
+reaching every replica). Writes never trust the cache alone: they lock the
+dataset row and compare ``schema_version`` inside their transaction.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+import asyncpg
+import orjson
+
+from entrepot.catalog.record_schema import RecordSchema
+from entrepot.problems import NotFound
+from entrepot.store.sql import records_table
+
+
+@dataclass(frozen=True)
+class DatasetMeta:
+    id: int
+    name: str
+    org_id: uuid.UUID
+    schema_version: int
+    primary_key: str | None
+    visibility: str
+    indexes: tuple[str, ...]
+    require_if_match: bool
+    schema: RecordSchema
+
+    @property
+    def table(self) -> str:
+        return records_table(self.id)
+
+
+META_COLUMNS = (
+    "id, name, org_id, schema::text AS schema, schema_version, primary_key, visibility, "
+    "indexes, require_if_match"
+)
+
+
+def meta_from_row(row: asyncpg.Record) -> DatasetMeta:
+    schema_doc: dict[str, Any] = orjson.loads(row["schema"])
+    return DatasetMeta(
+        id=row["id"],
+        name=row["name"],
+        org_id=row["org_id"],
+        schema_version=row["schema_version"],
+        primary_key=row["primary_key"],
+        visibility=row["visibility"],
+        indexes=tuple(row["indexes"]),
+        require_if_match=row["require_if_match"],
+        schema=RecordSchema.compile(schema_doc),
+    )
+
+
+class DatasetRegistry:
+    def __init__(self, pool: asyncpg.Pool, ttl: float) -> None:
+        self.pool = pool
+        self.ttl = ttl
+        self._entries: dict[str, tuple[float, DatasetMeta]] = {}
+        self._compiled: dict[tuple[int, int], DatasetMeta] = {}
+
+    async def get(self, name: str) -> DatasetMeta:
+        hit = self._entries.get(name)
+        if hit is not None and hit[0] > time.monotonic():
+            return hit[1]
+        row = await self.pool.fetchrow(f"SELECT {META_COLUMNS} FROM datasets WHERE name = $1", name)
+        if row is None:
+            self._entries.pop(name, None)
+            raise NotFound(f"Dataset {name!r} does not exist or is not visible to you.")
+        return self.remember(row)
+
+    def remember(self, row: asyncpg.Record) -> DatasetMeta:
+        key = (row["id"], row["schema_version"])
+        meta = self._compiled.get(key)
+        if (
+            meta is None
+            or meta.visibility != row["visibility"]
+            or meta.indexes != tuple(row["indexes"])
+            or meta.require_if_match != row["require_if_match"]
+        ):
+            meta = meta_from_row(row)
+            if len(self._compiled) > 10_000:
+                self._compiled.clear()
+            self._compiled[key] = meta
+        if self.ttl > 0:
+            self._entries[row["name"]] = (time.monotonic() + self.ttl, meta)
+        return meta
+
+    def forget(self, name: str) -> None:
+        self._entries.pop(name, None)
+
+    async def lock_for_write(self, conn: asyncpg.Connection, meta: DatasetMeta) -> DatasetMeta:
+        """Lock the dataset row against schema changes; return current metadata.
+
+        ``FOR KEY SHARE`` lets writers run side by side while a schema change
+        (``FOR UPDATE``) waits for them and they wait for it.
+        """
+        row = await conn.fetchrow(
+            f"SELECT {META_COLUMNS} FROM datasets WHERE id = $1 FOR KEY SHARE", meta.id
+        )
+        if row is None:
+            self.forget(meta.name)
+            raise NotFound(f"Dataset {meta.name!r} does not exist or is not visible to you.")
+        if (
+            row["schema_version"] == meta.schema_version
+            and row["require_if_match"] == meta.require_if_match
+        ):
+            return meta
+        return self.remember(row)

@@ -1,0 +1,166 @@
+"""SQL for organisations and datasets, including each dataset's partition DDL."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+from typing import Any
+
+import asyncpg
+
+from entrepot.store.sql import field_expr, field_index_name, records_table
+
+DATASET_COLUMNS = """
+    d.id, d.name, o.name AS org, d.org_id, d.title, d.description, d.schema::text AS schema,
+    d.schema_version, d.primary_key, d.visibility, d.indexes, d.tags, d.require_if_match,
+    d.created_at, d.updated_at
+"""
+
+
+async def insert_org(conn: asyncpg.Connection, name: str, title: str) -> asyncpg.Record:
+    row = await conn.fetchrow(
+        "INSERT INTO orgs (name, title) VALUES ($1, $2) RETURNING id, name, title, created_at",
+        name,
+        title,
+    )
+    assert row is not None
+    return row
+
+
+async def get_org(conn: asyncpg.Connection | asyncpg.Pool, name: str) -> asyncpg.Record | None:
+    return await conn.fetchrow("SELECT id, name, title, created_at FROM orgs WHERE name = $1", name)
+
+
+async def list_orgs(
+    conn: asyncpg.Pool, *, only: uuid.UUID | None, after: str | None, limit: int
+) -> list[asyncpg.Record]:
+    return await conn.fetch(
+        """
+        SELECT id, name, title, created_at FROM orgs
+        WHERE ($1::uuid IS NULL OR id = $1) AND ($2::text IS NULL OR name > $2)
+        ORDER BY name LIMIT $3
+        """,
+        only,
+        after,
+        limit,
+    )
+
+
+async def insert_dataset(conn: asyncpg.Connection, values: dict[str, Any]) -> int:
+    dataset_id: int = await conn.fetchval(
+        """
+        INSERT INTO datasets (name, org_id, title, description, schema, primary_key,
+                              visibility, indexes, tags, require_if_match)
+        VALUES ($1, $2, $3, $4, $5::jsonb, $6, $7, $8, $9, $10)
+        RETURNING id
+        """,
+        values["name"],
+        values["org_id"],
+        values["title"],
+        values["description"],
+        values["schema"],
+        values["primary_key"],
+        values["visibility"],
+        values["indexes"],
+        values["tags"],
+        values["require_if_match"],
+    )
+    table = records_table(dataset_id)
+    await conn.execute(
+        f"CREATE TABLE {table} PARTITION OF records FOR VALUES IN ({int(dataset_id)})"
+    )
+    return dataset_id
+
+
+async def create_field_index(conn: asyncpg.Connection, dataset_id: int, field: str) -> None:
+    await conn.execute(
+        f"CREATE INDEX IF NOT EXISTS {field_index_name(dataset_id, field)} "
+        f"ON {records_table(dataset_id)} (({field_expr(field)}), id)"
+    )
+
+
+async def drop_field_index(conn: asyncpg.Connection, dataset_id: int, field: str) -> None:
+    await conn.execute(f"DROP INDEX IF EXISTS {field_index_name(dataset_id, field)}")
+
+
+async def get_dataset(
+    conn: asyncpg.Connection | asyncpg.Pool, name: str, *, for_update: bool = False
+) -> asyncpg.Record | None:
+    lock = " FOR UPDATE OF d" if for_update else ""
+    return await conn.fetchrow(
+        f"SELECT {DATASET_COLUMNS} FROM datasets d JOIN orgs o ON o.id = d.org_id "
+        f"WHERE d.name = $1{lock}",
+        name,
+    )
+
+
+async def list_datasets(
+    conn: asyncpg.Pool,
+    *,
+    is_admin: bool,
+    viewer_org: uuid.UUID | None,
+    q: str | None,
+    org: str | None,
+    tag: str | None,
+    after: str | None,
+    limit: int,
+) -> list[asyncpg.Record]:
+    return await conn.fetch(
+        f"""
+        SELECT {DATASET_COLUMNS} FROM datasets d JOIN orgs o ON o.id = d.org_id
+        WHERE ($1 OR d.visibility = 'public' OR d.org_id = $2)
+          AND ($3::text IS NULL OR d.search @@ websearch_to_tsquery('simple', $3))
+          AND ($4::text IS NULL OR o.name = $4)
+          AND ($5::text IS NULL OR d.tags @> ARRAY[$5])
+          AND ($6::text IS NULL OR d.name > $6)
+        ORDER BY d.name
+        LIMIT $7
+        """,
+        is_admin,
+        viewer_org,
+        q,
+        org,
+        tag,
+        after,
+        limit,
+    )
+
+
+async def update_dataset(
+    conn: asyncpg.Connection, dataset_id: int, changes: dict[str, Any]
+) -> None:
+    allowed = {
+        "title": "$%d",
+        "description": "$%d",
+        "schema": "$%d::jsonb",
+        "visibility": "$%d",
+        "indexes": "$%d",
+        "tags": "$%d",
+        "require_if_match": "$%d",
+    }
+    sets = []
+    args: list[Any] = [dataset_id]
+    for column, value in changes.items():
+        args.append(value)
+        sets.append(f"{column} = {allowed[column] % len(args)}")
+    if "schema" in changes:
+        sets.append("schema_version = schema_version + 1")
+    sets.append("updated_at = now()")
+    await conn.execute(f"UPDATE datasets SET {', '.join(sets)} WHERE id = $1", *args)
+
+
+async def delete_dataset(conn: asyncpg.Connection, dataset_id: int) -> None:
+    await conn.execute("DELETE FROM datasets WHERE id = $1", dataset_id)
+    await conn.execute(f"DROP TABLE IF EXISTS {records_table(dataset_id)}")
+
+
+async def iter_record_data(
+    conn: asyncpg.Connection, dataset_id: int
+) -> AsyncIterator[tuple[str, str]]:
+    """Every record's id and data text, streamed through a server-side cursor."""
+    async for row in conn.cursor(
+        f"SELECT id, data::text FROM {records_table(dataset_id)} WHERE dataset_id = $1",
+        dataset_id,
+        prefetch=1000,
+    ):
+        yield row[0], row[1]

@@ -1,0 +1,259 @@
+"""Catalog use cases: organisations and the lifecycle of a dataset."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import asyncpg
+import orjson
+
+from entrepot import jsonbody
+from entrepot.auth.principal import Principal
+from entrepot.catalog import repository as repo
+from entrepot.catalog.models import DatasetCreate, DatasetPatch
+from entrepot.catalog.record_schema import RecordSchema
+from entrepot.catalog.registry import DatasetRegistry
+from entrepot.pagination import decode_cursor, encode_cursor, fingerprint
+from entrepot.policy import (
+    can_see_dataset,
+    require_org_admin,
+    require_platform_admin,
+    require_scope,
+)
+from entrepot.problems import Conflict, NotFound, Unprocessable
+
+MAX_SCHEMA_CHANGE_ERRORS = 20
+
+
+def org_out(row: asyncpg.Record) -> dict[str, Any]:
+    return {
+        "id": str(row["id"]),
+        "name": row["name"],
+        "title": row["title"],
+        "created_at": row["created_at"],
+    }
+
+
+def dataset_out(row: asyncpg.Record) -> dict[str, Any]:
+    return {
+        "name": row["name"],
+        "org": row["org"],
+        "title": row["title"],
+        "description": row["description"],
+        "schema": orjson.loads(row["schema"]),
+        "schema_version": row["schema_version"],
+        "primary_key": row["primary_key"],
+        "visibility": row["visibility"],
+        "indexes": list(row["indexes"]),
+        "tags": list(row["tags"]),
+        "require_if_match": row["require_if_match"],
+        "created_at": row["created_at"],
+        "updated_at": row["updated_at"],
+    }
+
+
+async def create_org(
+    pool: asyncpg.Pool, principal: Principal, name: str, title: str
+) -> dict[str, Any]:
+    require_platform_admin(principal)
+    async with pool.acquire() as conn:
+        try:
+            row = await repo.insert_org(conn, name, title)
+        except asyncpg.UniqueViolationError:
+            raise Conflict(f"An organisation named {name!r} already exists.") from None
+    return org_out(row)
+
+
+async def get_org(pool: asyncpg.Pool, principal: Principal, name: str) -> dict[str, Any]:
+    row = await repo.get_org(pool, name)
+    if row is None or not (principal.is_admin or principal.org_id == row["id"]):
+        raise NotFound(f"Organisation {name!r} does not exist or is not visible to you.")
+    return org_out(row)
+
+
+async def list_orgs(
+    pool: asyncpg.Pool, principal: Principal, *, cursor: str | None, limit: int
+) -> dict[str, Any]:
+    fp = fingerprint("orgs")
+    after = decode_cursor(cursor, fp)[0] if cursor else None
+    if after is not None and not isinstance(after, str):
+        after = None
+    only = None if principal.is_admin else principal.org_id
+    if only is None and not principal.is_admin:
+        return {"data": [], "next_cursor": None}
+    rows = await repo.list_orgs(pool, only=only, after=after, limit=limit + 1)
+    return _page([org_out(r) for r in rows], limit, fp, lambda item: [item["name"]])
+
+
+def _page(items: list[dict[str, Any]], limit: int, fp: str, position: Any) -> dict[str, Any]:
+    more = len(items) > limit
+    items = items[:limit]
+    return {
+        "data": items,
+        "next_cursor": encode_cursor(position(items[-1]), fp) if more and items else None,
+    }
+
+
+async def _org_id_for(conn: asyncpg.Connection, principal: Principal, org: str) -> Any:
+    row = await repo.get_org(conn, org)
+    if row is None or not (principal.is_admin or principal.org_id == row["id"]):
+        raise Unprocessable(
+            f"Organisation {org!r} does not exist or is not yours.",
+            errors=[{"path": "/org", "message": "unknown organisation"}],
+        )
+    require_org_admin(principal, row["id"])
+    return row["id"]
+
+
+def _check_dataset_shape(schema: RecordSchema, primary_key: str | None, indexes: list[str]) -> None:
+    if primary_key is not None:
+        schema.check_key_field(primary_key)
+    schema.check_indexable(indexes)
+
+
+async def create_dataset(
+    pool: asyncpg.Pool, principal: Principal, body: DatasetCreate
+) -> dict[str, Any]:
+    schema = RecordSchema.compile(body.schema_)
+    indexes = list(dict.fromkeys(body.indexes))
+    _check_dataset_shape(schema, body.primary_key, indexes)
+    async with pool.acquire() as conn, conn.transaction():
+        org_id = await _org_id_for(conn, principal, body.org)
+        try:
+            dataset_id = await repo.insert_dataset(
+                conn,
+                {
+                    "name": body.name,
+                    "org_id": org_id,
+                    "title": body.title,
+                    "description": body.description,
+                    "schema": jsonbody.dumps(body.schema_),
+                    "primary_key": body.primary_key,
+                    "visibility": body.visibility,
+                    "indexes": indexes,
+                    "tags": list(dict.fromkeys(body.tags)),
+                    "require_if_match": body.require_if_match,
+                },
+            )
+        except asyncpg.UniqueViolationError:
+            raise Conflict(f"A dataset named {body.name!r} already exists.") from None
+        for field in indexes:
+            await repo.create_field_index(conn, dataset_id, field)
+        row = await repo.get_dataset(conn, body.name)
+    assert row is not None
+    return dataset_out(row)
+
+
+async def get_dataset(pool: asyncpg.Pool, principal: Principal, name: str) -> dict[str, Any]:
+    require_scope(principal, "datasets:read")
+    row = await repo.get_dataset(pool, name)
+    if row is None or not can_see_dataset(principal, row["visibility"], row["org_id"]):
+        raise NotFound(f"Dataset {name!r} does not exist or is not visible to you.")
+    return dataset_out(row)
+
+
+async def list_datasets(
+    pool: asyncpg.Pool,
+    principal: Principal,
+    *,
+    q: str | None,
+    org: str | None,
+    tag: str | None,
+    cursor: str | None,
+    limit: int,
+) -> dict[str, Any]:
+    require_scope(principal, "datasets:read")
+    fp = fingerprint("datasets", q, org, tag)
+    after = decode_cursor(cursor, fp)[0] if cursor else None
+    rows = await repo.list_datasets(
+        pool,
+        is_admin=principal.is_admin,
+        viewer_org=principal.org_id,
+        q=q or None,
+        org=org or None,
+        tag=tag or None,
+        after=after if isinstance(after, str) else None,
+        limit=limit + 1,
+    )
+    return _page([dataset_out(r) for r in rows], limit, fp, lambda item: [item["name"]])
+
+
+async def _validate_stored_records(
+    conn: asyncpg.Connection, dataset_id: int, schema: RecordSchema
+) -> None:
+    failures: list[dict[str, str]] = []
+    async for record_id, data in repo.iter_record_data(conn, dataset_id):
+        for err in schema.errors(orjson.loads(data)):
+            failures.append(
+                {"path": f"/records/{record_id}{err['path']}", "message": err["message"]}
+            )
+        if len(failures) >= MAX_SCHEMA_CHANGE_ERRORS:
+            break
+    if failures:
+        raise Conflict(
+            "The new schema would invalidate stored records; fix or delete them first.",
+            errors=failures[:MAX_SCHEMA_CHANGE_ERRORS],
+        )
+
+
+async def update_dataset(
+    pool: asyncpg.Pool,
+    registry: DatasetRegistry,
+    principal: Principal,
+    name: str,
+    patch: DatasetPatch,
+) -> dict[str, Any]:
+    given = patch.model_dump(exclude_unset=True, by_alias=True)
+    async with pool.acquire() as conn, conn.transaction():
+        row = await repo.get_dataset(conn, name, for_update=True)
+        if row is None or not can_see_dataset(principal, row["visibility"], row["org_id"]):
+            raise NotFound(f"Dataset {name!r} does not exist or is not visible to you.")
+        require_org_admin(principal, row["org_id"])
+        if "primary_key" in given and given["primary_key"] != row["primary_key"]:
+            raise Conflict("primary_key cannot change after creation: record ids derive from it.")
+        given.pop("primary_key", None)
+        for key in ("title", "visibility", "require_if_match"):
+            if key in given and given[key] is None:
+                raise Unprocessable(
+                    f"{key} cannot be null.",
+                    errors=[{"path": f"/{key}", "message": "cannot be null"}],
+                )
+        schema_doc = given.get("schema") or orjson.loads(row["schema"])
+        schema = RecordSchema.compile(schema_doc)
+        old_indexes = list(row["indexes"])
+        new_indexes = list(dict.fromkeys(given.get("indexes") or old_indexes))
+        _check_dataset_shape(schema, row["primary_key"], new_indexes)
+        changes: dict[str, Any] = {k: v for k, v in given.items() if v is not None}
+        if "schema" in changes:
+            if changes["schema"] == orjson.loads(row["schema"]):
+                del changes["schema"]
+            else:
+                await _validate_stored_records(conn, row["id"], schema)
+                changes["schema"] = jsonbody.dumps(changes["schema"])
+        if "indexes" in changes:
+            changes["indexes"] = new_indexes
+            for field in set(old_indexes) - set(new_indexes):
+                await repo.drop_field_index(conn, row["id"], field)
+            for field in new_indexes:
+                if field not in old_indexes:
+                    await repo.create_field_index(conn, row["id"], field)
+        if "tags" in changes:
+            changes["tags"] = list(dict.fromkeys(changes["tags"]))
+        if changes:
+            await repo.update_dataset(conn, row["id"], changes)
+        updated = await repo.get_dataset(conn, name)
+    registry.forget(name)
+    assert updated is not None
+    return dataset_out(updated)
+
+
+async def delete_dataset(
+    pool: asyncpg.Pool, registry: DatasetRegistry, principal: Principal, name: str
+) -> None:
+    async with pool.acquire() as conn, conn.transaction():
+        row = await repo.get_dataset(conn, name, for_update=True)
+        if row is None or not can_see_dataset(principal, row["visibility"], row["org_id"]):
+            raise NotFound(f"Dataset {name!r} does not exist or is not visible to you.")
+        require_org_admin(principal, row["org_id"])
+        await repo.delete_dataset(conn, row["id"])
+    registry.forget(name)

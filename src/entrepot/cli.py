@@ -1,0 +1,104 @@
+"""The ``entrepot`` command."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+
+import typer
+import uvicorn
+
+from entrepot import __version__
+from entrepot.logging import configure as configure_logging
+from entrepot.settings import Settings
+
+app = typer.Typer(
+    help="Entrepot: an open data platform. Settings come from ENTREPOT_* variables.",
+    no_args_is_help=True,
+    add_completion=False,
+)
+
+
+def _store_url(settings: Settings) -> str:
+    """The store URL; without ENTREPOT_DATABASE_URL, start the embedded PostgreSQL."""
+    if settings.database_url:
+        return settings.database_url
+    from entrepot.store.embedded import (
+        DATABASE_NAME,
+        ensure_database,
+        start_embedded,
+        with_database,
+    )
+
+    admin_url = start_embedded(settings.data_dir)
+    asyncio.run(ensure_database(admin_url, DATABASE_NAME))
+    typer.echo(f"Embedded PostgreSQL running under {settings.data_dir.resolve() / 'pg'}", err=True)
+    return with_database(admin_url, DATABASE_NAME)
+
+
+async def _prepare(url: str, settings: Settings) -> str | None:
+    from entrepot.auth.bootstrap import bootstrap
+    from entrepot.store.migrate import migrate
+
+    await migrate(url)
+    token = settings.bootstrap_token.get_secret_value() if settings.bootstrap_token else None
+    return await bootstrap(url, token)
+
+
+@app.command()
+def serve(
+    host: str = typer.Option(None, help="Interface to bind (default ENTREPOT_HOST or 127.0.0.1)."),
+    port: int = typer.Option(None, help="Port (default ENTREPOT_PORT or 8000)."),
+    workers: int = typer.Option(None, help="Worker processes (default ENTREPOT_WORKERS or 1)."),
+) -> None:
+    """Migrate the store and serve the API (embedded PostgreSQL unless ENTREPOT_DATABASE_URL)."""
+    settings = Settings()
+    configure_logging(settings.log_level, settings.log_format)
+    host = host or settings.host
+    port = port or settings.port
+    workers = workers or settings.workers
+    url = _store_url(settings)
+    os.environ["ENTREPOT_DATABASE_URL"] = url
+    generated = asyncio.run(_prepare(url, settings))
+    if generated:
+        typer.echo(
+            "\nFirst start: a platform-admin API key was created. It is shown only now:\n\n"
+            f"    {generated}\n\nStore it safely; use it as 'Authorization: Bearer <key>'.\n",
+            err=True,
+        )
+    typer.echo(f"Entrepot {__version__} serving on http://{host}:{port} (docs at /docs)", err=True)
+    uvicorn.run(
+        "entrepot.app:app_from_env",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        loop="uvloop",
+        http="httptools",
+        log_config=None,
+        access_log=False,
+        proxy_headers=True,
+        timeout_graceful_shutdown=30,
+    )
+
+
+@app.command()
+def migrate() -> None:
+    """Bring the store schema up to date (under an advisory lock; safe to run concurrently)."""
+    settings = Settings()
+    configure_logging(settings.log_level, settings.log_format)
+    url = _store_url(settings)
+    from entrepot.store.migrate import migrate as run_migrations
+
+    applied = asyncio.run(run_migrations(url))
+    typer.echo(f"Applied migrations: {applied or 'none (up to date)'}", err=True)
+
+
+@app.command()
+def version() -> None:
+    """Print the version."""
+    typer.echo(__version__)
+
+
+def main() -> None:
+    app()

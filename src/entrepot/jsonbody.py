@@ -1,0 +1,88 @@
+"""Strict JSON for request bodies and bulk lines.
+
+The standard library parser keeps integers exact at any size (orjson turns
+big ones into floats, silently losing digits); non-finite numbers are
+refused; and strings PostgreSQL's jsonb cannot store (NUL characters, lone
+surrogates) are refused with their path instead of failing in the database.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from typing import Any
+
+MAX_DEPTH = 64
+
+
+class JsonBodyError(ValueError):
+    def __init__(self, message: str, path: str = "") -> None:
+        super().__init__(message)
+        self.message = message
+        self.path = path
+
+
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise JsonBodyError(f"number {text} is out of range")
+    return value
+
+
+def _no_constants(text: str) -> Any:
+    raise JsonBodyError(f"{text} is not valid JSON")
+
+
+def loads(raw: bytes | str) -> Any:
+    try:
+        value = json.loads(raw, parse_float=_finite_float, parse_constant=_no_constants)
+    except JsonBodyError:
+        raise
+    except UnicodeDecodeError as exc:
+        raise JsonBodyError("the body is not valid UTF-8") from exc
+    except (ValueError, RecursionError) as exc:
+        raise JsonBodyError(f"malformed JSON: {exc}") from exc
+    check_storable(value)
+    return value
+
+
+def loads_trusted(text: str) -> Any:
+    """Parse JSON we produced ourselves (PostgreSQL output): exact, unchecked."""
+    return json.loads(text)
+
+
+def dumps(value: Any) -> str:
+    """Compact JSON text with exact integers, for sending to PostgreSQL."""
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+
+
+def _check_string(text: str, path: list[str]) -> None:
+    if "\x00" in text:
+        raise JsonBodyError("strings cannot contain the NUL character", _pointer(path))
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise JsonBodyError("strings cannot contain unpaired surrogates", _pointer(path)) from exc
+
+
+def _pointer(path: list[str]) -> str:
+    return "/" + "/".join(p.replace("~", "~0").replace("/", "~1") for p in path)
+
+
+def check_storable(value: Any, path: list[str] | None = None, depth: int = 0) -> None:
+    path = path if path is not None else []
+    if depth > MAX_DEPTH:
+        raise JsonBodyError(f"documents cannot nest deeper than {MAX_DEPTH} levels", _pointer(path))
+    if isinstance(value, str):
+        _check_string(value, path)
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            _check_string(key, path)
+            path.append(key)
+            check_storable(item, path, depth + 1)
+            path.pop()
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            path.append(str(index))
+            check_storable(item, path, depth + 1)
+            path.pop()

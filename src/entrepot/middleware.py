@@ -1,0 +1,143 @@
+"""Pure-ASGI middleware: request ids, access logs, metrics, body limits.
+
+Written against raw ASGI rather than BaseHTTPMiddleware: it adds no task
+per request and never buffers bodies, so streaming imports stay streaming.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+import uuid
+from typing import Any
+
+import structlog
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from entrepot.ops.metrics import REQUEST_SECONDS, REQUESTS
+from entrepot.problems import PayloadTooLarge, problem_response
+
+log = structlog.get_logger("entrepot.access")
+_VALID_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:/+=-]{1,128}$")
+_QUIET = frozenset({"/healthz", "/readyz", "/metrics"})
+
+
+class _BodyTooLarge(Exception):
+    pass
+
+
+class EdgeMiddleware:
+    def __init__(self, app: ASGIApp, *, max_body: int, max_import_body: int) -> None:
+        self.app = app
+        self.max_body = max_body
+        self.max_import_body = max_import_body
+
+    def _limit_for(self, path: str) -> int:
+        return self.max_import_body if path.endswith("/import") else self.max_body
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        request_id = _request_id(scope)
+        scope.setdefault("state", {})["request_id"] = request_id
+        path: str = scope["path"]
+        limit = self._limit_for(path)
+        status = 500
+        response_started = False
+        raw_id = request_id.encode("latin-1")
+
+        async def send_wrapper(message: Message) -> None:
+            nonlocal status, response_started
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                response_started = True
+                headers = list(message.get("headers", []))
+                headers.append((b"x-request-id", raw_id))
+                message = {**message, "headers": headers}
+            await send(message)
+
+        declared = _content_length(scope)
+        if declared is not None and declared > limit:
+            await _reject_too_large(scope, send_wrapper, request_id, limit)
+            self._observe(scope, path, status, started, request_id)
+            return
+
+        received = 0
+
+        async def receive_wrapper() -> Message:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > limit:
+                    raise _BodyTooLarge
+            return message
+
+        with structlog.contextvars.bound_contextvars(request_id=request_id):
+            try:
+                await self.app(scope, receive_wrapper, send_wrapper)
+            except _BodyTooLarge:
+                if not response_started:
+                    await _reject_too_large(scope, send_wrapper, request_id, limit)
+            self._observe(scope, path, status, started, request_id)
+
+    def _observe(
+        self, scope: Scope, path: str, status: int, started: float, request_id: str
+    ) -> None:
+        elapsed = time.perf_counter() - started
+        route = _route_template(scope)
+        REQUESTS.labels(scope["method"], route, str(status)).inc()
+        REQUEST_SECONDS.labels(scope["method"], route).observe(elapsed)
+        if path not in _QUIET or status >= 500:
+            log.info(
+                "request",
+                method=scope["method"],
+                path=path,
+                route=route,
+                status=status,
+                duration_ms=round(elapsed * 1000, 2),
+                request_id=request_id,
+            )
+
+
+def _route_template(scope: Scope) -> str:
+    route: Any = scope.get("route")
+    template = getattr(route, "path", None)
+    return template if isinstance(template, str) else "unmatched"
+
+
+def _request_id(scope: Scope) -> str:
+    for name, value in scope.get("headers", []):
+        if name == b"x-request-id":
+            try:
+                text = value.decode("ascii")
+            except UnicodeDecodeError:
+                break
+            if _VALID_REQUEST_ID.match(text):
+                return text
+            break
+    return uuid.uuid4().hex
+
+
+def _content_length(scope: Scope) -> int | None:
+    for name, value in scope.get("headers", []):
+        if name == b"content-length":
+            try:
+                return int(value)
+            except ValueError:
+                return None
+    return None
+
+
+async def _reject_too_large(scope: Scope, send: Send, request_id: str, limit: int) -> None:
+    response = problem_response(
+        PayloadTooLarge(f"The request body exceeds the limit of {limit} bytes."), request_id
+    )
+    response.headers["Connection"] = "close"
+
+    async def no_body() -> Message:
+        return {"type": "http.disconnect"}
+
+    await response(scope, no_body, send)

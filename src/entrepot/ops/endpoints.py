@@ -1,0 +1,48 @@
+"""Liveness, readiness and metrics."""
+
+from __future__ import annotations
+
+import asyncio
+
+import asyncpg
+from fastapi import APIRouter, Request, Response
+from fastapi.responses import JSONResponse
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+router = APIRouter(tags=["operations"])
+
+
+@router.get("/healthz", summary="Liveness: the process is serving")
+async def healthz() -> JSONResponse:
+    return JSONResponse({"status": "ok"})
+
+
+@router.get("/readyz", summary="Readiness: the store answers and we are not draining")
+async def readyz(request: Request) -> JSONResponse:
+    state = request.app.state
+    checks: dict[str, str] = {}
+    ready = not getattr(state, "draining", False)
+    checks["draining"] = "yes" if not ready else "no"
+    pool: asyncpg.Pool = state.pool
+    try:
+        await asyncio.wait_for(pool.fetchval("SELECT 1"), timeout=2.0)
+        checks["store"] = "ok"
+    except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, TimeoutError):
+        checks["store"] = "unavailable"
+        ready = False
+    redis = getattr(state, "redis", None)
+    if redis is not None:
+        try:
+            await asyncio.wait_for(redis.ping(), timeout=1.0)
+            checks["redis"] = "ok"
+        except Exception:  # degraded, not down: limits fall back to local buckets
+            checks["redis"] = "unavailable"
+    return JSONResponse(
+        {"status": "ready" if ready else "unavailable", "checks": checks},
+        status_code=200 if ready else 503,
+    )
+
+
+@router.get("/metrics", summary="Prometheus metrics", response_class=Response)
+async def metrics() -> Response:
+    return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)

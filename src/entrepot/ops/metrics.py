@@ -1,0 +1,17 @@
+"""Prometheus metrics (per process; see docs/operations.md for multi-worker)."""
+
+from __future__ import annotations
+
+from prometheus_client import Counter, Histogram
+
+REQUESTS = Counter(
+    "entrepot_http_requests_total",
+    "HTTP requests by method, route and status",
+    ["method", "route", "status"],
+)
+REQUEST_SECONDS = Histogram(
+    "entrepot_http_request_duration_seconds",
+    "HTTP request latency by method and route",
+    ["method", "route"],
+    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+)

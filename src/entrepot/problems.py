@@ -1,0 +1,197 @@
+"""RFC 9457 problem documents: one exception family, one renderer.
+
+Domain code raises a :class:`Problem` subclass; the handlers installed by
+:func:`install_handlers` render every error, including the framework's own, as
+``application/problem+json``. Nothing else builds error bodies.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+import structlog
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.responses import Response
+
+PROBLEM_BASE = "https://entrepot.dev/problems/"
+PROBLEM_CONTENT_TYPE = "application/problem+json"
+
+log = structlog.get_logger("entrepot.problems")
+
+
+class Problem(Exception):
+    status: int = 500
+    slug: str = "internal"
+    title: str = "Internal server error"
+
+    def __init__(
+        self,
+        detail: str,
+        *,
+        errors: list[dict[str, Any]] | None = None,
+        headers: dict[str, str] | None = None,
+        **extra: Any,
+    ) -> None:
+        super().__init__(detail)
+        self.detail = detail
+        self.errors = errors
+        self.headers = headers or {}
+        self.extra = extra
+
+    def body(self) -> dict[str, Any]:
+        doc: dict[str, Any] = {
+            "type": PROBLEM_BASE + self.slug,
+            "title": self.title,
+            "status": self.status,
+            "detail": self.detail,
+        }
+        if self.errors is not None:
+            doc["errors"] = self.errors
+        doc.update(self.extra)
+        return doc
+
+
+class BadRequest(Problem):
+    status, slug, title = 400, "bad-request", "Bad request"
+
+
+class Unauthorized(Problem):
+    status, slug, title = 401, "unauthorized", "Authentication required"
+
+    def __init__(self, detail: str, *, error: str = "invalid_token") -> None:
+        super().__init__(
+            detail,
+            headers={"WWW-Authenticate": f'Bearer realm="entrepot", error="{error}"'},
+        )
+
+
+class Forbidden(Problem):
+    status, slug, title = 403, "forbidden", "Forbidden"
+
+
+class NotFound(Problem):
+    status, slug, title = 404, "not-found", "Not found"
+
+
+class MethodNotAllowed(Problem):
+    status, slug, title = 405, "method-not-allowed", "Method not allowed"
+
+
+class NotAcceptable(Problem):
+    status, slug, title = 406, "not-acceptable", "Not acceptable"
+
+
+class Conflict(Problem):
+    status, slug, title = 409, "conflict", "Conflict"
+
+
+class Gone(Problem):
+    status, slug, title = 410, "gone", "Gone"
+
+
+class PreconditionFailed(Problem):
+    status, slug, title = 412, "precondition-failed", "Precondition failed"
+
+
+class PayloadTooLarge(Problem):
+    status, slug, title = 413, "payload-too-large", "Payload too large"
+
+
+class UnsupportedMediaType(Problem):
+    status, slug, title = 415, "unsupported-media-type", "Unsupported media type"
+
+
+class Unprocessable(Problem):
+    status, slug, title = 422, "validation", "Validation failed"
+
+
+class PreconditionRequired(Problem):
+    status, slug, title = 428, "precondition-required", "Precondition required"
+
+
+class ServiceUnavailable(Problem):
+    status, slug, title = 503, "unavailable", "Service unavailable"
+
+
+def problem_response(problem: Problem, request_id: str | None = None) -> Response:
+    body = problem.body()
+    if request_id:
+        body["request_id"] = request_id
+    return Response(
+        orjson.dumps(body),
+        status_code=problem.status,
+        media_type=PROBLEM_CONTENT_TYPE,
+        headers=problem.headers,
+    )
+
+
+_BY_STATUS: dict[int, type[Problem]] = {
+    cls.status: cls
+    for cls in (
+        BadRequest,
+        Forbidden,
+        NotFound,
+        MethodNotAllowed,
+        NotAcceptable,
+        Conflict,
+        PayloadTooLarge,
+        UnsupportedMediaType,
+        Unprocessable,
+        ServiceUnavailable,
+    )
+}
+
+
+def _request_id(request: Request) -> str | None:
+    return getattr(request.state, "request_id", None)
+
+
+def _location(loc: tuple[Any, ...] | list[Any]) -> tuple[str, str]:
+    where = str(loc[0]) if loc else "body"
+    rest = [str(p) for p in loc[1:]]
+    return where, "/" + "/".join(rest)
+
+
+async def _on_problem(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, Problem)
+    return problem_response(exc, _request_id(request))
+
+
+async def _on_validation(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, RequestValidationError)
+    errors = []
+    in_body = True
+    for err in exc.errors():
+        where, path = _location(err.get("loc", ()))
+        if where != "body":
+            in_body = False
+            path = f"{where}:{'/'.join(str(p) for p in err.get('loc', ())[1:])}"
+        errors.append({"path": path, "message": str(err.get("msg", "invalid"))})
+    cls: type[Problem] = Unprocessable if in_body else BadRequest
+    detail = "The request body is invalid." if in_body else "The request parameters are invalid."
+    return problem_response(cls(detail, errors=errors), _request_id(request))
+
+
+async def _on_http(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, StarletteHTTPException)
+    cls = _BY_STATUS.get(exc.status_code, BadRequest if exc.status_code < 500 else Problem)
+    problem = cls(str(exc.detail), headers=dict(exc.headers or {}))
+    problem.status = exc.status_code
+    return problem_response(problem, _request_id(request))
+
+
+async def _on_unexpected(request: Request, exc: Exception) -> Response:
+    log.error("unhandled_error", exc_info=exc, path=request.url.path)
+    return problem_response(
+        Problem("An unexpected error occurred; it has been logged."), _request_id(request)
+    )
+
+
+def install_handlers(app: FastAPI) -> None:
+    app.add_exception_handler(Problem, _on_problem)
+    app.add_exception_handler(RequestValidationError, _on_validation)
+    app.add_exception_handler(StarletteHTTPException, _on_http)
+    app.add_exception_handler(Exception, _on_unexpected)

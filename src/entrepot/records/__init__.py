@@ -1,0 +1,1 @@
+"""Records: CRUD with versions and preconditions, lists, bulk import and export."""

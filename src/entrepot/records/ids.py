@@ -1,0 +1,46 @@
+"""Record ids: generated ones sort by creation time; given ones are checked."""
+
+from __future__ import annotations
+
+import os
+import time
+
+from entrepot.problems import Unprocessable
+
+_CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
+MAX_ID_LENGTH = 255
+
+
+def new_id() -> str:
+    """A ULID: 48-bit millisecond time then 80 random bits, Crockford base32."""
+    value = (int(time.time() * 1000) << 80) | int.from_bytes(os.urandom(10), "big")
+    chars = []
+    for _ in range(26):
+        chars.append(_CROCKFORD[value & 31])
+        value >>= 5
+    return "".join(reversed(chars))
+
+
+def id_problem(record_id: str) -> str | None:
+    if not record_id:
+        return "record ids cannot be empty"
+    if len(record_id) > MAX_ID_LENGTH:
+        return f"record ids are at most {MAX_ID_LENGTH} characters"
+    if "/" in record_id:
+        return "record ids cannot contain '/'"
+    if any(ord(c) < 32 or ord(c) == 127 for c in record_id):
+        return "record ids cannot contain control characters"
+    try:
+        record_id.encode("utf-8")
+    except UnicodeEncodeError:
+        return "record ids must be valid Unicode"
+    return None
+
+
+def check_id(record_id: str, pointer: str) -> str:
+    problem = id_problem(record_id)
+    if problem:
+        raise Unprocessable(
+            "The record id is invalid.", errors=[{"path": pointer, "message": problem}]
+        )
+    return record_id

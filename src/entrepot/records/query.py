@@ -1,0 +1,266 @@
+"""The record list language: filters, sort, projection and keyset pages.
+
+``filter[field]=v`` and ``filter[field][op]=v`` with op in
+``eq ne gt gte lt lte in like``; ``sort=a,-b``; ``fields=a,b``. Values are
+typed by the dataset schema (``filter[price][lt]=50`` compares numbers). Every
+field expression is written exactly as the per-dataset expression indexes
+are, so an indexed filter or sort is an index scan, and pages are keyset
+ranges (stable under concurrent inserts), never offsets.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from entrepot import jsonbody
+from entrepot.catalog.record_schema import RecordSchema
+from entrepot.pagination import decode_cursor, encode_cursor, fingerprint, parse_limit
+from entrepot.problems import BadRequest
+from entrepot.store.sql import field_expr, literal
+
+OPS = ("eq", "ne", "gt", "gte", "lt", "lte", "in", "like")
+RANGE_SQL = {"gt": ">", "gte": ">=", "lt": "<", "lte": "<="}
+ID_FIELD = "id"
+MAX_IN_VALUES = 1000
+_FILTER_KEY = re.compile(r"^filter\[([^\[\]]+)\](?:\[([^\[\]]*)\])?$")
+_INTEGER = re.compile(r"^-?(0|[1-9][0-9]*)$")
+_NUMBER = re.compile(r"^-?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?$")
+
+
+@dataclass(frozen=True)
+class Condition:
+    field: str
+    op: str
+    value: Any
+
+
+@dataclass(frozen=True)
+class SortKey:
+    field: str
+    descending: bool
+
+
+@dataclass(frozen=True)
+class ListQuery:
+    conditions: tuple[Condition, ...]
+    sort: tuple[SortKey, ...]
+    fields: tuple[str, ...] | None
+    limit: int
+    cursor: str | None
+
+    @property
+    def fingerprint(self) -> str:
+        return fingerprint(
+            [(c.field, c.op, jsonbody.dumps(c.value)) for c in self.conditions],
+            [(s.field, s.descending) for s in self.sort],
+        )
+
+
+def _bad(message: str, path: str) -> BadRequest:
+    return BadRequest(message, errors=[{"path": path, "message": message}])
+
+
+def _is_id(field: str, schema: RecordSchema) -> bool:
+    return field == ID_FIELD and not schema.has_property(ID_FIELD)
+
+
+def _check_field(field: str, schema: RecordSchema, path: str) -> None:
+    if not (_is_id(field, schema) or schema.has_property(field)):
+        raise _bad(
+            f"Unknown field {field!r}: fields must be top-level schema properties or 'id'.", path
+        )
+
+
+def coerce(raw: str, types: frozenset[str] | None, path: str) -> Any:
+    """Turn a query-string value into the JSON value the schema says it is."""
+    if types is None:
+        try:
+            value = jsonbody.loads(raw)
+        except jsonbody.JsonBodyError:
+            return raw
+        return value if not isinstance(value, dict | list) else raw
+    if "null" in types and raw == "null":
+        return None
+    if "boolean" in types and raw in ("true", "false"):
+        return raw == "true"
+    if "integer" in types and _INTEGER.match(raw):
+        return int(raw)
+    if "number" in types and _NUMBER.match(raw):
+        number = float(raw) if any(c in raw for c in ".eE") else int(raw)
+        if isinstance(number, float) and not math.isfinite(number):
+            raise _bad(f"{raw!r} is out of range.", path)
+        return number
+    if "string" in types:
+        return raw
+    raise _bad(f"{raw!r} is not a valid {'/'.join(sorted(types))} value.", path)
+
+
+def _coerce_for(field: str, raw: str, schema: RecordSchema, path: str) -> Any:
+    if _is_id(field, schema):
+        return raw
+    return coerce(raw, schema.property_types.get(field), path)
+
+
+def parse(params: Iterable[tuple[str, str]], schema: RecordSchema) -> ListQuery:
+    seen: set[str] = set()
+    conditions: list[Condition] = []
+    sort: tuple[SortKey, ...] = ()
+    fields: tuple[str, ...] | None = None
+    limit_raw: str | None = None
+    cursor: str | None = None
+    for key, raw in params:
+        if key in seen:
+            raise _bad(f"Query parameter {key!r} is given more than once.", f"query:{key}")
+        seen.add(key)
+        if key == "limit":
+            limit_raw = raw
+        elif key == "cursor":
+            cursor = raw
+        elif key == "sort":
+            sort = _parse_sort(raw, schema)
+        elif key == "fields":
+            fields = _parse_fields(raw, schema)
+        elif match := _FILTER_KEY.match(key):
+            conditions.append(_parse_condition(match.group(1), match.group(2), raw, schema, key))
+        else:
+            raise _bad(f"Unknown query parameter {key!r}.", f"query:{key}")
+    return ListQuery(tuple(conditions), sort, fields, parse_limit(limit_raw), cursor)
+
+
+def _parse_condition(
+    field: str, op: str | None, raw: str, schema: RecordSchema, key: str
+) -> Condition:
+    path = f"query:{key}"
+    op = op if op is not None else "eq"
+    if op not in OPS:
+        raise _bad(f"Unknown operator {op!r}; use one of {', '.join(OPS)}.", path)
+    _check_field(field, schema, path)
+    if op == "in":
+        parts = raw.split(",")
+        if len(parts) > MAX_IN_VALUES:
+            raise _bad(f"'in' takes at most {MAX_IN_VALUES} values.", path)
+        return Condition(field, op, [_coerce_for(field, p, schema, path) for p in parts])
+    if op == "like":
+        return Condition(field, op, raw.replace("*", "%"))
+    value = _coerce_for(field, raw, schema, path)
+    if op in RANGE_SQL and (value is None or isinstance(value, bool)):
+        raise _bad(f"{op!r} needs a number or a string.", path)
+    return Condition(field, op, value)
+
+
+def _parse_sort(raw: str, schema: RecordSchema) -> tuple[SortKey, ...]:
+    keys = []
+    names = set()
+    for part in raw.split(","):
+        descending = part.startswith("-")
+        name = part[1:] if descending or part.startswith("+") else part
+        _check_field(name, schema, "query:sort")
+        if name in names:
+            raise _bad(f"{name!r} appears twice in sort.", "query:sort")
+        names.add(name)
+        keys.append(SortKey(name, descending))
+    if len(keys) > 8:
+        raise _bad("sort takes at most 8 fields.", "query:sort")
+    return tuple(keys)
+
+
+def _parse_fields(raw: str, schema: RecordSchema) -> tuple[str, ...]:
+    names = tuple(dict.fromkeys(p for p in raw.split(",")))
+    for name in names:
+        if not schema.has_property(name):
+            raise _bad(f"Unknown field {name!r} in fields.", "query:fields")
+    return names
+
+
+# --- SQL ------------------------------------------------------------------
+
+
+def _expr(field: str, schema: RecordSchema) -> str:
+    return "id" if _is_id(field, schema) else field_expr(field)
+
+
+def _json_type(value: Any) -> str:
+    if isinstance(value, str):
+        return "string"
+    return "number"
+
+
+@dataclass
+class _Args:
+    values: list[Any]
+
+    def add(self, value: Any, cast: str = "") -> str:
+        self.values.append(value)
+        return f"${len(self.values)}{cast}"
+
+
+def _condition_sql(cond: Condition, schema: RecordSchema, args: _Args) -> str:
+    is_id = _is_id(cond.field, schema)
+    expr = _expr(cond.field, schema)
+    cast = "" if is_id else "::jsonb"
+    as_param = (lambda v: v) if is_id else jsonbody.dumps
+    if cond.op == "eq":
+        return f"{expr} = {args.add(as_param(cond.value), cast)}"
+    if cond.op == "ne":
+        return f"{expr} <> {args.add(as_param(cond.value), cast)}"
+    if cond.op == "in":
+        array_cast = "::text[]" if is_id else "::jsonb[]"
+        return f"{expr} = ANY({args.add([as_param(v) for v in cond.value], array_cast)})"
+    if cond.op == "like":
+        text_expr = "id" if is_id else f"(data ->> {literal(cond.field)})"
+        return f"{text_expr} LIKE {args.add(cond.value)}"
+    sql = f"{expr} {RANGE_SQL[cond.op]} {args.add(as_param(cond.value), cast)}"
+    if not is_id:
+        sql += f" AND jsonb_typeof({expr}) = '{_json_type(cond.value)}'"
+    return sql
+
+
+def _keyset_sql(query: ListQuery, schema: RecordSchema, position: list[Any], args: _Args) -> str:
+    keys = list(query.sort)
+    if len(position) != len(keys) + 1 or not all(isinstance(p, str) for p in position):
+        raise _bad("The cursor is invalid or belongs to a different query.", "query:cursor")
+    exprs = [_expr(k.field, schema) for k in keys] + ["id"]
+    casts = ["" if _is_id(k.field, schema) else "::jsonb" for k in keys] + [""]
+    directions = [k.descending for k in keys]
+    params = [args.add(p, c) for p, c in zip(position, casts, strict=True)]
+    if len(set(directions)) <= 1:
+        op = "<" if directions and directions[0] else ">"
+        return f"({', '.join(exprs)}) {op} ({', '.join(params)})"
+    id_descending = False
+    directions.append(id_descending)
+    ors = []
+    for i in range(len(exprs)):
+        parts = [f"{exprs[j]} = {params[j]}" for j in range(i)]
+        parts.append(f"{exprs[i]} {'<' if directions[i] else '>'} {params[i]}")
+        ors.append("(" + " AND ".join(parts) + ")")
+    return "(" + " OR ".join(ors) + ")"
+
+
+def build_sql(
+    table: str, dataset_id: int, query: ListQuery, schema: RecordSchema
+) -> tuple[str, list[Any]]:
+    args = _Args([])
+    where = [f"dataset_id = {int(dataset_id)}"]
+    where += [_condition_sql(c, schema, args) for c in query.conditions]
+    if query.cursor:
+        position = decode_cursor(query.cursor, query.fingerprint)
+        where.append(_keyset_sql(query, schema, position, args))
+    directions = [k.descending for k in query.sort]
+    id_desc = bool(directions) and len(set(directions)) == 1 and directions[0]
+    order = [f"{_expr(k.field, schema)}{' DESC' if k.descending else ''}" for k in query.sort]
+    order.append("id DESC" if id_desc else "id")
+    sort_cols = "".join(f", ({_expr(k.field, schema)})::text" for k in query.sort)
+    sql = (
+        f"SELECT id, version, data::text, created_at, updated_at{sort_cols} FROM {table} "
+        f"WHERE {' AND '.join(where)} ORDER BY {', '.join(order)} LIMIT {args.add(query.limit + 1)}"
+    )
+    return sql, args.values
+
+
+def next_cursor(query: ListQuery, last_row: Any) -> str:
+    position = [last_row[5 + i] for i in range(len(query.sort))] + [last_row[0]]
+    return encode_cursor(position, query.fingerprint)

@@ -1,0 +1,310 @@
+"""Record use cases: validation, preconditions, idempotency, one transaction each."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import quote
+
+import asyncpg
+import orjson
+
+from entrepot import jsonbody
+from entrepot.auth.principal import Principal
+from entrepot.catalog.registry import DatasetMeta, DatasetRegistry
+from entrepot.policy import readable_records, writable_records
+from entrepot.problems import (
+    BadRequest,
+    Conflict,
+    NotFound,
+    PreconditionFailed,
+    PreconditionRequired,
+    Unprocessable,
+)
+from entrepot.records import idempotency, query, render
+from entrepot.records import repository as repo
+from entrepot.records.ids import check_id, new_id
+from entrepot.records.mergepatch import merge_patch
+from entrepot.records.preconditions import ETagSet
+
+
+@dataclass
+class Outcome:
+    status: int
+    body: bytes = b""
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class WriteRequest:
+    """What identifies a write for idempotency: key, and a digest of the request."""
+
+    idempotency_key: str | None
+    fingerprint: bytes
+
+
+class RecordService:
+    def __init__(self, pool: asyncpg.Pool, registry: DatasetRegistry) -> None:
+        self.pool = pool
+        self.registry = registry
+
+    # --- reads ------------------------------------------------------------
+
+    async def get(
+        self, principal: Principal, dataset: str, record_id: str, if_none_match: ETagSet | None
+    ) -> Outcome:
+        meta = readable_records(principal, await self.registry.get(dataset))
+        row = await repo.get(self.pool, meta, record_id)
+        if row is None:
+            raise NotFound(f"Record {record_id!r} does not exist in {dataset!r}.")
+        tag = render.etag(row[1])
+        if if_none_match is not None and if_none_match.matches_weak(row[1]):
+            return Outcome(304, headers={"ETag": tag})
+        return Outcome(200, render.envelope(*row), {"ETag": tag})
+
+    async def list(
+        self, principal: Principal, dataset: str, params: Iterable[tuple[str, str]]
+    ) -> Outcome:
+        meta = readable_records(principal, await self.registry.get(dataset))
+        parsed = query.parse(params, meta.schema)
+        sql, args = query.build_sql(meta.table, meta.id, parsed, meta.schema)
+        try:
+            rows = await self.pool.fetch(sql, *args)
+        except asyncpg.UndefinedTableError:
+            self.registry.forget(dataset)
+            raise NotFound(
+                f"Dataset {dataset!r} does not exist or is not visible to you."
+            ) from None
+        except asyncpg.DataError as exc:
+            raise BadRequest(f"The filter cannot be applied: {exc.args[0]}") from None
+        more = len(rows) > parsed.limit
+        rows = rows[: parsed.limit]
+        items = [
+            render.envelope(r[0], r[1], _project(r[2], parsed.fields), r[3], r[4]) for r in rows
+        ]
+        cursor = query.next_cursor(parsed, rows[-1]) if more and rows else None
+        return Outcome(200, render.page(items, cursor))
+
+    # --- writes -----------------------------------------------------------
+
+    async def create(
+        self, principal: Principal, dataset: str, body: bytes, request: WriteRequest
+    ) -> Outcome:
+        async def op(conn: asyncpg.Connection, meta: DatasetMeta) -> Outcome:
+            data = _parse_record(body)
+            record_id = _record_id(meta, data, None) if meta.primary_key else new_id()
+            _validate(meta, data)
+            row = await repo.insert(conn, meta, record_id, jsonbody.dumps(data))
+            if row is None:
+                raise Conflict(
+                    f"A record with id {record_id!r} already exists; use PUT to replace it."
+                )
+            return _written(201, meta, row, location=True)
+
+        return await self._write(principal, dataset, request, op)
+
+    async def replace(
+        self,
+        principal: Principal,
+        dataset: str,
+        record_id: str,
+        body: bytes,
+        if_match: ETagSet | None,
+        if_none_match: ETagSet | None,
+        request: WriteRequest,
+    ) -> Outcome:
+        async def op(conn: asyncpg.Connection, meta: DatasetMeta) -> Outcome:
+            data = _parse_record(body)
+            _record_id(meta, data, record_id)
+            _validate(meta, data)
+            text = jsonbody.dumps(data)
+            if if_none_match is not None and if_none_match.any:
+                row = await repo.insert(conn, meta, record_id, text)
+                if row is None:
+                    raise PreconditionFailed("The record exists and If-None-Match is '*'.")
+                return _written(201, meta, row, location=True)
+            if if_match is None:
+                _require_if_match(meta)
+                row = await repo.upsert(conn, meta, record_id, text)
+                return _written(201 if row["created"] else 200, meta, row, location=row["created"])
+            await _check_if_match(conn, meta, record_id, if_match)
+            updated = await repo.update(conn, meta, record_id, text, None)
+            assert updated is not None
+            return _written(200, meta, updated)
+
+        return await self._write(principal, dataset, request, op)
+
+    async def patch(
+        self,
+        principal: Principal,
+        dataset: str,
+        record_id: str,
+        body: bytes,
+        if_match: ETagSet | None,
+        request: WriteRequest,
+    ) -> Outcome:
+        async def op(conn: asyncpg.Connection, meta: DatasetMeta) -> Outcome:
+            patch_doc = _parse_record(body)
+            if if_match is None:
+                _require_if_match(meta)
+            current = await repo.get_for_update(conn, meta, record_id)
+            if current is None:
+                if if_match is not None:
+                    raise PreconditionFailed(f"Record {record_id!r} does not exist.")
+                raise NotFound(f"Record {record_id!r} does not exist in {meta.name!r}.")
+            if if_match is not None and not if_match.matches_strong(current[0]):
+                raise PreconditionFailed(
+                    _stale(current[0]), headers={"ETag": render.etag(current[0])}
+                )
+            data = merge_patch(orjson.loads(current[1]), patch_doc)
+            _record_id(meta, data, record_id)
+            _validate(meta, data)
+            row = await repo.update(conn, meta, record_id, jsonbody.dumps(data), None)
+            assert row is not None
+            return _written(200, meta, row)
+
+        return await self._write(principal, dataset, request, op)
+
+    async def delete(
+        self,
+        principal: Principal,
+        dataset: str,
+        record_id: str,
+        if_match: ETagSet | None,
+        request: WriteRequest,
+    ) -> Outcome:
+        async def op(conn: asyncpg.Connection, meta: DatasetMeta) -> Outcome:
+            if if_match is None:
+                _require_if_match(meta)
+            else:
+                await _check_if_match(conn, meta, record_id, if_match)
+            if await repo.delete(conn, meta, record_id, None) is None:
+                raise NotFound(f"Record {record_id!r} does not exist in {meta.name!r}.")
+            return Outcome(204)
+
+        return await self._write(principal, dataset, request, op)
+
+    async def _write(
+        self,
+        principal: Principal,
+        dataset: str,
+        request: WriteRequest,
+        op: Callable[[asyncpg.Connection, DatasetMeta], Awaitable[Outcome]],
+    ) -> Outcome:
+        meta = writable_records(principal, await self.registry.get(dataset))
+        key = request.idempotency_key
+        scope = principal.subject
+        try:
+            async with self.pool.acquire() as conn, conn.transaction():
+                if key is not None:
+                    stored = await idempotency.claim(conn, scope, key, request.fingerprint)
+                    if stored is not None:
+                        headers = {**stored.headers, "Idempotent-Replayed": "true"}
+                        return Outcome(stored.status, stored.body, headers)
+                meta = await self.registry.lock_for_write(conn, meta)
+                outcome = await op(conn, meta)
+                if key is not None:
+                    await idempotency.remember(
+                        conn,
+                        scope,
+                        key,
+                        request.fingerprint,
+                        idempotency.StoredResponse(outcome.status, outcome.body, outcome.headers),
+                    )
+                return outcome
+        except asyncpg.UndefinedTableError:
+            self.registry.forget(dataset)
+            raise NotFound(
+                f"Dataset {dataset!r} does not exist or is not visible to you."
+            ) from None
+        except (asyncpg.DataError, asyncpg.ProgramLimitExceededError) as exc:
+            raise Unprocessable(
+                "The record cannot be stored.",
+                errors=[{"path": "", "message": str(exc.args[0]) if exc.args else "invalid value"}],
+            ) from None
+
+
+def _parse_record(body: bytes) -> dict[str, Any]:
+    try:
+        data = jsonbody.loads(body)
+    except jsonbody.JsonBodyError as exc:
+        if exc.path:
+            raise Unprocessable(
+                "The record cannot be stored.", errors=[{"path": exc.path, "message": exc.message}]
+            ) from None
+        raise BadRequest(f"The body is not valid JSON: {exc.message}") from None
+    if not isinstance(data, dict):
+        raise Unprocessable(
+            "A record must be a JSON object.", errors=[{"path": "", "message": "not an object"}]
+        )
+    return data
+
+
+def _validate(meta: DatasetMeta, data: dict[str, Any]) -> None:
+    errors = meta.schema.errors(data)
+    if errors:
+        raise Unprocessable(
+            f"The record does not match the schema of {meta.name!r}.", errors=errors
+        )
+
+
+def _record_id(meta: DatasetMeta, data: dict[str, Any], path_id: str | None) -> str:
+    if meta.primary_key is None:
+        return check_id(path_id or "", "")
+    pointer = "/" + meta.primary_key.replace("~", "~0").replace("/", "~1")
+    if meta.primary_key not in data:
+        raise Unprocessable(
+            "The record lacks its primary key field.",
+            errors=[{"path": pointer, "message": "required (primary key)"}],
+        )
+    value = data[meta.primary_key]
+    if isinstance(value, bool) or not isinstance(value, str | int):
+        raise Unprocessable(
+            "The primary key must be a string or an integer.",
+            errors=[{"path": pointer, "message": "must be a string or integer"}],
+        )
+    record_id = check_id(str(value), pointer)
+    if path_id is not None and record_id != path_id:
+        raise Unprocessable(
+            "The record's primary key does not match the id in the URL.",
+            errors=[{"path": pointer, "message": f"expected {path_id!r}, got {record_id!r}"}],
+        )
+    return record_id
+
+
+def _require_if_match(meta: DatasetMeta) -> None:
+    if meta.require_if_match:
+        raise PreconditionRequired(
+            f"Writes to {meta.name!r} must carry If-Match with the record's ETag."
+        )
+
+
+def _stale(version: int) -> str:
+    return f"The record is at version {version}; If-Match does not match."
+
+
+async def _check_if_match(
+    conn: asyncpg.Connection, meta: DatasetMeta, record_id: str, if_match: ETagSet
+) -> None:
+    current = await repo.get_for_update(conn, meta, record_id)
+    if current is None:
+        raise PreconditionFailed(f"Record {record_id!r} does not exist.")
+    if not if_match.matches_strong(current[0]):
+        raise PreconditionFailed(_stale(current[0]), headers={"ETag": render.etag(current[0])})
+
+
+def _written(
+    status: int, meta: DatasetMeta, row: asyncpg.Record, *, location: bool = False
+) -> Outcome:
+    headers = {"ETag": render.etag(row["version"])}
+    if location:
+        headers["Location"] = f"/v1/datasets/{meta.name}/records/{quote(row['id'], safe='')}"
+    return Outcome(status, render.envelope(*row[:5]), headers)
+
+
+def _project(data_text: str, fields: tuple[str, ...] | None) -> str:
+    if fields is None:
+        return data_text
+    data = jsonbody.loads_trusted(data_text)
+    return jsonbody.dumps({k: data[k] for k in fields if k in data})

@@ -1,0 +1,45 @@
+"""One Settings object, read from ``ENTREPOT_*`` environment variables."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="ENTREPOT_", extra="ignore")
+
+    database_url: str | None = Field(
+        default=None,
+        description="postgresql:// URL (multi-host allowed). Unset: embedded PostgreSQL.",
+    )
+    data_dir: Path = Field(default=Path("./data"), description="Embedded PostgreSQL lives here.")
+    redis_url: str | None = None
+    bootstrap_token: SecretStr | None = None
+
+    host: str = "127.0.0.1"
+    port: int = 8000
+    workers: int = 1
+    public_url: str | None = None
+
+    pool_min_size: int = 2
+    pool_max_size: int = 10
+    statement_timeout_ms: int = 30_000
+
+    max_body_bytes: int = 1_048_576
+    max_import_bytes: int = 64 * 1024**3
+    import_batch_size: int = 2_000
+    idempotency_retention_hours: int = 24
+    credential_cache_seconds: float = 1.0
+    catalog_cache_seconds: float = 1.0
+
+    log_level: str = "info"
+    log_format: str = Field(default="json", pattern="^(json|console)$")
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()

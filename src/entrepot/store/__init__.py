@@ -1,0 +1,1 @@
+"""PostgreSQL: connection pool, migrations, embedded server."""

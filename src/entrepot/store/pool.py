@@ -1,0 +1,32 @@
+"""The asyncpg pool every request borrows from.
+
+Connections carry no session state (no temp tables, no session advisory locks,
+no LISTEN; those get dedicated connections), so the pool skips asyncpg's
+reset-on-release query, which costs about a third of read throughput.
+"""
+
+from __future__ import annotations
+
+import asyncpg
+
+from entrepot.settings import Settings
+
+
+async def _no_reset(conn: asyncpg.Connection) -> None:
+    return None
+
+
+async def create_pool(settings: Settings, dsn: str) -> asyncpg.Pool:
+    pool = await asyncpg.create_pool(
+        dsn,
+        min_size=settings.pool_min_size,
+        max_size=settings.pool_max_size,
+        reset=_no_reset,
+        server_settings={
+            "application_name": "entrepot",
+            "statement_timeout": str(settings.statement_timeout_ms),
+            "idle_in_transaction_session_timeout": "60000",
+        },
+    )
+    assert pool is not None
+    return pool

@@ -1,0 +1,34 @@
+"""Helpers for the few SQL fragments that must be literals, not parameters.
+
+Field expressions are written into SQL text (never bound as parameters) so
+the planner can match them against the per-dataset expression indexes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+
+
+def literal(text: str) -> str:
+    """A standard-conforming SQL string literal (``standard_conforming_strings`` is on)."""
+    if "\x00" in text:
+        raise ValueError("SQL literals cannot contain NUL")
+    return "'" + text.replace("'", "''") + "'"
+
+
+def records_table(dataset_id: int) -> str:
+    return f"records_{int(dataset_id)}"
+
+
+def field_expr(field: str) -> str:
+    """The jsonb value of a top-level record field, JSON null when absent.
+
+    Absent fields become JSON ``null`` rather than SQL NULL so keyset
+    pagination can compare rows with plain row comparisons.
+    """
+    return f"COALESCE(data -> {literal(field)}, 'null'::jsonb)"
+
+
+def field_index_name(dataset_id: int, field: str) -> str:
+    digest = hashlib.sha1(field.encode(), usedforsecurity=False).hexdigest()[:12]
+    return f"records_{int(dataset_id)}_f_{digest}"

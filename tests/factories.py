@@ -1,0 +1,54 @@
+"""Plain functions that make test data through the public API."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+import httpx
+
+PRODUCT_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "properties": {
+        "sku": {"type": "string", "minLength": 1},
+        "name": {"type": "string"},
+        "price": {"type": "number", "minimum": 0},
+        "stock": {"type": "integer"},
+        "region": {"type": "string"},
+        "active": {"type": "boolean"},
+        "tags": {"type": "array", "items": {"type": "string"}},
+    },
+    "required": ["sku", "name", "price"],
+    "additionalProperties": False,
+}
+
+
+def unique(prefix: str) -> str:
+    return f"{prefix}-{uuid.uuid4().hex[:10]}"
+
+
+async def make_org(client: httpx.AsyncClient, name: str | None = None) -> dict[str, Any]:
+    response = await client.post("/v1/orgs", json={"name": name or unique("org"), "title": "Org"})
+    assert response.status_code == 201, response.text
+    body: dict[str, Any] = response.json()
+    return body
+
+
+async def make_dataset(
+    client: httpx.AsyncClient, org: str | None = None, **overrides: Any
+) -> dict[str, Any]:
+    if org is None:
+        org = (await make_org(client))["name"]
+    payload: dict[str, Any] = {
+        "name": unique("ds"),
+        "org": org,
+        "title": "Products",
+        "description": "Things for sale",
+        "schema": PRODUCT_SCHEMA,
+        "visibility": "public",
+    }
+    payload.update(overrides)
+    response = await client.post("/v1/datasets", json=payload)
+    assert response.status_code == 201, response.text
+    body: dict[str, Any] = response.json()
+    return body

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import os
+import signal
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import typer
 import uvicorn
@@ -19,21 +22,37 @@ app = typer.Typer(
 )
 
 
-def _store_url(settings: Settings) -> str:
-    """The store URL; without ENTREPOT_DATABASE_URL, start the embedded PostgreSQL."""
+@contextmanager
+def _store_url(settings: Settings) -> Iterator[str]:
+    """The store URL; without ENTREPOT_DATABASE_URL, run the embedded PostgreSQL meanwhile."""
     if settings.database_url:
-        return settings.database_url
+        yield settings.database_url
+        return
     from entrepot.store.embedded import (
         DATABASE_NAME,
+        EmbeddedPostgres,
         ensure_database,
-        start_embedded,
         with_database,
     )
 
-    admin_url = start_embedded(settings.data_dir)
-    asyncio.run(ensure_database(admin_url, DATABASE_NAME))
-    typer.echo(f"Embedded PostgreSQL running under {settings.data_dir.resolve() / 'pg'}", err=True)
-    return with_database(admin_url, DATABASE_NAME)
+    embedded = EmbeddedPostgres(settings.data_dir)
+    admin_url = embedded.start()
+    typer.echo(f"Embedded PostgreSQL running under {embedded.pgdata}", err=True)
+    try:
+        asyncio.run(ensure_database(admin_url, DATABASE_NAME))
+        yield with_database(admin_url, DATABASE_NAME)
+    finally:
+        embedded.stop()
+        typer.echo("Embedded PostgreSQL stopped", err=True)
+
+
+def _exit_on_sigterm() -> None:
+    """Turn SIGTERM into SystemExit so cleanups run (uvicorn re-raises it on exit)."""
+
+    def handler(signum: int, frame: object) -> None:
+        raise SystemExit(0)
+
+    signal.signal(signal.SIGTERM, handler)
 
 
 async def _prepare(url: str, settings: Settings) -> str | None:
@@ -57,29 +76,32 @@ def serve(
     host = host or settings.host
     port = port or settings.port
     workers = workers or settings.workers
-    url = _store_url(settings)
-    os.environ["ENTREPOT_DATABASE_URL"] = url
-    generated = asyncio.run(_prepare(url, settings))
-    if generated:
+    _exit_on_sigterm()
+    with _store_url(settings) as url:
+        os.environ["ENTREPOT_DATABASE_URL"] = url
+        generated = asyncio.run(_prepare(url, settings))
+        if generated:
+            typer.echo(
+                "\nFirst start: a platform-admin API key was created. It is shown only now:\n\n"
+                f"    {generated}\n\nStore it safely; use it as 'Authorization: Bearer <key>'.\n",
+                err=True,
+            )
         typer.echo(
-            "\nFirst start: a platform-admin API key was created. It is shown only now:\n\n"
-            f"    {generated}\n\nStore it safely; use it as 'Authorization: Bearer <key>'.\n",
-            err=True,
+            f"Entrepot {__version__} serving on http://{host}:{port} (docs at /docs)", err=True
         )
-    typer.echo(f"Entrepot {__version__} serving on http://{host}:{port} (docs at /docs)", err=True)
-    uvicorn.run(
-        "entrepot.app:app_from_env",
-        factory=True,
-        host=host,
-        port=port,
-        workers=workers,
-        loop="uvloop",
-        http="httptools",
-        log_config=None,
-        access_log=False,
-        proxy_headers=True,
-        timeout_graceful_shutdown=30,
-    )
+        uvicorn.run(
+            "entrepot.app:app_from_env",
+            factory=True,
+            host=host,
+            port=port,
+            workers=workers,
+            loop="uvloop",
+            http="httptools",
+            log_config=None,
+            access_log=False,
+            proxy_headers=True,
+            timeout_graceful_shutdown=30,
+        )
 
 
 @app.command()
@@ -87,10 +109,10 @@ def migrate() -> None:
     """Bring the store schema up to date (under an advisory lock; safe to run concurrently)."""
     settings = Settings()
     configure_logging(settings.log_level, settings.log_format)
-    url = _store_url(settings)
     from entrepot.store.migrate import migrate as run_migrations
 
-    applied = asyncio.run(run_migrations(url))
+    with _store_url(settings) as url:
+        applied = asyncio.run(run_migrations(url))
     typer.echo(f"Applied migrations: {applied or 'none (up to date)'}", err=True)
 
 

@@ -105,14 +105,14 @@ class EdgeMiddleware:
 def _route_template(scope: Scope) -> str:
     route: Any = scope.get("route")
     template = getattr(route, "path", None)
-    return template if isinstance(template, str) else "unmatched"
+    return str(template) if isinstance(template, str) else "unmatched"
 
 
 def _request_id(scope: Scope) -> str:
     for name, value in scope.get("headers", []):
         if name == b"x-request-id":
             try:
-                text = value.decode("ascii")
+                text: str = bytes(value).decode("ascii")
             except UnicodeDecodeError:
                 break
             if _VALID_REQUEST_ID.match(text):

@@ -7,6 +7,7 @@ import uuid
 import asyncpg
 
 from entrepot.auth.keys import NewKey
+from entrepot.store.types import Conn, Executor
 
 FIND_LIVE_KEY = """
 SELECT id, org_id, is_admin, scopes
@@ -17,13 +18,11 @@ WHERE digest = $1
 """
 
 
-async def find_live_key(
-    conn: asyncpg.Connection | asyncpg.Pool, digest: bytes
-) -> asyncpg.Record | None:
+async def find_live_key(conn: Executor, digest: bytes) -> asyncpg.Record | None:
     return await conn.fetchrow(FIND_LIVE_KEY, digest)
 
 
-async def touch_key(conn: asyncpg.Connection | asyncpg.Pool, key_id: uuid.UUID) -> None:
+async def touch_key(conn: Executor, key_id: uuid.UUID) -> None:
     """Record use at most once a minute per key, to keep reads read-only."""
     await conn.execute(
         """
@@ -35,7 +34,7 @@ async def touch_key(conn: asyncpg.Connection | asyncpg.Pool, key_id: uuid.UUID) 
 
 
 async def insert_key(
-    conn: asyncpg.Connection,
+    conn: Conn,
     key: NewKey,
     *,
     name: str,

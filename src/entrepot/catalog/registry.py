@@ -18,6 +18,7 @@ import orjson
 from entrepot.catalog.record_schema import RecordSchema
 from entrepot.problems import NotFound
 from entrepot.store.sql import records_table
+from entrepot.store.types import Conn
 
 
 @dataclass(frozen=True)
@@ -95,7 +96,7 @@ class DatasetRegistry:
     def forget(self, name: str) -> None:
         self._entries.pop(name, None)
 
-    async def lock_for_write(self, conn: asyncpg.Connection, meta: DatasetMeta) -> DatasetMeta:
+    async def lock_for_write(self, conn: Conn, meta: DatasetMeta) -> DatasetMeta:
         """Lock the dataset row against schema changes; return current metadata.
 
         ``FOR KEY SHARE`` lets writers run side by side while a schema change

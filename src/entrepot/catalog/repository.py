@@ -9,6 +9,7 @@ from typing import Any
 import asyncpg
 
 from entrepot.store.sql import field_expr, field_index_name, records_table
+from entrepot.store.types import Conn, Executor
 
 DATASET_COLUMNS = """
     d.id, d.name, o.name AS org, d.org_id, d.title, d.description, d.schema::text AS schema,
@@ -17,7 +18,7 @@ DATASET_COLUMNS = """
 """
 
 
-async def insert_org(conn: asyncpg.Connection, name: str, title: str) -> asyncpg.Record:
+async def insert_org(conn: Conn, name: str, title: str) -> asyncpg.Record:
     row = await conn.fetchrow(
         "INSERT INTO orgs (name, title) VALUES ($1, $2) RETURNING id, name, title, created_at",
         name,
@@ -27,7 +28,7 @@ async def insert_org(conn: asyncpg.Connection, name: str, title: str) -> asyncpg
     return row
 
 
-async def get_org(conn: asyncpg.Connection | asyncpg.Pool, name: str) -> asyncpg.Record | None:
+async def get_org(conn: Executor, name: str) -> asyncpg.Record | None:
     return await conn.fetchrow("SELECT id, name, title, created_at FROM orgs WHERE name = $1", name)
 
 
@@ -46,7 +47,7 @@ async def list_orgs(
     )
 
 
-async def insert_dataset(conn: asyncpg.Connection, values: dict[str, Any]) -> int:
+async def insert_dataset(conn: Conn, values: dict[str, Any]) -> int:
     dataset_id: int = await conn.fetchval(
         """
         INSERT INTO datasets (name, org_id, title, description, schema, primary_key,
@@ -72,19 +73,19 @@ async def insert_dataset(conn: asyncpg.Connection, values: dict[str, Any]) -> in
     return dataset_id
 
 
-async def create_field_index(conn: asyncpg.Connection, dataset_id: int, field: str) -> None:
+async def create_field_index(conn: Conn, dataset_id: int, field: str) -> None:
     await conn.execute(
         f"CREATE INDEX IF NOT EXISTS {field_index_name(dataset_id, field)} "
         f"ON {records_table(dataset_id)} (({field_expr(field)}), id)"
     )
 
 
-async def drop_field_index(conn: asyncpg.Connection, dataset_id: int, field: str) -> None:
+async def drop_field_index(conn: Conn, dataset_id: int, field: str) -> None:
     await conn.execute(f"DROP INDEX IF EXISTS {field_index_name(dataset_id, field)}")
 
 
 async def get_dataset(
-    conn: asyncpg.Connection | asyncpg.Pool, name: str, *, for_update: bool = False
+    conn: Executor, name: str, *, for_update: bool = False
 ) -> asyncpg.Record | None:
     lock = " FOR UPDATE OF d" if for_update else ""
     return await conn.fetchrow(
@@ -126,9 +127,7 @@ async def list_datasets(
     )
 
 
-async def update_dataset(
-    conn: asyncpg.Connection, dataset_id: int, changes: dict[str, Any]
-) -> None:
+async def update_dataset(conn: Conn, dataset_id: int, changes: dict[str, Any]) -> None:
     allowed = {
         "title": "$%d",
         "description": "$%d",
@@ -149,14 +148,12 @@ async def update_dataset(
     await conn.execute(f"UPDATE datasets SET {', '.join(sets)} WHERE id = $1", *args)
 
 
-async def delete_dataset(conn: asyncpg.Connection, dataset_id: int) -> None:
+async def delete_dataset(conn: Conn, dataset_id: int) -> None:
     await conn.execute("DELETE FROM datasets WHERE id = $1", dataset_id)
     await conn.execute(f"DROP TABLE IF EXISTS {records_table(dataset_id)}")
 
 
-async def iter_record_data(
-    conn: asyncpg.Connection, dataset_id: int
-) -> AsyncIterator[tuple[str, str]]:
+async def iter_record_data(conn: Conn, dataset_id: int) -> AsyncIterator[tuple[str, str]]:
     """Every record's id and data text, streamed through a server-side cursor."""
     async for row in conn.cursor(
         f"SELECT id, data::text FROM {records_table(dataset_id)} WHERE dataset_id = $1",

@@ -21,6 +21,7 @@ from entrepot.policy import (
     require_scope,
 )
 from entrepot.problems import Conflict, NotFound, Unprocessable
+from entrepot.store.types import Conn
 
 MAX_SCHEMA_CHANGE_ERRORS = 20
 
@@ -94,7 +95,7 @@ def _page(items: list[dict[str, Any]], limit: int, fp: str, position: Any) -> di
     }
 
 
-async def _org_id_for(conn: asyncpg.Connection, principal: Principal, org: str) -> Any:
+async def _org_id_for(conn: Conn, principal: Principal, org: str) -> Any:
     row = await repo.get_org(conn, org)
     if row is None or not (principal.is_admin or principal.org_id == row["id"]):
         raise Unprocessable(
@@ -178,9 +179,7 @@ async def list_datasets(
     return _page([dataset_out(r) for r in rows], limit, fp, lambda item: [item["name"]])
 
 
-async def _validate_stored_records(
-    conn: asyncpg.Connection, dataset_id: int, schema: RecordSchema
-) -> None:
+async def _validate_stored_records(conn: Conn, dataset_id: int, schema: RecordSchema) -> None:
     failures: list[dict[str, str]] = []
     async for record_id, data in repo.iter_record_data(conn, dataset_id):
         for err in schema.errors(orjson.loads(data)):

@@ -16,6 +16,7 @@ import asyncpg
 import orjson
 
 from entrepot.problems import BadRequest, Conflict, Unprocessable
+from entrepot.store.types import Conn
 
 LOCK_NAMESPACE = 0x1DE7
 MAX_KEY_LENGTH = 255
@@ -46,9 +47,7 @@ def request_fingerprint(method: str, path: str, body: bytes, *extra: str | None)
     return digest.digest()
 
 
-async def claim(
-    conn: asyncpg.Connection, scope: str, key: str, fingerprint: bytes
-) -> StoredResponse | None:
+async def claim(conn: Conn, scope: str, key: str, fingerprint: bytes) -> StoredResponse | None:
     """Inside the write's transaction: lock the key, return a stored response if any."""
     locked = await conn.fetchval(
         "SELECT pg_try_advisory_xact_lock($1, hashtext($2))", LOCK_NAMESPACE, f"{scope} {key}"
@@ -75,7 +74,7 @@ async def claim(
 
 
 async def remember(
-    conn: asyncpg.Connection, scope: str, key: str, fingerprint: bytes, response: StoredResponse
+    conn: Conn, scope: str, key: str, fingerprint: bytes, response: StoredResponse
 ) -> None:
     await conn.execute(
         "INSERT INTO idempotency_keys (scope, key, fingerprint, status, headers, body) "

@@ -7,13 +7,12 @@ from typing import Any
 import asyncpg
 
 from entrepot.catalog.registry import DatasetMeta
+from entrepot.store.types import Conn, Executor
 
 RETURNING = "RETURNING id, version, data::text, created_at, updated_at"
 
 
-async def get(
-    conn: asyncpg.Connection | asyncpg.Pool, meta: DatasetMeta, record_id: str
-) -> asyncpg.Record | None:
+async def get(conn: Executor, meta: DatasetMeta, record_id: str) -> asyncpg.Record | None:
     return await conn.fetchrow(
         f"SELECT id, version, data::text, created_at, updated_at FROM {meta.table} "
         f"WHERE dataset_id = {meta.id} AND id = $1",
@@ -21,9 +20,7 @@ async def get(
     )
 
 
-async def get_for_update(
-    conn: asyncpg.Connection, meta: DatasetMeta, record_id: str
-) -> asyncpg.Record | None:
+async def get_for_update(conn: Conn, meta: DatasetMeta, record_id: str) -> asyncpg.Record | None:
     return await conn.fetchrow(
         f"SELECT version, data::text FROM {meta.table} "
         f"WHERE dataset_id = {meta.id} AND id = $1 FOR UPDATE",
@@ -31,21 +28,17 @@ async def get_for_update(
     )
 
 
-async def insert(
-    conn: asyncpg.Connection, meta: DatasetMeta, record_id: str, data: str
-) -> asyncpg.Record | None:
+async def insert(conn: Conn, meta: DatasetMeta, record_id: str, data: str) -> asyncpg.Record | None:
     """Insert a new record; None when the id is taken."""
     return await conn.fetchrow(
-        f"INSERT INTO {meta.table} (dataset_id, id, version, data) VALUES ({meta.id}, $1, 1, $2::jsonb) "
-        f"ON CONFLICT DO NOTHING {RETURNING}",
+        f"INSERT INTO {meta.table} (dataset_id, id, version, data) "
+        f"VALUES ({meta.id}, $1, 1, $2::jsonb) ON CONFLICT DO NOTHING {RETURNING}",
         record_id,
         data,
     )
 
 
-async def upsert(
-    conn: asyncpg.Connection, meta: DatasetMeta, record_id: str, data: str
-) -> asyncpg.Record:
+async def upsert(conn: Conn, meta: DatasetMeta, record_id: str, data: str) -> asyncpg.Record:
     """Create or replace; ``created`` tells which happened."""
     row = await conn.fetchrow(
         f"INSERT INTO {meta.table} AS r (dataset_id, id, version, data) "
@@ -61,7 +54,7 @@ async def upsert(
 
 
 async def update(
-    conn: asyncpg.Connection, meta: DatasetMeta, record_id: str, data: str, expected: int | None
+    conn: Conn, meta: DatasetMeta, record_id: str, data: str, expected: int | None
 ) -> asyncpg.Record | None:
     """Replace an existing record, optionally only at version ``expected``."""
     guard = "" if expected is None else " AND version = $3"
@@ -73,21 +66,18 @@ async def update(
     )
 
 
-async def delete(
-    conn: asyncpg.Connection, meta: DatasetMeta, record_id: str, expected: int | None
-) -> int | None:
+async def delete(conn: Conn, meta: DatasetMeta, record_id: str, expected: int | None) -> int | None:
     guard = "" if expected is None else " AND version = $2"
     args: list[Any] = [record_id] + ([] if expected is None else [expected])
     version: int | None = await conn.fetchval(
-        f"DELETE FROM {meta.table} WHERE dataset_id = {meta.id} AND id = $1{guard} RETURNING version",
+        f"DELETE FROM {meta.table} WHERE dataset_id = {meta.id} AND id = $1{guard} "
+        "RETURNING version",
         *args,
     )
     return version
 
 
-async def current_version(
-    conn: asyncpg.Connection, meta: DatasetMeta, record_id: str
-) -> int | None:
+async def current_version(conn: Conn, meta: DatasetMeta, record_id: str) -> int | None:
     version: int | None = await conn.fetchval(
         f"SELECT version FROM {meta.table} WHERE dataset_id = {meta.id} AND id = $1", record_id
     )

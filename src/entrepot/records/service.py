@@ -27,6 +27,7 @@ from entrepot.records import repository as repo
 from entrepot.records.ids import check_id, new_id
 from entrepot.records.mergepatch import merge_patch
 from entrepot.records.preconditions import ETagSet
+from entrepot.store.types import Conn
 
 
 @dataclass
@@ -91,7 +92,7 @@ class RecordService:
     async def create(
         self, principal: Principal, dataset: str, body: bytes, request: WriteRequest
     ) -> Outcome:
-        async def op(conn: asyncpg.Connection, meta: DatasetMeta) -> Outcome:
+        async def op(conn: Conn, meta: DatasetMeta) -> Outcome:
             data = _parse_record(body)
             record_id = _record_id(meta, data, None) if meta.primary_key else new_id()
             _validate(meta, data)
@@ -114,7 +115,7 @@ class RecordService:
         if_none_match: ETagSet | None,
         request: WriteRequest,
     ) -> Outcome:
-        async def op(conn: asyncpg.Connection, meta: DatasetMeta) -> Outcome:
+        async def op(conn: Conn, meta: DatasetMeta) -> Outcome:
             data = _parse_record(body)
             _record_id(meta, data, record_id)
             _validate(meta, data)
@@ -144,7 +145,7 @@ class RecordService:
         if_match: ETagSet | None,
         request: WriteRequest,
     ) -> Outcome:
-        async def op(conn: asyncpg.Connection, meta: DatasetMeta) -> Outcome:
+        async def op(conn: Conn, meta: DatasetMeta) -> Outcome:
             patch_doc = _parse_record(body)
             if if_match is None:
                 _require_if_match(meta)
@@ -174,7 +175,7 @@ class RecordService:
         if_match: ETagSet | None,
         request: WriteRequest,
     ) -> Outcome:
-        async def op(conn: asyncpg.Connection, meta: DatasetMeta) -> Outcome:
+        async def op(conn: Conn, meta: DatasetMeta) -> Outcome:
             if if_match is None:
                 _require_if_match(meta)
             else:
@@ -190,7 +191,7 @@ class RecordService:
         principal: Principal,
         dataset: str,
         request: WriteRequest,
-        op: Callable[[asyncpg.Connection, DatasetMeta], Awaitable[Outcome]],
+        op: Callable[[Conn, DatasetMeta], Awaitable[Outcome]],
     ) -> Outcome:
         meta = writable_records(principal, await self.registry.get(dataset))
         key = request.idempotency_key
@@ -284,9 +285,7 @@ def _stale(version: int) -> str:
     return f"The record is at version {version}; If-Match does not match."
 
 
-async def _check_if_match(
-    conn: asyncpg.Connection, meta: DatasetMeta, record_id: str, if_match: ETagSet
-) -> None:
+async def _check_if_match(conn: Conn, meta: DatasetMeta, record_id: str, if_match: ETagSet) -> None:
     current = await repo.get_for_update(conn, meta, record_id)
     if current is None:
         raise PreconditionFailed(f"Record {record_id!r} does not exist.")

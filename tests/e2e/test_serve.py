@@ -1,0 +1,128 @@
+"""`entrepot serve` as a user runs it: a real process, a real port."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import httpx
+import psutil
+import pytest
+
+pytestmark = pytest.mark.slow
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@contextmanager
+def serving(env: dict[str, str], *args: str, log: Path) -> Iterator[str]:
+    port = free_port()
+    full_env = {k: v for k, v in os.environ.items() if not k.startswith("ENTREPOT_")}
+    full_env.update(env)
+    with log.open("wb") as out:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "entrepot", "serve", "--port", str(port), *args],
+            env=full_env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            if proc.poll() is not None:
+                raise AssertionError(f"serve exited early:\n{log.read_text()}")
+            try:
+                if httpx.get(f"{base}/readyz", timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            if time.monotonic() > deadline:
+                raise AssertionError(f"serve never became ready:\n{log.read_text()}")
+            time.sleep(0.2)
+        yield base
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            raise
+
+
+def postgres_running_under(directory: Path) -> bool:
+    for p in psutil.process_iter(["name", "cmdline"]):
+        if p.info["name"] == "postgres" and str(directory) in " ".join(p.info["cmdline"] or []):
+            return True
+    return False
+
+
+def test_serve_on_embedded_postgres_from_nothing(tmp_path: Path) -> None:
+    data_dir = tmp_path / "data"
+    log = tmp_path / "serve.log"
+    env = {"ENTREPOT_DATA_DIR": str(data_dir), "ENTREPOT_LOG_FORMAT": "console"}
+    with serving(env, log=log) as base:
+        match = re.search(r"^\s+(ent_\S+)$", log.read_text(), re.MULTILINE)
+        assert match, log.read_text()
+        auth = {"Authorization": f"Bearer {match.group(1)}"}
+        assert (
+            httpx.post(
+                f"{base}/v1/orgs", json={"name": "acme", "title": "Acme"}, headers=auth
+            ).status_code
+            == 201
+        )
+        schema = {"type": "object", "properties": {"k": {"type": "string"}}, "required": ["k"]}
+        created = httpx.post(
+            f"{base}/v1/datasets",
+            json={
+                "name": "things",
+                "org": "acme",
+                "title": "Things",
+                "schema": schema,
+                "primary_key": "k",
+            },
+            headers=auth,
+        )
+        assert created.status_code == 201, created.text
+        put = httpx.put(f"{base}/v1/datasets/things/records/one", json={"k": "one"}, headers=auth)
+        assert put.status_code == 201
+    assert not postgres_running_under(data_dir), "the embedded server stops with serve"
+
+    with serving(env, log=log) as base:
+        assert "ent_" not in log.read_text(), "the admin key is printed on first start only"
+        again = httpx.get(f"{base}/v1/datasets/things/records/one", headers=auth)
+        assert again.status_code == 200
+        assert again.json()["data"] == {"k": "one"}
+
+
+def test_serve_on_external_postgres_with_two_workers(
+    tmp_path: Path, fresh_database: object
+) -> None:
+    import asyncio
+
+    url = asyncio.run(fresh_database())  # type: ignore[operator]
+    env = {
+        "ENTREPOT_DATABASE_URL": url,
+        "ENTREPOT_BOOTSTRAP_TOKEN": "e2e-admin-token",
+        "ENTREPOT_LOG_FORMAT": "console",
+    }
+    with serving(env, "--workers", "2", log=tmp_path / "serve.log") as base:
+        auth = {"Authorization": "Bearer e2e-admin-token"}
+        statuses = {httpx.get(f"{base}/v1/datasets", headers=auth).status_code for _ in range(20)}
+        assert statuses == {200}
+        assert (
+            httpx.get(f"{base}/v1/datasets", headers={"Authorization": "Bearer x"}).status_code
+            == 401
+        )

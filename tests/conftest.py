@@ -42,8 +42,13 @@ def _answers(url: str) -> bool:
 
 @pytest.fixture(scope="session")
 def pg_admin_url(tmp_path_factory: pytest.TempPathFactory) -> str:
-    """A superuser URL: ENTREPOT_TEST_POSTGRES_URL, the local service, or embedded."""
+    """A superuser URL: ENTREPOT_TEST_POSTGRES_URL, the local service, or embedded.
+
+    ``ENTREPOT_TEST_POSTGRES_URL=embedded`` forces the embedded server.
+    """
     given = os.environ.get("ENTREPOT_TEST_POSTGRES_URL")
+    if given == "embedded":
+        return start_embedded(Path(tmp_path_factory.mktemp("embedded")))
     if given:
         if not _answers(given):
             pytest.fail(f"ENTREPOT_TEST_POSTGRES_URL={given} does not answer")

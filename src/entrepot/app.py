@@ -18,6 +18,7 @@ from entrepot.logging import configure as configure_logging
 from entrepot.middleware import EdgeMiddleware
 from entrepot.ops.endpoints import router as ops_router
 from entrepot.problems import install_handlers
+from entrepot.records.bulk_endpoints import router as bulk_router
 from entrepot.records.endpoints import router as records_router
 from entrepot.records.idempotency import purge_expired
 from entrepot.records.service import RecordService
@@ -53,6 +54,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         pool = await create_pool(settings, dsn)
         app.state.pool = pool
+        app.state.settings = settings
         app.state.draining = False
         app.state.credentials = CredentialCache(settings.credential_cache_seconds)
         app.state.datasets = DatasetRegistry(pool, settings.catalog_cache_seconds)
@@ -86,6 +88,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(ops_router)
     app.include_router(catalog_router)
     app.include_router(records_router)
+    app.include_router(bulk_router)
     app.add_middleware(
         EdgeMiddleware,
         max_body=settings.max_body_bytes,

@@ -16,7 +16,9 @@ MAX_DEPTH = 64
 
 
 class JsonBodyError(ValueError):
-    def __init__(self, message: str, path: str = "") -> None:
+    """``path`` is a JSON Pointer into the document, or None when the text itself is bad."""
+
+    def __init__(self, message: str, path: str | None = None) -> None:
         super().__init__(message)
         self.message = message
         self.path = path
@@ -66,7 +68,7 @@ def _check_string(text: str, path: list[str]) -> None:
 
 
 def _pointer(path: list[str]) -> str:
-    return "/" + "/".join(p.replace("~", "~0").replace("/", "~1") for p in path)
+    return "".join("/" + p.replace("~", "~0").replace("/", "~1") for p in path)
 
 
 def check_storable(value: Any, path: list[str] | None = None, depth: int = 0) -> None:

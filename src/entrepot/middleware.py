@@ -15,7 +15,7 @@ import structlog
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from entrepot.ops.metrics import REQUEST_SECONDS, REQUESTS
-from entrepot.problems import PayloadTooLarge, problem_response
+from entrepot.problems import BadRequest, PayloadTooLarge, Problem, problem_response
 
 log = structlog.get_logger("entrepot.access")
 _VALID_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:/+=-]{1,128}$")
@@ -57,6 +57,15 @@ class EdgeMiddleware:
                 headers.append((b"x-request-id", raw_id))
                 message = {**message, "headers": headers}
             await send(message)
+
+        if _has_nul(scope):
+            problem = BadRequest(
+                "The URL cannot contain NUL characters (%00).",
+                errors=[{"path": "url", "message": "contains NUL"}],
+            )
+            await _reject(scope, send_wrapper, problem, request_id)
+            self._observe(scope, path, status, started, request_id)
+            return
 
         declared = _content_length(scope)
         if declared is not None and declared > limit:
@@ -131,10 +140,19 @@ def _content_length(scope: Scope) -> int | None:
     return None
 
 
+def _has_nul(scope: Scope) -> bool:
+    """NUL can never be stored in PostgreSQL text, so no URL may carry one."""
+    query: bytes = scope.get("query_string", b"")
+    return "\x00" in scope["path"] or b"\x00" in query or b"%00" in query
+
+
 async def _reject_too_large(scope: Scope, send: Send, request_id: str, limit: int) -> None:
-    response = problem_response(
-        PayloadTooLarge(f"The request body exceeds the limit of {limit} bytes."), request_id
-    )
+    problem = PayloadTooLarge(f"The request body exceeds the limit of {limit} bytes.")
+    await _reject(scope, send, problem, request_id)
+
+
+async def _reject(scope: Scope, send: Send, problem: Problem, request_id: str) -> None:
+    response = problem_response(problem, request_id)
     response.headers["Connection"] = "close"
 
     async def no_body() -> Message:

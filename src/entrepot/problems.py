@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import asyncpg
 import orjson
 import structlog
 from fastapi import FastAPI, Request
@@ -18,6 +19,24 @@ from starlette.responses import Response
 
 PROBLEM_BASE = "https://entrepot.dev/problems/"
 PROBLEM_CONTENT_TYPE = "application/problem+json"
+PROBLEM_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "description": "An RFC 9457 problem document.",
+    "required": ["type", "title", "status", "detail"],
+    "properties": {
+        "type": {"type": "string", "format": "uri-reference"},
+        "title": {"type": "string"},
+        "status": {"type": "integer", "minimum": 400, "maximum": 599},
+        "detail": {"type": "string"},
+        "errors": {
+            "type": "array",
+            "description": "Validation failures: {path, message} with a JSON Pointer "
+            "(bulk imports report {line, errors}).",
+            "items": {"type": "object"},
+        },
+        "request_id": {"type": "string"},
+    },
+}
 
 log = structlog.get_logger("entrepot.problems")
 
@@ -190,8 +209,99 @@ async def _on_unexpected(request: Request, exc: Exception) -> Response:
     )
 
 
+_PROBLEM_REF = {"$ref": "#/components/schemas/Problem"}
+_FRAMEWORK_ERROR_SCHEMAS = ("HTTPValidationError", "ValidationError")
+
+
+def _is_framework_error_content(content: Any) -> bool:
+    """FastAPI's own 422 description, which these handlers never send."""
+    framework = {
+        "application/json": {"schema": {"$ref": "#/components/schemas/HTTPValidationError"}}
+    }
+    return bool(content == framework)
+
+
+def document_problems(doc: dict[str, Any]) -> dict[str, Any]:
+    """Describe error responses in an OpenAPI document as the problem documents they are.
+
+    Every operation gets a ``4XX`` problem response; a declared 4xx/5xx response
+    without content (or with FastAPI's generated validation error) gets the
+    problem schema. Idempotent, so it may run on a cached document.
+    """
+    doc.setdefault("components", {}).setdefault("schemas", {})["Problem"] = PROBLEM_SCHEMA
+    for item in doc.get("paths", {}).values():
+        for operation in item.values():
+            if not isinstance(operation, dict) or "responses" not in operation:
+                continue
+            responses: dict[str, Any] = operation["responses"]
+            for code, response in responses.items():
+                content = response.get("content")
+                if str(code)[:1] in "45" and (not content or _is_framework_error_content(content)):
+                    response["content"] = {PROBLEM_CONTENT_TYPE: {"schema": dict(_PROBLEM_REF)}}
+            responses.setdefault(
+                "4XX",
+                {
+                    "description": "A problem document (RFC 9457)",
+                    "content": {PROBLEM_CONTENT_TYPE: {"schema": dict(_PROBLEM_REF)}},
+                },
+            )
+    referenced = orjson.dumps(doc.get("paths", {})).decode()
+    for name in _FRAMEWORK_ERROR_SCHEMAS:
+        if f"#/components/schemas/{name}" not in referenced:
+            doc["components"]["schemas"].pop(name, None)
+    return doc
+
+
+def _from_store_error(exc: Exception) -> Problem:
+    """Map what PostgreSQL says under concurrency and failure to honest statuses.
+
+    Deadlocks and serialisation failures are the client's cue to retry (409);
+    a store that is failing over or refusing connections is a 503 with
+    Retry-After, never a 500; data errors that slipped past validation are 400.
+    """
+    retry = {"Retry-After": "1"}
+    if isinstance(exc, asyncpg.DeadlockDetectedError | asyncpg.SerializationError):
+        return Conflict("A concurrent change conflicted with this one; retry it.", headers=retry)
+    if isinstance(exc, asyncpg.DataError):
+        return BadRequest("A value in the request cannot be processed.")
+    if isinstance(exc, asyncpg.QueryCanceledError):
+        return ServiceUnavailable("The store took too long to answer; retry later.", headers=retry)
+    return ServiceUnavailable("The store is unavailable; retry shortly.", headers=retry)
+
+
+STORE_UNAVAILABLE: tuple[type[Exception], ...] = (
+    asyncpg.CannotConnectNowError,
+    asyncpg.ConnectionDoesNotExistError,
+    asyncpg.ConnectionFailureError,
+    asyncpg.AdminShutdownError,
+    asyncpg.ReadOnlySQLTransactionError,
+    asyncpg.InterfaceError,
+    asyncpg.QueryCanceledError,
+    ConnectionError,
+)
+STORE_CONFLICTS: tuple[type[Exception], ...] = (
+    asyncpg.DeadlockDetectedError,
+    asyncpg.SerializationError,
+    asyncpg.DataError,
+)
+
+
+async def _on_store_error(request: Request, exc: Exception) -> Response:
+    problem = _from_store_error(exc)
+    log.warning("store_error", error=type(exc).__name__, status=problem.status)
+    return problem_response(problem, _request_id(request))
+
+
 def install_handlers(app: FastAPI) -> None:
     app.add_exception_handler(Problem, _on_problem)
+    for exc_type in STORE_UNAVAILABLE + STORE_CONFLICTS:
+        app.add_exception_handler(exc_type, _on_store_error)
     app.add_exception_handler(RequestValidationError, _on_validation)
     app.add_exception_handler(StarletteHTTPException, _on_http)
     app.add_exception_handler(Exception, _on_unexpected)
+    generate = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        return document_problems(generate())
+
+    app.openapi = openapi  # type: ignore[method-assign]

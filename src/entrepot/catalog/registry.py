@@ -13,8 +13,8 @@ from dataclasses import dataclass
 from typing import Any
 
 import asyncpg
-import orjson
 
+from entrepot import jsonbody
 from entrepot.catalog.record_schema import RecordSchema
 from entrepot.problems import NotFound
 from entrepot.store.sql import records_table
@@ -45,7 +45,7 @@ META_COLUMNS = (
 
 
 def meta_from_row(row: asyncpg.Record) -> DatasetMeta:
-    schema_doc: dict[str, Any] = orjson.loads(row["schema"])
+    schema_doc: dict[str, Any] = jsonbody.loads_trusted(row["schema"])
     return DatasetMeta(
         id=row["id"],
         name=row["name"],

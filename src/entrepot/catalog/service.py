@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Any
 
 import asyncpg
-import orjson
 
 from entrepot import jsonbody
 from entrepot.auth.principal import Principal
@@ -41,7 +40,7 @@ def dataset_out(row: asyncpg.Record) -> dict[str, Any]:
         "org": row["org"],
         "title": row["title"],
         "description": row["description"],
-        "schema": orjson.loads(row["schema"]),
+        "schema": jsonbody.loads_trusted(row["schema"]),
         "schema_version": row["schema_version"],
         "primary_key": row["primary_key"],
         "visibility": row["visibility"],
@@ -182,7 +181,7 @@ async def list_datasets(
 async def _validate_stored_records(conn: Conn, dataset_id: int, schema: RecordSchema) -> None:
     failures: list[dict[str, str]] = []
     async for record_id, data in repo.iter_record_data(conn, dataset_id):
-        for err in schema.errors(orjson.loads(data)):
+        for err in schema.errors(jsonbody.loads_trusted(data)):
             failures.append(
                 {"path": f"/records/{record_id}{err['path']}", "message": err["message"]}
             )
@@ -217,14 +216,18 @@ async def update_dataset(
                     f"{key} cannot be null.",
                     errors=[{"path": f"/{key}", "message": "cannot be null"}],
                 )
-        schema_doc = given.get("schema") or orjson.loads(row["schema"])
+        given_schema = given.get("schema")
+        schema_doc = (
+            given_schema if given_schema is not None else jsonbody.loads_trusted(row["schema"])
+        )
         schema = RecordSchema.compile(schema_doc)
         old_indexes = list(row["indexes"])
-        new_indexes = list(dict.fromkeys(given.get("indexes") or old_indexes))
+        given_indexes = given.get("indexes")
+        new_indexes = list(dict.fromkeys(old_indexes if given_indexes is None else given_indexes))
         _check_dataset_shape(schema, row["primary_key"], new_indexes)
         changes: dict[str, Any] = {k: v for k, v in given.items() if v is not None}
         if "schema" in changes:
-            if changes["schema"] == orjson.loads(row["schema"]):
+            if changes["schema"] == jsonbody.loads_trusted(row["schema"]):
                 del changes["schema"]
             else:
                 await _validate_stored_records(conn, row["id"], schema)

@@ -151,7 +151,10 @@ async def get_record(
     "/{record_id}",
     summary="Replace (or create) a record",
     openapi_extra={**RECORD_BODY, "parameters": [IF_MATCH, IF_NONE_MATCH, IDEMPOTENCY_KEY]},
-    responses={200: {"content": {JSON: {"schema": ENVELOPE}}}},
+    responses={
+        200: {"content": {JSON: {"schema": ENVELOPE}}},
+        201: {"description": "Created", "content": {JSON: {"schema": ENVELOPE}}},
+    },
 )
 async def replace_record(
     ds: str, record_id: str, request: Request, principal: CurrentPrincipal

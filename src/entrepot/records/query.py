@@ -75,6 +75,13 @@ def _check_field(field: str, schema: RecordSchema, path: str) -> None:
         )
 
 
+def _exact_int(raw: str, path: str) -> int:
+    try:
+        return int(raw)
+    except ValueError:  # more digits than int() converts (sys.get_int_max_str_digits)
+        raise _bad(f"{raw[:20]}... has too many digits.", path) from None
+
+
 def coerce(raw: str, types: frozenset[str] | None, path: str) -> Any:
     """Turn a query-string value into the JSON value the schema says it is."""
     if types is None:
@@ -88,9 +95,9 @@ def coerce(raw: str, types: frozenset[str] | None, path: str) -> Any:
     if "boolean" in types and raw in ("true", "false"):
         return raw == "true"
     if "integer" in types and _INTEGER.match(raw):
-        return int(raw)
+        return _exact_int(raw, path)
     if "number" in types and _NUMBER.match(raw):
-        number = float(raw) if any(c in raw for c in ".eE") else int(raw)
+        number = float(raw) if any(c in raw for c in ".eE") else _exact_int(raw, path)
         if isinstance(number, float) and not math.isfinite(number):
             raise _bad(f"{raw!r} is out of range.", path)
         return number

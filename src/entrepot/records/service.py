@@ -8,7 +8,6 @@ from typing import Any
 from urllib.parse import quote
 
 import asyncpg
-import orjson
 
 from entrepot import jsonbody
 from entrepot.auth.principal import Principal
@@ -22,9 +21,9 @@ from entrepot.problems import (
     PreconditionRequired,
     Unprocessable,
 )
-from entrepot.records import idempotency, query, render
+from entrepot.records import idempotency, query, render, validation
 from entrepot.records import repository as repo
-from entrepot.records.ids import check_id, new_id
+from entrepot.records.ids import new_id
 from entrepot.records.mergepatch import merge_patch
 from entrepot.records.preconditions import ETagSet
 from entrepot.store.types import Conn
@@ -94,8 +93,8 @@ class RecordService:
     ) -> Outcome:
         async def op(conn: Conn, meta: DatasetMeta) -> Outcome:
             data = _parse_record(body)
-            record_id = _record_id(meta, data, None) if meta.primary_key else new_id()
-            _validate(meta, data)
+            record_id = validation.record_id(meta, data, None) if meta.primary_key else new_id()
+            validation.validate(meta, data)
             row = await repo.insert(conn, meta, record_id, jsonbody.dumps(data))
             if row is None:
                 raise Conflict(
@@ -117,8 +116,8 @@ class RecordService:
     ) -> Outcome:
         async def op(conn: Conn, meta: DatasetMeta) -> Outcome:
             data = _parse_record(body)
-            _record_id(meta, data, record_id)
-            _validate(meta, data)
+            validation.record_id(meta, data, record_id)
+            validation.validate(meta, data)
             text = jsonbody.dumps(data)
             if if_none_match is not None and if_none_match.any:
                 row = await repo.insert(conn, meta, record_id, text)
@@ -158,9 +157,9 @@ class RecordService:
                 raise PreconditionFailed(
                     _stale(current[0]), headers={"ETag": render.etag(current[0])}
                 )
-            data = merge_patch(orjson.loads(current[1]), patch_doc)
-            _record_id(meta, data, record_id)
-            _validate(meta, data)
+            data = merge_patch(jsonbody.loads_trusted(current[1]), patch_doc)
+            validation.record_id(meta, data, record_id)
+            validation.validate(meta, data)
             row = await repo.update(conn, meta, record_id, jsonbody.dumps(data), None)
             assert row is not None
             return _written(200, meta, row)
@@ -230,7 +229,7 @@ def _parse_record(body: bytes) -> dict[str, Any]:
     try:
         data = jsonbody.loads(body)
     except jsonbody.JsonBodyError as exc:
-        if exc.path:
+        if exc.path is not None:
             raise Unprocessable(
                 "The record cannot be stored.", errors=[{"path": exc.path, "message": exc.message}]
             ) from None
@@ -240,38 +239,6 @@ def _parse_record(body: bytes) -> dict[str, Any]:
             "A record must be a JSON object.", errors=[{"path": "", "message": "not an object"}]
         )
     return data
-
-
-def _validate(meta: DatasetMeta, data: dict[str, Any]) -> None:
-    errors = meta.schema.errors(data)
-    if errors:
-        raise Unprocessable(
-            f"The record does not match the schema of {meta.name!r}.", errors=errors
-        )
-
-
-def _record_id(meta: DatasetMeta, data: dict[str, Any], path_id: str | None) -> str:
-    if meta.primary_key is None:
-        return check_id(path_id or "", "")
-    pointer = "/" + meta.primary_key.replace("~", "~0").replace("/", "~1")
-    if meta.primary_key not in data:
-        raise Unprocessable(
-            "The record lacks its primary key field.",
-            errors=[{"path": pointer, "message": "required (primary key)"}],
-        )
-    value = data[meta.primary_key]
-    if isinstance(value, bool) or not isinstance(value, str | int):
-        raise Unprocessable(
-            "The primary key must be a string or an integer.",
-            errors=[{"path": pointer, "message": "must be a string or integer"}],
-        )
-    record_id = check_id(str(value), pointer)
-    if path_id is not None and record_id != path_id:
-        raise Unprocessable(
-            "The record's primary key does not match the id in the URL.",
-            errors=[{"path": pointer, "message": f"expected {path_id!r}, got {record_id!r}"}],
-        )
-    return record_id
 
 
 def _require_if_match(meta: DatasetMeta) -> None:

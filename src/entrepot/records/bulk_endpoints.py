@@ -1,0 +1,178 @@
+"""HTTP routes for bulk import and export.
+
+Query parameters are parsed by hand, not declared to FastAPI, so that an
+unknown or repeated parameter is a 400 rather than silently ignored; the
+OpenAPI document still describes them through ``openapi_extra``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+from fastapi import APIRouter, Request, Response
+from fastapi.responses import StreamingResponse
+from starlette.datastructures import QueryParams
+from starlette.requests import ClientDisconnect
+
+from entrepot.auth.authenticate import CurrentPrincipal
+from entrepot.http import media_type
+from entrepot.problems import BadRequest, UnsupportedMediaType
+from entrepot.records import export
+from entrepot.records.bulk_import import BulkImportService, Format, ImportOptions
+from entrepot.settings import Settings
+
+router = APIRouter(prefix="/v1/datasets/{ds}", tags=["bulk"])
+
+NDJSON = "application/x-ndjson"
+CSV = "text/csv"
+FORMATS: dict[str, Format] = {NDJSON: "ndjson", CSV: "csv"}
+IMPORT_PARAMETERS: dict[str, tuple[str, ...]] = {
+    "mode": ("insert", "upsert"),
+    "on_error": ("abort", "skip"),
+}
+EXPORT_PARAMETERS: dict[str, tuple[str, ...]] = {"format": ("ndjson", "csv")}
+
+_LINE_ERRORS = {
+    "type": "array",
+    "maxItems": 100,
+    "items": {
+        "type": "object",
+        "properties": {
+            "line": {"type": "integer", "description": "Physical line the record starts on."},
+            "errors": {"type": "array", "items": {"type": "object"}},
+        },
+    },
+}
+IMPORT_REPORT = {
+    "type": "object",
+    "properties": {
+        "inserted": {"type": "integer"},
+        "updated": {"type": "integer"},
+        "failed": {"type": "integer"},
+        "errors": _LINE_ERRORS,
+    },
+}
+
+
+def _enum_parameters(allowed: dict[str, tuple[str, ...]]) -> list[dict[str, Any]]:
+    return [
+        {
+            "name": name,
+            "in": "query",
+            "required": False,
+            "schema": {"type": "string", "enum": list(values), "default": values[0]},
+        }
+        for name, values in allowed.items()
+    ]
+
+
+IMPORT_OPENAPI: dict[str, Any] = {
+    "requestBody": {
+        "required": True,
+        "description": "Streamed, never held whole. Line numbers in errors are physical "
+        "lines of this body, counted from 1.",
+        "content": {
+            NDJSON: {
+                "schema": {
+                    "type": "string",
+                    "description": "One JSON record a line; blank lines are ignored.",
+                },
+                "example": '{"sku": "w-1", "name": "Widget", "price": 9.5}\n',
+            },
+            CSV: {
+                "schema": {
+                    "type": "string",
+                    "description": "RFC 4180 with a header row of schema property names; "
+                    "cells are read by the property's type; an empty cell is an absent field.",
+                },
+                "example": "sku,name,price\r\nw-1,Widget,9.5\r\n",
+            },
+        },
+    },
+    "parameters": _enum_parameters(IMPORT_PARAMETERS),
+}
+
+
+def _options(params: QueryParams, allowed: dict[str, tuple[str, ...]]) -> dict[str, str]:
+    chosen: dict[str, str] = {}
+    for name, value in params.multi_items():
+        if name not in allowed:
+            raise BadRequest(f"Unknown query parameter {name!r}.")
+        if name in chosen:
+            raise BadRequest(f"Query parameter {name!r} is given more than once.")
+        if value not in allowed[name]:
+            raise BadRequest(f"{name} must be one of {', '.join(allowed[name])}.")
+        chosen[name] = value
+    return {name: chosen.get(name, values[0]) for name, values in allowed.items()}
+
+
+def _body_format(request: Request) -> Format:
+    kind = media_type(request)
+    fmt = FORMATS.get(kind)
+    charset = request.headers.get("content-type", "").lower().partition("charset=")[2]
+    charset = charset.split(";", 1)[0].strip().strip('"')
+    if fmt is None or charset not in ("", "utf-8", "utf8"):
+        raise UnsupportedMediaType(
+            f"Send the body as {NDJSON} or {CSV}, in UTF-8 (got {kind or 'no Content-Type'})."
+        )
+    return fmt
+
+
+@router.post(
+    "/import",
+    summary="Import records in bulk (NDJSON or CSV)",
+    openapi_extra=IMPORT_OPENAPI,
+    responses={
+        200: {"content": {"application/json": {"schema": IMPORT_REPORT}}},
+        415: {"description": "Neither NDJSON nor CSV"},
+        422: {"description": "All-or-nothing import with failed lines; nothing was written"},
+    },
+)
+async def import_records(ds: str, request: Request, principal: CurrentPrincipal) -> Response:
+    fmt = _body_format(request)
+    chosen = _options(request.query_params, IMPORT_PARAMETERS)
+    options = ImportOptions(
+        fmt,
+        mode="upsert" if chosen["mode"] == "upsert" else "insert",
+        on_error="skip" if chosen["on_error"] == "skip" else "abort",
+    )
+    state = request.app.state
+    settings: Settings = state.settings
+    service = BulkImportService(
+        state.pool,
+        state.datasets,
+        batch_size=settings.import_batch_size,
+        max_record_bytes=settings.max_body_bytes,
+    )
+    try:
+        report = await service.run(principal, ds, request.stream(), options)
+    except ClientDisconnect:  # rolled back; answer for the access log, nobody is listening
+        raise BadRequest("The client went away before the body was complete.") from None
+    return Response(orjson.dumps(report.body()), media_type="application/json")
+
+
+@router.get(
+    "/export",
+    summary="Export every record (NDJSON or CSV), streamed",
+    openapi_extra={"parameters": _enum_parameters(EXPORT_PARAMETERS)},
+    response_class=StreamingResponse,
+    responses={
+        200: {
+            "content": {
+                NDJSON: {"schema": {"type": "string"}},
+                CSV: {"schema": {"type": "string"}},
+            }
+        }
+    },
+)
+async def export_records(ds: str, request: Request, principal: CurrentPrincipal) -> Response:
+    chosen = _options(request.query_params, EXPORT_PARAMETERS)
+    fmt: export.ExportFormat = "csv" if chosen["format"] == "csv" else "ndjson"
+    state = request.app.state
+    started = await export.start(state.pool, state.datasets, principal, ds, fmt)
+    return StreamingResponse(
+        started.chunks,
+        media_type=started.media_type,
+        headers={"Content-Disposition": f'attachment; filename="{started.filename}"'},
+    )

@@ -1,0 +1,281 @@
+"""Bulk import: a streamed NDJSON or CSV body written in batches, one transaction.
+
+Lines are parsed and validated exactly like single writes, then buffered
+until ``batch_size`` records are ready and written with one statement. Only
+the current batch and the unfinished line are ever in memory. Each batch runs
+under a savepoint: if the database refuses one row (an index entry too
+large, say), the batch is replayed row by row so the failure lands on its
+line and, with ``on_error=skip``, the other rows still commit.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterable, AsyncIterator
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import asyncpg
+
+from entrepot import jsonbody
+from entrepot.auth.principal import Principal
+from entrepot.catalog.registry import DatasetMeta, DatasetRegistry
+from entrepot.policy import writable_records
+from entrepot.problems import BadRequest, NotFound, PreconditionRequired, Unprocessable
+from entrepot.records import bulk_repository as repo
+from entrepot.records import csv_codec, validation
+from entrepot.records.ids import new_id
+from entrepot.records.lines import Line, split_lines
+from entrepot.store.types import Conn
+
+Format = Literal["ndjson", "csv"]
+Mode = Literal["insert", "upsert"]
+OnError = Literal["abort", "skip"]
+ErrorList = list[dict[str, str]]
+
+MAX_REPORTED = 100
+"""Errors listed in a report; also where an all-or-nothing import stops reading."""
+
+
+@dataclass(frozen=True, slots=True)
+class ImportOptions:
+    format: Format
+    mode: Mode = "insert"
+    on_error: OnError = "abort"
+
+
+@dataclass
+class ImportReport:
+    inserted: int = 0
+    updated: int = 0
+    failed: int = 0
+    stopped: bool = False
+    """An all-or-nothing import gave up reading after :data:`MAX_REPORTED` failures."""
+    reported: list[dict[str, Any]] = field(default_factory=list, repr=False)
+
+    def fail(self, line: int, errors: ErrorList) -> None:
+        self.failed += 1
+        self.reported.append({"line": line, "errors": errors})
+        if len(self.reported) > 2 * MAX_REPORTED:  # keep the earliest lines, bounded
+            self.reported = self.errors()
+
+    def errors(self) -> list[dict[str, Any]]:
+        """The failures on the earliest lines (batches can report out of order)."""
+        return sorted(self.reported, key=lambda e: int(e["line"]))[:MAX_REPORTED]
+
+    def body(self) -> dict[str, Any]:
+        return {
+            "inserted": self.inserted,
+            "updated": self.updated,
+            "failed": self.failed,
+            "errors": self.errors(),
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class Item:
+    """One record read from the body: ready to write, or the reasons it is not."""
+
+    line: int
+    record_id: str = ""
+    text: str = ""
+    errors: ErrorList | None = None
+
+
+class BulkImportService:
+    def __init__(
+        self,
+        pool: asyncpg.Pool,
+        registry: DatasetRegistry,
+        *,
+        batch_size: int,
+        max_record_bytes: int,
+    ) -> None:
+        self.pool = pool
+        self.registry = registry
+        self.batch_size = max(1, batch_size)
+        self.max_record_bytes = max_record_bytes
+
+    async def run(
+        self,
+        principal: Principal,
+        dataset: str,
+        body: AsyncIterable[bytes],
+        options: ImportOptions,
+    ) -> ImportReport:
+        meta = writable_records(principal, await self.registry.get(dataset))
+        try:
+            async with self.pool.acquire() as conn, conn.transaction():
+                meta = await self.registry.lock_for_write(conn, meta)
+                if meta.require_if_match and options.mode == "upsert":
+                    # Replacing without the record's ETag is what the owner opted out of.
+                    raise PreconditionRequired(
+                        f"Writes to {meta.name!r} need If-Match; import with mode=insert, "
+                        "or replace records one by one."
+                    )
+                report = await self._load(conn, meta, body, options)
+                if report.failed and options.on_error == "abort":
+                    stopped = f" (reading stopped at {MAX_REPORTED})" if report.stopped else ""
+                    raise Unprocessable(
+                        f"{report.failed} record(s) failed{stopped}; nothing was imported.",
+                        errors=report.errors(),
+                        inserted=0,
+                        updated=0,
+                        failed=report.failed,
+                    )
+                return report
+        except asyncpg.UndefinedTableError:
+            self.registry.forget(dataset)
+            raise NotFound(
+                f"Dataset {dataset!r} does not exist or is not visible to you."
+            ) from None
+
+    async def _load(
+        self, conn: Conn, meta: DatasetMeta, body: AsyncIterable[bytes], options: ImportOptions
+    ) -> ImportReport:
+        report = ImportReport()
+        writer = _BatchWriter(conn, meta, options.mode, self.batch_size, report)
+        lines = split_lines(body, self.max_record_bytes)
+        reader = _ndjson_items if options.format == "ndjson" else _csv_items
+        async for item in reader(lines, meta, self.max_record_bytes):
+            if item.errors is not None:
+                report.fail(item.line, item.errors)
+            else:
+                await writer.add(item)
+            if options.on_error == "abort" and report.failed >= MAX_REPORTED:
+                report.stopped = True
+                return report
+        await writer.flush()
+        return report
+
+
+def _failed(line: int, message: str, path: str = "") -> Item:
+    return Item(line, errors=[{"path": path, "message": message}])
+
+
+def _checked(meta: DatasetMeta, line: int, data: Any) -> Item:
+    """Apply the single-write rules: an object, its id, the schema."""
+    if not isinstance(data, dict):
+        return _failed(line, "not an object")
+    try:
+        record_id = validation.record_id(meta, data, None) if meta.primary_key else new_id()
+        validation.validate(meta, data)
+    except Unprocessable as exc:
+        return Item(line, errors=exc.errors or [{"path": "", "message": exc.detail}])
+    return Item(line, record_id, jsonbody.dumps(data))
+
+
+async def _ndjson_items(
+    lines: AsyncIterator[Line], meta: DatasetMeta, limit: int
+) -> AsyncIterator[Item]:
+    async for line in lines:
+        if line.raw is None:
+            yield _failed(line.number, f"the line is longer than {limit} bytes")
+            continue
+        text = line.text
+        if not text.strip():
+            continue
+        try:
+            data = jsonbody.loads(text)
+        except jsonbody.JsonBodyError as exc:
+            yield _failed(line.number, exc.message, exc.path or "")
+            continue
+        yield _checked(meta, line.number, data)
+
+
+async def _csv_items(
+    lines: AsyncIterator[Line], meta: DatasetMeta, limit: int
+) -> AsyncIterator[Item]:
+    """Records under a header row; a header that cannot be used is a 400 for the file."""
+    header: list[str] | None = None
+    async for record in _csv_records(lines, limit):
+        if record.error is None and record.text == "":
+            continue  # a blank line
+        try:
+            if record.error is not None:
+                raise csv_codec.CsvSyntaxError(record.error)
+            cells = csv_codec.split_record(record.text)
+        except csv_codec.CsvSyntaxError as exc:
+            if header is None:
+                raise BadRequest(f"The CSV header cannot be read: {exc}") from None
+            yield _failed(record.line, str(exc))
+            continue
+        if header is None:
+            header = csv_codec.check_header(cells, meta.schema)
+            continue
+        data, errors = csv_codec.coerce_row(header, cells, meta.schema)
+        yield Item(record.line, errors=errors) if errors else _checked(meta, record.line, data)
+
+
+async def _csv_records(
+    lines: AsyncIterator[Line], limit: int
+) -> AsyncIterator[csv_codec.CsvRecord]:
+    assembler = csv_codec.RecordAssembler(limit)
+    async for line in lines:
+        record = assembler.feed(line)
+        if record is not None:
+            yield record
+    last = assembler.finish()
+    if last is not None:
+        yield last
+
+
+class _BatchWriter:
+    """Buffers valid records and writes them a batch at a time, tallying the report."""
+
+    def __init__(
+        self, conn: Conn, meta: DatasetMeta, mode: Mode, size: int, report: ImportReport
+    ) -> None:
+        self.conn = conn
+        self.meta = meta
+        self.mode = mode
+        self.size = size
+        self.report = report
+        self.lines: dict[str, int] = {}
+        self.texts: list[str] = []
+
+    async def add(self, item: Item) -> None:
+        if item.record_id in self.lines:
+            if self.mode == "insert":
+                self._exists(item.line)
+                return
+            # Upsert: a later line wins. One statement may not touch a row
+            # twice, so the earlier version is written first.
+            await self.flush()
+        self.lines[item.record_id] = item.line
+        self.texts.append(item.text)
+        if len(self.texts) >= self.size:
+            await self.flush()
+
+    async def flush(self) -> None:
+        if not self.texts:
+            return
+        ids, texts, lines = list(self.lines), self.texts, self.lines
+        self.lines, self.texts = {}, []
+        try:
+            async with self.conn.transaction():
+                await self._write(ids, texts, lines)
+        except (asyncpg.DataError, asyncpg.ProgramLimitExceededError):
+            for record_id, text in zip(ids, texts, strict=True):
+                try:
+                    async with self.conn.transaction():
+                        await self._write([record_id], [text], lines)
+                except (asyncpg.DataError, asyncpg.ProgramLimitExceededError) as exc:
+                    message = str(exc.args[0]) if exc.args else "the value cannot be stored"
+                    self.report.fail(lines[record_id], [{"path": "", "message": message}])
+
+    async def _write(self, ids: list[str], texts: list[str], lines: dict[str, int]) -> None:
+        if self.mode == "upsert":
+            created = await repo.upsert_batch(self.conn, self.meta, ids, texts)
+            self.report.inserted += created
+            self.report.updated += len(ids) - created
+            return
+        inserted = await repo.insert_batch(self.conn, self.meta, ids, texts)
+        self.report.inserted += len(inserted)
+        for record_id in ids:
+            if record_id not in inserted:
+                self._exists(lines[record_id])
+
+    def _exists(self, line: int) -> None:
+        self.report.fail(
+            line, [{"path": validation.key_pointer(self.meta), "message": "record already exists"}]
+        )

@@ -1,0 +1,54 @@
+"""SQL for bulk import and export.
+
+A batch is one statement: the ids and documents travel as two arrays and
+``unnest`` turns them into rows, so a thousand records cost one round trip.
+``RETURNING`` says what happened to each row without a second query.
+"""
+
+from __future__ import annotations
+
+import asyncpg
+from asyncpg.cursor import Cursor
+
+from entrepot.catalog.registry import DatasetMeta
+from entrepot.store.types import Conn
+
+_ROWS = (
+    "SELECT {dataset}, r.id, 1, r.data::jsonb FROM unnest($1::text[], $2::text[]) AS r(id, data)"
+)
+
+
+async def insert_batch(conn: Conn, meta: DatasetMeta, ids: list[str], data: list[str]) -> set[str]:
+    """Insert new records; the ids that were inserted (the others already existed)."""
+    rows = await conn.fetch(
+        f"INSERT INTO {meta.table} (dataset_id, id, version, data) "
+        f"{_ROWS.format(dataset=meta.id)} ON CONFLICT DO NOTHING RETURNING id",
+        ids,
+        data,
+    )
+    return {row[0] for row in rows}
+
+
+async def upsert_batch(conn: Conn, meta: DatasetMeta, ids: list[str], data: list[str]) -> int:
+    """Insert or replace records (ids unique within the batch); how many were new.
+
+    ``xmax = 0`` holds only for a row this statement inserted; a replaced row
+    carries the updating transaction's id there.
+    """
+    created: int = await conn.fetchval(
+        f"WITH written AS (INSERT INTO {meta.table} AS t (dataset_id, id, version, data) "
+        f"{_ROWS.format(dataset=meta.id)} "
+        f"ON CONFLICT (dataset_id, id) DO UPDATE SET data = EXCLUDED.data, "
+        f"version = t.version + 1, updated_at = now() RETURNING (xmax = 0) AS created) "
+        f"SELECT count(*) FILTER (WHERE created) FROM written",
+        ids,
+        data,
+    )
+    return created
+
+
+async def export_cursor(conn: Conn, meta: DatasetMeta) -> Cursor[asyncpg.Record]:
+    """Every record's data in id order; call inside a transaction."""
+    return await conn.cursor(
+        f"SELECT data::text FROM {meta.table} WHERE dataset_id = {meta.id} ORDER BY id"
+    )

@@ -1,0 +1,53 @@
+"""The checks every record write applies, whether one record or a bulk line.
+
+Kept apart from the services so single writes and imports cannot drift:
+both raise :class:`Unprocessable` with ``{path, message}`` errors from here.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from entrepot.catalog.registry import DatasetMeta
+from entrepot.problems import Unprocessable
+from entrepot.records.ids import check_id
+
+
+def key_pointer(meta: DatasetMeta) -> str:
+    """JSON Pointer to the primary key field ("" when ids are generated)."""
+    if meta.primary_key is None:
+        return ""
+    return "/" + meta.primary_key.replace("~", "~0").replace("/", "~1")
+
+
+def validate(meta: DatasetMeta, data: dict[str, Any]) -> None:
+    errors = meta.schema.errors(data)
+    if errors:
+        raise Unprocessable(
+            f"The record does not match the schema of {meta.name!r}.", errors=errors
+        )
+
+
+def record_id(meta: DatasetMeta, data: dict[str, Any], path_id: str | None) -> str:
+    """The id a record is stored under: its primary key field, else the path id."""
+    if meta.primary_key is None:
+        return check_id(path_id or "", "")
+    pointer = key_pointer(meta)
+    if meta.primary_key not in data:
+        raise Unprocessable(
+            "The record lacks its primary key field.",
+            errors=[{"path": pointer, "message": "required (primary key)"}],
+        )
+    value = data[meta.primary_key]
+    if isinstance(value, bool) or not isinstance(value, str | int):
+        raise Unprocessable(
+            "The primary key must be a string or an integer.",
+            errors=[{"path": pointer, "message": "must be a string or integer"}],
+        )
+    found = check_id(str(value), pointer)
+    if path_id is not None and found != path_id:
+        raise Unprocessable(
+            "The record's primary key does not match the id in the URL.",
+            errors=[{"path": pointer, "message": f"expected {path_id!r}, got {found!r}"}],
+        )
+    return found

@@ -1,0 +1,154 @@
+"""Strict JSON for request bodies: exact integers, finite numbers, storable strings."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from entrepot import jsonbody
+from entrepot.jsonbody import MAX_DEPTH, JsonBodyError
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "12345678901234567890123456789012345678901234567890",
+        "-98765432109876543210987654321",
+        "9007199254740993",  # 2**53 + 1: a float would round it
+        "18446744073709551616",  # 2**64: orjson would give up or round
+    ],
+)
+def test_big_integers_stay_exact(text: str) -> None:
+    value = jsonbody.loads(f'{{"n": {text}, "a": [{text}]}}')
+    assert value == {"n": int(text), "a": [int(text)]}
+    assert jsonbody.dumps(value) == f'{{"n":{text},"a":[{text}]}}'
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["NaN", "Infinity", "-Infinity", '{"a": NaN}', "[1e400]", "-1e400", '{"x": 1E+999}'],
+)
+def test_non_finite_numbers_are_refused(text: str) -> None:
+    with pytest.raises(JsonBodyError):
+        jsonbody.loads(text)
+
+
+def test_dumps_refuses_non_finite_floats() -> None:
+    with pytest.raises(ValueError, match="JSON compliant"):
+        jsonbody.dumps({"x": float("nan")})
+
+
+@pytest.mark.parametrize(
+    ("text", "path"),
+    [
+        ('{"a": "x\\u0000y"}', "/a"),
+        ('{"a": {"b/c": ["ok", "\\u0000"]}}', "/a/b~1c/1"),
+        ('{"m~n": "\\ud800"}', "/m~0n"),
+        ('{"a": ["\\udc00x"]}', "/a/0"),
+        ('{"a": {"b\\u0000": 1}}', "/a"),  # a bad key is reported at its object
+        ('{"a": {"\\udfff": 1}}', "/a"),
+    ],
+)
+def test_unstorable_strings_are_refused_with_a_json_pointer(text: str, path: str) -> None:
+    with pytest.raises(JsonBodyError) as err:
+        jsonbody.loads(text)
+    assert err.value.path == path
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [b'"\xed\xa0\x80"', b'{"a": "\xed\xb0\x80"}'],  # surrogates smuggled as (CESU-8) bytes
+)
+def test_surrogates_in_raw_bytes_are_refused(raw: bytes) -> None:
+    with pytest.raises(JsonBodyError):
+        jsonbody.loads(raw)
+
+
+def test_paired_surrogate_escapes_are_a_normal_character() -> None:
+    assert jsonbody.loads('"\\ud83d\\ude00"') == "\U0001f600"
+
+
+@pytest.mark.parametrize("depth", [MAX_DEPTH + 2, 1000, 100_000])
+def test_deep_nesting_is_refused(depth: int) -> None:
+    for text in ("[" * depth + "]" * depth, '{"a":' * depth + "1" + "}" * depth):
+        with pytest.raises(JsonBodyError):
+            jsonbody.loads(text)
+
+
+def test_nesting_up_to_the_limit_is_accepted() -> None:
+    depth = MAX_DEPTH + 1  # the root is level 0
+    assert jsonbody.loads("[" * depth + "]" * depth) is not None
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [b"", b"{", b"{'a': 1}", b"\xff\xfe\x00", b"\x80", b"[1,]", b'{"a" 1}', b"01", b"--1", b"1 2"],
+)
+def test_malformed_bodies_raise_json_body_error(raw: bytes) -> None:
+    with pytest.raises(JsonBodyError):
+        jsonbody.loads(raw)
+
+
+@settings(max_examples=500, deadline=None)
+@given(raw=st.one_of(st.binary(max_size=200), st.text(max_size=200)))
+def test_any_input_parses_or_raises_json_body_error(raw: bytes | str) -> None:
+    try:
+        jsonbody.loads(raw)
+    except JsonBodyError as exc:
+        path = exc.path
+    else:
+        return
+    assert path is None or path == "" or path.startswith("/")
+
+
+storable_text = st.text(st.characters(codec="utf-8", exclude_characters="\x00"))
+json_values = st.recursive(
+    st.one_of(
+        st.none(),
+        st.booleans(),
+        st.integers(min_value=-(10**60), max_value=10**60),
+        st.floats(allow_nan=False, allow_infinity=False),
+        storable_text,
+    ),
+    lambda inner: st.one_of(
+        st.lists(inner, max_size=5), st.dictionaries(storable_text, inner, max_size=5)
+    ),
+    max_leaves=25,
+)
+
+
+@settings(max_examples=500, deadline=None)
+@given(value=json_values)
+def test_storable_values_round_trip(value: Any) -> None:
+    text = jsonbody.dumps(value)
+    assert jsonbody.loads(text) == value
+    assert jsonbody.loads(text.encode("utf-8")) == value
+    assert json.loads(text) == value
+
+
+unstorable = st.one_of(
+    st.text(min_size=1).map(lambda s: s + "\x00"),
+    st.sampled_from(["\ud800", "a\udfffb", "\udbff"]),
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(value=json_values, bad=unstorable, where=st.sampled_from(["value", "key", "nested"]))
+def test_unstorable_strings_anywhere_are_found(value: Any, bad: str, where: str) -> None:
+    if where == "value":
+        doc: Any = {"ok": value, "bad": bad}
+        expected = "/bad"
+    elif where == "key":
+        doc = {"ok": value, "o": {bad: 1}}
+        expected = "/o"
+    else:
+        doc = [value, {"x": [bad]}]
+        expected = "/1/x/0"
+    text = json.dumps(doc)  # ASCII escapes: \u0000 and lone \udXXX survive as text
+    with pytest.raises(JsonBodyError) as err:
+        jsonbody.loads(text)
+    assert err.value.path == expected

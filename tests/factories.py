@@ -52,3 +52,38 @@ async def make_dataset(
     assert response.status_code == 201, response.text
     body: dict[str, Any] = response.json()
     return body
+
+
+async def make_app(
+    client: httpx.AsyncClient, org: str, scopes: list[str] | None = None, **overrides: Any
+) -> dict[str, Any]:
+    """Register an application of ``org`` (the response includes its client secret)."""
+    payload: dict[str, Any] = {"org": org, "name": unique("app")}
+    if scopes is not None:
+        payload["scopes"] = scopes
+    payload.update(overrides)
+    response = await client.post("/v1/apps", json=payload)
+    assert response.status_code == 201, response.text
+    body: dict[str, Any] = response.json()
+    return body
+
+
+async def make_key(
+    client: httpx.AsyncClient, app_id: str, scopes: list[str] | None = None, **overrides: Any
+) -> dict[str, Any]:
+    """Issue an API key for an app (the response includes the secret ``key``)."""
+    payload: dict[str, Any] = {"name": unique("key")}
+    if scopes is not None:
+        payload["scopes"] = scopes
+    payload.update(overrides)
+    response = await client.post(f"/v1/apps/{app_id}/keys", json=payload)
+    assert response.status_code == 201, response.text
+    body: dict[str, Any] = response.json()
+    return body
+
+
+async def app_key(client: httpx.AsyncClient, org: str, scopes: list[str]) -> str:
+    """A bearer API key of a fresh app of ``org`` holding exactly ``scopes``."""
+    app = await make_app(client, org, scopes=scopes)
+    key: str = (await make_key(client, app["id"]))["key"]
+    return key

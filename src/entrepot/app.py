@@ -11,7 +11,11 @@ import structlog
 from fastapi import FastAPI
 
 from entrepot import __version__
+from entrepot.access.resolver import AccessResolver
+from entrepot.apps.endpoints import router as apps_router
+from entrepot.apps.service import AppService
 from entrepot.auth.authenticate import CredentialCache
+from entrepot.auth.tokens import TokenService
 from entrepot.catalog.endpoints import router as catalog_router
 from entrepot.catalog.registry import DatasetRegistry
 from entrepot.logging import configure as configure_logging
@@ -23,6 +27,7 @@ from entrepot.records.endpoints import router as records_router
 from entrepot.records.idempotency import purge_expired
 from entrepot.records.service import RecordService
 from entrepot.settings import Settings
+from entrepot.store.notify import InvalidationListener
 from entrepot.store.pool import create_pool
 
 log = structlog.get_logger("entrepot.app")
@@ -57,8 +62,36 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.settings = settings
         app.state.draining = False
         app.state.credentials = CredentialCache(settings.credential_cache_seconds)
-        app.state.datasets = DatasetRegistry(pool, settings.catalog_cache_seconds)
-        app.state.records = RecordService(pool, app.state.datasets)
+        registry = DatasetRegistry(pool, settings.catalog_cache_seconds)
+        access = AccessResolver(pool, registry, settings.credential_cache_seconds)
+        tokens = TokenService(
+            pool,
+            issuer=settings.issuer,
+            audience=settings.token_audience,
+            ttl=settings.access_token_ttl_seconds,
+        )
+        app.state.datasets = registry
+        app.state.access = access
+        app.state.tokens = tokens
+        app.state.records = RecordService(pool, registry, access)
+        app.state.apps = AppService(
+            pool, max_overlap_seconds=settings.key_rotation_max_overlap_seconds
+        )
+
+        def invalidate(topic: str) -> None:
+            app.state.credentials.clear()
+            access.invalidate()
+            if topic.startswith("dataset:"):
+                registry.forget(topic.removeprefix("dataset:"))
+            elif topic == "*":
+                registry.clear()
+            if topic in ("*", "signing_keys"):
+                tokens.invalidate()
+
+        listener = InvalidationListener(dsn, invalidate)
+        listener.start()
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(listener.connected.wait(), timeout=5)
         app.state.redis = None
         if settings.redis_url:
             from redis.asyncio import Redis
@@ -70,6 +103,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             yield
         finally:
             app.state.draining = True
+            await listener.stop()
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
@@ -87,6 +121,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_handlers(app)
     app.include_router(ops_router)
     app.include_router(catalog_router)
+    app.include_router(apps_router)
     app.include_router(records_router)
     app.include_router(bulk_router)
     app.add_middleware(

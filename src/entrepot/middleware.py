@@ -14,6 +14,7 @@ from typing import Any
 import structlog
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from entrepot.context import RequestContext, current_request
 from entrepot.ops.metrics import REQUEST_SECONDS, REQUESTS
 from entrepot.problems import BadRequest, PayloadTooLarge, Problem, problem_response
 
@@ -84,13 +85,18 @@ class EdgeMiddleware:
                     raise _BodyTooLarge
             return message
 
-        with structlog.contextvars.bound_contextvars(request_id=request_id):
-            try:
-                await self.app(scope, receive_wrapper, send_wrapper)
-            except _BodyTooLarge:
-                if not response_started:
-                    await _reject_too_large(scope, send_wrapper, request_id, limit)
-            self._observe(scope, path, status, started, request_id)
+        client = scope.get("client")
+        token = current_request.set(RequestContext(request_id, client[0] if client else None))
+        try:
+            with structlog.contextvars.bound_contextvars(request_id=request_id):
+                try:
+                    await self.app(scope, receive_wrapper, send_wrapper)
+                except _BodyTooLarge:
+                    if not response_started:
+                        await _reject_too_large(scope, send_wrapper, request_id, limit)
+                self._observe(scope, path, status, started, request_id)
+        finally:
+            current_request.reset(token)
 
     def _observe(
         self, scope: Scope, path: str, status: int, started: float, request_id: str

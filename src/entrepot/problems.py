@@ -52,10 +52,13 @@ class Problem(Exception):
         *,
         errors: list[dict[str, Any]] | None = None,
         headers: dict[str, str] | None = None,
+        denial: bool = False,
         **extra: Any,
     ) -> None:
         super().__init__(detail)
         self.detail = detail
+        self.denial = denial  # an access decision: audited as 'denied'
+
         self.errors = errors
         self.headers = headers or {}
         self.extra = extra
@@ -80,11 +83,26 @@ class BadRequest(Problem):
 class Unauthorized(Problem):
     status, slug, title = 401, "unauthorized", "Authentication required"
 
-    def __init__(self, detail: str, *, error: str = "invalid_token") -> None:
+    def __init__(
+        self,
+        detail: str,
+        *,
+        error: str = "invalid_token",
+        reason: str = "invalid",
+        credential: str | None = None,
+        app_id: Any = None,
+        org_id: Any = None,
+    ) -> None:
         super().__init__(
             detail,
             headers={"WWW-Authenticate": f'Bearer realm="entrepot", error="{error}"'},
+            denial=True,
         )
+        # For the audit log only; never rendered into the response.
+        self.reason = reason
+        self.credential = credential
+        self.app_id = app_id
+        self.org_id = org_id
 
 
 class Forbidden(Problem):

@@ -36,6 +36,13 @@ class Settings(BaseSettings):
     credential_cache_seconds: float = 1.0
     catalog_cache_seconds: float = 1.0
 
+    issuer: str = Field(
+        default="entrepot", description="'iss' of access tokens; set to the public base URL."
+    )
+    token_audience: str = "entrepot"  # noqa: S105 - an audience name, not a secret
+    access_token_ttl_seconds: int = Field(default=3600, ge=60, le=86_400)
+    key_rotation_max_overlap_seconds: int = 30 * 86_400
+
     log_level: str = "info"
     log_format: str = Field(default="json", pattern="^(json|console)$")
 

@@ -11,13 +11,12 @@ import pytest
 from fastapi import FastAPI
 
 from entrepot.records import bulk_repository
-from tests.factories import make_dataset, make_org
+from tests.factories import app_key, make_dataset, make_org
 from tests.integration.bulk_helpers import (
     CSV,
     NDJSON,
     all_records,
     ndjson,
-    org_key,
     post_import,
 )
 
@@ -353,7 +352,7 @@ async def test_unknown_dataset_is_404_and_anonymous_is_401(
 
 async def test_only_the_owning_org_may_import(client: httpx.AsyncClient, database_url: str) -> None:
     ds = await keyed_dataset(client)
-    outsider = await org_key(database_url, (await make_org(client))["id"], ["records:write"])
+    outsider = await app_key(client, (await make_org(client))["name"], ["records:write"])
     headers = {"Authorization": f"Bearer {outsider}", "Content-Type": NDJSON}
     response = await client.post(
         f"/v1/datasets/{ds}/import", content=ndjson(product("a")), headers=headers

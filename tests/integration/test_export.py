@@ -10,8 +10,8 @@ import pytest
 
 from entrepot import jsonbody
 from entrepot.records import export
-from tests.factories import make_dataset, make_org
-from tests.integration.bulk_helpers import NDJSON, all_records, ndjson, org_key, post_import
+from tests.factories import app_key, make_dataset, make_org
+from tests.integration.bulk_helpers import NDJSON, all_records, ndjson, post_import
 
 RICH_SCHEMA: dict[str, Any] = {
     "type": "object",
@@ -156,14 +156,14 @@ async def test_export_needs_access(
     await post_import(client, restricted, ndjson(RECORDS[0]))
     assert (await anon.get(f"/v1/datasets/{public}/export")).status_code == 401
 
-    outsider = await org_key(database_url, (await make_org(client))["id"], ["records:read"])
+    outsider = await app_key(client, (await make_org(client))["name"], ["records:read"])
     headers = {"Authorization": f"Bearer {outsider}"}
     assert (await client.get(f"/v1/datasets/{public}/export", headers=headers)).status_code == 200
     hidden = await client.get(f"/v1/datasets/{restricted}/export", headers=headers)
     assert hidden.status_code == 404
     assert "Zoë" not in hidden.text
 
-    no_scope = await org_key(database_url, (await make_org(client))["id"], ["datasets:read"])
+    no_scope = await app_key(client, (await make_org(client))["name"], ["datasets:read"])
     denied = await client.get(
         f"/v1/datasets/{public}/export", headers={"Authorization": f"Bearer {no_scope}"}
     )

@@ -1,21 +1,27 @@
-"""The bearer-token check every /v1 endpoint depends on.
+"""The bearer check every /v1 endpoint depends on.
 
-Live credentials are cached per process for at most
-``credential_cache_seconds`` (default 1 s), the bound on how long a revoked
-key can keep working on a replica. Unknown tokens are never cached.
+A bearer is an API key (looked up by SHA-256 digest) or a signed access
+token (JWT). Either way the live state behind it (key not revoked, app not
+disabled, user still a member) is re-read at least once a second per
+replica, and at once when any replica announces a revocation over
+PostgreSQL NOTIFY: the bound on how long a revoked credential keeps working.
+Unknown bearers are never cached.
 """
 
 from __future__ import annotations
 
+import hashlib
 import time
-from typing import Annotated
+import uuid
+from typing import Annotated, Any
 
 import asyncpg
 from fastapi import Depends, Request
 
-from entrepot.auth.keys import digest
-from entrepot.auth.principal import Principal
-from entrepot.auth.repository import find_live_key
+from entrepot.auth import repository as repo
+from entrepot.auth.keys import digest, display_prefix
+from entrepot.auth.principal import ALL_SCOPES, Principal, Role
+from entrepot.auth.tokens import InvalidToken, TokenService, looks_like_jwt
 from entrepot.problems import Unauthorized
 
 
@@ -51,33 +57,118 @@ def bearer_token(request: Request) -> str:
         raise Unauthorized(
             "Send an API key or access token as 'Authorization: Bearer <token>'.",
             error="invalid_request",
+            reason="missing",
         )
     scheme, _, token = header.partition(" ")
     token = token.strip()
     if scheme.lower() != "bearer" or not token:
         raise Unauthorized(
-            "The Authorization header must use the Bearer scheme.", error="invalid_request"
+            "The Authorization header must use the Bearer scheme.",
+            error="invalid_request",
+            reason="malformed",
         )
     return token
 
 
+async def _from_key(pool: asyncpg.Pool, token: str, key: bytes) -> tuple[Principal, bool]:
+    row = await repo.find_live_key(pool, key)
+    if row is None:
+        failed = await repo.why_key_failed(pool, key)
+        raise Unauthorized(
+            "The credential is invalid, expired or revoked.",
+            reason=failed["reason"] if failed else "unknown",
+            credential=f"key:{failed['id']}" if failed else f"prefix:{display_prefix(token)}",
+            app_id=failed["app_id"] if failed else None,
+            org_id=failed["org_id"] if failed else None,
+        )
+    first_use = await repo.mark_used(pool, row["id"])
+    credential = f"key:{row['id']}"
+    if row["is_admin"]:
+        return Principal("admin", credential, credential, ALL_SCOPES, is_admin=True), first_use
+    app_scopes = frozenset(row["app_scopes"] or ())
+    scopes = frozenset(row["scopes"]) & app_scopes if row["scopes"] else app_scopes
+    principal = Principal(
+        "app",
+        f"app:{row['app_id']}",
+        credential,
+        scopes,
+        app_id=row["app_id"],
+        org_id=row["org_id"],
+    )
+    return principal, first_use
+
+
+async def _from_token(pool: asyncpg.Pool, tokens: TokenService, token: str) -> Principal:
+    try:
+        claims = await tokens.verify(token)
+    except InvalidToken as exc:
+        raise Unauthorized(
+            f"The access token is not valid: {exc}.", reason="invalid_token"
+        ) from None
+    kind, _, raw_id = str(claims.get("sub", "")).partition(":")
+    try:
+        subject_id = uuid.UUID(raw_id)
+    except ValueError:
+        raise Unauthorized(
+            "The access token names no known subject.", reason="invalid_token"
+        ) from None
+    granted = frozenset(str(claims.get("scope", "")).split())
+    credential = f"token:{claims['jti']}"
+    if kind == "app":
+        app = await repo.find_app(pool, subject_id)
+        if app is None:
+            raise Unauthorized(
+                "The application is disabled or deleted.",
+                reason="app_disabled",
+                credential=credential,
+            )
+        return Principal(
+            "app",
+            f"app:{subject_id}",
+            credential,
+            granted & frozenset(app["scopes"]),
+            app_id=subject_id,
+            org_id=app["org_id"],
+        )
+    if kind == "user":
+        user = await repo.find_user(pool, subject_id)
+        if user is None:
+            raise Unauthorized(
+                "The user is disabled or deleted.", reason="user_disabled", credential=credential
+            )
+        roles: dict[uuid.UUID, Role] = {
+            r["org_id"]: r["role"] for r in await repo.user_roles(pool, subject_id)
+        }
+        admin = bool(user["is_platform_admin"])
+        scopes = granted if not admin else granted | {"admin"}
+        return Principal(
+            "user",
+            f"user:{subject_id}",
+            credential,
+            scopes,
+            is_admin=admin,
+            user_id=subject_id,
+            roles=roles,
+        )
+    raise Unauthorized("The access token names no known subject.", reason="invalid_token")
+
+
 async def authenticate(request: Request) -> Principal:
     token = bearer_token(request)
-    key = digest(token)
-    state = request.app.state
+    state: Any = request.app.state
+    is_jwt = looks_like_jwt(token)
+    key = (
+        hashlib.sha256(token.encode("utf-8", "surrogatepass")).digest() if is_jwt else digest(token)
+    )
     cache: CredentialCache = state.credentials
     principal = cache.get(key)
     if principal is None:
-        pool: asyncpg.Pool = state.pool
-        row = await find_live_key(pool, key)
-        if row is None:
-            raise Unauthorized("The credential is invalid, expired or revoked.")
-        principal = Principal(
-            key_id=row["id"],
-            org_id=row["org_id"],
-            is_admin=row["is_admin"],
-            scopes=frozenset(row["scopes"]),
-        )
+        if is_jwt:
+            principal = await _from_token(state.pool, state.tokens, token)
+        else:
+            principal, first_use = await _from_key(state.pool, token, key)
+            if first_use:
+                request.state.first_use = True
         cache.put(key, principal)
     request.state.principal = principal
     return principal

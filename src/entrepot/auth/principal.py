@@ -4,23 +4,53 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass, field
+from typing import Literal
 
-SCOPES = frozenset(
-    {"datasets:read", "records:read", "records:write", "changes:read", "webhooks:manage", "admin"}
+SCOPES = (
+    "datasets:read",
+    "records:read",
+    "records:write",
+    "changes:read",
+    "webhooks:manage",
+    "admin",
 )
+ALL_SCOPES = frozenset(SCOPES)
+DEFAULT_APP_SCOPES = ("datasets:read", "records:read", "changes:read")
+
+Kind = Literal["admin", "app", "user"]
+Role = Literal["owner", "admin", "member"]
 
 
 @dataclass(frozen=True, slots=True)
 class Principal:
-    key_id: uuid.UUID
-    org_id: uuid.UUID | None
-    is_admin: bool
-    scopes: frozenset[str] = field(default_factory=frozenset)
+    """Who is calling. ``subject`` is stable across credentials of one caller
+    (it scopes idempotency keys and names the actor in the audit log);
+    ``credential`` names the key or token used."""
 
-    @property
-    def subject(self) -> str:
-        """Stable identifier used to scope idempotency keys and audit rows."""
-        return f"key:{self.key_id}"
+    kind: Kind
+    subject: str
+    credential: str
+    scopes: frozenset[str]
+    is_admin: bool = False
+    app_id: uuid.UUID | None = None
+    org_id: uuid.UUID | None = None
+    user_id: uuid.UUID | None = None
+    roles: dict[uuid.UUID, Role] = field(default_factory=dict)
 
     def has_scope(self, scope: str) -> bool:
-        return self.is_admin or "admin" in self.scopes or scope in self.scopes
+        return self.is_admin or scope in self.scopes
+
+    def org_ids(self) -> list[uuid.UUID]:
+        """The organisations this caller belongs to."""
+        if self.org_id is not None:
+            return [self.org_id]
+        return list(self.roles)
+
+    def role_in(self, org_id: uuid.UUID) -> Role | None:
+        if self.is_admin:
+            return "owner"
+        if self.kind == "app":
+            if self.org_id != org_id:
+                return None
+            return "admin" if "admin" in self.scopes else "member"
+        return self.roles.get(org_id)

@@ -78,7 +78,8 @@ async def list_datasets(
 
 @router.get("/datasets/{ds}", response_model=Dataset, tags=["datasets"])
 async def get_dataset(ds: str, request: Request, principal: CurrentPrincipal) -> Any:
-    return await service.get_dataset(request.app.state.pool, principal, ds)
+    state = request.app.state
+    return await service.get_dataset(state.pool, state.access, principal, ds)
 
 
 @router.patch("/datasets/{ds}", response_model=Dataset, tags=["datasets"])
@@ -86,11 +87,11 @@ async def update_dataset(
     ds: str, body: DatasetPatch, request: Request, principal: CurrentPrincipal
 ) -> Any:
     state = request.app.state
-    return await service.update_dataset(state.pool, state.datasets, principal, ds, body)
+    return await service.update_dataset(state.pool, state.access, principal, ds, body)
 
 
 @router.delete("/datasets/{ds}", status_code=204, tags=["datasets"])
 async def delete_dataset(ds: str, request: Request, principal: CurrentPrincipal) -> Response:
     state = request.app.state
-    await service.delete_dataset(state.pool, state.datasets, principal, ds)
+    await service.delete_dataset(state.pool, state.access, principal, ds)
     return Response(status_code=204)

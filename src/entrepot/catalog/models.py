@@ -55,6 +55,9 @@ class DatasetCreate(BaseModel):
     indexes: list[Text] = Field(default_factory=list, max_length=32)
     tags: list[Text] = Field(default_factory=list, max_length=32)
     require_if_match: bool = False
+    auto_approve: bool = Field(
+        default=False, description="Approve access requests to this dataset automatically."
+    )
 
 
 class DatasetPatch(BaseModel):
@@ -67,6 +70,7 @@ class DatasetPatch(BaseModel):
     indexes: list[Text] | None = Field(default=None, max_length=32)
     tags: list[Text] | None = Field(default=None, max_length=32)
     require_if_match: bool | None = None
+    auto_approve: bool | None = None
 
 
 class Dataset(BaseModel):
@@ -81,6 +85,7 @@ class Dataset(BaseModel):
     indexes: list[str]
     tags: list[str]
     require_if_match: bool
+    auto_approve: bool
     created_at: datetime
     updated_at: datetime
 

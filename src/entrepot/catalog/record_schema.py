@@ -31,6 +31,7 @@ class RecordSchema:
     document: dict[str, Any]
     validator: Any
     property_types: dict[str, frozenset[str] | None]
+    hidden: frozenset[str] = frozenset()
 
     @classmethod
     def compile(cls, document: Any) -> RecordSchema:
@@ -90,6 +91,23 @@ class RecordSchema:
 
     def has_property(self, name: str) -> bool:
         return name in self.property_types
+
+    def narrowed(self, fields: frozenset[str]) -> RecordSchema:
+        """The schema as a grantee limited to ``fields`` sees it.
+
+        Hidden properties vanish from the document and from every lookup, but
+        their names are remembered so no pseudo-field can alias one.
+        """
+        visible = {k: v for k, v in self.property_types.items() if k in fields}
+        document = dict(self.document)
+        properties = document.get("properties")
+        if isinstance(properties, dict):
+            document["properties"] = {k: v for k, v in properties.items() if k in fields}
+        required = document.get("required")
+        if isinstance(required, list):
+            document["required"] = [k for k in required if k in fields]
+        hidden = self.hidden | (frozenset(self.property_types) - fields)
+        return RecordSchema(document, self.validator, visible, hidden)
 
     def check_key_field(self, name: str) -> None:
         types = self.property_types.get(name, frozenset())

@@ -96,6 +96,9 @@ class DatasetRegistry:
     def forget(self, name: str) -> None:
         self._entries.pop(name, None)
 
+    def clear(self) -> None:
+        self._entries.clear()
+
     async def lock_for_write(self, conn: Conn, meta: DatasetMeta) -> DatasetMeta:
         """Lock the dataset row against schema changes; return current metadata.
 

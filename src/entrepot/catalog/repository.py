@@ -14,7 +14,7 @@ from entrepot.store.types import Conn, Executor
 DATASET_COLUMNS = """
     d.id, d.name, o.name AS org, d.org_id, d.title, d.description, d.schema::text AS schema,
     d.schema_version, d.primary_key, d.visibility, d.indexes, d.tags, d.require_if_match,
-    d.created_at, d.updated_at
+    d.created_at, d.updated_at, d.auto_approve
 """
 
 
@@ -33,12 +33,12 @@ async def get_org(conn: Executor, name: str) -> asyncpg.Record | None:
 
 
 async def list_orgs(
-    conn: asyncpg.Pool, *, only: uuid.UUID | None, after: str | None, limit: int
+    conn: asyncpg.Pool, *, only: list[uuid.UUID] | None, after: str | None, limit: int
 ) -> list[asyncpg.Record]:
     return await conn.fetch(
         """
         SELECT id, name, title, created_at FROM orgs
-        WHERE ($1::uuid IS NULL OR id = $1) AND ($2::text IS NULL OR name > $2)
+        WHERE ($1::uuid[] IS NULL OR id = ANY($1)) AND ($2::text IS NULL OR name > $2)
         ORDER BY name LIMIT $3
         """,
         only,
@@ -51,8 +51,8 @@ async def insert_dataset(conn: Conn, values: dict[str, Any]) -> int:
     dataset_id: int = await conn.fetchval(
         """
         INSERT INTO datasets (name, org_id, title, description, schema, primary_key,
-                              visibility, indexes, tags, require_if_match)
-        VALUES ($1, $2, $3, $4, $5::jsonb, $6, $7, $8, $9, $10)
+                              visibility, indexes, tags, require_if_match, auto_approve)
+        VALUES ($1, $2, $3, $4, $5::jsonb, $6, $7, $8, $9, $10, $11)
         RETURNING id
         """,
         values["name"],
@@ -65,6 +65,7 @@ async def insert_dataset(conn: Conn, values: dict[str, Any]) -> int:
         values["indexes"],
         values["tags"],
         values["require_if_match"],
+        values["auto_approve"],
     )
     table = records_table(dataset_id)
     await conn.execute(
@@ -99,26 +100,43 @@ async def list_datasets(
     conn: asyncpg.Pool,
     *,
     is_admin: bool,
-    viewer_org: uuid.UUID | None,
+    viewer_orgs: list[uuid.UUID],
+    viewer_app: uuid.UUID | None,
     q: str | None,
     org: str | None,
     tag: str | None,
     after: str | None,
     limit: int,
 ) -> list[asyncpg.Record]:
+    """Datasets the viewer may see: admin, own org, a live grant, or public.
+
+    ``grant_fields`` is the narrowing of the viewer's grant where that grant is
+    the only reason it sees the dataset (NULL otherwise).
+    """
     return await conn.fetch(
         f"""
-        SELECT {DATASET_COLUMNS} FROM datasets d JOIN orgs o ON o.id = d.org_id
-        WHERE ($1 OR d.visibility = 'public' OR d.org_id = $2)
-          AND ($3::text IS NULL OR d.search @@ websearch_to_tsquery('simple', $3))
-          AND ($4::text IS NULL OR o.name = $4)
-          AND ($5::text IS NULL OR d.tags @> ARRAY[$5])
-          AND ($6::text IS NULL OR d.name > $6)
+        SELECT {DATASET_COLUMNS},
+               CASE WHEN $1 OR d.org_id = ANY($2) OR d.visibility = 'public' THEN NULL
+                    ELSE g.fields END AS grant_fields
+        FROM datasets d JOIN orgs o ON o.id = d.org_id
+        LEFT JOIN LATERAL (
+            SELECT fields FROM grants
+            WHERE app_id = $3 AND dataset_id = d.id AND revoked_at IS NULL
+              AND (expires_at IS NULL OR expires_at > now())
+            ORDER BY created_at DESC LIMIT 1
+        ) g ON true
+        WHERE ($1 OR d.visibility = 'public' OR d.org_id = ANY($2)
+               OR ($3::uuid IS NOT NULL AND g IS NOT NULL))
+          AND ($4::text IS NULL OR d.search @@ websearch_to_tsquery('simple', $4))
+          AND ($5::text IS NULL OR o.name = $5)
+          AND ($6::text IS NULL OR d.tags @> ARRAY[$6])
+          AND ($7::text IS NULL OR d.name > $7)
         ORDER BY d.name
-        LIMIT $7
+        LIMIT $8
         """,
         is_admin,
-        viewer_org,
+        viewer_orgs,
+        viewer_app,
         q,
         org,
         tag,
@@ -136,6 +154,7 @@ async def update_dataset(conn: Conn, dataset_id: int, changes: dict[str, Any]) -
         "indexes": "$%d",
         "tags": "$%d",
         "require_if_match": "$%d",
+        "auto_approve": "$%d",
     }
     sets = []
     args: list[Any] = [dataset_id]

@@ -7,19 +7,21 @@ from typing import Any
 import asyncpg
 
 from entrepot import jsonbody
+from entrepot.access.resolver import AccessResolver
 from entrepot.auth.principal import Principal
 from entrepot.catalog import repository as repo
 from entrepot.catalog.models import DatasetCreate, DatasetPatch
 from entrepot.catalog.record_schema import RecordSchema
-from entrepot.catalog.registry import DatasetRegistry
 from entrepot.pagination import decode_cursor, encode_cursor, fingerprint
 from entrepot.policy import (
-    can_see_dataset,
+    can_see_org,
+    require_dataset_scope,
     require_org_admin,
     require_platform_admin,
     require_scope,
 )
 from entrepot.problems import Conflict, NotFound, Unprocessable
+from entrepot.store.notify import announce
 from entrepot.store.types import Conn
 
 MAX_SCHEMA_CHANGE_ERRORS = 20
@@ -47,6 +49,7 @@ def dataset_out(row: asyncpg.Record) -> dict[str, Any]:
         "indexes": list(row["indexes"]),
         "tags": list(row["tags"]),
         "require_if_match": row["require_if_match"],
+        "auto_approve": row["auto_approve"],
         "created_at": row["created_at"],
         "updated_at": row["updated_at"],
     }
@@ -66,8 +69,10 @@ async def create_org(
 
 async def get_org(pool: asyncpg.Pool, principal: Principal, name: str) -> dict[str, Any]:
     row = await repo.get_org(pool, name)
-    if row is None or not (principal.is_admin or principal.org_id == row["id"]):
-        raise NotFound(f"Organisation {name!r} does not exist or is not visible to you.")
+    if row is None or not can_see_org(principal, row["id"]):
+        raise NotFound(
+            f"Organisation {name!r} does not exist or is not visible to you.", denial=True
+        )
     return org_out(row)
 
 
@@ -78,9 +83,7 @@ async def list_orgs(
     after = decode_cursor(cursor, fp)[0] if cursor else None
     if after is not None and not isinstance(after, str):
         after = None
-    only = None if principal.is_admin else principal.org_id
-    if only is None and not principal.is_admin:
-        return {"data": [], "next_cursor": None}
+    only = None if principal.is_admin else principal.org_ids()
     rows = await repo.list_orgs(pool, only=only, after=after, limit=limit + 1)
     return _page([org_out(r) for r in rows], limit, fp, lambda item: [item["name"]])
 
@@ -96,7 +99,7 @@ def _page(items: list[dict[str, Any]], limit: int, fp: str, position: Any) -> di
 
 async def _org_id_for(conn: Conn, principal: Principal, org: str) -> Any:
     row = await repo.get_org(conn, org)
-    if row is None or not (principal.is_admin or principal.org_id == row["id"]):
+    if row is None or not can_see_org(principal, row["id"]):
         raise Unprocessable(
             f"Organisation {org!r} does not exist or is not yours.",
             errors=[{"path": "/org", "message": "unknown organisation"}],
@@ -133,6 +136,7 @@ async def create_dataset(
                     "indexes": indexes,
                     "tags": list(dict.fromkeys(body.tags)),
                     "require_if_match": body.require_if_match,
+                    "auto_approve": body.auto_approve,
                 },
             )
         except asyncpg.UniqueViolationError:
@@ -144,12 +148,24 @@ async def create_dataset(
     return dataset_out(row)
 
 
-async def get_dataset(pool: asyncpg.Pool, principal: Principal, name: str) -> dict[str, Any]:
-    require_scope(principal, "datasets:read")
+def _as_seen(out: dict[str, Any], fields: list[str] | frozenset[str] | None) -> dict[str, Any]:
+    """A dataset as a grantee narrowed to ``fields`` sees it: hidden properties vanish."""
+    if fields is None:
+        return out
+    schema = RecordSchema.compile(out["schema"]).narrowed(frozenset(fields))
+    out["schema"] = schema.document
+    out["indexes"] = [f for f in out["indexes"] if f in fields]
+    return out
+
+
+async def get_dataset(
+    pool: asyncpg.Pool, access: AccessResolver, principal: Principal, name: str
+) -> dict[str, Any]:
+    found = require_dataset_scope(await access.for_dataset(principal, name), "datasets:read")
     row = await repo.get_dataset(pool, name)
-    if row is None or not can_see_dataset(principal, row["visibility"], row["org_id"]):
+    if row is None:
         raise NotFound(f"Dataset {name!r} does not exist or is not visible to you.")
-    return dataset_out(row)
+    return _as_seen(dataset_out(row), found.fields)
 
 
 async def list_datasets(
@@ -168,14 +184,16 @@ async def list_datasets(
     rows = await repo.list_datasets(
         pool,
         is_admin=principal.is_admin,
-        viewer_org=principal.org_id,
+        viewer_orgs=principal.org_ids(),
+        viewer_app=principal.app_id,
         q=q or None,
         org=org or None,
         tag=tag or None,
         after=after if isinstance(after, str) else None,
         limit=limit + 1,
     )
-    return _page([dataset_out(r) for r in rows], limit, fp, lambda item: [item["name"]])
+    items = [_as_seen(dataset_out(r), r["grant_fields"]) for r in rows]
+    return _page(items, limit, fp, lambda item: [item["name"]])
 
 
 async def _validate_stored_records(conn: Conn, dataset_id: int, schema: RecordSchema) -> None:
@@ -196,21 +214,24 @@ async def _validate_stored_records(conn: Conn, dataset_id: int, schema: RecordSc
 
 async def update_dataset(
     pool: asyncpg.Pool,
-    registry: DatasetRegistry,
+    access: AccessResolver,
     principal: Principal,
     name: str,
     patch: DatasetPatch,
 ) -> dict[str, Any]:
+    await access.for_dataset(principal, name)
+    registry = access.registry
     given = patch.model_dump(exclude_unset=True, by_alias=True)
     async with pool.acquire() as conn, conn.transaction():
         row = await repo.get_dataset(conn, name, for_update=True)
-        if row is None or not can_see_dataset(principal, row["visibility"], row["org_id"]):
+        if row is None:
             raise NotFound(f"Dataset {name!r} does not exist or is not visible to you.")
         require_org_admin(principal, row["org_id"])
+        await announce(conn, f"dataset:{name}")
         if "primary_key" in given and given["primary_key"] != row["primary_key"]:
             raise Conflict("primary_key cannot change after creation: record ids derive from it.")
         given.pop("primary_key", None)
-        for key in ("title", "visibility", "require_if_match"):
+        for key in ("title", "visibility", "require_if_match", "auto_approve"):
             if key in given and given[key] is None:
                 raise Unprocessable(
                     f"{key} cannot be null.",
@@ -250,12 +271,15 @@ async def update_dataset(
 
 
 async def delete_dataset(
-    pool: asyncpg.Pool, registry: DatasetRegistry, principal: Principal, name: str
+    pool: asyncpg.Pool, access: AccessResolver, principal: Principal, name: str
 ) -> None:
+    await access.for_dataset(principal, name)
+    registry = access.registry
     async with pool.acquire() as conn, conn.transaction():
         row = await repo.get_dataset(conn, name, for_update=True)
-        if row is None or not can_see_dataset(principal, row["visibility"], row["org_id"]):
+        if row is None:
             raise NotFound(f"Dataset {name!r} does not exist or is not visible to you.")
         require_org_admin(principal, row["org_id"])
+        await announce(conn, f"dataset:{name}")
         await repo.delete_dataset(conn, row["id"])
     registry.forget(name)

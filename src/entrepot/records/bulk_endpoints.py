@@ -142,6 +142,7 @@ async def import_records(ds: str, request: Request, principal: CurrentPrincipal)
     service = BulkImportService(
         state.pool,
         state.datasets,
+        state.access,
         batch_size=settings.import_batch_size,
         max_record_bytes=settings.max_body_bytes,
     )
@@ -170,7 +171,7 @@ async def export_records(ds: str, request: Request, principal: CurrentPrincipal)
     chosen = _options(request.query_params, EXPORT_PARAMETERS)
     fmt: export.ExportFormat = "csv" if chosen["format"] == "csv" else "ndjson"
     state = request.app.state
-    started = await export.start(state.pool, state.datasets, principal, ds, fmt)
+    started = await export.start(state.pool, state.access, principal, ds, fmt)
     return StreamingResponse(
         started.chunks,
         media_type=started.media_type,

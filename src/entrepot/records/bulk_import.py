@@ -17,6 +17,7 @@ from typing import Any, Literal
 import asyncpg
 
 from entrepot import jsonbody
+from entrepot.access.resolver import AccessResolver
 from entrepot.auth.principal import Principal
 from entrepot.catalog.registry import DatasetMeta, DatasetRegistry
 from entrepot.policy import writable_records
@@ -86,12 +87,14 @@ class BulkImportService:
         self,
         pool: asyncpg.Pool,
         registry: DatasetRegistry,
+        access: AccessResolver,
         *,
         batch_size: int,
         max_record_bytes: int,
     ) -> None:
         self.pool = pool
         self.registry = registry
+        self.access = access
         self.batch_size = max(1, batch_size)
         self.max_record_bytes = max_record_bytes
 
@@ -102,7 +105,7 @@ class BulkImportService:
         body: AsyncIterable[bytes],
         options: ImportOptions,
     ) -> ImportReport:
-        meta = writable_records(principal, await self.registry.get(dataset))
+        meta = writable_records(await self.access.for_dataset(principal, dataset)).meta
         try:
             async with self.pool.acquire() as conn, conn.transaction():
                 meta = await self.registry.lock_for_write(conn, meta)

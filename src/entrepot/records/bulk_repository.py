@@ -7,6 +7,8 @@ A batch is one statement: the ids and documents travel as two arrays and
 
 from __future__ import annotations
 
+from typing import Any
+
 import asyncpg
 from asyncpg.cursor import Cursor
 
@@ -47,8 +49,6 @@ async def upsert_batch(conn: Conn, meta: DatasetMeta, ids: list[str], data: list
     return created
 
 
-async def export_cursor(conn: Conn, meta: DatasetMeta) -> Cursor[asyncpg.Record]:
-    """Every record's data in id order; call inside a transaction."""
-    return await conn.cursor(
-        f"SELECT data::text FROM {meta.table} WHERE dataset_id = {meta.id} ORDER BY id"
-    )
+async def export_cursor(conn: Conn, sql: str, args: list[Any]) -> Cursor[asyncpg.Record]:
+    """Stream the rows of ``query.build_export_sql``; call inside a transaction."""
+    return await conn.cursor(sql, *args)

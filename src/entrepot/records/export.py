@@ -15,12 +15,13 @@ from typing import Literal
 import asyncpg
 
 from entrepot import jsonbody
+from entrepot.access.narrowing import ReadView, read_view
+from entrepot.access.resolver import AccessResolver
 from entrepot.auth.principal import Principal
-from entrepot.catalog.registry import DatasetMeta, DatasetRegistry
 from entrepot.policy import readable_records
 from entrepot.problems import NotFound
 from entrepot.records import bulk_repository as repo
-from entrepot.records import csv_codec
+from entrepot.records import csv_codec, query
 
 ExportFormat = Literal["ndjson", "csv"]
 MEDIA_TYPES: dict[ExportFormat, str] = {"ndjson": "application/x-ndjson", "csv": "text/csv"}
@@ -36,38 +37,43 @@ class Export:
 
 async def start(
     pool: asyncpg.Pool,
-    registry: DatasetRegistry,
+    access: AccessResolver,
     principal: Principal,
     dataset: str,
     fmt: ExportFormat,
 ) -> Export:
     """Open the export before any byte is sent, so a failure is still a problem document."""
-    meta = readable_records(principal, await registry.get(dataset))
-    chunks = _stream(pool, meta, fmt)
+    view = read_view(readable_records(await access.for_dataset(principal, dataset)))
+    meta = view.access.meta
+    chunks = _stream(pool, view, fmt)
     try:
         first = await anext(chunks)
     except asyncpg.UndefinedTableError:
-        registry.forget(dataset)
+        access.registry.forget(dataset)
         raise NotFound(f"Dataset {dataset!r} does not exist or is not visible to you.") from None
     return Export(MEDIA_TYPES[fmt], f"{meta.name}.{fmt}", _prepend(first, chunks))
 
 
 async def _stream(
-    pool: asyncpg.Pool, meta: DatasetMeta, fmt: ExportFormat
+    pool: asyncpg.Pool, view: ReadView, fmt: ExportFormat
 ) -> AsyncGenerator[bytes, None]:
-    names = csv_codec.columns(meta.schema)
+    meta = view.access.meta
+    names = csv_codec.columns(view.schema)
+    sql, args = query.build_export_sql(meta.table, meta.id, view.schema, view.row_conditions)
     async with (
         pool.acquire() as conn,
         conn.transaction(isolation="repeatable_read", readonly=True),
     ):
-        cursor = await repo.export_cursor(conn, meta)
+        cursor = await repo.export_cursor(conn, sql, args)
         yield csv_codec.render_line(names).encode() if fmt == "csv" else b""
         while rows := await cursor.fetch(FETCH_ROWS):
             if fmt == "ndjson":
-                yield ("\n".join(row[0] for row in rows) + "\n").encode()
+                yield ("\n".join(view.project_text(row[0]) for row in rows) + "\n").encode()
             else:
                 yield "".join(
-                    csv_codec.render_row(names, meta.schema, jsonbody.loads_trusted(row[0]))
+                    csv_codec.render_row(
+                        names, view.schema, view.project(jsonbody.loads_trusted(row[0]))
+                    )
                     for row in rows
                 ).encode()
 

@@ -65,7 +65,7 @@ def _bad(message: str, path: str) -> BadRequest:
 
 
 def _is_id(field: str, schema: RecordSchema) -> bool:
-    return field == ID_FIELD and not schema.has_property(ID_FIELD)
+    return field == ID_FIELD and not schema.has_property(ID_FIELD) and ID_FIELD not in schema.hidden
 
 
 def _check_field(field: str, schema: RecordSchema, path: str) -> None:
@@ -248,11 +248,16 @@ def _keyset_sql(query: ListQuery, schema: RecordSchema, position: list[Any], arg
 
 
 def build_sql(
-    table: str, dataset_id: int, query: ListQuery, schema: RecordSchema
+    table: str,
+    dataset_id: int,
+    query: ListQuery,
+    schema: RecordSchema,
+    extra: tuple[Condition, ...] = (),
 ) -> tuple[str, list[Any]]:
+    """The list query; ``extra`` conditions (a grant's row filter) are ANDed in."""
     args = _Args([])
     where = [f"dataset_id = {int(dataset_id)}"]
-    where += [_condition_sql(c, schema, args) for c in query.conditions]
+    where += [_condition_sql(c, schema, args) for c in (*query.conditions, *extra)]
     if query.cursor:
         position = decode_cursor(query.cursor, query.fingerprint)
         where.append(_keyset_sql(query, schema, position, args))
@@ -271,3 +276,71 @@ def build_sql(
 def next_cursor(query: ListQuery, last_row: Any) -> str:
     position = [last_row[5 + i] for i in range(len(query.sort))] + [last_row[0]]
     return encode_cursor(position, query.fingerprint)
+
+
+def build_get_sql(
+    table: str, dataset_id: int, record_id: str, schema: RecordSchema, extra: tuple[Condition, ...]
+) -> tuple[str, list[Any]]:
+    """One record by id, found only if it passes ``extra`` conditions (a row filter)."""
+    args = _Args([record_id])
+    where = [f"dataset_id = {int(dataset_id)}", "id = $1"]
+    where += [_condition_sql(c, schema, args) for c in extra]
+    sql = (
+        f"SELECT id, version, data::text, created_at, updated_at FROM {table} "
+        f"WHERE {' AND '.join(where)}"
+    )
+    return sql, args.values
+
+
+ROW_FILTER_OPS = OPS
+
+
+def row_filter_conditions(row_filter: Any, schema: RecordSchema) -> tuple[Condition, ...]:
+    """Compile a grant's ``row_filter`` (``{"price": {"lt": 50}, "region": "eu"}``).
+
+    Same fields and operators as list filters, with JSON values instead of
+    query-string text. Raises BadRequest with a path for anything invalid.
+    """
+    if not isinstance(row_filter, dict):
+        raise _bad("row_filter must be an object of field conditions.", "/row_filter")
+    conditions: list[Condition] = []
+    for field, spec in row_filter.items():
+        path = f"/row_filter/{field}"
+        _check_field(field, schema, path)
+        ops = spec if isinstance(spec, dict) else {"eq": spec}
+        if not ops:
+            raise _bad("an operator object cannot be empty.", path)
+        for op, value in ops.items():
+            if op not in OPS:
+                raise _bad(f"Unknown operator {op!r}; use one of {', '.join(OPS)}.", f"{path}/{op}")
+            conditions.append(_row_condition(field, op, value, f"{path}/{op}"))
+    return tuple(conditions)
+
+
+def _row_condition(field: str, op: str, value: Any, path: str) -> Condition:
+    scalar = (str, int, float, bool, type(None))
+    if op == "in":
+        if not isinstance(value, list) or not value or len(value) > MAX_IN_VALUES:
+            raise _bad("'in' takes a non-empty list of values.", path)
+        if not all(isinstance(v, scalar) for v in value):
+            raise _bad("'in' values must be scalars.", path)
+        return Condition(field, op, list(value))
+    if op == "like":
+        if not isinstance(value, str):
+            raise _bad("'like' takes a string pattern.", path)
+        return Condition(field, op, value.replace("*", "%"))
+    if not isinstance(value, scalar):
+        raise _bad("condition values must be scalars.", path)
+    if op in RANGE_SQL and (value is None or isinstance(value, bool)):
+        raise _bad(f"{op!r} needs a number or a string.", path)
+    return Condition(field, op, value)
+
+
+def build_export_sql(
+    table: str, dataset_id: int, schema: RecordSchema, extra: tuple[Condition, ...]
+) -> tuple[str, list[Any]]:
+    """Every record's data in id order, limited by ``extra`` conditions (a row filter)."""
+    args = _Args([])
+    where = [f"dataset_id = {int(dataset_id)}"]
+    where += [_condition_sql(c, schema, args) for c in extra]
+    return f"SELECT data::text FROM {table} WHERE {' AND '.join(where)} ORDER BY id", args.values

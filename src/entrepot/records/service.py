@@ -10,6 +10,8 @@ from urllib.parse import quote
 import asyncpg
 
 from entrepot import jsonbody
+from entrepot.access.narrowing import read_view
+from entrepot.access.resolver import AccessResolver
 from entrepot.auth.principal import Principal
 from entrepot.catalog.registry import DatasetMeta, DatasetRegistry
 from entrepot.policy import readable_records, writable_records
@@ -45,30 +47,45 @@ class WriteRequest:
 
 
 class RecordService:
-    def __init__(self, pool: asyncpg.Pool, registry: DatasetRegistry) -> None:
+    def __init__(
+        self, pool: asyncpg.Pool, registry: DatasetRegistry, access: AccessResolver
+    ) -> None:
         self.pool = pool
         self.registry = registry
+        self.access = access
 
     # --- reads ------------------------------------------------------------
 
     async def get(
         self, principal: Principal, dataset: str, record_id: str, if_none_match: ETagSet | None
     ) -> Outcome:
-        meta = readable_records(principal, await self.registry.get(dataset))
-        row = await repo.get(self.pool, meta, record_id)
+        access = readable_records(await self.access.for_dataset(principal, dataset))
+        meta = access.meta
+        if access.narrowed:
+            view = read_view(access)
+            sql, args = query.build_get_sql(
+                meta.table, meta.id, record_id, view.schema, view.row_conditions
+            )
+            row = await self.pool.fetchrow(sql, *args)
+        else:
+            view = None
+            row = await repo.get(self.pool, meta, record_id)
         if row is None:
             raise NotFound(f"Record {record_id!r} does not exist in {dataset!r}.")
         tag = render.etag(row[1])
         if if_none_match is not None and if_none_match.matches_weak(row[1]):
             return Outcome(304, headers={"ETag": tag})
-        return Outcome(200, render.envelope(*row), {"ETag": tag})
+        data = view.project_text(row[2]) if view is not None else row[2]
+        return Outcome(200, render.envelope(row[0], row[1], data, row[3], row[4]), {"ETag": tag})
 
     async def list(
         self, principal: Principal, dataset: str, params: Iterable[tuple[str, str]]
     ) -> Outcome:
-        meta = readable_records(principal, await self.registry.get(dataset))
-        parsed = query.parse(params, meta.schema)
-        sql, args = query.build_sql(meta.table, meta.id, parsed, meta.schema)
+        access = readable_records(await self.access.for_dataset(principal, dataset))
+        meta = access.meta
+        view = read_view(access)
+        parsed = query.parse(params, view.schema)
+        sql, args = query.build_sql(meta.table, meta.id, parsed, view.schema, view.row_conditions)
         try:
             rows = await self.pool.fetch(sql, *args)
         except asyncpg.UndefinedTableError:
@@ -81,7 +98,8 @@ class RecordService:
         more = len(rows) > parsed.limit
         rows = rows[: parsed.limit]
         items = [
-            render.envelope(r[0], r[1], _project(r[2], parsed.fields), r[3], r[4]) for r in rows
+            render.envelope(r[0], r[1], view.project_text(r[2], parsed.fields), r[3], r[4])
+            for r in rows
         ]
         cursor = query.next_cursor(parsed, rows[-1]) if more and rows else None
         return Outcome(200, render.page(items, cursor))
@@ -192,7 +210,7 @@ class RecordService:
         request: WriteRequest,
         op: Callable[[Conn, DatasetMeta], Awaitable[Outcome]],
     ) -> Outcome:
-        meta = writable_records(principal, await self.registry.get(dataset))
+        meta = writable_records(await self.access.for_dataset(principal, dataset)).meta
         key = request.idempotency_key
         scope = principal.subject
         try:
@@ -267,10 +285,3 @@ def _written(
     if location:
         headers["Location"] = f"/v1/datasets/{meta.name}/records/{quote(row['id'], safe='')}"
     return Outcome(status, render.envelope(*row[:5]), headers)
-
-
-def _project(data_text: str, fields: tuple[str, ...] | None) -> str:
-    if fields is None:
-        return data_text
-    data = jsonbody.loads_trusted(data_text)
-    return jsonbody.dumps({k: data[k] for k in fields if k in data})

@@ -1,0 +1,1 @@
+"""Access governance: who may see and change which dataset, and how narrowly."""

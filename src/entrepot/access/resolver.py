@@ -1,0 +1,134 @@
+"""Resolve what a principal may do with one dataset.
+
+The answer combines four sources, strongest first: platform admin, owning
+organisation, a live grant (possibly narrowed to some fields and rows), and
+public visibility. Grant lookups are cached per process for at most
+``ttl`` seconds and dropped at once when any replica announces a change
+(see :mod:`entrepot.store.notify`), so a revoked grant stops working
+everywhere within a second at worst.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+import asyncpg
+import orjson
+
+from entrepot.auth.principal import ALL_SCOPES, Principal
+from entrepot.catalog.registry import DatasetMeta, DatasetRegistry
+from entrepot.problems import NotFound
+
+PUBLIC_SCOPES = frozenset({"datasets:read", "records:read", "changes:read"})
+MEMBER_SCOPES = ALL_SCOPES - {"admin"}
+
+LIVE_GRANT = """
+SELECT id, scopes, fields, row_filter::text AS row_filter
+FROM grants
+WHERE app_id = $1 AND dataset_id = $2 AND revoked_at IS NULL
+  AND (expires_at IS NULL OR expires_at > now())
+ORDER BY created_at DESC
+LIMIT 1
+"""
+
+
+@dataclass(frozen=True)
+class Grant:
+    id: uuid.UUID
+    scopes: frozenset[str]
+    fields: frozenset[str] | None
+    row_filter: dict[str, Any] | None
+
+
+@dataclass(frozen=True)
+class DatasetAccess:
+    """What one principal may do with one dataset."""
+
+    meta: DatasetMeta
+    via: str
+    scopes: frozenset[str]
+    fields: frozenset[str] | None = None
+    row_filter: dict[str, Any] | None = None
+    grant_id: uuid.UUID | None = None
+
+    @property
+    def narrowed(self) -> bool:
+        return self.fields is not None or bool(self.row_filter)
+
+    def allows(self, scope: str) -> bool:
+        return scope in self.scopes
+
+
+class AccessResolver:
+    def __init__(self, pool: asyncpg.Pool, registry: DatasetRegistry, ttl: float) -> None:
+        self.pool = pool
+        self.registry = registry
+        self.ttl = ttl
+        self._grants: dict[tuple[uuid.UUID, int], tuple[float, Grant | None]] = {}
+
+    def invalidate(self) -> None:
+        self._grants.clear()
+
+    async def live_grant(self, app_id: uuid.UUID, dataset_id: int) -> Grant | None:
+        key = (app_id, dataset_id)
+        hit = self._grants.get(key)
+        if hit is not None and hit[0] > time.monotonic():
+            return hit[1]
+        row = await self.pool.fetchrow(LIVE_GRANT, app_id, dataset_id)
+        grant = None
+        if row is not None:
+            grant = Grant(
+                id=row["id"],
+                scopes=frozenset(row["scopes"]),
+                fields=frozenset(row["fields"]) if row["fields"] is not None else None,
+                row_filter=orjson.loads(row["row_filter"]) if row["row_filter"] else None,
+            )
+        if self.ttl > 0:
+            if len(self._grants) > 50_000:
+                self._grants.clear()
+            self._grants[key] = (time.monotonic() + self.ttl, grant)
+        return grant
+
+    async def resolve(self, principal: Principal, meta: DatasetMeta) -> DatasetAccess | None:
+        """None when the dataset must look nonexistent to this principal."""
+        if principal.is_admin:
+            return DatasetAccess(meta, "admin", ALL_SCOPES)
+        role = principal.role_in(meta.org_id)
+        if role is not None:
+            scopes = principal.scopes if principal.kind == "app" else MEMBER_SCOPES
+            if role in ("owner", "admin"):
+                scopes = scopes | {"admin"} if principal.kind == "user" else scopes
+            return DatasetAccess(meta, "owner", frozenset(scopes))
+        if principal.app_id is not None:
+            grant = await self.live_grant(principal.app_id, meta.id)
+            if grant is not None and meta.visibility == "public":
+                # Anyone may read a public dataset in full: a grant only adds scopes.
+                scopes = (grant.scopes | PUBLIC_SCOPES) & principal.scopes
+                return DatasetAccess(meta, "grant", scopes, grant_id=grant.id)
+            if grant is not None:
+                return DatasetAccess(
+                    meta,
+                    "grant",
+                    grant.scopes & principal.scopes,
+                    grant.fields,
+                    grant.row_filter,
+                    grant.id,
+                )
+        if meta.visibility == "public":
+            return DatasetAccess(meta, "public", PUBLIC_SCOPES & principal.scopes)
+        return None
+
+    async def for_dataset(self, principal: Principal, name: str) -> DatasetAccess:
+        """The principal's access to dataset ``name``; 404 (audited) if it may not see it."""
+        hidden = NotFound(f"Dataset {name!r} does not exist or is not visible to you.", denial=True)
+        try:
+            meta = await self.registry.get(name)
+        except NotFound:
+            raise hidden from None
+        access = await self.resolve(principal, meta)
+        if access is None:
+            raise hidden
+        return access

@@ -1,0 +1,1 @@
+"""Applications and their credentials: API keys (with rotation) and client secrets."""

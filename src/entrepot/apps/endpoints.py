@@ -1,0 +1,120 @@
+"""HTTP routes for applications and API keys."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query, Request, Response
+
+from entrepot.apps.models import (
+    App,
+    AppCreate,
+    AppCreated,
+    AppPage,
+    AppPatch,
+    ClientSecret,
+    KeyCreate,
+    KeyCreated,
+    KeyPage,
+    KeyRotate,
+)
+from entrepot.apps.service import AppService
+from entrepot.auth.authenticate import CurrentPrincipal
+from entrepot.pagination import parse_limit
+
+router = APIRouter(prefix="/v1/apps", tags=["apps"])
+
+Limit = Annotated[str | None, Query(description="Page size, 1 to 1000 (default 50).")]
+Cursor = Annotated[str | None, Query(max_length=4096)]
+
+
+def _service(request: Request) -> AppService:
+    service: AppService = request.app.state.apps
+    return service
+
+
+@router.post("", status_code=201, response_model=AppCreated, summary="Register an application")
+async def create_app(body: AppCreate, request: Request, principal: CurrentPrincipal) -> Any:
+    return await _service(request).create(principal, body)
+
+
+@router.get("", response_model=AppPage, summary="List the applications you manage")
+async def list_apps(
+    request: Request,
+    principal: CurrentPrincipal,
+    org: Annotated[str | None, Query(max_length=64)] = None,
+    limit: Limit = None,
+    cursor: Cursor = None,
+) -> Any:
+    return await _service(request).list_apps(
+        principal, org=org, cursor=cursor, limit=parse_limit(limit)
+    )
+
+
+@router.get("/{app}", response_model=App)
+async def get_app(app: str, request: Request, principal: CurrentPrincipal) -> Any:
+    return await _service(request).get(principal, app)
+
+
+@router.patch("/{app}", response_model=App, summary="Update or disable an application")
+async def update_app(
+    app: str, body: AppPatch, request: Request, principal: CurrentPrincipal
+) -> Any:
+    return await _service(request).update(principal, app, body)
+
+
+@router.delete("/{app}", status_code=204)
+async def delete_app(app: str, request: Request, principal: CurrentPrincipal) -> Response:
+    await _service(request).delete(principal, app)
+    return Response(status_code=204)
+
+
+@router.post(
+    "/{app}/rotate-secret",
+    response_model=ClientSecret,
+    summary="Replace the OAuth client secret (the old one stops at once)",
+)
+async def rotate_secret(app: str, request: Request, principal: CurrentPrincipal) -> Any:
+    return await _service(request).rotate_secret(principal, app)
+
+
+@router.post("/{app}/keys", status_code=201, response_model=KeyCreated, summary="Issue an API key")
+async def create_key(
+    app: str, body: KeyCreate, request: Request, principal: CurrentPrincipal
+) -> Any:
+    return await _service(request).create_key(principal, app, body)
+
+
+@router.get("/{app}/keys", response_model=KeyPage, summary="List keys (never their secrets)")
+async def list_keys(
+    app: str,
+    request: Request,
+    principal: CurrentPrincipal,
+    limit: Limit = None,
+    cursor: Cursor = None,
+) -> Any:
+    return await _service(request).list_keys(
+        principal, app, cursor=cursor, limit=parse_limit(limit)
+    )
+
+
+@router.delete(
+    "/{app}/keys/{key_id}", status_code=204, summary="Revoke a key, on every replica at once"
+)
+async def revoke_key(
+    app: str, key_id: str, request: Request, principal: CurrentPrincipal
+) -> Response:
+    await _service(request).revoke_key(principal, app, key_id)
+    return Response(status_code=204)
+
+
+@router.post(
+    "/{app}/keys/{key_id}/rotate",
+    status_code=201,
+    response_model=KeyCreated,
+    summary="Issue a replacement key; the old one works until the overlap ends",
+)
+async def rotate_key(
+    app: str, key_id: str, body: KeyRotate, request: Request, principal: CurrentPrincipal
+) -> Any:
+    return await _service(request).rotate_key(principal, app, key_id, body)

@@ -1,0 +1,355 @@
+"""Application and API-key use cases. Every credential event is audited in the
+transaction that causes it, and every revocation is announced to all replicas."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+import uuid
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import asyncpg
+
+from entrepot.apps import repository as repo
+from entrepot.apps.models import AppCreate, AppPatch, KeyCreate, KeyRotate
+from entrepot.audit.log import record
+from entrepot.auth.keys import new_key
+from entrepot.auth.principal import DEFAULT_APP_SCOPES, Principal
+from entrepot.auth.repository import insert_key
+from entrepot.catalog import repository as catalog_repo
+from entrepot.pagination import decode_cursor, encode_cursor, fingerprint
+from entrepot.policy import can_manage_org
+from entrepot.problems import Conflict, Forbidden, NotFound, Unprocessable
+from entrepot.store.notify import announce
+from entrepot.store.types import Conn
+
+
+def secret_digest(secret: str) -> bytes:
+    return hashlib.sha256(secret.encode("utf-8", "surrogatepass")).digest()
+
+
+def new_client_credentials() -> tuple[str, str]:
+    return "app_" + secrets.token_urlsafe(12), "secret_" + secrets.token_urlsafe(32)
+
+
+def app_out(row: asyncpg.Record) -> dict[str, Any]:
+    return {
+        "id": str(row["id"]),
+        "org": row["org"],
+        "name": row["name"],
+        "description": row["description"],
+        "client_id": row["client_id"],
+        "redirect_uris": list(row["redirect_uris"]),
+        "scopes": list(row["scopes"]),
+        "plan": row["plan"],
+        "disabled": row["disabled"],
+        "created_at": row["created_at"],
+    }
+
+
+def key_out(row: asyncpg.Record) -> dict[str, Any]:
+    return {
+        "id": str(row["id"]),
+        "name": row["name"],
+        "prefix": row["prefix"],
+        "scopes": list(row["scopes"]),
+        "created_at": row["created_at"],
+        "expires_at": row["expires_at"],
+        "last_used_at": row["last_used_at"],
+        "revoked_at": row["revoked_at"],
+    }
+
+
+def _parse_id(raw: str, what: str) -> uuid.UUID:
+    try:
+        return uuid.UUID(raw)
+    except ValueError:
+        raise NotFound(f"{what} {raw!r} does not exist or is not visible to you.") from None
+
+
+def _future(moment: datetime | None, path: str) -> datetime | None:
+    if moment is None:
+        return None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    if moment <= datetime.now(UTC):
+        raise Unprocessable(
+            "The time must be in the future.", errors=[{"path": path, "message": "in the past"}]
+        )
+    return moment
+
+
+class AppService:
+    def __init__(self, pool: asyncpg.Pool, *, max_overlap_seconds: int) -> None:
+        self.pool = pool
+        self.max_overlap_seconds = max_overlap_seconds
+
+    async def _app(
+        self, conn: Any, principal: Principal, raw_id: str, *, manage: bool, lock: bool = False
+    ) -> asyncpg.Record:
+        app_id = _parse_id(raw_id, "Application")
+        row = await repo.get_app(conn, app_id, lock=lock)
+        hidden = NotFound(
+            f"Application {raw_id!r} does not exist or is not visible to you.", denial=True
+        )
+        if row is None:
+            raise hidden
+        manager = can_manage_org(principal, row["org_id"])
+        if not manager and principal.app_id != app_id:
+            raise hidden
+        if manage and not manager:
+            raise Forbidden(
+                "Managing an application needs an admin of its organisation.", denial=True
+            )
+        return row
+
+    async def create(self, principal: Principal, body: AppCreate) -> dict[str, Any]:
+        scopes = sorted(set(body.scopes if body.scopes is not None else DEFAULT_APP_SCOPES))
+        client_id, client_secret = new_client_credentials()
+        async with self.pool.acquire() as conn, conn.transaction():
+            org = await catalog_repo.get_org(conn, body.org)
+            if org is None or not can_manage_org(principal, org["id"]):
+                raise Unprocessable(
+                    f"Organisation {body.org!r} does not exist or you do not administer it.",
+                    errors=[{"path": "/org", "message": "unknown organisation"}],
+                )
+            try:
+                app_id = await repo.insert_app(
+                    conn,
+                    {
+                        "org_id": org["id"],
+                        "name": body.name,
+                        "description": body.description,
+                        "client_id": client_id,
+                        "client_secret_digest": secret_digest(client_secret),
+                        "redirect_uris": body.redirect_uris,
+                        "scopes": scopes,
+                    },
+                )
+            except asyncpg.UniqueViolationError:
+                raise Conflict(
+                    f"{body.org!r} already has an application named {body.name!r}."
+                ) from None
+            await record(
+                conn,
+                principal,
+                "app.created",
+                f"app:{app_id}",
+                org_id=org["id"],
+                details={"scopes": scopes},
+            )
+            await record(
+                conn,
+                principal,
+                "credential.issued",
+                f"app:{app_id}",
+                org_id=org["id"],
+                details={"kind": "client_secret", "client_id": client_id},
+            )
+            row = await repo.get_app(conn, app_id)
+        assert row is not None
+        return {**app_out(row), "client_secret": client_secret}
+
+    async def get(self, principal: Principal, raw_id: str) -> dict[str, Any]:
+        return app_out(await self._app(self.pool, principal, raw_id, manage=False))
+
+    async def list_apps(
+        self, principal: Principal, *, org: str | None, cursor: str | None, limit: int
+    ) -> dict[str, Any]:
+        fp = fingerprint("apps", org)
+        after = decode_cursor(cursor, fp)[0] if cursor else None
+        orgs = (
+            None
+            if principal.is_admin
+            else [o for o in principal.org_ids() if can_manage_org(principal, o)]
+        )
+        rows = await repo.list_apps(
+            self.pool,
+            orgs=orgs,
+            own_app=principal.app_id,
+            org_name=org,
+            after=after if isinstance(after, str) else None,
+            limit=limit + 1,
+        )
+        items = [app_out(r) for r in rows[:limit]]
+        more = len(rows) > limit
+        return {
+            "data": items,
+            "next_cursor": encode_cursor([items[-1]["id"]], fp) if more else None,
+        }
+
+    async def update(self, principal: Principal, raw_id: str, patch: AppPatch) -> dict[str, Any]:
+        changes = patch.model_dump(exclude_unset=True)
+        for key in ("redirect_uris", "scopes", "disabled"):
+            if key in changes and changes[key] is None:
+                raise Unprocessable(
+                    f"{key} cannot be null.",
+                    errors=[{"path": f"/{key}", "message": "cannot be null"}],
+                )
+        if "scopes" in changes:
+            changes["scopes"] = sorted(set(changes["scopes"]))
+        async with self.pool.acquire() as conn, conn.transaction():
+            row = await self._app(conn, principal, raw_id, manage=True, lock=True)
+            if changes:
+                await repo.update_app(conn, row["id"], changes)
+                await announce(conn, "credentials")
+            if changes.get("disabled") is True and not row["disabled"]:
+                await record(
+                    conn, principal, "app.disabled", f"app:{row['id']}", org_id=row["org_id"]
+                )
+            await record(
+                conn,
+                principal,
+                "app.updated",
+                f"app:{row['id']}",
+                org_id=row["org_id"],
+                details={k: v for k, v in changes.items()},
+            )
+            updated = await repo.get_app(conn, row["id"])
+        assert updated is not None
+        return app_out(updated)
+
+    async def delete(self, principal: Principal, raw_id: str) -> None:
+        async with self.pool.acquire() as conn, conn.transaction():
+            row = await self._app(conn, principal, raw_id, manage=True, lock=True)
+            await repo.delete_app(conn, row["id"])
+            await announce(conn, "credentials")
+            await record(conn, principal, "app.deleted", f"app:{row['id']}", org_id=row["org_id"])
+
+    async def rotate_secret(self, principal: Principal, raw_id: str) -> dict[str, Any]:
+        _, client_secret = new_client_credentials()
+        async with self.pool.acquire() as conn, conn.transaction():
+            row = await self._app(conn, principal, raw_id, manage=True, lock=True)
+            await repo.update_app(
+                conn, row["id"], {"client_secret_digest": secret_digest(client_secret)}
+            )
+            await record(
+                conn,
+                principal,
+                "credential.rotated",
+                f"app:{row['id']}",
+                org_id=row["org_id"],
+                details={"kind": "client_secret"},
+            )
+        return {"client_id": row["client_id"], "client_secret": client_secret}
+
+    # --- API keys -------------------------------------------------------
+
+    def _key_scopes(self, app: asyncpg.Record, requested: list[str] | None) -> list[str]:
+        app_scopes = set(app["scopes"])
+        scopes = set(requested) if requested is not None else app_scopes
+        extra = scopes - app_scopes
+        if extra:
+            raise Unprocessable(
+                "A key can only carry scopes its application holds.",
+                errors=[{"path": "/scopes", "message": f"not held by the app: {sorted(extra)}"}],
+            )
+        return sorted(scopes)
+
+    async def _issue_key(
+        self,
+        conn: Conn,
+        principal: Principal,
+        app: asyncpg.Record,
+        name: str,
+        scopes: list[str],
+        expires_at: datetime | None,
+    ) -> dict[str, Any]:
+        key = new_key()
+        key_id = await insert_key(conn, key, name=name, app_id=app["id"], scopes=scopes)
+        if expires_at is not None:
+            await repo.expire_key(conn, key_id, expires_at)
+        await record(
+            conn,
+            principal,
+            "credential.issued",
+            f"key:{key_id}",
+            org_id=app["org_id"],
+            app_id=app["id"],
+            details={"kind": "api_key", "prefix": key.prefix, "scopes": scopes},
+        )
+        row = await repo.get_key(conn, app["id"], key_id)
+        assert row is not None
+        return {**key_out(row), "key": key.secret}
+
+    async def create_key(
+        self, principal: Principal, raw_id: str, body: KeyCreate
+    ) -> dict[str, Any]:
+        expires_at = _future(body.expires_at, "/expires_at")
+        async with self.pool.acquire() as conn, conn.transaction():
+            app = await self._app(conn, principal, raw_id, manage=True)
+            scopes = self._key_scopes(app, body.scopes)
+            return await self._issue_key(conn, principal, app, body.name, scopes, expires_at)
+
+    async def list_keys(
+        self, principal: Principal, raw_id: str, *, cursor: str | None, limit: int
+    ) -> dict[str, Any]:
+        app = await self._app(self.pool, principal, raw_id, manage=True)
+        fp = fingerprint("keys", str(app["id"]))
+        after = decode_cursor(cursor, fp)[0] if cursor else None
+        rows = await repo.list_keys(
+            self.pool, app["id"], after=after if isinstance(after, str) else None, limit=limit + 1
+        )
+        items = [key_out(r) for r in rows[:limit]]
+        more = len(rows) > limit
+        return {
+            "data": items,
+            "next_cursor": encode_cursor([items[-1]["id"]], fp) if more else None,
+        }
+
+    async def _key(self, conn: Any, app: asyncpg.Record, raw_key: str) -> asyncpg.Record:
+        key = await repo.get_key(conn, app["id"], _parse_id(raw_key, "Key"))
+        if key is None:
+            raise NotFound(f"Key {raw_key!r} does not exist.")
+        return key
+
+    async def revoke_key(self, principal: Principal, raw_id: str, raw_key: str) -> None:
+        async with self.pool.acquire() as conn, conn.transaction():
+            app = await self._app(conn, principal, raw_id, manage=True)
+            key = await self._key(conn, app, raw_key)
+            await repo.revoke_key(conn, key["id"])
+            await announce(conn, "credentials")
+            await record(
+                conn,
+                principal,
+                "credential.revoked",
+                f"key:{key['id']}",
+                org_id=app["org_id"],
+                app_id=app["id"],
+                details={"prefix": key["prefix"]},
+            )
+
+    async def rotate_key(
+        self, principal: Principal, raw_id: str, raw_key: str, body: KeyRotate
+    ) -> dict[str, Any]:
+        if body.overlap_seconds > self.max_overlap_seconds:
+            raise Unprocessable(
+                f"overlap_seconds is at most {self.max_overlap_seconds}.",
+                errors=[{"path": "/overlap_seconds", "message": "too long"}],
+            )
+        old_until = datetime.now(UTC) + timedelta(seconds=body.overlap_seconds)
+        async with self.pool.acquire() as conn, conn.transaction():
+            app = await self._app(conn, principal, raw_id, manage=True)
+            old = await self._key(conn, app, raw_key)
+            if old["revoked_at"] is not None:
+                raise Conflict("A revoked key cannot be rotated; issue a new one.")
+            scopes = [s for s in old["scopes"] if s in set(app["scopes"])]
+            created = await self._issue_key(
+                conn, principal, app, old["name"], scopes, old["expires_at"]
+            )
+            await repo.set_rotated_from(
+                conn, uuid.UUID(created["id"]), old["id"], old["expires_at"]
+            )
+            await repo.expire_key(conn, old["id"], old_until)
+            await announce(conn, "credentials")
+            await record(
+                conn,
+                principal,
+                "credential.rotated",
+                f"key:{old['id']}",
+                org_id=app["org_id"],
+                app_id=app["id"],
+                details={"new_key": created["id"], "old_key_expires_at": old_until},
+            )
+        return {**created, "replaces": str(old["id"]), "old_key_expires_at": old_until}

@@ -1,0 +1,1 @@
+"""The append-only audit log: every mutation, credential event and denial."""

@@ -1,0 +1,191 @@
+"""Signed access tokens (JWT, EdDSA over Ed25519) and their signing keys.
+
+Signing keys live in the database so every replica signs and verifies with
+the same set. The newest unretired key signs; rotation retires it, and a
+retired key stays published in the JWKS (and accepted) until every token it
+signed has expired. Verification never fetches anything: unknown ``kid``
+values trigger at most one reload of the key table per second.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+import asyncpg
+import jwt
+import orjson
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+ALGORITHM = "EdDSA"
+KEY_LOCK = 0x6A77_6B73  # "jwks"
+
+
+class InvalidToken(Exception):
+    pass
+
+
+@dataclass(frozen=True)
+class IssuedToken:
+    access_token: str
+    expires_in: int
+    scope: str
+    jti: str
+
+
+@dataclass(frozen=True)
+class _Key:
+    kid: str
+    private: Any
+    public: Any
+    jwk: dict[str, Any]
+    signing: bool
+
+
+def looks_like_jwt(token: str) -> bool:
+    return token.count(".") == 2 and token.startswith("eyJ")
+
+
+def _new_key_material() -> tuple[str, str, dict[str, Any]]:
+    private = Ed25519PrivateKey.generate()
+    pem = private.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    ).decode()
+    kid = uuid.uuid4().hex[:16]
+    jwk = orjson.loads(jwt.algorithms.OKPAlgorithm.to_jwk(private.public_key()))
+    jwk.update({"kid": kid, "alg": ALGORITHM, "use": "sig"})
+    return kid, pem, jwk
+
+
+class TokenService:
+    def __init__(self, pool: asyncpg.Pool, *, issuer: str, audience: str, ttl: int) -> None:
+        self.pool = pool
+        self.issuer = issuer
+        self.audience = audience
+        self.ttl = ttl
+        self._keys: dict[str, _Key] = {}
+        self._loaded_at = 0.0
+
+    def invalidate(self) -> None:
+        self._loaded_at = 0.0
+
+    async def _load(self, *, force: bool = False) -> None:
+        if not force and self._keys and time.monotonic() - self._loaded_at < 60:
+            return
+        rows = await self.pool.fetch(
+            "SELECT kid, private_pem, public_jwk::text AS jwk, retired_at IS NULL AS signing "
+            "FROM signing_keys WHERE publish_until IS NULL OR publish_until > now() "
+            "ORDER BY created_at"
+        )
+        keys = {}
+        for row in rows:
+            private = serialization.load_pem_private_key(row["private_pem"].encode(), None)
+            keys[row["kid"]] = _Key(
+                row["kid"], private, private.public_key(), orjson.loads(row["jwk"]), row["signing"]
+            )
+        self._keys = keys
+        self._loaded_at = time.monotonic()
+
+    async def ensure_signing_key(self) -> None:
+        """Create the first signing key once, however many replicas race for it."""
+        async with self.pool.acquire() as conn, conn.transaction():
+            await conn.execute("SELECT pg_advisory_xact_lock($1)", KEY_LOCK)
+            exists = await conn.fetchval("SELECT 1 FROM signing_keys WHERE retired_at IS NULL")
+            if not exists:
+                await self._insert_key(conn)
+        await self._load(force=True)
+
+    async def _insert_key(self, conn: Any) -> str:
+        kid, pem, jwk = _new_key_material()
+        await conn.execute(
+            "INSERT INTO signing_keys (kid, alg, private_pem, public_jwk) "
+            "VALUES ($1, $2, $3, $4::jsonb)",
+            kid,
+            ALGORITHM,
+            pem,
+            orjson.dumps(jwk).decode(),
+        )
+        return kid
+
+    async def rotate(self) -> str:
+        """Start signing with a new key; keep older ones verifiable until their tokens expire."""
+        async with self.pool.acquire() as conn, conn.transaction():
+            await conn.execute("SELECT pg_advisory_xact_lock($1)", KEY_LOCK)
+            await conn.execute(
+                "UPDATE signing_keys SET retired_at = now(), "
+                "publish_until = now() + make_interval(secs => $1) WHERE retired_at IS NULL",
+                self.ttl + 60,
+            )
+            kid = await self._insert_key(conn)
+            await conn.execute("SELECT pg_notify('entrepot_invalidate', 'signing_keys')")
+        await self._load(force=True)
+        return kid
+
+    async def _signing_key(self) -> _Key:
+        await self._load()
+        signing = [k for k in self._keys.values() if k.signing]
+        if not signing:
+            await self.ensure_signing_key()
+            signing = [k for k in self._keys.values() if k.signing]
+        return signing[-1]
+
+    async def issue(
+        self, *, subject: str, scopes: Iterable[str], client_id: str | None = None
+    ) -> IssuedToken:
+        key = await self._signing_key()
+        now = int(time.time())
+        jti = uuid.uuid4().hex
+        scope = " ".join(sorted(set(scopes)))
+        claims: dict[str, Any] = {
+            "iss": self.issuer,
+            "sub": subject,
+            "aud": self.audience,
+            "iat": now,
+            "nbf": now,
+            "exp": now + self.ttl,
+            "jti": jti,
+            "scope": scope,
+        }
+        if client_id is not None:
+            claims["client_id"] = client_id
+        token = jwt.encode(claims, key.private, algorithm=ALGORITHM, headers={"kid": key.kid})
+        return IssuedToken(token, self.ttl, scope, jti)
+
+    async def verify(self, token: str) -> dict[str, Any]:
+        try:
+            header = jwt.get_unverified_header(token)
+        except jwt.PyJWTError as exc:
+            raise InvalidToken("malformed token") from exc
+        kid = header.get("kid")
+        if header.get("alg") != ALGORITHM or not isinstance(kid, str):
+            raise InvalidToken("unsupported token")
+        await self._load()
+        key = self._keys.get(kid)
+        if key is None and time.monotonic() - self._loaded_at > 1:
+            await self._load(force=True)
+            key = self._keys.get(kid)
+        if key is None:
+            raise InvalidToken("unknown signing key")
+        try:
+            claims: dict[str, Any] = jwt.decode(
+                token,
+                key.public,
+                algorithms=[ALGORITHM],
+                audience=self.audience,
+                issuer=self.issuer,
+                options={"require": ["exp", "iat", "sub", "jti", "aud", "iss"]},
+                leeway=5,
+            )
+        except jwt.PyJWTError as exc:
+            raise InvalidToken(str(exc)) from exc
+        return claims
+
+    async def jwks(self) -> dict[str, Any]:
+        await self._load()
+        return {"keys": [k.jwk for k in self._keys.values()]}

@@ -1,0 +1,76 @@
+"""Cross-replica cache invalidation over PostgreSQL LISTEN/NOTIFY.
+
+A change that must take effect everywhere at once (a revoked key, a disabled
+app, a revoked grant, a dataset's visibility) sends ``pg_notify`` on
+``entrepot_invalidate`` inside its own transaction, so the message goes out
+exactly when the change commits. Every replica listens on a dedicated
+connection and drops the affected caches. If the listener loses its
+connection it reconnects and, since messages may have been missed meanwhile,
+drops every cache: the short cache TTLs remain the backstop either way.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Callable
+
+import asyncpg
+import structlog
+
+from entrepot.store.types import Conn
+
+CHANNEL = "entrepot_invalidate"
+log = structlog.get_logger("entrepot.notify")
+
+Handler = Callable[[str], None]
+
+
+async def announce(conn: Conn, topic: str) -> None:
+    """Queue an invalidation; PostgreSQL delivers it when the transaction commits."""
+    await conn.execute("SELECT pg_notify($1, $2)", CHANNEL, topic)
+
+
+class InvalidationListener:
+    def __init__(self, dsn: str, handler: Handler) -> None:
+        self.dsn = dsn
+        self.handler = handler
+        self._task: asyncio.Task[None] | None = None
+        self.connected = asyncio.Event()
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name="invalidation-listener")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+
+    def _on_message(self, conn: object, pid: int, channel: str, payload: object) -> None:
+        self.handler(str(payload))
+
+    async def _run(self) -> None:
+        delay = 0.5
+        while True:
+            conn: asyncpg.Connection | None = None
+            try:
+                conn = await asyncpg.connect(self.dsn)
+                closed = asyncio.Event()
+                conn.add_termination_listener(lambda _conn, done=closed: done.set())
+                await conn.add_listener(CHANNEL, self._on_message)
+                self.handler("*")  # anything may have changed while we were not listening
+                self.connected.set()
+                delay = 0.5
+                await closed.wait()
+            except asyncio.CancelledError:
+                raise
+            except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+                log.warning("invalidation_listener_down", error=str(exc))
+            finally:
+                self.connected.clear()
+                if conn is not None and not conn.is_closed():
+                    with contextlib.suppress(Exception):
+                        await conn.close()
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 10)

@@ -11,15 +11,19 @@ import structlog
 from fastapi import FastAPI
 
 from entrepot import __version__
+from entrepot.access.endpoints import router as access_router
 from entrepot.access.resolver import AccessResolver
 from entrepot.apps.endpoints import router as apps_router
 from entrepot.apps.service import AppService
+from entrepot.audit.endpoints import router as audit_router
 from entrepot.auth.authenticate import CredentialCache
 from entrepot.auth.tokens import TokenService
 from entrepot.catalog.endpoints import router as catalog_router
 from entrepot.catalog.registry import DatasetRegistry
 from entrepot.logging import configure as configure_logging
 from entrepot.middleware import EdgeMiddleware
+from entrepot.oauth.endpoints import admin_router as signing_keys_router
+from entrepot.oauth.endpoints import router as oauth_router
 from entrepot.ops.endpoints import router as ops_router
 from entrepot.problems import install_handlers
 from entrepot.records.bulk_endpoints import router as bulk_router
@@ -29,6 +33,8 @@ from entrepot.records.service import RecordService
 from entrepot.settings import Settings
 from entrepot.store.notify import InvalidationListener
 from entrepot.store.pool import create_pool
+from entrepot.users.endpoints import router as users_router
+from entrepot.users.service import UserService
 
 log = structlog.get_logger("entrepot.app")
 
@@ -70,13 +76,17 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             audience=settings.token_audience,
             ttl=settings.access_token_ttl_seconds,
         )
+        await tokens.ensure_signing_key()
         app.state.datasets = registry
         app.state.access = access
         app.state.tokens = tokens
         app.state.records = RecordService(pool, registry, access)
         app.state.apps = AppService(
-            pool, max_overlap_seconds=settings.key_rotation_max_overlap_seconds
+            pool,
+            max_overlap_seconds=settings.key_rotation_max_overlap_seconds,
+            forget_principals=app.state.credentials.clear,
         )
+        app.state.users = UserService(pool, tokens, forget_principals=app.state.credentials.clear)
 
         def invalidate(topic: str) -> None:
             app.state.credentials.clear()
@@ -122,6 +132,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(ops_router)
     app.include_router(catalog_router)
     app.include_router(apps_router)
+    app.include_router(audit_router)
+    app.include_router(oauth_router)
+    app.include_router(signing_keys_router)
+    app.include_router(users_router)
+    app.include_router(access_router)
     app.include_router(records_router)
     app.include_router(bulk_router)
     app.add_middleware(

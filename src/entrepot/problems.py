@@ -7,6 +7,7 @@ Domain code raises a :class:`Problem` subclass; the handlers installed by
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import asyncpg
@@ -16,6 +17,8 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
+
+from entrepot.audit.log import record
 
 PROBLEM_BASE = "https://entrepot.dev/problems/"
 PROBLEM_CONTENT_TYPE = "application/problem+json"
@@ -192,8 +195,42 @@ def _location(loc: tuple[Any, ...] | list[Any]) -> tuple[str, str]:
     return where, "/" + "/".join(rest)
 
 
+AUDIT_TIMEOUT_SECONDS = 2.0
+
+
+async def _audit_denial(request: Request, problem: Problem) -> None:
+    """Write the denial's audit row; a failing store must never turn a 401/403/404 into a 5xx."""
+    principal = getattr(request.state, "principal", None)
+    details: dict[str, Any] = {"method": request.method, "detail": problem.detail}
+    actor, app_id, org_id = None, None, None
+    if isinstance(problem, Unauthorized):
+        # Names the refused credential (key id or display prefix), never its secret.
+        details["reason"] = problem.reason
+        actor, app_id, org_id = problem.credential, problem.app_id, problem.org_id
+    try:
+        await asyncio.wait_for(
+            record(
+                request.app.state.pool,
+                principal,
+                "auth.failed" if problem.status == 401 else "access.denied",
+                request.url.path,
+                outcome="denied",
+                status=problem.status,
+                details=details,
+                actor=actor,
+                app_id=app_id,
+                org_id=org_id,
+            ),
+            AUDIT_TIMEOUT_SECONDS,
+        )
+    except Exception as exc:  # the store is down or slow: answer anyway, loudly
+        log.warning("audit_denial_failed", error=type(exc).__name__, path=request.url.path)
+
+
 async def _on_problem(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, Problem)
+    if exc.denial:
+        await _audit_denial(request, exc)
     return problem_response(exc, _request_id(request))
 
 

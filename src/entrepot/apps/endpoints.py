@@ -17,6 +17,7 @@ from entrepot.apps.models import (
     KeyCreated,
     KeyPage,
     KeyRotate,
+    KeyRotated,
 )
 from entrepot.apps.service import AppService
 from entrepot.auth.authenticate import CurrentPrincipal
@@ -111,7 +112,7 @@ async def revoke_key(
 @router.post(
     "/{app}/keys/{key_id}/rotate",
     status_code=201,
-    response_model=KeyCreated,
+    response_model=KeyRotated,
     summary="Issue a replacement key; the old one works until the overlap ends",
 )
 async def rotate_key(

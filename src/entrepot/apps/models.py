@@ -95,6 +95,11 @@ class KeyCreated(Key):
     key: str = Field(description="Shown only in this response; stored as a SHA-256 digest.")
 
 
+class KeyRotated(KeyCreated):
+    replaces: str = Field(description="The id of the key this one replaces.")
+    old_key_expires_at: datetime = Field(description="When the replaced key stops working.")
+
+
 class KeyPage(BaseModel):
     data: list[Key]
     next_cursor: str | None

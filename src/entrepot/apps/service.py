@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import secrets
 import uuid
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -19,7 +20,7 @@ from entrepot.auth.principal import DEFAULT_APP_SCOPES, Principal
 from entrepot.auth.repository import insert_key
 from entrepot.catalog import repository as catalog_repo
 from entrepot.pagination import decode_cursor, encode_cursor, fingerprint
-from entrepot.policy import can_manage_org
+from entrepot.policy import can_manage_org, can_see_org
 from entrepot.problems import Conflict, Forbidden, NotFound, Unprocessable
 from entrepot.store.notify import announce
 from entrepot.store.types import Conn
@@ -81,9 +82,18 @@ def _future(moment: datetime | None, path: str) -> datetime | None:
 
 
 class AppService:
-    def __init__(self, pool: asyncpg.Pool, *, max_overlap_seconds: int) -> None:
+    def __init__(
+        self,
+        pool: asyncpg.Pool,
+        *,
+        max_overlap_seconds: int,
+        forget_principals: Callable[[], None] | None = None,
+    ) -> None:
         self.pool = pool
         self.max_overlap_seconds = max_overlap_seconds
+        # This replica's credential cache, dropped at once after a revocation commits
+        # (other replicas drop theirs when the announcement arrives).
+        self.forget_principals = forget_principals or (lambda: None)
 
     async def _app(
         self, conn: Any, principal: Principal, raw_id: str, *, manage: bool, lock: bool = False
@@ -109,10 +119,14 @@ class AppService:
         client_id, client_secret = new_client_credentials()
         async with self.pool.acquire() as conn, conn.transaction():
             org = await catalog_repo.get_org(conn, body.org)
-            if org is None or not can_manage_org(principal, org["id"]):
+            if org is None or not can_see_org(principal, org["id"]):
                 raise Unprocessable(
                     f"Organisation {body.org!r} does not exist or you do not administer it.",
                     errors=[{"path": "/org", "message": "unknown organisation"}],
+                )
+            if not can_manage_org(principal, org["id"]):
+                raise Forbidden(
+                    "Registering an application needs an admin of its organisation.", denial=True
                 )
             try:
                 app_id = await repo.insert_app(
@@ -207,6 +221,7 @@ class AppService:
                 details={k: v for k, v in changes.items()},
             )
             updated = await repo.get_app(conn, row["id"])
+        self.forget_principals()
         assert updated is not None
         return app_out(updated)
 
@@ -216,6 +231,7 @@ class AppService:
             await repo.delete_app(conn, row["id"])
             await announce(conn, "credentials")
             await record(conn, principal, "app.deleted", f"app:{row['id']}", org_id=row["org_id"])
+        self.forget_principals()
 
     async def rotate_secret(self, principal: Principal, raw_id: str) -> dict[str, Any]:
         _, client_secret = new_client_credentials()
@@ -319,6 +335,7 @@ class AppService:
                 app_id=app["id"],
                 details={"prefix": key["prefix"]},
             )
+        self.forget_principals()
 
     async def rotate_key(
         self, principal: Principal, raw_id: str, raw_key: str, body: KeyRotate
@@ -352,4 +369,5 @@ class AppService:
                 app_id=app["id"],
                 details={"new_key": created["id"], "old_key_expires_at": old_until},
             )
+        self.forget_principals()
         return {**created, "replaces": str(old["id"]), "old_key_expires_at": old_until}

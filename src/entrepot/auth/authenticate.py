@@ -18,6 +18,7 @@ from typing import Annotated, Any
 import asyncpg
 from fastapi import Depends, Request
 
+from entrepot.audit.log import record
 from entrepot.auth import repository as repo
 from entrepot.auth.keys import digest, display_prefix
 from entrepot.auth.principal import ALL_SCOPES, Principal, Role
@@ -81,10 +82,10 @@ async def _from_key(pool: asyncpg.Pool, token: str, key: bytes) -> tuple[Princip
             app_id=failed["app_id"] if failed else None,
             org_id=failed["org_id"] if failed else None,
         )
-    first_use = await repo.mark_used(pool, row["id"])
     credential = f"key:{row['id']}"
     if row["is_admin"]:
-        return Principal("admin", credential, credential, ALL_SCOPES, is_admin=True), first_use
+        principal = Principal("admin", credential, credential, ALL_SCOPES, is_admin=True)
+        return principal, await _mark_used(pool, row, principal)
     app_scopes = frozenset(row["app_scopes"] or ())
     scopes = frozenset(row["scopes"]) & app_scopes if row["scopes"] else app_scopes
     principal = Principal(
@@ -95,7 +96,24 @@ async def _from_key(pool: asyncpg.Pool, token: str, key: bytes) -> tuple[Princip
         app_id=row["app_id"],
         org_id=row["org_id"],
     )
-    return principal, first_use
+    return principal, await _mark_used(pool, row, principal)
+
+
+async def _mark_used(pool: asyncpg.Pool, row: asyncpg.Record, principal: Principal) -> bool:
+    """Note the key's use; its first use ever is audited in the same transaction."""
+    if not row["first_use"]:
+        return await repo.mark_used(pool, row["id"])
+    async with pool.acquire() as conn, conn.transaction():
+        first_use = await repo.mark_used(conn, row["id"])
+        if first_use:
+            await record(
+                conn,
+                principal,
+                "credential.first_used",
+                principal.credential,
+                details={"kind": "api_key"},
+            )
+    return first_use
 
 
 async def _from_token(pool: asyncpg.Pool, tokens: TokenService, token: str) -> Principal:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -23,6 +23,9 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 ALGORITHM = "EdDSA"
 KEY_LOCK = 0x6A77_6B73  # "jwks"
+
+
+RotationHook = Callable[[Any, str, list[str]], Awaitable[None]]
 
 
 class InvalidToken(Exception):
@@ -113,16 +116,22 @@ class TokenService:
         )
         return kid
 
-    async def rotate(self) -> str:
-        """Start signing with a new key; keep older ones verifiable until their tokens expire."""
+    async def rotate(self, on_rotated: RotationHook | None = None) -> str:
+        """Start signing with a new key; keep older ones verifiable until their tokens expire.
+
+        ``on_rotated(conn, new_kid, retired_kids)`` runs inside the rotation's
+        transaction (for the audit row)."""
         async with self.pool.acquire() as conn, conn.transaction():
             await conn.execute("SELECT pg_advisory_xact_lock($1)", KEY_LOCK)
-            await conn.execute(
+            retired = await conn.fetch(
                 "UPDATE signing_keys SET retired_at = now(), "
-                "publish_until = now() + make_interval(secs => $1) WHERE retired_at IS NULL",
+                "publish_until = now() + make_interval(secs => $1) WHERE retired_at IS NULL "
+                "RETURNING kid",
                 self.ttl + 60,
             )
             kid = await self._insert_key(conn)
+            if on_rotated is not None:
+                await on_rotated(conn, kid, [r["kid"] for r in retired])
             await conn.execute("SELECT pg_notify('entrepot_invalidate', 'signing_keys')")
         await self._load(force=True)
         return kid

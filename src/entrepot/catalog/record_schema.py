@@ -99,11 +99,17 @@ class RecordSchema:
         their names are remembered so no pseudo-field can alias one.
         """
         visible = {k: v for k, v in self.property_types.items() if k in fields}
-        document = dict(self.document)
-        properties = document.get("properties")
+        # Rebuild the document from the keywords that cannot name a property:
+        # dependentRequired, if/then, patternProperties... could all leak names.
+        document: dict[str, Any] = {
+            k: self.document[k]
+            for k in ("$schema", "title", "description", "type", "$defs")
+            if k in self.document
+        }
+        properties = self.document.get("properties")
         if isinstance(properties, dict):
             document["properties"] = {k: v for k, v in properties.items() if k in fields}
-        required = document.get("required")
+        required = self.document.get("required")
         if isinstance(required, list):
             document["required"] = [k for k in required if k in fields]
         hidden = self.hidden | (frozenset(self.property_types) - fields)

@@ -180,3 +180,12 @@ async def iter_record_data(conn: Conn, dataset_id: int) -> AsyncIterator[tuple[s
         prefetch=1000,
     ):
         yield row[0], row[1]
+
+
+async def live_grant_narrowing(conn: Conn, dataset_id: int) -> list[asyncpg.Record]:
+    return await conn.fetch(
+        "SELECT id, fields, row_filter::text AS row_filter FROM grants "
+        "WHERE dataset_id = $1 AND revoked_at IS NULL "
+        "AND (fields IS NOT NULL OR row_filter IS NOT NULL)",
+        dataset_id,
+    )

@@ -8,6 +8,7 @@ import asyncpg
 
 from entrepot import jsonbody
 from entrepot.access.resolver import AccessResolver
+from entrepot.audit.log import record
 from entrepot.auth.principal import Principal
 from entrepot.catalog import repository as repo
 from entrepot.catalog.models import DatasetCreate, DatasetPatch
@@ -20,7 +21,8 @@ from entrepot.policy import (
     require_platform_admin,
     require_scope,
 )
-from entrepot.problems import Conflict, NotFound, Unprocessable
+from entrepot.problems import BadRequest, Conflict, NotFound, Unprocessable
+from entrepot.records.query import row_filter_conditions
 from entrepot.store.notify import announce
 from entrepot.store.types import Conn
 
@@ -59,11 +61,19 @@ async def create_org(
     pool: asyncpg.Pool, principal: Principal, name: str, title: str
 ) -> dict[str, Any]:
     require_platform_admin(principal)
-    async with pool.acquire() as conn:
+    async with pool.acquire() as conn, conn.transaction():
         try:
             row = await repo.insert_org(conn, name, title)
         except asyncpg.UniqueViolationError:
             raise Conflict(f"An organisation named {name!r} already exists.") from None
+        await record(
+            conn,
+            principal,
+            "org.created",
+            f"org:{name}",
+            org_id=row["id"],
+            details={"title": title},
+        )
     return org_out(row)
 
 
@@ -143,6 +153,18 @@ async def create_dataset(
             raise Conflict(f"A dataset named {body.name!r} already exists.") from None
         for field in indexes:
             await repo.create_field_index(conn, dataset_id, field)
+        await record(
+            conn,
+            principal,
+            "dataset.created",
+            f"dataset:{body.name}",
+            org_id=org_id,
+            details={
+                "visibility": body.visibility,
+                "primary_key": body.primary_key,
+                "indexes": indexes,
+            },
+        )
         row = await repo.get_dataset(conn, body.name)
     assert row is not None
     return dataset_out(row)
@@ -194,6 +216,35 @@ async def list_datasets(
     )
     items = [_as_seen(dataset_out(r), r["grant_fields"]) for r in rows]
     return _page(items, limit, fp, lambda item: [item["name"]])
+
+
+async def _check_live_grants(conn: Conn, dataset_id: int, schema: RecordSchema) -> None:
+    """A schema change may not strand a live grant's fields or row filter."""
+    failures: list[dict[str, str]] = []
+    for grant in await repo.live_grant_narrowing(conn, dataset_id):
+        missing = [f for f in grant["fields"] or () if not schema.has_property(f)]
+        if missing:
+            failures.append(
+                {
+                    "path": f"/grants/{grant['id']}/fields",
+                    "message": f"no longer in the schema: {missing}",
+                }
+            )
+        if grant["row_filter"] is not None:
+            try:
+                row_filter_conditions(jsonbody.loads_trusted(grant["row_filter"]), schema)
+            except BadRequest:
+                failures.append(
+                    {
+                        "path": f"/grants/{grant['id']}/row_filter",
+                        "message": "names a field no longer in the schema",
+                    }
+                )
+    if failures:
+        raise Conflict(
+            "The new schema would break live grants; revoke or re-approve them first.",
+            errors=failures[:MAX_SCHEMA_CHANGE_ERRORS],
+        )
 
 
 async def _validate_stored_records(conn: Conn, dataset_id: int, schema: RecordSchema) -> None:
@@ -252,6 +303,7 @@ async def update_dataset(
                 del changes["schema"]
             else:
                 await _validate_stored_records(conn, row["id"], schema)
+                await _check_live_grants(conn, row["id"], schema)
                 changes["schema"] = jsonbody.dumps(changes["schema"])
         if "indexes" in changes:
             changes["indexes"] = new_indexes
@@ -264,10 +316,27 @@ async def update_dataset(
             changes["tags"] = list(dict.fromkeys(changes["tags"]))
         if changes:
             await repo.update_dataset(conn, row["id"], changes)
+        await record(
+            conn,
+            principal,
+            "dataset.updated",
+            f"dataset:{name}",
+            org_id=row["org_id"],
+            details=_changed(changes),
+        )
         updated = await repo.get_dataset(conn, name)
     registry.forget(name)
     assert updated is not None
     return dataset_out(updated)
+
+
+def _changed(changes: dict[str, Any]) -> dict[str, Any]:
+    """What a dataset update changed, for the audit row: bulky values only by name."""
+    bulky = ("schema", "description")
+    return {
+        "changed": sorted(changes),
+        "values": {k: v for k, v in changes.items() if k not in bulky},
+    }
 
 
 async def delete_dataset(
@@ -282,4 +351,5 @@ async def delete_dataset(
         require_org_admin(principal, row["org_id"])
         await announce(conn, f"dataset:{name}")
         await repo.delete_dataset(conn, row["id"])
+        await record(conn, principal, "dataset.deleted", f"dataset:{name}", org_id=row["org_id"])
     registry.forget(name)

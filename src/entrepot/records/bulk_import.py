@@ -18,6 +18,7 @@ import asyncpg
 
 from entrepot import jsonbody
 from entrepot.access.resolver import AccessResolver
+from entrepot.audit import log as audit
 from entrepot.auth.principal import Principal
 from entrepot.catalog.registry import DatasetMeta, DatasetRegistry
 from entrepot.policy import writable_records
@@ -125,6 +126,21 @@ class BulkImportService:
                         updated=0,
                         failed=report.failed,
                     )
+                await audit.record(
+                    conn,
+                    principal,
+                    "records.imported",
+                    f"dataset:{meta.name}",
+                    org_id=meta.org_id,
+                    details={
+                        "format": options.format,
+                        "mode": options.mode,
+                        "on_error": options.on_error,
+                        "inserted": report.inserted,
+                        "updated": report.updated,
+                        "failed": report.failed,
+                    },
+                )
                 return report
         except asyncpg.UndefinedTableError:
             self.registry.forget(dataset)

@@ -12,6 +12,7 @@ import asyncpg
 from entrepot import jsonbody
 from entrepot.access.narrowing import read_view
 from entrepot.access.resolver import AccessResolver
+from entrepot.audit.log import record
 from entrepot.auth.principal import Principal
 from entrepot.catalog.registry import DatasetMeta, DatasetRegistry
 from entrepot.policy import readable_records, writable_records
@@ -36,6 +37,7 @@ class Outcome:
     status: int
     body: bytes = b""
     headers: dict[str, str] = field(default_factory=dict)
+    record_id: str = ""  # which record a write touched, for its audit row
 
 
 @dataclass(frozen=True)
@@ -120,7 +122,7 @@ class RecordService:
                 )
             return _written(201, meta, row, location=True)
 
-        return await self._write(principal, dataset, request, op)
+        return await self._write(principal, dataset, request, op, "record.created")
 
     async def replace(
         self,
@@ -151,7 +153,7 @@ class RecordService:
             assert updated is not None
             return _written(200, meta, updated)
 
-        return await self._write(principal, dataset, request, op)
+        return await self._write(principal, dataset, request, op, "record.replaced")
 
     async def patch(
         self,
@@ -182,7 +184,7 @@ class RecordService:
             assert row is not None
             return _written(200, meta, row)
 
-        return await self._write(principal, dataset, request, op)
+        return await self._write(principal, dataset, request, op, "record.patched")
 
     async def delete(
         self,
@@ -199,9 +201,9 @@ class RecordService:
                 await _check_if_match(conn, meta, record_id, if_match)
             if await repo.delete(conn, meta, record_id, None) is None:
                 raise NotFound(f"Record {record_id!r} does not exist in {meta.name!r}.")
-            return Outcome(204)
+            return Outcome(204, record_id=record_id)
 
-        return await self._write(principal, dataset, request, op)
+        return await self._write(principal, dataset, request, op, "record.deleted")
 
     async def _write(
         self,
@@ -209,6 +211,7 @@ class RecordService:
         dataset: str,
         request: WriteRequest,
         op: Callable[[Conn, DatasetMeta], Awaitable[Outcome]],
+        action: str,
     ) -> Outcome:
         meta = writable_records(await self.access.for_dataset(principal, dataset)).meta
         key = request.idempotency_key
@@ -222,6 +225,14 @@ class RecordService:
                         return Outcome(stored.status, stored.body, headers)
                 meta = await self.registry.lock_for_write(conn, meta)
                 outcome = await op(conn, meta)
+                await record(
+                    conn,
+                    principal,
+                    "record.created" if outcome.status == 201 else action,
+                    f"dataset:{meta.name}/record:{outcome.record_id}",
+                    status=outcome.status,
+                    org_id=meta.org_id,
+                )
                 if key is not None:
                     await idempotency.remember(
                         conn,
@@ -284,4 +295,4 @@ def _written(
     headers = {"ETag": render.etag(row["version"])}
     if location:
         headers["Location"] = f"/v1/datasets/{meta.name}/records/{quote(row['id'], safe='')}"
-    return Outcome(status, render.envelope(*row[:5]), headers)
+    return Outcome(status, render.envelope(*row[:5]), headers, record_id=row["id"])

@@ -1,0 +1,75 @@
+"""SQL for reading the audit log. Rows are written by :mod:`entrepot.audit.log`,
+inside the transaction of whatever they record; nothing here writes."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+import asyncpg
+from asyncpg.cursor import Cursor
+
+from entrepot.audit.models import AuditFilter
+from entrepot.store.types import Conn, Executor
+
+COLUMNS = (
+    "id, at, actor, app_id, org_id, action, target, outcome, status, request_id, ip, "
+    "details::text AS details"
+)
+
+
+def _where(
+    filters: AuditFilter, orgs: list[uuid.UUID] | None, before: int | None
+) -> tuple[str, list[Any]]:
+    """The WHERE clause for ``filters``, restricted to ``orgs`` (None: every row)."""
+    clauses: list[str] = []
+    args: list[Any] = []
+
+    def arg(value: Any) -> str:
+        args.append(value)
+        return f"${len(args)}"
+
+    for column in ("actor", "action", "target"):
+        value: str | None = getattr(filters, column)
+        if value is None:
+            continue
+        if value.endswith("*"):
+            clauses.append(f"starts_with({column}, {arg(value[:-1])})")
+        else:
+            clauses.append(f"{column} = {arg(value)}")
+    if filters.outcome is not None:
+        clauses.append(f"outcome = {arg(filters.outcome)}")
+    if filters.request_id is not None:
+        clauses.append(f"request_id = {arg(filters.request_id)}")
+    if filters.since is not None:
+        clauses.append(f"at >= {arg(filters.since)}")
+    if filters.until is not None:
+        clauses.append(f"at < {arg(filters.until)}")
+    if orgs is not None:
+        clauses.append(f"org_id = ANY({arg(orgs)}::uuid[])")
+    if before is not None:
+        clauses.append(f"id < {arg(before)}")
+    return (" WHERE " + " AND ".join(clauses) if clauses else ""), args
+
+
+async def page(
+    conn: Executor,
+    filters: AuditFilter,
+    *,
+    orgs: list[uuid.UUID] | None,
+    before: int | None,
+    limit: int,
+) -> list[asyncpg.Record]:
+    where, args = _where(filters, orgs, before)
+    args.append(limit)
+    return await conn.fetch(
+        f"SELECT {COLUMNS} FROM audit_log{where} ORDER BY id DESC LIMIT ${len(args)}", *args
+    )
+
+
+async def export_cursor(
+    conn: Conn, filters: AuditFilter, *, orgs: list[uuid.UUID] | None
+) -> Cursor[asyncpg.Record]:
+    """Every matching row, newest first, fetched a page at a time; call inside a transaction."""
+    where, args = _where(filters, orgs, None)
+    return await conn.cursor(f"SELECT {COLUMNS} FROM audit_log{where} ORDER BY id DESC", *args)

@@ -1,0 +1,150 @@
+"""Reading the audit log: who may see which rows, pages, and streamed exports.
+
+Platform administrators see every row. An organisation's administrators see
+the rows of their organisations only (``org_id``), whatever the filters say;
+anyone else is refused, and that refusal is itself audited. Rows are never
+changed: the table's triggers refuse UPDATE, DELETE and TRUNCATE.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncGenerator, AsyncIterator
+from dataclasses import replace
+from datetime import UTC, datetime
+from typing import Any
+
+import asyncpg
+import orjson
+
+from entrepot.audit import repository as repo
+from entrepot.audit.models import AuditEntry, AuditFilter
+from entrepot.auth.principal import Principal
+from entrepot.catalog import repository as catalog_repo
+from entrepot.pagination import decode_cursor, encode_cursor, fingerprint
+from entrepot.policy import can_manage_org
+from entrepot.problems import BadRequest, Forbidden, NotFound
+
+FETCH_ROWS = 1_000
+
+
+def entry_out(row: asyncpg.Record) -> AuditEntry:
+    return AuditEntry(
+        id=row["id"],
+        at=row["at"],
+        actor=row["actor"],
+        app_id=str(row["app_id"]) if row["app_id"] else None,
+        org_id=str(row["org_id"]) if row["org_id"] else None,
+        action=row["action"],
+        target=row["target"],
+        outcome=row["outcome"],
+        status=row["status"],
+        request_id=row["request_id"],
+        ip=row["ip"],
+        details=orjson.loads(row["details"]),
+    )
+
+
+def _utc(moment: datetime | None, name: str) -> datetime | None:
+    """Times without an offset are UTC; times PostgreSQL cannot hold are the caller's error."""
+    if moment is None:
+        return None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    try:
+        return moment.astimezone(UTC)
+    except (OverflowError, ValueError):
+        raise BadRequest(
+            f"{name} is out of range.",
+            errors=[{"path": f"query:{name}", "message": "out of range"}],
+        ) from None
+
+
+async def _visible_orgs(
+    pool: asyncpg.Pool, principal: Principal, org: str | None
+) -> list[uuid.UUID] | None:
+    """The organisations whose rows the caller may read (None: all of them)."""
+    managed = (
+        None
+        if principal.is_admin
+        else [o for o in principal.org_ids() if can_manage_org(principal, o)]
+    )
+    if managed == []:
+        raise Forbidden(
+            "Reading the audit log needs a platform administrator or an administrator "
+            "of an organisation.",
+            denial=True,
+        )
+    if org is None:
+        return managed
+    row = await catalog_repo.get_org(pool, org)
+    if row is None or (managed is not None and row["id"] not in managed):
+        raise NotFound(
+            f"Organisation {org!r} does not exist or is not visible to you.", denial=True
+        )
+    return [row["id"]]
+
+
+def _normalised(filters: AuditFilter) -> AuditFilter:
+    return replace(filters, since=_utc(filters.since, "since"), until=_utc(filters.until, "until"))
+
+
+async def list_entries(
+    pool: asyncpg.Pool,
+    principal: Principal,
+    filters: AuditFilter,
+    *,
+    cursor: str | None,
+    limit: int,
+) -> dict[str, Any]:
+    filters = _normalised(filters)
+    orgs = await _visible_orgs(pool, principal, filters.org)
+    fp = fingerprint("audit", filters)
+    before = decode_cursor(cursor, fp)[0] if cursor else None
+    if before is not None and (not isinstance(before, int) or isinstance(before, bool)):
+        raise BadRequest(
+            "The cursor is invalid or belongs to a different query.",
+            errors=[{"path": "query:cursor", "message": "invalid cursor"}],
+        )
+    rows = await repo.page(pool, filters, orgs=orgs, before=before, limit=limit + 1)
+    items = [entry_out(r) for r in rows[:limit]]
+    more = len(rows) > limit
+    return {
+        "data": items,
+        "next_cursor": encode_cursor([items[-1].id], fp) if more and items else None,
+    }
+
+
+async def export(
+    pool: asyncpg.Pool, principal: Principal, filters: AuditFilter
+) -> AsyncIterator[bytes]:
+    """NDJSON lines identical to the list's entries; access is decided before any byte."""
+    filters = _normalised(filters)
+    orgs = await _visible_orgs(pool, principal, filters.org)
+    chunks = _stream(pool, filters, orgs)
+    first = await anext(chunks)  # opens the snapshot and the cursor
+    return _prepend(first, chunks)
+
+
+async def _stream(
+    pool: asyncpg.Pool, filters: AuditFilter, orgs: list[uuid.UUID] | None
+) -> AsyncGenerator[bytes, None]:
+    async with (
+        pool.acquire() as conn,
+        conn.transaction(isolation="repeatable_read", readonly=True),
+    ):
+        cursor = await repo.export_cursor(conn, filters, orgs=orgs)
+        yield b""
+        while rows := await cursor.fetch(FETCH_ROWS):
+            yield b"".join(entry_out(row).model_dump_json().encode() + b"\n" for row in rows)
+
+
+async def _prepend(first: bytes, rest: AsyncGenerator[bytes, None]) -> AsyncIterator[bytes]:
+    """``first`` then ``rest``, closing ``rest`` (and its connection) however we stop."""
+    try:
+        if first:
+            yield first
+        async for chunk in rest:
+            yield chunk
+    finally:
+        await rest.aclose()

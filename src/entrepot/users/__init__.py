@@ -1,0 +1,1 @@
+"""People as principals: users, their passwords, login and organisation membership."""

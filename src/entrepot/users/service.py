@@ -1,0 +1,321 @@
+"""User, login and membership use cases.
+
+Every change is audited in its own transaction; membership changes and user
+disabling are announced to every replica (``credentials``) so cached
+principals, which carry the user's roles, are dropped the moment they commit.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+import asyncpg
+
+from entrepot.audit.log import record
+from entrepot.auth.principal import SCOPES, Principal
+from entrepot.auth.tokens import TokenService
+from entrepot.pagination import decode_cursor, encode_cursor, fingerprint
+from entrepot.policy import can_manage_org, can_see_org, require_platform_admin
+from entrepot.problems import (
+    BadRequest,
+    Conflict,
+    Forbidden,
+    NotFound,
+    Unauthorized,
+    Unprocessable,
+)
+from entrepot.store.notify import announce
+from entrepot.store.types import Conn
+from entrepot.users import repository as repo
+from entrepot.users.models import MemberAdd, UserCreate, UserPatch
+from entrepot.users.passwords import Passwords, passwords
+
+USER_SCOPES = tuple(s for s in SCOPES if s != "admin")
+LOGIN_FAILED = "The email or password is incorrect, or the account is disabled."
+
+
+def normalise_email(email: str) -> str:
+    return email.strip().lower()
+
+
+def user_out(row: asyncpg.Record) -> dict[str, Any]:
+    return {
+        "id": str(row["id"]),
+        "email": row["email"],
+        "is_platform_admin": row["is_platform_admin"],
+        "disabled": row["disabled"],
+        "created_at": row["created_at"],
+    }
+
+
+def member_out(row: asyncpg.Record) -> dict[str, Any]:
+    return {
+        "org": row["org"],
+        "user_id": str(row["user_id"]),
+        "email": row["email"],
+        "role": row["role"],
+        "created_at": row["created_at"],
+    }
+
+
+def _parse_user_id(raw: str) -> uuid.UUID:
+    try:
+        return uuid.UUID(raw)
+    except ValueError:
+        raise NotFound(f"User {raw!r} does not exist or is not visible to you.") from None
+
+
+class UserService:
+    def __init__(
+        self,
+        pool: asyncpg.Pool,
+        tokens: TokenService,
+        *,
+        forget_principals: Callable[[], None] | None = None,
+        hasher: Passwords = passwords,
+    ) -> None:
+        self.pool = pool
+        self.tokens = tokens
+        self.hasher = hasher
+        # This replica hears its own NOTIFY a moment after commit; dropping its cache
+        # directly makes the change visible to the very next request it serves.
+        self.forget_principals = forget_principals or (lambda: None)
+        # Argon2 takes ~64 MiB and a core per call: bound how many run at once.
+        self._hashing = asyncio.Semaphore(max(2, os.cpu_count() or 2))
+
+    async def _hash(self, password: str) -> str:
+        async with self._hashing:
+            return await asyncio.to_thread(self.hasher.hash, password)
+
+    async def _verify(self, stored: str | None, password: str) -> bool:
+        async with self._hashing:
+            return await asyncio.to_thread(self.hasher.verify, stored, password)
+
+    # --- users --------------------------------------------------------------
+
+    async def create_user(self, principal: Principal, body: UserCreate) -> dict[str, Any]:
+        require_platform_admin(principal)
+        email = normalise_email(body.email)
+        password_hash = await self._hash(body.password)
+        async with self.pool.acquire() as conn, conn.transaction():
+            try:
+                row = await repo.insert_user(
+                    conn, email, password_hash, is_platform_admin=body.is_platform_admin
+                )
+            except asyncpg.UniqueViolationError:
+                raise Conflict(f"A user with email {email!r} already exists.") from None
+            await record(
+                conn,
+                principal,
+                "user.created",
+                f"user:{row['id']}",
+                details={"email": email, "is_platform_admin": body.is_platform_admin},
+            )
+        return user_out(row)
+
+    async def update_user(
+        self, principal: Principal, raw_id: str, patch: UserPatch
+    ) -> dict[str, Any]:
+        require_platform_admin(principal)
+        user_id = _parse_user_id(raw_id)
+        async with self.pool.acquire() as conn, conn.transaction():
+            row = await repo.get_user(conn, user_id, lock=True)
+            if row is None:
+                raise NotFound(f"User {raw_id!r} does not exist.")
+            if patch.disabled is not None and patch.disabled != row["disabled"]:
+                await repo.set_disabled(conn, user_id, patch.disabled)
+                await announce(conn, "credentials")
+                action = "user.disabled" if patch.disabled else "user.enabled"
+                await record(conn, principal, action, f"user:{user_id}")
+            updated = await repo.get_user(conn, user_id)
+        self.forget_principals()
+        assert updated is not None
+        return user_out(updated)
+
+    async def me(self, principal: Principal) -> dict[str, Any]:
+        if principal.kind != "user" or principal.user_id is None:
+            raise NotFound(
+                "No user stands behind this credential: /v1/users/me needs a user token."
+            )
+        row = await repo.get_user(self.pool, principal.user_id)
+        if row is None:
+            raise NotFound("No user stands behind this credential.")
+        roles = await repo.memberships(self.pool, principal.user_id)
+        return {
+            "id": str(row["id"]),
+            "email": row["email"],
+            "is_platform_admin": row["is_platform_admin"],
+            "memberships": [{"org": r["org"], "role": r["role"]} for r in roles],
+        }
+
+    # --- login --------------------------------------------------------------
+
+    async def login(self, email: str, password: str) -> dict[str, Any]:
+        """Exchange email and password for a user access token.
+
+        Unknown email, wrong password and disabled account are one answer, and
+        cost one Argon2 verification each, so neither the body nor the timing
+        says which emails exist."""
+        email = normalise_email(email)
+        row = await repo.find_user_by_email(self.pool, email)
+        ok = await self._verify(row["password_hash"] if row else None, password)
+        if row is None or not ok or row["disabled"]:
+            reason = (
+                "unknown_email"
+                if row is None
+                else ("wrong_password" if not ok else "user_disabled")
+            )
+            await record(
+                self.pool,
+                None,
+                "auth.login",
+                f"user:{row['id']}" if row else None,
+                outcome="denied",
+                status=401,
+                details={"email": email, "reason": reason},
+            )
+            problem = Unauthorized(LOGIN_FAILED, error="invalid_request", reason=reason)
+            problem.denial = False  # audited above, with what was attempted
+            raise problem
+        user_id: uuid.UUID = row["id"]
+        if self.hasher.needs_rehash(row["password_hash"]):
+            await repo.set_password_hash(self.pool, user_id, await self._hash(password))
+        scopes = USER_SCOPES + (("admin",) if row["is_platform_admin"] else ())
+        issued = await self.tokens.issue(subject=f"user:{user_id}", scopes=scopes)
+        async with self.pool.acquire() as conn, conn.transaction():
+            await record(
+                conn,
+                None,
+                "credential.issued",
+                f"user:{user_id}",
+                actor=f"user:{user_id}",
+                details={"kind": "user_token", "jti": issued.jti, "scope": issued.scope},
+            )
+        return {
+            "access_token": issued.access_token,
+            "token_type": "Bearer",
+            "expires_in": issued.expires_in,
+            "scope": issued.scope,
+        }
+
+    # --- members ------------------------------------------------------------
+
+    async def _org(
+        self, conn: Conn | asyncpg.Pool, principal: Principal, name: str, *, lock: bool = False
+    ) -> asyncpg.Record:
+        row = await repo.get_org(conn, name, lock=lock)
+        if row is None or not can_see_org(principal, row["id"]):
+            raise NotFound(
+                f"Organisation {name!r} does not exist or is not visible to you.", denial=True
+            )
+        return row
+
+    @staticmethod
+    def _require_manager(principal: Principal, org_id: uuid.UUID) -> None:
+        if not can_manage_org(principal, org_id):
+            raise Forbidden(
+                "Managing members needs an owner or admin of the organisation.", denial=True
+            )
+
+    @staticmethod
+    def _require_owner(principal: Principal, org_id: uuid.UUID) -> None:
+        if principal.role_in(org_id) != "owner":
+            raise Forbidden(
+                "Only an owner may grant, change or remove the owner role.", denial=True
+            )
+
+    async def add_member(
+        self, principal: Principal, org_name: str, body: MemberAdd
+    ) -> tuple[dict[str, Any], bool]:
+        """Add a member or change its role; True when the membership is new."""
+        email = normalise_email(body.email)
+        async with self.pool.acquire() as conn, conn.transaction():
+            org = await self._org(conn, principal, org_name, lock=True)
+            self._require_manager(principal, org["id"])
+            user = await repo.find_user_by_email(conn, email)
+            if user is None:
+                raise Unprocessable(
+                    f"No user has the email {email!r}; a platform admin creates users first.",
+                    errors=[{"path": "/email", "message": "unknown user"}],
+                )
+            current = await repo.get_member(conn, org["id"], user["id"])
+            previous = current["role"] if current else None
+            if body.role == "owner" or previous == "owner":
+                self._require_owner(principal, org["id"])
+            if (
+                previous == "owner"
+                and body.role != "owner"
+                and await repo.count_owners(conn, org["id"]) <= 1
+            ):
+                raise Conflict("An organisation keeps at least one owner; add another first.")
+            if previous != body.role:
+                await repo.upsert_member(conn, org["id"], user["id"], body.role)
+                await announce(conn, "credentials")
+                await record(
+                    conn,
+                    principal,
+                    "member.added" if previous is None else "member.role_changed",
+                    f"user:{user['id']}",
+                    org_id=org["id"],
+                    details={"role": body.role, "previous_role": previous, "email": email},
+                )
+            row = await repo.get_member(conn, org["id"], user["id"])
+        self.forget_principals()
+        assert row is not None
+        return member_out(row), previous is None
+
+    async def list_members(
+        self, principal: Principal, org_name: str, *, cursor: str | None, limit: int
+    ) -> dict[str, Any]:
+        org = await self._org(self.pool, principal, org_name)
+        if principal.kind == "app" and not can_manage_org(principal, org["id"]):
+            raise Forbidden(
+                "Listing people needs an admin of the organisation or one of its members.",
+                denial=True,
+            )
+        fp = fingerprint("members", str(org["id"]))
+        after: uuid.UUID | None = None
+        if cursor:
+            position = decode_cursor(cursor, fp)
+            try:
+                after = uuid.UUID(str(position[0]))
+            except (ValueError, IndexError):
+                raise BadRequest(
+                    "The cursor is invalid or belongs to a different query.",
+                    errors=[{"path": "query:cursor", "message": "invalid cursor"}],
+                ) from None
+        rows = await repo.list_members(self.pool, org["id"], after=after, limit=limit + 1)
+        items = [member_out(r) for r in rows[:limit]]
+        more = len(rows) > limit
+        return {
+            "data": items,
+            "next_cursor": encode_cursor([items[-1]["user_id"]], fp) if more else None,
+        }
+
+    async def remove_member(self, principal: Principal, org_name: str, raw_user: str) -> None:
+        async with self.pool.acquire() as conn, conn.transaction():
+            org = await self._org(conn, principal, org_name, lock=True)
+            self._require_manager(principal, org["id"])
+            user_id = _parse_user_id(raw_user)
+            current = await repo.get_member(conn, org["id"], user_id)
+            if current is None:
+                raise NotFound(f"User {raw_user!r} is not a member of {org_name!r}.")
+            if current["role"] == "owner":
+                self._require_owner(principal, org["id"])
+                if await repo.count_owners(conn, org["id"]) <= 1:
+                    raise Conflict("The last owner cannot be removed; add another owner first.")
+            await repo.delete_member(conn, org["id"], user_id)
+            await announce(conn, "credentials")
+            await record(
+                conn,
+                principal,
+                "member.removed",
+                f"user:{user_id}",
+                org_id=org["id"],
+                details={"role": current["role"], "email": current["email"]},
+            )
+        self.forget_principals()

@@ -20,6 +20,10 @@ from entrepot.auth.authenticate import CredentialCache
 from entrepot.auth.tokens import TokenService
 from entrepot.catalog.endpoints import router as catalog_router
 from entrepot.catalog.registry import DatasetRegistry
+from entrepot.changes.compaction import compact_all
+from entrepot.changes.endpoints import router as changes_router
+from entrepot.changes.service import FeedService
+from entrepot.changes.waiter import ChangeWaiter
 from entrepot.logging import configure as configure_logging
 from entrepot.middleware import EdgeMiddleware
 from entrepot.oauth.endpoints import admin_router as signing_keys_router
@@ -35,6 +39,8 @@ from entrepot.store.notify import InvalidationListener
 from entrepot.store.pool import create_pool
 from entrepot.users.endpoints import router as users_router
 from entrepot.users.service import UserService
+from entrepot.webhooks.endpoints import router as webhooks_router
+from entrepot.webhooks.runtime import WebhookRuntime
 
 log = structlog.get_logger("entrepot.app")
 
@@ -53,6 +59,10 @@ async def _housekeeping(app: FastAPI, settings: Settings) -> None:
                 log.info("idempotency_keys_purged", count=removed)
         except Exception as exc:  # keep the loop alive through store hiccups
             log.warning("housekeeping_failed", error=str(exc))
+        try:
+            await compact_all(app.state.pool, settings.change_retention_hours * 3600)
+        except Exception as exc:
+            log.warning("change_compaction_failed", error=str(exc))
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -98,6 +108,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             if topic in ("*", "signing_keys"):
                 tokens.invalidate()
 
+        waiter = ChangeWaiter(dsn)
+        waiter.start()
+        app.state.feed = FeedService(pool, access, waiter)
+        app.state.webhooks_runtime = WebhookRuntime.started(pool, app.state.feed, dsn, settings)
+
         listener = InvalidationListener(dsn, invalidate)
         listener.start()
         with contextlib.suppress(TimeoutError):
@@ -113,7 +128,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             yield
         finally:
             app.state.draining = True
+            await app.state.webhooks_runtime.stop()
             await listener.stop()
+            await waiter.stop()
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
@@ -138,6 +155,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(users_router)
     app.include_router(access_router)
     app.include_router(records_router)
+    app.include_router(changes_router)
+    app.include_router(webhooks_router)
     app.include_router(bulk_router)
     app.add_middleware(
         EdgeMiddleware,

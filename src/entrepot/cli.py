@@ -122,5 +122,19 @@ def version() -> None:
     typer.echo(__version__)
 
 
+def _client_commands() -> None:
+    """Commands that talk to a server (--url/ENTREPOT_URL, --token/ENTREPOT_TOKEN)."""
+    from entrepot.client.commands import datasets_app, export, import_
+    from entrepot.sync.command import sync
+
+    app.add_typer(datasets_app, name="datasets")
+    app.command("export")(export)
+    app.command("import")(import_)
+    app.command("sync")(sync)
+
+
+_client_commands()
+
+
 def main() -> None:
     app()

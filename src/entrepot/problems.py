@@ -326,6 +326,7 @@ def _from_store_error(exc: Exception) -> Problem:
 
 STORE_UNAVAILABLE: tuple[type[Exception], ...] = (
     asyncpg.CannotConnectNowError,
+    asyncpg.TooManyConnectionsError,
     asyncpg.ConnectionDoesNotExistError,
     asyncpg.ConnectionFailureError,
     asyncpg.AdminShutdownError,

@@ -33,6 +33,12 @@ class Settings(BaseSettings):
     max_import_bytes: int = 64 * 1024**3
     import_batch_size: int = 2_000
     idempotency_retention_hours: int = 24
+    change_retention_hours: float = Field(
+        default=168, gt=0, description="Changes older than this are compacted out of the feed."
+    )
+    feed_heartbeat_seconds: float = Field(
+        default=15.0, gt=0, description="An idle event stream sends a comment this often."
+    )
     credential_cache_seconds: float = 1.0
     catalog_cache_seconds: float = 1.0
 
@@ -42,6 +48,16 @@ class Settings(BaseSettings):
     token_audience: str = "entrepot"  # noqa: S105 - an audience name, not a secret
     access_token_ttl_seconds: int = Field(default=3600, ge=60, le=86_400)
     key_rotation_max_overlap_seconds: int = 30 * 86_400
+
+    webhook_retry_schedule: str = Field(
+        default="0,5,300,1800,7200,18000,36000,36000",
+        description="Seconds before each delivery attempt (Standard Webhooks' schedule).",
+    )
+    webhook_allowed_networks: str = Field(
+        default="", description="Comma-separated CIDRs webhooks may reach despite the SSRF guard."
+    )
+    webhook_concurrency: int = Field(default=8, ge=1, le=256)
+    webhook_timeout_seconds: float = Field(default=15.0, gt=0, le=120)
 
     log_level: str = "info"
     log_format: str = Field(default="json", pattern="^(json|console)$")

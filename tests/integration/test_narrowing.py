@@ -160,7 +160,7 @@ async def check_every_read_route(client: httpx.AsyncClient, grantee: Narrowed) -
 
     ndjson = await get(client, grantee, f"{base}/export", params={"format": "ndjson"})
     assert ndjson.status_code == 200, ndjson.text
-    lines = [json.loads(line) for line in ndjson.text.splitlines() if line]
+    lines = [json.loads(line) for line in ndjson.text.split("\n") if line]
     assert {line["sku"]: line for line in lines} == expected
     assert len(lines) == len(expected)
 

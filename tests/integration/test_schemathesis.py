@@ -152,6 +152,14 @@ def flatmap_body(context: schemathesis.HookContext, body: Any) -> st.SearchStrat
     return st.sampled_from([body, with_org, plain])
 
 
+@schema.hook
+def map_query(context: schemathesis.HookContext, query: Any) -> Any:
+    """Long polls may hold a request up to 60 s: keep generated waits short."""
+    if isinstance(query, dict) and isinstance(query.get("wait"), int | float):
+        return {**query, "wait": min(query["wait"], 0.1)}
+    return query
+
+
 @pytest.fixture(scope="module")
 def seeded_for_hooks(seeded: Seeded) -> Iterator[Seeded]:
     _SEEDED.append(seeded)

@@ -123,6 +123,7 @@ class AppService:
                 raise Unprocessable(
                     f"Organisation {body.org!r} does not exist or you do not administer it.",
                     errors=[{"path": "/org", "message": "unknown organisation"}],
+                    denial=True,
                 )
             if not can_manage_org(principal, org["id"]):
                 raise Forbidden(

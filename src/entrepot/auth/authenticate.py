@@ -87,7 +87,7 @@ async def _from_key(pool: asyncpg.Pool, token: str, key: bytes) -> tuple[Princip
         principal = Principal("admin", credential, credential, ALL_SCOPES, is_admin=True)
         return principal, await _mark_used(pool, row, principal)
     app_scopes = frozenset(row["app_scopes"] or ())
-    scopes = frozenset(row["scopes"]) & app_scopes if row["scopes"] else app_scopes
+    scopes = frozenset(row["scopes"]) & app_scopes  # an empty list is no scope, not all
     principal = Principal(
         "app",
         f"app:{row['app_id']}",

@@ -120,13 +120,13 @@ async def list_datasets(
                     ELSE g.fields END AS grant_fields
         FROM datasets d JOIN orgs o ON o.id = d.org_id
         LEFT JOIN LATERAL (
-            SELECT fields FROM grants
+            SELECT id, fields FROM grants
             WHERE app_id = $3 AND dataset_id = d.id AND revoked_at IS NULL
               AND (expires_at IS NULL OR expires_at > now())
             ORDER BY created_at DESC LIMIT 1
         ) g ON true
         WHERE ($1 OR d.visibility = 'public' OR d.org_id = ANY($2)
-               OR ($3::uuid IS NOT NULL AND g IS NOT NULL))
+               OR ($3::uuid IS NOT NULL AND g.id IS NOT NULL))
           AND ($4::text IS NULL OR d.search @@ websearch_to_tsquery('simple', $4))
           AND ($5::text IS NULL OR o.name = $5)
           AND ($6::text IS NULL OR d.tags @> ARRAY[$6])

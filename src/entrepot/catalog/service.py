@@ -13,6 +13,7 @@ from entrepot.auth.principal import Principal
 from entrepot.catalog import repository as repo
 from entrepot.catalog.models import DatasetCreate, DatasetPatch
 from entrepot.catalog.record_schema import RecordSchema
+from entrepot.changes import repository as changes_repo
 from entrepot.pagination import decode_cursor, encode_cursor, fingerprint
 from entrepot.policy import (
     can_see_org,
@@ -113,6 +114,7 @@ async def _org_id_for(conn: Conn, principal: Principal, org: str) -> Any:
         raise Unprocessable(
             f"Organisation {org!r} does not exist or is not yours.",
             errors=[{"path": "/org", "message": "unknown organisation"}],
+            denial=True,
         )
     require_org_admin(principal, row["id"])
     return row["id"]
@@ -153,6 +155,7 @@ async def create_dataset(
             raise Conflict(f"A dataset named {body.name!r} already exists.") from None
         for field in indexes:
             await repo.create_field_index(conn, dataset_id, field)
+        await changes_repo.create_head(conn, dataset_id)
         await record(
             conn,
             principal,

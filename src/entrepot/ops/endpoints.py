@@ -37,6 +37,9 @@ async def readyz(request: Request) -> JSONResponse:
             checks["redis"] = "ok"
         except Exception:  # degraded, not down: limits fall back to local buckets
             checks["redis"] = "unavailable"
+    webhooks = getattr(state, "webhooks_runtime", None)
+    if webhooks is not None:  # a stuck delivery backlog degrades, never fails, readiness
+        checks["webhooks"] = webhooks.health()
     return JSONResponse(
         {"status": "ready" if ready else "unavailable", "checks": checks},
         status_code=200 if ready else 503,

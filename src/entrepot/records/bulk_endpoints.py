@@ -31,7 +31,11 @@ IMPORT_PARAMETERS: dict[str, tuple[str, ...]] = {
     "mode": ("insert", "upsert"),
     "on_error": ("abort", "skip"),
 }
-EXPORT_PARAMETERS: dict[str, tuple[str, ...]] = {"format": ("ndjson", "csv")}
+EXPORT_PARAMETERS: dict[str, tuple[str, ...]] = {
+    "format": ("ndjson", "csv"),
+    # true: NDJSON lines are {"id", "version", "data"} (for mirrors such as `entrepot sync`)
+    "envelope": ("false", "true"),
+}
 
 _LINE_ERRORS = {
     "type": "array",
@@ -170,10 +174,16 @@ async def import_records(ds: str, request: Request, principal: CurrentPrincipal)
 async def export_records(ds: str, request: Request, principal: CurrentPrincipal) -> Response:
     chosen = _options(request.query_params, EXPORT_PARAMETERS)
     fmt: export.ExportFormat = "csv" if chosen["format"] == "csv" else "ndjson"
+    envelope = chosen["envelope"] == "true"
+    if envelope and fmt != "ndjson":
+        raise BadRequest("envelope=true is only available with format=ndjson.")
     state = request.app.state
-    started = await export.start(state.pool, state.access, principal, ds, fmt)
+    started = await export.start(state.pool, state.access, principal, ds, fmt, envelope)
     return StreamingResponse(
         started.chunks,
         media_type=started.media_type,
-        headers={"Content-Disposition": f'attachment; filename="{started.filename}"'},
+        headers={
+            "Content-Disposition": f'attachment; filename="{started.filename}"',
+            "X-Entrepot-Seq": str(started.seq),
+        },
     )

@@ -21,6 +21,7 @@ from entrepot.access.resolver import AccessResolver
 from entrepot.audit import log as audit
 from entrepot.auth.principal import Principal
 from entrepot.catalog.registry import DatasetMeta, DatasetRegistry
+from entrepot.changes import repository as changes_repo
 from entrepot.policy import writable_records
 from entrepot.problems import BadRequest, NotFound, PreconditionRequired, Unprocessable
 from entrepot.records import bulk_repository as repo
@@ -284,15 +285,27 @@ class _BatchWriter:
 
     async def _write(self, ids: list[str], texts: list[str], lines: dict[str, int]) -> None:
         if self.mode == "upsert":
-            created = await repo.upsert_batch(self.conn, self.meta, ids, texts)
+            rows = {r["id"]: r for r in await repo.upsert_batch(self.conn, self.meta, ids, texts)}
+            created = sum(1 for r in rows.values() if r["created"])
             self.report.inserted += created
             self.report.updated += len(ids) - created
+            versions = [rows[i]["version"] for i in ids]
+            await changes_repo.append_many(self.conn, self.meta.id, "upsert", ids, versions, texts)
             return
         inserted = await repo.insert_batch(self.conn, self.meta, ids, texts)
         self.report.inserted += len(inserted)
         for record_id in ids:
             if record_id not in inserted:
                 self._exists(lines[record_id])
+        written = [(i, t) for i, t in zip(ids, texts, strict=True) if i in inserted]
+        await changes_repo.append_many(
+            self.conn,
+            self.meta.id,
+            "upsert",
+            [i for i, _ in written],
+            [1] * len(written),
+            [t for _, t in written],
+        )
 
     def _exists(self, line: int) -> None:
         self.report.fail(

@@ -31,22 +31,23 @@ async def insert_batch(conn: Conn, meta: DatasetMeta, ids: list[str], data: list
     return {row[0] for row in rows}
 
 
-async def upsert_batch(conn: Conn, meta: DatasetMeta, ids: list[str], data: list[str]) -> int:
-    """Insert or replace records (ids unique within the batch); how many were new.
+async def upsert_batch(
+    conn: Conn, meta: DatasetMeta, ids: list[str], data: list[str]
+) -> list[asyncpg.Record]:
+    """Insert or replace records (ids unique within the batch): ``(id, version, created)``.
 
     ``xmax = 0`` holds only for a row this statement inserted; a replaced row
     carries the updating transaction's id there.
     """
-    created: int = await conn.fetchval(
-        f"WITH written AS (INSERT INTO {meta.table} AS t (dataset_id, id, version, data) "
+    return await conn.fetch(
+        f"INSERT INTO {meta.table} AS t (dataset_id, id, version, data) "
         f"{_ROWS.format(dataset=meta.id)} "
         f"ON CONFLICT (dataset_id, id) DO UPDATE SET data = EXCLUDED.data, "
-        f"version = t.version + 1, updated_at = now() RETURNING (xmax = 0) AS created) "
-        f"SELECT count(*) FILTER (WHERE created) FROM written",
+        f"version = t.version + 1, updated_at = now() "
+        f"RETURNING t.id, t.version, (xmax = 0) AS created",
         ids,
         data,
     )
-    return created
 
 
 async def export_cursor(conn: Conn, sql: str, args: list[Any]) -> Cursor[asyncpg.Record]:

@@ -4,6 +4,10 @@ The cursor runs in a read-only REPEATABLE READ transaction, so a long export
 is one consistent snapshot, and rows are fetched a page at a time, so memory
 stays flat whatever the dataset size. NDJSON lines are PostgreSQL's own
 ``data::text`` (never parsed here); CSV rows go through :mod:`csv_codec`.
+
+With ``envelope``, each NDJSON line is ``{"id", "version", "data"}`` instead
+of the bare data, so a mirror (``entrepot sync``) gets the ids and versions
+that the feed's changes refer to, whether or not the dataset has a primary key.
 """
 
 from __future__ import annotations
@@ -13,11 +17,13 @@ from dataclasses import dataclass
 from typing import Literal
 
 import asyncpg
+import orjson
 
 from entrepot import jsonbody
 from entrepot.access.narrowing import ReadView, read_view
 from entrepot.access.resolver import AccessResolver
 from entrepot.auth.principal import Principal
+from entrepot.changes import repository as changes_repo
 from entrepot.policy import readable_records
 from entrepot.problems import NotFound
 from entrepot.records import bulk_repository as repo
@@ -33,6 +39,7 @@ class Export:
     media_type: str
     filename: str
     chunks: AsyncIterator[bytes]
+    seq: int
 
 
 async def start(
@@ -41,22 +48,30 @@ async def start(
     principal: Principal,
     dataset: str,
     fmt: ExportFormat,
+    envelope: bool = False,
 ) -> Export:
     """Open the export before any byte is sent, so a failure is still a problem document."""
     view = read_view(readable_records(await access.for_dataset(principal, dataset)))
     meta = view.access.meta
-    chunks = _stream(pool, view, fmt)
+    seq: list[int] = []
+    chunks = _stream(pool, view, fmt, seq, envelope)
     try:
         first = await anext(chunks)
     except asyncpg.UndefinedTableError:
         access.registry.forget(dataset)
         raise NotFound(f"Dataset {dataset!r} does not exist or is not visible to you.") from None
-    return Export(MEDIA_TYPES[fmt], f"{meta.name}.{fmt}", _prepend(first, chunks))
+    return Export(MEDIA_TYPES[fmt], f"{meta.name}.{fmt}", _prepend(first, chunks), seq[0])
 
 
 async def _stream(
-    pool: asyncpg.Pool, view: ReadView, fmt: ExportFormat
+    pool: asyncpg.Pool, view: ReadView, fmt: ExportFormat, seq: list[int], envelope: bool
 ) -> AsyncGenerator[bytes, None]:
+    """Rows from one snapshot; ``seq`` receives the feed position that snapshot equals.
+
+    The feed head is read first in the same REPEATABLE READ transaction: since
+    seqs are assigned in commit order, the snapshot holds exactly the changes
+    up to that seq, so a follower resumes the feed from it without loss.
+    """
     meta = view.access.meta
     names = csv_codec.columns(view.schema)
     sql, args = query.build_export_sql(meta.table, meta.id, view.schema, view.row_conditions)
@@ -64,10 +79,13 @@ async def _stream(
         pool.acquire() as conn,
         conn.transaction(isolation="repeatable_read", readonly=True),
     ):
+        seq.append(await changes_repo.head_seq(conn, meta.id))
         cursor = await repo.export_cursor(conn, sql, args)
         yield csv_codec.render_line(names).encode() if fmt == "csv" else b""
         while rows := await cursor.fetch(FETCH_ROWS):
-            if fmt == "ndjson":
+            if fmt == "ndjson" and envelope:
+                yield b"".join(_envelope_line(view, row) for row in rows)
+            elif fmt == "ndjson":
                 yield ("\n".join(view.project_text(row[0]) for row in rows) + "\n").encode()
             else:
                 yield "".join(
@@ -76,6 +94,20 @@ async def _stream(
                     )
                     for row in rows
                 ).encode()
+
+
+def _envelope_line(view: ReadView, row: asyncpg.Record) -> bytes:
+    return b"".join(
+        (
+            b'{"id":',
+            orjson.dumps(row[1]),
+            b',"version":',
+            str(row[2]).encode(),
+            b',"data":',
+            view.project_text(row[0]).encode(),
+            b"}\n",
+        )
+    )
 
 
 async def _prepend(first: bytes, rest: AsyncGenerator[bytes, None]) -> AsyncIterator[bytes]:

@@ -339,8 +339,35 @@ def _row_condition(field: str, op: str, value: Any, path: str) -> Condition:
 def build_export_sql(
     table: str, dataset_id: int, schema: RecordSchema, extra: tuple[Condition, ...]
 ) -> tuple[str, list[Any]]:
-    """Every record's data in id order, limited by ``extra`` conditions (a row filter)."""
+    """Every record's data (then id, version) in id order, limited by ``extra`` conditions."""
     args = _Args([])
     where = [f"dataset_id = {int(dataset_id)}"]
     where += [_condition_sql(c, schema, args) for c in extra]
-    return f"SELECT data::text FROM {table} WHERE {' AND '.join(where)} ORDER BY id", args.values
+    sql = f"SELECT data::text, id, version FROM {table} WHERE {' AND '.join(where)} ORDER BY id"
+    return sql, args.values
+
+
+def build_feed_sql(
+    dataset_id: int, after: int, limit: int, schema: RecordSchema, extra: tuple[Condition, ...]
+) -> tuple[str, list[Any]]:
+    """Changes after ``after`` in seq order, as a grantee limited by ``extra`` sees them.
+
+    An upsert whose new data fails the row filter is shown as a delete, so a
+    narrowed follower drops a record the moment it leaves its window (and
+    never sees the data that took it out).
+    """
+    args = _Args([int(dataset_id), int(after)])
+    if extra:
+        visible = " AND ".join(_condition_sql(c, schema, args) for c in extra)
+        shown = f"(c.op = 'upsert' AND coalesce(({visible}), false))"
+        op_sql = f"CASE WHEN {shown} OR c.op = 'delete' THEN c.op ELSE 'delete' END"
+        data_sql = f"CASE WHEN {shown} THEN c.data::text END"
+    else:
+        op_sql, data_sql = "c.op", "c.data::text"
+    sql = (
+        f"SELECT c.seq, {op_sql} AS op, c.id, c.version, {data_sql} AS data, c.at FROM ("
+        "SELECT seq, op, record_id AS id, version, data, at FROM changes "
+        f"WHERE dataset_id = $1 AND seq > $2 ORDER BY seq LIMIT {args.add(int(limit))}) c "
+        "ORDER BY c.seq"
+    )
+    return sql, args.values

@@ -15,6 +15,7 @@ from entrepot.access.resolver import AccessResolver
 from entrepot.audit.log import record
 from entrepot.auth.principal import Principal
 from entrepot.catalog.registry import DatasetMeta, DatasetRegistry
+from entrepot.changes import repository as changes_repo
 from entrepot.policy import readable_records, writable_records
 from entrepot.problems import (
     BadRequest,
@@ -38,6 +39,15 @@ class Outcome:
     body: bytes = b""
     headers: dict[str, str] = field(default_factory=dict)
     record_id: str = ""  # which record a write touched, for its audit row
+    change: Change | None = None  # what the change feed records for it
+
+
+@dataclass(frozen=True)
+class Change:
+    op: str
+    record_id: str
+    version: int
+    data: str | None
 
 
 @dataclass(frozen=True)
@@ -199,9 +209,12 @@ class RecordService:
                 _require_if_match(meta)
             else:
                 await _check_if_match(conn, meta, record_id, if_match)
-            if await repo.delete(conn, meta, record_id, None) is None:
+            deleted = await repo.delete(conn, meta, record_id, None)
+            if deleted is None:
                 raise NotFound(f"Record {record_id!r} does not exist in {meta.name!r}.")
-            return Outcome(204, record_id=record_id)
+            return Outcome(
+                204, record_id=record_id, change=Change("delete", record_id, deleted + 1, None)
+            )
 
         return await self._write(principal, dataset, request, op, "record.deleted")
 
@@ -241,6 +254,11 @@ class RecordService:
                         request.fingerprint,
                         idempotency.StoredResponse(outcome.status, outcome.body, outcome.headers),
                     )
+                if outcome.change is not None:
+                    # Last statement before commit: the feed head's row lock,
+                    # which orders seqs by commit, is held as briefly as possible.
+                    c = outcome.change
+                    await changes_repo.append(conn, meta.id, c.op, c.record_id, c.version, c.data)
                 return outcome
         except asyncpg.UndefinedTableError:
             self.registry.forget(dataset)
@@ -295,4 +313,5 @@ def _written(
     headers = {"ETag": render.etag(row["version"])}
     if location:
         headers["Location"] = f"/v1/datasets/{meta.name}/records/{quote(row['id'], safe='')}"
-    return Outcome(status, render.envelope(*row[:5]), headers, record_id=row["id"])
+    change = Change("upsert", row["id"], row["version"], row["data"])
+    return Outcome(status, render.envelope(*row[:5]), headers, row["id"], change)

@@ -1,0 +1,1 @@
+"""The change feed: every committed record change, per dataset, in commit order."""

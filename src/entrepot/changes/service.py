@@ -1,0 +1,176 @@
+"""Reading the change feed: pages, long polls and event streams.
+
+Every read goes through the caller's :class:`~entrepot.access.narrowing.ReadView`,
+so a narrowed grantee sees hidden fields removed and rows outside its filter
+as deletions, exactly as on every other read path.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+
+import asyncpg
+import orjson
+
+from entrepot.access.narrowing import ReadView, read_view
+from entrepot.access.resolver import AccessResolver
+from entrepot.auth.principal import Principal
+from entrepot.changes import repository as repo
+from entrepot.changes.waiter import ChangeWaiter
+from entrepot.policy import require_dataset_scope
+from entrepot.problems import Gone, NotFound, Problem
+from entrepot.records.query import build_feed_sql
+
+MAX_WAIT_SECONDS = 60.0
+STREAM_BATCH = 500
+_TS = orjson.OPT_UTC_Z
+
+
+@dataclass(frozen=True)
+class FeedPage:
+    changes: list[bytes]
+    last_seq: int
+    seqs: list[int] = field(default_factory=list)
+
+    def body(self) -> bytes:
+        return b"".join(
+            (
+                b'{"changes":[',
+                b",".join(self.changes),
+                b'],"last_seq":',
+                str(self.last_seq).encode(),
+                b"}",
+            )
+        )
+
+
+def render_change(row: asyncpg.Record, view: ReadView) -> bytes:
+    data = row["data"]
+    data_json = view.project_text(data).encode() if data is not None else b"null"
+    return b"".join(
+        (
+            b'{"seq":',
+            str(row["seq"]).encode(),
+            b',"op":',
+            orjson.dumps(row["op"]),
+            b',"id":',
+            orjson.dumps(row["id"]),
+            b',"version":',
+            str(row["version"]).encode(),
+            b',"data":',
+            data_json,
+            b',"at":',
+            orjson.dumps(row["at"], option=_TS),
+            b"}",
+        )
+    )
+
+
+class FeedService:
+    def __init__(self, pool: asyncpg.Pool, access: AccessResolver, waiter: ChangeWaiter) -> None:
+        self.pool = pool
+        self.access = access
+        self.waiter = waiter
+
+    async def view(self, principal: Principal, dataset: str) -> ReadView:
+        access = await self.access.for_dataset(principal, dataset)
+        return read_view(require_dataset_scope(access, "changes:read"))
+
+    async def read(self, view: ReadView, after: int, limit: int) -> FeedPage:
+        meta = view.access.meta
+        head = await repo.head(self.pool, meta.id)
+        if head is None:
+            raise NotFound(f"Dataset {meta.name!r} does not exist or is not visible to you.")
+        _check_horizon(after, head)
+        sql, args = build_feed_sql(meta.id, after, limit, view.schema, view.row_conditions)
+        rows = await repo.read(self.pool, sql, args)
+        if rows and rows[0]["seq"] != after + 1:
+            # Compaction may have committed between the two reads above: the
+            # horizon it moved (atomically with its deletes) says so.
+            head = await repo.head(self.pool, meta.id)
+            if head is not None:
+                _check_horizon(after, head)
+        items = [render_change(row, view) for row in rows]
+        return FeedPage(items, rows[-1]["seq"] if rows else after, [row["seq"] for row in rows])
+
+    async def poll(
+        self, principal: Principal, dataset: str, after: int, limit: int, wait: float
+    ) -> FeedPage:
+        """A page of changes; with ``wait``, hold until at least one arrives or time runs out."""
+        view = await self.view(principal, dataset)
+        deadline = time.monotonic() + min(max(wait, 0.0), MAX_WAIT_SECONDS)
+        dataset_id = view.access.meta.id
+        while True:
+            event = self.waiter.subscribe(dataset_id)
+            try:
+                page = await self.read(view, after, limit)
+                remaining = deadline - time.monotonic()
+                if page.changes or remaining <= 0:
+                    return page
+                try:
+                    await asyncio.wait_for(event.wait(), timeout=remaining)
+                except TimeoutError:
+                    return page
+            finally:
+                self.waiter.unsubscribe(dataset_id, event)
+            view = await self.view(principal, dataset)  # access may have changed meanwhile
+
+    async def stream(
+        self, principal: Principal, dataset: str, after: int, heartbeat: float
+    ) -> AsyncIterator[bytes]:
+        """Server-Sent Events: one event per change, ``id`` = seq, heartbeats while idle.
+
+        Access is re-checked before every read: once the caller may no longer
+        read the feed (grant revoked, dataset deleted) the stream sends one
+        ``event: error`` with the problem and ends; a cursor overtaken by
+        compaction gets ``event: gone`` (with ``min_seq``/``last_seq``) and ends.
+        """
+        last = after
+        yield b"retry: 2000\n\n"
+        while True:
+            try:
+                view = await self.view(principal, dataset)
+            except Problem as problem:
+                yield _event("error", orjson.dumps(problem.body()))
+                return
+            dataset_id = view.access.meta.id
+            event = self.waiter.subscribe(dataset_id)
+            try:
+                try:
+                    page = await self.read(view, last, STREAM_BATCH)
+                except Gone as gone:
+                    yield _event("gone", orjson.dumps(gone.body()))
+                    return
+                except Problem as problem:
+                    yield _event("error", orjson.dumps(problem.body()))
+                    return
+                if page.changes:
+                    yield b"".join(
+                        b"id: %d\nevent: change\ndata: %s\n\n" % (seq, item)
+                        for seq, item in zip(page.seqs, page.changes, strict=True)
+                    )
+                    last = page.last_seq
+                    continue
+                try:
+                    await asyncio.wait_for(event.wait(), timeout=heartbeat)
+                except TimeoutError:
+                    yield b": heartbeat\n\n"
+            finally:
+                self.waiter.unsubscribe(dataset_id, event)
+
+
+def _check_horizon(after: int, head: asyncpg.Record) -> None:
+    if after < head["min_seq"]:
+        raise Gone(
+            f"Changes up to seq {head['min_seq']} have been compacted away. Re-read the "
+            "dataset with GET .../export (its X-Entrepot-Seq header says where to resume).",
+            min_seq=head["min_seq"],
+            last_seq=head["last_seq"],
+        )
+
+
+def _event(name: str, data: bytes) -> bytes:
+    return b"event: " + name.encode() + b"\ndata: " + data + b"\n\n"

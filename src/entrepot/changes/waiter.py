@@ -1,0 +1,90 @@
+"""Wake long polls and event streams when a change commits, on any replica.
+
+Writers queue ``pg_notify('entrepot_changes', <dataset id>)`` in their
+transaction; every replica LISTENs on one dedicated connection and wakes the
+requests waiting on that dataset. No polling loops: a waiter sleeps until a
+notification or its timeout. After a reconnect every waiter is woken, since
+notifications may have been missed meanwhile; they re-read the feed anyway.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections import defaultdict
+
+import asyncpg
+import structlog
+
+from entrepot.changes.repository import CHANNEL
+
+log = structlog.get_logger("entrepot.changes")
+
+
+class ChangeWaiter:
+    def __init__(self, dsn: str) -> None:
+        self.dsn = dsn
+        self._events: dict[int, set[asyncio.Event]] = defaultdict(set)
+        self._task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name="change-waiter")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        self._wake_all()
+
+    def subscribe(self, dataset_id: int) -> asyncio.Event:
+        """Register interest *before* reading the feed, so no commit slips between."""
+        event = asyncio.Event()
+        self._events[dataset_id].add(event)
+        return event
+
+    def unsubscribe(self, dataset_id: int, event: asyncio.Event) -> None:
+        waiters = self._events.get(dataset_id)
+        if waiters is not None:
+            waiters.discard(event)
+            if not waiters:
+                del self._events[dataset_id]
+
+    def _wake(self, dataset_id: int) -> None:
+        for event in self._events.get(dataset_id, ()):
+            event.set()
+
+    def _wake_all(self) -> None:
+        for waiters in self._events.values():
+            for event in waiters:
+                event.set()
+
+    def _on_message(self, conn: object, pid: int, channel: str, payload: object) -> None:
+        try:
+            self._wake(int(str(payload)))
+        except ValueError:
+            self._wake_all()
+
+    async def _run(self) -> None:
+        delay = 0.5
+        while True:
+            conn: asyncpg.Connection | None = None
+            try:
+                conn = await asyncpg.connect(self.dsn)
+                closed = asyncio.Event()
+                conn.add_termination_listener(lambda _conn, done=closed: done.set())
+                await conn.add_listener(CHANNEL, self._on_message)
+                self._wake_all()
+                delay = 0.5
+                await closed.wait()
+            except asyncio.CancelledError:
+                raise
+            except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+                log.warning("change_waiter_down", error=str(exc))
+            finally:
+                if conn is not None and not conn.is_closed():
+                    with contextlib.suppress(Exception):
+                        await conn.close()
+            self._wake_all()
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 10)

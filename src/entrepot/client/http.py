@@ -1,0 +1,354 @@
+"""The client: one httpx connection pool, a bearer token, problems as exceptions.
+
+Idempotent calls (every GET) are retried with exponential backoff and jitter
+on connection errors, 5xx, 429 and a 409 that carries ``Retry-After`` (an
+idempotency key still in flight); ``Retry-After`` is honoured when given.
+Non-idempotent calls (an import, whose body is a one-shot stream) are never
+retried: their error is raised as is.
+
+JSON is parsed with the standard library so integers stay exact at any size,
+as the server keeps them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import random
+from collections.abc import AsyncIterator, Callable, Mapping
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from entrepot import __version__
+
+Json = dict[str, Any]
+Params = Mapping[str, str | int | float]
+
+MAX_RETRY_AFTER = 60.0
+UPLOAD_CHUNK = 256 * 1024
+
+
+class ClientError(Exception):
+    """A problem document (RFC 9457) from the server, or a connection that never succeeded.
+
+    ``status`` is 0 when no HTTP answer was had at all.
+    """
+
+    def __init__(
+        self,
+        status: int,
+        title: str,
+        detail: str = "",
+        *,
+        type: str = "about:blank",
+        errors: list[Json] | None = None,
+        body: Json | None = None,
+        retry_after: float | None = None,
+    ) -> None:
+        super().__init__(f"{status} {title}: {detail}" if detail else f"{status} {title}")
+        self.status = status
+        self.title = title
+        self.detail = detail
+        self.type = type
+        self.errors = errors or []
+        self.body = body or {}
+        self.retry_after = retry_after
+
+    @classmethod
+    def from_response(cls, response: httpx.Response) -> ClientError:
+        """Build from a response whose body has been read."""
+        body: Json = {}
+        try:
+            parsed = json.loads(response.content)
+            if isinstance(parsed, dict):
+                body = parsed
+        except ValueError:
+            pass
+        errors = body.get("errors")
+        return cls(
+            response.status_code,
+            str(body.get("title") or response.reason_phrase or "HTTP error"),
+            str(body.get("detail") or ""),
+            type=str(body.get("type") or "about:blank"),
+            errors=errors if isinstance(errors, list) else None,
+            body=body,
+            retry_after=retry_after(response),
+        )
+
+
+def retry_after(response: httpx.Response) -> float | None:
+    """Seconds from a ``Retry-After`` header (delta-seconds or an HTTP date), if any."""
+    value = response.headers.get("retry-after")
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return max(0.0, (when - datetime.now(UTC)).total_seconds())
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    attempts: int = 6
+    base_delay: float = 0.25
+    max_delay: float = 10.0
+
+    def delay(self, attempt: int, after: float | None = None) -> float:
+        """Full-jitter exponential backoff; a server's ``Retry-After`` wins when given."""
+        if after is not None:
+            return min(after, MAX_RETRY_AFTER)
+        return random.uniform(0, min(self.max_delay, self.base_delay * 2**attempt))
+
+
+def retryable(response: httpx.Response) -> bool:
+    status = response.status_code
+    if status >= 500 or status == 429:
+        return True
+    return status == 409 and "retry-after" in response.headers
+
+
+@dataclass(frozen=True)
+class FeedPage:
+    changes: list[Json]
+    last_seq: int
+
+
+@dataclass
+class ExportStream:
+    """An open export: ``seq`` is the feed position its snapshot equals (X-Entrepot-Seq)."""
+
+    seq: int
+    media_type: str
+    response: httpx.Response = field(repr=False)
+
+    async def chunks(self) -> AsyncIterator[bytes]:
+        async for chunk in self.response.aiter_bytes():
+            yield chunk
+
+    async def lines(self) -> AsyncIterator[str]:
+        """Non-empty lines, without their line ends.
+
+        Split on ``\\n`` bytes only: JSON text may hold U+2028, U+2029 or U+0085
+        raw, which ``str.splitlines`` (and httpx's ``aiter_lines``) treat as line ends.
+        """
+        pending = b""
+        async for chunk in self.response.aiter_bytes():
+            *complete, pending = (pending + chunk).split(b"\n")
+            for raw in complete:
+                if raw.strip():
+                    yield raw.decode("utf-8")
+        if pending.strip():
+            yield pending.decode("utf-8")
+
+    async def records(self) -> AsyncIterator[Json]:
+        """Parsed NDJSON objects (envelopes or bare data, as requested)."""
+        async for line in self.lines():
+            item = json.loads(line)
+            if not isinstance(item, dict):
+                raise ClientError(0, "Bad export line", f"expected an object, got {line[:80]}")
+            yield item
+
+
+class Client:
+    """Async client; use as ``async with Client(url, token) as api: ...``."""
+
+    def __init__(
+        self,
+        base_url: str,
+        token: str | None,
+        *,
+        retry: RetryPolicy | None = None,
+        timeout: float = 30.0,
+        transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
+        headers = {"User-Agent": f"entrepot-client/{__version__}"}
+        if token:
+            headers["Authorization"] = f"Bearer {token}"
+        self.retry = retry or RetryPolicy()
+        self.http = httpx.AsyncClient(
+            base_url=base_url.rstrip("/"),
+            headers=headers,
+            timeout=httpx.Timeout(timeout),
+            transport=transport,
+        )
+
+    async def __aenter__(self) -> Client:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        await self.http.aclose()
+
+    # -- plumbing -------------------------------------------------------------
+
+    async def _send(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: Params | None = None,
+        headers: Mapping[str, str] | None = None,
+        limits: httpx.Timeout | None = None,
+        stream: bool = False,
+    ) -> httpx.Response:
+        """Send an idempotent request with retries; a non-2xx answer raises ClientError.
+
+        With ``stream``, the successful response is returned unread (the caller closes it).
+        """
+        attempt = 0
+        while True:
+            request = self.http.build_request(
+                method,
+                path,
+                params=params,
+                headers=headers,
+                timeout=limits if limits is not None else self.http.timeout,
+            )
+            try:
+                response = await self.http.send(request, stream=stream)
+            except httpx.TransportError as exc:
+                if attempt + 1 >= self.retry.attempts:
+                    raise ClientError(
+                        0, "Connection failed", f"{type(exc).__name__}: {exc}"
+                    ) from exc
+                await asyncio.sleep(self.retry.delay(attempt))
+                attempt += 1
+                continue
+            if response.is_success:
+                return response
+            await response.aread()
+            await response.aclose()
+            if retryable(response) and attempt + 1 < self.retry.attempts:
+                await asyncio.sleep(self.retry.delay(attempt, retry_after(response)))
+                attempt += 1
+                continue
+            raise ClientError.from_response(response)
+
+    async def _json(self, path: str, params: Params | None = None) -> Json:
+        response = await self._send("GET", path, params=params)
+        body = json.loads(response.content)
+        if not isinstance(body, dict):
+            raise ClientError(response.status_code, "Unexpected body", "expected a JSON object")
+        return body
+
+    # -- catalog --------------------------------------------------------------
+
+    async def get_dataset(self, name: str) -> Json:
+        return await self._json(f"/v1/datasets/{name}")
+
+    async def list_datasets(
+        self,
+        *,
+        q: str | None = None,
+        org: str | None = None,
+        tag: str | None = None,
+        page_size: int = 100,
+    ) -> AsyncIterator[Json]:
+        """Every dataset the caller may see, following cursors."""
+        params: dict[str, str | int | float] = {"limit": page_size}
+        for key, value in (("q", q), ("org", org), ("tag", tag)):
+            if value:
+                params[key] = value
+        while True:
+            page = await self._json("/v1/datasets", params)
+            for item in page.get("data", []):
+                yield item
+            cursor = page.get("next_cursor")
+            if not cursor:
+                return
+            params["cursor"] = cursor
+
+    # -- change feed ----------------------------------------------------------
+
+    async def changes(
+        self, dataset: str, after: int, *, limit: int = 1000, wait: float = 0
+    ) -> FeedPage:
+        """One page of changes after ``after``; with ``wait``, a long poll.
+
+        A compacted cursor raises ClientError with status 410 (its body names
+        ``min_seq``): the caller re-reads the dataset with :meth:`export`.
+        """
+        timeout = httpx.Timeout(self.http.timeout.connect or 30.0, read=wait + 30.0)
+        params: dict[str, str | int | float] = {"after": after, "limit": limit}
+        if wait > 0:
+            params["wait"] = wait
+        response = await self._send(
+            "GET", f"/v1/datasets/{dataset}/changes", params=params, limits=timeout
+        )
+        body = json.loads(response.content)
+        return FeedPage(list(body["changes"]), int(body["last_seq"]))
+
+    # -- bulk -----------------------------------------------------------------
+
+    @asynccontextmanager
+    async def export(
+        self, dataset: str, *, fmt: str = "ndjson", envelope: bool = False
+    ) -> AsyncIterator[ExportStream]:
+        """Open an export; retried until its first byte, then streamed as is."""
+        params: dict[str, str | int | float] = {"format": fmt}
+        if envelope:
+            params["envelope"] = "true"
+        timeout = httpx.Timeout(30.0, read=300.0)
+        response = await self._send(
+            "GET", f"/v1/datasets/{dataset}/export", params=params, limits=timeout, stream=True
+        )
+        try:
+            seq = int(response.headers.get("x-entrepot-seq", "0"))
+            yield ExportStream(seq, response.headers.get("content-type", ""), response)
+        finally:
+            await response.aclose()
+
+    async def import_file(
+        self,
+        dataset: str,
+        path: Path,
+        *,
+        fmt: str | None = None,
+        mode: str = "insert",
+        on_error: str = "abort",
+        progress: Callable[[int], None] | None = None,
+    ) -> Json:
+        """Stream a file to the import endpoint; ``progress`` gets each chunk's byte count.
+
+        Not retried: an all-or-nothing import that failed wrote nothing, and
+        the caller decides whether to send it again.
+        """
+        kind = fmt or ("csv" if path.suffix.lower() == ".csv" else "ndjson")
+        content_type = "text/csv" if kind == "csv" else "application/x-ndjson"
+
+        async def body() -> AsyncIterator[bytes]:
+            with path.open("rb") as handle:
+                while chunk := handle.read(UPLOAD_CHUNK):
+                    if progress is not None:
+                        progress(len(chunk))
+                    yield chunk
+
+        try:
+            response = await self.http.post(
+                f"/v1/datasets/{dataset}/import",
+                params={"mode": mode, "on_error": on_error},
+                content=body(),
+                headers={"Content-Type": content_type},
+                timeout=httpx.Timeout(30.0, read=None),
+            )
+        except httpx.TransportError as exc:
+            raise ClientError(0, "Connection failed", f"{type(exc).__name__}: {exc}") from exc
+        if not response.is_success:
+            raise ClientError.from_response(response)
+        report: Json = response.json()
+        return report

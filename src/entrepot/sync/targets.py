@@ -1,0 +1,346 @@
+"""Where a mirror lives: a SQLite file or a PostgreSQL database.
+
+Each dataset is one table ``(id, version, data)``; one more table,
+``entrepot_sync_checkpoints``, holds each mirrored table's feed position.
+Every write that moves a checkpoint happens in the same local transaction
+as the rows it accounts for, which is the whole crash-safety argument:
+
+- a page of changes and its new checkpoint commit together, or neither does;
+- a snapshot replaces the table's rows and sets the checkpoint to the
+  export's ``X-Entrepot-Seq`` in one transaction, so a crash mid-snapshot
+  leaves the previous mirror (or nothing) and the snapshot simply restarts.
+
+Applying also re-reads the checkpoint inside its transaction and drops
+changes at or below it, so a page applied twice (say, by a second agent
+pointed at the same file) changes nothing.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import AsyncIterator, Iterable, Sequence
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any, Protocol
+
+import asyncpg
+
+from entrepot import jsonbody
+from entrepot.store.types import Conn
+
+CHECKPOINTS = "entrepot_sync_checkpoints"
+Row = tuple[str, int, str]  # id, version, data as JSON text
+
+
+class FeedGap(Exception):
+    """The changes do not continue the checkpoint (a gap or a reordering)."""
+
+
+def quote(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def rows_to_apply(checkpoint: int, changes: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The changes after ``checkpoint``, checked to continue it without a gap."""
+    fresh = [c for c in changes if int(c["seq"]) > checkpoint]
+    expected = checkpoint + 1
+    for change in fresh:
+        if int(change["seq"]) != expected:
+            raise FeedGap(f"expected seq {expected}, got {change['seq']}")
+        if change["op"] not in ("upsert", "delete"):
+            raise ValueError(f"unknown op {change['op']!r} at seq {change['seq']}")
+        expected += 1
+    return fresh
+
+
+def data_text(change: dict[str, Any]) -> str:
+    return jsonbody.dumps(change["data"])
+
+
+class Snapshot(Protocol):
+    async def add(self, rows: Sequence[Row]) -> None: ...
+
+    async def commit(self, seq: int) -> None: ...
+
+
+class Target(Protocol):
+    """A local store for mirrored tables and their checkpoints."""
+
+    async def prepare(self, table: str, dataset: str) -> None: ...
+
+    async def checkpoint(self, table: str) -> int | None: ...
+
+    def snapshot(self, table: str, dataset: str) -> Any:
+        """An async context manager yielding a :class:`Snapshot`; uncommitted, it is undone."""
+        ...
+
+    async def apply(
+        self, table: str, dataset: str, changes: Sequence[dict[str, Any]], last_seq: int
+    ) -> int:
+        """Apply changes and move the checkpoint to ``last_seq`` atomically; the new checkpoint."""
+        ...
+
+    async def close(self) -> None: ...
+
+
+# -- SQLite -------------------------------------------------------------------
+
+
+class SQLiteTarget:
+    """One connection; every transaction runs without awaiting, so coroutines never mix.
+
+    The snapshot streams into a TEMP table (gone with the connection, so a
+    crash leaves nothing behind) and swaps it in with one short transaction.
+    """
+
+    def __init__(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.db = sqlite3.connect(path, isolation_level=None, timeout=30)
+        self.db.execute("PRAGMA journal_mode=WAL")
+        self.db.execute("PRAGMA synchronous=FULL")
+        self.db.execute(
+            f"CREATE TABLE IF NOT EXISTS {CHECKPOINTS} ("
+            "table_name TEXT PRIMARY KEY, dataset TEXT NOT NULL, seq INTEGER NOT NULL, "
+            "synced_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now')))"
+        )
+
+    async def prepare(self, table: str, dataset: str) -> None:
+        self.db.execute(
+            f"CREATE TABLE IF NOT EXISTS {quote(table)} "
+            "(id TEXT PRIMARY KEY, version INTEGER NOT NULL, data TEXT NOT NULL)"
+        )
+
+    async def checkpoint(self, table: str) -> int | None:
+        return self._checkpoint(table)
+
+    def _checkpoint(self, table: str) -> int | None:
+        row = self.db.execute(
+            f"SELECT seq FROM {CHECKPOINTS} WHERE table_name = ?", (table,)
+        ).fetchone()
+        return None if row is None else int(row[0])
+
+    def _set_checkpoint(self, table: str, dataset: str, seq: int) -> None:
+        self.db.execute(
+            f"INSERT INTO {CHECKPOINTS} (table_name, dataset, seq) VALUES (?, ?, ?) "
+            "ON CONFLICT (table_name) DO UPDATE SET dataset = excluded.dataset, "
+            "seq = excluded.seq, synced_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now')",
+            (table, dataset, seq),
+        )
+
+    @asynccontextmanager
+    async def snapshot(self, table: str, dataset: str) -> AsyncIterator[Snapshot]:
+        staging = quote("stage_" + table)
+        self.db.execute(f"DROP TABLE IF EXISTS temp.{staging}")
+        self.db.execute(
+            f"CREATE TEMP TABLE {staging} "
+            "(id TEXT PRIMARY KEY, version INTEGER NOT NULL, data TEXT NOT NULL)"
+        )
+        try:
+            yield _SQLiteSnapshot(self, table, dataset, staging)
+        finally:
+            self.db.execute(f"DROP TABLE IF EXISTS temp.{staging}")
+
+    def _stage(self, staging: str, rows: Sequence[Row]) -> None:
+        with _transaction(self.db):
+            self.db.executemany(
+                f"INSERT OR REPLACE INTO temp.{staging} (id, version, data) VALUES (?, ?, ?)", rows
+            )
+
+    def _swap(self, table: str, dataset: str, staging: str, seq: int) -> None:
+        with _transaction(self.db):
+            self.db.execute(f"DELETE FROM main.{quote(table)}")
+            self.db.execute(
+                f"INSERT INTO main.{quote(table)} (id, version, data) "
+                f"SELECT id, version, data FROM temp.{staging}"
+            )
+            self._set_checkpoint(table, dataset, seq)
+
+    async def apply(
+        self, table: str, dataset: str, changes: Sequence[dict[str, Any]], last_seq: int
+    ) -> int:
+        return self.apply_now(table, dataset, changes, last_seq)
+
+    def apply_now(
+        self, table: str, dataset: str, changes: Sequence[dict[str, Any]], last_seq: int
+    ) -> int:
+        """The apply step, synchronously: one transaction for the page and its checkpoint."""
+        name = quote(table)
+        with _transaction(self.db):
+            current = self._checkpoint(table) or 0
+            if last_seq <= current:
+                return current
+            for change in rows_to_apply(current, changes):
+                if change["op"] == "upsert":
+                    self.db.execute(
+                        f"INSERT INTO {name} (id, version, data) VALUES (?, ?, ?) "
+                        "ON CONFLICT (id) DO UPDATE SET version = excluded.version, "
+                        f"data = excluded.data WHERE excluded.version > {name}.version",
+                        (str(change["id"]), int(change["version"]), data_text(change)),
+                    )
+                else:
+                    self.db.execute(
+                        f"DELETE FROM {name} WHERE id = ? AND version < ?",
+                        (str(change["id"]), int(change["version"])),
+                    )
+            self._set_checkpoint(table, dataset, last_seq)
+        return last_seq
+
+    async def close(self) -> None:
+        self.db.close()
+
+
+class _SQLiteSnapshot:
+    def __init__(self, target: SQLiteTarget, table: str, dataset: str, staging: str) -> None:
+        self.target, self.table, self.dataset, self.staging = target, table, dataset, staging
+
+    async def add(self, rows: Sequence[Row]) -> None:
+        self.target._stage(self.staging, rows)
+
+    async def commit(self, seq: int) -> None:
+        self.target._swap(self.table, self.dataset, self.staging, seq)
+
+
+class _transaction:
+    """BEGIN IMMEDIATE ... COMMIT, or ROLLBACK on any exception."""
+
+    def __init__(self, db: sqlite3.Connection) -> None:
+        self.db = db
+
+    def __enter__(self) -> None:
+        self.db.execute("BEGIN IMMEDIATE")
+
+    def __exit__(self, kind: type[BaseException] | None, *rest: object) -> None:
+        self.db.execute("COMMIT" if kind is None else "ROLLBACK")
+
+
+# -- PostgreSQL -----------------------------------------------------------------
+
+
+class PostgresTarget:
+    """A pool; a snapshot is one transaction on its own connection (COPY into the table)."""
+
+    def __init__(self, pool: asyncpg.Pool) -> None:
+        self.pool = pool
+
+    @classmethod
+    async def connect(cls, dsn: str) -> PostgresTarget:
+        pool = await asyncpg.create_pool(dsn, min_size=1, max_size=4)
+        async with pool.acquire() as conn:
+            await conn.execute(
+                f"CREATE TABLE IF NOT EXISTS {CHECKPOINTS} (table_name text PRIMARY KEY, "
+                "dataset text NOT NULL, seq bigint NOT NULL, "
+                "synced_at timestamptz NOT NULL DEFAULT now())"
+            )
+        return cls(pool)
+
+    async def prepare(self, table: str, dataset: str) -> None:
+        await self.pool.execute(
+            f"CREATE TABLE IF NOT EXISTS {quote(table)} "
+            "(id text PRIMARY KEY, version bigint NOT NULL, data jsonb NOT NULL)"
+        )
+
+    async def checkpoint(self, table: str) -> int | None:
+        seq: int | None = await self.pool.fetchval(
+            f"SELECT seq FROM {CHECKPOINTS} WHERE table_name = $1", table
+        )
+        return seq
+
+    @staticmethod
+    async def _set_checkpoint(conn: Conn, table: str, dataset: str, seq: int) -> None:
+        await conn.execute(
+            f"INSERT INTO {CHECKPOINTS} (table_name, dataset, seq) VALUES ($1, $2, $3) "
+            "ON CONFLICT (table_name) DO UPDATE SET dataset = excluded.dataset, "
+            "seq = excluded.seq, synced_at = now()",
+            table,
+            dataset,
+            seq,
+        )
+
+    @asynccontextmanager
+    async def snapshot(self, table: str, dataset: str) -> AsyncIterator[Snapshot]:
+        """One transaction: empty the table, COPY the export, set the checkpoint.
+
+        It commits only if :meth:`Snapshot.commit` was called; left any other
+        way, it rolls back and the previous mirror stays as it was.
+        """
+        async with self.pool.acquire() as conn:
+            transaction = conn.transaction()
+            await transaction.start()
+            loader = _PostgresSnapshot(conn, table, dataset)
+            try:
+                await conn.execute(f"DELETE FROM {quote(table)}")
+                yield loader
+            except BaseException:
+                await transaction.rollback()
+                raise
+            if loader.done:
+                await transaction.commit()
+            else:
+                await transaction.rollback()
+
+    async def apply(
+        self, table: str, dataset: str, changes: Sequence[dict[str, Any]], last_seq: int
+    ) -> int:
+        name = quote(table)
+        async with self.pool.acquire() as conn, conn.transaction():
+            current: int = (
+                await conn.fetchval(
+                    f"SELECT seq FROM {CHECKPOINTS} WHERE table_name = $1 FOR UPDATE", table
+                )
+                or 0
+            )
+            if last_seq <= current:
+                return current
+            for op, run in _runs(rows_to_apply(current, changes)):
+                if op == "upsert":
+                    await conn.executemany(
+                        f"INSERT INTO {name} (id, version, data) VALUES ($1, $2, $3::jsonb) "
+                        "ON CONFLICT (id) DO UPDATE SET version = excluded.version, "
+                        f"data = excluded.data WHERE excluded.version > {name}.version",
+                        [(str(c["id"]), int(c["version"]), data_text(c)) for c in run],
+                    )
+                else:
+                    await conn.executemany(
+                        f"DELETE FROM {name} WHERE id = $1 AND version < $2",
+                        [(str(c["id"]), int(c["version"])) for c in run],
+                    )
+            await self._set_checkpoint(conn, table, dataset, last_seq)
+        return last_seq
+
+    async def close(self) -> None:
+        await self.pool.close()
+
+
+class _PostgresSnapshot:
+    def __init__(self, conn: Conn, table: str, dataset: str) -> None:
+        self.conn, self.table, self.dataset = conn, table, dataset
+        self.done = False
+
+    async def add(self, rows: Sequence[Row]) -> None:
+        await self.conn.copy_records_to_table(
+            self.table, records=rows, columns=["id", "version", "data"]
+        )
+
+    async def commit(self, seq: int) -> None:
+        await PostgresTarget._set_checkpoint(self.conn, self.table, self.dataset, seq)
+        self.done = True
+
+
+def _runs(changes: Iterable[dict[str, Any]]) -> list[tuple[str, list[dict[str, Any]]]]:
+    """Consecutive changes grouped by op, order kept (an executemany per run)."""
+    runs: list[tuple[str, list[dict[str, Any]]]] = []
+    for change in changes:
+        if runs and runs[-1][0] == change["op"]:
+            runs[-1][1].append(change)
+        else:
+            runs.append((change["op"], [change]))
+    return runs
+
+
+async def open_target(url: str) -> SQLiteTarget | PostgresTarget:
+    """``sqlite:///relative.db``, ``sqlite:////absolute.db`` or ``postgresql://...``."""
+    if url.startswith("sqlite:///"):
+        return SQLiteTarget(Path(url.removeprefix("sqlite:///")))
+    if url.startswith(("postgresql://", "postgres://")):
+        return await PostgresTarget.connect(url)
+    raise ValueError("--to must be sqlite:///PATH or postgresql://...")

@@ -1,0 +1,1 @@
+"""Webhooks: subscriptions, Standard Webhooks signing, dispatch from the feed, delivery."""

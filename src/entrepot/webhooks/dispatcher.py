@@ -1,0 +1,85 @@
+"""Turn committed changes into deliveries, in every replica.
+
+The dispatcher sleeps until the change waiter reports a commit on a dataset
+some active webhook follows (LISTEN/NOTIFY, so any replica's write wakes it)
+or a short timer passes (which also picks up new webhooks), then brings every
+lagging (webhook, dataset) cursor up to the feed's head. Replicas share the
+work through row locks on the cursors: see :meth:`WebhookService.dispatch`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+
+import structlog
+
+from entrepot.changes.waiter import ChangeWaiter
+from entrepot.webhooks import repository as repo
+from entrepot.webhooks.service import WebhookService
+
+log = structlog.get_logger("entrepot.webhooks")
+
+INTERVAL_SECONDS = 1.0
+MAX_WATCHED = 500  # beyond this many datasets, rely on the timer alone
+ROUNDS_PER_PAIR = 20  # pages per pair before moving on, so one busy dataset cannot starve others
+
+
+class Dispatcher:
+    def __init__(
+        self, service: WebhookService, waiter: ChangeWaiter, interval: float = INTERVAL_SECONDS
+    ) -> None:
+        self.service = service
+        self.waiter = waiter
+        self.interval = interval
+        self._task: asyncio.Task[None] | None = None
+        self._kick = asyncio.Event()
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name="webhook-dispatcher")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+
+    def kick(self) -> None:
+        """Look again now (a webhook was created, re-enabled or given new datasets)."""
+        self._kick.set()
+
+    async def dispatch_all(self) -> None:
+        for pair in await repo.pairs_behind(self.service.pool):
+            for _ in range(ROUNDS_PER_PAIR):
+                if not await self.service.dispatch(pair):
+                    break
+
+    async def _run(self) -> None:
+        while True:
+            try:
+                self._kick.clear()
+                datasets = await repo.followed_datasets(self.service.pool)
+                if len(datasets) > MAX_WATCHED:
+                    datasets = []
+                # Subscribe before reading, so a commit landing meanwhile still wakes us.
+                events = [(d, self.waiter.subscribe(d)) for d in datasets]
+                try:
+                    await self.dispatch_all()
+                    await self._sleep([e for _, e in events])
+                finally:
+                    for dataset_id, event in events:
+                        self.waiter.unsubscribe(dataset_id, event)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # keep dispatching through store hiccups
+                log.warning("webhook_dispatch_failed", error=f"{type(exc).__name__}: {exc}")
+                await asyncio.sleep(self.interval)
+
+    async def _sleep(self, events: list[asyncio.Event]) -> None:
+        waits = [asyncio.ensure_future(e.wait()) for e in [self._kick, *events]]
+        try:
+            await asyncio.wait(waits, timeout=self.interval, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for w in waits:
+                w.cancel()
+            await asyncio.gather(*waits, return_exceptions=True)

@@ -1,0 +1,24 @@
+"""Prometheus metrics for webhook delivery (per process; gauges describe the shared queue)."""
+
+from __future__ import annotations
+
+from prometheus_client import Counter, Gauge, Histogram
+
+DELIVERIES = Counter(
+    "entrepot_webhook_deliveries_total",
+    "Webhook delivery attempts by outcome (delivered, retrying, failed, gone, refused)",
+    ["outcome"],
+)
+ENQUEUED = Counter("entrepot_webhook_enqueued_total", "Webhook deliveries queued from the feed")
+QUEUE_DEPTH = Gauge(
+    "entrepot_webhook_queue_depth", "Webhook deliveries pending or in flight (all replicas)"
+)
+OLDEST_PENDING_AGE = Gauge(
+    "entrepot_webhook_oldest_pending_age_seconds",
+    "Age of the oldest unfinished webhook delivery (all replicas)",
+)
+LATENCY = Histogram(
+    "entrepot_webhook_delivery_latency_seconds",
+    "From the change's commit to its successful delivery",
+    buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 3600),
+)

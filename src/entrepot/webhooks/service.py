@@ -1,0 +1,527 @@
+"""Webhook use cases: subscriptions, the delivery log, retries, replays, rotation,
+and turning committed feed changes into deliveries (used by the dispatcher).
+
+A webhook acts with its app's authority: it may follow a dataset only if the
+app can read that dataset's feed (``changes:read``), and every event is
+rendered through the app's read view, so narrowing hides the same fields and
+rows as on the feed itself. Every mutation is audited in its transaction.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any
+from urllib.parse import urlsplit
+
+import asyncpg
+import orjson
+import structlog
+
+from entrepot.apps import repository as apps_repo
+from entrepot.audit.log import record
+from entrepot.auth.principal import Principal
+from entrepot.changes.service import FeedService
+from entrepot.pagination import decode_cursor, encode_cursor, fingerprint
+from entrepot.policy import can_manage_org, require_scope
+from entrepot.problems import Conflict, Forbidden, Gone, NotFound, Unprocessable
+from entrepot.store.types import Conn
+from entrepot.webhooks import repository as repo
+from entrepot.webhooks import signing, ssrf
+from entrepot.webhooks.config import STUCK_AFTER_SECONDS, WebhookConfig
+from entrepot.webhooks.events import Batch, app_principal
+from entrepot.webhooks.metrics import ENQUEUED
+from entrepot.webhooks.models import (
+    EVENTS,
+    Replay,
+    RotateSecret,
+    WebhookCreate,
+    WebhookPatch,
+)
+
+log = structlog.get_logger("entrepot.webhooks")
+
+DISPATCH_PAGE = 500
+REPLAY_MAX = 10_000
+
+
+def webhook_out(row: asyncpg.Record) -> dict[str, Any]:
+    return {
+        "id": str(row["id"]),
+        "app": str(row["app_id"]),
+        "url": row["url"],
+        "datasets": list(row["datasets"]),
+        "events": list(row["events"]),
+        "disabled": row["disabled_at"] is not None,
+        "disabled_at": row["disabled_at"],
+        "disabled_reason": row["disabled_reason"],
+        "previous_secret_expires_at": row["previous_secret_expires_at"],
+        "created_at": row["created_at"],
+        "updated_at": row["updated_at"],
+    }
+
+
+def delivery_out(row: asyncpg.Record) -> dict[str, Any]:
+    return {
+        "id": str(row["id"]),
+        "webhook_id": str(row["webhook_id"]),
+        "message_id": row["message_id"],
+        "dataset": row["dataset"],
+        "seq": row["seq"],
+        "record_id": row["record_id"],
+        "event": row["event"],
+        "status": row["status"],
+        "attempts": row["attempts"],
+        "next_attempt_at": row["next_attempt_at"],
+        "last_attempt_at": row["last_attempt_at"],
+        "last_status_code": row["last_status_code"],
+        "last_error": row["last_error"],
+        "last_response": row["last_response"],
+        "payload": orjson.loads(row["payload"]),
+        "created_at": row["created_at"],
+        "delivered_at": row["delivered_at"],
+    }
+
+
+def shown_url(url: str) -> str:
+    """The URL for the audit log: no query string (receivers sometimes put tokens there)."""
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}{parts.path}"
+
+
+def _parse_id(raw: str, what: str) -> uuid.UUID:
+    try:
+        return uuid.UUID(raw)
+    except ValueError:
+        raise NotFound(f"{what} {raw!r} does not exist or is not visible to you.") from None
+
+
+def _events(events: list[str]) -> list[str]:
+    return [e for e in EVENTS if e in set(events)]
+
+
+class WebhookService:
+    def __init__(self, pool: asyncpg.Pool, feed: FeedService, config: WebhookConfig) -> None:
+        self.pool = pool
+        self.feed = feed
+        self.config = config
+
+    # --- who may manage -----------------------------------------------------
+
+    def _authorize(
+        self, principal: Principal, app_id: uuid.UUID, org_id: uuid.UUID, hidden: NotFound
+    ) -> None:
+        """The app itself (with webhooks:manage) or an admin of its organisation."""
+        if can_manage_org(principal, org_id):
+            return
+        if principal.app_id != app_id:
+            raise hidden
+        require_scope(principal, "webhooks:manage")
+
+    async def _app(self, conn: Conn, principal: Principal, raw_app: str) -> asyncpg.Record:
+        app_id = _parse_id(raw_app, "Application")
+        row = await apps_repo.get_app(conn, app_id)
+        hidden = NotFound(
+            f"Application {raw_app!r} does not exist or is not visible to you.", denial=True
+        )
+        if row is None:
+            raise hidden
+        self._authorize(principal, row["id"], row["org_id"], hidden)
+        return row
+
+    async def _webhook(
+        self, conn: Conn, principal: Principal, raw_id: str, *, lock: bool = False
+    ) -> asyncpg.Record:
+        webhook_id = _parse_id(raw_id, "Webhook")
+        row = await repo.get_webhook(conn, webhook_id, lock=lock)
+        hidden = NotFound(
+            f"Webhook {raw_id!r} does not exist or is not visible to you.", denial=True
+        )
+        if row is None:
+            raise hidden
+        self._authorize(principal, row["app_id"], row["org_id"], hidden)
+        return row
+
+    # --- validation ---------------------------------------------------------
+
+    async def _check_url(self, url: str) -> None:
+        try:
+            await ssrf.resolve(url, self.config.networks)
+        except ssrf.UnsafeURL as exc:
+            raise Unprocessable(
+                f"The webhook URL is refused: {exc}.",
+                errors=[{"path": "/url", "message": str(exc)}],
+            ) from None
+
+    async def _dataset_ids(
+        self, conn: Conn, app_id: uuid.UUID, names: list[str]
+    ) -> list[tuple[int, str]]:
+        """Each dataset the app may follow (it needs changes:read on it), else 422."""
+        app = await repo.app_for_dispatch(conn, app_id)
+        scopes = list(app["scopes"]) if app is not None else []
+        org_id = app["org_id"] if app is not None else uuid.UUID(int=0)
+        principal = app_principal(app_id, org_id, scopes, uuid.UUID(int=0))
+        found: list[tuple[int, str]] = []
+        errors = []
+        for i, name in enumerate(names):
+            if name in (n for _, n in found):
+                errors.append({"path": f"/datasets/{i}", "message": "listed twice"})
+                continue
+            try:
+                view = await self.feed.view(principal, name)
+            except (NotFound, Forbidden):
+                errors.append(
+                    {
+                        "path": f"/datasets/{i}",
+                        "message": f"{name!r} does not exist or the app cannot read its "
+                        "changes (changes:read)",
+                    }
+                )
+                continue
+            found.append((view.access.meta.id, view.access.meta.name))
+        if errors:
+            raise Unprocessable(
+                "The webhook's app must be able to read the changes of every dataset it follows.",
+                errors=errors,
+            )
+        return found
+
+    # --- subscriptions ------------------------------------------------------
+
+    async def create(
+        self, principal: Principal, raw_app: str, body: WebhookCreate
+    ) -> dict[str, Any]:
+        secret = signing.new_secret()
+        events = _events(list(body.events))
+        async with self.pool.acquire() as conn, conn.transaction():
+            app = await self._app(conn, principal, raw_app)
+            await self._check_url(body.url)
+            datasets = await self._dataset_ids(conn, app["id"], body.datasets)
+            webhook_id = await repo.insert_webhook(conn, app["id"], body.url, events, secret)
+            await repo.set_datasets(conn, webhook_id, [d for d, _ in datasets])
+            await repo.announce_subscriptions(conn)
+            await record(
+                conn,
+                principal,
+                "webhook.created",
+                f"webhook:{webhook_id}",
+                org_id=app["org_id"],
+                app_id=app["id"],
+                details={
+                    "url": shown_url(body.url),
+                    "datasets": [n for _, n in datasets],
+                    "events": events,
+                },
+            )
+            row = await repo.get_webhook(conn, webhook_id)
+        assert row is not None
+        return {**webhook_out(row), "secret": secret}
+
+    async def list_webhooks(
+        self, principal: Principal, raw_app: str, *, cursor: str | None, limit: int
+    ) -> dict[str, Any]:
+        async with self.pool.acquire() as conn:
+            app = await self._app(conn, principal, raw_app)
+            fp = fingerprint("webhooks", str(app["id"]))
+            after = None
+            if cursor:
+                position = decode_cursor(cursor, fp)
+                try:
+                    after = (datetime.fromisoformat(position[0]), uuid.UUID(position[1]))
+                except (ValueError, TypeError, IndexError):
+                    after = None
+            rows = await repo.list_webhooks(conn, app["id"], after=after, limit=limit + 1)
+        items = [webhook_out(r) for r in rows[:limit]]
+        more = len(rows) > limit
+        next_cursor = None
+        if more:
+            last = rows[limit - 1]
+            next_cursor = encode_cursor([last["created_at"].isoformat(), str(last["id"])], fp)
+        return {"data": items, "next_cursor": next_cursor}
+
+    async def get(self, principal: Principal, raw_id: str) -> dict[str, Any]:
+        async with self.pool.acquire() as conn:
+            return webhook_out(await self._webhook(conn, principal, raw_id))
+
+    async def update(
+        self, principal: Principal, raw_id: str, patch: WebhookPatch
+    ) -> dict[str, Any]:
+        changes = patch.model_dump(exclude_unset=True)
+        for key, value in changes.items():
+            if value is None:
+                raise Unprocessable(
+                    f"{key} cannot be null.",
+                    errors=[{"path": f"/{key}", "message": "cannot be null"}],
+                )
+        details: dict[str, Any] = {}
+        async with self.pool.acquire() as conn, conn.transaction():
+            row = await self._webhook(conn, principal, raw_id, lock=True)
+            webhook_id = row["id"]
+            if "url" in changes:
+                await self._check_url(changes["url"])
+                details["url"] = shown_url(changes["url"])
+            events = _events(changes["events"]) if "events" in changes else None
+            if events is not None:
+                details["events"] = events
+            if "url" in changes or events is not None:
+                await repo.update_webhook(conn, webhook_id, url=changes.get("url"), events=events)
+            if "datasets" in changes:
+                datasets = await self._dataset_ids(conn, row["app_id"], changes["datasets"])
+                removed = await repo.set_datasets(conn, webhook_id, [d for d, _ in datasets])
+                if removed:
+                    await repo.cancel_for_datasets(conn, webhook_id, removed)
+                details["datasets"] = [n for _, n in datasets]
+                await repo.announce_subscriptions(conn)
+            disabled = row["disabled_at"] is not None
+            if changes.get("disabled") is True and not disabled:
+                cancelled = await repo.disable(conn, webhook_id, f"disabled by {principal.subject}")
+                details["disabled"] = True
+                details["cancelled_deliveries"] = cancelled
+            elif changes.get("disabled") is False and disabled:
+                revived = await repo.enable(conn, webhook_id)
+                await repo.wake_workers(conn)
+                await repo.announce_subscriptions(conn)
+                details["disabled"] = False
+                details["revived_deliveries"] = revived
+            await record(
+                conn,
+                principal,
+                "webhook.updated",
+                f"webhook:{webhook_id}",
+                org_id=row["org_id"],
+                app_id=row["app_id"],
+                details=details,
+            )
+            updated = await repo.get_webhook(conn, webhook_id)
+        assert updated is not None
+        return webhook_out(updated)
+
+    async def delete(self, principal: Principal, raw_id: str) -> None:
+        async with self.pool.acquire() as conn, conn.transaction():
+            row = await self._webhook(conn, principal, raw_id, lock=True)
+            await repo.delete_webhook(conn, row["id"])
+            await record(
+                conn,
+                principal,
+                "webhook.deleted",
+                f"webhook:{row['id']}",
+                org_id=row["org_id"],
+                app_id=row["app_id"],
+                details={"url": shown_url(row["url"])},
+            )
+
+    async def rotate_secret(
+        self, principal: Principal, raw_id: str, body: RotateSecret
+    ) -> dict[str, Any]:
+        secret = signing.new_secret()
+        async with self.pool.acquire() as conn, conn.transaction():
+            row = await self._webhook(conn, principal, raw_id, lock=True)
+            until = await repo.rotate_secret(conn, row["id"], secret, body.overlap_seconds)
+            await record(
+                conn,
+                principal,
+                "webhook.secret_rotated",
+                f"webhook:{row['id']}",
+                org_id=row["org_id"],
+                app_id=row["app_id"],
+                details={"overlap_seconds": body.overlap_seconds},
+            )
+        return {"secret": secret, "previous_secret_expires_at": until}
+
+    # --- the delivery log ---------------------------------------------------
+
+    async def deliveries(
+        self,
+        principal: Principal,
+        raw_id: str,
+        *,
+        status: str | None,
+        cursor: str | None,
+        limit: int,
+    ) -> dict[str, Any]:
+        async with self.pool.acquire() as conn:
+            row = await self._webhook(conn, principal, raw_id)
+            fp = fingerprint("deliveries", str(row["id"]), status)
+            before = None
+            if cursor:
+                position = decode_cursor(cursor, fp)
+                before = position[0] if position and isinstance(position[0], int) else None
+            rows = await repo.list_deliveries(
+                conn, row["id"], status=status, before=before, limit=limit + 1
+            )
+        items = [delivery_out(r) for r in rows[:limit]]
+        more = len(rows) > limit
+        return {
+            "data": items,
+            "next_cursor": encode_cursor([rows[limit - 1]["n"]], fp) if more else None,
+        }
+
+    async def retry(self, principal: Principal, raw_id: str, raw_delivery: str) -> dict[str, Any]:
+        """Queue a finished delivery (failed, delivered or cancelled) again, due now."""
+        delivery_id = _parse_id(raw_delivery, "Delivery")
+        async with self.pool.acquire() as conn, conn.transaction():
+            webhook = await self._webhook(conn, principal, raw_id)
+            row = await repo.get_delivery(conn, webhook["id"], delivery_id, lock=True)
+            if row is None:
+                raise NotFound(f"Delivery {raw_delivery!r} does not exist.")
+            if webhook["disabled_at"] is not None:
+                raise Conflict("The webhook is disabled; enable it (PATCH disabled=false) first.")
+            if row["status"] in ("pending", "delivering"):
+                raise Conflict("The delivery is already queued.")
+            try:
+                async with conn.transaction():
+                    await repo.requeue(conn, row["id"])
+            except asyncpg.UniqueViolationError:
+                raise Conflict("That event is already queued in another delivery.") from None
+            await repo.wake_workers(conn)
+            await record(
+                conn,
+                principal,
+                "webhook.delivery_retried",
+                f"webhook:{webhook['id']}",
+                org_id=webhook["org_id"],
+                app_id=webhook["app_id"],
+                details={"delivery": str(row["id"]), "previous_status": row["status"]},
+            )
+            updated = await repo.get_delivery(conn, webhook["id"], delivery_id)
+        assert updated is not None
+        return delivery_out(updated)
+
+    async def replay(self, principal: Principal, raw_id: str, body: Replay) -> dict[str, Any]:
+        """Queue again the events from ``from_seq`` up to what was already dispatched."""
+        async with self.pool.acquire() as conn, conn.transaction():
+            webhook = await self._webhook(conn, principal, raw_id)
+            if webhook["disabled_at"] is not None:
+                raise Conflict("The webhook is disabled; enable it (PATCH disabled=false) first.")
+            not_followed = Unprocessable(
+                f"The webhook does not follow {body.dataset!r}.",
+                errors=[{"path": "/dataset", "message": "not followed by this webhook"}],
+            )
+            if body.dataset not in webhook["datasets"]:
+                raise not_followed
+            app = await repo.app_for_dispatch(conn, webhook["app_id"])
+            if app is None:
+                raise Conflict("The webhook's application is disabled.")
+            principal_app = app_principal(app["id"], app["org_id"], app["scopes"], webhook["id"])
+            try:
+                view = await self.feed.view(principal_app, body.dataset)
+            except (NotFound, Forbidden):
+                raise Unprocessable(
+                    f"The app can no longer read the changes of {body.dataset!r}.",
+                    errors=[{"path": "/dataset", "message": "not readable by the app"}],
+                ) from None
+            dataset_id = view.access.meta.id
+            cursor = await repo.lock_cursor(conn, webhook["id"], dataset_id, wait=True)
+            if cursor is None:
+                raise not_followed
+            batch = Batch()
+            after, scanned = body.from_seq - 1, 0
+            wanted = frozenset(webhook["events"])
+            while after < cursor and scanned < REPLAY_MAX:
+                page = await self.feed.read(view, after, min(DISPATCH_PAGE, REPLAY_MAX - scanned))
+                changes = [c for c in page.changes if orjson.loads(c)["seq"] <= cursor]
+                if not page.changes:
+                    break
+                batch.add_page(
+                    changes,
+                    webhook_id=webhook["id"],
+                    dataset_id=dataset_id,
+                    dataset=view.access.meta.name,
+                    wanted=wanted,
+                )
+                scanned += len(page.changes)
+                after = min(page.last_seq, cursor)
+            enqueued = await repo.enqueue(
+                conn,
+                webhook["id"],
+                dataset_id,
+                seqs=batch.seqs,
+                record_ids=batch.record_ids,
+                events=batch.events,
+                message_ids=batch.message_ids,
+                payloads=batch.payloads,
+                delay_seconds=0,
+            )
+            through = max(after, body.from_seq - 1)
+            await record(
+                conn,
+                principal,
+                "webhook.replayed",
+                f"webhook:{webhook['id']}",
+                org_id=webhook["org_id"],
+                app_id=webhook["app_id"],
+                details={
+                    "dataset": body.dataset,
+                    "from_seq": body.from_seq,
+                    "through_seq": through,
+                    "enqueued": enqueued,
+                },
+            )
+        ENQUEUED.inc(enqueued)
+        return {
+            "enqueued": enqueued,
+            "from_seq": body.from_seq,
+            "through_seq": through,
+            "next_from_seq": through + 1 if through < cursor else None,
+        }
+
+    # --- dispatch: committed changes -> deliveries ----------------------------
+
+    async def dispatch(self, pair: asyncpg.Record) -> bool:
+        """Queue the next page of one (webhook, dataset) pair; True if more may follow.
+
+        The cursor row stays locked (SKIP LOCKED: another replica moves on)
+        from reading it to advancing it, and the deliveries are inserted in
+        the same transaction, so each change is queued exactly once.
+        """
+        webhook_id, dataset_id = pair["webhook_id"], pair["dataset_id"]
+        principal = app_principal(pair["app_id"], pair["org_id"], pair["scopes"], webhook_id)
+        try:
+            view = await self.feed.view(principal, pair["dataset"])
+        except (NotFound, Forbidden):
+            # The app lost access: hold the cursor; nothing is sent until access returns.
+            return False
+        async with self.pool.acquire() as conn, conn.transaction():
+            cursor = await repo.lock_cursor(conn, webhook_id, dataset_id)
+            if cursor is None:
+                return False
+            try:
+                page = await self.feed.read(view, cursor, DISPATCH_PAGE)
+            except Gone as gone:
+                horizon = int(gone.extra["min_seq"])
+                log.warning(
+                    "webhook_events_compacted",
+                    webhook=str(webhook_id),
+                    dataset=pair["dataset"],
+                    from_seq=cursor + 1,
+                    to_seq=horizon,
+                )
+                await repo.advance_cursor(conn, webhook_id, dataset_id, horizon)
+                return True
+            if not page.changes:
+                return False
+            batch = Batch()
+            batch.add_page(
+                page.changes,
+                webhook_id=webhook_id,
+                dataset_id=dataset_id,
+                dataset=view.access.meta.name,
+                wanted=frozenset(pair["events"]),
+            )
+            enqueued = await repo.enqueue(
+                conn,
+                webhook_id,
+                dataset_id,
+                seqs=batch.seqs,
+                record_ids=batch.record_ids,
+                events=batch.events,
+                message_ids=batch.message_ids,
+                payloads=batch.payloads,
+                delay_seconds=self.config.schedule[0],
+            )
+            await repo.advance_cursor(conn, webhook_id, dataset_id, page.last_seq)
+        ENQUEUED.inc(enqueued)
+        return len(page.changes) == DISPATCH_PAGE
+
+    async def backlog(self) -> asyncpg.Record:
+        return await repo.backlog(self.pool, STUCK_AFTER_SECONDS)

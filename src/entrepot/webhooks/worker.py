@@ -1,0 +1,349 @@
+"""Deliver queued webhook events, in every replica.
+
+A claimer takes the next due delivery with ``FOR UPDATE SKIP LOCKED`` (so no
+two replicas take the same one) whenever one of ``concurrency`` slots is
+free. Only the earliest unfinished delivery of a record is claimable, so a
+record's events arrive in seq order. A claim is a lease: an attempt whose
+replica dies is claimed again once ``locked_until`` passes. Workers sleep
+until a NOTIFY on ``entrepot_webhooks`` (new or finished work, anywhere) or
+the next due time, at most a couple of seconds.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import email.utils
+import random
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+import asyncpg
+import httpx
+import orjson
+import structlog
+
+from entrepot import __version__
+from entrepot.audit.log import record
+from entrepot.webhooks import repository as repo
+from entrepot.webhooks import signing, ssrf
+from entrepot.webhooks.config import (
+    LOG_RETENTION_SECONDS,
+    RETRY_AFTER_CAP_SECONDS,
+    STUCK_AFTER_SECONDS,
+    WebhookConfig,
+)
+from entrepot.webhooks.metrics import DELIVERIES, LATENCY, OLDEST_PENDING_AGE, QUEUE_DEPTH
+
+log = structlog.get_logger("entrepot.webhooks")
+
+RESPONSE_KEEP_BYTES = 1024
+IDLE_MAX_SECONDS = 2.0
+STATS_SECONDS = 5.0
+PURGE_EVERY_ROUNDS = 120  # about every 10 minutes
+PURGE_BATCH = 5_000
+CONNECT_TIMEOUT_SECONDS = 5.0
+DRAIN_SECONDS = 10.0
+USER_AGENT = f"Entrepot-Webhooks/{__version__}"
+
+
+@dataclass(frozen=True)
+class Attempt:
+    status_code: int | None
+    error: str | None
+    response: str | None
+    retry_after: float | None
+
+
+def retry_after_seconds(value: str | None, now: float | None = None) -> float | None:
+    """``Retry-After`` as seconds from now: delta-seconds or an HTTP date (RFC 9110 10.2.3)."""
+    if not value:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return float(value)
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return max(0.0, when.timestamp() - (now if now is not None else time.time()))
+
+
+def next_delay(
+    schedule: tuple[float, ...], attempts: int, retry_after: float | None
+) -> float | None:
+    """Seconds until the next attempt after ``attempts`` failed ones; None when exhausted."""
+    if attempts >= len(schedule):
+        return None
+    delay = schedule[attempts] * random.uniform(0.9, 1.1)
+    if retry_after is not None:
+        delay = max(delay, min(retry_after, RETRY_AFTER_CAP_SECONDS))
+    return delay
+
+
+def _text(raw: bytes) -> str:
+    return raw.decode("utf-8", "replace").replace("\x00", "\ufffd")
+
+
+class DeliveryWorker:
+    def __init__(
+        self,
+        pool: asyncpg.Pool,
+        dsn: str,
+        config: WebhookConfig,
+        on_subscriptions: Callable[[], None] = lambda: None,
+    ) -> None:
+        self.pool = pool
+        self.on_subscriptions = on_subscriptions
+        self.dsn = dsn
+        self.config = config
+        self.stuck = False
+        self._wake = asyncio.Event()
+        self._slots = asyncio.Semaphore(config.concurrency)
+        self._inflight: set[asyncio.Task[None]] = set()
+        self._tasks: list[asyncio.Task[None]] = []
+        self._client = httpx.AsyncClient(
+            follow_redirects=False,
+            timeout=httpx.Timeout(
+                config.timeout, connect=min(CONNECT_TIMEOUT_SECONDS, config.timeout)
+            ),
+            # No connection reuse: each attempt connects to the address its own check approved.
+            limits=httpx.Limits(max_keepalive_connections=0),
+            trust_env=False,
+        )
+
+    def start(self) -> None:
+        self._tasks = [
+            asyncio.create_task(self._listen(), name="webhook-listener"),
+            asyncio.create_task(self._claim_loop(), name="webhook-claimer"),
+            asyncio.create_task(self._stats_loop(), name="webhook-stats"),
+        ]
+
+    async def stop(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        if self._inflight:  # let attempts in flight finish and record their outcome
+            await asyncio.wait(set(self._inflight), timeout=DRAIN_SECONDS)
+        for task in set(self._inflight):
+            task.cancel()
+        await asyncio.gather(*self._inflight, return_exceptions=True)
+        await self._client.aclose()
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    # --- loops ------------------------------------------------------------
+
+    async def _claim_loop(self) -> None:
+        while True:
+            await self._slots.acquire()
+            self._wake.clear()
+            try:
+                lease = uuid.uuid4()
+                job = await repo.claim(self.pool, lease, self.config.lease_seconds)
+            except asyncio.CancelledError:
+                self._slots.release()
+                raise
+            except Exception as exc:
+                self._slots.release()
+                log.warning("webhook_claim_failed", error=f"{type(exc).__name__}: {exc}")
+                await asyncio.sleep(1.0)
+                continue
+            if job is not None:
+                task = asyncio.create_task(self._deliver(job, lease))
+                self._inflight.add(task)
+                task.add_done_callback(self._inflight.discard)
+                continue
+            self._slots.release()
+            delay = IDLE_MAX_SECONDS
+            with contextlib.suppress(Exception):
+                due = await repo.seconds_until_due(self.pool)
+                if due is not None and due > 0:
+                    delay = min(due, IDLE_MAX_SECONDS)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), timeout=max(delay, 0.005))
+
+    async def _stats_loop(self) -> None:
+        rounds = 0
+        while True:
+            try:
+                row = await repo.backlog(self.pool, STUCK_AFTER_SECONDS)
+                QUEUE_DEPTH.set(row["depth"])
+                OLDEST_PENDING_AGE.set(row["oldest_age"])
+                self.stuck = bool(row["stuck"])
+                rounds += 1
+                if rounds % PURGE_EVERY_ROUNDS == 1:
+                    await repo.purge_finished(self.pool, LOG_RETENTION_SECONDS, PURGE_BATCH)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                log.warning("webhook_stats_failed", error=f"{type(exc).__name__}: {exc}")
+            await asyncio.sleep(STATS_SECONDS)
+
+    async def _listen(self) -> None:
+        delay = 0.5
+        while True:
+            conn: asyncpg.Connection | None = None
+            try:
+                conn = await asyncpg.connect(self.dsn)
+                closed = asyncio.Event()
+                conn.add_termination_listener(lambda _conn, done=closed: done.set())
+                await conn.add_listener(repo.CHANNEL, self._on_message)
+                self._wake.set()  # work may have arrived while we were not listening
+                self.on_subscriptions()
+                delay = 0.5
+                await closed.wait()
+            except asyncio.CancelledError:
+                raise
+            except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+                log.warning("webhook_listener_down", error=str(exc))
+            finally:
+                if conn is not None and not conn.is_closed():
+                    with contextlib.suppress(Exception):
+                        await conn.close()
+            self._wake.set()
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 10)
+
+    def _on_message(self, conn: object, pid: int, channel: str, payload: object) -> None:
+        if payload == repo.SUBSCRIPTIONS:
+            self.on_subscriptions()
+        else:
+            self._wake.set()
+
+    # --- one attempt ------------------------------------------------------
+
+    async def _deliver(self, job: asyncpg.Record, lease: uuid.UUID) -> None:
+        try:
+            attempt = await self.attempt(job)
+            await self._record(job, lease, attempt)
+        except Exception as exc:  # the lease expires and the delivery is claimed again
+            log.warning(
+                "webhook_delivery_error",
+                delivery=str(job["id"]),
+                error=f"{type(exc).__name__}: {exc}",
+            )
+        finally:
+            self._slots.release()
+            self._wake.set()
+
+    async def attempt(self, job: asyncpg.Record) -> Attempt:
+        body: bytes = job["payload"].encode()
+        try:
+            target = await ssrf.resolve(job["url"], self.config.networks)
+        except ssrf.UnsafeURL as exc:
+            return Attempt(None, f"refused: {exc}", None, None)
+        secrets = [job["secret"]]
+        if job["previous_secret"]:
+            secrets.append(job["previous_secret"])
+        headers = signing.headers(secrets, job["message_id"], int(time.time()), body)
+        headers.update(
+            {
+                "content-type": "application/json",
+                "user-agent": USER_AGENT,
+                "host": target.host_header,
+            }
+        )
+        extensions = {"sni_hostname": target.server_name} if target.server_name else {}
+        try:
+            async with asyncio.timeout(self.config.timeout):
+                async with self._client.stream(
+                    "POST", target.url, content=body, headers=headers, extensions=extensions
+                ) as response:
+                    kept = b""
+                    async for chunk in response.aiter_raw():
+                        kept += chunk
+                        if len(kept) >= RESPONSE_KEEP_BYTES:
+                            break
+                    return Attempt(
+                        response.status_code,
+                        None,
+                        _text(kept[:RESPONSE_KEEP_BYTES]),
+                        retry_after_seconds(response.headers.get("retry-after")),
+                    )
+        except TimeoutError:
+            return Attempt(None, f"timed out after {self.config.timeout:g} s", None, None)
+        except httpx.HTTPError as exc:
+            return Attempt(None, f"{type(exc).__name__}: {exc}"[:500], None, None)
+
+    async def _finish(
+        self,
+        job: asyncpg.Record,
+        lease: uuid.UUID,
+        attempt: Attempt,
+        status: str,
+        retry_in: float | None = None,
+    ) -> bool:
+        return await repo.finish(
+            self.pool,
+            job["id"],
+            lease,
+            status=status,
+            status_code=attempt.status_code,
+            error=attempt.error,
+            response=attempt.response,
+            retry_in=retry_in,
+        )
+
+    async def _record(self, job: asyncpg.Record, lease: uuid.UUID, attempt: Attempt) -> None:
+        code = attempt.status_code
+        if code is not None and 200 <= code < 300:
+            if await self._finish(job, lease, attempt, "delivered"):
+                DELIVERIES.labels("delivered").inc()
+                with contextlib.suppress(Exception):
+                    at = orjson.loads(job["payload"])["timestamp"]
+                    LATENCY.observe(time.time() - datetime.fromisoformat(at).timestamp())
+            return
+        if code == 410:
+            await self._gone(job, lease, attempt)
+            return
+        attempts = job["attempts"] + 1
+        delay = next_delay(self.config.schedule, attempts, attempt.retry_after)
+        if delay is None:
+            if await self._finish(job, lease, attempt, "failed"):
+                DELIVERIES.labels("failed").inc()
+                log.info("webhook_delivery_failed", delivery=str(job["id"]), attempts=attempts)
+            return
+        if await self._finish(job, lease, attempt, "pending", delay):
+            refused = code is None and (attempt.error or "").startswith("refused")
+            DELIVERIES.labels("refused" if refused else "retrying").inc()
+
+    async def _gone(self, job: asyncpg.Record, lease: uuid.UUID, attempt: Attempt) -> None:
+        """The receiver answered 410 Gone: disable the webhook and cancel what is queued."""
+        reason = "the receiver answered 410 Gone"
+        async with self.pool.acquire() as conn, conn.transaction():
+            if not await repo.finish(
+                conn,
+                job["id"],
+                lease,
+                status="failed",
+                status_code=410,
+                error=reason,
+                response=attempt.response,
+                retry_in=None,
+            ):
+                return
+            webhook = await repo.get_webhook(conn, job["webhook_id"], lock=True)
+            if webhook is None or webhook["disabled_at"] is not None:
+                return
+            cancelled = await repo.disable(conn, webhook["id"], reason)
+            await record(
+                conn,
+                None,
+                "webhook.disabled",
+                f"webhook:{webhook['id']}",
+                actor="system:webhooks",
+                org_id=webhook["org_id"],
+                app_id=webhook["app_id"],
+                details={"reason": reason, "cancelled_deliveries": cancelled},
+            )
+        DELIVERIES.labels("gone").inc()
+        log.info("webhook_disabled", webhook=str(job["webhook_id"]), reason=reason)

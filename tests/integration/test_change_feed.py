@@ -1,0 +1,125 @@
+"""The change feed: every acknowledged change, in commit order, resumable."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Any
+
+import httpx
+
+from tests.factories import make_dataset
+
+
+async def feed(client: httpx.AsyncClient, ds: str, **params: Any) -> dict[str, Any]:
+    response = await client.get(f"/v1/datasets/{ds}/changes", params=params)
+    assert response.status_code == 200, response.text
+    body: dict[str, Any] = response.json()
+    return body
+
+
+async def test_every_write_appears_once_in_order(client: httpx.AsyncClient) -> None:
+    ds = (await make_dataset(client, primary_key="sku"))["name"]
+    url = f"/v1/datasets/{ds}/records"
+    await client.post(url, json={"sku": "a", "name": "A", "price": 1})
+    await client.put(f"{url}/a", json={"sku": "a", "name": "A2", "price": 2})
+    await client.patch(f"{url}/a", json={"price": 3})
+    await client.delete(f"{url}/a")
+    page = await feed(client, ds)
+    assert [(c["seq"], c["op"], c["id"], c["version"]) for c in page["changes"]] == [
+        (1, "upsert", "a", 1),
+        (2, "upsert", "a", 2),
+        (3, "upsert", "a", 3),
+        (4, "delete", "a", 4),
+    ]
+    assert page["changes"][2]["data"] == {"sku": "a", "name": "A2", "price": 3}
+    assert page["changes"][3]["data"] is None
+    assert page["last_seq"] == 4
+    assert (await feed(client, ds, after=2))["changes"][0]["seq"] == 3
+    assert (await feed(client, ds, after=4)) == {"changes": [], "last_seq": 4}
+
+
+async def test_failed_writes_leave_no_change(client: httpx.AsyncClient) -> None:
+    ds = (await make_dataset(client, primary_key="sku"))["name"]
+    url = f"/v1/datasets/{ds}/records"
+    assert (await client.post(url, json={"sku": "a"})).status_code == 422
+    await client.post(url, json={"sku": "a", "name": "A", "price": 1})
+    assert (await client.post(url, json={"sku": "a", "name": "A", "price": 1})).status_code == 409
+    assert [c["seq"] for c in (await feed(client, ds))["changes"]] == [1]
+
+
+async def test_bulk_import_emits_changes(client: httpx.AsyncClient) -> None:
+    ds = (await make_dataset(client, primary_key="sku"))["name"]
+    body = "\n".join(f'{{"sku": "s{i}", "name": "n", "price": {i}}}' for i in range(5))
+    response = await client.post(
+        f"/v1/datasets/{ds}/import", content=body, headers={"Content-Type": "application/x-ndjson"}
+    )
+    assert response.status_code == 200, response.text
+    changes = (await feed(client, ds))["changes"]
+    assert [c["id"] for c in changes] == [f"s{i}" for i in range(5)]
+    assert [c["seq"] for c in changes] == [1, 2, 3, 4, 5]
+
+
+async def test_long_poll_wakes_on_commit(client: httpx.AsyncClient) -> None:
+    ds = (await make_dataset(client, primary_key="sku"))["name"]
+
+    async def write_later() -> float:
+        await asyncio.sleep(0.5)
+        await client.post(f"/v1/datasets/{ds}/records", json={"sku": "x", "name": "X", "price": 1})
+        return time.monotonic()
+
+    writer = asyncio.create_task(write_later())
+    started = time.monotonic()
+    page = await feed(client, ds, after=0, wait=10)
+    answered = time.monotonic()
+    committed = await writer
+    assert [c["id"] for c in page["changes"]] == ["x"]
+    assert answered - started < 5
+    assert answered - committed < 0.1 + 0.05
+
+
+async def test_long_poll_times_out_empty(client: httpx.AsyncClient) -> None:
+    ds = (await make_dataset(client))["name"]
+    started = time.monotonic()
+    assert await feed(client, ds, wait=0.3) == {"changes": [], "last_seq": 0}
+    assert 0.25 < time.monotonic() - started < 2
+
+
+async def test_concurrent_writers_give_a_gapless_feed(client: httpx.AsyncClient) -> None:
+    ds = (await make_dataset(client, primary_key="sku"))["name"]
+
+    async def writer(n: int) -> None:
+        for i in range(15):
+            sku = f"w{n}-{i % 4}"
+            await client.put(
+                f"/v1/datasets/{ds}/records/{sku}", json={"sku": sku, "name": "w", "price": i}
+            )
+
+    await asyncio.gather(*(writer(n) for n in range(8)))
+    changes = (await feed(client, ds, limit=1000))["changes"]
+    assert [c["seq"] for c in changes] == list(range(1, 121))
+    final: dict[str, Any] = {}
+    for c in changes:
+        final[c["id"]] = c["data"]
+    records = (await client.get(f"/v1/datasets/{ds}/records", params={"limit": 1000})).json()
+    assert final == {r["id"]: r["data"] for r in records["data"]}
+
+
+async def test_bad_parameters_are_400(client: httpx.AsyncClient) -> None:
+    ds = (await make_dataset(client))["name"]
+    for params in ({"after": "-1"}, {"limit": "0"}, {"wait": "61"}, {"after": "x"}):
+        response = await client.get(f"/v1/datasets/{ds}/changes", params=params)
+        assert response.status_code == 400, params
+
+
+async def test_export_says_where_the_feed_resumes(client: httpx.AsyncClient) -> None:
+    ds = (await make_dataset(client, primary_key="sku"))["name"]
+    for i in range(3):
+        await client.post(
+            f"/v1/datasets/{ds}/records", json={"sku": f"s{i}", "name": "n", "price": i}
+        )
+    export = await client.get(f"/v1/datasets/{ds}/export")
+    assert export.headers["X-Entrepot-Seq"] == "3"
+    await client.post(f"/v1/datasets/{ds}/records", json={"sku": "late", "name": "n", "price": 9})
+    after = int(export.headers["X-Entrepot-Seq"])
+    assert [c["id"] for c in (await feed(client, ds, after=after))["changes"]] == ["late"]

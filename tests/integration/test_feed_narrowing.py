@@ -1,0 +1,144 @@
+"""The change feed through a narrowed grant: the grantee's window, and only it.
+
+A provider publishes a restricted dataset; a consumer's app is granted
+``changes:read`` on the fields ``sku`` and ``name`` of the rows whose price is
+below 100. In its feed hidden fields never appear, a record that leaves the
+window arrives as a delete (data null, never the data that took it out), and
+one that enters arrives as an upsert. Without ``changes:read`` the feed is
+forbidden; without a grant the dataset does not exist.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+
+from tests.integration.test_access_requests import (
+    READ,
+    Party,
+    approve,
+    auth,
+    eventually,
+    party,
+    pending_request,
+    restricted_dataset,
+)
+
+HIDDEN_MARKER = "hidden-region-7f3a"
+
+
+async def grant(
+    client: httpx.AsyncClient, provider: Party, consumer: Party, ds: str, **narrowing: Any
+) -> str:
+    request_id = await pending_request(client, consumer, ds)
+    approved = await approve(client, provider.admin_key, request_id, **narrowing)
+    assert approved.status_code == 200, approved.text
+    return str(approved.json()["grant_id"])
+
+
+async def feed(client: httpx.AsyncClient, key: str, ds: str, after: int = 0) -> httpx.Response:
+    return await client.get(
+        f"/v1/datasets/{ds}/changes", params={"after": after}, headers=auth(key)
+    )
+
+
+def summary(changes: list[dict[str, Any]]) -> list[tuple[int, str, str, Any]]:
+    return [(c["seq"], c["op"], c["id"], c["data"]) for c in changes]
+
+
+async def test_a_narrowed_grantee_sees_its_window_of_the_feed(client: httpx.AsyncClient) -> None:
+    provider, consumer = await party(client), await party(client)
+    ds = await restricted_dataset(client, provider.org)  # a: 10, b: 60, c: 120 (seqs 1-3)
+    await grant(
+        client, provider, consumer, ds, scopes=READ, fields=["sku", "name"],
+        row_filter={"price": {"lt": 100}},
+    )  # fmt: skip
+    url = f"/v1/datasets/{ds}/records"
+
+    async def put(sku: str, price: int, name: str | None = None) -> None:
+        body = {"sku": sku, "name": name or f"item {sku}", "price": price}
+        response = await client.put(f"{url}/{sku}", json={**body, "region": HIDDEN_MARKER})
+        assert response.status_code == 200, response.text
+
+    await put("b", 150)  # 4: b leaves the window
+    await put("c", 20)  # 5: c enters it
+    await put("a", 11, name="renamed")  # 6: a changes inside it
+    await put("b", 160)  # 7: b changes outside it
+    assert (await client.delete(f"{url}/a")).status_code == 204  # 8
+
+    response = await feed(client, consumer.app_key, ds)
+    assert response.status_code == 200, response.text
+    assert HIDDEN_MARKER not in response.text
+    assert "price" not in response.text
+    assert "region" not in response.text
+    page = response.json()
+    assert summary(page["changes"]) == [
+        (1, "upsert", "a", {"sku": "a", "name": "item a"}),
+        (2, "upsert", "b", {"sku": "b", "name": "item b"}),
+        (3, "delete", "c", None),  # created outside the window
+        (4, "delete", "b", None),  # left the window
+        (5, "upsert", "c", {"sku": "c", "name": "item c"}),  # entered it
+        (6, "upsert", "a", {"sku": "a", "name": "renamed"}),
+        (7, "delete", "b", None),  # still outside: its data never shows
+        (8, "delete", "a", None),
+    ]
+    assert page["last_seq"] == 8
+    # Versions and times are the real ones: the feed is the same log, seen narrowly.
+    full = (await client.get(f"/v1/datasets/{ds}/changes")).json()["changes"]
+    assert [(c["version"], c["at"]) for c in page["changes"]] == [
+        (c["version"], c["at"]) for c in full
+    ]
+
+    # Replaying the narrowed feed gives exactly what the grantee can list.
+    mirror: dict[str, Any] = {}
+    for change in page["changes"]:
+        if change["op"] == "delete":
+            mirror.pop(change["id"], None)
+        else:
+            mirror[change["id"]] = change["data"]
+    listed = await client.get(url, headers=auth(consumer.app_key))
+    assert listed.status_code == 200, listed.text
+    assert mirror == {r["id"]: r["data"] for r in listed.json()["data"]}
+    assert mirror == {"c": {"sku": "c", "name": "item c"}}
+
+
+async def test_the_feed_needs_the_changes_read_scope(client: httpx.AsyncClient) -> None:
+    provider, consumer = await party(client), await party(client)
+    ds = await restricted_dataset(client, provider.org)
+    await grant(client, provider, consumer, ds, scopes=["datasets:read", "records:read"])
+    assert (
+        await client.get(f"/v1/datasets/{ds}/records/a", headers=auth(consumer.app_key))
+    ).status_code == 200
+    for accept in ("application/json", "text/event-stream"):
+        response = await client.get(
+            f"/v1/datasets/{ds}/changes", headers={**auth(consumer.app_key), "Accept": accept}
+        )
+        assert response.status_code == 403, response.text
+        assert response.headers["content-type"].startswith("application/problem+json")
+        assert "changes:read" in response.json()["detail"]
+
+
+async def test_without_a_grant_the_feed_does_not_exist(client: httpx.AsyncClient) -> None:
+    provider, consumer = await party(client), await party(client)
+    ds = await restricted_dataset(client, provider.org)
+    missing = await feed(client, consumer.app_key, "no-such-dataset")
+    for accept in ("application/json", "text/event-stream"):
+        response = await client.get(
+            f"/v1/datasets/{ds}/changes", headers={**auth(consumer.app_key), "Accept": accept}
+        )
+        assert response.status_code == 404, response.text
+        assert response.json()["detail"].replace(ds, "X") == missing.json()["detail"].replace(
+            "no-such-dataset", "X"
+        )
+
+    # Granted, then revoked: back to not existing.
+    grant_id = await grant(client, provider, consumer, ds)
+    assert (await feed(client, consumer.app_key, ds)).status_code == 200
+    revoked = await client.delete(f"/v1/grants/{grant_id}", headers=auth(provider.admin_key))
+    assert revoked.status_code == 204, revoked.text
+
+    async def hidden() -> bool:
+        return (await feed(client, consumer.app_key, ds)).status_code == 404
+
+    await eventually(hidden, within=1.5)

@@ -1,0 +1,448 @@
+"""Webhook subscriptions and their delivery log, through the HTTP API.
+
+Most tests run against an app of their own on a database of their own, set
+up as an operator would for a private receiver: loopback allowed
+(ENTREPOT_WEBHOOK_ALLOWED_NETWORKS=127.0.0.0/8) and a retry schedule of
+fractions of a second. The session app (no allow-list) shows the SSRF guard's
+default. Deliveries go to a real receiver on 127.0.0.1 that verifies them
+with the `standardwebhooks` library.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
+
+import httpx
+import pytest
+
+from entrepot.app import create_app
+from entrepot.auth.bootstrap import bootstrap
+from entrepot.settings import Settings
+from entrepot.store.migrate import migrate
+from tests.conftest import ADMIN_TOKEN
+from tests.e2e.test_webhook_delivery import Receiver
+from tests.factories import make_app, make_dataset, make_key, make_org
+
+HOOK_SCOPES = ["datasets:read", "records:read", "changes:read", "webhooks:manage"]
+
+
+@pytest.fixture(scope="module")
+async def hooks(fresh_database: Callable[[], Awaitable[str]]) -> AsyncIterator[httpx.AsyncClient]:
+    """An admin client of an app allowing loopback receivers, with a fast retry schedule."""
+    url = await fresh_database()
+    await migrate(url)
+    await bootstrap(url, ADMIN_TOKEN)
+    settings = Settings(
+        database_url=url,
+        bootstrap_token=ADMIN_TOKEN,
+        log_level="warning",
+        webhook_allowed_networks="127.0.0.0/8",
+        webhook_retry_schedule="0,0.2,0.2",
+        webhook_timeout_seconds=5,
+    )
+    application = create_app(settings)
+    async with application.router.lifespan_context(application):
+        transport = httpx.ASGITransport(app=application)
+        async with httpx.AsyncClient(
+            transport=transport,
+            base_url="http://testserver",
+            headers={"Authorization": f"Bearer {ADMIN_TOKEN}"},
+        ) as client:
+            yield client
+
+
+@pytest.fixture
+def receiver() -> Any:
+    r = Receiver()
+    yield r
+    r.close()
+
+
+def bearer(key: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {key}"}
+
+
+async def app_with_dataset(
+    client: httpx.AsyncClient, scopes: list[str] = HOOK_SCOPES
+) -> tuple[str, str, str, str]:
+    """(org, dataset, app id, app key) for a fresh org owning a dataset and an app."""
+    org = (await make_org(client))["name"]
+    ds = (await make_dataset(client, org, primary_key="sku"))["name"]
+    app = await make_app(client, org, scopes=scopes)
+    key = (await make_key(client, app["id"]))["key"]
+    return org, ds, app["id"], key
+
+
+async def subscribe(
+    client: httpx.AsyncClient, app_id: str, url: str, datasets: list[str], **extra: Any
+) -> httpx.Response:
+    return await client.post(
+        f"/v1/apps/{app_id}/webhooks", json={"url": url, "datasets": datasets, **extra}
+    )
+
+
+async def eventually(check: Callable[[], Awaitable[bool]], within: float = 15) -> None:
+    deadline = time.monotonic() + within
+    while not await check():
+        assert time.monotonic() < deadline, "condition not reached in time"
+        await asyncio.sleep(0.05)
+
+
+async def arrived(receiver: Receiver, count: int, within: float = 15) -> list[Any]:
+    """The receiver's accepted deliveries once there are ``count`` (without blocking the loop)."""
+
+    async def enough() -> bool:
+        return len(receiver.accepted()) >= count
+
+    await eventually(enough, within)
+    return receiver.accepted()
+
+
+async def deliveries(
+    client: httpx.AsyncClient, webhook_id: str, **params: Any
+) -> list[dict[str, Any]]:
+    response = await client.get(f"/v1/webhooks/{webhook_id}/deliveries", params=params)
+    assert response.status_code == 200, response.text
+    data: list[dict[str, Any]] = response.json()["data"]
+    return data
+
+
+async def test_the_secret_is_shown_once(hooks: httpx.AsyncClient, receiver: Receiver) -> None:
+    _, ds, app_id, _ = await app_with_dataset(hooks)
+    created = await subscribe(hooks, app_id, receiver.url, [ds])
+    assert created.status_code == 201, created.text
+    body = created.json()
+    assert body["secret"].startswith("whsec_")
+    assert len(base64.b64decode(body["secret"].removeprefix("whsec_"))) == 32
+    assert body["datasets"] == [ds]
+    assert body["events"] == ["record.created", "record.updated", "record.deleted"]
+    assert body["disabled"] is False
+    shown = (await hooks.get(f"/v1/webhooks/{body['id']}")).json()
+    listed = (await hooks.get(f"/v1/apps/{app_id}/webhooks")).json()
+    assert "secret" not in shown
+    assert [w["id"] for w in listed["data"]] == [body["id"]]
+    assert body["secret"] not in str(listed)
+    assert shown == {k: v for k, v in body.items() if k != "secret"}
+
+
+async def test_listing_pages_with_a_cursor(hooks: httpx.AsyncClient, receiver: Receiver) -> None:
+    _, ds, app_id, _ = await app_with_dataset(hooks)
+    ids = [(await subscribe(hooks, app_id, receiver.url, [ds])).json()["id"] for _ in range(3)]
+    first = (await hooks.get(f"/v1/apps/{app_id}/webhooks", params={"limit": 2})).json()
+    second = (
+        await hooks.get(
+            f"/v1/apps/{app_id}/webhooks", params={"limit": 2, "cursor": first["next_cursor"]}
+        )
+    ).json()
+    assert [w["id"] for w in first["data"] + second["data"]] == ids
+    assert second["next_cursor"] is None
+
+
+async def test_the_app_itself_needs_webhooks_manage(
+    hooks: httpx.AsyncClient, receiver: Receiver
+) -> None:
+    org, ds, app_id, key = await app_with_dataset(hooks)
+    reader = (await make_key(hooks, app_id, scopes=["changes:read"]))["key"]
+    refused = await hooks.post(
+        f"/v1/apps/{app_id}/webhooks",
+        json={"url": receiver.url, "datasets": [ds]},
+        headers=bearer(reader),
+    )
+    assert refused.status_code == 403, refused.text
+
+    own = await hooks.post(
+        f"/v1/apps/{app_id}/webhooks",
+        json={"url": receiver.url, "datasets": [ds]},
+        headers=bearer(key),
+    )
+    assert own.status_code == 201, own.text
+    hook = own.json()["id"]
+    assert (await hooks.get(f"/v1/webhooks/{hook}", headers=bearer(key))).status_code == 200
+    assert (await hooks.get(f"/v1/webhooks/{hook}", headers=bearer(reader))).status_code == 403
+
+    _, _, _, stranger = await app_with_dataset(hooks)
+    for response in (
+        await hooks.get(f"/v1/webhooks/{hook}", headers=bearer(stranger)),
+        await hooks.get(f"/v1/apps/{app_id}/webhooks", headers=bearer(stranger)),
+        await hooks.delete(f"/v1/webhooks/{hook}", headers=bearer(stranger)),
+        await hooks.post(
+            f"/v1/apps/{app_id}/webhooks",
+            json={"url": receiver.url, "datasets": [ds]},
+            headers=bearer(stranger),
+        ),
+    ):
+        assert response.status_code == 404, response.text
+
+    sibling = await make_app(hooks, org, scopes=["datasets:read"])
+    sibling_key = (await make_key(hooks, sibling["id"]))["key"]
+    assert (await hooks.get(f"/v1/webhooks/{hook}", headers=bearer(sibling_key))).status_code == 404
+    org_admin = await make_app(hooks, org, scopes=["datasets:read", "admin"])
+    admin_key = (await make_key(hooks, org_admin["id"]))["key"]
+    assert (await hooks.get(f"/v1/webhooks/{hook}", headers=bearer(admin_key))).status_code == 200
+
+    assert (await hooks.delete(f"/v1/webhooks/{hook}", headers=bearer(key))).status_code == 204
+    assert (await hooks.get(f"/v1/webhooks/{hook}")).status_code == 404
+
+
+async def test_the_app_must_be_able_to_follow_every_dataset(
+    hooks: httpx.AsyncClient, receiver: Receiver
+) -> None:
+    _, ds, app_id, _ = await app_with_dataset(hooks)
+    other_org = (await make_org(hooks))["name"]
+    restricted = (await make_dataset(hooks, other_org, visibility="restricted"))["name"]
+    public = (await make_dataset(hooks, other_org))["name"]
+    response = await subscribe(hooks, app_id, receiver.url, [ds, restricted, "no-such-dataset"])
+    assert response.status_code == 422, response.text
+    assert [e["path"] for e in response.json()["errors"]] == ["/datasets/1", "/datasets/2"]
+    assert (await subscribe(hooks, app_id, receiver.url, [public])).status_code == 201
+
+    _, _, blind_app, _ = await app_with_dataset(hooks, scopes=["datasets:read", "records:read"])
+    blind = await subscribe(hooks, blind_app, receiver.url, [public])
+    assert blind.status_code == 422, "following a feed needs changes:read"
+    twice = await subscribe(hooks, app_id, receiver.url, [ds, ds])
+    assert twice.status_code == 422
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "ftp://127.0.0.1/hook",
+        "http://user:password@127.0.0.1/hook",
+        "http:///nohost",
+        "http://127.0.0.1/hook#fragment",
+        "http://10.0.0.7/hook",
+        "http://192.168.1.20/hook",
+        "http://172.16.0.1/hook",
+        "http://169.254.169.254/latest/meta-data",
+        "http://[::1]/hook",
+        "http://[fe80::1]/hook",
+        "http://[::ffff:10.0.0.1]/hook",
+        "http://224.0.0.1/hook",
+        "http://0.0.0.0/hook",
+        "http://100.64.0.1/hook",
+        "http://does-not-resolve.invalid/hook",
+    ],
+)
+async def test_urls_outside_the_allow_list_are_refused(hooks: httpx.AsyncClient, url: str) -> None:
+    _, ds, app_id, _ = await app_with_dataset(hooks)
+    response = await subscribe(hooks, app_id, url, [ds])
+    assert response.status_code == 422, response.text
+    assert response.json()["errors"][0]["path"] == "/url"
+
+
+async def test_without_an_allow_list_loopback_is_refused(client: httpx.AsyncClient) -> None:
+    _, ds, app_id, _ = await app_with_dataset(client)
+    for url in ("http://127.0.0.1:9/hook", "http://localhost/hook", "https://127.1.2.3/"):
+        response = await subscribe(client, app_id, url, [ds])
+        assert response.status_code == 422, response.text
+        assert "ENTREPOT_WEBHOOK_ALLOWED_NETWORKS" in response.json()["detail"]
+
+
+async def test_changes_are_audited(hooks: httpx.AsyncClient, receiver: Receiver) -> None:
+    org, ds, app_id, key = await app_with_dataset(hooks)
+    second = (await make_dataset(hooks, org))["name"]
+    hook = (await subscribe(hooks, app_id, receiver.url + "&token=hush", [ds])).json()["id"]
+    patched = await hooks.patch(
+        f"/v1/webhooks/{hook}",
+        json={"datasets": [second, ds], "events": ["record.deleted"], "disabled": True},
+        headers=bearer(key),
+    )
+    assert patched.status_code == 200, patched.text
+    assert patched.json()["datasets"] == [second, ds]
+    assert patched.json()["events"] == ["record.deleted"]
+    assert patched.json()["disabled"] is True
+    assert patched.json()["disabled_reason"] == f"disabled by app:{app_id}"
+    resumed = await hooks.patch(f"/v1/webhooks/{hook}", json={"disabled": False})
+    assert resumed.json()["disabled"] is False
+    assert (await hooks.patch(f"/v1/webhooks/{hook}", json={"url": None})).status_code == 422
+    rotated = await hooks.post(f"/v1/webhooks/{hook}/rotate-secret", json={})
+    assert rotated.status_code == 200, rotated.text
+    assert rotated.json()["previous_secret_expires_at"] is not None
+    assert (await hooks.delete(f"/v1/webhooks/{hook}")).status_code == 204
+
+    audit = (await hooks.get("/v1/audit", params={"target": f"webhook:{hook}"})).json()["data"]
+    assert sorted(e["action"] for e in audit) == [
+        "webhook.created",
+        "webhook.deleted",
+        "webhook.secret_rotated",
+        "webhook.updated",
+        "webhook.updated",
+    ]
+    assert "hush" not in str(audit), "query strings (which may hold tokens) are not audited"
+    assert f"app:{app_id}" in {e["actor"] for e in audit}, "the app's own change names it"
+
+
+async def test_the_delivery_log_keeps_failures_for_retry_and_replay(
+    hooks: httpx.AsyncClient, receiver: Receiver
+) -> None:
+    receiver.respond = lambda: (500, b"x" * 5000)
+    _, ds, app_id, _ = await app_with_dataset(hooks)
+    created = (await subscribe(hooks, app_id, receiver.url, [ds])).json()
+    receiver.secrets.append(created["secret"])
+    hook = created["id"]
+    for sku in ("a", "b"):
+        written = await hooks.post(
+            f"/v1/datasets/{ds}/records", json={"sku": sku, "name": sku, "price": 1}
+        )
+        assert written.status_code == 201, written.text
+
+    async def both_failed() -> bool:
+        return len(await deliveries(hooks, hook, status="failed")) == 2
+
+    await eventually(both_failed)
+    failed = await deliveries(hooks, hook)
+    assert [d["status"] for d in failed] == ["failed", "failed"]
+    assert {d["attempts"] for d in failed} == {3}, "the schedule 0,0.2,0.2 means three attempts"
+    assert {d["last_status_code"] for d in failed} == {500}
+    assert {len(d["last_response"]) for d in failed} == {1024}
+    assert [d["seq"] for d in failed] == [2, 1], "newest first"
+    assert failed[1]["payload"]["data"]["id"] == "a"
+    assert failed[1]["payload"]["type"] == "record.created"
+    assert len(receiver.snapshot()) == 6
+    assert all(r.verified for r in receiver.snapshot())
+    page = await hooks.get(f"/v1/webhooks/{hook}/deliveries", params={"limit": 1})
+    rest = await hooks.get(
+        f"/v1/webhooks/{hook}/deliveries", params={"limit": 1, "cursor": page.json()["next_cursor"]}
+    )
+    assert [d["id"] for d in page.json()["data"] + rest.json()["data"]] == [d["id"] for d in failed]
+
+    receiver.respond = lambda: (200, b"thanks")
+    retried = await hooks.post(f"/v1/webhooks/{hook}/deliveries/{failed[1]['id']}/retry")
+    assert retried.status_code == 200, retried.text
+    assert retried.json()["status"] in ("pending", "delivering", "delivered")
+
+    async def delivered() -> bool:
+        return len(await deliveries(hooks, hook, status="delivered")) == 1
+
+    await eventually(delivered)
+    [done] = await deliveries(hooks, hook, status="delivered")
+    assert (done["id"], done["attempts"], done["last_response"]) == (failed[1]["id"], 1, "thanks")
+    assert receiver.accepted()[-1].message_id == failed[1]["message_id"]
+
+    replayed = await hooks.post(f"/v1/webhooks/{hook}/replay", json={"dataset": ds, "from_seq": 1})
+    assert replayed.status_code == 200, replayed.text
+    assert replayed.json() == {
+        "enqueued": 2,
+        "from_seq": 1,
+        "through_seq": 2,
+        "next_from_seq": None,
+    }
+    await arrived(receiver, 3)
+    ids = [r.message_id for r in receiver.accepted()]
+    assert sorted(ids[1:]) == sorted(d["message_id"] for d in failed), "replays keep webhook-ids"
+    assert (
+        await hooks.post(f"/v1/webhooks/{hook}/replay", json={"dataset": "nope", "from_seq": 1})
+    ).status_code == 422
+    unknown = await hooks.post(f"/v1/webhooks/{hook}/deliveries/{hook}/retry")
+    assert unknown.status_code == 404
+
+
+async def test_events_are_narrowed_like_the_apps_feed(
+    hooks: httpx.AsyncClient, receiver: Receiver
+) -> None:
+    provider = (await make_org(hooks))["name"]
+    ds = (await make_dataset(hooks, provider, primary_key="sku", visibility="restricted"))["name"]
+    consumer = (await make_org(hooks))["name"]
+    app = await make_app(hooks, consumer, scopes=HOOK_SCOPES)
+    key = (await make_key(hooks, app["id"]))["key"]
+    asked = await hooks.post(
+        f"/v1/datasets/{ds}/access-requests",
+        json={"app": app["id"], "scopes": ["datasets:read", "changes:read"], "reason": "sync"},
+        headers=bearer(key),
+    )
+    assert asked.status_code == 201, asked.text
+    approved = await hooks.post(
+        f"/v1/access-requests/{asked.json()['id']}/approve",
+        json={"fields": ["sku", "price"], "row_filter": {"price": {"lt": 50}}},
+    )
+    assert approved.status_code == 200, approved.text
+    created = await subscribe(hooks, app["id"], receiver.url, [ds])
+    assert created.status_code == 201, created.text
+    receiver.secrets.append(created.json()["secret"])
+
+    url = f"/v1/datasets/{ds}/records"
+    await hooks.post(url, json={"sku": "a", "name": "hidden name", "price": 10, "region": "eu"})
+    await hooks.patch(f"{url}/a", json={"price": 90})  # leaves the grant's rows
+    await hooks.patch(f"{url}/a", json={"price": 20})  # and comes back
+    accepted = await arrived(receiver, 3)
+    feed = (await hooks.get(f"/v1/datasets/{ds}/changes", headers=bearer(key))).json()["changes"]
+    assert [r.body["data"] for r in accepted] == [{"dataset": ds, **c} for c in feed]
+    assert [r.body["type"] for r in accepted] == [
+        "record.created",
+        "record.deleted",
+        "record.updated",
+    ]
+    assert accepted[0].body["data"]["data"] == {"sku": "a", "price": 10}
+    assert accepted[1].body["data"]["data"] is None
+    assert all(r.verified for r in accepted)
+    assert "hidden name" not in str([r.raw for r in receiver.snapshot()])
+
+
+async def test_readiness_and_metrics_report_the_queue(hooks: httpx.AsyncClient) -> None:
+    ready = await hooks.get("/readyz")
+    assert ready.status_code == 200
+    assert ready.json()["checks"]["webhooks"] == "ok"
+    metrics = (await hooks.get("/metrics")).text
+    for name in (
+        "entrepot_webhook_deliveries_total",
+        "entrepot_webhook_queue_depth",
+        "entrepot_webhook_oldest_pending_age_seconds",
+    ):
+        assert name in metrics
+
+
+async def test_a_host_name_is_resolved_checked_and_sent_as_host(
+    hooks: httpx.AsyncClient, receiver: Receiver
+) -> None:
+    port = receiver.server.server_address[1]
+    _, ds, app_id, _ = await app_with_dataset(hooks)
+    created = await subscribe(hooks, app_id, f"http://localhost:{port}/hook", [ds])
+    assert created.status_code == 201, created.text
+    receiver.secrets.append(created.json()["secret"])
+    await hooks.post(f"/v1/datasets/{ds}/records", json={"sku": "h", "name": "h", "price": 1})
+    [got] = await arrived(receiver, 1)
+    assert got.headers["host"] == f"localhost:{port}"
+    assert got.verified
+
+
+# --- the pure parts ------------------------------------------------------------------
+
+
+def test_signatures_match_the_reference_library() -> None:
+    from datetime import UTC, datetime
+
+    from standardwebhooks.webhooks import Webhook as Reference
+
+    from entrepot.webhooks import signing
+
+    secret = signing.new_secret()
+    body = b'{"type":"record.created","data":{"x":"\xc3\xa9"}}'
+    ours = signing.sign(secret, "msg_1", 1_700_000_000, body)
+    theirs = Reference(secret).sign(
+        "msg_1", datetime.fromtimestamp(1_700_000_000, UTC), body.decode()
+    )
+    assert ours == theirs
+
+
+def test_retry_timing() -> None:
+    from entrepot.webhooks.config import RETRY_AFTER_CAP_SECONDS, parse_schedule
+    from entrepot.webhooks.worker import next_delay, retry_after_seconds
+
+    assert parse_schedule("0, 5,300") == (0.0, 5.0, 300.0)
+    for bad in ("", "a,b", "-1", "nan"):
+        with pytest.raises(ValueError, match="RETRY_SCHEDULE"):
+            parse_schedule(bad)
+    schedule = (0.0, 10.0, 100.0)
+    delays = [next_delay(schedule, 1, None) for _ in range(200)]
+    assert all(d is not None and 9.0 <= d <= 11.0 for d in delays), "±10% jitter"
+    assert len(set(delays)) > 100
+    assert next_delay(schedule, 3, None) is None, "exhausted after len(schedule) attempts"
+    assert next_delay(schedule, 1, 60.0) == 60.0, "Retry-After lengthens the wait"
+    assert next_delay(schedule, 1, 10**9) == RETRY_AFTER_CAP_SECONDS
+    assert retry_after_seconds("120") == 120.0
+    assert retry_after_seconds("Wed, 21 Oct 2015 07:28:00 GMT", now=1445412470.0) == 10.0
+    assert retry_after_seconds("soon") is None

@@ -391,6 +391,7 @@ async def test_readiness_and_metrics_report_the_queue(hooks: httpx.AsyncClient) 
         "entrepot_webhook_deliveries_total",
         "entrepot_webhook_queue_depth",
         "entrepot_webhook_oldest_pending_age_seconds",
+        "entrepot_webhook_feed_lag_events",
     ):
         assert name in metrics
 

@@ -22,3 +22,8 @@ LATENCY = Histogram(
     "From the change's commit to its successful delivery",
     buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 3600),
 )
+FEED_LAG = Gauge(
+    "entrepot_webhook_feed_lag_events",
+    "Changes committed to a dataset's feed but not yet queued for a subscription",
+    ["webhook", "dataset"],
+)

@@ -472,3 +472,16 @@ async def has_open_duplicate(conn: Executor, row: asyncpg.Record) -> bool:
         row["message_id"],
     )
     return found
+
+
+async def feed_lag(conn: Executor) -> list[asyncpg.Record]:
+    """How far each active subscription's enqueue cursor trails its dataset's feed head."""
+    return await conn.fetch(
+        """
+        SELECT wd.webhook_id, d.name AS dataset, h.last_seq - wd.cursor_seq AS lag
+        FROM webhook_datasets wd
+        JOIN webhooks w ON w.id = wd.webhook_id AND w.disabled_at IS NULL
+        JOIN datasets d ON d.id = wd.dataset_id
+        JOIN feed_heads h ON h.dataset_id = wd.dataset_id
+        """
+    )

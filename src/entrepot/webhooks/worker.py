@@ -36,7 +36,13 @@ from entrepot.webhooks.config import (
     STUCK_AFTER_SECONDS,
     WebhookConfig,
 )
-from entrepot.webhooks.metrics import DELIVERIES, LATENCY, OLDEST_PENDING_AGE, QUEUE_DEPTH
+from entrepot.webhooks.metrics import (
+    DELIVERIES,
+    FEED_LAG,
+    LATENCY,
+    OLDEST_PENDING_AGE,
+    QUEUE_DEPTH,
+)
 
 log = structlog.get_logger("entrepot.webhooks")
 
@@ -179,6 +185,9 @@ class DeliveryWorker:
                 QUEUE_DEPTH.set(row["depth"])
                 OLDEST_PENDING_AGE.set(row["oldest_age"])
                 self.stuck = bool(row["stuck"])
+                FEED_LAG.clear()
+                for lag in await repo.feed_lag(self.pool):
+                    FEED_LAG.labels(str(lag["webhook_id"]), lag["dataset"]).set(lag["lag"])
                 rounds += 1
                 if rounds % PURGE_EVERY_ROUNDS == 1:
                     await repo.purge_finished(self.pool, LOG_RETENTION_SECONDS, PURGE_BATCH)

@@ -123,3 +123,45 @@ async def test_export_says_where_the_feed_resumes(client: httpx.AsyncClient) -> 
     await client.post(f"/v1/datasets/{ds}/records", json={"sku": "late", "name": "n", "price": 9})
     after = int(export.headers["X-Entrepot-Seq"])
     assert [c["id"] for c in (await feed(client, ds, after=after))["changes"]] == ["late"]
+
+
+async def test_imports_and_single_writes_do_not_deadlock(client: httpx.AsyncClient) -> None:
+    """An upsert import spanning batches runs beside single writes to the same records."""
+    ds = (await make_dataset(client, primary_key="sku"))["name"]
+    keys = [f"k{i}" for i in range(30)]
+    for sku in keys:
+        await client.put(
+            f"/v1/datasets/{ds}/records/{sku}", json={"sku": sku, "name": "n", "price": 0}
+        )
+    lines = "\n".join(
+        f'{{"sku": "{keys[i % 30]}", "name": "import", "price": {i}}}' for i in range(3000)
+    )
+
+    async def single_writes() -> list[int]:
+        statuses = []
+        for round_ in range(5):
+            for sku in keys[::3]:
+                response = await client.patch(
+                    f"/v1/datasets/{ds}/records/{sku}", json={"price": round_}
+                )
+                statuses.append(response.status_code)
+        return statuses
+
+    imported, statuses = await asyncio.gather(
+        client.post(
+            f"/v1/datasets/{ds}/import",
+            params={"mode": "upsert"},
+            content=lines,
+            headers={"Content-Type": "application/x-ndjson"},
+        ),
+        single_writes(),
+    )
+    assert imported.status_code == 200, imported.text
+    assert set(statuses) == {200}
+    changes = (await feed(client, ds, limit=1000))["changes"]
+    assert [c["seq"] for c in changes] == list(range(1, len(changes) + 1))
+    final: dict[str, Any] = {}
+    for change in changes:
+        final[change["id"]] = (change["version"], change["data"])
+    records = (await client.get(f"/v1/datasets/{ds}/records", params={"limit": 1000})).json()
+    assert final == {r["id"]: (r["version"], r["data"]) for r in records["data"]}

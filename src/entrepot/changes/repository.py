@@ -27,18 +27,50 @@ SELECT $1, head.last_seq, $2, $3, $4, $5::jsonb FROM head, wake
 RETURNING seq
 """
 
-APPEND_MANY = f"""
-WITH head AS (
-    UPDATE feed_heads SET last_seq = last_seq + cardinality($3::text[])
-    WHERE dataset_id = $1 RETURNING last_seq
-), wake AS (
-    SELECT pg_notify('{CHANNEL}', $1::text)
-)
-INSERT INTO changes (dataset_id, seq, op, record_id, version, data)
-SELECT $1, head.last_seq - cardinality($3::text[]) + c.n, $2, c.id, c.version, c.data::jsonb
-FROM head, wake,
-     unnest($3::text[], $4::bigint[], $5::text[]) WITH ORDINALITY AS c(id, version, data, n)
-"""
+
+async def start_tracking(conn: Conn) -> None:
+    """A transaction-local list of the records a bulk write touches, in order.
+
+    Bulk writes record ids here and emit their feed entries at the very end
+    (:func:`append_tracked`), so they take the feed head's lock last, like
+    single writes, and hold it only for the commit.
+    """
+    await conn.execute(
+        "CREATE TEMP TABLE entrepot_touched ("
+        " ord bigint GENERATED ALWAYS AS IDENTITY, id text PRIMARY KEY"
+        ") ON COMMIT DROP"
+    )
+
+
+async def track(conn: Conn, ids: Sequence[str]) -> None:
+    if ids:
+        await conn.execute(
+            "INSERT INTO entrepot_touched (id) SELECT unnest($1::text[]) ON CONFLICT DO NOTHING",
+            list(ids),
+        )
+
+
+async def append_tracked(conn: Conn, dataset_id: int, table: str) -> None:
+    """One change per touched record, carrying its final state, in first-touch order."""
+    await conn.execute(
+        f"""
+        WITH touched AS (
+            SELECT r.id, r.version, r.data, row_number() OVER (ORDER BY t.ord) AS n,
+                   count(*) OVER () AS total
+            FROM entrepot_touched t JOIN {table} r ON r.dataset_id = $1 AND r.id = t.id
+        ), head AS (
+            UPDATE feed_heads SET last_seq = last_seq + (SELECT count(*) FROM touched)
+            WHERE dataset_id = $1 AND EXISTS (SELECT 1 FROM touched) RETURNING last_seq
+        ), wake AS (
+            SELECT pg_notify('{CHANNEL}', $1::text)
+        )
+        INSERT INTO changes (dataset_id, seq, op, record_id, version, data)
+        SELECT $1, head.last_seq - touched.total + touched.n, 'upsert', touched.id,
+               touched.version, touched.data
+        FROM head, wake, touched
+        """,
+        dataset_id,
+    )
 
 
 async def create_head(conn: Conn, dataset_id: int) -> None:
@@ -50,19 +82,6 @@ async def append(
 ) -> int:
     seq: int = await conn.fetchval(APPEND, dataset_id, op, record_id, version, data)
     return seq
-
-
-async def append_many(
-    conn: Conn,
-    dataset_id: int,
-    op: str,
-    ids: Sequence[str],
-    versions: Sequence[int],
-    data: Sequence[str | None],
-) -> None:
-    """Append a batch in one round trip, seqs in list order."""
-    if ids:
-        await conn.execute(APPEND_MANY, dataset_id, op, ids, versions, data)
 
 
 async def head(conn: Executor, dataset_id: int) -> asyncpg.Record | None:

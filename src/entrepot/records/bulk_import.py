@@ -117,6 +117,7 @@ class BulkImportService:
                         f"Writes to {meta.name!r} need If-Match; import with mode=insert, "
                         "or replace records one by one."
                     )
+                await changes_repo.start_tracking(conn)
                 report = await self._load(conn, meta, body, options)
                 if report.failed and options.on_error == "abort":
                     stopped = f" (reading stopped at {MAX_REPORTED})" if report.stopped else ""
@@ -127,6 +128,10 @@ class BulkImportService:
                         updated=0,
                         failed=report.failed,
                     )
+                # The feed entries go last, in one statement: the feed head's row
+                # lock (held until commit) must never be waited on while this
+                # transaction still takes record locks, or single writers deadlock.
+                await changes_repo.append_tracked(conn, meta.id, meta.table)
                 await audit.record(
                     conn,
                     principal,
@@ -289,23 +294,14 @@ class _BatchWriter:
             created = sum(1 for r in rows.values() if r["created"])
             self.report.inserted += created
             self.report.updated += len(ids) - created
-            versions = [rows[i]["version"] for i in ids]
-            await changes_repo.append_many(self.conn, self.meta.id, "upsert", ids, versions, texts)
+            await changes_repo.track(self.conn, ids)
             return
         inserted = await repo.insert_batch(self.conn, self.meta, ids, texts)
         self.report.inserted += len(inserted)
         for record_id in ids:
             if record_id not in inserted:
                 self._exists(lines[record_id])
-        written = [(i, t) for i, t in zip(ids, texts, strict=True) if i in inserted]
-        await changes_repo.append_many(
-            self.conn,
-            self.meta.id,
-            "upsert",
-            [i for i, _ in written],
-            [1] * len(written),
-            [t for _, t in written],
-        )
+        await changes_repo.track(self.conn, [i for i in ids if i in inserted])
 
     def _exists(self, line: int) -> None:
         self.report.fail(

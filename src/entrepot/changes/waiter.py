@@ -13,12 +13,8 @@ import asyncio
 import contextlib
 from collections import defaultdict
 
-import asyncpg
-import structlog
-
 from entrepot.changes.repository import CHANNEL
-
-log = structlog.get_logger("entrepot.changes")
+from entrepot.store.listen import listen_forever
 
 
 class ChangeWaiter:
@@ -59,32 +55,18 @@ class ChangeWaiter:
             for event in waiters:
                 event.set()
 
-    def _on_message(self, conn: object, pid: int, channel: str, payload: object) -> None:
+    def _on_message(self, payload: str) -> None:
         try:
-            self._wake(int(str(payload)))
+            self._wake(int(payload))
         except ValueError:
             self._wake_all()
 
     async def _run(self) -> None:
-        delay = 0.5
-        while True:
-            conn: asyncpg.Connection | None = None
-            try:
-                conn = await asyncpg.connect(self.dsn)
-                closed = asyncio.Event()
-                conn.add_termination_listener(lambda _conn, done=closed: done.set())
-                await conn.add_listener(CHANNEL, self._on_message)
-                self._wake_all()
-                delay = 0.5
-                await closed.wait()
-            except asyncio.CancelledError:
-                raise
-            except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
-                log.warning("change_waiter_down", error=str(exc))
-            finally:
-                if conn is not None and not conn.is_closed():
-                    with contextlib.suppress(Exception):
-                        await conn.close()
-            self._wake_all()
-            await asyncio.sleep(delay)
-            delay = min(delay * 2, 10)
+        await listen_forever(
+            self.dsn,
+            CHANNEL,
+            self._on_message,
+            on_connect=self._wake_all,
+            on_disconnect=self._wake_all,
+            name="changes",
+        )

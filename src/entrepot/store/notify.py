@@ -15,13 +15,10 @@ import asyncio
 import contextlib
 from collections.abc import Callable
 
-import asyncpg
-import structlog
-
+from entrepot.store.listen import listen_forever
 from entrepot.store.types import Conn
 
 CHANNEL = "entrepot_invalidate"
-log = structlog.get_logger("entrepot.notify")
 
 Handler = Callable[[str], None]
 
@@ -47,30 +44,16 @@ class InvalidationListener:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
 
-    def _on_message(self, conn: object, pid: int, channel: str, payload: object) -> None:
-        self.handler(str(payload))
-
     async def _run(self) -> None:
-        delay = 0.5
-        while True:
-            conn: asyncpg.Connection | None = None
-            try:
-                conn = await asyncpg.connect(self.dsn)
-                closed = asyncio.Event()
-                conn.add_termination_listener(lambda _conn, done=closed: done.set())
-                await conn.add_listener(CHANNEL, self._on_message)
-                self.handler("*")  # anything may have changed while we were not listening
-                self.connected.set()
-                delay = 0.5
-                await closed.wait()
-            except asyncio.CancelledError:
-                raise
-            except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
-                log.warning("invalidation_listener_down", error=str(exc))
-            finally:
-                self.connected.clear()
-                if conn is not None and not conn.is_closed():
-                    with contextlib.suppress(Exception):
-                        await conn.close()
-            await asyncio.sleep(delay)
-            delay = min(delay * 2, 10)
+        def connected() -> None:
+            self.handler("*")  # anything may have changed while we were not listening
+            self.connected.set()
+
+        await listen_forever(
+            self.dsn,
+            CHANNEL,
+            self.handler,
+            on_connect=connected,
+            on_disconnect=self.connected.clear,
+            name="invalidation",
+        )

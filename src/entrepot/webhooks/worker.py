@@ -28,6 +28,7 @@ import structlog
 
 from entrepot import __version__
 from entrepot.audit.log import record
+from entrepot.store.listen import listen_forever
 from entrepot.webhooks import repository as repo
 from entrepot.webhooks import signing, ssrf
 from entrepot.webhooks.config import (
@@ -198,31 +199,20 @@ class DeliveryWorker:
             await asyncio.sleep(STATS_SECONDS)
 
     async def _listen(self) -> None:
-        delay = 0.5
-        while True:
-            conn: asyncpg.Connection | None = None
-            try:
-                conn = await asyncpg.connect(self.dsn)
-                closed = asyncio.Event()
-                conn.add_termination_listener(lambda _conn, done=closed: done.set())
-                await conn.add_listener(repo.CHANNEL, self._on_message)
-                self._wake.set()  # work may have arrived while we were not listening
-                self.on_subscriptions()
-                delay = 0.5
-                await closed.wait()
-            except asyncio.CancelledError:
-                raise
-            except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
-                log.warning("webhook_listener_down", error=str(exc))
-            finally:
-                if conn is not None and not conn.is_closed():
-                    with contextlib.suppress(Exception):
-                        await conn.close()
-            self._wake.set()
-            await asyncio.sleep(delay)
-            delay = min(delay * 2, 10)
+        def connected() -> None:
+            self._wake.set()  # work may have arrived while we were not listening
+            self.on_subscriptions()
 
-    def _on_message(self, conn: object, pid: int, channel: str, payload: object) -> None:
+        await listen_forever(
+            self.dsn,
+            repo.CHANNEL,
+            self._on_message,
+            on_connect=connected,
+            on_disconnect=self._wake.set,
+            name="webhooks",
+        )
+
+    def _on_message(self, payload: str) -> None:
         if payload == repo.SUBSCRIPTIONS:
             self.on_subscriptions()
         else:

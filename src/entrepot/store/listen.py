@@ -1,0 +1,59 @@
+"""One reconnecting LISTEN loop, shared by every cross-replica signal.
+
+PostgreSQL notifications ride a dedicated connection (never a pooled one:
+LISTEN is session state). When that connection drops, notifications sent in
+the meantime are lost, so ``on_connect`` runs after every (re)connection and
+``on_disconnect`` after every loss: callers use them to wake or flush
+whatever may have missed a message.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Callable
+
+import asyncpg
+import structlog
+
+log = structlog.get_logger("entrepot.listen")
+
+Handler = Callable[[str], None]
+
+
+async def listen_forever(
+    dsn: str,
+    channel: str,
+    on_message: Handler,
+    *,
+    on_connect: Callable[[], None] = lambda: None,
+    on_disconnect: Callable[[], None] = lambda: None,
+    name: str = "listener",
+) -> None:
+    """Deliver ``channel`` payloads to ``on_message`` until cancelled, reconnecting with backoff."""
+
+    def deliver(conn: object, pid: int, chan: str, payload: object) -> None:
+        on_message(str(payload))
+
+    delay = 0.5
+    while True:
+        conn: asyncpg.Connection | None = None
+        try:
+            conn = await asyncpg.connect(dsn)
+            closed = asyncio.Event()
+            conn.add_termination_listener(lambda _conn, done=closed: done.set())
+            await conn.add_listener(channel, deliver)
+            on_connect()
+            delay = 0.5
+            await closed.wait()
+        except asyncio.CancelledError:
+            raise
+        except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+            log.warning("listener_down", listener=name, error=str(exc))
+        finally:
+            if conn is not None and not conn.is_closed():
+                with contextlib.suppress(Exception):
+                    await conn.close()
+        on_disconnect()
+        await asyncio.sleep(delay)
+        delay = min(delay * 2, 10)

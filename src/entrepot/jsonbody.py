@@ -35,9 +35,15 @@ def _no_constants(text: str) -> Any:
     raise JsonBodyError(f"{text} is not valid JSON")
 
 
+# One decoder for every call: json.loads with hooks builds a new one each time,
+# which was a third of bulk-import CPU (bench/RESULTS.md, "Where the time goes").
+_DECODER = json.JSONDecoder(parse_float=_finite_float, parse_constant=_no_constants)
+
+
 def loads(raw: bytes | str) -> Any:
     try:
-        value = json.loads(raw, parse_float=_finite_float, parse_constant=_no_constants)
+        text = raw.decode("utf-8") if isinstance(raw, bytes) else raw
+        value = _DECODER.decode(text)
     except JsonBodyError:
         raise
     except UnicodeDecodeError as exc:

@@ -11,11 +11,14 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 import orjson
 
 from entrepot.problems import BadRequest
+
+T = TypeVar("T")
 
 DEFAULT_LIMIT = 50
 MAX_LIMIT = 1000
@@ -48,11 +51,25 @@ def encode_cursor(position: list[Any], query_fingerprint: str) -> str:
     return base64.urlsafe_b64encode(payload).rstrip(b"=").decode("ascii")
 
 
-def decode_cursor(cursor: str, query_fingerprint: str) -> list[Any]:
-    invalid = BadRequest(
+def invalid_cursor() -> BadRequest:
+    return BadRequest(
         "The cursor is invalid or belongs to a different query.",
         errors=[{"path": "query:cursor", "message": "invalid cursor"}],
     )
+
+
+def page(
+    items: list[T], limit: int, query_fingerprint: str, position: Callable[[T], list[Any]]
+) -> dict[str, Any]:
+    """A list response from up to ``limit + 1`` items: the extra one only says there is more."""
+    more = len(items) > limit
+    items = items[:limit]
+    cursor = encode_cursor(position(items[-1]), query_fingerprint) if more and items else None
+    return {"data": items, "next_cursor": cursor}
+
+
+def decode_cursor(cursor: str, query_fingerprint: str) -> list[Any]:
+    invalid = invalid_cursor()
     if len(cursor) > 4096:
         raise invalid
     try:

@@ -27,12 +27,13 @@ from entrepot.apps import repository as apps_repo
 from entrepot.audit.log import record
 from entrepot.auth.principal import Principal
 from entrepot.catalog.record_schema import RecordSchema
-from entrepot.pagination import decode_cursor, encode_cursor, fingerprint
+from entrepot.pagination import decode_cursor, encode_cursor, fingerprint, invalid_cursor
 from entrepot.policy import can_manage_org, dataset_not_found
 from entrepot.problems import BadRequest, Conflict, Forbidden, NotFound, Unprocessable
 from entrepot.records.query import row_filter_conditions
 from entrepot.store.notify import announce
 from entrepot.store.types import Conn
+from entrepot.uuids import parse_uuid
 
 AUTO = "auto"
 # Auto-approval hands out read access only; a request that asks to write waits
@@ -87,13 +88,6 @@ def _invalid(detail: str, path: str, message: str) -> Unprocessable:
     return Unprocessable(detail, errors=[{"path": path, "message": message}])
 
 
-def _parse_uuid(raw: str) -> uuid.UUID | None:
-    try:
-        return uuid.UUID(raw)
-    except ValueError:
-        return None
-
-
 def _managed_orgs(principal: Principal) -> list[uuid.UUID] | None:
     """The organisations the caller administers; None means every one (platform admin)."""
     if principal.is_admin:
@@ -123,10 +117,7 @@ def _page_position(cursor: str | None, fp: str) -> tuple[datetime, uuid.UUID] | 
     if not cursor:
         return None
     position = decode_cursor(cursor, fp)
-    invalid = BadRequest(
-        "The cursor is invalid or belongs to a different query.",
-        errors=[{"path": "query:cursor", "message": "invalid cursor"}],
-    )
+    invalid = invalid_cursor()
     if len(position) != 2 or not all(isinstance(p, str) for p in position):
         raise invalid
     try:
@@ -148,7 +139,7 @@ def _page(rows: list[asyncpg.Record], limit: int, fp: str, out: Any) -> dict[str
 def _filter_app(raw: str | None) -> uuid.UUID | None:
     if raw is None or raw == "":
         return None
-    app_id = _parse_uuid(raw)
+    app_id = parse_uuid(raw)
     if app_id is None:
         raise BadRequest(
             "app must be an application id.",
@@ -256,7 +247,7 @@ class AccessService:
             errors=[{"path": "/app", "message": "unknown application"}],
             denial=True,
         )
-        app_id = _parse_uuid(raw)
+        app_id = parse_uuid(raw)
         if app_id is None:
             raise unknown
         app = await apps_repo.get_app(conn, app_id)
@@ -274,7 +265,7 @@ class AccessService:
         hidden = NotFound(
             f"Access request {raw_id!r} does not exist or is not visible to you.", denial=True
         )
-        request_id = _parse_uuid(raw_id)
+        request_id = parse_uuid(raw_id)
         if request_id is None:
             raise hidden
         row = await repo.get_request(conn, request_id, lock=lock)
@@ -462,7 +453,7 @@ class AccessService:
         self, conn: Any, principal: Principal, raw_id: str, *, lock: bool = False
     ) -> asyncpg.Record:
         hidden = NotFound(f"Grant {raw_id!r} does not exist or is not visible to you.", denial=True)
-        grant_id = _parse_uuid(raw_id)
+        grant_id = parse_uuid(raw_id)
         if grant_id is None:
             raise hidden
         row = await repo.get_grant(conn, grant_id, lock=lock)

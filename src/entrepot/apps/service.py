@@ -19,11 +19,12 @@ from entrepot.auth.keys import new_key
 from entrepot.auth.principal import DEFAULT_APP_SCOPES, Principal
 from entrepot.auth.repository import insert_key
 from entrepot.catalog import repository as catalog_repo
-from entrepot.pagination import decode_cursor, encode_cursor, fingerprint
+from entrepot.pagination import decode_cursor, fingerprint, page
 from entrepot.policy import can_manage_org, can_see_org
 from entrepot.problems import Conflict, Forbidden, NotFound, Unprocessable
 from entrepot.store.notify import announce
 from entrepot.store.types import Conn
+from entrepot.uuids import uuid_or_404
 
 
 def secret_digest(secret: str) -> bytes:
@@ -62,13 +63,6 @@ def key_out(row: asyncpg.Record) -> dict[str, Any]:
     }
 
 
-def _parse_id(raw: str, what: str) -> uuid.UUID:
-    try:
-        return uuid.UUID(raw)
-    except ValueError:
-        raise NotFound(f"{what} {raw!r} does not exist or is not visible to you.") from None
-
-
 def _future(moment: datetime | None, path: str) -> datetime | None:
     if moment is None:
         return None
@@ -98,7 +92,7 @@ class AppService:
     async def _app(
         self, conn: Any, principal: Principal, raw_id: str, *, manage: bool, lock: bool = False
     ) -> asyncpg.Record:
-        app_id = _parse_id(raw_id, "Application")
+        app_id = uuid_or_404(raw_id, "Application")
         row = await repo.get_app(conn, app_id, lock=lock)
         hidden = NotFound(
             f"Application {raw_id!r} does not exist or is not visible to you.", denial=True
@@ -187,12 +181,7 @@ class AppService:
             after=after if isinstance(after, str) else None,
             limit=limit + 1,
         )
-        items = [app_out(r) for r in rows[:limit]]
-        more = len(rows) > limit
-        return {
-            "data": items,
-            "next_cursor": encode_cursor([items[-1]["id"]], fp) if more else None,
-        }
+        return page([app_out(r) for r in rows], limit, fp, lambda item: [item["id"]])
 
     async def update(self, principal: Principal, raw_id: str, patch: AppPatch) -> dict[str, Any]:
         changes = patch.model_dump(exclude_unset=True)
@@ -308,15 +297,10 @@ class AppService:
         rows = await repo.list_keys(
             self.pool, app["id"], after=after if isinstance(after, str) else None, limit=limit + 1
         )
-        items = [key_out(r) for r in rows[:limit]]
-        more = len(rows) > limit
-        return {
-            "data": items,
-            "next_cursor": encode_cursor([items[-1]["id"]], fp) if more else None,
-        }
+        return page([key_out(r) for r in rows], limit, fp, lambda item: [item["id"]])
 
     async def _key(self, conn: Any, app: asyncpg.Record, raw_key: str) -> asyncpg.Record:
-        key = await repo.get_key(conn, app["id"], _parse_id(raw_key, "Key"))
+        key = await repo.get_key(conn, app["id"], uuid_or_404(raw_key, "Key"))
         if key is None:
             raise NotFound(f"Key {raw_key!r} does not exist.")
         return key

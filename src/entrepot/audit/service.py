@@ -21,7 +21,7 @@ from entrepot.audit import repository as repo
 from entrepot.audit.models import AuditEntry, AuditFilter
 from entrepot.auth.principal import Principal
 from entrepot.catalog import repository as catalog_repo
-from entrepot.pagination import decode_cursor, encode_cursor, fingerprint
+from entrepot.pagination import decode_cursor, fingerprint, invalid_cursor, page
 from entrepot.policy import can_manage_org
 from entrepot.problems import BadRequest, Forbidden, NotFound
 
@@ -102,17 +102,9 @@ async def list_entries(
     fp = fingerprint("audit", filters)
     before = decode_cursor(cursor, fp)[0] if cursor else None
     if before is not None and (not isinstance(before, int) or isinstance(before, bool)):
-        raise BadRequest(
-            "The cursor is invalid or belongs to a different query.",
-            errors=[{"path": "query:cursor", "message": "invalid cursor"}],
-        )
+        raise invalid_cursor()
     rows = await repo.page(pool, filters, orgs=orgs, before=before, limit=limit + 1)
-    items = [entry_out(r) for r in rows[:limit]]
-    more = len(rows) > limit
-    return {
-        "data": items,
-        "next_cursor": encode_cursor([items[-1].id], fp) if more and items else None,
-    }
+    return page([entry_out(r) for r in rows], limit, fp, lambda entry: [entry.id])
 
 
 async def export(

@@ -14,7 +14,7 @@ from entrepot.catalog import repository as repo
 from entrepot.catalog.models import DatasetCreate, DatasetPatch
 from entrepot.catalog.record_schema import RecordSchema
 from entrepot.changes import repository as changes_repo
-from entrepot.pagination import decode_cursor, encode_cursor, fingerprint
+from entrepot.pagination import decode_cursor, fingerprint, page
 from entrepot.policy import (
     can_see_org,
     require_dataset_scope,
@@ -96,16 +96,7 @@ async def list_orgs(
         after = None
     only = None if principal.is_admin else principal.org_ids()
     rows = await repo.list_orgs(pool, only=only, after=after, limit=limit + 1)
-    return _page([org_out(r) for r in rows], limit, fp, lambda item: [item["name"]])
-
-
-def _page(items: list[dict[str, Any]], limit: int, fp: str, position: Any) -> dict[str, Any]:
-    more = len(items) > limit
-    items = items[:limit]
-    return {
-        "data": items,
-        "next_cursor": encode_cursor(position(items[-1]), fp) if more and items else None,
-    }
+    return page([org_out(r) for r in rows], limit, fp, lambda item: [item["name"]])
 
 
 async def _org_id_for(conn: Conn, principal: Principal, org: str) -> Any:
@@ -218,7 +209,7 @@ async def list_datasets(
         limit=limit + 1,
     )
     items = [_as_seen(dataset_out(r), r["grant_fields"]) for r in rows]
-    return _page(items, limit, fp, lambda item: [item["name"]])
+    return page(items, limit, fp, lambda item: [item["name"]])
 
 
 async def _check_live_grants(conn: Conn, dataset_id: int, schema: RecordSchema) -> None:

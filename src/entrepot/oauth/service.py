@@ -26,9 +26,8 @@ from entrepot.auth.principal import SCOPES, Principal
 from entrepot.auth.tokens import ALGORITHM, TokenService
 from entrepot.oauth import repository as repo
 from entrepot.oauth.models import ErrorCode
-from entrepot.pagination import decode_cursor, encode_cursor, fingerprint
+from entrepot.pagination import decode_cursor, encode_cursor, fingerprint, invalid_cursor
 from entrepot.policy import require_platform_admin
-from entrepot.problems import BadRequest
 
 FORM_MEDIA_TYPE = "application/x-www-form-urlencoded"
 GRANT_TYPE = "client_credentials"
@@ -329,10 +328,7 @@ class OAuthService:
             try:
                 after = (datetime.fromisoformat(position[0]), str(position[1]))
             except (IndexError, TypeError, ValueError):
-                raise BadRequest(
-                    "The cursor is invalid or belongs to a different query.",
-                    errors=[{"path": "query:cursor", "message": "invalid cursor"}],
-                ) from None
+                raise invalid_cursor() from None
         rows = await repo.list_signing_keys(self.pool, after=after, limit=limit + 1)
         items = [signing_key_out(r) for r in rows[:limit]]
         more = len(rows) > limit

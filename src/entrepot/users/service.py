@@ -18,10 +18,9 @@ import asyncpg
 from entrepot.audit.log import record
 from entrepot.auth.principal import SCOPES, Principal
 from entrepot.auth.tokens import TokenService
-from entrepot.pagination import decode_cursor, encode_cursor, fingerprint
+from entrepot.pagination import decode_cursor, fingerprint, invalid_cursor, page
 from entrepot.policy import can_manage_org, can_see_org, require_platform_admin
 from entrepot.problems import (
-    BadRequest,
     Conflict,
     Forbidden,
     NotFound,
@@ -33,6 +32,7 @@ from entrepot.store.types import Conn
 from entrepot.users import repository as repo
 from entrepot.users.models import MemberAdd, UserCreate, UserPatch
 from entrepot.users.passwords import Passwords, passwords
+from entrepot.uuids import uuid_or_404
 
 USER_SCOPES = tuple(s for s in SCOPES if s != "admin")
 LOGIN_FAILED = "The email or password is incorrect, or the account is disabled."
@@ -60,13 +60,6 @@ def member_out(row: asyncpg.Record) -> dict[str, Any]:
         "role": row["role"],
         "created_at": row["created_at"],
     }
-
-
-def _parse_user_id(raw: str) -> uuid.UUID:
-    try:
-        return uuid.UUID(raw)
-    except ValueError:
-        raise NotFound(f"User {raw!r} does not exist or is not visible to you.") from None
 
 
 class UserService:
@@ -121,7 +114,7 @@ class UserService:
         self, principal: Principal, raw_id: str, patch: UserPatch
     ) -> dict[str, Any]:
         require_platform_admin(principal)
-        user_id = _parse_user_id(raw_id)
+        user_id = uuid_or_404(raw_id, "User")
         async with self.pool.acquire() as conn, conn.transaction():
             row = await repo.get_user(conn, user_id, lock=True)
             if row is None:
@@ -284,23 +277,15 @@ class UserService:
             try:
                 after = uuid.UUID(str(position[0]))
             except (ValueError, IndexError):
-                raise BadRequest(
-                    "The cursor is invalid or belongs to a different query.",
-                    errors=[{"path": "query:cursor", "message": "invalid cursor"}],
-                ) from None
+                raise invalid_cursor() from None
         rows = await repo.list_members(self.pool, org["id"], after=after, limit=limit + 1)
-        items = [member_out(r) for r in rows[:limit]]
-        more = len(rows) > limit
-        return {
-            "data": items,
-            "next_cursor": encode_cursor([items[-1]["user_id"]], fp) if more else None,
-        }
+        return page([member_out(r) for r in rows], limit, fp, lambda item: [item["user_id"]])
 
     async def remove_member(self, principal: Principal, org_name: str, raw_user: str) -> None:
         async with self.pool.acquire() as conn, conn.transaction():
             org = await self._org(conn, principal, org_name, lock=True)
             self._require_manager(principal, org["id"])
-            user_id = _parse_user_id(raw_user)
+            user_id = uuid_or_404(raw_user, "User")
             current = await repo.get_member(conn, org["id"], user_id)
             if current is None:
                 raise NotFound(f"User {raw_user!r} is not a member of {org_name!r}.")

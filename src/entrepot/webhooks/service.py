@@ -26,6 +26,7 @@ from entrepot.pagination import decode_cursor, encode_cursor, fingerprint
 from entrepot.policy import can_manage_org, require_scope
 from entrepot.problems import Conflict, Forbidden, Gone, NotFound, Unprocessable
 from entrepot.store.types import Conn
+from entrepot.uuids import uuid_or_404
 from entrepot.webhooks import repository as repo
 from entrepot.webhooks import signing, ssrf
 from entrepot.webhooks.config import STUCK_AFTER_SECONDS, WebhookConfig
@@ -89,13 +90,6 @@ def shown_url(url: str) -> str:
     return f"{parts.scheme}://{parts.netloc}{parts.path}"
 
 
-def _parse_id(raw: str, what: str) -> uuid.UUID:
-    try:
-        return uuid.UUID(raw)
-    except ValueError:
-        raise NotFound(f"{what} {raw!r} does not exist or is not visible to you.") from None
-
-
 def _events(events: list[str]) -> list[str]:
     return [e for e in EVENTS if e in set(events)]
 
@@ -119,7 +113,7 @@ class WebhookService:
         require_scope(principal, "webhooks:manage")
 
     async def _app(self, conn: Conn, principal: Principal, raw_app: str) -> asyncpg.Record:
-        app_id = _parse_id(raw_app, "Application")
+        app_id = uuid_or_404(raw_app, "Application")
         row = await apps_repo.get_app(conn, app_id)
         hidden = NotFound(
             f"Application {raw_app!r} does not exist or is not visible to you.", denial=True
@@ -132,7 +126,7 @@ class WebhookService:
     async def _webhook(
         self, conn: Conn, principal: Principal, raw_id: str, *, lock: bool = False
     ) -> asyncpg.Record:
-        webhook_id = _parse_id(raw_id, "Webhook")
+        webhook_id = uuid_or_404(raw_id, "Webhook")
         row = await repo.get_webhook(conn, webhook_id, lock=lock)
         hidden = NotFound(
             f"Webhook {raw_id!r} does not exist or is not visible to you.", denial=True
@@ -358,7 +352,7 @@ class WebhookService:
 
     async def retry(self, principal: Principal, raw_id: str, raw_delivery: str) -> dict[str, Any]:
         """Queue a finished delivery (failed, delivered or cancelled) again, due now."""
-        delivery_id = _parse_id(raw_delivery, "Delivery")
+        delivery_id = uuid_or_404(raw_delivery, "Delivery")
         async with self.pool.acquire() as conn, conn.transaction():
             webhook = await self._webhook(conn, principal, raw_id)
             row = await repo.get_delivery(conn, webhook["id"], delivery_id, lock=True)

@@ -9,7 +9,7 @@ everywhere at once, and a new grant works everywhere at once.
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 import asyncpg
@@ -23,14 +23,26 @@ from entrepot.access.models import (
     AccessRequestReject,
 )
 from entrepot.access.resolver import AccessResolver
+from entrepot.access.shaping import (
+    check_fields,
+    check_row_filter,
+    filter_app,
+    future_moment,
+    grant_out,
+    invalid,
+    managed_orgs,
+    may_see,
+    page_of_rows,
+    page_position,
+    request_out,
+)
 from entrepot.apps import repository as apps_repo
 from entrepot.audit.log import record
 from entrepot.auth.principal import Principal
 from entrepot.catalog.record_schema import RecordSchema
-from entrepot.pagination import decode_cursor, encode_cursor, fingerprint, invalid_cursor
+from entrepot.pagination import fingerprint
 from entrepot.policy import can_manage_org, dataset_not_found
-from entrepot.problems import BadRequest, Conflict, Forbidden, NotFound, Unprocessable
-from entrepot.records.query import row_filter_conditions
+from entrepot.problems import Conflict, Forbidden, NotFound, Unprocessable
 from entrepot.store.notify import announce
 from entrepot.store.types import Conn
 from entrepot.uuids import parse_uuid
@@ -39,138 +51,6 @@ AUTO = "auto"
 # Auto-approval hands out read access only; a request that asks to write waits
 # for a person, whatever the dataset says.
 AUTO_APPROVABLE = frozenset(GRANTABLE_SCOPES) - {"records:write"}
-
-
-def request_out(row: asyncpg.Record) -> dict[str, Any]:
-    return {
-        "id": str(row["id"]),
-        "dataset": row["dataset"],
-        "app": str(row["app_id"]),
-        "scopes": list(row["scopes"]),
-        "reason": row["reason"],
-        "status": row["status"],
-        "note": row["note"],
-        "requested_by": row["requested_by"],
-        "created_at": row["created_at"],
-        "decided_at": row["decided_at"],
-        "decided_by": row["decided_by"],
-        "grant_id": str(row["grant_id"]) if row["grant_id"] is not None else None,
-    }
-
-
-def grant_out(row: asyncpg.Record, viewer: Principal | None = None) -> dict[str, Any]:
-    """A grant as ``viewer`` sees it (``None``: as its dataset's owners see it).
-
-    The grantee's side never learns the names of fields its grant hides, so
-    conditions of the row filter on hidden fields are left out for it.
-    """
-    fields = list(row["fields"]) if row["fields"] is not None else None
-    row_filter = jsonbody.loads_trusted(row["row_filter"]) if row["row_filter"] else None
-    owner_view = viewer is None or can_manage_org(viewer, row["dataset_org_id"])
-    if row_filter is not None and fields is not None and not owner_view:
-        row_filter = {k: v for k, v in row_filter.items() if k in fields}
-    return {
-        "id": str(row["id"]),
-        "dataset": row["dataset"],
-        "app": str(row["app_id"]),
-        "scopes": list(row["scopes"]),
-        "fields": fields,
-        "row_filter": row_filter,
-        "expires_at": row["expires_at"],
-        "revoked_at": row["revoked_at"],
-        "created_at": row["created_at"],
-        "created_by": row["created_by"],
-        "status": row["status"],
-    }
-
-
-def _invalid(detail: str, path: str, message: str) -> Unprocessable:
-    return Unprocessable(detail, errors=[{"path": path, "message": message}])
-
-
-def _managed_orgs(principal: Principal) -> list[uuid.UUID] | None:
-    """The organisations the caller administers; None means every one (platform admin)."""
-    if principal.is_admin:
-        return None
-    return [o for o in principal.org_ids() if can_manage_org(principal, o)]
-
-
-def _may_see(principal: Principal, row: asyncpg.Record) -> bool:
-    return (
-        principal.app_id == row["app_id"]
-        or can_manage_org(principal, row["app_org_id"])
-        or can_manage_org(principal, row["dataset_org_id"])
-    )
-
-
-def _future(moment: datetime | None) -> datetime | None:
-    if moment is None:
-        return None
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    if moment <= datetime.now(UTC):
-        raise _invalid("expires_at must be in the future.", "/expires_at", "in the past")
-    return moment
-
-
-def _page_position(cursor: str | None, fp: str) -> tuple[datetime, uuid.UUID] | None:
-    if not cursor:
-        return None
-    position = decode_cursor(cursor, fp)
-    invalid = invalid_cursor()
-    if len(position) != 2 or not all(isinstance(p, str) for p in position):
-        raise invalid
-    try:
-        return datetime.fromisoformat(position[0]), uuid.UUID(position[1])
-    except ValueError:
-        raise invalid from None
-
-
-def _page(rows: list[asyncpg.Record], limit: int, fp: str, out: Any) -> dict[str, Any]:
-    more = len(rows) > limit
-    rows = rows[:limit]
-    cursor = None
-    if more and rows:
-        last = rows[-1]
-        cursor = encode_cursor([last["created_at"].isoformat(), str(last["id"])], fp)
-    return {"data": [out(r) for r in rows], "next_cursor": cursor}
-
-
-def _filter_app(raw: str | None) -> uuid.UUID | None:
-    if raw is None or raw == "":
-        return None
-    app_id = parse_uuid(raw)
-    if app_id is None:
-        raise BadRequest(
-            "app must be an application id.",
-            errors=[{"path": "query:app", "message": "not an application id"}],
-        )
-    return app_id
-
-
-def _check_fields(fields: list[str], schema: RecordSchema, primary_key: str | None) -> list[str]:
-    errors = [
-        {"path": f"/fields/{i}", "message": f"{name!r} is not a top-level schema property"}
-        for i, name in enumerate(fields)
-        if not schema.has_property(name)
-    ]
-    if errors:
-        raise Unprocessable("fields must name top-level schema properties.", errors=errors)
-    if primary_key is not None and primary_key not in fields:
-        # Record ids are the primary key's values: hiding it would hide nothing.
-        raise _invalid(
-            f"fields must include the primary key {primary_key!r}: record ids reveal it.",
-            "/fields",
-            "the primary key cannot be hidden",
-        )
-    return list(dict.fromkeys(fields))
-
-
-def _check_row_filter(row_filter: dict[str, Any], schema: RecordSchema) -> None:
-    try:
-        row_filter_conditions(row_filter, schema)
-    except BadRequest as exc:
-        raise Unprocessable(exc.detail, errors=exc.errors) from None
 
 
 class AccessService:
@@ -198,13 +78,13 @@ class AccessService:
             app = await self._requesting_app(conn, principal, body.app)
             extra = set(scopes) - set(app["scopes"])
             if extra:
-                raise _invalid(
+                raise invalid(
                     "An application can only ask for scopes it holds.",
                     "/scopes",
                     f"not held by the app: {sorted(extra)}",
                 )
             if app["org_id"] == ds["org_id"]:
-                raise _invalid(
+                raise invalid(
                     "The application's organisation owns this dataset; it needs no grant.",
                     "/app",
                     "owner of the dataset",
@@ -256,7 +136,7 @@ class AccessService:
         if principal.app_id != app_id and not can_manage_org(principal, app["org_id"]):
             raise unknown
         if app["disabled"]:
-            raise _invalid(f"Application {raw!r} is disabled.", "/app", "disabled")
+            raise invalid(f"Application {raw!r} is disabled.", "/app", "disabled")
         return app
 
     async def _request(
@@ -269,7 +149,7 @@ class AccessService:
         if request_id is None:
             raise hidden
         row = await repo.get_request(conn, request_id, lock=lock)
-        if row is None or not _may_see(principal, row):
+        if row is None or not may_see(principal, row):
             raise hidden
         return row
 
@@ -286,19 +166,19 @@ class AccessService:
         cursor: str | None,
         limit: int,
     ) -> dict[str, Any]:
-        app_id = _filter_app(app)
+        app_id = filter_app(app)
         fp = fingerprint("access_requests", status, dataset, app)
         rows = await repo.list_requests(
             self.pool,
-            orgs=_managed_orgs(principal),
+            orgs=managed_orgs(principal),
             own_app=principal.app_id,
             status=status,
             dataset=dataset or None,
             app_id=app_id,
-            after=_page_position(cursor, fp),
+            after=page_position(cursor, fp),
             limit=limit + 1,
         )
-        return _page(rows, limit, fp, request_out)
+        return page_of_rows(rows, limit, fp, request_out)
 
     async def _decidable(self, conn: Conn, principal: Principal, raw_id: str) -> asyncpg.Record:
         row = await self._request(conn, principal, raw_id, lock=True)
@@ -314,13 +194,13 @@ class AccessService:
     async def approve(
         self, principal: Principal, raw_id: str, body: AccessRequestApprove
     ) -> dict[str, Any]:
-        expires_at = _future(body.expires_at)
+        expires_at = future_moment(body.expires_at)
         async with self.pool.acquire() as conn, conn.transaction():
             row = await self._decidable(conn, principal, raw_id)
             requested = set(row["scopes"])
             scopes = sorted(set(body.scopes) if body.scopes is not None else requested)
             if not set(scopes) <= requested:
-                raise _invalid(
+                raise invalid(
                     "Approval can only narrow the requested scopes.",
                     "/scopes",
                     f"not requested: {sorted(set(scopes) - requested)}",
@@ -330,15 +210,15 @@ class AccessService:
                 raise NotFound(f"Dataset {row['dataset']!r} no longer exists.")
             schema = RecordSchema.compile(jsonbody.loads_trusted(ds["schema"]))
             fields = (
-                _check_fields(body.fields, schema, ds["primary_key"])
+                check_fields(body.fields, schema, ds["primary_key"])
                 if body.fields is not None
                 else None
             )
             row_filter = body.row_filter or None
             if row_filter is not None:
-                _check_row_filter(row_filter, schema)
+                check_row_filter(row_filter, schema)
             if (fields is not None or row_filter is not None) and "records:write" in scopes:
-                raise _invalid(
+                raise invalid(
                     "Narrowed grants are read-only: drop records:write or the narrowing.",
                     "/scopes",
                     "records:write cannot be granted with fields or row_filter",
@@ -457,7 +337,7 @@ class AccessService:
         if grant_id is None:
             raise hidden
         row = await repo.get_grant(conn, grant_id, lock=lock)
-        if row is None or not _may_see(principal, row):
+        if row is None or not may_see(principal, row):
             raise hidden
         return row
 
@@ -473,18 +353,18 @@ class AccessService:
         cursor: str | None,
         limit: int,
     ) -> dict[str, Any]:
-        app_id = _filter_app(app)
+        app_id = filter_app(app)
         fp = fingerprint("grants", dataset, app)
         rows = await repo.list_grants(
             self.pool,
-            orgs=_managed_orgs(principal),
+            orgs=managed_orgs(principal),
             own_app=principal.app_id,
             dataset=dataset or None,
             app_id=app_id,
-            after=_page_position(cursor, fp),
+            after=page_position(cursor, fp),
             limit=limit + 1,
         )
-        return _page(rows, limit, fp, lambda row: grant_out(row, principal))
+        return page_of_rows(rows, limit, fp, lambda row: grant_out(row, principal))
 
     async def revoke(self, principal: Principal, raw_id: str) -> None:
         async with self.pool.acquire() as conn, conn.transaction():

@@ -7,12 +7,14 @@ import contextlib
 import os
 from collections.abc import AsyncIterator
 
+import asyncpg
 import structlog
 from fastapi import FastAPI
 
 from entrepot import __version__
 from entrepot.access.endpoints import router as access_router
 from entrepot.access.resolver import AccessResolver
+from entrepot.aio import stop_tasks
 from entrepot.apps.endpoints import router as apps_router
 from entrepot.apps.service import AppService
 from entrepot.audit.endpoints import router as audit_router
@@ -44,6 +46,8 @@ from entrepot.webhooks.runtime import WebhookRuntime
 
 log = structlog.get_logger("entrepot.app")
 
+POOL_CLOSE_SECONDS = 10.0
+
 DESCRIPTION = """Entrepot: publish datasets, grant access, read, write and sync records.
 
 Authenticate with `Authorization: Bearer <API key or access token>`. Errors are
@@ -63,6 +67,16 @@ async def _housekeeping(app: FastAPI, settings: Settings) -> None:
             await compact_all(app.state.pool, settings.change_retention_hours * 3600)
         except Exception as exc:
             log.warning("change_compaction_failed", error=str(exc))
+
+
+async def _close_pool(pool: asyncpg.Pool) -> None:
+    """Close gracefully, but never let a connection still held keep the replica from exiting."""
+    try:
+        async with asyncio.timeout(POOL_CLOSE_SECONDS):
+            await pool.close()
+    except TimeoutError:
+        log.warning("pool_close_timed_out", seconds=POOL_CLOSE_SECONDS)
+        pool.terminate()
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -121,7 +135,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         if settings.redis_url:
             from redis.asyncio import Redis
 
-            app.state.redis = Redis.from_url(settings.redis_url, socket_timeout=1.0)
+            app.state.redis = Redis.from_url(
+                settings.redis_url, socket_timeout=1.0, socket_connect_timeout=1.0
+            )
         task = asyncio.create_task(_housekeeping(app, settings))
         log.info("started", pid=os.getpid(), version=__version__)
         try:
@@ -131,12 +147,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             await app.state.webhooks_runtime.stop()
             await listener.stop()
             await waiter.stop()
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+            await stop_tasks([task])
             if app.state.redis is not None:
                 await app.state.redis.aclose()
-            await pool.close()
+            await _close_pool(pool)
             log.info("stopped", pid=os.getpid())
 
     app = FastAPI(

@@ -7,7 +7,6 @@ as deletions, exactly as on every other read path.
 
 from __future__ import annotations
 
-import asyncio
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -17,6 +16,7 @@ import orjson
 
 from entrepot.access.narrowing import ReadView, read_view
 from entrepot.access.resolver import AccessResolver
+from entrepot.aio import wait_event
 from entrepot.auth.principal import Principal
 from entrepot.changes import repository as repo
 from entrepot.changes.waiter import ChangeWaiter
@@ -110,9 +110,7 @@ class FeedService:
                 remaining = deadline - time.monotonic()
                 if page.changes or remaining <= 0:
                     return page
-                try:
-                    await asyncio.wait_for(event.wait(), timeout=remaining)
-                except TimeoutError:
+                if not await wait_event(event, remaining):
                     return page
             finally:
                 self.waiter.unsubscribe(dataset_id, event)
@@ -154,9 +152,7 @@ class FeedService:
                     )
                     last = page.last_seq
                     continue
-                try:
-                    await asyncio.wait_for(event.wait(), timeout=heartbeat)
-                except TimeoutError:
+                if not await wait_event(event, heartbeat):
                     yield b": heartbeat\n\n"
             finally:
                 self.waiter.unsubscribe(dataset_id, event)

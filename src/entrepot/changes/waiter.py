@@ -10,9 +10,9 @@ notifications may have been missed meanwhile; they re-read the feed anyway.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections import defaultdict
 
+from entrepot.aio import stop_tasks
 from entrepot.changes.repository import CHANNEL
 from entrepot.store.listen import listen_forever
 
@@ -27,10 +27,7 @@ class ChangeWaiter:
         self._task = asyncio.create_task(self._run(), name="change-waiter")
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+        await stop_tasks([self._task])
         self._wake_all()
 
     def subscribe(self, dataset_id: int) -> asyncio.Event:

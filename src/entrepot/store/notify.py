@@ -12,9 +12,9 @@ drops every cache: the short cache TTLs remain the backstop either way.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections.abc import Callable
 
+from entrepot.aio import stop_tasks
 from entrepot.store.listen import listen_forever
 from entrepot.store.types import Conn
 
@@ -39,10 +39,7 @@ class InvalidationListener:
         self._task = asyncio.create_task(self._run(), name="invalidation-listener")
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+        await stop_tasks([self._task])
 
     async def _run(self) -> None:
         def connected() -> None:

@@ -22,7 +22,6 @@ agent exits 0.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import signal
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -31,6 +30,7 @@ from typing import Any
 import httpx
 
 from entrepot import jsonbody
+from entrepot.aio import wait_event
 from entrepot.client import Client, ClientError, FeedPage
 from entrepot.sync.progress import Reporter
 from entrepot.sync.targets import FeedGap, Row, SQLiteTarget, Target
@@ -127,8 +127,7 @@ class DatasetFollower:
         await self._sleep(delay)
 
     async def _sleep(self, seconds: float) -> None:
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self.stop.wait(), timeout=seconds)
+        await wait_event(self.stop, seconds)
 
     async def poll(self, after: int) -> FeedPage | None:
         """One page after ``after``; None if asked to stop meanwhile (the read is dropped)."""

@@ -10,10 +10,10 @@ work through row locks on the cursors: see :meth:`WebhookService.dispatch`.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 
 import structlog
 
+from entrepot.aio import stop_tasks
 from entrepot.changes.waiter import ChangeWaiter
 from entrepot.webhooks import repository as repo
 from entrepot.webhooks.service import WebhookService
@@ -39,10 +39,7 @@ class Dispatcher:
         self._task = asyncio.create_task(self._run(), name="webhook-dispatcher")
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+        await stop_tasks([self._task])
 
     def kick(self) -> None:
         """Look again now (a webhook was created, re-enabled or given new datasets)."""

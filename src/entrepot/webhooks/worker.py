@@ -27,6 +27,7 @@ import orjson
 import structlog
 
 from entrepot import __version__
+from entrepot.aio import stop_tasks, wait_event
 from entrepot.audit.log import record
 from entrepot.store.listen import listen_forever
 from entrepot.webhooks import repository as repo
@@ -132,16 +133,10 @@ class DeliveryWorker:
         ]
 
     async def stop(self) -> None:
-        for task in self._tasks:
-            task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await stop_tasks(self._tasks)
         if self._inflight:  # let attempts in flight finish and record their outcome
             await asyncio.wait(set(self._inflight), timeout=DRAIN_SECONDS)
-        for task in set(self._inflight):
-            task.cancel()
-        await asyncio.gather(*self._inflight, return_exceptions=True)
+        await stop_tasks(set(self._inflight))
         await self._client.aclose()
 
     def wake(self) -> None:
@@ -175,8 +170,7 @@ class DeliveryWorker:
                 due = await repo.seconds_until_due(self.pool)
                 if due is not None and due > 0:
                     delay = min(due, IDLE_MAX_SECONDS)
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), timeout=max(delay, 0.005))
+            await wait_event(self._wake, max(delay, 0.005))
 
     async def _stats_loop(self) -> None:
         rounds = 0

@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import os
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
 
 import asyncpg
 import structlog
@@ -26,6 +27,12 @@ from entrepot.changes.compaction import compact_all
 from entrepot.changes.endpoints import router as changes_router
 from entrepot.changes.service import FeedService
 from entrepot.changes.waiter import ChangeWaiter
+from entrepot.limits.endpoints import router as limits_router
+from entrepot.limits.limiter import RateLimiter
+from entrepot.limits.meter import UsageMeter
+from entrepot.limits.plans import PlanBook
+from entrepot.limits.repository import purge_usage
+from entrepot.limits.service import PlanService
 from entrepot.logging import configure as configure_logging
 from entrepot.middleware import EdgeMiddleware
 from entrepot.oauth.endpoints import admin_router as signing_keys_router
@@ -67,6 +74,11 @@ async def _housekeeping(app: FastAPI, settings: Settings) -> None:
             await compact_all(app.state.pool, settings.change_retention_hours * 3600)
         except Exception as exc:
             log.warning("change_compaction_failed", error=str(exc))
+        try:
+            cutoff = datetime.now(UTC) - timedelta(days=settings.usage_retention_days)
+            await purge_usage(app.state.pool, cutoff)
+        except Exception as exc:
+            log.warning("usage_purge_failed", error=str(exc))
 
 
 async def _close_pool(pool: asyncpg.Pool) -> None:
@@ -111,6 +123,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             forget_principals=app.state.credentials.clear,
         )
         app.state.users = UserService(pool, tokens, forget_principals=app.state.credentials.clear)
+        plan_book = PlanBook(pool)
+        app.state.plans = PlanService(pool, on_change=plan_book.invalidate)
 
         def invalidate(topic: str) -> None:
             app.state.credentials.clear()
@@ -121,6 +135,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 registry.clear()
             if topic in ("*", "signing_keys"):
                 tokens.invalidate()
+            if topic in ("*", "plans"):
+                plan_book.invalidate()
 
         waiter = ChangeWaiter(dsn)
         waiter.start()
@@ -138,6 +154,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             app.state.redis = Redis.from_url(
                 settings.redis_url, socket_timeout=1.0, socket_connect_timeout=1.0
             )
+        app.state.limiter = RateLimiter(pool, plan_book, app.state.redis)
+        app.state.meter = UsageMeter(
+            pool,
+            settings.usage_flush_seconds,
+            after_flush=lambda now: app.state.limiter.quotas.refresh(pool, now),
+        )
+        app.state.meter.start()
         task = asyncio.create_task(_housekeeping(app, settings))
         log.info("started", pid=os.getpid(), version=__version__)
         try:
@@ -148,6 +171,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             await listener.stop()
             await waiter.stop()
             await stop_tasks([task])
+            await app.state.meter.stop()
             if app.state.redis is not None:
                 await app.state.redis.aclose()
             await _close_pool(pool)
@@ -172,6 +196,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(changes_router)
     app.include_router(webhooks_router)
     app.include_router(bulk_router)
+    app.include_router(limits_router)
     app.add_middleware(
         EdgeMiddleware,
         max_body=settings.max_body_bytes,

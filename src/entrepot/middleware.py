@@ -15,6 +15,7 @@ import structlog
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from entrepot.context import RequestContext, current_request
+from entrepot.limits.limiter import rate_limit_headers
 from entrepot.ops.metrics import REQUEST_SECONDS, REQUESTS
 from entrepot.problems import BadRequest, PayloadTooLarge, Problem, problem_response
 
@@ -56,6 +57,12 @@ class EdgeMiddleware:
                 response_started = True
                 headers = list(message.get("headers", []))
                 headers.append((b"x-request-id", raw_id))
+                decision = scope["state"].get("rate_limit")
+                if decision is not None:
+                    headers.extend(
+                        (name.lower().encode(), value.encode())
+                        for name, value in rate_limit_headers(decision).items()
+                    )
                 message = {**message, "headers": headers}
             await send(message)
 
@@ -105,6 +112,11 @@ class EdgeMiddleware:
         route = _route_template(scope)
         REQUESTS.labels(scope["method"], route, str(status)).inc()
         REQUEST_SECONDS.labels(scope["method"], route).observe(elapsed)
+        principal = scope["state"].get("principal")
+        if principal is not None and principal.app_id is not None and principal.kind == "app":
+            meter = getattr(scope["app"].state, "meter", None)
+            if meter is not None:
+                meter.count(principal.app_id, scope["method"], route, status)
         if path not in _QUIET or status >= 500:
             log.info(
                 "request",

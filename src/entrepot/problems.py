@@ -152,6 +152,14 @@ class PreconditionRequired(Problem):
     status, slug, title = 428, "precondition-required", "Precondition required"
 
 
+class RateLimited(Problem):
+    status, slug, title = 429, "rate-limited", "Too many requests"
+
+
+class QuotaExceeded(Problem):
+    status, slug, title = 429, "quota-exceeded", "Quota exceeded"
+
+
 class ServiceUnavailable(Problem):
     status, slug, title = 503, "unavailable", "Service unavailable"
 

@@ -41,6 +41,14 @@ class Settings(BaseSettings):
     )
     credential_cache_seconds: float = 1.0
     catalog_cache_seconds: float = 1.0
+    usage_flush_seconds: float = Field(
+        default=5.0,
+        gt=0,
+        le=300,
+        description="How often each replica adds its usage counts to the store; also how far "
+        "quotas may overshoot across replicas when no Redis is configured.",
+    )
+    usage_retention_days: int = Field(default=400, ge=1)
 
     issuer: str = Field(
         default="entrepot", description="'iss' of access tokens; set to the public base URL."

@@ -533,6 +533,27 @@ async def retried_delivery(w: World, column: str) -> Call:
     return Call(f"/v1/webhooks/{webhook}/deliveries/{delivery}/retry")
 
 
+async def new_plan(w: World, column: str) -> Call:
+    return Call("/v1/plans", json={"name": unique("plan"), "rate_per_second": 5, "burst": 10})
+
+
+async def victim_plan(w: World) -> str:
+    name = unique("plan")
+    created = await w.client.post(
+        "/v1/plans", json={"name": name, "rate_per_second": 5, "burst": 10}
+    )
+    assert created.status_code == 201, created.text
+    return name
+
+
+async def patched_plan(w: World, column: str) -> Call:
+    return Call(f"/v1/plans/{await victim_plan(w)}", json={"burst": 20})
+
+
+async def doomed_plan(w: World, column: str) -> Call:
+    return Call(f"/v1/plans/{await victim_plan(w)}")
+
+
 def r_app(w: World) -> str:
     return f"/v1/apps/{w.app_id('right')}"
 
@@ -609,6 +630,7 @@ def narrowed_changes(w: World, column: str, response: httpx.Response) -> None:
 
 ALL_200 = expect(200, 200, 200, 200, 200)
 PLATFORM_ADMIN_ONLY = expect(403, 403, 403, 403, 200)
+PLATFORM_ADMIN_ONLY_CREATE = expect(403, 403, 403, 403, 201)
 OWN_APP_ONLY = expect(404, 404, 404, 403, 200)  # an app sees itself; managing needs admin
 
 
@@ -797,6 +819,27 @@ ROWS: list[Row] = [
         PLATFORM_ADMIN_ONLY,
         "admin",
         "p_admin",
+    ),
+    # Plans: everyone authenticated reads them; only the platform admin changes them.
+    Row("POST", "/v1/plans", new_plan, PLATFORM_ADMIN_ONLY_CREATE, "admin", "p_admin"),
+    Row("GET", "/v1/plans", fixed(lambda w: "/v1/plans"), ALL_200, None),
+    Row("GET", "/v1/plans/{plan}", fixed(lambda w: "/v1/plans/default"), ALL_200, None),
+    Row("PATCH", "/v1/plans/{plan}", patched_plan, PLATFORM_ADMIN_ONLY, "admin", "p_admin"),
+    Row(
+        "DELETE",
+        "/v1/plans/{plan}",
+        doomed_plan,
+        expect(403, 403, 403, 403, 204),
+        "admin",
+        "p_admin",
+    ),
+    Row(
+        "GET",
+        "/v1/apps/{app}/usage",
+        fixed(lambda w: f"{r_app(w)}/usage"),
+        expect(404, 404, 404, 200, 200),
+        "admin",
+        "c_admin",
     ),
     Row("POST", "/v1/users", new_user, expect(403, 403, 403, 403, 201), "admin", "p_admin"),
     Row(

@@ -8,6 +8,7 @@ from typing import Annotated
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from entrepot.catalog.models import SLUG, Text
+from entrepot.limits.models import PLAN_NAME
 
 Scope = Annotated[
     str,
@@ -35,6 +36,9 @@ class AppPatch(BaseModel):
     redirect_uris: list[Uri] | None = Field(default=None, max_length=20)
     scopes: list[Scope] | None = None
     disabled: bool | None = None
+    plan: str | None = Field(
+        default=None, pattern=PLAN_NAME, description="Platform admins only: the app's plan."
+    )
 
 
 class App(BaseModel):

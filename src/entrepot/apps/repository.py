@@ -81,7 +81,7 @@ async def list_apps(
 
 async def update_app(conn: Conn, app_id: uuid.UUID, changes: dict[str, Any]) -> None:
     sets, args = [], [app_id]
-    for column in ("description", "redirect_uris", "scopes"):
+    for column in ("description", "redirect_uris", "scopes", "plan"):
         if column in changes:
             args.append(changes[column])
             sets.append(f"{column} = ${len(args)}")

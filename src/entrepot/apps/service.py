@@ -19,8 +19,9 @@ from entrepot.auth.keys import new_key
 from entrepot.auth.principal import DEFAULT_APP_SCOPES, Principal
 from entrepot.auth.repository import insert_key
 from entrepot.catalog import repository as catalog_repo
+from entrepot.limits import repository as limits_repo
 from entrepot.pagination import decode_cursor, fingerprint, page
-from entrepot.policy import can_manage_org, can_see_org
+from entrepot.policy import can_manage_org, can_see_org, require_platform_admin
 from entrepot.problems import Conflict, Forbidden, NotFound, Unprocessable
 from entrepot.store.notify import announce
 from entrepot.store.types import Conn
@@ -73,6 +74,16 @@ def _future(moment: datetime | None, path: str) -> datetime | None:
             "The time must be in the future.", errors=[{"path": path, "message": "in the past"}]
         )
     return moment
+
+
+async def _check_plan_change(conn: Any, principal: Principal, plan: str) -> None:
+    """Plans are commercial terms: only platform admins move apps between them."""
+    require_platform_admin(principal)
+    if await limits_repo.get_plan(conn, plan) is None:
+        raise Unprocessable(
+            f"Plan {plan!r} does not exist.",
+            errors=[{"path": "/plan", "message": "unknown plan"}],
+        )
 
 
 class AppService:
@@ -185,7 +196,7 @@ class AppService:
 
     async def update(self, principal: Principal, raw_id: str, patch: AppPatch) -> dict[str, Any]:
         changes = patch.model_dump(exclude_unset=True)
-        for key in ("redirect_uris", "scopes", "disabled"):
+        for key in ("redirect_uris", "scopes", "disabled", "plan"):
             if key in changes and changes[key] is None:
                 raise Unprocessable(
                     f"{key} cannot be null.",
@@ -195,6 +206,8 @@ class AppService:
             changes["scopes"] = sorted(set(changes["scopes"]))
         async with self.pool.acquire() as conn, conn.transaction():
             row = await self._app(conn, principal, raw_id, manage=True, lock=True)
+            if "plan" in changes:
+                await _check_plan_change(conn, principal, changes["plan"])
             if changes:
                 await repo.update_app(conn, row["id"], changes)
                 await announce(conn, "credentials")

@@ -95,6 +95,7 @@ async def _from_key(pool: asyncpg.Pool, token: str, key: bytes) -> tuple[Princip
         scopes,
         app_id=row["app_id"],
         org_id=row["org_id"],
+        plan=row["plan"],
     )
     return principal, await _mark_used(pool, row, principal)
 
@@ -147,6 +148,7 @@ async def _from_token(pool: asyncpg.Pool, tokens: TokenService, token: str) -> P
             granted & frozenset(app["scopes"]),
             app_id=subject_id,
             org_id=app["org_id"],
+            plan=app["plan"],
         )
     if kind == "user":
         user = await repo.find_user(pool, subject_id)
@@ -189,6 +191,7 @@ async def authenticate(request: Request) -> Principal:
                 request.state.first_use = True
         cache.put(key, principal)
     request.state.principal = principal
+    request.state.rate_limit = await state.limiter.admit(principal)
     return principal
 
 

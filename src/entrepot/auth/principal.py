@@ -36,6 +36,7 @@ class Principal:
     org_id: uuid.UUID | None = None
     user_id: uuid.UUID | None = None
     roles: dict[uuid.UUID, Role] = field(default_factory=dict)
+    plan: str | None = None  # an app's plan; users are limited by the default plan
 
     def has_scope(self, scope: str) -> bool:
         return self.is_admin or scope in self.scopes

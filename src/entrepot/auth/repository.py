@@ -11,7 +11,7 @@ from entrepot.store.types import Conn, Executor
 
 FIND_LIVE_KEY = """
 SELECT k.id, k.is_admin, k.scopes, k.app_id, k.first_used_at IS NULL AS first_use,
-       a.org_id, a.scopes AS app_scopes
+       a.org_id, a.scopes AS app_scopes, a.plan
 FROM api_keys k LEFT JOIN apps a ON a.id = k.app_id
 WHERE k.digest = $1
   AND k.revoked_at IS NULL
@@ -55,7 +55,8 @@ async def mark_used(conn: Executor, key_id: uuid.UUID) -> bool:
 
 async def find_app(conn: Executor, app_id: uuid.UUID) -> asyncpg.Record | None:
     return await conn.fetchrow(
-        "SELECT id, org_id, scopes, client_id FROM apps WHERE id = $1 AND disabled_at IS NULL",
+        "SELECT id, org_id, scopes, client_id, plan FROM apps "
+        "WHERE id = $1 AND disabled_at IS NULL",
         app_id,
     )
 

@@ -1,0 +1,1 @@
+"""Rate limits, quotas and usage metering per application plan."""

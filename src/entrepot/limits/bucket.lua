@@ -1,0 +1,47 @@
+-- Token bucket (see bucket.py, which this mirrors) plus daily and monthly quotas.
+-- KEYS[1] bucket hash, KEYS[2] day counter, KEYS[3] month counter
+-- ARGV: rate, burst, day_quota (-1 none), month_quota (-1 none),
+--       day_ttl, month_ttl (seconds), now (empty: the server's clock)
+local rate = tonumber(ARGV[1])
+local burst = tonumber(ARGV[2])
+local day_quota = tonumber(ARGV[3])
+local month_quota = tonumber(ARGV[4])
+local now
+if ARGV[7] ~= '' then
+  now = tonumber(ARGV[7])
+else
+  local t = redis.call('TIME')
+  now = tonumber(t[1]) + tonumber(t[2]) / 1000000
+end
+
+local state = redis.call('HMGET', KEYS[1], 'tokens', 'stamp')
+local tokens = tonumber(state[1])
+if tokens == nil then
+  tokens = burst
+else
+  local elapsed = math.max(0, now - tonumber(state[2]))
+  tokens = math.min(burst, tokens + elapsed * rate)
+end
+
+local verdict = 'ok'
+local day_used = tonumber(redis.call('GET', KEYS[2]) or '0')
+local month_used = tonumber(redis.call('GET', KEYS[3]) or '0')
+if tokens < 1 then
+  verdict = 'rate'
+elseif day_quota >= 0 and day_used >= day_quota then
+  verdict = 'day'
+elseif month_quota >= 0 and month_used >= month_quota then
+  verdict = 'month'
+end
+
+if verdict == 'ok' then
+  tokens = tokens - 1
+  day_used = redis.call('INCR', KEYS[2])
+  redis.call('EXPIRE', KEYS[2], tonumber(ARGV[5]))
+  month_used = redis.call('INCR', KEYS[3])
+  redis.call('EXPIRE', KEYS[3], tonumber(ARGV[6]))
+end
+redis.call('HSET', KEYS[1], 'tokens', tostring(tokens), 'stamp', tostring(now))
+redis.call('EXPIRE', KEYS[1], math.ceil(burst / rate) + 1)
+-- Floats travel as strings: Redis would truncate a Lua number to an integer.
+return {verdict, tostring(tokens), day_used, month_used}

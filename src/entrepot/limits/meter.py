@@ -1,0 +1,75 @@
+"""Usage metering: count each app's requests in memory, add them to PostgreSQL in batches.
+
+Counting is a dict increment on the request path; a background task adds the
+counts to ``usage_hourly`` every few seconds in one statement, then lets the
+limiter re-read quota use. Counts that fail to flush are kept for the next try.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections import Counter
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
+
+import asyncpg
+import structlog
+
+from entrepot.aio import stop_tasks
+from entrepot.limits import repository as repo
+from entrepot.limits.classes import endpoint_class
+
+log = structlog.get_logger("entrepot.limits")
+
+UsageKey = tuple[uuid.UUID, datetime, str, int]
+MAX_PENDING_KEYS = 200_000  # beyond this while the store is down, new counts are dropped
+
+
+class UsageMeter:
+    def __init__(
+        self,
+        pool: asyncpg.Pool,
+        interval: float,
+        after_flush: Callable[[datetime], Awaitable[None]] | None = None,
+    ) -> None:
+        self.pool = pool
+        self.interval = interval
+        self.after_flush = after_flush
+        self._pending: Counter[UsageKey] = Counter()
+        self._task: asyncio.Task[None] | None = None
+
+    def count(self, app_id: uuid.UUID, method: str, route: str, status: int) -> None:
+        now = datetime.now(UTC)
+        hour = now.replace(minute=0, second=0, microsecond=0)
+        key = (app_id, hour, endpoint_class(method, route), status)
+        if key in self._pending or len(self._pending) < MAX_PENDING_KEYS:
+            self._pending[key] += 1
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name="usage-meter")
+
+    async def stop(self) -> None:
+        await stop_tasks([self._task])
+        await self.flush()
+
+    async def flush(self) -> None:
+        batch, self._pending = self._pending, Counter()
+        if not batch:
+            return
+        rows = [(*key, n) for key, n in sorted(batch.items())]
+        try:
+            await repo.add_usage(self.pool, rows)
+        except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+            self._pending.update(batch)  # try again next round
+            log.warning("usage_flush_failed", error=f"{type(exc).__name__}: {exc}")
+
+    async def _run(self) -> None:
+        while True:
+            await asyncio.sleep(self.interval)
+            await self.flush()
+            if self.after_flush is not None:
+                try:
+                    await self.after_flush(datetime.now(UTC))
+                except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+                    log.warning("quota_refresh_failed", error=f"{type(exc).__name__}: {exc}")

@@ -1,0 +1,130 @@
+"""SQL for plans and usage counters."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any
+
+import asyncpg
+
+from entrepot.store.types import Conn, Executor
+
+PLAN_COLUMNS = "name, rate_per_second, burst, daily_quota, monthly_quota, created_at, updated_at"
+
+
+async def all_plans(conn: Executor) -> list[asyncpg.Record]:
+    return await conn.fetch(f"SELECT {PLAN_COLUMNS} FROM plans ORDER BY name")
+
+
+async def get_plan(conn: Executor, name: str, *, lock: bool = False) -> asyncpg.Record | None:
+    suffix = " FOR UPDATE" if lock else ""
+    return await conn.fetchrow(f"SELECT {PLAN_COLUMNS} FROM plans WHERE name = $1{suffix}", name)
+
+
+async def list_plans(conn: Executor, after: str | None, limit: int) -> list[asyncpg.Record]:
+    return await conn.fetch(
+        f"SELECT {PLAN_COLUMNS} FROM plans WHERE $1::text IS NULL OR name > $1 "
+        "ORDER BY name LIMIT $2",
+        after,
+        limit,
+    )
+
+
+async def insert_plan(conn: Conn, values: dict[str, Any]) -> asyncpg.Record | None:
+    """The new plan, or None if the name is taken."""
+    return await conn.fetchrow(
+        f"""
+        INSERT INTO plans (name, rate_per_second, burst, daily_quota, monthly_quota)
+        VALUES ($1, $2, $3, $4, $5) ON CONFLICT (name) DO NOTHING RETURNING {PLAN_COLUMNS}
+        """,
+        values["name"],
+        values["rate_per_second"],
+        values["burst"],
+        values.get("daily_quota"),
+        values.get("monthly_quota"),
+    )
+
+
+async def update_plan(conn: Conn, name: str, changes: dict[str, Any]) -> asyncpg.Record | None:
+    sets, args = [], [name]
+    for column in ("rate_per_second", "burst", "daily_quota", "monthly_quota"):
+        if column in changes:
+            args.append(changes[column])
+            sets.append(f"{column} = ${len(args)}")
+    sets.append("updated_at = now()")
+    return await conn.fetchrow(
+        f"UPDATE plans SET {', '.join(sets)} WHERE name = $1 RETURNING {PLAN_COLUMNS}", *args
+    )
+
+
+async def apps_on_plan(conn: Executor, name: str) -> int:
+    count: int = await conn.fetchval("SELECT count(*) FROM apps WHERE plan = $1", name)
+    return count
+
+
+async def delete_plan(conn: Conn, name: str) -> None:
+    await conn.execute("DELETE FROM plans WHERE name = $1", name)
+
+
+async def add_usage(conn: Executor, rows: list[tuple[uuid.UUID, datetime, str, int, int]]) -> None:
+    """Add counts in one statement; rows of apps deleted meanwhile are dropped.
+
+    Rows arrive sorted by key, so replicas flushing at once lock them in the
+    same order and cannot deadlock."""
+    await conn.execute(
+        """
+        INSERT INTO usage_hourly (app_id, hour, endpoint_class, status, count)
+        SELECT u.app_id, u.hour, u.endpoint_class, u.status, u.count
+        FROM unnest($1::uuid[], $2::timestamptz[], $3::text[], $4::smallint[], $5::bigint[])
+             WITH ORDINALITY AS u (app_id, hour, endpoint_class, status, count, n)
+        WHERE EXISTS (SELECT 1 FROM apps a WHERE a.id = u.app_id)
+        ORDER BY u.n
+        ON CONFLICT (app_id, hour, endpoint_class, status)
+        DO UPDATE SET count = usage_hourly.count + excluded.count
+        """,
+        [r[0] for r in rows],
+        [r[1] for r in rows],
+        [r[2] for r in rows],
+        [r[3] for r in rows],
+        [r[4] for r in rows],
+    )
+
+
+async def admitted_since(
+    conn: Executor, app_ids: list[uuid.UUID], since: datetime
+) -> dict[uuid.UUID, int]:
+    """Requests each app had admitted (anything but a 429) since ``since``."""
+    rows = await conn.fetch(
+        """
+        SELECT app_id, sum(count)::bigint AS n FROM usage_hourly
+        WHERE app_id = ANY($1::uuid[]) AND hour >= $2 AND status <> 429
+        GROUP BY app_id
+        """,
+        app_ids,
+        since,
+    )
+    return {r["app_id"]: r["n"] for r in rows}
+
+
+async def usage(
+    conn: Executor, app_id: uuid.UUID, start: datetime, end: datetime, granularity: str
+) -> list[asyncpg.Record]:
+    return await conn.fetch(
+        """
+        SELECT date_trunc($4, hour, 'UTC') AS period, endpoint_class, status,
+               sum(count)::bigint AS count
+        FROM usage_hourly
+        WHERE app_id = $1 AND hour >= $2 AND hour < $3
+        GROUP BY 1, 2, 3 ORDER BY 1, 2, 3
+        """,
+        app_id,
+        start,
+        end,
+        granularity,
+    )
+
+
+async def purge_usage(conn: Executor, before: datetime) -> int:
+    result: str = await conn.execute("DELETE FROM usage_hourly WHERE hour < $1", before)
+    return int(result.rsplit(" ", 1)[-1])

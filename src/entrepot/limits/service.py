@@ -1,0 +1,143 @@
+"""Plans (platform admins manage them, anyone authenticated may read them) and usage reports."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import asyncpg
+
+from entrepot.audit.log import record
+from entrepot.auth.principal import Principal
+from entrepot.limits import repository as repo
+from entrepot.limits.models import Granularity, PlanCreate, PlanPatch
+from entrepot.limits.plans import DEFAULT_PLAN
+from entrepot.pagination import decode_cursor, fingerprint, page
+from entrepot.policy import require_platform_admin
+from entrepot.problems import BadRequest, Conflict, NotFound, Unprocessable
+from entrepot.store.notify import announce
+
+MAX_SPAN = {"hour": timedelta(days=31), "day": timedelta(days=400)}
+DEFAULT_SPAN = {"hour": timedelta(days=1), "day": timedelta(days=30)}
+
+
+def plan_out(row: asyncpg.Record) -> dict[str, Any]:
+    return dict(row)
+
+
+class PlanService:
+    def __init__(self, pool: asyncpg.Pool, on_change: Callable[[], None]) -> None:
+        self.pool = pool
+        self.on_change = on_change  # this replica's plan cache; others hear the NOTIFY
+
+    async def create(self, principal: Principal, body: PlanCreate) -> dict[str, Any]:
+        require_platform_admin(principal)
+        async with self.pool.acquire() as conn, conn.transaction():
+            row = await repo.insert_plan(conn, body.model_dump())
+            if row is None:
+                raise Conflict(f"A plan named {body.name!r} already exists.")
+            await announce(conn, "plans")
+            await record(
+                conn, principal, "plan.created", f"plan:{body.name}", details=body.model_dump()
+            )
+        self.on_change()
+        return plan_out(row)
+
+    async def list_plans(self, cursor: str | None, limit: int) -> dict[str, Any]:
+        fp = fingerprint("plans")
+        after = str(decode_cursor(cursor, fp)[0]) if cursor else None
+        rows = await repo.list_plans(self.pool, after, limit + 1)
+        return page([plan_out(r) for r in rows], limit, fp, lambda p: [p["name"]])
+
+    async def get(self, name: str) -> dict[str, Any]:
+        row = await repo.get_plan(self.pool, name)
+        if row is None:
+            raise NotFound(f"Plan {name!r} does not exist.")
+        return plan_out(row)
+
+    async def update(self, principal: Principal, name: str, patch: PlanPatch) -> dict[str, Any]:
+        require_platform_admin(principal)
+        changes = patch.model_dump(exclude_unset=True)
+        for key in ("rate_per_second", "burst"):
+            if key in changes and changes[key] is None:
+                raise Unprocessable(
+                    f"{key} cannot be null.", errors=[{"path": f"/{key}", "message": "null"}]
+                )
+        async with self.pool.acquire() as conn, conn.transaction():
+            row = await repo.get_plan(conn, name, lock=True)
+            if row is None:
+                raise NotFound(f"Plan {name!r} does not exist.")
+            if changes:
+                row = await repo.update_plan(conn, name, changes)
+                await announce(conn, "plans")
+                await record(conn, principal, "plan.updated", f"plan:{name}", details=changes)
+        self.on_change()
+        assert row is not None
+        return plan_out(row)
+
+    async def delete(self, principal: Principal, name: str) -> None:
+        require_platform_admin(principal)
+        if name == DEFAULT_PLAN:
+            raise Conflict("The default plan cannot be deleted: new applications get it.")
+        async with self.pool.acquire() as conn, conn.transaction():
+            if await repo.get_plan(conn, name, lock=True) is None:
+                raise NotFound(f"Plan {name!r} does not exist.")
+            in_use = await repo.apps_on_plan(conn, name)
+            if in_use:
+                raise Conflict(
+                    f"{in_use} application(s) are on plan {name!r}; move them to another first."
+                )
+            await repo.delete_plan(conn, name)
+            await announce(conn, "plans")
+            await record(conn, principal, "plan.deleted", f"plan:{name}")
+        self.on_change()
+
+
+def usage_window(
+    granularity: Granularity, start: datetime | None, end: datetime | None
+) -> tuple[datetime, datetime]:
+    """The [start, end) asked for, defaulted and bounded so one call cannot read years of rows."""
+    end = _utc(end) if end is not None else datetime.now(UTC)
+    try:
+        start = _utc(start) if start is not None else end - DEFAULT_SPAN[granularity]
+    except OverflowError:
+        raise BadRequest(
+            "to is too early.", errors=[{"path": "query:to", "message": "out of range"}]
+        ) from None
+    if start >= end:
+        raise BadRequest(
+            "from must be before to.", errors=[{"path": "query:from", "message": "after to"}]
+        )
+    if end - start > MAX_SPAN[granularity]:
+        raise BadRequest(
+            f"At {granularity} granularity one call covers at most "
+            f"{MAX_SPAN[granularity].days} days.",
+            errors=[{"path": "query:from", "message": "span too long"}],
+        )
+    return start, end
+
+
+async def usage_report(
+    pool: asyncpg.Pool,
+    app_id: uuid.UUID,
+    granularity: Granularity,
+    start: datetime,
+    end: datetime,
+) -> dict[str, Any]:
+    first_hour = start.replace(minute=0, second=0, microsecond=0)
+    rows = await repo.usage(pool, app_id, first_hour, end, granularity)
+    data = [dict(r) for r in rows]
+    return {
+        "app": str(app_id),
+        "granularity": granularity,
+        "start": start,
+        "end": end,
+        "total": sum(r["count"] for r in data),
+        "data": data,
+    }
+
+
+def _utc(moment: datetime) -> datetime:
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)

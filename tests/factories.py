@@ -87,3 +87,21 @@ async def app_key(client: httpx.AsyncClient, org: str, scopes: list[str]) -> str
     app = await make_app(client, org, scopes=scopes)
     key: str = (await make_key(client, app["id"]))["key"]
     return key
+
+
+async def make_plan(client: httpx.AsyncClient, **limits: Any) -> str:
+    """A plan of the test's own (``rate_per_second`` and ``burst`` at least)."""
+    name = unique("plan")
+    response = await client.post("/v1/plans", json={"name": name, **limits})
+    assert response.status_code == 201, response.text
+    return name
+
+
+async def app_on_plan(client: httpx.AsyncClient, plan: str) -> tuple[str, str]:
+    """A fresh app of a fresh org moved to ``plan``: its id and an API key."""
+    org = (await make_org(client))["name"]
+    app = await make_app(client, org, scopes=["datasets:read", "records:read", "records:write"])
+    moved = await client.patch(f"/v1/apps/{app['id']}", json={"plan": plan})
+    assert moved.status_code == 200, moved.text
+    key: str = (await make_key(client, app["id"]))["key"]
+    return app["id"], key

@@ -48,7 +48,9 @@ class Settings(BaseSettings):
         description="How often each replica adds its usage counts to the store; also how far "
         "quotas may overshoot across replicas when no Redis is configured.",
     )
-    usage_retention_days: int = Field(default=400, ge=1)
+    usage_retention_days: int = Field(
+        default=400, ge=31, description="Monthly quotas without Redis are counted from usage."
+    )
 
     issuer: str = Field(
         default="entrepot", description="'iss' of access tokens; set to the public base URL."

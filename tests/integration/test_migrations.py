@@ -51,3 +51,24 @@ async def test_an_applied_migration_must_not_change(fresh_database: FreshDatabas
         await conn.close()
     with pytest.raises(MigrationError):
         await migrate(url)
+
+
+async def test_apps_of_the_previous_release_land_on_the_default_plan(
+    fresh_database: FreshDatabase,
+) -> None:
+    url = await fresh_database()
+    await migrate(url, target=4)
+    conn = await asyncpg.connect(url)
+    try:
+        org = await conn.fetchval("INSERT INTO orgs (name, title) VALUES ('o', 'O') RETURNING id")
+        await conn.execute(
+            "INSERT INTO apps (org_id, name, client_id, client_secret_digest, scopes) "
+            "VALUES ($1, 'a', 'cid', '\\x00', '{}')",
+            org,
+        )
+        await migrate(url)
+        assert await conn.fetchval("SELECT plan FROM apps") == "default"
+        with pytest.raises(asyncpg.ForeignKeyViolationError):
+            await conn.execute("UPDATE apps SET plan = 'missing'")
+    finally:
+        await conn.close()

@@ -2,6 +2,11 @@
 -- KEYS[1] bucket hash, KEYS[2] day counter, KEYS[3] month counter
 -- ARGV: rate, burst, day_quota (-1 none), month_quota (-1 none),
 --       day_ttl, month_ttl (seconds), now (empty: the server's clock)
+-- 17 significant digits: a double survives the round trip through a string.
+local function exact(x)
+  return string.format('%.17g', x)
+end
+
 local rate = tonumber(ARGV[1])
 local burst = tonumber(ARGV[2])
 local day_quota = tonumber(ARGV[3])
@@ -36,12 +41,16 @@ end
 
 if verdict == 'ok' then
   tokens = tokens - 1
-  day_used = redis.call('INCR', KEYS[2])
-  redis.call('EXPIRE', KEYS[2], tonumber(ARGV[5]))
-  month_used = redis.call('INCR', KEYS[3])
-  redis.call('EXPIRE', KEYS[3], tonumber(ARGV[6]))
+  if day_quota >= 0 then
+    day_used = redis.call('INCR', KEYS[2])
+    redis.call('EXPIRE', KEYS[2], tonumber(ARGV[5]))
+  end
+  if month_quota >= 0 then
+    month_used = redis.call('INCR', KEYS[3])
+    redis.call('EXPIRE', KEYS[3], tonumber(ARGV[6]))
+  end
 end
-redis.call('HSET', KEYS[1], 'tokens', tostring(tokens), 'stamp', tostring(now))
+redis.call('HSET', KEYS[1], 'tokens', exact(tokens), 'stamp', exact(now))
 redis.call('EXPIRE', KEYS[1], math.ceil(burst / rate) + 1)
 -- Floats travel as strings: Redis would truncate a Lua number to an integer.
-return {verdict, tostring(tokens), day_used, month_used}
+return {verdict, exact(tokens), day_used, month_used}

@@ -16,7 +16,7 @@ import time
 import uuid
 from collections import OrderedDict
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from importlib.resources import files
 from typing import Any
 
@@ -28,7 +28,7 @@ from entrepot.auth.principal import Principal
 from entrepot.limits import repository as repo
 from entrepot.limits.bucket import Bucket, Decision, decide, take
 from entrepot.limits.plans import PlanBook, PlanLimits
-from entrepot.limits.windows import Window, day_of, month_of
+from entrepot.limits.windows import Calendar, Window, day_of, month_of
 from entrepot.problems import QuotaExceeded, RateLimited
 
 log = structlog.get_logger("entrepot.limits")
@@ -63,7 +63,7 @@ class LocalQuotas:
             entry = self._used.setdefault((app_id, window.name), [base, 0])
         return entry[0] + entry[1]
 
-    def count(self, app_id: uuid.UUID, windows: list[Window]) -> None:
+    def count(self, app_id: uuid.UUID, windows: tuple[Window, Window]) -> None:
         for window in windows:
             entry = self._used.get((app_id, window.name))
             if entry is not None:
@@ -95,6 +95,7 @@ class RateLimiter:
         self._redis_down_until = 0.0
         self._buckets: OrderedDict[str, Bucket] = OrderedDict()
         self.quotas = LocalQuotas()
+        self.calendar = Calendar()
 
     async def admit(self, principal: Principal) -> Decision | None:
         """The decision to report in RateLimit-* headers; raises 429 when refused.
@@ -113,8 +114,7 @@ class RateLimiter:
         raise _refusal(verdict, plan)
 
     async def check(self, subject: str, plan: PlanLimits, app_id: uuid.UUID | None) -> Verdict:
-        now = datetime.now(UTC)
-        windows = [day_of(now), month_of(now)]
+        windows = self.calendar.current()
         quotas = (plan.daily_quota, plan.monthly_quota) if app_id is not None else (None, None)
         if self._script is not None and time.monotonic() >= self._redis_down_until:
             try:
@@ -129,11 +129,11 @@ class RateLimiter:
         self,
         subject: str,
         plan: PlanLimits,
-        windows: list[Window],
+        windows: tuple[Window, Window],
         quotas: tuple[int | None, int | None],
     ) -> Verdict:
         assert self._script is not None
-        now = datetime.now(UTC)
+        now = time.time()
         tag = "{" + subject + "}"  # one hash slot per caller, for Redis Cluster
         keys = [f"entrepot:rl:{tag}", f"entrepot:qd:{tag}:{windows[0].name}"]
         keys.append(f"entrepot:qm:{tag}:{windows[1].name}")
@@ -160,10 +160,10 @@ class RateLimiter:
         subject: str,
         plan: PlanLimits,
         app_id: uuid.UUID | None,
-        windows: list[Window],
+        windows: tuple[Window, Window],
         quotas: tuple[int | None, int | None],
     ) -> Verdict:
-        now = datetime.now(UTC)
+        now = time.time()
         for window, quota, name in zip(windows, quotas, ("day", "month"), strict=True):
             if quota is None or app_id is None:
                 continue
@@ -184,7 +184,7 @@ class RateLimiter:
         return Verdict(decision, None)
 
 
-def _refused(decision: Decision, why: str, windows: list[Window], now: datetime) -> Decision:
+def _refused(decision: Decision, why: str, windows: tuple[Window, Window], now: float) -> Decision:
     """A quota refusal keeps the bucket's figures but waits for the window to end."""
     if why == "rate":
         return decision

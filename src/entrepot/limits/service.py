@@ -98,7 +98,8 @@ class PlanService:
 def usage_window(
     granularity: Granularity, start: datetime | None, end: datetime | None
 ) -> tuple[datetime, datetime]:
-    """The [start, end) asked for, defaulted and bounded so one call cannot read years of rows."""
+    """The [start, end) asked for, defaulted, bounded so one call cannot read years of rows,
+    and widened to whole hours or UTC days (the report says which window it covers)."""
     end = _utc(end) if end is not None else datetime.now(UTC)
     try:
         start = _utc(start) if start is not None else end - DEFAULT_SPAN[granularity]
@@ -116,7 +117,23 @@ def usage_window(
             f"{MAX_SPAN[granularity].days} days.",
             errors=[{"path": "query:from", "message": "span too long"}],
         )
-    return start, end
+    return _floor(start, granularity), _ceil(end, granularity)
+
+
+def _floor(moment: datetime, granularity: Granularity) -> datetime:
+    moment = moment.replace(minute=0, second=0, microsecond=0)
+    return moment.replace(hour=0) if granularity == "day" else moment
+
+
+def _ceil(moment: datetime, granularity: Granularity) -> datetime:
+    floor = _floor(moment, granularity)
+    if floor == moment:
+        return moment
+    step = timedelta(days=1) if granularity == "day" else timedelta(hours=1)
+    try:
+        return floor + step
+    except OverflowError:
+        return floor
 
 
 async def usage_report(
@@ -126,8 +143,7 @@ async def usage_report(
     start: datetime,
     end: datetime,
 ) -> dict[str, Any]:
-    first_hour = start.replace(minute=0, second=0, microsecond=0)
-    rows = await repo.usage(pool, app_id, first_hour, end, granularity)
+    rows = await repo.usage(pool, app_id, start, end, granularity)
     data = [dict(r) for r in rows]
     return {
         "app": str(app_id),

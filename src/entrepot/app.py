@@ -15,7 +15,7 @@ from fastapi import FastAPI
 from entrepot import __version__
 from entrepot.access.endpoints import router as access_router
 from entrepot.access.resolver import AccessResolver
-from entrepot.aio import stop_tasks
+from entrepot.aio import stop_tasks, wait_event
 from entrepot.apps.endpoints import router as apps_router
 from entrepot.apps.service import AppService
 from entrepot.audit.endpoints import router as audit_router
@@ -33,6 +33,7 @@ from entrepot.limits.meter import UsageMeter
 from entrepot.limits.plans import PlanBook
 from entrepot.limits.repository import purge_usage
 from entrepot.limits.service import PlanService
+from entrepot.limits.sign_in import SignInThrottle
 from entrepot.logging import configure as configure_logging
 from entrepot.middleware import EdgeMiddleware
 from entrepot.oauth.endpoints import admin_router as signing_keys_router
@@ -122,9 +123,22 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             max_overlap_seconds=settings.key_rotation_max_overlap_seconds,
             forget_principals=app.state.credentials.clear,
         )
-        app.state.users = UserService(pool, tokens, forget_principals=app.state.credentials.clear)
         plan_book = PlanBook(pool)
         app.state.plans = PlanService(pool, on_change=plan_book.invalidate)
+        app.state.redis = None
+        if settings.redis_url:
+            from redis.asyncio import Redis
+
+            app.state.redis = Redis.from_url(
+                settings.redis_url, socket_timeout=1.0, socket_connect_timeout=1.0
+            )
+        app.state.limiter = RateLimiter(pool, plan_book, app.state.redis)
+        app.state.users = UserService(
+            pool,
+            tokens,
+            forget_principals=app.state.credentials.clear,
+            sign_in_throttle=SignInThrottle(app.state.limiter, settings),
+        )
 
         def invalidate(topic: str) -> None:
             app.state.credentials.clear()
@@ -145,16 +159,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
         listener = InvalidationListener(dsn, invalidate)
         listener.start()
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(listener.connected.wait(), timeout=5)
-        app.state.redis = None
-        if settings.redis_url:
-            from redis.asyncio import Redis
-
-            app.state.redis = Redis.from_url(
-                settings.redis_url, socket_timeout=1.0, socket_connect_timeout=1.0
-            )
-        app.state.limiter = RateLimiter(pool, plan_book, app.state.redis)
+        await wait_event(listener.connected, 5)
         app.state.meter = UsageMeter(
             pool,
             settings.usage_flush_seconds,

@@ -48,6 +48,12 @@ class Settings(BaseSettings):
         description="How often each replica adds its usage counts to the store; also how far "
         "quotas may overshoot across replicas when no Redis is configured.",
     )
+    sign_in_failures_burst: int = Field(
+        default=10, ge=1, description="Failed password sign-ins an account may have at once."
+    )
+    sign_in_failures_per_minute: float = Field(
+        default=6.0, gt=0, description="How fast an account's failed-sign-in allowance refills."
+    )
     usage_retention_days: int = Field(
         default=400, ge=31, description="Monthly quotas without Redis are counted from usage."
     )

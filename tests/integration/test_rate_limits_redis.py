@@ -31,20 +31,25 @@ def script(redis_url: str) -> redis.commands.core.Script:
 @given(
     rate=st.floats(min_value=0.05, max_value=1000, allow_nan=False),
     burst=st.integers(min_value=1, max_value=1000),
-    gaps=st.lists(st.floats(min_value=0, max_value=3, allow_nan=False), min_size=1, max_size=40),
+    steps=st.lists(
+        st.tuples(st.floats(min_value=0, max_value=3, allow_nan=False), st.sampled_from([0, 1])),
+        min_size=1,
+        max_size=40,
+    ),
 )
 def test_the_redis_script_decides_as_the_python_bucket(
-    script: redis.commands.core.Script, rate: float, burst: int, gaps: list[float]
+    script: redis.commands.core.Script, rate: float, burst: int, steps: list[tuple[float, int]]
 ) -> None:
+    """Spending (cost 1) and looking (cost 0) alike."""
     tag = "{test:" + uuid.uuid4().hex + "}"
     keys = [f"entrepot:rl:{tag}", f"entrepot:qd:{tag}:d", f"entrepot:qm:{tag}:m"]
     bucket: Bucket | None = None
     now = 1_000_000.0
-    for gap in gaps:
+    for gap, cost in steps:
         now += gap
-        bucket, expected = take(bucket, rate, burst, now)
+        bucket, expected = take(bucket, rate, burst, now, cost)
         verdict, tokens, _, _ = script(
-            keys=keys, args=[repr(rate), burst, -1, -1, 60, 60, repr(now)]
+            keys=keys, args=[repr(rate), burst, -1, -1, 60, 60, repr(now), cost]
         )
         assert (verdict == b"ok") == expected.allowed
         assert math.isclose(float(tokens), bucket.tokens, rel_tol=1e-9, abs_tol=1e-9)
@@ -55,9 +60,9 @@ def test_the_redis_script_counts_quotas_only_for_admitted_requests(
 ) -> None:
     tag = "{test:" + uuid.uuid4().hex + "}"
     keys = [f"entrepot:rl:{tag}", f"entrepot:qd:{tag}:d", f"entrepot:qm:{tag}:m"]
-    verdicts = [script(keys=keys, args=["1000", 1000, 2, 5, 60, 60, ""])[0] for _ in range(4)]
+    verdicts = [script(keys=keys, args=["1000", 1000, 2, 5, 60, 60, "", 1])[0] for _ in range(4)]
     assert verdicts == [b"ok", b"ok", b"day", b"day"]
-    assert script(keys=keys, args=["1000", 1000, 10, 2, 60, 60, ""])[0] == b"month"
+    assert script(keys=keys, args=["1000", 1000, 10, 2, 60, 60, "", 1])[0] == b"month"
 
 
 @pytest.fixture

@@ -1,7 +1,8 @@
 -- Token bucket (see bucket.py, which this mirrors) plus daily and monthly quotas.
 -- KEYS[1] bucket hash, KEYS[2] day counter, KEYS[3] month counter
 -- ARGV: rate, burst, day_quota (-1 none), month_quota (-1 none),
---       day_ttl, month_ttl (seconds), now (empty: the server's clock)
+--       day_ttl, month_ttl (seconds), now (empty: the server's clock),
+--       cost (tokens an admitted request spends; 0 only looks)
 -- 17 significant digits: a double survives the round trip through a string.
 local function exact(x)
   return string.format('%.17g', x)
@@ -39,8 +40,9 @@ elseif month_quota >= 0 and month_used >= month_quota then
   verdict = 'month'
 end
 
-if verdict == 'ok' then
-  tokens = tokens - 1
+local cost = tonumber(ARGV[8])
+if verdict == 'ok' and cost > 0 then
+  tokens = tokens - cost
   if day_quota >= 0 then
     day_used = redis.call('INCR', KEYS[2])
     redis.call('EXPIRE', KEYS[2], tonumber(ARGV[5]))

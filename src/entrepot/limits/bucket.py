@@ -36,12 +36,14 @@ def refill(bucket: Bucket | None, rate: float, burst: int, now: float) -> float:
     return min(float(burst), bucket.tokens + elapsed * rate)
 
 
-def take(bucket: Bucket | None, rate: float, burst: int, now: float) -> tuple[Bucket, Decision]:
-    """Spend one token if there is one; the new state and the decision."""
+def take(
+    bucket: Bucket | None, rate: float, burst: int, now: float, cost: int = 1
+) -> tuple[Bucket, Decision]:
+    """Spend ``cost`` tokens (0: only look) if there is one; the new state and the decision."""
     tokens = refill(bucket, rate, burst, now)
     allowed = tokens >= 1.0
     if allowed:
-        tokens -= 1.0
+        tokens -= cost
     return Bucket(tokens, now), decide(allowed, tokens, rate, burst)
 
 

@@ -113,17 +113,23 @@ class RateLimiter:
         LIMITED.labels(verdict.refused_by).inc()
         raise _refusal(verdict, plan)
 
-    async def check(self, subject: str, plan: PlanLimits, app_id: uuid.UUID | None) -> Verdict:
+    async def spend(self, key: str, limits: PlanLimits, cost: int) -> Decision:
+        """A limit outside plans (failed sign-ins): spend ``cost`` tokens, or 0 to look."""
+        return (await self.check(key, limits, None, cost)).decision
+
+    async def check(
+        self, subject: str, plan: PlanLimits, app_id: uuid.UUID | None, cost: int = 1
+    ) -> Verdict:
         windows = self.calendar.current()
         quotas = (plan.daily_quota, plan.monthly_quota) if app_id is not None else (None, None)
         if self._script is not None and time.monotonic() >= self._redis_down_until:
             try:
-                return await self._check_redis(subject, plan, windows, quotas)
+                return await self._check_redis(subject, plan, windows, quotas, cost)
             except Exception as exc:  # Redis down or slow: degrade to local limits, not an outage
                 self._redis_down_until = time.monotonic() + REDIS_RETRY_AFTER_SECONDS
                 FALLBACKS.inc()
                 log.warning("rate_limits_local", error=f"{type(exc).__name__}: {exc}")
-        return await self._check_local(subject, plan, app_id, windows, quotas)
+        return await self._check_local(subject, plan, app_id, windows, quotas, cost)
 
     async def _check_redis(
         self,
@@ -131,6 +137,7 @@ class RateLimiter:
         plan: PlanLimits,
         windows: tuple[Window, Window],
         quotas: tuple[int | None, int | None],
+        cost: int,
     ) -> Verdict:
         assert self._script is not None
         now = time.time()
@@ -145,6 +152,7 @@ class RateLimiter:
             windows[0].seconds_left(now) + 3600,
             windows[1].seconds_left(now) + 3600,
             "",
+            cost,
         ]
         async with asyncio.timeout(REDIS_TIMEOUT_SECONDS):
             reply = await self._script(keys=keys, args=args)
@@ -162,6 +170,7 @@ class RateLimiter:
         app_id: uuid.UUID | None,
         windows: tuple[Window, Window],
         quotas: tuple[int | None, int | None],
+        cost: int,
     ) -> Verdict:
         now = time.time()
         for window, quota, name in zip(windows, quotas, ("day", "month"), strict=True):
@@ -172,14 +181,16 @@ class RateLimiter:
                 tokens = held.tokens if held is not None else float(plan.burst)
                 decision = decide(True, tokens, plan.rate, plan.burst)
                 return Verdict(_refused(decision, name, windows, now), name)
-        bucket, decision = take(self._buckets.get(subject), plan.rate, plan.burst, time.monotonic())
+        bucket, decision = take(
+            self._buckets.get(subject), plan.rate, plan.burst, time.monotonic(), cost
+        )
         self._buckets[subject] = bucket
         self._buckets.move_to_end(subject)
         if len(self._buckets) > MAX_LOCAL_BUCKETS:
             self._buckets.popitem(last=False)
         if not decision.allowed:
             return Verdict(decision, "rate")
-        if app_id is not None:
+        if app_id is not None and cost:
             self.quotas.count(app_id, windows)
         return Verdict(decision, None)
 

@@ -18,6 +18,7 @@ import asyncpg
 from entrepot.audit.log import record
 from entrepot.auth.principal import SCOPES, Principal
 from entrepot.auth.tokens import TokenService
+from entrepot.limits.sign_in import NoThrottle, SignInThrottle
 from entrepot.pagination import decode_cursor, fingerprint, invalid_cursor, page
 from entrepot.policy import can_manage_org, can_see_org, require_platform_admin
 from entrepot.problems import (
@@ -70,8 +71,10 @@ class UserService:
         *,
         forget_principals: Callable[[], None] | None = None,
         hasher: Passwords = passwords,
+        sign_in_throttle: SignInThrottle | NoThrottle | None = None,
     ) -> None:
         self.pool = pool
+        self.sign_in_throttle = sign_in_throttle or NoThrottle()
         self.tokens = tokens
         self.hasher = hasher
         # This replica hears its own NOTIFY a moment after commit; dropping its cache
@@ -154,9 +157,11 @@ class UserService:
         cost one Argon2 verification each, so neither the body nor the timing
         says which emails exist."""
         email = normalise_email(email)
+        await self.sign_in_throttle.check(email)
         row = await repo.find_user_by_email(self.pool, email)
         ok = await self._verify(row["password_hash"] if row else None, password)
         if row is None or not ok or row["disabled"]:
+            await self.sign_in_throttle.failed(email)
             reason = (
                 "unknown_email"
                 if row is None

@@ -27,6 +27,7 @@ from entrepot.changes.compaction import compact_all
 from entrepot.changes.endpoints import router as changes_router
 from entrepot.changes.service import FeedService
 from entrepot.changes.waiter import ChangeWaiter
+from entrepot.limits.auth_failures import AuthFailureThrottle
 from entrepot.limits.endpoints import router as limits_router
 from entrepot.limits.limiter import RateLimiter
 from entrepot.limits.meter import UsageMeter
@@ -133,6 +134,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 settings.redis_url, socket_timeout=1.0, socket_connect_timeout=1.0
             )
         app.state.limiter = RateLimiter(pool, plan_book, app.state.redis)
+        app.state.auth_failures = AuthFailureThrottle(
+            pool, settings.auth_failures_per_second, settings.auth_failures_burst
+        )
         app.state.users = UserService(
             pool,
             tokens,

@@ -48,6 +48,16 @@ class Settings(BaseSettings):
         description="How often each replica adds its usage counts to the store; also how far "
         "quotas may overshoot across replicas when no Redis is configured.",
     )
+    auth_failures_burst: int = Field(
+        default=100,
+        ge=1,
+        description="Failed authentications a client address may have before it gets 429s.",
+    )
+    auth_failures_per_second: float = Field(
+        default=2.0,
+        gt=0,
+        description="How fast an address's failed-authentication allowance refills.",
+    )
     sign_in_failures_burst: int = Field(
         default=10, ge=1, description="Failed password sign-ins an account may have at once."
     )

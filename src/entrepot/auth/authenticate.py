@@ -174,8 +174,24 @@ async def _from_token(pool: asyncpg.Pool, tokens: TokenService, token: str) -> P
 
 
 async def authenticate(request: Request) -> Principal:
-    token = bearer_token(request)
     state: Any = request.app.state
+    ip = request.client.host if request.client else None
+    try:
+        principal = await _principal(request, state, ip)
+    except Unauthorized:
+        state.auth_failures.failed(ip)
+        raise
+    request.state.principal = principal
+    request.state.rate_limit = await state.limiter.admit(principal)
+    return principal
+
+
+async def _principal(request: Request, state: Any, ip: str | None) -> Principal:
+    try:
+        token = bearer_token(request)
+    except Unauthorized:
+        await state.auth_failures.check(ip)
+        raise
     is_jwt = looks_like_jwt(token)
     key = (
         hashlib.sha256(token.encode("utf-8", "surrogatepass")).digest() if is_jwt else digest(token)
@@ -183,6 +199,7 @@ async def authenticate(request: Request) -> Principal:
     cache: CredentialCache = state.credentials
     principal = cache.get(key)
     if principal is None:
+        await state.auth_failures.check(ip)  # an address flooding bad bearers costs no lookup
         if is_jwt:
             principal = await _from_token(state.pool, state.tokens, token)
         else:
@@ -190,8 +207,6 @@ async def authenticate(request: Request) -> Principal:
             if first_use:
                 request.state.first_use = True
         cache.put(key, principal)
-    request.state.principal = principal
-    request.state.rate_limit = await state.limiter.admit(principal)
     return principal
 
 

@@ -1,0 +1,81 @@
+"""Failed authentication per client address: a flood of bad bearers is cut off early.
+
+Every refused credential costs a store lookup and an audit row, so an
+unauthenticated client could otherwise make us write without bound. Each
+address has an allowance of failures (``burst``, refilling at ``rate`` a
+second); past it, requests that would need a lookup get a 429 at once, with
+no lookup and no per-request audit row; one ``auth.throttled`` row per
+address and minute records that the throttle engaged. Valid credentials
+already cached never touch this. The buckets are per replica: the point is
+to bound each replica's work, not to meter anyone.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import OrderedDict
+
+import asyncpg
+import structlog
+
+from entrepot.audit.log import record
+from entrepot.limits.bucket import Bucket, take
+from entrepot.limits.limiter import LIMITED, rate_limit_headers
+from entrepot.problems import RateLimited
+
+log = structlog.get_logger("entrepot.limits")
+
+MAX_ADDRESSES = 100_000
+AUDIT_EVERY_SECONDS = 60.0
+
+
+class AuthFailureThrottle:
+    def __init__(self, pool: asyncpg.Pool, rate: float, burst: int) -> None:
+        self.pool = pool
+        self.rate = rate
+        self.burst = burst
+        self._buckets: OrderedDict[str, Bucket] = OrderedDict()
+        self._audited: dict[str, float] = {}
+
+    async def check(self, ip: str | None) -> None:
+        """Refuse (429) an address that has used up its failures, before any lookup."""
+        if ip is None:
+            return
+        _, decision = take(self._buckets.get(ip), self.rate, self.burst, time.monotonic(), 0)
+        if decision.allowed:
+            return
+        LIMITED.labels("auth_failures").inc()
+        await self._audit_once(ip)
+        raise RateLimited(
+            f"Too many failed authentications from {ip}; retry in {decision.retry_after} s.",
+            headers=rate_limit_headers(decision) | {"Retry-After": str(decision.retry_after)},
+        )
+
+    def failed(self, ip: str | None) -> None:
+        if ip is None:
+            return
+        bucket, _ = take(self._buckets.get(ip), self.rate, self.burst, time.monotonic())
+        self._buckets[ip] = bucket
+        self._buckets.move_to_end(ip)
+        if len(self._buckets) > MAX_ADDRESSES:
+            self._buckets.popitem(last=False)
+
+    async def _audit_once(self, ip: str) -> None:
+        now = time.monotonic()
+        if now - self._audited.get(ip, -AUDIT_EVERY_SECONDS) < AUDIT_EVERY_SECONDS:
+            return
+        self._audited[ip] = now
+        if len(self._audited) > MAX_ADDRESSES:
+            self._audited.clear()
+        try:
+            await record(
+                self.pool,
+                None,
+                "auth.throttled",
+                f"ip:{ip}",
+                outcome="denied",
+                status=429,
+                details={"burst": self.burst, "per_second": self.rate},
+            )
+        except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+            log.warning("auth_throttle_audit_failed", error=f"{type(exc).__name__}: {exc}")

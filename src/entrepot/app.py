@@ -27,6 +27,7 @@ from entrepot.changes.compaction import compact_all
 from entrepot.changes.endpoints import router as changes_router
 from entrepot.changes.service import FeedService
 from entrepot.changes.waiter import ChangeWaiter
+from entrepot.fastpath import FastPaths
 from entrepot.limits.auth_failures import AuthFailureThrottle
 from entrepot.limits.endpoints import router as limits_router
 from entrepot.limits.limiter import RateLimiter
@@ -206,6 +207,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(webhooks_router)
     app.include_router(bulk_router)
     app.include_router(limits_router)
+    if settings.fast_paths:
+        app.add_middleware(FastPaths, fastapi=app)  # inside EdgeMiddleware (added last = outer)
     app.add_middleware(
         EdgeMiddleware,
         max_body=settings.max_body_bytes,

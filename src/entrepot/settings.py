@@ -48,6 +48,10 @@ class Settings(BaseSettings):
         description="How often each replica adds its usage counts to the store; also how far "
         "quotas may overshoot across replicas when no Redis is configured.",
     )
+    fast_paths: bool = Field(
+        default=True,
+        description="Serve GET one record past FastAPI's router (same code, same answers).",
+    )
     auth_failures_burst: int = Field(
         default=100,
         ge=1,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import uuid
 from collections.abc import AsyncIterator
 
 import asyncpg
@@ -47,7 +48,8 @@ async def audit_actions(database_url: str, request_ids: list[str]) -> list[str]:
 async def test_a_flood_of_bad_bearers_gets_429s_without_audit_rows(
     strict: httpx.AsyncClient, database_url: str
 ) -> None:
-    ids = [f"flood-{n}" for n in range(BURST + 3)]
+    run = uuid.uuid4().hex
+    ids = [f"flood-{run}-{n}" for n in range(BURST + 3)]
     statuses = []
     for n, request_id in enumerate(ids):
         headers = {"X-Request-ID": request_id}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import uuid
 from datetime import UTC, datetime, timedelta
 
 import httpx
@@ -78,9 +79,10 @@ async def test_429s_are_metered_not_audited(
     plan = await make_plan(client, rate_per_second=0.1, burst=1)
     app_id, key = await app_on_plan(client, plan)
     await get(anon, key)
-    refused = await anon.get("/v1/datasets", headers={**bearer(key), "X-Request-ID": "flood-1"})
+    request_id = f"limited-{uuid.uuid4().hex}"
+    refused = await anon.get("/v1/datasets", headers={**bearer(key), "X-Request-ID": request_id})
     assert refused.status_code == 429
-    audit = await client.get("/v1/audit", params={"request_id": "flood-1"})
+    audit = await client.get("/v1/audit", params={"request_id": request_id})
     assert audit.json()["data"] == []
     usage = (await client.get(f"/v1/apps/{app_id}/usage")).json()
     statuses = {(row["endpoint_class"], row["status"]): row["count"] for row in usage["data"]}

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import secrets
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, MutableMapping
 from typing import Any
 
 import httpx
@@ -11,6 +12,7 @@ import pytest
 from fastapi import FastAPI
 
 from entrepot.records import bulk_repository
+from tests.conftest import ADMIN_TOKEN
 from tests.factories import app_key, make_dataset, make_org
 from tests.integration.bulk_helpers import (
     CSV,
@@ -359,3 +361,45 @@ async def test_only_the_owning_org_may_import(client: httpx.AsyncClient, databas
     )
     assert response.status_code == 403
     assert await all_records(client, ds) == {}
+
+
+async def test_a_client_leaving_mid_import_commits_nothing(
+    client: httpx.AsyncClient, app: FastAPI, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Batches are written while the next is read: a disconnect leaves no write behind."""
+    monkeypatch.setattr(app.state.settings, "import_batch_size", 5)
+    ds = await keyed_dataset(client)
+    chunks = [ndjson(product(f"r{i:02}")).encode() for i in range(40)]
+    sent: list[MutableMapping[str, Any]] = []
+
+    async def receive() -> dict[str, Any]:
+        await asyncio.sleep(0)  # let the batch writes run between chunks
+        if chunks:
+            return {"type": "http.request", "body": chunks.pop(0), "more_body": True}
+        return {"type": "http.disconnect"}
+
+    async def send(message: MutableMapping[str, Any]) -> None:
+        sent.append(message)
+
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "POST",
+        "scheme": "http",
+        "path": f"/v1/datasets/{ds}/import",
+        "raw_path": f"/v1/datasets/{ds}/import".encode(),
+        "root_path": "",
+        "query_string": b"",
+        "headers": [
+            (b"authorization", f"Bearer {ADMIN_TOKEN}".encode()),
+            (b"content-type", NDJSON.encode()),
+        ],
+        "client": ("127.0.0.1", 5000),
+        "server": ("testserver", 80),
+    }
+    await app(scope, receive, send)
+    assert sent[0]["status"] == 400
+    assert await all_records(client, ds) == {}
+    writes = [t for t in asyncio.all_tasks() if "_write_batch" in repr(t.get_coro())]
+    assert writes == []

@@ -10,6 +10,7 @@ line and, with ``on_error=skip``, the other rows still commit.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterable, AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -18,6 +19,7 @@ import asyncpg
 
 from entrepot import jsonbody
 from entrepot.access.resolver import AccessResolver
+from entrepot.aio import stop_tasks
 from entrepot.audit import log as audit
 from entrepot.auth.principal import Principal
 from entrepot.catalog.registry import DatasetMeta, DatasetRegistry
@@ -161,15 +163,19 @@ class BulkImportService:
         writer = _BatchWriter(conn, meta, options.mode, self.batch_size, report)
         lines = split_lines(body, self.max_record_bytes)
         reader = _ndjson_items if options.format == "ndjson" else _csv_items
-        async for item in reader(lines, meta, self.max_record_bytes):
-            if item.errors is not None:
-                report.fail(item.line, item.errors)
-            else:
-                await writer.add(item)
-            if options.on_error == "abort" and report.failed >= MAX_REPORTED:
-                report.stopped = True
-                return report
-        await writer.flush()
+        try:
+            async for item in reader(lines, meta, self.max_record_bytes):
+                if item.errors is not None:
+                    report.fail(item.line, item.errors)
+                else:
+                    await writer.add(item)
+                if options.on_error == "abort" and report.failed >= MAX_REPORTED:
+                    report.stopped = True
+                    break
+            await writer.flush()
+            await writer.drain()
+        finally:
+            await writer.abandon()  # a failed or cancelled import leaves no write running
         return report
 
 
@@ -245,7 +251,12 @@ async def _csv_records(
 
 
 class _BatchWriter:
-    """Buffers valid records and writes them a batch at a time, tallying the report."""
+    """Buffers valid records and writes them a batch at a time, tallying the report.
+
+    A batch is written while the next one is parsed and validated: PostgreSQL
+    and this process then work at once (one statement at a time on the
+    connection, in order). At most two batches are in memory.
+    """
 
     def __init__(
         self, conn: Conn, meta: DatasetMeta, mode: Mode, size: int, report: ImportReport
@@ -257,6 +268,7 @@ class _BatchWriter:
         self.report = report
         self.lines: dict[str, int] = {}
         self.texts: list[str] = []
+        self._writing: asyncio.Task[None] | None = None
 
     async def add(self, item: Item) -> None:
         if item.record_id in self.lines:
@@ -272,10 +284,29 @@ class _BatchWriter:
             await self.flush()
 
     async def flush(self) -> None:
+        """Start writing the buffered batch once the previous one is written."""
         if not self.texts:
             return
         ids, texts, lines = list(self.lines), self.texts, self.lines
         self.lines, self.texts = {}, []
+        await self.drain()
+        self._writing = asyncio.create_task(self._write_batch(ids, texts, lines))
+
+    async def drain(self) -> None:
+        """Wait for the batch being written; its failure surfaces here."""
+        writing, self._writing = self._writing, None
+        if writing is not None:
+            await writing
+
+    async def abandon(self) -> None:
+        writing, self._writing = self._writing, None
+        if writing is None:
+            return
+        await stop_tasks([writing])
+        if writing.done() and not writing.cancelled():
+            writing.exception()  # already reported, or superseded by the error ending the import
+
+    async def _write_batch(self, ids: list[str], texts: list[str], lines: dict[str, int]) -> None:
         try:
             async with self.conn.transaction():
                 await self._write(ids, texts, lines)

@@ -105,3 +105,30 @@ async def app_on_plan(client: httpx.AsyncClient, plan: str) -> tuple[str, str]:
     assert moved.status_code == 200, moved.text
     key: str = (await make_key(client, app["id"]))["key"]
     return app["id"], key
+
+
+async def granted(
+    client: httpx.AsyncClient,
+    ds: str,
+    app_id: str,
+    app_key: str,
+    owner_key: str,
+    scopes: list[str] | None = None,
+    **approval: Any,
+) -> dict[str, Any]:
+    """The app asks for ``ds`` with its key; the owning org's admin key approves it
+    (``approval``: ``fields``, ``row_filter``... narrow it). The approved request."""
+    asked = await client.post(
+        f"/v1/datasets/{ds}/access-requests",
+        json={"app": app_id, "scopes": scopes or ["datasets:read", "records:read"], "reason": "r"},
+        headers={"Authorization": f"Bearer {app_key}"},
+    )
+    assert asked.status_code == 201, asked.text
+    approved = await client.post(
+        f"/v1/access-requests/{asked.json()['id']}/approve",
+        json=approval,
+        headers={"Authorization": f"Bearer {owner_key}"},
+    )
+    assert approved.status_code == 200, approved.text
+    body: dict[str, Any] = approved.json()
+    return body

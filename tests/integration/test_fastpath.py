@@ -22,7 +22,7 @@ from hypothesis import strategies as st
 from entrepot.app import create_app
 from entrepot.settings import Settings
 from tests.conftest import ADMIN_TOKEN
-from tests.factories import make_app, make_dataset, make_key, make_org
+from tests.factories import granted, make_app, make_dataset, make_key, make_org
 
 SCHEMA = {
     "type": "object",
@@ -64,18 +64,15 @@ async def world(client: httpx.AsyncClient) -> World:
     owner_key = (await make_key(client, owner["id"]))["key"]
     grantee = await make_app(client, consumer)
     grantee_key = (await make_key(client, grantee["id"]))["key"]
-    asked = await client.post(
-        f"/v1/datasets/{ds}/access-requests",
-        json={"app": grantee["id"], "scopes": ["datasets:read", "records:read"], "reason": "r"},
-        headers={"Authorization": f"Bearer {grantee_key}"},
+    await granted(
+        client,
+        ds,
+        grantee["id"],
+        grantee_key,
+        owner_key,
+        fields=["sku", "price"],
+        row_filter={"price": {"lt": 100}},
     )
-    assert asked.status_code == 201, asked.text
-    approved = await client.post(
-        f"/v1/access-requests/{asked.json()['id']}/approve",
-        json={"fields": ["sku", "price"], "row_filter": {"price": {"lt": 100}}},
-        headers={"Authorization": f"Bearer {owner_key}"},
-    )
-    assert approved.status_code == 200, approved.text
     outsider = await make_app(client, (await make_org(client))["name"])
     outsider_key = (await make_key(client, outsider["id"]))["key"]
     etag = (await client.get(f"/v1/datasets/{ds}/records/a")).headers["etag"]

@@ -27,7 +27,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tests.factories import make_app, make_dataset, make_key, make_org
+from tests.factories import granted, make_app, make_dataset, make_key, make_org
 
 EXAMPLES: Counter[str] = Counter()
 PROPERTY = settings(
@@ -191,18 +191,9 @@ async def grantee(client: httpx.AsyncClient) -> Narrowed:
     app = await make_app(client, consumer)
     key = (await make_key(client, app["id"]))["key"]
 
-    asked = await client.post(
-        f"/v1/datasets/{ds['name']}/access-requests",
-        json={"app": app["id"], "scopes": ["datasets:read", "records:read"], "reason": "r"},
-        headers={"Authorization": f"Bearer {key}"},
+    await granted(
+        client, ds["name"], app["id"], key, admin_key, fields=VISIBLE, row_filter=ROW_FILTER
     )
-    assert asked.status_code == 201, asked.text
-    approved = await client.post(
-        f"/v1/access-requests/{asked.json()['id']}/approve",
-        json={"fields": VISIBLE, "row_filter": ROW_FILTER},
-        headers={"Authorization": f"Bearer {admin_key}"},
-    )
-    assert approved.status_code == 200, approved.text
 
     state = Narrowed(ds=ds["name"], org=provider, key=key)
     seed = [

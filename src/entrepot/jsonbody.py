@@ -10,7 +10,10 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from typing import Any
+
+import orjson
 
 MAX_DEPTH = 64
 
@@ -40,7 +43,38 @@ def _no_constants(text: str) -> Any:
 _DECODER = json.JSONDecoder(parse_float=_finite_float, parse_constant=_no_constants)
 
 
+# orjson is several times faster but rounds integers beyond 64 bits to floats.
+# A run of 16 digits is where that could start (it also catches long
+# mantissas, harmlessly): such documents take the exact standard parser.
+_LONG_DIGITS_BYTES = re.compile(rb"[0-9]{16}")
+_LONG_DIGITS = re.compile(r"[0-9]{16}")
+
+
 def loads(raw: bytes | str) -> Any:
+    """Parse and check a document; the same answer, or the same error, as the standard parser."""
+    long_digits = (
+        _LONG_DIGITS_BYTES.search(raw) if isinstance(raw, bytes) else _LONG_DIGITS.search(raw)
+    )
+    if long_digits is None:
+        try:
+            value = orjson.loads(raw)
+        except orjson.JSONDecodeError:
+            pass  # let the standard parser name the fault, in its words
+        else:
+            if _may_be_unstorable(raw):
+                check_storable(value)
+            return value
+    return _loads_exactly(raw)
+
+
+def _may_be_unstorable(raw: bytes | str) -> bool:
+    """orjson refuses lone surrogates itself; NUL needs an escape; depth needs brackets."""
+    if isinstance(raw, bytes):
+        return b"\\u0000" in raw or raw.count(b"{") + raw.count(b"[") > MAX_DEPTH
+    return "\\u0000" in raw or raw.count("{") + raw.count("[") > MAX_DEPTH
+
+
+def _loads_exactly(raw: bytes | str) -> Any:
     try:
         text = raw.decode("utf-8") if isinstance(raw, bytes) else raw
         value = _DECODER.decode(text)
@@ -62,6 +96,14 @@ def loads_trusted(text: str) -> Any:
 def dumps(value: Any) -> str:
     """Compact JSON text with exact integers, for sending to PostgreSQL."""
     return json.dumps(value, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+
+
+def dumps_parsed(value: Any) -> str:
+    """:func:`dumps` for a document :func:`loads` returned (so no NaN or infinity), faster."""
+    try:
+        return orjson.dumps(value).decode()
+    except TypeError:  # an integer beyond 64 bits
+        return dumps(value)
 
 
 def _check_string(text: str, path: list[str]) -> None:

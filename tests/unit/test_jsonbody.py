@@ -93,7 +93,7 @@ def test_malformed_bodies_raise_json_body_error(raw: bytes) -> None:
         jsonbody.loads(raw)
 
 
-@settings(max_examples=500, deadline=None)
+@settings(max_examples=300, deadline=None)
 @given(raw=st.one_of(st.binary(max_size=200), st.text(max_size=200)))
 def test_any_input_parses_or_raises_json_body_error(raw: bytes | str) -> None:
     try:
@@ -152,3 +152,40 @@ def test_unstorable_strings_anywhere_are_found(value: Any, bad: str, where: str)
     with pytest.raises(JsonBodyError) as err:
         jsonbody.loads(text)
     assert err.value.path == expected
+
+
+def outcome(parse: Any, raw: bytes | str) -> tuple[str, Any]:
+    """What a parser makes of ``raw``, types included (1 and 1.0 differ)."""
+    try:
+        return "value", json.dumps(parse(raw), sort_keys=False)
+    except JsonBodyError as exc:
+        return "error", (exc.message, exc.path)
+
+
+@settings(max_examples=500, deadline=None)
+@given(value=json_values, ascii_only=st.booleans(), as_bytes=st.booleans())
+def test_the_fast_parser_agrees_with_the_exact_one_on_documents(
+    value: Any, ascii_only: bool, as_bytes: bool
+) -> None:
+    text = json.dumps(value, ensure_ascii=ascii_only)
+    raw: bytes | str = text.encode("utf-8") if as_bytes else text
+    assert outcome(jsonbody.loads, raw) == outcome(jsonbody._loads_exactly, raw)
+
+
+@settings(max_examples=500, deadline=None)
+@given(
+    raw=st.one_of(
+        st.binary(max_size=120),
+        st.text(max_size=120),
+        st.from_regex(r'\A[\[{]?"?[-0-9.eE+]{0,30}"?(,"\\u0000"|,"\\ud800"|,NaN|,1e999)?[\]}]?\Z'),
+    )
+)
+def test_the_fast_parser_agrees_with_the_exact_one_on_anything(raw: bytes | str) -> None:
+    assert outcome(jsonbody.loads, raw) == outcome(jsonbody._loads_exactly, raw)
+
+
+@settings(max_examples=500, deadline=None)
+@given(value=json_values)
+def test_dumps_parsed_writes_what_dumps_writes(value: Any) -> None:
+    fast, exact = jsonbody.dumps_parsed(value), jsonbody.dumps(value)
+    assert json.dumps(json.loads(fast)) == json.dumps(json.loads(exact))

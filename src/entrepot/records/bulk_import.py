@@ -192,7 +192,7 @@ def _checked(meta: DatasetMeta, line: int, data: Any) -> Item:
         validation.validate(meta, data)
     except Unprocessable as exc:
         return Item(line, errors=exc.errors or [{"path": "", "message": exc.detail}])
-    return Item(line, record_id, jsonbody.dumps(data))
+    return Item(line, record_id, jsonbody.dumps_parsed(data))
 
 
 async def _ndjson_items(

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import os
+import re
 import time
 
 from entrepot.problems import Unprocessable
 
 _CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 MAX_ID_LENGTH = 255
+_CONTROL = re.compile("[\x00-\x1f\x7f]")
 
 
 def new_id() -> str:
@@ -28,7 +30,7 @@ def id_problem(record_id: str) -> str | None:
         return f"record ids are at most {MAX_ID_LENGTH} characters"
     if "/" in record_id:
         return "record ids cannot contain '/'"
-    if any(ord(c) < 32 or ord(c) == 127 for c in record_id):
+    if _CONTROL.search(record_id):
         return "record ids cannot contain control characters"
     try:
         record_id.encode("utf-8")

@@ -125,7 +125,7 @@ class RecordService:
             data = _parse_record(body)
             record_id = validation.record_id(meta, data, None) if meta.primary_key else new_id()
             validation.validate(meta, data)
-            row = await repo.insert(conn, meta, record_id, jsonbody.dumps(data))
+            row = await repo.insert(conn, meta, record_id, jsonbody.dumps_parsed(data))
             if row is None:
                 raise Conflict(
                     f"A record with id {record_id!r} already exists; use PUT to replace it."
@@ -148,7 +148,7 @@ class RecordService:
             data = _parse_record(body)
             validation.record_id(meta, data, record_id)
             validation.validate(meta, data)
-            text = jsonbody.dumps(data)
+            text = jsonbody.dumps_parsed(data)
             if if_none_match is not None and if_none_match.any:
                 row = await repo.insert(conn, meta, record_id, text)
                 if row is None:
@@ -190,7 +190,7 @@ class RecordService:
             data = merge_patch(jsonbody.loads_trusted(current[1]), patch_doc)
             validation.record_id(meta, data, record_id)
             validation.validate(meta, data)
-            row = await repo.update(conn, meta, record_id, jsonbody.dumps(data), None)
+            row = await repo.update(conn, meta, record_id, jsonbody.dumps_parsed(data), None)
             assert row is not None
             return _written(200, meta, row)
 

@@ -28,6 +28,9 @@ RETURNING seq
 """
 
 
+TOUCHED = "entrepot_touched"  # the transaction's list of records a bulk write touched
+
+
 async def start_tracking(conn: Conn) -> None:
     """A transaction-local list of the records a bulk write touches, in order.
 
@@ -36,7 +39,7 @@ async def start_tracking(conn: Conn) -> None:
     single writes, and hold it only for the commit.
     """
     await conn.execute(
-        "CREATE TEMP TABLE entrepot_touched ("
+        f"CREATE TEMP TABLE {TOUCHED} ("
         " ord bigint GENERATED ALWAYS AS IDENTITY, id text PRIMARY KEY"
         ") ON COMMIT DROP"
     )
@@ -45,7 +48,7 @@ async def start_tracking(conn: Conn) -> None:
 async def track(conn: Conn, ids: Sequence[str]) -> None:
     if ids:
         await conn.execute(
-            "INSERT INTO entrepot_touched (id) SELECT unnest($1::text[]) ON CONFLICT DO NOTHING",
+            f"INSERT INTO {TOUCHED} (id) SELECT unnest($1::text[]) ON CONFLICT DO NOTHING",
             list(ids),
         )
 
@@ -57,7 +60,7 @@ async def append_tracked(conn: Conn, dataset_id: int, table: str) -> None:
         WITH touched AS (
             SELECT r.id, r.version, r.data, row_number() OVER (ORDER BY t.ord) AS n,
                    count(*) OVER () AS total
-            FROM entrepot_touched t JOIN {table} r ON r.dataset_id = $1 AND r.id = t.id
+            FROM {TOUCHED} t JOIN {table} r ON r.dataset_id = $1 AND r.id = t.id
         ), head AS (
             UPDATE feed_heads SET last_seq = last_seq + (SELECT count(*) FROM touched)
             WHERE dataset_id = $1 AND EXISTS (SELECT 1 FROM touched) RETURNING last_seq

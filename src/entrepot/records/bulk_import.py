@@ -308,8 +308,12 @@ class _BatchWriter:
 
     async def _write_batch(self, ids: list[str], texts: list[str], lines: dict[str, int]) -> None:
         try:
-            async with self.conn.transaction():
-                await self._write(ids, texts, lines)
+            try:
+                async with self.conn.transaction():
+                    await self._write(ids, texts, lines, optimistic=self.mode == "insert")
+            except asyncpg.UniqueViolationError:  # some exist already: sort them out
+                async with self.conn.transaction():
+                    await self._write(ids, texts, lines)
         except (asyncpg.DataError, asyncpg.ProgramLimitExceededError):
             for record_id, text in zip(ids, texts, strict=True):
                 try:
@@ -319,7 +323,15 @@ class _BatchWriter:
                     message = str(exc.args[0]) if exc.args else "the value cannot be stored"
                     self.report.fail(lines[record_id], [{"path": "", "message": message}])
 
-    async def _write(self, ids: list[str], texts: list[str], lines: dict[str, int]) -> None:
+    async def _write(
+        self, ids: list[str], texts: list[str], lines: dict[str, int], optimistic: bool = False
+    ) -> None:
+        """``optimistic``: assume every record is new (the usual import), which spares
+        PostgreSQL a speculative insertion per row; a clash raises and nothing is written."""
+        if optimistic:
+            await repo.insert_new_batch(self.conn, self.meta, ids, texts)
+            self.report.inserted += len(ids)
+            return
         if self.mode == "upsert":
             rows = {r["id"]: r for r in await repo.upsert_batch(self.conn, self.meta, ids, texts)}
             created = sum(1 for r in rows.values() if r["created"])

@@ -13,6 +13,7 @@ import asyncpg
 from asyncpg.cursor import Cursor
 
 from entrepot.catalog.registry import DatasetMeta
+from entrepot.changes.repository import TOUCHED
 from entrepot.store.types import Conn
 
 _ROWS = (
@@ -29,6 +30,18 @@ async def insert_batch(conn: Conn, meta: DatasetMeta, ids: list[str], data: list
         data,
     )
     return {row[0] for row in rows}
+
+
+async def insert_new_batch(conn: Conn, meta: DatasetMeta, ids: list[str], data: list[str]) -> None:
+    """Insert records that must all be new, and note them for the change feed, in one
+    statement; raises ``UniqueViolationError`` (writing nothing) if one exists."""
+    await conn.execute(
+        f"WITH inserted AS (INSERT INTO {meta.table} (dataset_id, id, version, data) "
+        f"{_ROWS.format(dataset=meta.id)} RETURNING id) "
+        f"INSERT INTO {TOUCHED} (id) SELECT id FROM inserted",
+        ids,
+        data,
+    )
 
 
 async def upsert_batch(

@@ -48,6 +48,12 @@ class Settings(BaseSettings):
         description="How often each replica adds its usage counts to the store; also how far "
         "quotas may overshoot across replicas when no Redis is configured.",
     )
+    opentelemetry: bool = Field(
+        default=False,
+        description="FastAPI's native OpenTelemetry spans, metrics and logs, sent to the "
+        "providers configured in the process (e.g. FASTAPI_OTEL_AUTO_CONFIGURE=true with "
+        "OTEL_EXPORTER_OTLP_ENDPOINT).",
+    )
     fast_paths: bool = Field(
         default=True,
         description="Serve GET one record past FastAPI's router (same code, same answers).",

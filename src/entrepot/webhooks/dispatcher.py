@@ -4,7 +4,7 @@ The dispatcher sleeps until the change waiter reports a commit on a dataset
 some active webhook follows (LISTEN/NOTIFY, so any replica's write wakes it)
 or a short timer passes (which also picks up new webhooks), then brings every
 lagging (webhook, dataset) cursor up to the feed's head. Replicas share the
-work through row locks on the cursors: see :meth:`WebhookService.dispatch`.
+work through row locks on the cursors: see :meth:`Enqueuer.dispatch`.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ import structlog
 from entrepot.aio import stop_tasks
 from entrepot.changes.waiter import ChangeWaiter
 from entrepot.webhooks import repository as repo
-from entrepot.webhooks.service import WebhookService
+from entrepot.webhooks.enqueue import Enqueuer
 
 log = structlog.get_logger("entrepot.webhooks")
 
@@ -27,9 +27,9 @@ ROUNDS_PER_PAIR = 20  # pages per pair before moving on, so one busy dataset can
 
 class Dispatcher:
     def __init__(
-        self, service: WebhookService, waiter: ChangeWaiter, interval: float = INTERVAL_SECONDS
+        self, enqueuer: Enqueuer, waiter: ChangeWaiter, interval: float = INTERVAL_SECONDS
     ) -> None:
-        self.service = service
+        self.enqueuer = enqueuer
         self.waiter = waiter
         self.interval = interval
         self._task: asyncio.Task[None] | None = None
@@ -46,16 +46,16 @@ class Dispatcher:
         self._kick.set()
 
     async def dispatch_all(self) -> None:
-        for pair in await repo.pairs_behind(self.service.pool):
+        for pair in await repo.pairs_behind(self.enqueuer.pool):
             for _ in range(ROUNDS_PER_PAIR):
-                if not await self.service.dispatch(pair):
+                if not await self.enqueuer.dispatch(pair):
                     break
 
     async def _run(self) -> None:
         while True:
             try:
                 self._kick.clear()
-                datasets = await repo.followed_datasets(self.service.pool)
+                datasets = await repo.followed_datasets(self.enqueuer.pool)
                 if len(datasets) > MAX_WATCHED:
                     datasets = []
                 # Subscribe before reading, so a commit landing meanwhile still wakes us.

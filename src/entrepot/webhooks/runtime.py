@@ -8,6 +8,7 @@ from entrepot.changes.service import FeedService
 from entrepot.settings import Settings
 from entrepot.webhooks.config import WebhookConfig
 from entrepot.webhooks.dispatcher import Dispatcher
+from entrepot.webhooks.enqueue import Enqueuer
 from entrepot.webhooks.service import WebhookService
 from entrepot.webhooks.worker import DeliveryWorker
 
@@ -16,7 +17,7 @@ class WebhookRuntime:
     def __init__(self, pool: asyncpg.Pool, feed: FeedService, dsn: str, settings: Settings) -> None:
         config = WebhookConfig.from_settings(settings)
         self.service = WebhookService(pool, feed, config)
-        self.dispatcher = Dispatcher(self.service, feed.waiter)
+        self.dispatcher = Dispatcher(Enqueuer(pool, feed, config), feed.waiter)
         self.worker = DeliveryWorker(pool, dsn, config, self.dispatcher.kick)
 
     @classmethod

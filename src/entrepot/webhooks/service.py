@@ -1,10 +1,9 @@
-"""Webhook use cases: subscriptions, the delivery log, retries, replays, rotation,
-and turning committed feed changes into deliveries (used by the dispatcher).
+"""Webhook use cases: subscriptions, the delivery log, retries, replays and rotation.
 
 A webhook acts with its app's authority: it may follow a dataset only if the
 app can read that dataset's feed (``changes:read``), and every event is
-rendered through the app's read view, so narrowing hides the same fields and
-rows as on the feed itself. Every mutation is audited in its transaction.
+rendered through the app's read view (``enqueue.py``). Every mutation is
+audited in its transaction.
 """
 
 from __future__ import annotations
@@ -12,11 +11,8 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 from typing import Any
-from urllib.parse import urlsplit
 
 import asyncpg
-import orjson
-import structlog
 
 from entrepot.apps import repository as apps_repo
 from entrepot.audit.log import record
@@ -24,74 +20,21 @@ from entrepot.auth.principal import Principal
 from entrepot.changes.service import FeedService
 from entrepot.pagination import decode_cursor, encode_cursor, fingerprint
 from entrepot.policy import can_manage_org, require_scope
-from entrepot.problems import Conflict, Forbidden, Gone, NotFound, Unprocessable
+from entrepot.problems import Conflict, Forbidden, NotFound, Unprocessable
 from entrepot.store.types import Conn
 from entrepot.uuids import uuid_or_404
 from entrepot.webhooks import repository as repo
 from entrepot.webhooks import signing, ssrf
-from entrepot.webhooks.config import STUCK_AFTER_SECONDS, WebhookConfig
-from entrepot.webhooks.events import Batch, app_principal
-from entrepot.webhooks.metrics import ENQUEUED
+from entrepot.webhooks.config import WebhookConfig
+from entrepot.webhooks.enqueue import requeue
+from entrepot.webhooks.events import app_principal
 from entrepot.webhooks.models import (
-    EVENTS,
     Replay,
     RotateSecret,
     WebhookCreate,
     WebhookPatch,
 )
-
-log = structlog.get_logger("entrepot.webhooks")
-
-DISPATCH_PAGE = 500
-REPLAY_MAX = 10_000
-
-
-def webhook_out(row: asyncpg.Record) -> dict[str, Any]:
-    return {
-        "id": str(row["id"]),
-        "app": str(row["app_id"]),
-        "url": row["url"],
-        "datasets": list(row["datasets"]),
-        "events": list(row["events"]),
-        "disabled": row["disabled_at"] is not None,
-        "disabled_at": row["disabled_at"],
-        "disabled_reason": row["disabled_reason"],
-        "previous_secret_expires_at": row["previous_secret_expires_at"],
-        "created_at": row["created_at"],
-        "updated_at": row["updated_at"],
-    }
-
-
-def delivery_out(row: asyncpg.Record) -> dict[str, Any]:
-    return {
-        "id": str(row["id"]),
-        "webhook_id": str(row["webhook_id"]),
-        "message_id": row["message_id"],
-        "dataset": row["dataset"],
-        "seq": row["seq"],
-        "record_id": row["record_id"],
-        "event": row["event"],
-        "status": row["status"],
-        "attempts": row["attempts"],
-        "next_attempt_at": row["next_attempt_at"],
-        "last_attempt_at": row["last_attempt_at"],
-        "last_status_code": row["last_status_code"],
-        "last_error": row["last_error"],
-        "last_response": row["last_response"],
-        "payload": orjson.loads(row["payload"]),
-        "created_at": row["created_at"],
-        "delivered_at": row["delivered_at"],
-    }
-
-
-def shown_url(url: str) -> str:
-    """The URL for the audit log: no query string (receivers sometimes put tokens there)."""
-    parts = urlsplit(url)
-    return f"{parts.scheme}://{parts.netloc}{parts.path}"
-
-
-def _events(events: list[str]) -> list[str]:
-    return [e for e in EVENTS if e in set(events)]
+from entrepot.webhooks.shaping import delivery_out, ordered_events, shown_url, webhook_out
 
 
 class WebhookService:
@@ -186,7 +129,7 @@ class WebhookService:
         self, principal: Principal, raw_app: str, body: WebhookCreate
     ) -> dict[str, Any]:
         secret = signing.new_secret()
-        events = _events(list(body.events))
+        events = ordered_events(list(body.events))
         async with self.pool.acquire() as conn, conn.transaction():
             app = await self._app(conn, principal, raw_app)
             await self._check_url(body.url)
@@ -254,7 +197,7 @@ class WebhookService:
             if "url" in changes:
                 await self._check_url(changes["url"])
                 details["url"] = shown_url(changes["url"])
-            events = _events(changes["events"]) if "events" in changes else None
+            events = ordered_events(changes["events"]) if "events" in changes else None
             if events is not None:
                 details["events"] = events
             if "url" in changes or events is not None:
@@ -408,35 +351,15 @@ class WebhookService:
             cursor = await repo.lock_cursor(conn, webhook["id"], dataset_id, wait=True)
             if cursor is None:
                 raise not_followed
-            batch = Batch()
-            after, scanned = body.from_seq - 1, 0
-            wanted = frozenset(webhook["events"])
-            while after < cursor and scanned < REPLAY_MAX:
-                page = await self.feed.read(view, after, min(DISPATCH_PAGE, REPLAY_MAX - scanned))
-                changes = [c for c in page.changes if orjson.loads(c)["seq"] <= cursor]
-                if not page.changes:
-                    break
-                batch.add_page(
-                    changes,
-                    webhook_id=webhook["id"],
-                    dataset_id=dataset_id,
-                    dataset=view.access.meta.name,
-                    wanted=wanted,
-                )
-                scanned += len(page.changes)
-                after = min(page.last_seq, cursor)
-            enqueued = await repo.enqueue(
+            enqueued, through = await requeue(
                 conn,
-                webhook["id"],
-                dataset_id,
-                seqs=batch.seqs,
-                record_ids=batch.record_ids,
-                events=batch.events,
-                message_ids=batch.message_ids,
-                payloads=batch.payloads,
-                delay_seconds=0,
+                self.feed,
+                view,
+                webhook_id=webhook["id"],
+                wanted=frozenset(webhook["events"]),
+                from_seq=body.from_seq,
+                through=cursor,
             )
-            through = max(after, body.from_seq - 1)
             await record(
                 conn,
                 principal,
@@ -451,71 +374,9 @@ class WebhookService:
                     "enqueued": enqueued,
                 },
             )
-        ENQUEUED.inc(enqueued)
         return {
             "enqueued": enqueued,
             "from_seq": body.from_seq,
             "through_seq": through,
             "next_from_seq": through + 1 if through < cursor else None,
         }
-
-    # --- dispatch: committed changes -> deliveries ----------------------------
-
-    async def dispatch(self, pair: asyncpg.Record) -> bool:
-        """Queue the next page of one (webhook, dataset) pair; True if more may follow.
-
-        The cursor row stays locked (SKIP LOCKED: another replica moves on)
-        from reading it to advancing it, and the deliveries are inserted in
-        the same transaction, so each change is queued exactly once.
-        """
-        webhook_id, dataset_id = pair["webhook_id"], pair["dataset_id"]
-        principal = app_principal(pair["app_id"], pair["org_id"], pair["scopes"], webhook_id)
-        try:
-            view = await self.feed.view(principal, pair["dataset"])
-        except (NotFound, Forbidden):
-            # The app lost access: hold the cursor; nothing is sent until access returns.
-            return False
-        async with self.pool.acquire() as conn, conn.transaction():
-            cursor = await repo.lock_cursor(conn, webhook_id, dataset_id)
-            if cursor is None:
-                return False
-            try:
-                page = await self.feed.read(view, cursor, DISPATCH_PAGE)
-            except Gone as gone:
-                horizon = int(gone.extra["min_seq"])
-                log.warning(
-                    "webhook_events_compacted",
-                    webhook=str(webhook_id),
-                    dataset=pair["dataset"],
-                    from_seq=cursor + 1,
-                    to_seq=horizon,
-                )
-                await repo.advance_cursor(conn, webhook_id, dataset_id, horizon)
-                return True
-            if not page.changes:
-                return False
-            batch = Batch()
-            batch.add_page(
-                page.changes,
-                webhook_id=webhook_id,
-                dataset_id=dataset_id,
-                dataset=view.access.meta.name,
-                wanted=frozenset(pair["events"]),
-            )
-            enqueued = await repo.enqueue(
-                conn,
-                webhook_id,
-                dataset_id,
-                seqs=batch.seqs,
-                record_ids=batch.record_ids,
-                events=batch.events,
-                message_ids=batch.message_ids,
-                payloads=batch.payloads,
-                delay_seconds=self.config.schedule[0],
-            )
-            await repo.advance_cursor(conn, webhook_id, dataset_id, page.last_seq)
-        ENQUEUED.inc(enqueued)
-        return len(page.changes) == DISPATCH_PAGE
-
-    async def backlog(self) -> asyncpg.Record:
-        return await repo.backlog(self.pool, STUCK_AFTER_SECONDS)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import platform
 import secrets
 import shutil
 import signal
@@ -31,6 +32,7 @@ import psutil
 
 BENCH_DIR = Path(__file__).resolve().parent
 ROOT = BENCH_DIR.parent
+RESULTS = BENCH_DIR / "RESULTS.md"
 VENV_BIN = Path(sys.executable).parent
 WRK_SCRIPT = BENCH_DIR / "wrk" / "bench.lua"
 DEFAULT_PG_URL = os.environ.get("BENCH_PG_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
@@ -490,3 +492,35 @@ async def route_exists(server: Server, method: str, path: str) -> bool:
 
 def run(coro: Any) -> Any:
     return asyncio.run(coro)
+
+
+# --- reports ----------------------------------------------------------------
+
+
+def machine() -> str:
+    """One line saying what the figures were measured on."""
+    cpu = "unknown"
+    for line in Path("/proc/cpuinfo").read_text().splitlines():
+        if line.startswith("model name"):
+            cpu = line.split(":", 1)[1].strip()
+            break
+    mem_gb = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
+    return (
+        f"{os.cpu_count()} CPUs ({cpu}), {mem_gb:.1f} GiB RAM, "
+        f"{platform.system()} {platform.release()}, Python {platform.python_version()}"
+    )
+
+
+def git_version() -> str:
+    return subprocess.run(
+        ["git", "describe", "--always", "--dirty"], cwd=ROOT, capture_output=True, text=True
+    ).stdout.strip()
+
+
+def publish(text: str, append: bool) -> None:
+    """Print a report and, when asked, append it to bench/RESULTS.md."""
+    print(text)
+    if append:
+        with RESULTS.open("a") as out:
+            out.write(text)
+        print(f"appended to {RESULTS}")

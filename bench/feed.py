@@ -26,10 +26,8 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
-import platform
 import secrets
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -41,7 +39,7 @@ import httpx
 
 from _common import (
     DEFAULT_PG_URL,
-    ROOT,
+    RESULTS,
     Server,
     aiter_chunks,
     api_client,
@@ -49,13 +47,14 @@ from _common import (
     create_dataset,
     create_org,
     drop_database,
+    git_version,
+    machine,
     ndjson_chunks,
     prepare_store,
+    publish,
     record,
     start_entrepot,
 )
-
-RESULTS = Path(__file__).resolve().parent / "RESULTS.md"
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -178,23 +177,8 @@ async def read_backlog(a: Server, b: Server, token: str, url: str, count: int) -
     return seen / elapsed
 
 
-def machine() -> str:
-    cpu = "unknown"
-    for line in Path("/proc/cpuinfo").read_text().splitlines():
-        if line.startswith("model name"):
-            cpu = line.split(":", 1)[1].strip()
-            break
-    mem_gb = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
-    return (
-        f"{os.cpu_count()} CPUs ({cpu}), {mem_gb:.1f} GiB RAM, "
-        f"{platform.system()} {platform.release()}, Python {platform.python_version()}"
-    )
-
-
 def report(result: dict[str, float], args: argparse.Namespace) -> str:
-    git = subprocess.run(
-        ["git", "describe", "--always", "--dirty"], cwd=ROOT, capture_output=True, text=True
-    ).stdout.strip()
+    git = git_version()
     command = " ".join([".venv/bin/python", "bench/feed.py", *sys.argv[1:]])
     where = "replica A, follower on replica B" if args.replicas == 2 else "one server"
     return "\n".join(
@@ -253,11 +237,7 @@ async def main() -> None:
         if embedded is not None:
             embedded.stop()
     text = report(result, args)
-    print(text)
-    if args.append:
-        with RESULTS.open("a") as out:
-            out.write(text)
-        print(f"appended to {RESULTS}")
+    publish(text, args.append)
 
 
 async def run(args: argparse.Namespace) -> dict[str, float]:

@@ -19,7 +19,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
-import platform
 import statistics
 import sys
 import time
@@ -33,13 +32,20 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import asyncpg
 from redis.asyncio import Redis
 
-from _common import DEFAULT_PG_URL, create_database, drop_database, prepare_store
+from _common import (
+    DEFAULT_PG_URL,
+    RESULTS,
+    create_database,
+    drop_database,
+    machine,
+    prepare_store,
+    publish,
+)
 from entrepot.auth.principal import Principal
 from entrepot.limits.limiter import RateLimiter
 from entrepot.limits.plans import PlanBook
 
 ROUNDS = 5
-RESULTS = Path(__file__).resolve().parent / "RESULTS.md"
 
 
 async def per_op(ops: int, call: Callable[[], Awaitable[object]]) -> float:
@@ -81,11 +87,11 @@ async def run(args: argparse.Namespace) -> dict[str, float]:
 
 
 def report(result: dict[str, float], args: argparse.Namespace) -> str:
-    machine = f"{platform.machine()}, {os.cpu_count()} cores, load {args.load:.2f}"
+    where = f"{machine()}; load {args.load:.2f}"
     return "\n".join(
         [
             "",
-            f"### Rate limiter: {datetime.now(UTC):%Y-%m-%d %H:%M} UTC ({machine})",
+            f"### Rate limiter: {datetime.now(UTC):%Y-%m-%d %H:%M} UTC ({where})",
             "",
             f"`.venv/bin/python bench/limits.py --ops {args.ops}` "
             f"(median of {ROUNDS} interleaved rounds)",
@@ -110,11 +116,7 @@ async def main() -> None:
     args = parser.parse_args()
     args.load = os.getloadavg()[0]
     text = report(await run(args), args)
-    print(text)
-    if args.append:
-        with RESULTS.open("a") as out:
-            out.write(text)
-        print(f"appended to {RESULTS}")
+    publish(text, args.append)
 
 
 if __name__ == "__main__":

@@ -31,11 +31,9 @@ import asyncio
 import contextlib
 import itertools
 import os
-import platform
 import secrets
 import shutil
 import statistics
-import subprocess
 import sys
 import tempfile
 import threading
@@ -56,7 +54,7 @@ from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 from _common import (
     DEFAULT_PG_URL,
     HOST,
-    ROOT,
+    RESULTS,
     Server,
     api_client,
     create_database,
@@ -64,12 +62,14 @@ from _common import (
     create_org,
     drop_database,
     free_port,
+    git_version,
+    machine,
     prepare_store,
+    publish,
     record,
     start_entrepot,
 )
 
-RESULTS = Path(__file__).resolve().parent / "RESULTS.md"
 ORG = "hookbench"
 DATASET = "hook-bench"
 APP_SCOPES = ["datasets:read", "records:read", "changes:read", "webhooks:manage"]
@@ -370,23 +370,8 @@ async def measure(
 # --- the report -----------------------------------------------------------
 
 
-def machine() -> str:
-    cpu = "unknown"
-    for line in Path("/proc/cpuinfo").read_text().splitlines():
-        if line.startswith("model name"):
-            cpu = line.split(":", 1)[1].strip()
-            break
-    mem_gb = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
-    return (
-        f"{os.cpu_count()} CPUs ({cpu}), {mem_gb:.1f} GiB RAM, "
-        f"{platform.system()} {platform.release()}, Python {platform.python_version()}"
-    )
-
-
 def report(result: dict[str, Any], args: argparse.Namespace) -> str:
-    git = subprocess.run(
-        ["git", "describe", "--always", "--dirty"], cwd=ROOT, capture_output=True, text=True
-    ).stdout.strip()
+    git = git_version()
     command = " ".join([".venv/bin/python", "bench/webhooks.py", *sys.argv[1:]])
     lat, thr = result["latency"], result["throughput"]
     outcomes = ", ".join(f"{k} {v:.0f}" for k, v in sorted(result["outcomes"].items())) or "none"
@@ -512,11 +497,7 @@ async def main() -> None:
             with contextlib.suppress(OSError):
                 shutil.rmtree(data_dir)
     text = report(result, args)
-    print(text)
-    if args.append:
-        with RESULTS.open("a") as out:
-            out.write(text)
-        print(f"appended to {RESULTS}")
+    publish(text, args.append)
 
 
 if __name__ == "__main__":

@@ -87,3 +87,14 @@ async def test_valid_cached_credentials_pass_while_the_address_is_throttled(
         await strict.get("/v1/datasets")
     assert (await strict.get("/v1/datasets")).status_code == 429
     assert (await strict.get("/v1/datasets", headers=admin)).status_code == 200
+
+
+async def test_guessing_client_secrets_is_cut_off_too(strict: httpx.AsyncClient) -> None:
+    form = {"grant_type": "client_credentials"}
+    statuses = [
+        (
+            await strict.post("/oauth/token", data=form, auth=("app_nobody", f"guess-{n}"))
+        ).status_code
+        for n in range(BURST + 2)
+    ]
+    assert statuses == [401] * BURST + [429] * 2

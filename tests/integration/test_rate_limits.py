@@ -281,3 +281,27 @@ async def test_usage_windows_are_checked(client: httpx.AsyncClient) -> None:
         "2026-01-01T00:00:00Z",
         "2026-01-03T00:00:00Z",
     )
+
+
+async def test_token_requests_count_against_the_plan(
+    client: httpx.AsyncClient, anon: httpx.AsyncClient
+) -> None:
+    """Each issued token is an audit row: an unlimited token endpoint would bypass plans."""
+    plan = await make_plan(client, rate_per_second=0.1, burst=2)
+    org = (await make_org(client))["name"]
+    app = await make_app(client, org)
+    assert (await client.patch(f"/v1/apps/{app['id']}", json={"plan": plan})).status_code == 200
+    form = {"grant_type": "client_credentials"}
+    auth = (app["client_id"], app["client_secret"])
+    first = await anon.post("/oauth/token", data=form, auth=auth)
+    assert first.status_code == 200
+    assert first.headers["RateLimit-Remaining"] == "1"
+    assert (await anon.post("/oauth/token", data=form, auth=auth)).status_code == 200
+    refused = await anon.post("/oauth/token", data=form, auth=auth)
+    assert refused.status_code == 429
+    assert refused.headers["content-type"] == PROBLEM
+    usage = (await client.get(f"/v1/apps/{app['id']}/usage")).json()
+    assert {(r["endpoint_class"], r["status"]): r["count"] for r in usage["data"]} == {
+        ("other", 200): 2,
+        ("other", 429): 1,
+    }

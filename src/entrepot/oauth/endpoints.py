@@ -8,7 +8,9 @@ import orjson
 from fastapi import APIRouter, Query, Request, Response
 
 from entrepot.auth.authenticate import CurrentPrincipal
+from entrepot.auth.principal import Principal
 from entrepot.auth.tokens import TokenService
+from entrepot.limits.auth_failures import AuthFailureThrottle
 from entrepot.oauth.models import (
     Jwks,
     OAuthErrorBody,
@@ -68,7 +70,11 @@ _OAUTH_ERROR_CONTENT = {
 
 
 def _service(request: Request) -> OAuthService:
-    return OAuthService(request.app.state.pool, request.app.state.tokens)
+    async def admit(principal: Principal) -> None:
+        request.state.principal = principal  # metered as the app's request
+        request.state.rate_limit = await request.app.state.limiter.admit(principal)
+
+    return OAuthService(request.app.state.pool, request.app.state.tokens, admit=admit)
 
 
 def _tokens(request: Request) -> TokenService:
@@ -115,6 +121,9 @@ def _oauth_error(error: OAuthError) -> Response:
     },
 )
 async def token(request: Request) -> Response:
+    failures: AuthFailureThrottle = request.app.state.auth_failures
+    address = request.client.host if request.client else None
+    await failures.check(address)  # an address guessing client secrets is cut off
     try:
         parsed = parse_token_request(
             request.headers.get("content-type"),
@@ -123,6 +132,8 @@ async def token(request: Request) -> Response:
         )
         issued = await _service(request).token(parsed)
     except OAuthError as error:
+        if error.error == "invalid_client":
+            failures.failed(address)
         return _oauth_error(error)
     return Response(orjson.dumps(issued), media_type="application/json", headers=NO_STORE)
 

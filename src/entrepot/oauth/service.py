@@ -12,6 +12,7 @@ import base64
 import binascii
 import hmac
 import re
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
@@ -200,10 +201,18 @@ def signing_key_out(row: asyncpg.Record) -> dict[str, Any]:
     }
 
 
+Admit = Callable[[Principal], Awaitable[None]]
+
+
 class OAuthService:
-    def __init__(self, pool: asyncpg.Pool, tokens: TokenService) -> None:
+    def __init__(
+        self, pool: asyncpg.Pool, tokens: TokenService, admit: Admit | None = None
+    ) -> None:
         self.pool = pool
         self.tokens = tokens
+        # Token requests count against the app's plan like any other request: each
+        # issued token is an audit row, so an unlimited endpoint would bypass the plan.
+        self.admit = admit
 
     async def _refuse_client(
         self, request: TokenRequest, reason: str, app: asyncpg.Record | None = None
@@ -256,6 +265,18 @@ class OAuthService:
                 "unsupported_grant_type", "Only the client_credentials grant is supported."
             )
         app = await self._authenticate_client(request)
+        if self.admit is not None:
+            await self.admit(
+                Principal(
+                    "app",
+                    f"app:{app['id']}",
+                    f"client:{app['client_id']}",
+                    frozenset(app["scopes"]),
+                    app_id=app["id"],
+                    org_id=app["org_id"],
+                    plan=app["plan"],
+                )
+            )
         try:
             scopes = _requested_scopes(request.scope, list(app["scopes"]))
         except OAuthError as refused:

@@ -198,6 +198,7 @@ async def test_plan_lifecycle(client: httpx.AsyncClient) -> None:
     for bad in (
         {"name": "Gold", "rate_per_second": 1, "burst": 1},
         {"name": "zero", "rate_per_second": 0, "burst": 1},
+        {"name": "glacial", "rate_per_second": 1e-9, "burst": 1},
         {"name": "empty", "rate_per_second": 1, "burst": 0},
         {"name": "negative", "rate_per_second": 1, "burst": 1, "daily_quota": -1},
         {"name": "extra", "rate_per_second": 1, "burst": 1, "colour": "gold"},

@@ -53,6 +53,7 @@ if verdict == 'ok' and cost > 0 then
   end
 end
 redis.call('HSET', KEYS[1], 'tokens', exact(tokens), 'stamp', exact(now))
-redis.call('EXPIRE', KEYS[1], math.ceil(burst / rate) + 1)
+-- Kept until it would be full again anyway (a month at most: then it starts full).
+redis.call('EXPIRE', KEYS[1], math.min(math.ceil(burst / rate) + 1, 2678400))
 -- Floats travel as strings: Redis would truncate a Lua number to an integer.
 return {verdict, exact(tokens), day_used, month_used}

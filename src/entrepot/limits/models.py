@@ -8,6 +8,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 PLAN_NAME = r"^[a-z0-9][a-z0-9_-]{0,62}$"
+MIN_RATE = 0.0001  # one request every 2.8 hours: slower is a quota, not a rate
 MAX_RATE = 1_000_000.0
 MAX_BURST = 1_000_000
 MAX_QUOTA = 10**15
@@ -16,7 +17,7 @@ MAX_QUOTA = 10**15
 class PlanCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
     name: str = Field(pattern=PLAN_NAME)
-    rate_per_second: float = Field(gt=0, le=MAX_RATE, allow_inf_nan=False)
+    rate_per_second: float = Field(ge=MIN_RATE, le=MAX_RATE, allow_inf_nan=False)
     burst: int = Field(ge=1, le=MAX_BURST)
     daily_quota: int | None = Field(default=None, ge=0, le=MAX_QUOTA)
     monthly_quota: int | None = Field(default=None, ge=0, le=MAX_QUOTA)
@@ -26,7 +27,9 @@ class PlanPatch(BaseModel):
     """Fields to change; ``null`` removes a quota."""
 
     model_config = ConfigDict(extra="forbid")
-    rate_per_second: float | None = Field(default=None, gt=0, le=MAX_RATE, allow_inf_nan=False)
+    rate_per_second: float | None = Field(
+        default=None, ge=MIN_RATE, le=MAX_RATE, allow_inf_nan=False
+    )
     burst: int | None = Field(default=None, ge=1, le=MAX_BURST)
     daily_quota: int | None = Field(default=None, ge=0, le=MAX_QUOTA)
     monthly_quota: int | None = Field(default=None, ge=0, le=MAX_QUOTA)

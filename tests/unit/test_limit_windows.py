@@ -59,3 +59,15 @@ def test_the_calendar_turns_at_utc_midnight() -> None:
     assert (day.name, month.name) == ("2026-12-01", "2026-12")
     day, _ = calendar.current(before - 86_400 * 3)  # a clock stepped back is followed too
     assert day.name == "2026-11-27"
+
+
+def test_every_v1_route_has_a_class_of_its_own() -> None:
+    """A new /v1 route must be placed in a usage class, not fall into 'other'."""
+    from entrepot.app import create_app
+    from entrepot.settings import Settings
+
+    document = create_app(Settings(database_url="postgresql://unused.invalid/none")).openapi()
+    for path, operations in document["paths"].items():
+        for method in operations:
+            if path.startswith("/v1/"):
+                assert endpoint_class(method.upper(), path) != "other", (method, path)

@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: run test lint typecheck check bench clean
+.PHONY: run test chaos lint typecheck check bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -20,9 +20,13 @@ run: $(STAMP)
 test: $(STAMP)
 	$(BIN)/pytest $(PYTEST_ARGS)
 
+## Kill PostgreSQL's primary under load on the local HA stack (deploy/local-ha/setup.sh first).
+chaos: $(STAMP)
+	$(BIN)/pytest -m chaos tests/chaos -p no:cacheprovider $(PYTEST_ARGS)
+
 lint: $(STAMP)
-	$(BIN)/ruff check src tests $(wildcard bench)
-	$(BIN)/ruff format --check src tests $(wildcard bench)
+	$(BIN)/ruff check src tests $(wildcard bench deploy)
+	$(BIN)/ruff format --check src tests $(wildcard bench deploy)
 
 typecheck: $(STAMP)
 	$(BIN)/mypy

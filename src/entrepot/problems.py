@@ -340,6 +340,9 @@ STORE_UNAVAILABLE: tuple[type[Exception], ...] = (
     asyncpg.AdminShutdownError,
     asyncpg.ReadOnlySQLTransactionError,
     asyncpg.InterfaceError,
+    # A pooled connection that dies mid-request (a failover) can leave asyncpg's
+    # protocol in a state it reports this way; the chaos test met it (docs/ha.md).
+    asyncpg.InternalClientError,
     asyncpg.QueryCanceledError,
     ConnectionError,
 )

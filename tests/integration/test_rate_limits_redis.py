@@ -132,3 +132,18 @@ async def test_an_unreachable_redis_falls_back_to_local_limits(
     assert fallbacks() == before + 1  # then local for a while, not once per request
     assert ready.status_code == 200
     assert ready.json()["checks"]["redis"] == "unavailable"
+
+
+async def test_failed_sign_ins_are_counted_across_replicas(
+    client: httpx.AsyncClient, replicas: list[httpx.AsyncClient], settings: Settings
+) -> None:
+    address = f"{uuid.uuid4().hex[:12]}@example.test"
+    made = await client.post(
+        "/v1/users", json={"email": address, "password": "correct horse battery staple"}
+    )
+    assert made.status_code == 201, made.text
+    body = {"email": address, "password": "a wrong guess"}
+    for n in range(settings.sign_in_failures_burst):
+        assert (await replicas[n % 2].post("/v1/auth/token", json=body)).status_code == 401
+    for replica in replicas:
+        assert (await replica.post("/v1/auth/token", json=body)).status_code == 429

@@ -26,6 +26,11 @@ async def test_after_the_free_failures_even_the_right_password_waits(
     assert 1 <= int(refused.headers["Retry-After"]) <= wait + 1
     other = await make_user(client)
     assert (await attempt(anon, other["email"], PASSWORD)).status_code == 200
+    await attempt(anon, user["email"], PASSWORD)  # refused again: no second audit row yet
+    rows = (await client.get("/v1/audit", params={"action": "auth.sign_in_throttled"})).json()
+    mine = [row for row in rows["data"] if row["details"]["email"] == user["email"]]
+    assert len(mine) == 1
+    assert mine[0]["outcome"] == "denied"
 
 
 async def test_successful_sign_ins_are_never_slowed(

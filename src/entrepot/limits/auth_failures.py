@@ -16,17 +16,13 @@ import time
 from collections import OrderedDict
 
 import asyncpg
-import structlog
 
-from entrepot.audit.log import record
+from entrepot.limits.audit_once import AuditOnce
 from entrepot.limits.bucket import Bucket, take
 from entrepot.limits.limiter import LIMITED, rate_limit_headers
 from entrepot.problems import RateLimited
 
-log = structlog.get_logger("entrepot.limits")
-
 MAX_ADDRESSES = 100_000
-AUDIT_EVERY_SECONDS = 60.0
 
 
 class AuthFailureThrottle:
@@ -35,7 +31,7 @@ class AuthFailureThrottle:
         self.rate = rate
         self.burst = burst
         self._buckets: OrderedDict[str, Bucket] = OrderedDict()
-        self._audited: dict[str, float] = {}
+        self._audit = AuditOnce(pool)
 
     async def check(self, ip: str | None) -> None:
         """Refuse (429) an address that has used up its failures, before any lookup."""
@@ -45,7 +41,9 @@ class AuthFailureThrottle:
         if decision.allowed:
             return
         LIMITED.labels("auth_failures").inc()
-        await self._audit_once(ip)
+        await self._audit.record(
+            ip, "auth.throttled", f"ip:{ip}", {"burst": self.burst, "per_second": self.rate}
+        )
         raise RateLimited(
             f"Too many failed authentications from {ip}; retry in {decision.retry_after} s.",
             headers=rate_limit_headers(decision) | {"Retry-After": str(decision.retry_after)},
@@ -59,23 +57,3 @@ class AuthFailureThrottle:
         self._buckets.move_to_end(ip)
         if len(self._buckets) > MAX_ADDRESSES:
             self._buckets.popitem(last=False)
-
-    async def _audit_once(self, ip: str) -> None:
-        now = time.monotonic()
-        if now - self._audited.get(ip, -AUDIT_EVERY_SECONDS) < AUDIT_EVERY_SECONDS:
-            return
-        self._audited[ip] = now
-        if len(self._audited) > MAX_ADDRESSES:
-            self._audited.clear()
-        try:
-            await record(
-                self.pool,
-                None,
-                "auth.throttled",
-                f"ip:{ip}",
-                outcome="denied",
-                status=429,
-                details={"burst": self.burst, "per_second": self.rate},
-            )
-        except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
-            log.warning("auth_throttle_audit_failed", error=f"{type(exc).__name__}: {exc}")

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 
+from entrepot.limits.audit_once import AuditOnce
 from entrepot.limits.limiter import LIMITED, RateLimiter, rate_limit_headers
 from entrepot.limits.plans import PlanLimits
 from entrepot.problems import RateLimited
@@ -27,17 +28,22 @@ class SignInThrottle:
             None,
             None,
         )
+        self._audit = AuditOnce(limiter.pool)
 
     @staticmethod
     def _key(email: str) -> str:
         return "signin:" + hashlib.sha256(email.encode()).hexdigest()[:32]
 
     async def check(self, email: str) -> None:
-        """Refuse (429) an account that has run out of failed attempts, before any hashing."""
+        """Refuse (429) an account that has run out of failed attempts, before any hashing.
+
+        Refusals are not audited one by one (a guesser would write at will); one
+        ``auth.sign_in_throttled`` row per account and minute says it happened."""
         decision = await self.limiter.spend(self._key(email), self.limits, cost=0)
         if decision.allowed:
             return
         LIMITED.labels("sign_in").inc()
+        await self._audit.record(email, "auth.sign_in_throttled", None, {"email": email})
         raise RateLimited(
             f"Too many failed sign-ins for this account; retry in {decision.retry_after} s.",
             headers=rate_limit_headers(decision) | {"Retry-After": str(decision.retry_after)},

@@ -12,13 +12,10 @@ to bound each replica's work, not to meter anyone.
 
 from __future__ import annotations
 
-import time
-from collections import OrderedDict
-
 import asyncpg
 
 from entrepot.limits.audit_once import AuditOnce
-from entrepot.limits.bucket import Bucket, take
+from entrepot.limits.bucket import LocalBuckets
 from entrepot.limits.limiter import LIMITED, rate_limit_headers
 from entrepot.problems import RateLimited
 
@@ -30,14 +27,14 @@ class AuthFailureThrottle:
         self.pool = pool
         self.rate = rate
         self.burst = burst
-        self._buckets: OrderedDict[str, Bucket] = OrderedDict()
+        self._buckets = LocalBuckets(MAX_ADDRESSES)
         self._audit = AuditOnce(pool)
 
     async def check(self, ip: str | None) -> None:
         """Refuse (429) an address that has used up its failures, before any lookup."""
         if ip is None:
             return
-        _, decision = take(self._buckets.get(ip), self.rate, self.burst, time.monotonic(), 0)
+        decision = self._buckets.peek(ip, self.rate, self.burst)
         if decision.allowed:
             return
         LIMITED.labels("auth_failures").inc()
@@ -52,8 +49,4 @@ class AuthFailureThrottle:
     def failed(self, ip: str | None) -> None:
         if ip is None:
             return
-        bucket, _ = take(self._buckets.get(ip), self.rate, self.burst, time.monotonic())
-        self._buckets[ip] = bucket
-        self._buckets.move_to_end(ip)
-        if len(self._buckets) > MAX_ADDRESSES:
-            self._buckets.popitem(last=False)
+        self._buckets.take(ip, self.rate, self.burst)

@@ -9,6 +9,8 @@ what :func:`take` computes; a property test holds the two to that.
 from __future__ import annotations
 
 import math
+import time
+from collections import OrderedDict
 from dataclasses import dataclass
 
 
@@ -55,3 +57,24 @@ def decide(allowed: bool, tokens: float, rate: float, burst: int) -> Decision:
         reset=math.ceil(max(0.0, burst - tokens) / rate),
         retry_after=0 if allowed else max(1, math.ceil((1.0 - tokens) / rate)),
     )
+
+
+class LocalBuckets:
+    """Buckets kept in this process by key; past ``capacity`` the least recently used
+    is forgotten (it comes back full, which errs on the side of admitting)."""
+
+    def __init__(self, capacity: int = 100_000) -> None:
+        self.capacity = capacity
+        self._buckets: OrderedDict[str, Bucket] = OrderedDict()
+
+    def take(self, key: str, rate: float, burst: int, cost: int = 1) -> Decision:
+        bucket, decision = take(self._buckets.get(key), rate, burst, time.monotonic(), cost)
+        self._buckets[key] = bucket
+        self._buckets.move_to_end(key)
+        if len(self._buckets) > self.capacity:
+            self._buckets.popitem(last=False)
+        return decision
+
+    def peek(self, key: str, rate: float, burst: int) -> Decision:
+        """The decision a request would get now, remembering nothing (no entry is made)."""
+        return take(self._buckets.get(key), rate, burst, time.monotonic(), 0)[1]

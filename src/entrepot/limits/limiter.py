@@ -14,7 +14,6 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
-from collections import OrderedDict
 from dataclasses import dataclass
 from datetime import datetime
 from importlib.resources import files
@@ -26,7 +25,7 @@ from prometheus_client import Counter
 
 from entrepot.auth.principal import Principal
 from entrepot.limits import repository as repo
-from entrepot.limits.bucket import Bucket, Decision, decide, take
+from entrepot.limits.bucket import Decision, LocalBuckets, decide
 from entrepot.limits.plans import PlanBook, PlanLimits
 from entrepot.limits.windows import Calendar, Window, day_of, month_of
 from entrepot.problems import QuotaExceeded, RateLimited
@@ -71,10 +70,11 @@ class LocalQuotas:
 
     async def refresh(self, pool: asyncpg.Pool, now: datetime) -> None:
         """Re-read the table (after our counts were flushed to it); forget past windows."""
-        current = {day_of(now).name, month_of(now).name}
+        windows = (day_of(now), month_of(now))
+        current = {window.name for window in windows}
         for key in [k for k in self._used if k[1] not in current]:
             del self._used[key]
-        for window in (day_of(now), month_of(now)):
+        for window in windows:
             keys = [k for k in self._used if k[1] == window.name]
             if not keys:
                 continue
@@ -93,7 +93,7 @@ class RateLimiter:
         self.plans = plans
         self._script = redis.register_script(LUA) if redis is not None else None
         self._redis_down_until = 0.0
-        self._buckets: OrderedDict[str, Bucket] = OrderedDict()
+        self._buckets = LocalBuckets(MAX_LOCAL_BUCKETS)
         self.quotas = LocalQuotas()
         self.calendar = Calendar()
 
@@ -177,17 +177,9 @@ class RateLimiter:
             if quota is None or app_id is None:
                 continue
             if await self.quotas.used(self.pool, app_id, window) >= quota:
-                held = self._buckets.get(subject)
-                tokens = held.tokens if held is not None else float(plan.burst)
-                decision = decide(True, tokens, plan.rate, plan.burst)
+                decision = self._buckets.peek(subject, plan.rate, plan.burst)
                 return Verdict(_refused(decision, name, windows, now), name)
-        bucket, decision = take(
-            self._buckets.get(subject), plan.rate, plan.burst, time.monotonic(), cost
-        )
-        self._buckets[subject] = bucket
-        self._buckets.move_to_end(subject)
-        if len(self._buckets) > MAX_LOCAL_BUCKETS:
-            self._buckets.popitem(last=False)
+        decision = self._buckets.take(subject, plan.rate, plan.burst, cost)
         if not decision.allowed:
             return Verdict(decision, "rate")
         if app_id is not None and cost:

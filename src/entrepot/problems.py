@@ -8,6 +8,7 @@ Domain code raises a :class:`Problem` subclass; the handlers installed by
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 import asyncpg
@@ -158,6 +159,16 @@ class RateLimited(Problem):
 
 class QuotaExceeded(Problem):
     status, slug, title = 429, "quota-exceeded", "Quota exceeded"
+
+
+def refuse_nulls(changes: Mapping[str, Any], keys: Iterable[str]) -> None:
+    """In a PATCH, ``null`` for a field that cannot be removed is a 422, not a silent no-op."""
+    for key in keys:
+        if key in changes and changes[key] is None:
+            raise Unprocessable(
+                f"{key} cannot be null.",
+                errors=[{"path": f"/{key}", "message": "cannot be null"}],
+            )
 
 
 class ServiceUnavailable(Problem):

@@ -22,7 +22,7 @@ from entrepot.catalog import repository as catalog_repo
 from entrepot.limits import repository as limits_repo
 from entrepot.pagination import decode_cursor, fingerprint, page
 from entrepot.policy import can_manage_org, can_see_org, require_platform_admin
-from entrepot.problems import Conflict, Forbidden, NotFound, Unprocessable
+from entrepot.problems import Conflict, Forbidden, NotFound, Unprocessable, refuse_nulls
 from entrepot.store.notify import announce
 from entrepot.store.types import Conn
 from entrepot.uuids import uuid_or_404
@@ -196,12 +196,7 @@ class AppService:
 
     async def update(self, principal: Principal, raw_id: str, patch: AppPatch) -> dict[str, Any]:
         changes = patch.model_dump(exclude_unset=True)
-        for key in ("redirect_uris", "scopes", "disabled", "plan"):
-            if key in changes and changes[key] is None:
-                raise Unprocessable(
-                    f"{key} cannot be null.",
-                    errors=[{"path": f"/{key}", "message": "cannot be null"}],
-                )
+        refuse_nulls(changes, ("redirect_uris", "scopes", "disabled", "plan"))
         if "scopes" in changes:
             changes["scopes"] = sorted(set(changes["scopes"]))
         async with self.pool.acquire() as conn, conn.transaction():

@@ -22,7 +22,7 @@ from entrepot.policy import (
     require_platform_admin,
     require_scope,
 )
-from entrepot.problems import BadRequest, Conflict, NotFound, Unprocessable
+from entrepot.problems import BadRequest, Conflict, NotFound, Unprocessable, refuse_nulls
 from entrepot.records.query import row_filter_conditions
 from entrepot.store.notify import announce
 from entrepot.store.types import Conn
@@ -276,12 +276,7 @@ async def update_dataset(
         if "primary_key" in given and given["primary_key"] != row["primary_key"]:
             raise Conflict("primary_key cannot change after creation: record ids derive from it.")
         given.pop("primary_key", None)
-        for key in ("title", "visibility", "require_if_match", "auto_approve"):
-            if key in given and given[key] is None:
-                raise Unprocessable(
-                    f"{key} cannot be null.",
-                    errors=[{"path": f"/{key}", "message": "cannot be null"}],
-                )
+        refuse_nulls(given, ("title", "visibility", "require_if_match", "auto_approve"))
         given_schema = given.get("schema")
         schema_doc = (
             given_schema if given_schema is not None else jsonbody.loads_trusted(row["schema"])

@@ -16,7 +16,7 @@ from entrepot.limits.models import Granularity, PlanCreate, PlanPatch
 from entrepot.limits.plans import DEFAULT_PLAN
 from entrepot.pagination import decode_cursor, fingerprint, page
 from entrepot.policy import require_platform_admin
-from entrepot.problems import BadRequest, Conflict, NotFound, Unprocessable
+from entrepot.problems import BadRequest, Conflict, NotFound, refuse_nulls
 from entrepot.store.notify import announce
 
 MAX_SPAN = {"hour": timedelta(days=31), "day": timedelta(days=400)}
@@ -60,11 +60,7 @@ class PlanService:
     async def update(self, principal: Principal, name: str, patch: PlanPatch) -> dict[str, Any]:
         require_platform_admin(principal)
         changes = patch.model_dump(exclude_unset=True)
-        for key in ("rate_per_second", "burst"):
-            if key in changes and changes[key] is None:
-                raise Unprocessable(
-                    f"{key} cannot be null.", errors=[{"path": f"/{key}", "message": "null"}]
-                )
+        refuse_nulls(changes, ("rate_per_second", "burst"))
         async with self.pool.acquire() as conn, conn.transaction():
             row = await repo.get_plan(conn, name, lock=True)
             if row is None:

@@ -20,7 +20,7 @@ from entrepot.auth.principal import Principal
 from entrepot.changes.service import FeedService
 from entrepot.pagination import decode_cursor, encode_cursor, fingerprint
 from entrepot.policy import can_manage_org, require_scope
-from entrepot.problems import Conflict, Forbidden, NotFound, Unprocessable
+from entrepot.problems import Conflict, Forbidden, NotFound, Unprocessable, refuse_nulls
 from entrepot.store.types import Conn
 from entrepot.uuids import uuid_or_404
 from entrepot.webhooks import repository as repo
@@ -184,12 +184,7 @@ class WebhookService:
         self, principal: Principal, raw_id: str, patch: WebhookPatch
     ) -> dict[str, Any]:
         changes = patch.model_dump(exclude_unset=True)
-        for key, value in changes.items():
-            if value is None:
-                raise Unprocessable(
-                    f"{key} cannot be null.",
-                    errors=[{"path": f"/{key}", "message": "cannot be null"}],
-                )
+        refuse_nulls(changes, changes.keys())  # no webhook field may be null
         details: dict[str, Any] = {}
         async with self.pool.acquire() as conn, conn.transaction():
             row = await self._webhook(conn, principal, raw_id, lock=True)

@@ -10,7 +10,6 @@ from __future__ import annotations
 import uuid
 
 import asyncpg
-import orjson
 import structlog
 
 from entrepot.access.narrowing import ReadView
@@ -79,7 +78,7 @@ async def requeue(
         page = await feed.read(view, after, min(DISPATCH_PAGE, REPLAY_MAX - scanned))
         if not page.changes:
             break
-        changes = [c for c in page.changes if orjson.loads(c)["seq"] <= through]
+        changes = [c for seq, c in zip(page.seqs, page.changes, strict=True) if seq <= through]
         enqueued += await queue_changes(
             conn, view, changes, webhook_id=webhook_id, wanted=wanted, delay_seconds=0
         )

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import re
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
@@ -225,6 +226,13 @@ async def test_the_app_must_be_able_to_follow_every_dataset(
         "http://0.0.0.0/hook",
         "http://100.64.0.1/hook",
         "http://does-not-resolve.invalid/hook",
+        # IPv6 forms embedding a refused IPv4 address (127.0.0.0/8 is allowed here)
+        "http://[2002:a9fe:a9fe::]/latest/meta-data",
+        "http://[2002:c0a8:114::1]/hook",
+        "http://[64:ff9b::a00:7]/hook",
+        "http://[2606:4700:1:2:0:5efe:a00:7]/hook",
+        "http://[2001:0:4136:e378:8000:63bf:3fff:fdd2]/hook",
+        "http://[::10.0.0.7]/hook",
     ],
 )
 async def test_urls_outside_the_allow_list_are_refused(hooks: httpx.AsyncClient, url: str) -> None:
@@ -236,10 +244,28 @@ async def test_urls_outside_the_allow_list_are_refused(hooks: httpx.AsyncClient,
 
 async def test_without_an_allow_list_loopback_is_refused(client: httpx.AsyncClient) -> None:
     _, ds, app_id, _ = await app_with_dataset(client)
-    for url in ("http://127.0.0.1:9/hook", "http://localhost/hook", "https://127.1.2.3/"):
+    urls = ("http://127.0.0.1:9/hook", "http://localhost/hook", "https://127.1.2.3/")
+    for url in (*urls, "http://[2002:7f00:1::]/hook", "http://[::ffff:127.0.0.1]/hook"):
         response = await subscribe(client, app_id, url, [ds])
         assert response.status_code == 422, response.text
         assert "ENTREPOT_WEBHOOK_ALLOWED_NETWORKS" in response.json()["detail"]
+
+
+async def test_a_refusal_does_not_reveal_what_a_host_resolves_to(
+    client: httpx.AsyncClient,
+) -> None:
+    """Otherwise creating webhooks would map the server's internal DNS."""
+    _, ds, app_id, _ = await app_with_dataset(client)
+    bodies = []
+    # localhost resolves to loopback, .invalid never resolves, the last is a literal.
+    for url in ("http://localhost/hook", "http://does-not-resolve.invalid/", "http://[::1]/"):
+        response = await subscribe(client, app_id, url, [ds])
+        assert response.status_code == 422, response.text
+        assert re.search(r"\d+\.\d+\.\d+\.\d+|::", response.text) is None, response.text
+        assert "resolve" not in response.text
+        body = response.json()
+        bodies.append((body["detail"], body["errors"]))
+    assert bodies[0] == bodies[1] == bodies[2]
 
 
 async def test_changes_are_audited(hooks: httpx.AsyncClient, receiver: Receiver) -> None:

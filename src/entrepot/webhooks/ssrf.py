@@ -8,6 +8,13 @@ refused unless an operator allows their network
 very address that passed the check (with the original ``Host`` header and
 TLS server name), so a DNS answer that changes between check and connect
 (DNS rebinding) cannot redirect it.
+
+IPv6 addresses that carry an IPv4 address (mapped, NAT64, 6to4, ISATAP) are
+judged by the IPv4 address too, since a relay or translator on the way
+delivers to it; forms whose embedded address cannot be trusted or located
+are refused outright. The refusal never says what a host resolved to (or
+whether it resolved at all): webhook creation must not become a way to map
+internal DNS. The addresses go to the server log for operators instead.
 """
 
 from __future__ import annotations
@@ -18,10 +25,33 @@ import socket
 from dataclasses import dataclass
 from urllib.parse import SplitResult, urlsplit
 
+import structlog
+
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 RESOLVE_TIMEOUT_SECONDS = 5.0
+
+# One text for every host, name or literal, resolving or not.
+NOT_PUBLIC = (
+    "its host is not reachable at a public address (loopback, private, link-local and "
+    "other non-public addresses, also when embedded in an IPv6 address, are refused unless "
+    "ENTREPOT_WEBHOOK_ALLOWED_NETWORKS allows them)"
+)
+
+# Refused whatever they embed: IPv4-compatible (deprecated by RFC 4291, never
+# routed), IPv4-translated (SIIT-internal, RFC 2765), NAT64 local-use (RFC
+# 8215: the operator picks where the IPv4 address sits) and Teredo (RFC 4380:
+# not globally reachable; its server and obfuscated client are both IPv4).
+_REFUSED_V6 = tuple(
+    ipaddress.IPv6Network(n) for n in ("::/96", "::ffff:0:0:0/96", "64:ff9b:1::/48", "2001::/32")
+)
+# RFC 6052's well-known prefix, IPv4 in the last 32 bits: public only as its IPv4 is.
+_NAT64 = ipaddress.IPv6Network("64:ff9b::/96")
+# ISATAP interface identifiers (RFC 5214): 0000:5efe or 0200:5efe (u bit), g bit either way.
+_ISATAP_MASK, _ISATAP = 0xFCFF_FFFF, 0x0000_5EFE
+
+log = structlog.get_logger("entrepot.webhooks")
 
 
 class UnsafeURL(ValueError):
@@ -74,10 +104,27 @@ def _unmapped(address: IPAddress) -> IPAddress:
     return address
 
 
+def _embedded(address: ipaddress.IPv6Address) -> list[ipaddress.IPv4Address]:
+    """The IPv4 addresses a 6to4 or ISATAP address hands its packets to."""
+    found = [address.sixtofour] if address.sixtofour is not None else []
+    low = int(address) & 0xFFFF_FFFF_FFFF_FFFF
+    if (low >> 32) & _ISATAP_MASK == _ISATAP:
+        found.append(ipaddress.IPv4Address(low & 0xFFFF_FFFF))
+    return found
+
+
 def allowed(address: IPAddress, networks: tuple[Network, ...]) -> bool:
+    """Public, or inside a network the operator allowed (which overrides every other rule)."""
     address = _unmapped(address)
     if any(address in net for net in networks if net.version == address.version):
         return True
+    if isinstance(address, ipaddress.IPv6Address):
+        if any(address in net for net in _REFUSED_V6):
+            return False
+        if address in _NAT64:  # by its IPv4 alone: Python's tables call the prefix reserved
+            return allowed(ipaddress.IPv4Address(int(address) & 0xFFFF_FFFF), networks)
+        if not all(allowed(inner, networks) for inner in _embedded(address)):
+            return False
     return address.is_global and not (
         address.is_multicast
         or address.is_loopback
@@ -99,7 +146,8 @@ async def _resolve(host: str, port: int) -> list[IPAddress]:
             loop.getaddrinfo(host, port, type=socket.SOCK_STREAM), RESOLVE_TIMEOUT_SECONDS
         )
     except (OSError, TimeoutError, UnicodeError) as exc:
-        raise UnsafeURL(f"the host {host!r} does not resolve") from exc
+        log.info("webhook_url_refused", host=host, error=f"{type(exc).__name__}: {exc}")
+        raise UnsafeURL(NOT_PUBLIC) from None
     found: list[IPAddress] = []
     for info in infos:
         # sockaddr[0] is the address text; IPv6 may carry a %scope suffix.
@@ -115,11 +163,8 @@ async def resolve(url: str, networks: tuple[Network, ...]) -> Target:
     addresses = await _resolve(host, port)
     safe = [a for a in addresses if allowed(a, networks)]
     if not safe:
-        shown = ", ".join(sorted({str(a) for a in addresses})) or "nothing"
-        raise UnsafeURL(
-            f"the host {host!r} resolves to {shown}: loopback, private, link-local and other "
-            "non-public addresses are refused unless ENTREPOT_WEBHOOK_ALLOWED_NETWORKS allows them"
-        )
+        log.info("webhook_url_refused", host=host, addresses=sorted({str(a) for a in addresses}))
+        raise UnsafeURL(NOT_PUBLIC)
     address = _unmapped(safe[0])
     literal = f"[{address}]" if address.version == 6 else str(address)
     path = parts.path or "/"

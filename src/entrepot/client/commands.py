@@ -119,16 +119,28 @@ def export(
     dataset: str = typer.Argument(..., help="Dataset name."),
     output: Path | None = typer.Option(None, "-o", "--output", help="File (default stdout)."),
     fmt: str = typer.Option("ndjson", "--format", help="ndjson or csv."),
+    spreadsheet_safe: bool = typer.Option(
+        False,
+        "--spreadsheet-safe",
+        help="With --format csv, for opening in Excel, LibreOffice or Google Sheets: text "
+        "cells starting with =, +, -, @, tab or carriage return get a leading ' so they are "
+        "not run as formulas. Such a file no longer imports back unchanged.",
+    ),
     url: str = UrlOption,
     token: str | None = TokenOption,
 ) -> None:
     """Export every record (NDJSON or CSV), streamed to a file or stdout."""
     if fmt not in ("ndjson", "csv"):
         raise typer.BadParameter("--format must be ndjson or csv")
+    if spreadsheet_safe and fmt != "csv":
+        raise typer.BadParameter("--spreadsheet-safe needs --format csv")
     console = _console()
 
     async def work() -> int:
-        async with Client(url, token) as api, api.export(dataset, fmt=fmt) as stream:
+        api = Client(url, token)
+        if spreadsheet_safe:  # Client.export has no CSV style: a client-wide query parameter
+            api.http.params = api.http.params.set("csv", "spreadsheet")
+        async with api, api.export(dataset, fmt=fmt) as stream:
             sink = output.open("wb") if output else sys.stdout.buffer
             try:
                 with _bytes_progress(console) as progress:

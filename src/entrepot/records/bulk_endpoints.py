@@ -20,6 +20,7 @@ from entrepot.http import media_type
 from entrepot.problems import BadRequest, UnsupportedMediaType
 from entrepot.records import export
 from entrepot.records.bulk_import import BulkImportService, Format, ImportOptions
+from entrepot.records.csv_codec import CsvStyle
 from entrepot.settings import Settings
 
 router = APIRouter(prefix="/v1/datasets/{ds}", tags=["bulk"])
@@ -33,8 +34,16 @@ IMPORT_PARAMETERS: dict[str, tuple[str, ...]] = {
 }
 EXPORT_PARAMETERS: dict[str, tuple[str, ...]] = {
     "format": ("ndjson", "csv"),
-    # true: NDJSON lines are {"id", "version", "data"} (for mirrors such as `entrepot sync`)
     "envelope": ("false", "true"),
+    "csv": ("exact", "spreadsheet"),
+}
+EXPORT_DESCRIPTIONS = {
+    "envelope": 'true: NDJSON lines are {"id", "version", "data"} (for mirrors such as '
+    "`entrepot sync`). NDJSON only.",
+    "csv": "exact: the file imports back unchanged. spreadsheet: for people opening the file "
+    "in spreadsheet software; a string cell starting with =, +, -, @, tab or carriage return "
+    "gets a leading ' so it is shown as text, not run as a formula (the file then no longer "
+    "imports back unchanged). CSV only.",
 }
 
 _LINE_ERRORS = {
@@ -59,13 +68,17 @@ IMPORT_REPORT = {
 }
 
 
-def _enum_parameters(allowed: dict[str, tuple[str, ...]]) -> list[dict[str, Any]]:
+def _enum_parameters(
+    allowed: dict[str, tuple[str, ...]], descriptions: dict[str, str] | None = None
+) -> list[dict[str, Any]]:
+    described = descriptions or {}
     return [
         {
             "name": name,
             "in": "query",
             "required": False,
             "schema": {"type": "string", "enum": list(values), "default": values[0]},
+            **({"description": described[name]} if name in described else {}),
         }
         for name, values in allowed.items()
     ]
@@ -160,7 +173,7 @@ async def import_records(ds: str, request: Request, principal: CurrentPrincipal)
 @router.get(
     "/export",
     summary="Export every record (NDJSON or CSV), streamed",
-    openapi_extra={"parameters": _enum_parameters(EXPORT_PARAMETERS)},
+    openapi_extra={"parameters": _enum_parameters(EXPORT_PARAMETERS, EXPORT_DESCRIPTIONS)},
     response_class=StreamingResponse,
     responses={
         200: {
@@ -177,8 +190,11 @@ async def export_records(ds: str, request: Request, principal: CurrentPrincipal)
     envelope = chosen["envelope"] == "true"
     if envelope and fmt != "ndjson":
         raise BadRequest("envelope=true is only available with format=ndjson.")
+    csv_style: CsvStyle = "spreadsheet" if chosen["csv"] == "spreadsheet" else "exact"
+    if csv_style == "spreadsheet" and fmt != "csv":
+        raise BadRequest("csv=spreadsheet is only available with format=csv.")
     state = request.app.state
-    started = await export.start(state.pool, state.access, principal, ds, fmt, envelope)
+    started = await export.start(state.pool, state.access, principal, ds, fmt, envelope, csv_style)
     return StreamingResponse(
         started.chunks,
         media_type=started.media_type,

@@ -8,6 +8,14 @@ starting with a double quote) is written as a JSON string literal, which the
 reader decodes first. Plain strings stay plain, so ordinary CSV stays
 readable, and every stored record survives export then import unchanged.
 
+The ``spreadsheet`` style gives up that promise for files people open in
+Excel, LibreOffice or Google Sheets, which run a cell starting with ``=``,
+``+``, ``-``, ``@``, tab or carriage return as a formula (CSV injection):
+a string value starting so is written after a single quote, which those
+programs take as "this is text" (OWASP's advice). Numbers stay as they are:
+a JSON number such as ``-5`` is no formula, and only strings carry text an
+attacker chose.
+
 The splitter is our own RFC 4180 reader rather than the ``csv`` module: the
 latter caps fields with a process-wide limit and cannot tell which physical
 line a record started on, and both matter for bulk imports.
@@ -19,7 +27,7 @@ import math
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 from entrepot import jsonbody
 from entrepot.catalog.record_schema import RecordSchema
@@ -29,6 +37,9 @@ from entrepot.records.lines import Line
 ANY_TYPE = frozenset({"null", "boolean", "integer", "number", "string", "object", "array"})
 _NUMBER = re.compile(r"-?(?:0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?")
 _MUST_QUOTE = re.compile(r'[",\r\n]')
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+CsvStyle = Literal["exact", "spreadsheet"]
 
 
 class CsvSyntaxError(ValueError):
@@ -241,9 +252,15 @@ def coerce_row(
     return record, errors
 
 
-def render_cell(value: Any, types: frozenset[str] | None) -> str:
-    """A stored value as the cell text :func:`parse_cell` reads back to it."""
+def render_cell(value: Any, types: frozenset[str] | None, style: CsvStyle = "exact") -> str:
+    """A stored value as the cell text :func:`parse_cell` reads back to it.
+
+    In the spreadsheet style a string that a spreadsheet would run as a
+    formula is prefixed with ``'`` instead, and no longer reads back.
+    """
     if isinstance(value, str):
+        if style == "spreadsheet" and value.startswith(FORMULA_STARTS):
+            return "'" + value
         if value and _reads_back(value, types):
             return value
         return jsonbody.dumps(value)
@@ -273,8 +290,17 @@ def render_line(cells: Iterable[str]) -> str:
     )
 
 
-def render_row(names: list[str], schema: RecordSchema, record: dict[str, Any]) -> str:
+def render_header(names: list[str], style: CsvStyle = "exact") -> str:
+    """The header line; property names are text a schema author chose, so neutralised too."""
+    if style == "spreadsheet":
+        return render_line("'" + n if n.startswith(FORMULA_STARTS) else n for n in names)
+    return render_line(names)
+
+
+def render_row(
+    names: list[str], schema: RecordSchema, record: dict[str, Any], style: CsvStyle = "exact"
+) -> str:
     return render_line(
-        render_cell(record[name], schema.property_types.get(name)) if name in record else ""
+        render_cell(record[name], schema.property_types.get(name), style) if name in record else ""
         for name in names
     )

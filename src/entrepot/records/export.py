@@ -8,6 +8,8 @@ stays flat whatever the dataset size. NDJSON lines are PostgreSQL's own
 With ``envelope``, each NDJSON line is ``{"id", "version", "data"}`` instead
 of the bare data, so a mirror (``entrepot sync``) gets the ids and versions
 that the feed's changes refer to, whether or not the dataset has a primary key.
+``csv_style="spreadsheet"`` writes CSV for spreadsheet software instead of
+for exact round trips (see :mod:`csv_codec`).
 """
 
 from __future__ import annotations
@@ -49,12 +51,13 @@ async def start(
     dataset: str,
     fmt: ExportFormat,
     envelope: bool = False,
+    csv_style: csv_codec.CsvStyle = "exact",
 ) -> Export:
     """Open the export before any byte is sent, so a failure is still a problem document."""
     view = read_view(readable_records(await access.for_dataset(principal, dataset)))
     meta = view.access.meta
     seq: list[int] = []
-    chunks = _stream(pool, view, fmt, seq, envelope)
+    chunks = _stream(pool, view, fmt, seq, envelope, csv_style)
     try:
         first = await anext(chunks)
     except asyncpg.UndefinedTableError:
@@ -64,7 +67,12 @@ async def start(
 
 
 async def _stream(
-    pool: asyncpg.Pool, view: ReadView, fmt: ExportFormat, seq: list[int], envelope: bool
+    pool: asyncpg.Pool,
+    view: ReadView,
+    fmt: ExportFormat,
+    seq: list[int],
+    envelope: bool,
+    csv_style: csv_codec.CsvStyle,
 ) -> AsyncGenerator[bytes, None]:
     """Rows from one snapshot; ``seq`` receives the feed position that snapshot equals.
 
@@ -81,7 +89,7 @@ async def _stream(
     ):
         seq.append(await changes_repo.head_seq(conn, meta.id))
         cursor = await repo.export_cursor(conn, sql, args)
-        yield csv_codec.render_line(names).encode() if fmt == "csv" else b""
+        yield csv_codec.render_header(names, csv_style).encode() if fmt == "csv" else b""
         while rows := await cursor.fetch(FETCH_ROWS):
             if fmt == "ndjson" and envelope:
                 yield b"".join(_envelope_line(view, row) for row in rows)
@@ -90,7 +98,7 @@ async def _stream(
             else:
                 yield "".join(
                     csv_codec.render_row(
-                        names, view.schema, view.project(jsonbody.loads_trusted(row[0]))
+                        names, view.schema, view.project(jsonbody.loads_trusted(row[0])), csv_style
                     )
                     for row in rows
                 ).encode()

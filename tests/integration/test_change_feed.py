@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import time
 from typing import Any
+from unittest.mock import ANY
 
 import httpx
 
@@ -36,7 +37,7 @@ async def test_every_write_appears_once_in_order(client: httpx.AsyncClient) -> N
     assert page["changes"][3]["data"] is None
     assert page["last_seq"] == 4
     assert (await feed(client, ds, after=2))["changes"][0]["seq"] == 3
-    assert (await feed(client, ds, after=4)) == {"changes": [], "last_seq": 4}
+    assert (await feed(client, ds, after=4)) == {"changes": [], "last_seq": 4, "incarnation": ANY}
 
 
 async def test_failed_writes_leave_no_change(client: httpx.AsyncClient) -> None:
@@ -81,7 +82,7 @@ async def test_long_poll_wakes_on_commit(client: httpx.AsyncClient) -> None:
 async def test_long_poll_times_out_empty(client: httpx.AsyncClient) -> None:
     ds = (await make_dataset(client))["name"]
     started = time.monotonic()
-    assert await feed(client, ds, wait=0.3) == {"changes": [], "last_seq": 0}
+    assert await feed(client, ds, wait=0.3) == {"changes": [], "last_seq": 0, "incarnation": ANY}
     assert 0.25 < time.monotonic() - started < 2
 
 

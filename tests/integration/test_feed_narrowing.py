@@ -3,9 +3,11 @@
 A provider publishes a restricted dataset; a consumer's app is granted
 ``changes:read`` on the fields ``sku`` and ``name`` of the rows whose price is
 below 100. In its feed hidden fields never appear, a record that leaves the
-window arrives as a delete (data null, never the data that took it out), and
-one that enters arrives as an upsert. Without ``changes:read`` the feed is
-forbidden; without a grant the dataset does not exist.
+window arrives as a delete (data null, never the data that took it out), one
+that enters arrives as an upsert, and a record that was never in the window,
+or a change to hidden fields only, does not arrive at all. Without
+``changes:read`` the feed is forbidden; without a grant the dataset does not
+exist.
 """
 
 from __future__ import annotations
@@ -66,6 +68,7 @@ async def test_a_narrowed_grantee_sees_its_window_of_the_feed(client: httpx.Asyn
     await put("a", 11, name="renamed")  # 6: a changes inside it
     await put("b", 160)  # 7: b changes outside it
     assert (await client.delete(f"{url}/a")).status_code == 204  # 8
+    await put("c", 21)  # 9: c changes inside it, in a hidden field only
 
     response = await feed(client, consumer.app_key, ds)
     assert response.status_code == 200, response.text
@@ -76,18 +79,21 @@ async def test_a_narrowed_grantee_sees_its_window_of_the_feed(client: httpx.Asyn
     assert summary(page["changes"]) == [
         (1, "upsert", "a", {"sku": "a", "name": "item a"}),
         (2, "upsert", "b", {"sku": "b", "name": "item b"}),
-        (3, "delete", "c", None),  # created outside the window
+        # 3: c created outside the window: nothing, not even its id
         (4, "delete", "b", None),  # left the window
         (5, "upsert", "c", {"sku": "c", "name": "item c"}),  # entered it
         (6, "upsert", "a", {"sku": "a", "name": "renamed"}),
-        (7, "delete", "b", None),  # still outside: its data never shows
+        # 7: b changed while outside: nothing
         (8, "delete", "a", None),
+        # 9: only hidden fields of c changed: nothing
     ]
-    assert page["last_seq"] == 8
+    assert page["last_seq"] == 9  # the reader resumes after what it was not shown
+    assert (await feed(client, consumer.app_key, ds, after=8)).json()["changes"] == []
     # Versions and times are the real ones: the feed is the same log, seen narrowly.
     full = (await client.get(f"/v1/datasets/{ds}/changes")).json()["changes"]
+    shown = {c["seq"] for c in page["changes"]}
     assert [(c["version"], c["at"]) for c in page["changes"]] == [
-        (c["version"], c["at"]) for c in full
+        (c["version"], c["at"]) for c in full if c["seq"] in shown
     ]
 
     # Replaying the narrowed feed gives exactly what the grantee can list.
@@ -142,3 +148,43 @@ async def test_without_a_grant_the_feed_does_not_exist(client: httpx.AsyncClient
         return (await feed(client, consumer.app_key, ds)).status_code == 404
 
     await eventually(hidden, within=1.5)
+
+
+async def test_a_change_to_hidden_fields_only_is_invisible_to_the_grantee(
+    client: httpx.AsyncClient,
+) -> None:
+    """Neither the record's validator nor the feed moves when only hidden fields change."""
+    provider, consumer = await party(client), await party(client)
+    ds = await restricted_dataset(client, provider.org)  # a: 10 (seq 1)
+    await grant(client, provider, consumer, ds, scopes=READ, fields=["sku", "name"])
+    record_url = f"/v1/datasets/{ds}/records/a"
+    before = await client.get(record_url, headers=auth(consumer.app_key))
+    assert before.status_code == 200, before.text
+    head = (await feed(client, consumer.app_key, ds)).json()["last_seq"]
+
+    patched = await client.patch(record_url, json={"price": 11, "region": HIDDEN_MARKER})
+    assert patched.status_code == 200, patched.text
+    assert patched.headers["ETag"] != '"1"'  # the owner's validator moved
+
+    after = await client.get(record_url, headers=auth(consumer.app_key))
+    assert after.headers["ETag"] == before.headers["ETag"]
+    assert after.json()["data"] == before.json()["data"] == {"sku": "a", "name": "item a"}
+    unchanged = await client.get(
+        record_url, headers={**auth(consumer.app_key), "If-None-Match": before.headers["ETag"]}
+    )
+    assert unchanged.status_code == 304
+    assert unchanged.headers["ETag"] == before.headers["ETag"]
+    nothing = (await feed(client, consumer.app_key, ds, after=head)).json()
+    assert nothing["changes"] == []
+    assert nothing["last_seq"] == head + 1
+
+    # A change the grantee can see moves both.
+    renamed = await client.patch(record_url, json={"name": "renamed"})
+    assert renamed.status_code == 200, renamed.text
+    moved = await client.get(
+        record_url, headers={**auth(consumer.app_key), "If-None-Match": before.headers["ETag"]}
+    )
+    assert moved.status_code == 200
+    assert moved.headers["ETag"] != before.headers["ETag"]
+    shown = (await feed(client, consumer.app_key, ds, after=head)).json()["changes"]
+    assert [(c["op"], c["data"]) for c in shown] == [("upsert", {"sku": "a", "name": "renamed"})]

@@ -72,3 +72,31 @@ async def test_apps_of_the_previous_release_land_on_the_default_plan(
             await conn.execute("UPDATE apps SET plan = 'missing'")
     finally:
         await conn.close()
+
+
+FOREIGN_KEYS_WITHOUT_INDEX = """
+SELECT c.conrelid::regclass::text AS tab, c.conname,
+       array_agg(a.attname ORDER BY k.ord) AS columns
+FROM pg_constraint c
+CROSS JOIN LATERAL unnest(c.conkey) WITH ORDINALITY AS k(attnum, ord)
+JOIN pg_attribute a ON a.attrelid = c.conrelid AND a.attnum = k.attnum
+WHERE c.contype = 'f' AND c.connamespace = 'public'::regnamespace
+  AND NOT EXISTS (
+      SELECT 1 FROM pg_index i
+      WHERE i.indrelid = c.conrelid AND i.indpred IS NULL
+        AND (i.indkey::int2[])[0:array_length(c.conkey, 1) - 1] @> c.conkey
+        AND (i.indkey::int2[])[0:array_length(c.conkey, 1) - 1] <@ c.conkey)
+GROUP BY c.conrelid, c.conname
+ORDER BY 1, 2
+"""
+
+
+async def test_every_foreign_key_is_backed_by_an_index(database_url: str) -> None:
+    """Deleting a dataset, an app or a key finds the rows that reference it by index:
+    a foreign key without one makes every such delete scan the referencing table."""
+    conn = await asyncpg.connect(database_url)
+    try:
+        missing = [dict(r) for r in await conn.fetch(FOREIGN_KEYS_WITHOUT_INDEX)]
+    finally:
+        await conn.close()
+    assert missing == []

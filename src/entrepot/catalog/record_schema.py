@@ -96,19 +96,25 @@ class RecordSchema:
         """The schema as a grantee limited to ``fields`` sees it.
 
         Hidden properties vanish from the document and from every lookup, but
-        their names are remembered so no pseudo-field can alias one.
+        their names are remembered so no pseudo-field can alias one. The
+        document keeps only what describes visible fields: their property
+        schemas, the definitions those reach, and which of them are required.
+        Everything else may speak of hidden fields (titles, descriptions,
+        comments, examples, dependentRequired, if/then, patternProperties...)
+        and is left out.
         """
         visible = {k: v for k, v in self.property_types.items() if k in fields}
-        # Rebuild the document from the keywords that cannot name a property:
-        # dependentRequired, if/then, patternProperties... could all leak names.
         document: dict[str, Any] = {
-            k: self.document[k]
-            for k in ("$schema", "title", "description", "type", "$defs")
-            if k in self.document
+            k: self.document[k] for k in ("$schema", "type") if k in self.document
         }
         properties = self.document.get("properties")
         if isinstance(properties, dict):
-            document["properties"] = {k: v for k, v in properties.items() if k in fields}
+            shown = {k: v for k, v in properties.items() if k in fields}
+            document["properties"] = _without_foreign_refs(shown)
+            for key in ("$defs", "definitions"):
+                kept = _reachable_definitions(document["properties"], self.document, key)
+                if kept:
+                    document[key] = _without_foreign_refs(kept)
         required = self.document.get("required")
         if isinstance(required, list):
             document["required"] = [k for k in required if k in fields]
@@ -138,3 +144,53 @@ class RecordSchema:
                     for f in unknown
                 ],
             )
+
+
+def _refs(node: Any) -> list[str]:
+    """Every ``$ref`` string anywhere under ``node``."""
+    if isinstance(node, dict):
+        found = [node["$ref"]] if isinstance(node.get("$ref"), str) else []
+        return found + [r for value in node.values() for r in _refs(value)]
+    if isinstance(node, list):
+        return [r for item in node for r in _refs(item)]
+    return []
+
+
+def _definition_name(ref: str, key: str) -> str | None:
+    prefix = f"#/{key}/"
+    if not ref.startswith(prefix):
+        return None
+    return ref[len(prefix) :].split("/", 1)[0].replace("~1", "/").replace("~0", "~")
+
+
+def _reachable_definitions(node: Any, root: dict[str, Any], key: str) -> dict[str, Any]:
+    """The definitions under ``root[key]`` that ``node`` reaches, directly or through others."""
+    available = root.get(key)
+    if not isinstance(available, dict):
+        return {}
+    kept: dict[str, Any] = {}
+    pending = _refs(node)
+    while pending:
+        name = _definition_name(pending.pop(), key)
+        if name is not None and name in available and name not in kept:
+            kept[name] = available[name]
+            pending += _refs(available[name])
+    return kept
+
+
+def _without_foreign_refs(node: Any) -> Any:
+    """``node`` with each local reference outside the definitions replaced by a schema
+    that admits anything: such a reference may point into a hidden property."""
+    if isinstance(node, dict):
+        ref = node.get("$ref")
+        if (
+            isinstance(ref, str)
+            and ref.startswith("#")
+            and _definition_name(ref, "$defs") is None
+            and _definition_name(ref, "definitions") is None
+        ):
+            return {k: v for k, v in node.items() if k != "$ref"}
+        return {k: _without_foreign_refs(v) for k, v in node.items()}
+    if isinstance(node, list):
+        return [_without_foreign_refs(item) for item in node]
+    return node

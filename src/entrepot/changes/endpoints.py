@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Awaitable
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Request, Response
 from fastapi.responses import StreamingResponse
+from starlette.requests import ClientDisconnect
 
 from entrepot.auth.authenticate import CurrentPrincipal
-from entrepot.changes.service import MAX_WAIT_SECONDS, FeedService
+from entrepot.changes.service import MAX_WAIT_SECONDS, FeedPage, FeedService, incarnation_of
 from entrepot.problems import BadRequest
 
 router = APIRouter(prefix="/v1/datasets/{ds}", tags=["changes"])
@@ -47,6 +50,31 @@ def _resume_point(request: Request, after: int) -> int:
     return value
 
 
+INCARNATION_HEADER = "X-Entrepot-Incarnation"
+
+
+async def _disconnected(request: Request) -> None:
+    """Returns once the client has gone (a GET's empty body is read on the way)."""
+    while (await request.receive())["type"] != "http.disconnect":
+        pass
+
+
+async def _unless_disconnected(request: Request, work: Awaitable[FeedPage]) -> FeedPage:
+    """``work``, abandoned the moment the client goes away: a long poll holds nothing
+    for a client that is no longer there."""
+    task = asyncio.ensure_future(work)
+    watcher = asyncio.ensure_future(_disconnected(request))
+    try:
+        await asyncio.wait((task, watcher), return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        watcher.cancel()
+        if not task.done():
+            task.cancel()
+    if not task.done() or task.cancelled():
+        raise ClientDisconnect
+    return task.result()
+
+
 @router.get(
     "/changes",
     summary="Changes after a seq, in commit order (long poll with wait, or SSE)",
@@ -56,7 +84,11 @@ def _resume_point(request: Request, after: int) -> int:
                 "application/json": {"schema": {"type": "object"}},
                 "text/event-stream": {"schema": {"type": "string"}},
             }
-        }
+        },
+        410: {
+            "description": "The position cannot be continued from (compacted away, past the "
+            "head, or from an earlier incarnation of the dataset): resnapshot from the export."
+        },
     },
 )
 async def read_changes(
@@ -70,15 +102,37 @@ async def read_changes(
     wait: Annotated[
         float, Query(ge=0, le=MAX_WAIT_SECONDS, description="Long-poll up to this many seconds.")
     ] = 0,
+    incarnation: Annotated[
+        str | None,
+        Query(
+            max_length=40,
+            description="The incarnation `after` belongs to (from a feed response or the "
+            "export's X-Entrepot-Incarnation header): 410 if the dataset has been deleted and "
+            "created again since.",
+        ),
+    ] = None,
 ) -> Response:
     service = _service(request)
     if "text/event-stream" in request.headers.get("accept", ""):
         start = _resume_point(request, after)
-        await service.view(principal, ds)  # refuse before the stream starts, as a problem
+        # Refuse before the stream starts, as a problem: no access, or a position it
+        # could never continue from.
+        view = await service.view(principal, ds)
+        await service.read(view, start, 1, incarnation)
+        current = incarnation_of(view.access.meta.id)
         return StreamingResponse(
-            service.stream(principal, ds, start, _heartbeat(request)),
+            service.stream(principal, ds, start, _heartbeat(request), incarnation or current),
             media_type="text/event-stream",
-            headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+            headers={
+                "Cache-Control": "no-cache",
+                "X-Accel-Buffering": "no",
+                INCARNATION_HEADER: incarnation or current,
+            },
         )
-    page = await service.poll(principal, ds, after, limit, wait)
-    return Response(page.body(), media_type="application/json")
+    poll = service.poll(principal, ds, after, limit, wait, incarnation)
+    page = await (_unless_disconnected(request, poll) if wait > 0 else poll)
+    return Response(
+        page.body(),
+        media_type="application/json",
+        headers={INCARNATION_HEADER: page.incarnation},
+    )

@@ -2,7 +2,9 @@
 
 Appending is one statement: bump the dataset's head (taking its row lock
 until commit), insert the change with the new seq, and queue a NOTIFY that
-PostgreSQL delivers at commit to every replica's feed waiters.
+PostgreSQL delivers at commit to every replica's feed waiters. Each change
+carries the record's previous state too, which narrowed readers need to
+tell what they could see before it.
 """
 
 from __future__ import annotations
@@ -22,8 +24,8 @@ WITH head AS (
 ), wake AS (
     SELECT pg_notify('{CHANNEL}', $1::text)
 )
-INSERT INTO changes (dataset_id, seq, op, record_id, version, data)
-SELECT $1, head.last_seq, $2, $3, $4, $5::jsonb FROM head, wake
+INSERT INTO changes (dataset_id, seq, op, record_id, version, data, prev)
+SELECT $1, head.last_seq, $2, $3, $4, $5::jsonb, $6::jsonb FROM head, wake
 RETURNING seq
 """
 
@@ -34,18 +36,21 @@ TOUCHED = "entrepot_touched"  # the transaction's list of records a bulk write t
 async def start_tracking(conn: Conn) -> None:
     """A transaction-local list of the records a bulk write touches, in order.
 
-    Bulk writes record ids here and emit their feed entries at the very end
-    (:func:`append_tracked`), so they take the feed head's lock last, like
-    single writes, and hold it only for the commit.
+    Bulk writes record ids here, each with the record as it was before the
+    transaction first touched it (``prev``, NULL when it did not exist), and
+    emit their feed entries at the very end (:func:`append_tracked`), so they
+    take the feed head's lock last, like single writes, and hold it only for
+    the commit.
     """
     await conn.execute(
         f"CREATE TEMP TABLE {TOUCHED} ("
-        " ord bigint GENERATED ALWAYS AS IDENTITY, id text PRIMARY KEY"
+        " ord bigint GENERATED ALWAYS AS IDENTITY, id text PRIMARY KEY, prev jsonb"
         ") ON COMMIT DROP"
     )
 
 
-async def track(conn: Conn, ids: Sequence[str]) -> None:
+async def track_new(conn: Conn, ids: Sequence[str]) -> None:
+    """Note records this transaction created (they did not exist before it)."""
     if ids:
         await conn.execute(
             f"INSERT INTO {TOUCHED} (id) SELECT unnest($1::text[]) ON CONFLICT DO NOTHING",
@@ -58,7 +63,7 @@ async def append_tracked(conn: Conn, dataset_id: int, table: str) -> None:
     await conn.execute(
         f"""
         WITH touched AS (
-            SELECT r.id, r.version, r.data, row_number() OVER (ORDER BY t.ord) AS n,
+            SELECT r.id, r.version, r.data, t.prev, row_number() OVER (ORDER BY t.ord) AS n,
                    count(*) OVER () AS total
             FROM {TOUCHED} t JOIN {table} r ON r.dataset_id = $1 AND r.id = t.id
         ), head AS (
@@ -67,9 +72,9 @@ async def append_tracked(conn: Conn, dataset_id: int, table: str) -> None:
         ), wake AS (
             SELECT pg_notify('{CHANNEL}', $1::text)
         )
-        INSERT INTO changes (dataset_id, seq, op, record_id, version, data)
+        INSERT INTO changes (dataset_id, seq, op, record_id, version, data, prev)
         SELECT $1, head.last_seq - touched.total + touched.n, 'upsert', touched.id,
-               touched.version, touched.data
+               touched.version, touched.data, touched.prev
         FROM head, wake, touched
         """,
         dataset_id,
@@ -81,9 +86,16 @@ async def create_head(conn: Conn, dataset_id: int) -> None:
 
 
 async def append(
-    conn: Conn, dataset_id: int, op: str, record_id: str, version: int, data: str | None
+    conn: Conn,
+    dataset_id: int,
+    op: str,
+    record_id: str,
+    version: int,
+    data: str | None,
+    prev: str | None,
 ) -> int:
-    seq: int = await conn.fetchval(APPEND, dataset_id, op, record_id, version, data)
+    """Append one change: the record's new state (``data``) and the one it replaced."""
+    seq: int = await conn.fetchval(APPEND, dataset_id, op, record_id, version, data, prev)
     return seq
 
 

@@ -333,18 +333,23 @@ class _BatchWriter:
             self.report.inserted += len(ids)
             return
         if self.mode == "upsert":
-            rows = {r["id"]: r for r in await repo.upsert_batch(self.conn, self.meta, ids, texts)}
-            created = sum(1 for r in rows.values() if r["created"])
-            self.report.inserted += created
-            self.report.updated += len(ids) - created
-            await changes_repo.track(self.conn, ids)
+            pending = dict(zip(ids, texts, strict=True))
+            while pending:  # rows inserted concurrently since the statement began go again
+                rows = await repo.upsert_batch(
+                    self.conn, self.meta, list(pending), list(pending.values())
+                )
+                created = sum(1 for r in rows if r["created"])
+                self.report.inserted += created
+                self.report.updated += len(rows) - created
+                for row in rows:
+                    del pending[row["id"]]
             return
         inserted = await repo.insert_batch(self.conn, self.meta, ids, texts)
         self.report.inserted += len(inserted)
         for record_id in ids:
             if record_id not in inserted:
                 self._exists(lines[record_id])
-        await changes_repo.track(self.conn, [i for i in ids if i in inserted])
+        await changes_repo.track_new(self.conn, [i for i in ids if i in inserted])
 
     def _exists(self, line: int) -> None:
         self.report.fail(

@@ -47,17 +47,28 @@ async def insert_new_batch(conn: Conn, meta: DatasetMeta, ids: list[str], data: 
 async def upsert_batch(
     conn: Conn, meta: DatasetMeta, ids: list[str], data: list[str]
 ) -> list[asyncpg.Record]:
-    """Insert or replace records (ids unique within the batch): ``(id, version, created)``.
+    """Insert or replace records (ids unique within the batch): ``(id, version, created)``,
+    noting each for the change feed with the state it had before this transaction.
 
-    ``xmax = 0`` holds only for a row this statement inserted; a replaced row
-    carries the updating transaction's id there.
+    ``old`` locks the existing rows first and reads their latest committed
+    state; a row that another transaction inserted after this statement's
+    snapshot is in no ``old`` row, so it is left alone (its id is missing from
+    the result) and the caller writes it again with a fresh snapshot. ``xmax
+    = 0`` holds only for a row this statement inserted.
     """
     return await conn.fetch(
-        f"INSERT INTO {meta.table} AS t (dataset_id, id, version, data) "
+        f"WITH old AS (SELECT id, data FROM {meta.table} "
+        f"WHERE dataset_id = {meta.id} AND id = ANY($1::text[]) FOR UPDATE), "
+        f"up AS (INSERT INTO {meta.table} AS t (dataset_id, id, version, data) "
         f"{_ROWS.format(dataset=meta.id)} "
         f"ON CONFLICT (dataset_id, id) DO UPDATE SET data = EXCLUDED.data, "
         f"version = t.version + 1, updated_at = now() "
-        f"RETURNING t.id, t.version, (xmax = 0) AS created",
+        f"WHERE EXISTS (SELECT 1 FROM old WHERE old.id = t.id) "
+        f"RETURNING t.id, t.version, (xmax = 0) AS created), "
+        f"noted AS (INSERT INTO {TOUCHED} (id, prev) "
+        f"SELECT up.id, old.data FROM up LEFT JOIN old ON old.id = up.id "
+        f"ON CONFLICT DO NOTHING) "
+        f"SELECT id, version, created FROM up",
         ids,
         data,
     )

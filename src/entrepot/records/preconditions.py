@@ -22,8 +22,12 @@ class ETagSet:
         return self.any or str(version) in self.strong
 
     def matches_weak(self, version: int) -> bool:
-        tag = str(version)
-        return self.any or tag in self.strong or tag in self.weak
+        return self.matches_weak_tag(f'"{version}"')
+
+    def matches_weak_tag(self, etag: str) -> bool:
+        """Weak comparison against a full ETag as sent (``"7"`` or ``W/"..."``)."""
+        opaque = etag.removeprefix("W/").strip('"')
+        return self.any or opaque in self.strong or opaque in self.weak
 
 
 def parse(header: str | None) -> ETagSet | None:

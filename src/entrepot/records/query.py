@@ -186,8 +186,8 @@ def _parse_fields(raw: str, schema: RecordSchema) -> tuple[str, ...]:
 # --- SQL ------------------------------------------------------------------
 
 
-def _expr(field: str, schema: RecordSchema) -> str:
-    return "id" if _is_id(field, schema) else field_expr(field)
+def _expr(field: str, schema: RecordSchema, column: str = "data") -> str:
+    return "id" if _is_id(field, schema) else field_expr(field, column)
 
 
 def _json_type(value: Any) -> str:
@@ -205,9 +205,10 @@ class _Args:
         return f"${len(self.values)}{cast}"
 
 
-def _condition_sql(cond: Condition, schema: RecordSchema, args: _Args) -> str:
+def _condition_sql(cond: Condition, schema: RecordSchema, args: _Args, column: str = "data") -> str:
+    """``cond`` as SQL over the jsonb document in ``column`` (and the ``id`` column)."""
     is_id = _is_id(cond.field, schema)
-    expr = _expr(cond.field, schema)
+    expr = _expr(cond.field, schema, column)
     cast = "" if is_id else "::jsonb"
     as_param = (lambda v: v) if is_id else jsonbody.dumps
     if cond.op == "eq":
@@ -218,7 +219,7 @@ def _condition_sql(cond: Condition, schema: RecordSchema, args: _Args) -> str:
         array_cast = "::text[]" if is_id else "::jsonb[]"
         return f"{expr} = ANY({args.add([as_param(v) for v in cond.value], array_cast)})"
     if cond.op == "like":
-        text_expr = "id" if is_id else f"(data ->> {literal(cond.field)})"
+        text_expr = "id" if is_id else f"({column} ->> {literal(cond.field)})"
         return f"{text_expr} LIKE {args.add(cond.value)}"
     sql = f"{expr} {RANGE_SQL[cond.op]} {args.add(as_param(cond.value), cast)}"
     if not is_id:
@@ -348,26 +349,57 @@ def build_export_sql(
 
 
 def build_feed_sql(
-    dataset_id: int, after: int, limit: int, schema: RecordSchema, extra: tuple[Condition, ...]
+    dataset_id: int,
+    after: int,
+    limit: int,
+    schema: RecordSchema,
+    extra: tuple[Condition, ...],
+    fields: frozenset[str] | None = None,
 ) -> tuple[str, list[Any]]:
-    """Changes after ``after`` in seq order, as a grantee limited by ``extra`` sees them.
+    """Up to ``limit`` changes after ``after`` in seq order, each as a narrowed grantee sees it.
 
-    An upsert whose new data fails the row filter is shown as a delete, so a
-    narrowed follower drops a record the moment it leaves its window (and
-    never sees the data that took it out).
+    A grantee limited by the row filter ``extra`` and to the visible ``fields``
+    sees a change by whether the record was visible to it before and after:
+    visible after is an upsert, visible only before is a delete (it never sees
+    the data that took the record out), visible neither is nothing (``op`` and
+    ``data`` NULL), and a change that leaves every visible field as it was is
+    nothing too. Rows shown as nothing are still returned, so the reader knows
+    how far the page reached without the hidden changes being rendered.
     """
     args = _Args([int(dataset_id), int(after)])
-    if extra:
-        visible = " AND ".join(_condition_sql(c, schema, args) for c in extra)
-        shown = f"(c.op = 'upsert' AND coalesce(({visible}), false))"
-        op_sql = f"CASE WHEN {shown} OR c.op = 'delete' THEN c.op ELSE 'delete' END"
-        data_sql = f"CASE WHEN {shown} THEN c.data::text END"
-    else:
-        op_sql, data_sql = "c.op", "c.data::text"
+    page = (
+        "SELECT seq, op, record_id AS id, version, data, prev, prev_known, at FROM changes "
+        f"WHERE dataset_id = $1 AND seq > $2 ORDER BY seq LIMIT {args.add(int(limit))}"
+    )
+    if not extra and fields is None:
+        sql = f"SELECT seq, op, id, version, data::text AS data, at FROM ({page}) c ORDER BY seq"
+        return sql, args.values
+
+    def visible(column: str) -> str:
+        if not extra:
+            return "true"
+        conditions = " AND ".join(_condition_sql(c, schema, args, column) for c in extra)
+        return f"coalesce(({conditions}), false)"
+
+    after_visible = f"(c.op = 'upsert' AND {visible('c.data')})"
+    # A change written before its previous state was recorded may have been visible before.
+    before_visible = f"(NOT c.prev_known OR (c.prev IS NOT NULL AND {visible('c.prev')}))"
+    same = "false"
+    if fields is not None:
+        same = " AND ".join(
+            ["c.prev_known", "c.prev IS NOT NULL"]
+            + [
+                f"(c.data -> {literal(f)}) IS NOT DISTINCT FROM (c.prev -> {literal(f)})"
+                for f in sorted(fields)
+            ]
+        )
+    op_sql = (
+        f"CASE WHEN {after_visible} AND {before_visible} AND {same} THEN NULL "
+        f"WHEN {after_visible} THEN 'upsert' WHEN {before_visible} THEN 'delete' END"
+    )
     sql = (
-        f"SELECT c.seq, {op_sql} AS op, c.id, c.version, {data_sql} AS data, c.at FROM ("
-        "SELECT seq, op, record_id AS id, version, data, at FROM changes "
-        f"WHERE dataset_id = $1 AND seq > $2 ORDER BY seq LIMIT {args.add(int(limit))}) c "
-        "ORDER BY c.seq"
+        f"SELECT seq, op, id, version, CASE WHEN op = 'upsert' THEN data::text END AS data, at "
+        f"FROM (SELECT c.seq, {op_sql} AS op, c.id, c.version, c.data, c.at FROM ({page}) c) v "
+        "ORDER BY seq"
     )
     return sql, args.values

@@ -6,6 +6,7 @@ parsing and re-serialising every record on the read path.
 
 from __future__ import annotations
 
+import hashlib
 from datetime import datetime
 
 import orjson
@@ -35,6 +36,18 @@ def envelope(
 
 def etag(version: int) -> str:
     return f'"{version}"'
+
+
+def view_etag(record_id: str, visible_data: str) -> str:
+    """A weak validator of what a field-narrowed grant sees of a record.
+
+    Derived from the visible data alone, so a change to hidden fields leaves it
+    as it was; weak, because the envelope's version and times still move.
+    """
+    digest = hashlib.blake2b(
+        record_id.encode() + b"\x00" + visible_data.encode(), digest_size=12
+    ).hexdigest()
+    return f'W/"v{digest}"'
 
 
 def page(items: list[bytes], next_cursor: str | None) -> bytes:

@@ -38,19 +38,24 @@ async def insert(conn: Conn, meta: DatasetMeta, record_id: str, data: str) -> as
     )
 
 
-async def upsert(conn: Conn, meta: DatasetMeta, record_id: str, data: str) -> asyncpg.Record:
-    """Create or replace; ``created`` tells which happened."""
-    row = await conn.fetchrow(
+async def upsert(conn: Conn, meta: DatasetMeta, record_id: str, data: str) -> asyncpg.Record | None:
+    """Create or replace; ``created`` tells which happened, ``prev`` what was replaced.
+
+    ``old`` locks the current row and reads its latest committed state. A row
+    inserted by another transaction after this statement's snapshot is not in
+    ``old``, so the statement leaves it alone and returns None: run it again.
+    """
+    return await conn.fetchrow(
+        f"WITH old AS (SELECT data::text AS data FROM {meta.table} "
+        f"WHERE dataset_id = {meta.id} AND id = $1 FOR UPDATE) "
         f"INSERT INTO {meta.table} AS r (dataset_id, id, version, data) "
         f"VALUES ({meta.id}, $1, 1, $2::jsonb) "
         f"ON CONFLICT (dataset_id, id) DO UPDATE SET data = EXCLUDED.data, "
-        f"version = r.version + 1, updated_at = now() "
-        f"{RETURNING}, (xmax = 0) AS created",
+        f"version = r.version + 1, updated_at = now() WHERE EXISTS (SELECT 1 FROM old) "
+        f"{RETURNING}, (xmax = 0) AS created, (SELECT data FROM old) AS prev",
         record_id,
         data,
     )
-    assert row is not None
-    return row
 
 
 async def update(
@@ -66,15 +71,17 @@ async def update(
     )
 
 
-async def delete(conn: Conn, meta: DatasetMeta, record_id: str, expected: int | None) -> int | None:
+async def delete(
+    conn: Conn, meta: DatasetMeta, record_id: str, expected: int | None
+) -> asyncpg.Record | None:
+    """Delete the record; its last ``version`` and ``data``, or None if there was none."""
     guard = "" if expected is None else " AND version = $2"
     args: list[Any] = [record_id] + ([] if expected is None else [expected])
-    version: int | None = await conn.fetchval(
+    return await conn.fetchrow(
         f"DELETE FROM {meta.table} WHERE dataset_id = {meta.id} AND id = $1{guard} "
-        "RETURNING version",
+        "RETURNING version, data::text",
         *args,
     )
-    return version
 
 
 async def current_version(conn: Conn, meta: DatasetMeta, record_id: str) -> int | None:

@@ -48,6 +48,7 @@ class Change:
     record_id: str
     version: int
     data: str | None
+    prev: str | None  # the record before the change (None: it did not exist)
 
 
 @dataclass(frozen=True)
@@ -73,21 +74,31 @@ class RecordService:
     ) -> Outcome:
         access = readable_records(await self.access.for_dataset(principal, dataset))
         meta = access.meta
-        if access.narrowed:
-            view = read_view(access)
-            sql, args = query.build_get_sql(
-                meta.table, meta.id, record_id, view.schema, view.row_conditions
-            )
-            row = await self.pool.fetchrow(sql, *args)
-        else:
-            view = None
-            row = await repo.get(self.pool, meta, record_id)
+        view = read_view(access) if access.narrowed else None
+        try:
+            if view is not None:
+                sql, args = query.build_get_sql(
+                    meta.table, meta.id, record_id, view.schema, view.row_conditions
+                )
+                row = await self.pool.fetchrow(sql, *args)
+            else:
+                row = await repo.get(self.pool, meta, record_id)
+        except asyncpg.UndefinedTableError:  # dropped since the catalog cache read it
+            self.registry.forget(dataset)
+            raise NotFound(
+                f"Dataset {dataset!r} does not exist or is not visible to you."
+            ) from None
         if row is None:
             raise NotFound(f"Record {record_id!r} does not exist in {dataset!r}.")
-        tag = render.etag(row[1])
-        if if_none_match is not None and if_none_match.matches_weak(row[1]):
-            return Outcome(304, headers={"ETag": tag})
         data = view.project_text(row[2]) if view is not None else row[2]
+        if view is not None and view.fields is not None:
+            # What the grant cannot see must not move its validator: a change to
+            # hidden fields only leaves the tag (and the feed) as they were.
+            tag = render.view_etag(row[0], data)
+        else:
+            tag = render.etag(row[1])
+        if if_none_match is not None and if_none_match.matches_weak_tag(tag):
+            return Outcome(304, headers={"ETag": tag})
         return Outcome(200, render.envelope(row[0], row[1], data, row[3], row[4]), {"ETag": tag})
 
     async def list(
@@ -157,11 +168,14 @@ class RecordService:
             if if_match is None:
                 _require_if_match(meta)
                 row = await repo.upsert(conn, meta, record_id, text)
-                return _written(201 if row["created"] else 200, meta, row, location=row["created"])
-            await _check_if_match(conn, meta, record_id, if_match)
+                while row is None:  # created by another writer since the statement began
+                    row = await repo.upsert(conn, meta, record_id, text)
+                created = bool(row["created"])
+                return _written(201 if created else 200, meta, row, row["prev"], location=created)
+            current = await _check_if_match(conn, meta, record_id, if_match)
             updated = await repo.update(conn, meta, record_id, text, None)
             assert updated is not None
-            return _written(200, meta, updated)
+            return _written(200, meta, updated, current[1])
 
         return await self._write(principal, dataset, request, op, "record.replaced")
 
@@ -192,7 +206,7 @@ class RecordService:
             validation.validate(meta, data)
             row = await repo.update(conn, meta, record_id, jsonbody.dumps_parsed(data), None)
             assert row is not None
-            return _written(200, meta, row)
+            return _written(200, meta, row, current[1])
 
         return await self._write(principal, dataset, request, op, "record.patched")
 
@@ -212,9 +226,8 @@ class RecordService:
             deleted = await repo.delete(conn, meta, record_id, None)
             if deleted is None:
                 raise NotFound(f"Record {record_id!r} does not exist in {meta.name!r}.")
-            return Outcome(
-                204, record_id=record_id, change=Change("delete", record_id, deleted + 1, None)
-            )
+            change = Change("delete", record_id, deleted[0] + 1, None, deleted[1])
+            return Outcome(204, record_id=record_id, change=change)
 
         return await self._write(principal, dataset, request, op, "record.deleted")
 
@@ -258,7 +271,9 @@ class RecordService:
                     # Last statement before commit: the feed head's row lock,
                     # which orders seqs by commit, is held as briefly as possible.
                     c = outcome.change
-                    await changes_repo.append(conn, meta.id, c.op, c.record_id, c.version, c.data)
+                    await changes_repo.append(
+                        conn, meta.id, c.op, c.record_id, c.version, c.data, c.prev
+                    )
                 return outcome
         except asyncpg.UndefinedTableError:
             self.registry.forget(dataset)
@@ -299,19 +314,28 @@ def _stale(version: int) -> str:
     return f"The record is at version {version}; If-Match does not match."
 
 
-async def _check_if_match(conn: Conn, meta: DatasetMeta, record_id: str, if_match: ETagSet) -> None:
+async def _check_if_match(
+    conn: Conn, meta: DatasetMeta, record_id: str, if_match: ETagSet
+) -> asyncpg.Record:
+    """The record's (version, data), locked, if its ETag is one of ``if_match``."""
     current = await repo.get_for_update(conn, meta, record_id)
     if current is None:
         raise PreconditionFailed(f"Record {record_id!r} does not exist.")
     if not if_match.matches_strong(current[0]):
         raise PreconditionFailed(_stale(current[0]), headers={"ETag": render.etag(current[0])})
+    return current
 
 
 def _written(
-    status: int, meta: DatasetMeta, row: asyncpg.Record, *, location: bool = False
+    status: int,
+    meta: DatasetMeta,
+    row: asyncpg.Record,
+    prev: str | None = None,
+    *,
+    location: bool = False,
 ) -> Outcome:
     headers = {"ETag": render.etag(row["version"])}
     if location:
         headers["Location"] = f"/v1/datasets/{meta.name}/records/{quote(row['id'], safe='')}"
-    change = Change("upsert", row["id"], row["version"], row["data"])
+    change = Change("upsert", row["id"], row["version"], row["data"], prev)
     return Outcome(status, render.envelope(*row[:5]), headers, row["id"], change)

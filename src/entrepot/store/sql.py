@@ -20,13 +20,14 @@ def records_table(dataset_id: int) -> str:
     return f"records_{int(dataset_id)}"
 
 
-def field_expr(field: str) -> str:
+def field_expr(field: str, column: str = "data") -> str:
     """The jsonb value of a top-level record field, JSON null when absent.
 
     Absent fields become JSON ``null`` rather than SQL NULL so keyset
-    pagination can compare rows with plain row comparisons.
+    pagination can compare rows with plain row comparisons. ``column`` names
+    another jsonb document of the same shape (a change's previous state).
     """
-    return f"COALESCE(data -> {literal(field)}, 'null'::jsonb)"
+    return f"COALESCE({column} -> {literal(field)}, 'null'::jsonb)"
 
 
 def field_index_name(dataset_id: int, field: str) -> str:

@@ -76,13 +76,13 @@ async def requeue(
     after, scanned, enqueued = from_seq - 1, 0, 0
     while after < through and scanned < REPLAY_MAX:
         page = await feed.read(view, after, min(DISPATCH_PAGE, REPLAY_MAX - scanned))
-        if not page.changes:
+        if not page.scanned:
             break
         changes = [c for seq, c in zip(page.seqs, page.changes, strict=True) if seq <= through]
         enqueued += await queue_changes(
             conn, view, changes, webhook_id=webhook_id, wanted=wanted, delay_seconds=0
         )
-        scanned += len(page.changes)
+        scanned += page.scanned
         after = min(page.last_seq, through)
     return enqueued, max(after, from_seq - 1)
 
@@ -109,6 +109,8 @@ class Enqueuer:
         except (NotFound, Forbidden):
             # The app lost access: hold the cursor; nothing is sent until access returns.
             return False
+        if view.access.meta.id != dataset_id:
+            return False  # the name is a new dataset's now; the old one's cursor is going
         async with self.pool.acquire() as conn, conn.transaction():
             cursor = await repo.lock_cursor(conn, webhook_id, dataset_id)
             if cursor is None:
@@ -126,15 +128,16 @@ class Enqueuer:
                 )
                 await repo.advance_cursor(conn, webhook_id, dataset_id, horizon)
                 return True
-            if not page.changes:
+            if not page.scanned:
                 return False
-            await queue_changes(
-                conn,
-                view,
-                page.changes,
-                webhook_id=webhook_id,
-                wanted=frozenset(pair["events"]),
-                delay_seconds=self.config.schedule[0],
-            )
+            if page.changes:  # a narrowed app may see none of the page's changes
+                await queue_changes(
+                    conn,
+                    view,
+                    page.changes,
+                    webhook_id=webhook_id,
+                    wanted=frozenset(pair["events"]),
+                    delay_seconds=self.config.schedule[0],
+                )
             await repo.advance_cursor(conn, webhook_id, dataset_id, page.last_seq)
-        return len(page.changes) == DISPATCH_PAGE
+        return page.scanned == DISPATCH_PAGE

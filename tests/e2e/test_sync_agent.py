@@ -29,7 +29,7 @@ from tests.e2e.test_serve import serving
 
 pytestmark = pytest.mark.slow
 
-ADMIN = "e2e-sync-admin-token"
+ADMIN = "e2e-sync-admin-token-0123456789abcdef"  # 32+ characters, as serve requires
 WRITERS = 8
 WRITE_SECONDS = 12.0
 KILLS = 5
@@ -354,6 +354,78 @@ async def test_a_compacted_cursor_makes_the_agent_re_snapshot(
         assert len(rows) == 77
     assert "compacted away" in text_of(log)
     assert text_of(log).count("snapshot of") == 2
+
+
+async def recreate(http: httpx.AsyncClient, name: str, keys: list[str]) -> None:
+    """Delete ``name`` and create a new dataset under the same name holding ``keys``."""
+    old = await http.get(f"/v1/datasets/{name}")
+    assert old.status_code == 200, old.text
+    assert (await http.delete(f"/v1/datasets/{name}")).status_code == 204
+    body = {
+        "name": name,
+        "org": old.json()["org"],
+        "title": name,
+        "schema": THING_SCHEMA,
+        "primary_key": "k",
+    }
+    assert (await http.post("/v1/datasets", json=body)).status_code == 201
+    for k in keys:
+        created = await http.post(f"/v1/datasets/{name}/records", json=thing(k))
+        assert created.status_code == 201, created.text
+
+
+async def test_a_dataset_created_again_under_its_name_is_resnapshotted_not_diverged(
+    server: tuple[str, str], tmp_path: Path
+) -> None:
+    """The old life's checkpoint (seq 5) is past the new life's head (seq 1): the server
+    answers 410, and the agent reloads the dataset instead of reporting a stale mirror."""
+    base, _ = server
+    mirror = tmp_path / "mirror.db"
+    to = f"sqlite:///{mirror}"
+    log = tmp_path / "agent.log"
+    async with api(base) as http:
+        things, notes = await new_datasets(http)
+        for i in range(5):
+            assert (
+                await http.post(f"/v1/datasets/{things}/records", json=thing(f"old{i}"))
+            ).status_code == 201
+        await catch_up(base, (things,), to, log)
+        assert len(sqlite_state(mirror, things)[0]) == 5
+
+        await recreate(http, things, ["new0"])
+        await catch_up(base, (things,), to, log)
+        expected, head = await source_state(http, things)
+        assert sqlite_state(mirror, things) == (expected, head)
+        assert list(expected) == ["new0"]
+        assert "re-snapshotting" in text_of(log)
+
+        # Told not to resnapshot, the agent stops that dataset with an error and a
+        # non-zero exit, and still mirrors the other dataset.
+        before = sqlite_state(mirror, things)
+        await recreate(http, things, ["newer0", "newer1"])
+        note = await http.post(f"/v1/datasets/{notes}/records", json={"text": "hello", "n": 1})
+        assert note.status_code == 201, note.text
+        strict_log = tmp_path / "strict.log"
+        agent = await start_agent(
+            base, (things, notes), to, strict_log, "--once", "--no-resnapshot"
+        )
+        assert await asyncio.wait_for(agent.wait(), timeout=120) == 1, text_of(strict_log)
+        assert "--no-resnapshot" in text_of(strict_log)
+        assert "incarnation" in text_of(strict_log)
+        assert sqlite_state(mirror, things) == before  # left alone, and reported as stale
+        notes_expected, notes_head = await source_state(http, notes)
+        assert sqlite_state(mirror, notes) == (notes_expected, notes_head)
+
+        # A dataset that is gone does not stop the others either.
+        assert (await http.delete(f"/v1/datasets/{things}")).status_code == 204
+        more = await http.post(f"/v1/datasets/{notes}/records", json={"text": "again", "n": 2})
+        assert more.status_code == 201, more.text
+        gone_log = tmp_path / "gone.log"
+        agent = await start_agent(base, (notes, things), to, gone_log, "--once")
+        assert await asyncio.wait_for(agent.wait(), timeout=120) == 1, text_of(gone_log)
+        assert things in text_of(gone_log)
+        notes_expected, notes_head = await source_state(http, notes)
+        assert sqlite_state(mirror, notes) == (notes_expected, notes_head)
 
 
 async def test_a_kill_in_the_middle_of_the_snapshot_leaves_no_partial_mirror(

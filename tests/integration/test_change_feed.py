@@ -8,8 +8,10 @@ from typing import Any
 from unittest.mock import ANY
 
 import httpx
+from fastapi import FastAPI
 
 from tests.factories import make_dataset
+from tests.integration.test_access_requests import eventually
 
 
 async def feed(client: httpx.AsyncClient, ds: str, **params: Any) -> dict[str, Any]:
@@ -166,3 +168,100 @@ async def test_imports_and_single_writes_do_not_deadlock(client: httpx.AsyncClie
         final[change["id"]] = (change["version"], change["data"])
     records = (await client.get(f"/v1/datasets/{ds}/records", params={"limit": 1000})).json()
     assert final == {r["id"]: (r["version"], r["data"]) for r in records["data"]}
+
+
+async def test_a_position_from_an_earlier_life_of_the_dataset_is_gone(
+    client: httpx.AsyncClient,
+) -> None:
+    """Deleted and created again under its name, a dataset's feed counts from 1 again:
+    an old position is 410 (resnapshot), never an empty page that looks caught up."""
+    created = await make_dataset(client, primary_key="sku")
+    ds, org = created["name"], created["org"]
+    url = f"/v1/datasets/{ds}/records"
+    for sku in "abcde":
+        assert (
+            await client.post(url, json={"sku": sku, "name": sku, "price": 1})
+        ).status_code == 201
+    old = await feed(client, ds)
+    assert old["last_seq"] == 5
+    export = await client.get(f"/v1/datasets/{ds}/export")
+    assert export.headers["X-Entrepot-Seq"] == "5"
+    assert export.headers["X-Entrepot-Incarnation"] == old["incarnation"]
+
+    assert (await client.delete(f"/v1/datasets/{ds}")).status_code == 204
+    await make_dataset(client, org, name=ds, primary_key="sku")
+    assert (await client.post(url, json={"sku": "z", "name": "z", "price": 1})).status_code == 201
+    new = await feed(client, ds)
+    assert new["incarnation"] != old["incarnation"]
+    assert [c["id"] for c in new["changes"]] == ["z"]
+
+    ahead = await client.get(f"/v1/datasets/{ds}/changes", params={"after": 5})
+    assert ahead.status_code == 410, ahead.text
+    assert ahead.headers["content-type"].startswith("application/problem+json")
+    assert ahead.json()["reason"] == "ahead"
+    assert ahead.json()["last_seq"] == 1
+    assert ahead.json()["incarnation"] == new["incarnation"]
+    assert "export" in ahead.json()["detail"]
+
+    # Even where the position exists in the new life, the old incarnation gives it away.
+    for accept in ("application/json", "text/event-stream"):
+        stale = await client.get(
+            f"/v1/datasets/{ds}/changes",
+            params={"after": 0, "incarnation": old["incarnation"]},
+            headers={"Accept": accept},
+        )
+        assert stale.status_code == 410, stale.text
+        assert stale.json()["reason"] == "incarnation"
+    current = await feed(client, ds, after=0, incarnation=new["incarnation"])
+    assert current["changes"] == new["changes"]
+    # A long poll binds to the life it started in.
+    waited = await feed(client, ds, after=1, wait=0.1, incarnation=new["incarnation"])
+    assert waited == {"changes": [], "last_seq": 1, "incarnation": new["incarnation"]}
+
+
+async def test_a_long_poll_is_released_the_moment_its_client_goes_away(
+    client: httpx.AsyncClient, app: FastAPI
+) -> None:
+    created = await make_dataset(client)
+    ds = created["name"]
+    dataset_id = int((await feed(client, ds))["incarnation"])
+    waiter = app.state.feed.waiter
+    gone = asyncio.Event()
+    sent: list[dict[str, Any]] = []
+    requested = False
+
+    async def receive() -> dict[str, Any]:
+        nonlocal requested
+        if not requested:
+            requested = True
+            return {"type": "http.request", "body": b"", "more_body": False}
+        await gone.wait()
+        return {"type": "http.disconnect"}
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0", "spec_version": "2.3"},
+        "http_version": "1.1",
+        "method": "GET",
+        "scheme": "http",
+        "path": f"/v1/datasets/{ds}/changes",
+        "raw_path": f"/v1/datasets/{ds}/changes".encode(),
+        "query_string": b"wait=30",
+        "root_path": "",
+        "headers": [(b"authorization", client.headers["authorization"].encode())],
+        "client": ("127.0.0.1", 50001),
+        "server": ("testserver", 80),
+    }
+    polling = asyncio.create_task(app(scope, receive, send))
+
+    async def poll_is_waiting() -> bool:
+        return bool(waiter.waiting(dataset_id))
+
+    await eventually(poll_is_waiting, within=5)
+    gone.set()
+    async with asyncio.timeout(2):  # not the 30 s it asked to wait
+        await polling
+    assert waiter.waiting(dataset_id) == 0

@@ -102,13 +102,24 @@ async def test_a_page_applied_twice_changes_nothing_the_second_time(
     assert state(tmp_path / "mirror.db") == ({"a": (2, {"v": 2}), "b": (1, {"v": 1})}, 3)
 
 
-async def test_a_gap_in_the_feed_is_refused_and_nothing_is_applied(
+async def test_changes_out_of_order_are_refused_and_nothing_is_applied(
     mirror: SQLiteTarget, tmp_path: Path
 ) -> None:
     mirror.apply_now(TABLE, "things", [upsert(1, "a", 1, v=1)], 1)
     with pytest.raises(FeedGap):
-        mirror.apply_now(TABLE, "things", [upsert(2, "b", 1), upsert(4, "c", 1)], 4)
+        mirror.apply_now(TABLE, "things", [upsert(3, "b", 1), upsert(2, "c", 1)], 4)
+    with pytest.raises(FeedGap):  # a page may not reach past its own end
+        mirror.apply_now(TABLE, "things", [upsert(2, "b", 1), upsert(5, "c", 1)], 4)
     assert state(tmp_path / "mirror.db") == ({"a": (1, {"v": 1})}, 1)
+
+
+async def test_a_narrowed_page_skips_the_seqs_it_was_not_shown(
+    mirror: SQLiteTarget, tmp_path: Path
+) -> None:
+    """A narrowed grant is not shown the changes it cannot see; last_seq covers them."""
+    mirror.apply_now(TABLE, "things", [upsert(1, "a", 1, v=1)], 1)
+    assert mirror.apply_now(TABLE, "things", [upsert(3, "b", 1, v=1)], 6) == 6
+    assert state(tmp_path / "mirror.db") == ({"a": (1, {"v": 1}), "b": (1, {"v": 1})}, 6)
 
 
 async def test_a_failure_mid_page_leaves_rows_and_checkpoint_unchanged(
@@ -175,7 +186,7 @@ async def test_a_snapshot_replaces_rows_and_sets_the_checkpoint_together(
         await loader.add([("a", 3, '{"v":3}'), ("b", 1, '{"v":1}')])
         assert state(tmp_path / "mirror.db") == ({"old": (1, {"v": 0})}, 1), "staged only"
         await loader.add([("c", 7, '{"v":7}')])
-        await loader.commit(40)
+        await loader.commit(40, "7")
     assert state(tmp_path / "mirror.db") == (
         {"a": (3, {"v": 3}), "b": (1, {"v": 1}), "c": (7, {"v": 7})},
         40,
@@ -198,5 +209,5 @@ async def test_an_abandoned_snapshot_leaves_the_previous_mirror(
     assert state(tmp_path / "mirror.db") == before
     async with mirror.snapshot(TABLE, "things") as loader:  # and a retry starts clean
         await loader.add([("b", 1, '{"v":1}')])
-        await loader.commit(9)
+        await loader.commit(9, "7")
     assert state(tmp_path / "mirror.db") == ({"b": (1, {"v": 1})}, 9)

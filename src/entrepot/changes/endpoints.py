@@ -11,7 +11,9 @@ from fastapi.responses import StreamingResponse
 from starlette.requests import ClientDisconnect
 
 from entrepot.auth.authenticate import CurrentPrincipal
-from entrepot.changes.service import MAX_WAIT_SECONDS, FeedPage, FeedService, incarnation_of
+from entrepot.changes.incarnation import HEADER as INCARNATION_HEADER
+from entrepot.changes.incarnation import incarnation_of
+from entrepot.changes.service import MAX_WAIT_SECONDS, FeedPage, FeedService
 from entrepot.problems import BadRequest
 
 router = APIRouter(prefix="/v1/datasets/{ds}", tags=["changes"])
@@ -48,9 +50,6 @@ def _resume_point(request: Request, after: int) -> int:
             errors=[{"path": "header:Last-Event-ID", "message": "negative"}],
         )
     return value
-
-
-INCARNATION_HEADER = "X-Entrepot-Incarnation"
 
 
 async def _disconnected(request: Request) -> None:

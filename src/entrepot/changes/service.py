@@ -20,6 +20,7 @@ from entrepot.access.resolver import AccessResolver
 from entrepot.aio import wait_event
 from entrepot.auth.principal import Principal
 from entrepot.changes import repository as repo
+from entrepot.changes.incarnation import incarnation_of
 from entrepot.changes.waiter import ChangeWaiter
 from entrepot.policy import require_dataset_scope
 from entrepot.problems import Gone, NotFound, Problem
@@ -56,16 +57,6 @@ class FeedPage:
                 b"}",
             )
         )
-
-
-def incarnation_of(dataset_id: int) -> str:
-    """Which life of a dataset name a feed position belongs to.
-
-    A dataset deleted and created again under its name is a new dataset with
-    a new id and a feed counting from 1 again: positions of the old one mean
-    nothing in the new one, and carrying on with them would silently diverge.
-    """
-    return str(dataset_id)
 
 
 def render_change(row: asyncpg.Record, view: ReadView) -> bytes:

@@ -43,6 +43,10 @@ class ChangeWaiter:
             if not waiters:
                 del self._events[dataset_id]
 
+    def waiting(self, dataset_id: int) -> int:
+        """How many requests are waiting for this dataset's next change here."""
+        return len(self._events.get(dataset_id, ()))
+
     def _wake(self, dataset_id: int) -> None:
         for event in self._events.get(dataset_id, ()):
             event.set()

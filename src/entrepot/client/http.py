@@ -124,15 +124,18 @@ def retryable(response: httpx.Response) -> bool:
 class FeedPage:
     changes: list[Json]
     last_seq: int
+    incarnation: str | None = None
 
 
 @dataclass
 class ExportStream:
-    """An open export: ``seq`` is the feed position its snapshot equals (X-Entrepot-Seq)."""
+    """An open export: ``seq`` is the feed position its snapshot equals (X-Entrepot-Seq),
+    in the dataset's ``incarnation`` (X-Entrepot-Incarnation)."""
 
     seq: int
     media_type: str
     response: httpx.Response = field(repr=False)
+    incarnation: str | None = None
 
     async def chunks(self) -> AsyncIterator[bytes]:
         async for chunk in self.response.aiter_bytes():
@@ -276,22 +279,32 @@ class Client:
     # -- change feed ----------------------------------------------------------
 
     async def changes(
-        self, dataset: str, after: int, *, limit: int = 1000, wait: float = 0
+        self,
+        dataset: str,
+        after: int,
+        *,
+        limit: int = 1000,
+        wait: float = 0,
+        incarnation: str | None = None,
     ) -> FeedPage:
         """One page of changes after ``after``; with ``wait``, a long poll.
 
-        A compacted cursor raises ClientError with status 410 (its body names
-        ``min_seq``): the caller re-reads the dataset with :meth:`export`.
+        A position the feed cannot continue from raises ClientError with status
+        410 (its body's ``reason`` says why: ``compacted``, ``ahead``, or
+        ``incarnation`` when ``after`` belongs to an earlier life of the dataset):
+        the caller re-reads the dataset with :meth:`export`.
         """
         timeout = httpx.Timeout(self.http.timeout.connect or 30.0, read=wait + 30.0)
         params: dict[str, str | int | float] = {"after": after, "limit": limit}
         if wait > 0:
             params["wait"] = wait
+        if incarnation is not None:
+            params["incarnation"] = incarnation
         response = await self._send(
             "GET", f"/v1/datasets/{dataset}/changes", params=params, limits=timeout
         )
         body = json.loads(response.content)
-        return FeedPage(list(body["changes"]), int(body["last_seq"]))
+        return FeedPage(list(body["changes"]), int(body["last_seq"]), body.get("incarnation"))
 
     # -- bulk -----------------------------------------------------------------
 
@@ -309,7 +322,12 @@ class Client:
         )
         try:
             seq = int(response.headers.get("x-entrepot-seq", "0"))
-            yield ExportStream(seq, response.headers.get("content-type", ""), response)
+            yield ExportStream(
+                seq,
+                response.headers.get("content-type", ""),
+                response,
+                response.headers.get("x-entrepot-incarnation"),
+            )
         finally:
             await response.aclose()
 

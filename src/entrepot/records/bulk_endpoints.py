@@ -13,9 +13,9 @@ import orjson
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import StreamingResponse
 from starlette.datastructures import QueryParams
-from starlette.requests import ClientDisconnect
 
 from entrepot.auth.authenticate import CurrentPrincipal
+from entrepot.changes.incarnation import HEADER as INCARNATION_HEADER
 from entrepot.http import media_type
 from entrepot.problems import BadRequest, UnsupportedMediaType
 from entrepot.records import export
@@ -163,10 +163,9 @@ async def import_records(ds: str, request: Request, principal: CurrentPrincipal)
         batch_size=settings.import_batch_size,
         max_record_bytes=settings.max_body_bytes,
     )
-    try:
-        report = await service.run(principal, ds, request.stream(), options)
-    except ClientDisconnect:  # rolled back; answer for the access log, nobody is listening
-        raise BadRequest("The client went away before the body was complete.") from None
+    # A client leaving mid-body raises ClientDisconnect: rolled back, and EdgeMiddleware
+    # records it as a client abort (499), as for every other route.
+    report = await service.run(principal, ds, request.stream(), options)
     return Response(orjson.dumps(report.body()), media_type="application/json")
 
 
@@ -201,5 +200,6 @@ async def export_records(ds: str, request: Request, principal: CurrentPrincipal)
         headers={
             "Content-Disposition": f'attachment; filename="{started.filename}"',
             "X-Entrepot-Seq": str(started.seq),
+            INCARNATION_HEADER: started.incarnation,
         },
     )

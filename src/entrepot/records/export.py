@@ -26,6 +26,7 @@ from entrepot.access.narrowing import ReadView, read_view
 from entrepot.access.resolver import AccessResolver
 from entrepot.auth.principal import Principal
 from entrepot.changes import repository as changes_repo
+from entrepot.changes.incarnation import incarnation_of
 from entrepot.policy import readable_records
 from entrepot.problems import NotFound
 from entrepot.records import bulk_repository as repo
@@ -42,6 +43,7 @@ class Export:
     filename: str
     chunks: AsyncIterator[bytes]
     seq: int
+    incarnation: str
 
 
 async def start(
@@ -63,7 +65,13 @@ async def start(
     except asyncpg.UndefinedTableError:
         access.registry.forget(dataset)
         raise NotFound(f"Dataset {dataset!r} does not exist or is not visible to you.") from None
-    return Export(MEDIA_TYPES[fmt], f"{meta.name}.{fmt}", _prepend(first, chunks), seq[0])
+    return Export(
+        MEDIA_TYPES[fmt],
+        f"{meta.name}.{fmt}",
+        _prepend(first, chunks),
+        seq[0],
+        incarnation_of(meta.id),
+    )
 
 
 async def _stream(

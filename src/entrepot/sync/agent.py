@@ -5,12 +5,22 @@ Per dataset, the loop is:
 1. No checkpoint (first run, or after a 410): open the export with
    ``envelope=true`` (lines ``{id, version, data}``), stage its rows, then
    replace the table and set the checkpoint to the export's
-   ``X-Entrepot-Seq`` in one local transaction. The server reads that seq in
-   the same REPEATABLE READ snapshot it exports, and seqs are assigned in
-   commit order, so the table then holds exactly the changes up to it.
-2. Long-poll ``/changes?after=<checkpoint>&wait=``; apply each page and move
-   the checkpoint in one local transaction (see :mod:`entrepot.sync.targets`).
-3. A 410 (the cursor was compacted away) drops back to 1.
+   ``X-Entrepot-Seq`` and ``X-Entrepot-Incarnation`` in one local
+   transaction. The server reads that seq in the same REPEATABLE READ
+   snapshot it exports, and seqs are assigned in commit order, so the table
+   then holds exactly the changes up to it.
+2. Long-poll ``/changes?after=<checkpoint>&incarnation=<its incarnation>&wait=``;
+   apply each page and move the checkpoint in one local transaction (see
+   :mod:`entrepot.sync.targets`).
+3. A 410 (the position was compacted away, is past the head, or belongs to
+   an earlier incarnation: the dataset was deleted and created again) drops
+   back to 1, or, with ``resnapshot=False``, stops that dataset with an error.
+   A checkpoint written before incarnations were recorded is resnapshotted
+   once, since nothing proves it belongs to the dataset's current life.
+
+Datasets are followed independently: one that fails (deleted, access
+revoked, diverged without permission to resnapshot) is reported and stops,
+the others go on; the agent then exits non-zero.
 
 Killed at any instant, the local store holds some committed checkpoint and
 exactly the rows it accounts for; a restart resumes from there, so nothing is
@@ -47,10 +57,27 @@ class SyncOptions:
     once: bool = False
     wait: float = 30.0
     page_size: int = 1000
+    resnapshot: bool = True  # False: a mirror that cannot continue stops with an error
 
 
 class Stopped(Exception):
     """The agent was asked to stop."""
+
+
+class Diverged(Exception):
+    """The feed cannot continue the mirror and resnapshotting is not allowed."""
+
+
+class SyncFailed(Exception):
+    """Some datasets stopped with an error (each was reported); the others were mirrored."""
+
+    def __init__(self, failures: dict[str, BaseException]) -> None:
+        self.failures = failures
+        super().__init__("; ".join(f"{name}: {_describe(exc)}" for name, exc in failures.items()))
+
+
+def _describe(exc: BaseException) -> str:
+    return str(exc) or type(exc).__name__
 
 
 class DatasetFollower:
@@ -75,17 +102,24 @@ class DatasetFollower:
     async def run(self) -> None:
         started = False
         seq: int | None = None
+        incarnation: str | None = None
         failures = 0
         while not self.stop.is_set():
             try:
                 if not started:  # a 404/403 here is fatal, and says so before any work
                     await self.api.get_dataset(self.dataset)
                     await self.target.prepare(self.table, self.dataset)
-                    seq = await self.target.checkpoint(self.table)
+                    checkpoint = await self.target.checkpoint(self.table)
+                    if checkpoint is not None and checkpoint.incarnation is None:
+                        self._diverged(
+                            f"the checkpoint (seq {checkpoint.seq}) predates incarnations"
+                        )
+                    elif checkpoint is not None:
+                        seq, incarnation = checkpoint.seq, checkpoint.incarnation
                     started = True
                 if seq is None:
-                    seq = await self.snapshot()
-                page = await self.poll(seq)
+                    seq, incarnation = await self.snapshot()
+                page = await self.poll(seq, incarnation)
                 if page is None:
                     return
                 if page.changes or page.last_seq > seq:
@@ -100,11 +134,7 @@ class DatasetFollower:
                 return
             except ClientError as exc:
                 if exc.status == 410:
-                    self.reporter.notice(
-                        self.dataset,
-                        f"cursor {seq} was compacted away (min_seq "
-                        f"{exc.body.get('min_seq')}): re-snapshotting",
-                    )
+                    self._diverged(f"the feed cannot continue from seq {seq}: {exc}")
                     seq = None
                     continue
                 if exc.status in FATAL_STATUSES:
@@ -112,11 +142,17 @@ class DatasetFollower:
                 failures += 1
                 await self._backoff(failures, str(exc))
             except FeedGap as exc:
-                self.reporter.notice(self.dataset, f"feed gap ({exc}): re-snapshotting")
+                self._diverged(f"the feed does not continue the mirror ({exc})")
                 seq = None
             except (httpx.HTTPError, ValueError) as exc:  # a broken stream or a bad line
                 failures += 1
                 await self._backoff(failures, f"{type(exc).__name__}: {exc}")
+
+    def _diverged(self, why: str) -> None:
+        """Resnapshot (the caller drops the checkpoint), or stop if that is not allowed."""
+        if not self.options.resnapshot:
+            raise Diverged(f"{why}; not resnapshotting (--no-resnapshot): the mirror is stale")
+        self.reporter.notice(self.dataset, f"{why}: re-snapshotting")
 
     async def _backoff(self, failures: int, why: str) -> None:
         """Wait before retrying; with ``--once``, give up (exit 1) after a few failures."""
@@ -129,11 +165,17 @@ class DatasetFollower:
     async def _sleep(self, seconds: float) -> None:
         await wait_event(self.stop, seconds)
 
-    async def poll(self, after: int) -> FeedPage | None:
+    async def poll(self, after: int, incarnation: str | None) -> FeedPage | None:
         """One page after ``after``; None if asked to stop meanwhile (the read is dropped)."""
         wait = 0.0 if self.options.once else self.options.wait
         request = asyncio.ensure_future(
-            self.api.changes(self.dataset, after, limit=self.options.page_size, wait=wait)
+            self.api.changes(
+                self.dataset,
+                after,
+                limit=self.options.page_size,
+                wait=wait,
+                incarnation=incarnation,
+            )
         )
         stopping = asyncio.ensure_future(self.stop.wait())
         try:
@@ -146,8 +188,8 @@ class DatasetFollower:
             return None
         return request.result()
 
-    async def snapshot(self) -> int:
-        """Load the whole dataset and set the checkpoint atomically; the export's seq."""
+    async def snapshot(self) -> tuple[int, str | None]:
+        """Load the whole dataset and set the checkpoint atomically; the export's position."""
         self.snapshots += 1
         self.reporter.snapshot_started(self.dataset, None)
         rows = 0
@@ -168,9 +210,9 @@ class DatasetFollower:
             if batch:
                 await loader.add(batch)
                 rows += len(batch)
-            await loader.commit(export.seq)
+            await loader.commit(export.seq, export.incarnation)
         self.reporter.snapshot_done(self.dataset, rows, export.seq)
-        return export.seq
+        return export.seq, export.incarnation
 
 
 def _row(item: dict[str, Any]) -> Row:
@@ -180,6 +222,15 @@ def _row(item: dict[str, Any]) -> Row:
         raise ValueError(
             f"export line without {exc}: does the server support envelope=true?"
         ) from None
+
+
+async def _follow(follower: DatasetFollower, reporter: Reporter) -> None:
+    """One dataset to the end; a failure is reported at once and stops only this one."""
+    try:
+        await follower.run()
+    except (ClientError, Diverged, OSError, ValueError) as exc:
+        reporter.notice(follower.dataset, f"stopped: {_describe(exc)}")
+        raise
 
 
 async def run_sync(
@@ -203,13 +254,21 @@ async def run_sync(
                 DatasetFollower(api, target, name, options, reporter, stop)
                 for name in options.datasets
             ]
-            tasks = [asyncio.ensure_future(f.run()) for f in followers]
+            tasks = [asyncio.ensure_future(_follow(f, reporter)) for f in followers]
             try:
-                await asyncio.gather(*tasks)
+                outcomes = await asyncio.gather(*tasks, return_exceptions=True)
             except BaseException:
                 stop.set()  # let the others finish their transaction and return
                 await asyncio.gather(*tasks, return_exceptions=True)
                 raise
+            failures: dict[str, BaseException] = {}
+            for follower, outcome in zip(followers, outcomes, strict=True):
+                if isinstance(outcome, asyncio.CancelledError):
+                    raise outcome
+                if isinstance(outcome, BaseException):
+                    failures[follower.dataset] = outcome
+            if failures:
+                raise SyncFailed(failures)
     finally:
         if handle_signals:
             for sig in (signal.SIGTERM, signal.SIGINT):
@@ -218,4 +277,4 @@ async def run_sync(
         reporter.close()
 
 
-__all__ = ["DatasetFollower", "SQLiteTarget", "SyncOptions", "run_sync"]
+__all__ = ["DatasetFollower", "Diverged", "SQLiteTarget", "SyncFailed", "SyncOptions", "run_sync"]

@@ -9,7 +9,7 @@ from rich.console import Console
 
 from entrepot.client import ClientError
 from entrepot.client.commands import TokenOption, UrlOption
-from entrepot.sync.agent import SyncOptions, run_sync
+from entrepot.sync.agent import SyncFailed, SyncOptions, run_sync
 from entrepot.sync.progress import reporter_for
 from entrepot.sync.targets import open_target
 
@@ -24,6 +24,13 @@ def sync(
         False, "--once", help="Catch up (snapshot if needed, then the feed) and exit."
     ),
     wait: float = typer.Option(30.0, min=0, max=60, help="Long-poll seconds while following."),
+    resnapshot: bool = typer.Option(
+        True,
+        "--resnapshot/--no-resnapshot",
+        help="When the feed cannot continue a mirror (compacted away, or the dataset was "
+        "deleted and created again), reload it from an export; with --no-resnapshot, stop "
+        "mirroring that dataset with an error instead.",
+    ),
     url: str = UrlOption,
     token: str | None = TokenOption,
 ) -> None:
@@ -33,9 +40,14 @@ def sync(
     stored in entrepot_sync_checkpoints in the same transaction as the rows,
     so the agent can be killed at any moment and restarted without loss or
     duplication. SIGTERM/SIGINT finish the current transaction and exit 0.
+    A dataset that fails (deleted, access revoked, or diverged with
+    --no-resnapshot) is reported and stops while the others go on; the
+    command then exits 1.
     """
     console = Console(stderr=True)
-    options = SyncOptions(datasets=datasets, table_prefix=table_prefix, once=once, wait=wait)
+    options = SyncOptions(
+        datasets=datasets, table_prefix=table_prefix, once=once, wait=wait, resnapshot=resnapshot
+    )
 
     async def main() -> None:
         target = await open_target(to)
@@ -43,7 +55,7 @@ def sync(
 
     try:
         asyncio.run(main())
-    except ClientError as exc:
+    except (ClientError, SyncFailed) as exc:
         console.print(f"[red]error[/red]: {exc}")
         raise typer.Exit(1) from None
     except ValueError as exc:

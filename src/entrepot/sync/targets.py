@@ -12,7 +12,10 @@ as the rows it accounts for, which is the whole crash-safety argument:
 
 Applying also re-reads the checkpoint inside its transaction and drops
 changes at or below it, so a page applied twice (say, by a second agent
-pointed at the same file) changes nothing.
+pointed at the same file) changes nothing. The checkpoint also keeps the
+dataset's incarnation, so a dataset deleted and created again under its name
+is noticed (the server answers 410) instead of being mirrored on top of the
+old one's rows.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import AsyncIterator, Iterable, Sequence
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -33,23 +37,36 @@ Row = tuple[str, int, str]  # id, version, data as JSON text
 
 
 class FeedGap(Exception):
-    """The changes do not continue the checkpoint (a gap or a reordering)."""
+    """The changes do not continue the checkpoint (out of order, or past the page's end)."""
+
+
+@dataclass(frozen=True)
+class Checkpoint:
+    seq: int
+    incarnation: str | None  # None: written by an agent that did not record it
 
 
 def quote(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
-def rows_to_apply(checkpoint: int, changes: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
-    """The changes after ``checkpoint``, checked to continue it without a gap."""
+def rows_to_apply(
+    checkpoint: int, changes: Sequence[dict[str, Any]], last_seq: int
+) -> list[dict[str, Any]]:
+    """The changes after ``checkpoint``, checked to move strictly forward to ``last_seq``.
+
+    Seqs may skip: a grant narrowed by a row filter or to some fields is not
+    shown the changes it could not see, and the page's ``last_seq`` covers them.
+    """
     fresh = [c for c in changes if int(c["seq"]) > checkpoint]
-    expected = checkpoint + 1
+    previous = checkpoint
     for change in fresh:
-        if int(change["seq"]) != expected:
-            raise FeedGap(f"expected seq {expected}, got {change['seq']}")
+        seq = int(change["seq"])
+        if seq <= previous or seq > last_seq:
+            raise FeedGap(f"seq {seq} after {previous} in a page ending at {last_seq}")
         if change["op"] not in ("upsert", "delete"):
             raise ValueError(f"unknown op {change['op']!r} at seq {change['seq']}")
-        expected += 1
+        previous = seq
     return fresh
 
 
@@ -60,7 +77,7 @@ def data_text(change: dict[str, Any]) -> str:
 class Snapshot(Protocol):
     async def add(self, rows: Sequence[Row]) -> None: ...
 
-    async def commit(self, seq: int) -> None: ...
+    async def commit(self, seq: int, incarnation: str | None) -> None: ...
 
 
 class Target(Protocol):
@@ -68,7 +85,7 @@ class Target(Protocol):
 
     async def prepare(self, table: str, dataset: str) -> None: ...
 
-    async def checkpoint(self, table: str) -> int | None: ...
+    async def checkpoint(self, table: str) -> Checkpoint | None: ...
 
     def snapshot(self, table: str, dataset: str) -> Any:
         """An async context manager yielding a :class:`Snapshot`; uncommitted, it is undone."""
@@ -101,8 +118,12 @@ class SQLiteTarget:
         self.db.execute(
             f"CREATE TABLE IF NOT EXISTS {CHECKPOINTS} ("
             "table_name TEXT PRIMARY KEY, dataset TEXT NOT NULL, seq INTEGER NOT NULL, "
-            "synced_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now')))"
+            "synced_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now')), "
+            "incarnation TEXT)"
         )
+        columns = {row[1] for row in self.db.execute(f"PRAGMA table_info({CHECKPOINTS})")}
+        if "incarnation" not in columns:  # a mirror made by an earlier version
+            self.db.execute(f"ALTER TABLE {CHECKPOINTS} ADD COLUMN incarnation TEXT")
 
     async def prepare(self, table: str, dataset: str) -> None:
         self.db.execute(
@@ -110,8 +131,11 @@ class SQLiteTarget:
             "(id TEXT PRIMARY KEY, version INTEGER NOT NULL, data TEXT NOT NULL)"
         )
 
-    async def checkpoint(self, table: str) -> int | None:
-        return self._checkpoint(table)
+    async def checkpoint(self, table: str) -> Checkpoint | None:
+        row = self.db.execute(
+            f"SELECT seq, incarnation FROM {CHECKPOINTS} WHERE table_name = ?", (table,)
+        ).fetchone()
+        return None if row is None else Checkpoint(int(row[0]), row[1])
 
     def _checkpoint(self, table: str) -> int | None:
         row = self.db.execute(
@@ -119,12 +143,17 @@ class SQLiteTarget:
         ).fetchone()
         return None if row is None else int(row[0])
 
-    def _set_checkpoint(self, table: str, dataset: str, seq: int) -> None:
+    def _set_checkpoint(
+        self, table: str, dataset: str, seq: int, incarnation: str | None = None
+    ) -> None:
+        """Move the checkpoint; a snapshot (``incarnation`` given) also sets its incarnation."""
         self.db.execute(
-            f"INSERT INTO {CHECKPOINTS} (table_name, dataset, seq) VALUES (?, ?, ?) "
+            f"INSERT INTO {CHECKPOINTS} (table_name, dataset, seq, incarnation) "
+            "VALUES (?, ?, ?, ?) "
             "ON CONFLICT (table_name) DO UPDATE SET dataset = excluded.dataset, "
-            "seq = excluded.seq, synced_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now')",
-            (table, dataset, seq),
+            "seq = excluded.seq, synced_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now'), "
+            "incarnation = coalesce(excluded.incarnation, incarnation)",
+            (table, dataset, seq, incarnation),
         )
 
     @asynccontextmanager
@@ -146,14 +175,16 @@ class SQLiteTarget:
                 f"INSERT OR REPLACE INTO temp.{staging} (id, version, data) VALUES (?, ?, ?)", rows
             )
 
-    def _swap(self, table: str, dataset: str, staging: str, seq: int) -> None:
+    def _swap(
+        self, table: str, dataset: str, staging: str, seq: int, incarnation: str | None
+    ) -> None:
         with _transaction(self.db):
             self.db.execute(f"DELETE FROM main.{quote(table)}")
             self.db.execute(
                 f"INSERT INTO main.{quote(table)} (id, version, data) "
                 f"SELECT id, version, data FROM temp.{staging}"
             )
-            self._set_checkpoint(table, dataset, seq)
+            self._set_checkpoint(table, dataset, seq, incarnation)
 
     async def apply(
         self, table: str, dataset: str, changes: Sequence[dict[str, Any]], last_seq: int
@@ -169,7 +200,7 @@ class SQLiteTarget:
             current = self._checkpoint(table) or 0
             if last_seq <= current:
                 return current
-            for change in rows_to_apply(current, changes):
+            for change in rows_to_apply(current, changes, last_seq):
                 if change["op"] == "upsert":
                     self.db.execute(
                         f"INSERT INTO {name} (id, version, data) VALUES (?, ?, ?) "
@@ -196,8 +227,8 @@ class _SQLiteSnapshot:
     async def add(self, rows: Sequence[Row]) -> None:
         self.target._stage(self.staging, rows)
 
-    async def commit(self, seq: int) -> None:
-        self.target._swap(self.table, self.dataset, self.staging, seq)
+    async def commit(self, seq: int, incarnation: str | None) -> None:
+        self.target._swap(self.table, self.dataset, self.staging, seq, incarnation)
 
 
 class _transaction:
@@ -229,7 +260,11 @@ class PostgresTarget:
             await conn.execute(
                 f"CREATE TABLE IF NOT EXISTS {CHECKPOINTS} (table_name text PRIMARY KEY, "
                 "dataset text NOT NULL, seq bigint NOT NULL, "
-                "synced_at timestamptz NOT NULL DEFAULT now())"
+                "synced_at timestamptz NOT NULL DEFAULT now(), incarnation text)"
+            )
+            # A mirror made by an earlier version has no incarnation column yet.
+            await conn.execute(
+                f"ALTER TABLE {CHECKPOINTS} ADD COLUMN IF NOT EXISTS incarnation text"
             )
         return cls(pool)
 
@@ -239,21 +274,27 @@ class PostgresTarget:
             "(id text PRIMARY KEY, version bigint NOT NULL, data jsonb NOT NULL)"
         )
 
-    async def checkpoint(self, table: str) -> int | None:
-        seq: int | None = await self.pool.fetchval(
-            f"SELECT seq FROM {CHECKPOINTS} WHERE table_name = $1", table
+    async def checkpoint(self, table: str) -> Checkpoint | None:
+        row = await self.pool.fetchrow(
+            f"SELECT seq, incarnation FROM {CHECKPOINTS} WHERE table_name = $1", table
         )
-        return seq
+        return None if row is None else Checkpoint(int(row[0]), row[1])
 
     @staticmethod
-    async def _set_checkpoint(conn: Conn, table: str, dataset: str, seq: int) -> None:
+    async def _set_checkpoint(
+        conn: Conn, table: str, dataset: str, seq: int, incarnation: str | None = None
+    ) -> None:
+        """Move the checkpoint; a snapshot (``incarnation`` given) also sets its incarnation."""
         await conn.execute(
-            f"INSERT INTO {CHECKPOINTS} (table_name, dataset, seq) VALUES ($1, $2, $3) "
+            f"INSERT INTO {CHECKPOINTS} AS c (table_name, dataset, seq, incarnation) "
+            "VALUES ($1, $2, $3, $4) "
             "ON CONFLICT (table_name) DO UPDATE SET dataset = excluded.dataset, "
-            "seq = excluded.seq, synced_at = now()",
+            "seq = excluded.seq, synced_at = now(), "
+            "incarnation = coalesce(excluded.incarnation, c.incarnation)",
             table,
             dataset,
             seq,
+            incarnation,
         )
 
     @asynccontextmanager
@@ -291,7 +332,7 @@ class PostgresTarget:
             )
             if last_seq <= current:
                 return current
-            for op, run in _runs(rows_to_apply(current, changes)):
+            for op, run in _runs(rows_to_apply(current, changes, last_seq)):
                 if op == "upsert":
                     await conn.executemany(
                         f"INSERT INTO {name} (id, version, data) VALUES ($1, $2, $3::jsonb) "
@@ -321,8 +362,8 @@ class _PostgresSnapshot:
             self.table, records=rows, columns=["id", "version", "data"]
         )
 
-    async def commit(self, seq: int) -> None:
-        await PostgresTarget._set_checkpoint(self.conn, self.table, self.dataset, seq)
+    async def commit(self, seq: int, incarnation: str | None) -> None:
+        await PostgresTarget._set_checkpoint(self.conn, self.table, self.dataset, seq, incarnation)
         self.done = True
 
 

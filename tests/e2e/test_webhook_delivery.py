@@ -28,11 +28,11 @@ import orjson
 import pytest
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
-from tests.e2e.test_serve import serving
+from tests.e2e.test_serve import free_port, serving
 
 pytestmark = pytest.mark.slow
 
-ADMIN = "e2e-webhooks-admin-token"
+ADMIN = "e2e-webhooks-admin-token-0123456789abcdef"  # 32+ characters, as serve requires
 ALLOW_LOOPBACK = "127.0.0.0/8"
 SCHEDULE = "0,0.5,0.5,1,1,1,1,1,1,1,1,1,1,1,1,1"  # 16 attempts within ~13 s
 SCHEMA = {
@@ -339,7 +339,11 @@ def test_a_receiver_down_for_a_while_gets_everything_in_order_per_record(
     assert any(n > 1 for n in redelivered.values()), "retries reuse the webhook-id"
 
 
-def test_a_receiver_answering_410_disables_the_webhook(server: str, receiver: Receiver) -> None:
+def test_a_receiver_answering_410_disables_the_webhook_and_loses_nothing(
+    server: str, receiver: Receiver
+) -> None:
+    """410 disables the webhook; re-enabled, it gets the refused event again and then
+    every change committed meanwhile, in order."""
     receiver.respond = lambda: (410, b"gone")
     s = setup(server)
     hook = s.subscribe(receiver)
@@ -355,12 +359,28 @@ def test_a_receiver_answering_410_disables_the_webhook(server: str, receiver: Re
         assert "410" in state["disabled_reason"]
         for i in range(3):
             a.put(f"/v1/datasets/{s.dataset}/records/b{i}", json={"k": f"b{i}"})
-        time.sleep(2)
-        assert len(receiver.snapshot()) == 1
-        [first] = deliveries(s, hook["id"])
-        assert (first["status"], first["last_status_code"]) == ("failed", 410)
+        a.patch(f"/v1/datasets/{s.dataset}/records/a", json={"k": "a", "n": 2})
+        [first] = deliveries(s, hook["id"])  # nothing more is queued while disabled
+        assert (first["status"], first["last_status_code"]) == ("cancelled", 410)
         audit = a.get("/v1/audit", params={"action": "webhook.disabled"}).json()["data"]
         assert any(e["target"] == f"webhook:{hook['id']}" for e in audit)
+        assert len(receiver.snapshot()) == 1
+
+        receiver.respond = lambda: (200, b"ok")
+        with s.as_app() as app:
+            enabled = app.patch(f"/v1/webhooks/{hook['id']}", json={"disabled": False})
+        assert enabled.status_code == 200, enabled.text
+        accepted = receiver.wait_for(5)
+        assert sorted((r.body["data"]["seq"], r.body["data"]["id"]) for r in accepted) == [
+            (1, "a"),
+            (2, "b0"),
+            (3, "b1"),
+            (4, "b2"),
+            (5, "a"),
+        ]
+        assert_in_order_per_record(accepted)  # parallel across records, ordered per record
+        assert accepted[0].message_id == receiver.snapshot()[0].message_id  # the same event
+        assert all(d["status"] == "delivered" for d in deliveries(s, hook["id"]))
 
 
 def test_rotation_signs_with_both_secrets_during_the_overlap(
@@ -398,8 +418,8 @@ def test_rotation_signs_with_both_secrets_during_the_overlap(
 # --- three replicas -------------------------------------------------------------------
 
 
-def delivered_by(base: str) -> float:
-    text = httpx.get(f"{base}/metrics", timeout=10).text
+def delivered_by(metrics_port: int) -> float:
+    text = httpx.get(f"http://127.0.0.1:{metrics_port}/metrics", timeout=10).text
     for line in text.splitlines():
         if line.startswith('entrepot_webhook_deliveries_total{outcome="delivered"}'):
             return float(line.split()[-1])
@@ -410,10 +430,14 @@ def test_three_replicas_deliver_each_event_once(
     tmp_path: Path, fresh_database: object, receiver: Receiver
 ) -> None:
     url = asyncio.run(fresh_database())  # type: ignore[operator]
+    metrics_ports = [free_port() for _ in range(3)]
     with ExitStack() as stack:
         bases = [
             stack.enter_context(
-                serving(env_for(url, **SMALL_POOL), log=tmp_path / f"replica-{i}.log")
+                serving(
+                    env_for(url, **SMALL_POOL, ENTREPOT_METRICS_PORT=str(metrics_ports[i])),
+                    log=tmp_path / f"replica-{i}.log",
+                )
             )
             for i in range(3)
         ]
@@ -445,7 +469,7 @@ def test_three_replicas_deliver_each_event_once(
         assert not twice, f"delivered more than once without a failed attempt: {twice}"
         assert all(r.verified for r in accepted)
         assert_in_order_per_record(accepted)
-        shares = [delivered_by(b) for b in bases]
+        shares = [delivered_by(p) for p in metrics_ports]
         assert sum(shares) == writes
         assert sum(1 for n in shares if n > 0) >= 2, f"one replica did all the work: {shares}"
         latencies = sorted(

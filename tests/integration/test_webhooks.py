@@ -19,6 +19,7 @@ from typing import Any
 
 import httpx
 import pytest
+from prometheus_client import generate_latest
 
 from entrepot.app import create_app
 from entrepot.auth.bootstrap import bootstrap
@@ -412,7 +413,7 @@ async def test_readiness_and_metrics_report_the_queue(hooks: httpx.AsyncClient) 
     ready = await hooks.get("/readyz")
     assert ready.status_code == 200
     assert ready.json()["checks"]["webhooks"] == "ok"
-    metrics = (await hooks.get("/metrics")).text
+    metrics = generate_latest().decode()
     for name in (
         "entrepot_webhook_deliveries_total",
         "entrepot_webhook_queue_depth",
@@ -473,3 +474,35 @@ def test_retry_timing() -> None:
     assert retry_after_seconds("120") == 120.0
     assert retry_after_seconds("Wed, 21 Oct 2015 07:28:00 GMT", now=1445412470.0) == 10.0
     assert retry_after_seconds("soon") is None
+
+
+async def test_deleting_a_followed_dataset_shows_on_the_webhook(
+    hooks: httpx.AsyncClient, receiver: Receiver
+) -> None:
+    org, first, app_id, key = await app_with_dataset(hooks)
+    second = (await make_dataset(hooks, org, primary_key="sku"))["name"]
+    created = await subscribe(hooks, app_id, receiver.url, [first, second])
+    assert created.status_code == 201, created.text
+    hook = created.json()
+    assert hook["removed_datasets"] == []
+
+    assert (await hooks.delete(f"/v1/datasets/{first}")).status_code == 204
+    state = (await hooks.get(f"/v1/webhooks/{hook['id']}", headers=bearer(key))).json()
+    assert state["datasets"] == [second]
+    assert [(r["dataset"], r["reason"]) for r in state["removed_datasets"]] == [
+        (first, "the dataset was deleted")
+    ]
+    assert state["disabled"] is False  # it still follows one
+
+    assert (await hooks.delete(f"/v1/datasets/{second}")).status_code == 204
+    state = (await hooks.get(f"/v1/webhooks/{hook['id']}", headers=bearer(key))).json()
+    assert state["datasets"] == []
+    assert [r["dataset"] for r in state["removed_datasets"]] == [first, second]
+    assert state["disabled"] is True
+    assert second in state["disabled_reason"]
+
+    audit = await hooks.get(
+        "/v1/audit", params={"action": "webhook.dataset_removed", "target": f"webhook:{hook['id']}"}
+    )
+    assert audit.status_code == 200, audit.text
+    assert [e["details"]["dataset"] for e in audit.json()["data"]] == [second, first]

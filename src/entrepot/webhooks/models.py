@@ -40,6 +40,12 @@ class WebhookPatch(BaseModel):
     )
 
 
+class RemovedDataset(BaseModel):
+    dataset: str
+    removed_at: datetime
+    reason: str
+
+
 class Webhook(BaseModel):
     id: str
     app: str
@@ -49,6 +55,10 @@ class Webhook(BaseModel):
     disabled: bool
     disabled_at: datetime | None
     disabled_reason: str | None
+    removed_datasets: list[RemovedDataset] = Field(
+        description="Datasets this webhook followed until they were deleted (the last 20); a "
+        "webhook left following none is disabled with that reason."
+    )
     previous_secret_expires_at: datetime | None = Field(
         description="While set and in the future, deliveries carry a second signature made "
         "with the previous secret."

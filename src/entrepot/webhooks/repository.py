@@ -18,7 +18,7 @@ WEBHOOK_COLUMNS = """
     w.id, w.app_id, a.org_id, w.url, w.events, w.disabled_at, w.disabled_reason,
     CASE WHEN w.previous_secret_until > now() THEN w.previous_secret_until END
         AS previous_secret_expires_at,
-    w.created_at, w.updated_at,
+    w.created_at, w.updated_at, w.removed_datasets::text AS removed_datasets,
     coalesce((SELECT array_agg(d.name ORDER BY wd.position)
               FROM webhook_datasets wd JOIN datasets d ON d.id = wd.dataset_id
               WHERE wd.webhook_id = w.id), '{}') AS datasets
@@ -132,7 +132,8 @@ async def disable(conn: Conn, webhook_id: uuid.UUID, reason: str) -> int:
 
 
 async def enable(conn: Conn, webhook_id: uuid.UUID) -> int:
-    """Re-enable the webhook and revive the deliveries cancelled by its disabling."""
+    """Re-enable the webhook and revive its cancelled deliveries of datasets it still follows
+    (the one its receiver answered 410 to among them), due now, in their order."""
     await conn.execute(
         "UPDATE webhooks SET disabled_at = NULL, disabled_reason = NULL, updated_at = now() "
         "WHERE id = $1",
@@ -143,6 +144,8 @@ async def enable(conn: Conn, webhook_id: uuid.UUID) -> int:
         UPDATE webhook_deliveries d SET status = 'pending', next_attempt_at = now(),
                attempts = 0
         WHERE d.webhook_id = $1 AND d.status = 'cancelled'
+          AND EXISTS (SELECT 1 FROM webhook_datasets f
+                      WHERE f.webhook_id = d.webhook_id AND f.dataset_id = d.dataset_id)
           AND NOT EXISTS (SELECT 1 FROM webhook_deliveries o
                           WHERE o.webhook_id = d.webhook_id AND o.dataset_id = d.dataset_id
                             AND o.record_id = d.record_id AND o.seq = d.seq

@@ -21,6 +21,7 @@ def webhook_out(row: asyncpg.Record) -> dict[str, Any]:
         "disabled": row["disabled_at"] is not None,
         "disabled_at": row["disabled_at"],
         "disabled_reason": row["disabled_reason"],
+        "removed_datasets": orjson.loads(row["removed_datasets"]),
         "previous_secret_expires_at": row["previous_secret_expires_at"],
         "created_at": row["created_at"],
         "updated_at": row["updated_at"],

@@ -310,14 +310,18 @@ class DeliveryWorker:
             DELIVERIES.labels("refused" if refused else "retrying").inc()
 
     async def _gone(self, job: asyncpg.Record, lease: uuid.UUID, attempt: Attempt) -> None:
-        """The receiver answered 410 Gone: disable the webhook and cancel what is queued."""
+        """The receiver answered 410 Gone: disable the webhook and cancel what is queued.
+
+        This delivery is cancelled with the rest, not failed: re-enabling the
+        webhook sends it again, then everything after it, in order.
+        """
         reason = "the receiver answered 410 Gone"
         async with self.pool.acquire() as conn, conn.transaction():
             if not await repo.finish(
                 conn,
                 job["id"],
                 lease,
-                status="failed",
+                status="cancelled",
                 status_code=410,
                 error=reason,
                 response=attempt.response,

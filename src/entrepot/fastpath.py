@@ -5,8 +5,9 @@ included routers and dependency solving at about a quarter of the request,
 our own code at 3%. This layer sits inside EdgeMiddleware, recognises that
 one route by its exact shape and calls the very functions the FastAPI route
 calls (``authenticate``, then the endpoint function, then the app's own
-exception handlers), so the answer is the same byte for byte; a test holds
-the two paths together. Everything else goes on to the app unchanged.
+exception handlers; what none handles goes on up to EdgeMiddleware), so the
+answer is the same byte for byte; a test holds the two paths together.
+Everything else goes on to the app unchanged.
 """
 
 from __future__ import annotations
@@ -62,15 +63,18 @@ class FastPaths:
             principal = await authenticate(request)
             response = await get_record(ds, record_id, request, principal)
         except Exception as exc:
-            response = await self._handler(exc)(request, exc)
+            handler = self._handler(exc)
+            if handler is None:
+                raise  # EdgeMiddleware renders it, as it does for the routed path
+            response = await handler(request, exc)
         await response(scope, receive, send)
 
-    def _handler(self, exc: Exception) -> Handler:
-        """The handler the app registered for this exception, as Starlette would pick it."""
+    def _handler(self, exc: Exception) -> Handler | None:
+        """The handler the app registered for this exception, as Starlette's
+        ExceptionMiddleware would pick it (a handler for Exception itself is never its)."""
         handlers: dict[Any, Any] = self.fastapi.exception_handlers  # all ours are async
         for cls in type(exc).__mro__:
-            if cls in handlers:
+            if cls is not Exception and cls in handlers:
                 handler: Handler = handlers[cls]
                 return handler
-        fallback: Handler = handlers[Exception]
-        return fallback
+        return None

@@ -1,4 +1,5 @@
-"""Pure-ASGI middleware: request ids, access logs, metrics, body limits.
+"""Pure-ASGI middleware: request ids, access logs, metrics, body limits, HEAD,
+and the last word on exceptions (500s) and clients that leave (499s).
 
 Written against raw ASGI rather than BaseHTTPMiddleware: it adds no task
 per request and never buffers bodies, so streaming imports stay streaming.
@@ -8,16 +9,25 @@ from __future__ import annotations
 
 import re
 import time
+import traceback
 import uuid
 from typing import Any
 
 import structlog
+from starlette.requests import ClientDisconnect
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from entrepot.context import RequestContext, current_request
 from entrepot.limits.limiter import rate_limit_headers
 from entrepot.ops.metrics import REQUEST_SECONDS, REQUESTS
-from entrepot.problems import BadRequest, PayloadTooLarge, Problem, problem_response
+from entrepot.problems import (
+    BadRequest,
+    PayloadTooLarge,
+    Problem,
+    log_unexpected,
+    problem_response,
+    unexpected_response,
+)
 
 log = structlog.get_logger("entrepot.access")
 _VALID_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:/+=-]{1,128}$")
@@ -26,6 +36,18 @@ _QUIET = frozenset({"/healthz", "/readyz", "/metrics"})
 
 class _BodyTooLarge(Exception):
     pass
+
+
+class _Silenced(Exception):
+    """Raised into the app by our ``send`` once nothing more can reach the client.
+
+    A HEAD answer is complete after its headers, and a client that has gone
+    away receives nothing: raising stops a streamed body (export, SSE) at once
+    instead of producing it into the void. No handler is registered for it.
+    """
+
+
+CLIENT_CLOSED_REQUEST = 499  # nginx's status for a client that left before its answer
 
 
 class EdgeMiddleware:
@@ -44,15 +66,24 @@ class EdgeMiddleware:
         started = time.perf_counter()
         request_id = _request_id(scope)
         scope.setdefault("state", {})["request_id"] = request_id
+        method: str = scope["method"]
+        head = method == "HEAD"
+        # HEAD is GET without the body, for every GET route at once. A copy, because
+        # the server reads the method from its own scope to frame the answer.
+        app_scope = {**scope, "method": "GET"} if head else scope
         path: str = scope["path"]
         limit = self._limit_for(path)
         status = 500
         response_started = False
+        body_done = False
+        client_gone = False
         raw_id = request_id.encode("latin-1")
 
         async def send_wrapper(message: Message) -> None:
-            nonlocal status, response_started
+            nonlocal status, response_started, body_done
             if message["type"] == "http.response.start":
+                if client_gone:
+                    raise _Silenced
                 status = message["status"]
                 response_started = True
                 headers = list(message.get("headers", []))
@@ -64,6 +95,14 @@ class EdgeMiddleware:
                         for name, value in rate_limit_headers(decision).items()
                     )
                 message = {**message, "headers": headers}
+            elif head and message["type"] == "http.response.body":
+                if body_done:
+                    raise _Silenced
+                body_done = True
+                await send({"type": "http.response.body", "body": b"", "more_body": False})
+                if message.get("more_body", False):
+                    raise _Silenced
+                return
             await send(message)
 
         if _has_nul(scope):
@@ -71,25 +110,27 @@ class EdgeMiddleware:
                 "The URL cannot contain NUL characters (%00).",
                 errors=[{"path": "url", "message": "contains NUL"}],
             )
-            await _reject(scope, send_wrapper, problem, request_id)
-            self._observe(scope, path, status, started, request_id)
+            await _reject(app_scope, send_wrapper, problem, request_id)
+            self._observe(app_scope, method, status, started, request_id)
             return
 
         declared = _content_length(scope)
         if declared is not None and declared > limit:
-            await _reject_too_large(scope, send_wrapper, request_id, limit)
-            self._observe(scope, path, status, started, request_id)
+            await _reject_too_large(app_scope, send_wrapper, request_id, limit)
+            self._observe(app_scope, method, status, started, request_id)
             return
 
         received = 0
 
         async def receive_wrapper() -> Message:
-            nonlocal received
+            nonlocal received, client_gone
             message = await receive()
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
                 if received > limit:
                     raise _BodyTooLarge
+            elif message["type"] == "http.disconnect" and not response_started:
+                client_gone = True
             return message
 
         client = scope.get("client")
@@ -97,30 +138,64 @@ class EdgeMiddleware:
         try:
             with structlog.contextvars.bound_contextvars(request_id=request_id):
                 try:
-                    await self.app(scope, receive_wrapper, send_wrapper)
+                    await self.app(app_scope, receive_wrapper, send_wrapper)
                 except _BodyTooLarge:
                     if not response_started:
-                        await _reject_too_large(scope, send_wrapper, request_id, limit)
-                self._observe(scope, path, status, started, request_id)
+                        await _reject_too_large(app_scope, send_wrapper, request_id, limit)
+                except _Silenced as exc:
+                    # The app's frames in the traceback still hold the response and its
+                    # body iterator (an export's transaction and pooled connection), in
+                    # cycles only the cyclic GC would break; free them now.
+                    traceback.clear_frames(exc.__traceback__)
+                except ClientDisconnect:
+                    client_gone = True
+                except Exception as exc:
+                    status = 500
+                    log_unexpected(
+                        exc,
+                        method=method,
+                        path=path,
+                        route=_route_template(app_scope),
+                        response_started=response_started,
+                    )
+                    if response_started:
+                        # Too late for a problem document: cutting the connection is
+                        # the only honest signal left, and the server does it.
+                        self._observe(app_scope, method, status, started, request_id)
+                        raise
+                    if not client_gone:
+                        response = unexpected_response(request_id)
+                        await response(app_scope, receive_wrapper, send_wrapper)
+                if client_gone:
+                    status = CLIENT_CLOSED_REQUEST
+                    log.info(
+                        "client_aborted",
+                        method=method,
+                        path=path,
+                        route=_route_template(app_scope),
+                        request_id=request_id,
+                    )
+                self._observe(app_scope, method, status, started, request_id)
         finally:
             current_request.reset(token)
 
     def _observe(
-        self, scope: Scope, path: str, status: int, started: float, request_id: str
+        self, scope: Scope, method: str, status: int, started: float, request_id: str
     ) -> None:
         elapsed = time.perf_counter() - started
         route = _route_template(scope)
-        REQUESTS.labels(scope["method"], route, str(status)).inc()
-        REQUEST_SECONDS.labels(scope["method"], route).observe(elapsed)
+        path: str = scope["path"]
+        REQUESTS.labels(method, route, str(status)).inc()
+        REQUEST_SECONDS.labels(method, route).observe(elapsed)
         principal = scope["state"].get("principal")
         if principal is not None and principal.app_id is not None and principal.kind == "app":
             meter = getattr(scope["app"].state, "meter", None)
             if meter is not None:
-                meter.count(principal.app_id, scope["method"], route, status)
+                meter.count(principal.app_id, method, route, status)
         if path not in _QUIET or status >= 500:
             log.info(
                 "request",
-                method=scope["method"],
+                method=method,
                 path=path,
                 route=route,
                 status=status,

@@ -276,10 +276,15 @@ async def _on_http(request: Request, exc: Exception) -> Response:
     return problem_response(problem, _request_id(request))
 
 
-async def _on_unexpected(request: Request, exc: Exception) -> Response:
-    log.error("unhandled_error", exc_info=exc, path=request.url.path)
+def log_unexpected(exc: BaseException, **facts: Any) -> None:
+    """The one error line (with the traceback) for an exception no handler knows."""
+    log.error("unhandled_error", exc_info=exc, **facts)
+
+
+def unexpected_response(request_id: str | None) -> Response:
+    """The 500 every path answers, whichever layer the exception escaped from."""
     return problem_response(
-        Problem("An unexpected error occurred; it has been logged."), _request_id(request)
+        Problem("An unexpected error occurred; it has been logged."), request_id
     )
 
 
@@ -376,7 +381,8 @@ def install_handlers(app: FastAPI) -> None:
         app.add_exception_handler(exc_type, _on_store_error)
     app.add_exception_handler(RequestValidationError, _on_validation)
     app.add_exception_handler(StarletteHTTPException, _on_http)
-    app.add_exception_handler(Exception, _on_unexpected)
+    # No handler for Exception: EdgeMiddleware renders what escapes the app (with the
+    # request id, in the metrics); Starlette's outer handler would log it a second time.
     generate = app.openapi
 
     def openapi() -> dict[str, Any]:

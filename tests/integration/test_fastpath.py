@@ -149,6 +149,29 @@ async def test_conditional_gets_match(
     await same_answer(pair, path, {**admin, "If-None-Match": "garbage"})
 
 
+async def test_head_gets_the_same_answer_either_way(
+    world: World, pair: tuple[httpx.AsyncClient, httpx.AsyncClient]
+) -> None:
+    """HEAD is GET without the body on both paths: the fast path serves it too."""
+    fast, routed = pair
+    for caller in ("admin", "grantee", "outsider", "none"):
+        for record in ("a", "b", "missing"):
+            path = f"/v1/datasets/{world.ds}/records/{record}"
+            headers = {**world.callers[caller], "X-Request-ID": "fastpath-equivalence"}
+            a = await fast.head(path, headers=headers)
+            assert comparable(a) == comparable(await routed.head(path, headers=headers))
+            assert a.content == b""
+    conditional = {
+        **world.callers["admin"],
+        "If-None-Match": world.etag,
+        "X-Request-ID": "fastpath-equivalence",
+    }
+    path = f"/v1/datasets/{world.ds}/records/a"
+    a = await fast.head(path, headers=conditional)
+    assert a.status_code == 304
+    assert comparable(a) == comparable(await routed.head(path, headers=conditional))
+
+
 async def test_metrics_and_usage_see_the_route_template(
     world: World, pair: tuple[httpx.AsyncClient, httpx.AsyncClient]
 ) -> None:

@@ -1,0 +1,91 @@
+"""Helpers for tests of what EdgeMiddleware does to every request: logs, metrics, raw ASGI."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator, MutableMapping, Sequence
+from contextlib import contextmanager
+from typing import Any
+
+import pytest
+import structlog
+from prometheus_client import REGISTRY
+from starlette.types import ASGIApp, Message
+
+from entrepot import middleware, problems
+
+Log = list[MutableMapping[str, Any]]
+
+
+@contextmanager
+def captured_logs(monkeypatch: pytest.MonkeyPatch) -> Iterator[Log]:
+    """Every structlog event of the request, info included.
+
+    The test session logs at warning through loggers cached on first use, so the
+    access and problem loggers are swapped for unfiltered ones; ``capture_logs``
+    then catches those and every other structlog logger's warnings and errors.
+    """
+    for module in (middleware, problems):
+        unfiltered = structlog.wrap_logger(
+            None,
+            wrapper_class=structlog.make_filtering_bound_logger(logging.DEBUG),
+            cache_logger_on_first_use=False,
+        )
+        monkeypatch.setattr(module, "log", unfiltered)
+    with structlog.testing.capture_logs([structlog.contextvars.merge_contextvars]) as entries:
+        yield entries
+
+
+def events(entries: Log, event: str) -> Log:
+    return [e for e in entries if e["event"] == event]
+
+
+def requests_total(method: str, route: str, status: int) -> float:
+    """The request counter as Prometheus would read it, without going over HTTP."""
+    value = REGISTRY.get_sample_value(
+        "entrepot_http_requests_total", {"method": method, "route": route, "status": str(status)}
+    )
+    return value or 0.0
+
+
+def http_scope(
+    method: str,
+    path: str,
+    headers: Sequence[tuple[str, str]] = (),
+    query_string: bytes = b"",
+) -> dict[str, Any]:
+    return {
+        "type": "http",
+        "asgi": {"version": "3.0", "spec_version": "2.4"},
+        "http_version": "1.1",
+        "method": method,
+        "scheme": "http",
+        "path": path,
+        "raw_path": path.encode(),
+        "root_path": "",
+        "query_string": query_string,
+        "headers": [(k.lower().encode(), v.encode()) for k, v in headers],
+        "client": ("127.0.0.1", 50000),
+        "server": ("testserver", 80),
+    }
+
+
+async def call_asgi(
+    app: ASGIApp, scope: dict[str, Any], incoming: Sequence[Message]
+) -> list[Message]:
+    """Drive ``app`` with ``incoming`` as the client's messages; return what it sent.
+
+    After the scripted messages the client is gone: ``http.disconnect`` forever,
+    as a server reports a closed connection.
+    """
+    queue = list(incoming)
+    sent: list[Message] = []
+
+    async def receive() -> Message:
+        return queue.pop(0) if queue else {"type": "http.disconnect"}
+
+    async def send(message: Message) -> None:
+        sent.append(message)
+
+    await app(scope, receive, send)
+    return sent

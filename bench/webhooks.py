@@ -222,9 +222,9 @@ async def put(client: httpx.AsyncClient, sku: str, n: int, prefix: str) -> float
     return acked
 
 
-async def delivery_outcomes(server: Server) -> dict[str, float]:
-    """``entrepot_webhook_deliveries_total`` by outcome, from the server's /metrics."""
-    async with httpx.AsyncClient(base_url=server.base_url, timeout=10) as client:
+async def delivery_outcomes(metrics_port: int) -> dict[str, float]:
+    """``entrepot_webhook_deliveries_total`` by outcome, from the server's metrics listener."""
+    async with httpx.AsyncClient(base_url=f"http://{HOST}:{metrics_port}", timeout=10) as client:
         text = (await client.get("/metrics")).text
     out: dict[str, float] = {}
     prefix = 'entrepot_webhook_deliveries_total{outcome="'
@@ -341,7 +341,12 @@ async def throughput_phase(
 
 
 async def measure(
-    server: Server, token: str, url: str, receiver: Receiver, args: argparse.Namespace
+    server: Server,
+    token: str,
+    url: str,
+    receiver: Receiver,
+    args: argparse.Namespace,
+    metrics_port: int,
 ) -> dict[str, Any]:
     hook = await subscribe(server, token, url, receiver.url)
     with receiver.lock:
@@ -363,7 +368,7 @@ async def measure(
         "distinct_events": len(per_event),
         "rejected": rejected,
         "requests": requests,
-        "outcomes": await delivery_outcomes(server),
+        "outcomes": await delivery_outcomes(metrics_port),
     }
 
 
@@ -436,7 +441,7 @@ def report(result: dict[str, Any], args: argparse.Namespace) -> str:
 
 
 async def run(args: argparse.Namespace) -> dict[str, Any]:
-    token = "bench-" + secrets.token_hex(8)
+    token = "bench-" + secrets.token_hex(16)  # serve refuses bootstrap tokens under 32 characters
     name, url = await create_database(args.pg, "bench_hooks")
     server: Server | None = None
     receiver = Receiver()
@@ -444,15 +449,17 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         receiver.start()
         await prepare_store(url, token)
         log_dir = Path(tempfile.mkdtemp(prefix="bench-webhooks-"))
+        metrics_port = free_port()
         env = {
             "ENTREPOT_LOG_LEVEL": "warning",
             "ENTREPOT_WEBHOOK_ALLOWED_NETWORKS": "127.0.0.0/8",
+            "ENTREPOT_METRICS_PORT": str(metrics_port),
         }
         if args.webhook_concurrency:
             env["ENTREPOT_WEBHOOK_CONCURRENCY"] = str(args.webhook_concurrency)
         server = start_entrepot(url, token, 1, log_dir, env)
         print(f"server log: {server.log_path}", flush=True)
-        return await measure(server, token, url, receiver, args)
+        return await measure(server, token, url, receiver, args, metrics_port)
     finally:
         if server is not None:
             server.stop()

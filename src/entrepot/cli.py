@@ -1,31 +1,63 @@
-"""The ``entrepot`` command."""
+"""The ``entrepot`` command.
+
+``main`` is its one error boundary: a bad setting or a store that cannot be
+used ends in one line on stderr saying what to fix (exit 2 for settings, 1 for
+the store), never a traceback; anything else is a bug and keeps its traceback.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import errno
+import getpass
 import os
+import re
 import signal
+import socket
 from collections.abc import Iterator
 from contextlib import contextmanager
+from contextvars import ContextVar
+from typing import TYPE_CHECKING, Any, get_args
 
 import typer
 import uvicorn
+from pydantic import SecretStr, ValidationError
 
 from entrepot import __version__
 from entrepot.logging import configure as configure_logging
 from entrepot.settings import Settings
+from entrepot.store.dsn import describe_hosts
+
+if TYPE_CHECKING:
+    from pydantic_core import ErrorDetails
+
+    from entrepot.auth.admin_keys import AdminKey
+
+EXIT_UNAVAILABLE = 1  # the store (or a port) could not be used: fix it, or retry later
+EXIT_BAD_SETTINGS = 2  # the configuration itself is wrong
+KEY_NAME_MAX = 100  # as for the API keys of apps
+
+# The store the running command reaches; set by _store_url, read by the error boundary,
+# so connection errors are blamed on PostgreSQL only when PostgreSQL was being reached.
+_store: ContextVar[str | None] = ContextVar("entrepot_store_url", default=None)
 
 app = typer.Typer(
     help="Entrepot: an open data platform. Settings come from ENTREPOT_* variables.",
     no_args_is_help=True,
     add_completion=False,
 )
+admin_app = typer.Typer(
+    help="Operator commands, run where the store is reachable; no server needed.",
+    no_args_is_help=True,
+)
+app.add_typer(admin_app, name="admin")
 
 
 @contextmanager
 def _store_url(settings: Settings) -> Iterator[str]:
     """The store URL; without ENTREPOT_DATABASE_URL, run the embedded PostgreSQL meanwhile."""
     if settings.database_url:
+        _store.set(settings.database_url)
         yield settings.database_url
         return
     from entrepot.store.embedded import (
@@ -37,6 +69,7 @@ def _store_url(settings: Settings) -> Iterator[str]:
 
     embedded = EmbeddedPostgres(settings.data_dir)
     admin_url = embedded.start()
+    _store.set(admin_url)
     typer.echo(f"Embedded PostgreSQL running under {embedded.pgdata}", err=True)
     try:
         asyncio.run(ensure_database(admin_url, DATABASE_NAME))
@@ -71,6 +104,8 @@ def serve(
     workers: int = typer.Option(None, help="Worker processes (default ENTREPOT_WORKERS or 1)."),
 ) -> None:
     """Migrate the store and serve the API (embedded PostgreSQL unless ENTREPOT_DATABASE_URL)."""
+    from entrepot.ops.metrics_server import metrics_listener
+
     settings = Settings()
     configure_logging(settings.log_level, settings.log_format)
     host = host or settings.host
@@ -86,22 +121,28 @@ def serve(
                 f"    {generated}\n\nStore it safely; use it as 'Authorization: Bearer <key>'.\n",
                 err=True,
             )
-        typer.echo(
-            f"Entrepot {__version__} serving on http://{host}:{port} (docs at /docs)", err=True
-        )
-        uvicorn.run(
-            "entrepot.app:app_from_env",
-            factory=True,
-            host=host,
-            port=port,
-            workers=workers,
-            loop="uvloop",
-            http="httptools",
-            log_config=None,
-            access_log=False,
-            proxy_headers=True,
-            timeout_graceful_shutdown=30,
-        )
+        metrics_host = settings.metrics_host or host
+        with metrics_listener(metrics_host, settings.metrics_port, workers):
+            if settings.metrics_port is not None:
+                typer.echo(
+                    f"Metrics on http://{metrics_host}:{settings.metrics_port}/metrics", err=True
+                )
+            typer.echo(
+                f"Entrepot {__version__} serving on http://{host}:{port} (docs at /docs)", err=True
+            )
+            uvicorn.run(
+                "entrepot.app:app_from_env",
+                factory=True,
+                host=host,
+                port=port,
+                workers=workers,
+                loop="uvloop",
+                http="httptools",
+                log_config=None,
+                access_log=False,
+                proxy_headers=True,
+                timeout_graceful_shutdown=30,
+            )
 
 
 @app.command()
@@ -114,6 +155,48 @@ def migrate() -> None:
     with _store_url(settings) as url:
         applied = asyncio.run(run_migrations(url))
     typer.echo(f"Applied migrations: {applied or 'none (up to date)'}", err=True)
+
+
+@admin_app.command("create-key")
+def create_key(
+    name: str = typer.Option(
+        "cli admin", help=f"A name for people, 1 to {KEY_NAME_MAX} characters."
+    ),
+) -> None:
+    """Create a platform-admin API key and print it once, alone on stdout (a lost key's cure).
+
+    Reaches the store as serve and migrate do (ENTREPOT_DATABASE_URL, else the
+    embedded PostgreSQL under ENTREPOT_DATA_DIR) and migrates it if needed.
+    """
+    name = name.strip()
+    if not 1 <= len(name) <= KEY_NAME_MAX:
+        raise typer.BadParameter(f"1 to {KEY_NAME_MAX} characters", param_hint="'--name'")
+    settings = Settings()
+    configure_logging(settings.log_level, settings.log_format)
+    with _store_url(settings) as url:
+        created = asyncio.run(_create_admin_key(url, name))
+    typer.echo(
+        f"Created platform-admin API key {created.id} ({created.name!r}), audited as "
+        "admin_key.created. It is shown only now; use it as 'Authorization: Bearer <key>'.",
+        err=True,
+    )
+    typer.echo(created.secret)
+
+
+async def _create_admin_key(url: str, name: str) -> AdminKey:
+    from entrepot.auth.admin_keys import create_admin_key
+    from entrepot.store.migrate import migrate
+
+    await migrate(url)
+    return await create_admin_key(url, name=name, os_user=_os_user())
+
+
+def _os_user() -> str:
+    """Who ran the command, for the audit row; a container may run as a uid with no name."""
+    try:
+        return getpass.getuser()
+    except (OSError, KeyError):
+        return f"uid:{os.getuid()}"
 
 
 @app.command()
@@ -137,4 +220,118 @@ _client_commands()
 
 
 def main() -> None:
-    app()
+    """Run the command; a mistake an operator can fix ends in one line, not a traceback."""
+    try:
+        app()
+    except Exception as exc:
+        explained = _explain(exc)
+        if explained is None:
+            raise
+        message, status = explained
+        typer.echo(f"entrepot: {message}", err=True)
+        raise SystemExit(status) from None
+
+
+def _explain(exc: Exception) -> tuple[str, int] | None:
+    """The line and exit status for a bad setting or an unusable store; None for a bug."""
+    from entrepot.ops.metrics_server import MetricsListenerError
+
+    if isinstance(exc, ValidationError) and exc.title == Settings.__name__:
+        return "; ".join(_setting_error(e) for e in exc.errors()), EXIT_BAD_SETTINGS
+    if isinstance(exc, MetricsListenerError):
+        return str(exc), EXIT_UNAVAILABLE
+    url = _store.get()
+    return None if url is None else _store_error(exc, describe_hosts(url))
+
+
+_SETTING_PHRASES = {
+    "int_parsing": "not a valid integer",
+    "float_parsing": "not a valid number",
+    "bool_parsing": "not a valid boolean (true or false)",
+    "string_pattern_mismatch": "must match {pattern}",
+    "greater_than_equal": "must be at least {ge}",
+    "greater_than": "must be more than {gt}",
+    "less_than_equal": "must be at most {le}",
+    "less_than": "must be less than {lt}",
+}
+
+
+def _setting_error(error: ErrorDetails) -> str:
+    """``ENTREPOT_NAME: what is wrong ('value')``; never the value of a secret or a URL."""
+    field = str(error["loc"][0]) if error["loc"] else ""
+    kind, ctx, msg = error["type"], error.get("ctx") or {}, error["msg"]
+    if kind in _SETTING_PHRASES:
+        phrase = _SETTING_PHRASES[kind].format(**ctx)
+    elif kind == "value_error":
+        phrase = msg.removeprefix("Value error, ")
+    else:
+        phrase = msg[:1].lower() + msg[1:]
+    value = error.get("input")
+    if _may_show(field, value):
+        shown = repr(value)
+        phrase += f" ({shown if len(shown) <= 60 else shown[:57] + '...'})"
+    return f"ENTREPOT_{field.upper()}: {phrase}" if field else f"settings: {phrase}"
+
+
+def _may_show(field: str, value: Any) -> bool:
+    """Echo what was given, unless it is a secret or may hold a password (URLs)."""
+    if not field or field not in Settings.model_fields or isinstance(value, dict):
+        return False
+    annotation = Settings.model_fields[field].annotation
+    if annotation is SecretStr or SecretStr in get_args(annotation) or field.endswith("_url"):
+        return False
+    return not (isinstance(value, str) and ("://" in value or "@" in value))
+
+
+_UNREACHABLE = {
+    errno.ECONNREFUSED,
+    errno.ECONNRESET,
+    errno.ETIMEDOUT,
+    errno.EHOSTUNREACH,
+    errno.EHOSTDOWN,
+    errno.ENETUNREACH,
+    errno.ENETDOWN,
+    errno.EADDRNOTAVAIL,
+}
+
+
+def _store_error(exc: Exception, where: str) -> tuple[str, int] | None:
+    """What PostgreSQL (or the way to it) said, and which setting to check."""
+    import asyncpg
+
+    check = "check ENTREPOT_DATABASE_URL"
+    if isinstance(exc, asyncpg.InvalidCatalogNameError):
+        return f"{exc} on PostgreSQL at {where}; create it or {check}", EXIT_UNAVAILABLE
+    if isinstance(exc, asyncpg.InvalidAuthorizationSpecificationError):  # and bad passwords
+        return f"PostgreSQL at {where} refused the credentials ({exc}); {check}", EXIT_UNAVAILABLE
+    if isinstance(
+        exc,
+        asyncpg.TooManyConnectionsError
+        | asyncpg.CannotConnectNowError
+        | asyncpg.PostgresConnectionError,
+    ):
+        return f"PostgreSQL at {where} does not accept connections ({exc}); {check}", 1
+    if isinstance(exc, asyncpg.ClientConfigurationError):
+        return f"ENTREPOT_DATABASE_URL: {exc}", EXIT_BAD_SETTINGS
+    reason = _unreachable(exc)
+    if reason is None:
+        return None
+    return f"cannot connect to PostgreSQL at {where} ({reason}); {check}", EXIT_UNAVAILABLE
+
+
+def _unreachable(exc: Exception) -> str | None:
+    """Why the connection failed, if it is a network failure; None otherwise."""
+    if isinstance(exc, socket.gaierror):
+        return "host not found" if exc.errno == socket.EAI_NONAME else str(exc.strerror).lower()
+    if isinstance(exc, TimeoutError):
+        return "timed out"
+    if not isinstance(exc, OSError):
+        return None
+    if exc.errno in _UNREACHABLE:
+        return os.strerror(exc.errno).lower()
+    # asyncio reports a host with several addresses (localhost: ::1 and 127.0.0.1) as one
+    # OSError("Multiple exceptions: [Errno 111] ..., [Errno 111] ...") without an errno.
+    codes = {int(code) for code in re.findall(r"\[Errno (\d+)\]", str(exc))}
+    if exc.errno is None and codes and codes <= _UNREACHABLE:
+        return ", ".join(os.strerror(code).lower() for code in sorted(codes))
+    return None

@@ -5,12 +5,19 @@ from __future__ import annotations
 from functools import lru_cache
 from pathlib import Path
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from entrepot.store.dsn import check_postgres_url
+
+MIN_BOOTSTRAP_TOKEN_LENGTH = 32
 
 
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="ENTREPOT_", extra="ignore")
+    # Inputs stay out of error texts: a refused bootstrap token or database URL is a secret.
+    model_config = SettingsConfigDict(
+        env_prefix="ENTREPOT_", extra="ignore", hide_input_in_errors=True
+    )
 
     database_url: str | None = Field(
         default=None,
@@ -24,6 +31,15 @@ class Settings(BaseSettings):
     port: int = 8000
     workers: int = 1
     public_url: str | None = None
+    metrics_port: int | None = Field(
+        default=None,
+        ge=1,
+        le=65535,
+        description="Port of the Prometheus listener (GET /metrics). Unset: no metrics listener.",
+    )
+    metrics_host: str | None = Field(
+        default=None, description="Interface of the metrics listener (default: the API's host)."
+    )
 
     pool_min_size: int = 2
     pool_max_size: int = 10
@@ -97,6 +113,25 @@ class Settings(BaseSettings):
 
     log_level: str = "info"
     log_format: str = Field(default="json", pattern="^(json|console)$")
+
+    @field_validator("bootstrap_token")
+    @classmethod
+    def _bootstrap_token_is_long(cls, token: SecretStr | None) -> SecretStr | None:
+        """The token becomes a platform-admin key: refuse one short enough to guess."""
+        if token is not None and len(token.get_secret_value()) < MIN_BOOTSTRAP_TOKEN_LENGTH:
+            raise ValueError(
+                f"must be at least {MIN_BOOTSTRAP_TOKEN_LENGTH} characters; make one with "
+                "python3 -c 'import secrets; print(secrets.token_urlsafe(32))'"
+            )
+        return token
+
+    @field_validator("database_url")
+    @classmethod
+    def _database_url_is_postgres(cls, url: str | None) -> str | None:
+        """Refuse a malformed URL at start, before anything tries to connect with it."""
+        if url:
+            check_postgres_url(url)
+        return url
 
 
 @lru_cache(maxsize=1)

@@ -94,7 +94,6 @@ DEAD_URL = "http://127.0.0.1:9/never"  # loopback: the worker refuses it without
 UNAUTHENTICATED: dict[tuple[str, str], str] = {
     ("GET", "/healthz"): "liveness probe: load balancers call it without credentials",
     ("GET", "/readyz"): "readiness probe: load balancers call it without credentials",
-    ("GET", "/metrics"): "Prometheus scrapes it without credentials",
     ("GET", "/.well-known/jwks.json"): "public keys: anyone verifies tokens with them",
     ("GET", "/.well-known/oauth-authorization-server"): "RFC 8414 discovery is public",
     ("POST", "/oauth/token"): "its own client authentication (RFC 6749 2.3: Basic or form)",
@@ -1145,7 +1144,6 @@ async def test_cell(
     [
         "/healthz",
         "/readyz",
-        "/metrics",
         "/.well-known/jwks.json",
         "/.well-known/oauth-authorization-server",
         "/openapi.json",

@@ -1,1 +1,1 @@
-"""Operations: health, readiness and metrics."""
+"""Operations: health, readiness, and the Prometheus metrics listener."""

@@ -1,13 +1,12 @@
-"""Liveness, readiness and metrics."""
+"""Liveness and readiness. Metrics have a listener of their own (ops/metrics_server.py)."""
 
 from __future__ import annotations
 
 import asyncio
 
 import asyncpg
-from fastapi import APIRouter, Request, Response
+from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 router = APIRouter(tags=["operations"])
 
@@ -44,8 +43,3 @@ async def readyz(request: Request) -> JSONResponse:
         {"status": "ready" if ready else "unavailable", "checks": checks},
         status_code=200 if ready else 503,
     )
-
-
-@router.get("/metrics", summary="Prometheus metrics", response_class=Response)
-async def metrics() -> Response:
-    return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)

@@ -1,4 +1,4 @@
-"""Prometheus metrics (per process; see docs/operations.md for multi-worker)."""
+"""HTTP metrics, served on the metrics listener (ops/metrics_server.py), never the API port."""
 
 from __future__ import annotations
 

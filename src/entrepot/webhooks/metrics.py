@@ -1,4 +1,9 @@
-"""Prometheus metrics for webhook delivery (per process; gauges describe the shared queue)."""
+"""Prometheus metrics for webhook delivery (per process; gauges describe the shared queue).
+
+Every worker sets the gauges from the same store query, so with several workers
+the metrics listener reports the latest value a live worker set
+(``livemostrecent``), not one series per worker.
+"""
 
 from __future__ import annotations
 
@@ -11,11 +16,14 @@ DELIVERIES = Counter(
 )
 ENQUEUED = Counter("entrepot_webhook_enqueued_total", "Webhook deliveries queued from the feed")
 QUEUE_DEPTH = Gauge(
-    "entrepot_webhook_queue_depth", "Webhook deliveries pending or in flight (all replicas)"
+    "entrepot_webhook_queue_depth",
+    "Webhook deliveries pending or in flight (all replicas)",
+    multiprocess_mode="livemostrecent",
 )
 OLDEST_PENDING_AGE = Gauge(
     "entrepot_webhook_oldest_pending_age_seconds",
     "Age of the oldest unfinished webhook delivery (all replicas)",
+    multiprocess_mode="livemostrecent",
 )
 LATENCY = Histogram(
     "entrepot_webhook_delivery_latency_seconds",
@@ -26,4 +34,5 @@ FEED_LAG = Gauge(
     "entrepot_webhook_feed_lag_events",
     "Changes committed to a dataset's feed but not yet queued for a subscription",
     ["webhook", "dataset"],
+    multiprocess_mode="livemostrecent",
 )

@@ -51,7 +51,9 @@ def visible(access: DatasetAccess | None, name: str) -> DatasetAccess:
 def require_dataset_scope(access: DatasetAccess, scope: str) -> DatasetAccess:
     if not access.allows(scope):
         raise Forbidden(
-            f"Your access to {access.meta.name!r} does not include {scope!r}.", denial=True
+            f"Your access to {access.meta.name!r} does not include {scope!r}.",
+            denial=True,
+            target_org=access.meta.org_id,
         )
     return access
 
@@ -63,5 +65,7 @@ def readable_records(access: DatasetAccess) -> DatasetAccess:
 def writable_records(access: DatasetAccess) -> DatasetAccess:
     require_dataset_scope(access, "records:write")
     if access.narrowed:
-        raise Forbidden("A narrowed grant is read-only.", denial=True)
+        raise Forbidden(
+            "A narrowed grant is read-only.", denial=True, target_org=access.meta.org_id
+        )
     return access

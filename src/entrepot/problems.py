@@ -8,6 +8,7 @@ Domain code raises a :class:`Problem` subclass; the handlers installed by
 from __future__ import annotations
 
 import asyncio
+import uuid
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -57,11 +58,15 @@ class Problem(Exception):
         errors: list[dict[str, Any]] | None = None,
         headers: dict[str, str] | None = None,
         denial: bool = False,
+        target_org: uuid.UUID | None = None,
         **extra: Any,
     ) -> None:
         super().__init__(detail)
         self.detail = detail
         self.denial = denial  # an access decision: audited as 'denied'
+        # For the audit log only: the organisation owning what the denial protected,
+        # whose administrators see the denial too. Never rendered.
+        self.target_org = target_org
 
         self.errors = errors
         self.headers = headers or {}
@@ -239,6 +244,7 @@ async def _audit_denial(request: Request, problem: Problem) -> None:
                 actor=actor,
                 app_id=app_id,
                 org_id=org_id,
+                target_org_id=problem.target_org,
             ),
             AUDIT_TIMEOUT_SECONDS,
         )

@@ -37,12 +37,15 @@ def request_id() -> str:
     return "audit-" + uuid.uuid4().hex
 
 
-async def audit(client: httpx.AsyncClient, **params: Any) -> list[dict[str, Any]]:
-    """Every row the caller can see for ``params``, following cursors."""
+async def audit(
+    client: httpx.AsyncClient, as_key: str | None = None, **params: Any
+) -> list[dict[str, Any]]:
+    """Every row the caller (``as_key``, or the client's admin) can see, following cursors."""
     rows: list[dict[str, Any]] = []
     query = {k: v for k, v in params.items() if v is not None}
+    headers = bearer(as_key) if as_key else None
     while True:
-        response = await client.get("/v1/audit", params=query)
+        response = await client.get("/v1/audit", params=query, headers=headers)
         assert response.status_code == 200, response.text
         page = response.json()
         rows.extend(page["data"])
@@ -442,6 +445,63 @@ async def test_an_org_admin_sees_only_their_org_whatever_the_filters(
 
     # The platform admin sees org B's rows, and can narrow to them.
     assert {r["org_id"] for r in await audit(client, org=org_b["name"])} == {org_b["id"]}
+
+
+async def test_a_provider_sees_denied_attempts_on_its_datasets_but_not_who_beyond_app_and_org(
+    client: httpx.AsyncClient, remote: httpx.AsyncClient
+) -> None:
+    provider, provider_admin = await org_with_admin_app(client)
+    restricted = (
+        await make_dataset(client, org=provider["name"], visibility="restricted", primary_key="sku")
+    )["name"]
+    public = (await make_dataset(client, org=provider["name"], primary_key="sku"))["name"]
+    consumer, consumer_admin = await org_with_admin_app(client)
+    bystander, bystander_admin = await org_with_admin_app(client)
+    app = await make_app(
+        client, consumer["name"], scopes=["datasets:read", "records:read", "records:write"]
+    )
+    key = (await make_key(client, app["id"]))["key"]
+    attempts = {
+        "hidden": ("GET", f"/v1/datasets/{restricted}/records/x", 404),
+        "read-only": ("PUT", f"/v1/datasets/{public}/records/x", 403),
+        "missing": ("GET", "/v1/datasets/no-such-dataset/records/x", 404),
+    }
+    ids = {}
+    for name, (method, path, status) in attempts.items():
+        ids[name] = request_id()
+        answered = await remote.request(
+            method,
+            path,
+            json={"sku": "x", "name": "x", "price": 1} if method == "PUT" else None,
+            headers={**bearer(key), "X-Request-ID": ids[name]},
+        )
+        assert answered.status_code == status, answered.text
+
+    seen = await audit(client, provider_admin, outcome="denied")
+    mine = {r["target"]: r for r in seen if r["app_id"] == app["id"]}
+    assert set(mine) == {attempts["hidden"][1], attempts["read-only"][1]}  # not the missing one
+    for row in mine.values():
+        assert row["actor"] == f"app:{app['id']}"
+        assert row["org_id"] == consumer["id"]
+        assert row["ip"] is None and row["request_id"] is None
+        assert set(row["details"]) <= {"method", "detail"}
+    assert mine[attempts["hidden"][1]]["status"] == 404
+    assert mine[attempts["read-only"][1]]["status"] == 403
+
+    # The consumer's own admins see their app's denials in full, the platform admin too;
+    # an organisation with nothing to do with them sees none.
+    in_full = await only_row(client, ids["hidden"], outcome="denied")
+    assert (in_full["ip"], in_full["request_id"]) == (CLIENT_IP, ids["hidden"])
+    assert await audit(client, consumer_admin, request_id=ids["hidden"], outcome="denied") == [
+        in_full
+    ]
+    assert [r["request_id"] for r in await audit(client, consumer_admin, outcome="denied")] == [
+        ids["missing"],
+        ids["read-only"],
+        ids["hidden"],
+    ]
+    assert [r for r in await audit(client, bystander_admin) if r["app_id"] == app["id"]] == []
+    assert bystander["id"] not in {r["org_id"] for r in seen}
 
 
 async def test_anyone_else_is_refused_and_the_refusal_is_audited(

@@ -123,12 +123,12 @@ class AccessResolver:
 
     async def for_dataset(self, principal: Principal, name: str) -> DatasetAccess:
         """The principal's access to dataset ``name``; 404 (audited) if it may not see it."""
-        hidden = NotFound(f"Dataset {name!r} does not exist or is not visible to you.", denial=True)
+        detail = f"Dataset {name!r} does not exist or is not visible to you."
         try:
             meta = await self.registry.get(name)
         except NotFound:
-            raise hidden from None
+            raise NotFound(detail, denial=True) from None
         access = await self.resolve(principal, meta)
-        if access is None:
-            raise hidden
+        if access is None:  # answered as if missing; its owners see the attempt
+            raise NotFound(detail, denial=True, target_org=meta.org_id)
         return access

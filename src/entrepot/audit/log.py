@@ -20,8 +20,8 @@ Outcome = Literal["success", "denied", "failure"]
 
 INSERT = """
 INSERT INTO audit_log (actor, app_id, org_id, action, target, outcome, status, request_id, ip,
-                       details)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10::jsonb)
+                       details, target_org_id)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10::jsonb, $11)
 """
 
 
@@ -37,7 +37,10 @@ async def record(
     details: dict[str, Any] | None = None,
     actor: str | None = None,
     app_id: uuid.UUID | None = None,
+    target_org_id: uuid.UUID | None = None,
 ) -> None:
+    """One audit row. ``org_id`` is the actor's side (default: the principal's org);
+    ``target_org_id`` the organisation owning what was targeted, when that is another."""
     ctx = current_request.get()
     await conn.execute(
         INSERT,
@@ -51,4 +54,5 @@ async def record(
         ctx.request_id if ctx else None,
         ctx.ip if ctx else None,
         orjson.dumps(details or {}, default=str).decode(),
+        target_org_id,
     )

@@ -14,7 +14,7 @@ from entrepot.store.types import Conn, Executor
 
 COLUMNS = (
     "id, at, actor, app_id, org_id, action, target, outcome, status, request_id, ip, "
-    "details::text AS details"
+    "details::text AS details, target_org_id"
 )
 
 
@@ -45,8 +45,9 @@ def _where(
         clauses.append(f"at >= {arg(filters.since)}")
     if filters.until is not None:
         clauses.append(f"at < {arg(filters.until)}")
-    if orgs is not None:
-        clauses.append(f"org_id = ANY({arg(orgs)}::uuid[])")
+    if orgs is not None:  # the rows of these organisations, and denials aimed at them
+        param = arg(orgs)
+        clauses.append(f"(org_id = ANY({param}::uuid[]) OR target_org_id = ANY({param}::uuid[]))")
     if before is not None:
         clauses.append(f"id < {arg(before)}")
     return (" WHERE " + " AND ".join(clauses) if clauses else ""), args

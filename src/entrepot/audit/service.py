@@ -1,9 +1,11 @@
 """Reading the audit log: who may see which rows, pages, and streamed exports.
 
 Platform administrators see every row. An organisation's administrators see
-the rows of their organisations only (``org_id``), whatever the filters say;
-anyone else is refused, and that refusal is itself audited. Rows are never
-changed: the table's triggers refuse UPDATE, DELETE and TRUNCATE.
+the rows of their organisations only (``org_id``), whatever the filters say,
+and the denials of other organisations' apps aimed at their datasets
+(``target_org_id``): of those actors they learn the app and its organisation,
+nothing more. Anyone else is refused, and that refusal is itself audited.
+Rows are never changed: the table's triggers refuse UPDATE, DELETE and TRUNCATE.
 """
 
 from __future__ import annotations
@@ -28,7 +30,10 @@ from entrepot.problems import BadRequest, Forbidden, NotFound
 FETCH_ROWS = 1_000
 
 
-def entry_out(row: asyncpg.Record) -> AuditEntry:
+def entry_out(row: asyncpg.Record, orgs: list[uuid.UUID] | None = None) -> AuditEntry:
+    """The row as a reader limited to ``orgs`` (None: every org) may see it."""
+    if orgs is not None and row["org_id"] not in orgs:
+        return _as_target(row)
     return AuditEntry(
         id=row["id"],
         at=row["at"],
@@ -42,6 +47,26 @@ def entry_out(row: asyncpg.Record) -> AuditEntry:
         request_id=row["request_id"],
         ip=row["ip"],
         details=orjson.loads(row["details"]),
+    )
+
+
+def _as_target(row: asyncpg.Record) -> AuditEntry:
+    """A denial aimed at the reader's dataset by another organisation's actor: who
+    (the app and its org) and what was attempted, not the actor's address, request or keys."""
+    details = orjson.loads(row["details"])
+    return AuditEntry(
+        id=row["id"],
+        at=row["at"],
+        actor=f"app:{row['app_id']}" if row["app_id"] else str(row["actor"]).split(":")[0],
+        app_id=str(row["app_id"]) if row["app_id"] else None,
+        org_id=str(row["org_id"]) if row["org_id"] else None,
+        action=row["action"],
+        target=row["target"],
+        outcome=row["outcome"],
+        status=row["status"],
+        request_id=None,
+        ip=None,
+        details={k: details[k] for k in ("method", "detail") if k in details},
     )
 
 
@@ -104,7 +129,7 @@ async def list_entries(
     if before is not None and (not isinstance(before, int) or isinstance(before, bool)):
         raise invalid_cursor()
     rows = await repo.page(pool, filters, orgs=orgs, before=before, limit=limit + 1)
-    return page([entry_out(r) for r in rows], limit, fp, lambda entry: [entry.id])
+    return page([entry_out(r, orgs) for r in rows], limit, fp, lambda entry: [entry.id])
 
 
 async def export(
@@ -128,7 +153,7 @@ async def _stream(
         cursor = await repo.export_cursor(conn, filters, orgs=orgs)
         yield b""
         while rows := await cursor.fetch(FETCH_ROWS):
-            yield b"".join(entry_out(row).model_dump_json().encode() + b"\n" for row in rows)
+            yield b"".join(entry_out(row, orgs).model_dump_json().encode() + b"\n" for row in rows)
 
 
 async def _prepend(first: bytes, rest: AsyncGenerator[bytes, None]) -> AsyncIterator[bytes]:

@@ -399,7 +399,7 @@ async def test_a_client_leaving_mid_import_commits_nothing(
         "server": ("testserver", 80),
     }
     await app(scope, receive, send)
-    assert sent[0]["status"] == 400
+    assert sent == []  # a client abort (499): nobody is there to answer
     assert await all_records(client, ds) == {}
     writes = [t for t in asyncio.all_tasks() if "_write_batch" in repr(t.get_coro())]
     assert writes == []

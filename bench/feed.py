@@ -241,7 +241,7 @@ async def main() -> None:
 
 
 async def run(args: argparse.Namespace) -> dict[str, float]:
-    token = "bench-" + secrets.token_hex(8)
+    token = "bench-" + secrets.token_hex(16)  # serve refuses bootstrap tokens under 32 characters
     name, url = await create_database(args.pg, "bench_feed")
     servers: list[Server] = []
     try:

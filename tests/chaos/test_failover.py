@@ -41,7 +41,7 @@ from tests.e2e.test_serve import serving
 
 pytestmark = pytest.mark.chaos
 
-ADMIN = "chaos-failover-admin-token"
+ADMIN = "chaos-failover-admin-token-0123456789"
 WRITERS = 8
 KEYS_PER_WRITER = 20
 WRITE_BEFORE_KILL = 5.0

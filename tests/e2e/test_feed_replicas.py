@@ -28,7 +28,7 @@ from tests.e2e.test_serve import serving
 
 pytestmark = pytest.mark.slow
 
-ADMIN = "e2e-feed-replicas-admin-token"
+ADMIN = "e2e-feed-replicas-admin-token-0123456789"
 WRITERS = 16
 OPERATIONS = 3_000
 KEYS = 40

@@ -37,7 +37,7 @@ from tests.integration.test_access_requests import (
 
 pytestmark = pytest.mark.slow
 
-ADMIN = "e2e-feed-sse-admin-token"
+ADMIN = "e2e-feed-sse-admin-token-0123456789abcdef"
 HEARTBEAT = 0.5
 
 

@@ -19,7 +19,7 @@ from tests.e2e.test_serve import serving
 
 pytestmark = pytest.mark.slow
 
-ADMIN = "e2e-revocation-admin-token"
+ADMIN = "e2e-revocation-admin-token-0123456789"
 BOUND_SECONDS = 1.0
 
 

@@ -115,7 +115,7 @@ def test_serve_on_external_postgres_with_two_workers(
     url = asyncio.run(fresh_database())  # type: ignore[operator]
     env = {
         "ENTREPOT_DATABASE_URL": url,
-        "ENTREPOT_BOOTSTRAP_TOKEN": "e2e-admin-token",
+        "ENTREPOT_BOOTSTRAP_TOKEN": "e2e-admin-token-0123456789abcdef0123",
         "ENTREPOT_LOG_FORMAT": "console",
     }
     with serving(env, "--workers", "2", log=tmp_path / "serve.log") as base:

@@ -483,7 +483,8 @@ async def test_a_provider_sees_denied_attempts_on_its_datasets_but_not_who_beyon
     for row in mine.values():
         assert row["actor"] == f"app:{app['id']}"
         assert row["org_id"] == consumer["id"]
-        assert row["ip"] is None and row["request_id"] is None
+        assert row["ip"] is None
+        assert row["request_id"] is None
         assert set(row["details"]) <= {"method", "detail"}
     assert mine[attempts["hidden"][1]]["status"] == 404
     assert mine[attempts["read-only"][1]]["status"] == 403

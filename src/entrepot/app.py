@@ -48,6 +48,7 @@ from entrepot.records.endpoints import router as records_router
 from entrepot.records.idempotency import purge_expired
 from entrepot.records.service import RecordService
 from entrepot.settings import Settings
+from entrepot.store.bulk_slots import BulkSlots
 from entrepot.store.notify import InvalidationListener
 from entrepot.store.pool import create_pool
 from entrepot.users.endpoints import router as users_router
@@ -106,6 +107,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         pool = await create_pool(settings, dsn)
         app.state.pool = pool
+        bulk_pool = await create_pool(
+            settings, dsn, size=settings.bulk_pool_size, name="entrepot-bulk"
+        )
+        app.state.bulk = BulkSlots(
+            bulk_pool,
+            per_caller=settings.bulk_per_caller,
+            queue_seconds=settings.bulk_queue_seconds,
+        )
         app.state.settings = settings
         app.state.draining = False
         app.state.credentials = CredentialCache(settings.credential_cache_seconds)
@@ -186,6 +195,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             await app.state.meter.stop()
             if app.state.redis is not None:
                 await app.state.redis.aclose()
+            await _close_pool(bulk_pool)
             await _close_pool(pool)
             log.info("stopped", pid=os.getpid())
 

@@ -137,7 +137,7 @@ def serve(
                 port=port,
                 workers=workers,
                 loop="uvloop",
-                http="httptools",
+                http="entrepot.server_protocol:AbortableHttpToolsProtocol",
                 log_config=None,
                 access_log=False,
                 proxy_headers=True,

@@ -11,8 +11,22 @@ from typing import Any
 import orjson
 import structlog
 
+from entrepot.context import answer_cut
+
+
+class _CutAnswers(logging.Filter):
+    """Drops uvicorn's error for an answer we cut short on purpose (already logged as
+    ``client_too_slow``); the same message for any other answer still shows."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not (answer_cut.get() and "without completing response" in record.getMessage())
+
+
+_CUT_ANSWERS = _CutAnswers()
+
 
 def configure(level: str = "info", fmt: str = "json") -> None:
+    logging.getLogger("uvicorn.error").addFilter(_CUT_ANSWERS)  # idempotent
     numeric = logging.getLevelNamesMapping().get(level.upper(), logging.INFO)
     renderer: structlog.typing.Processor
     factory: Callable[..., Any]

@@ -17,7 +17,7 @@ import structlog
 from starlette.requests import ClientDisconnect
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from entrepot.context import RequestContext, current_request
+from entrepot.context import RequestContext, answer_cut, current_request
 from entrepot.limits.limiter import rate_limit_headers
 from entrepot.ops.metrics import REQUEST_SECONDS, REQUESTS
 from entrepot.problems import (
@@ -28,10 +28,12 @@ from entrepot.problems import (
     problem_response,
     unexpected_response,
 )
+from entrepot.server_protocol import ABORT_EXTENSION
+from entrepot.streaming import ClientTooSlow
 
 log = structlog.get_logger("entrepot.access")
 _VALID_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:/+=-]{1,128}$")
-_QUIET = frozenset({"/healthz", "/readyz", "/metrics"})
+_QUIET = frozenset({"/healthz", "/readyz"})
 
 
 class _BodyTooLarge(Exception):
@@ -149,6 +151,22 @@ class EdgeMiddleware:
                     traceback.clear_frames(exc.__traceback__)
                 except ClientDisconnect:
                     client_gone = True
+                except ClientTooSlow as exc:
+                    # Cut mid-answer: the connection goes without the final chunk, so
+                    # the client cannot mistake it for a whole export; reset at once
+                    # where the server allows it, not once the client drains its buffers.
+                    answer_cut.set(True)
+                    abort = scope.get("extensions", {}).get(ABORT_EXTENSION)
+                    if abort is not None:
+                        abort["abort"]()
+                    log.info(
+                        "client_too_slow",
+                        method=method,
+                        path=path,
+                        route=_route_template(app_scope),
+                        request_id=request_id,
+                        reason=str(exc),
+                    )
                 except Exception as exc:
                     status = 500
                     log_unexpected(

@@ -162,6 +162,14 @@ class RateLimited(Problem):
     status, slug, title = 429, "rate-limited", "Too many requests"
 
 
+class BulkLimited(Problem):
+    status, slug, title = 429, "bulk-limited", "Too many imports and exports at once"
+
+
+class RequestTimeout(Problem):
+    status, slug, title = 408, "request-timeout", "Request body too slow"
+
+
 class QuotaExceeded(Problem):
     status, slug, title = 429, "quota-exceeded", "Quota exceeded"
 

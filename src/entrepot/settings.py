@@ -48,6 +48,44 @@ class Settings(BaseSettings):
     max_body_bytes: int = 1_048_576
     max_import_bytes: int = 64 * 1024**3
     import_batch_size: int = 2_000
+    bulk_pool_size: int = Field(
+        default=4,
+        ge=1,
+        le=100,
+        description="Connections per worker for imports and exports, apart from the request "
+        "pool: however slow their clients, bulk work never takes a request's connection.",
+    )
+    bulk_per_caller: int = Field(
+        default=2,
+        ge=1,
+        description="Imports and exports one app (or user) may run at once per worker; "
+        "more are refused with 429 and Retry-After.",
+    )
+    bulk_queue_seconds: float = Field(
+        default=2.0,
+        ge=0,
+        le=60,
+        description="How long a bulk operation waits for a free bulk connection before 503.",
+    )
+    bulk_stall_seconds: float = Field(
+        default=30.0,
+        gt=0,
+        le=3600,
+        description="The window over which a bulk client's pace is judged: one that moves "
+        "less than ENTREPOT_BULK_MIN_BYTES_PER_SECOND through it is cut.",
+    )
+    bulk_min_bytes_per_second: int = Field(
+        default=16_384,
+        ge=0,
+        description="The slowest pace an import body or export reader may keep while the "
+        "server waits on it.",
+    )
+    list_timeout_ms: int = Field(
+        default=5_000,
+        ge=100,
+        description="How long one list query may run before it is cancelled (400 naming the "
+        "unindexed fields, or 503).",
+    )
     idempotency_retention_hours: int = 24
     change_retention_hours: float = Field(
         default=168, gt=0, description="Changes older than this are compacted out of the feed."

@@ -113,13 +113,14 @@ def test_serve_on_external_postgres_with_two_workers(
     import asyncio
 
     url = asyncio.run(fresh_database())  # type: ignore[operator]
+    token = "e2e-admin-token-0123456789abcdef0123"
     env = {
         "ENTREPOT_DATABASE_URL": url,
-        "ENTREPOT_BOOTSTRAP_TOKEN": "e2e-admin-token-0123456789abcdef0123",
+        "ENTREPOT_BOOTSTRAP_TOKEN": token,
         "ENTREPOT_LOG_FORMAT": "console",
     }
     with serving(env, "--workers", "2", log=tmp_path / "serve.log") as base:
-        auth = {"Authorization": "Bearer e2e-admin-token"}
+        auth = {"Authorization": f"Bearer {token}"}
         statuses = {httpx.get(f"{base}/v1/datasets", headers=auth).status_code for _ in range(20)}
         assert statuses == {200}
         assert (

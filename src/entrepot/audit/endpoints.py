@@ -12,6 +12,7 @@ from entrepot.audit import service
 from entrepot.audit.models import AuditFilter, AuditPage, Outcome
 from entrepot.auth.authenticate import CurrentPrincipal
 from entrepot.pagination import parse_limit
+from entrepot.streaming import GuardedStreamingResponse, bulk_floor
 
 router = APIRouter(prefix="/v1/audit", tags=["audit"])
 
@@ -89,9 +90,11 @@ async def export_audit(
     org: Org = None,
 ) -> StreamingResponse:
     filters = _filters(actor, action, target, outcome, request_id, since, until, org)
-    chunks = await service.export(request.app.state.pool, principal, filters)
-    return StreamingResponse(
+    state = request.app.state
+    chunks = await service.export(state.pool, state.bulk, principal, filters)
+    return GuardedStreamingResponse(
         chunks,
+        bulk_floor(state.settings),
         media_type=NDJSON,
         headers={"Content-Disposition": 'attachment; filename="audit.ndjson"'},
     )

@@ -26,6 +26,8 @@ from entrepot.catalog import repository as catalog_repo
 from entrepot.pagination import decode_cursor, fingerprint, invalid_cursor, page
 from entrepot.policy import can_manage_org
 from entrepot.problems import BadRequest, Forbidden, NotFound
+from entrepot.store.bulk_slots import BulkSlots
+from entrepot.streaming import prepend
 
 FETCH_ROWS = 1_000
 
@@ -133,35 +135,27 @@ async def list_entries(
 
 
 async def export(
-    pool: asyncpg.Pool, principal: Principal, filters: AuditFilter
+    pool: asyncpg.Pool, slots: BulkSlots, principal: Principal, filters: AuditFilter
 ) -> AsyncIterator[bytes]:
-    """NDJSON lines identical to the list's entries; access is decided before any byte."""
+    """NDJSON lines identical to the list's entries; access is decided before any byte.
+
+    The snapshot runs on a bulk connection, counted against the caller's share.
+    """
     filters = _normalised(filters)
     orgs = await _visible_orgs(pool, principal, filters.org)
-    chunks = _stream(pool, filters, orgs)
+    chunks = _stream(slots, principal.share_key, filters, orgs)
     first = await anext(chunks)  # opens the snapshot and the cursor
-    return _prepend(first, chunks)
+    return prepend(first, chunks)
 
 
 async def _stream(
-    pool: asyncpg.Pool, filters: AuditFilter, orgs: list[uuid.UUID] | None
+    slots: BulkSlots, caller: str | None, filters: AuditFilter, orgs: list[uuid.UUID] | None
 ) -> AsyncGenerator[bytes, None]:
     async with (
-        pool.acquire() as conn,
+        slots.connection(caller) as conn,
         conn.transaction(isolation="repeatable_read", readonly=True),
     ):
         cursor = await repo.export_cursor(conn, filters, orgs=orgs)
         yield b""
         while rows := await cursor.fetch(FETCH_ROWS):
             yield b"".join(entry_out(row, orgs).model_dump_json().encode() + b"\n" for row in rows)
-
-
-async def _prepend(first: bytes, rest: AsyncGenerator[bytes, None]) -> AsyncIterator[bytes]:
-    """``first`` then ``rest``, closing ``rest`` (and its connection) however we stop."""
-    try:
-        if first:
-            yield first
-        async for chunk in rest:
-            yield chunk
-    finally:
-        await rest.aclose()

@@ -38,6 +38,12 @@ class Principal:
     roles: dict[uuid.UUID, Role] = field(default_factory=dict)
     plan: str | None = None  # an app's plan; users are limited by the default plan
 
+    @property
+    def share_key(self) -> str | None:
+        """Whose share of limited resources (bulk connections) this caller draws on;
+        None for platform administrators, who are not limited."""
+        return None if self.is_admin else self.subject
+
     def has_scope(self, scope: str) -> bool:
         return self.is_admin or scope in self.scopes
 

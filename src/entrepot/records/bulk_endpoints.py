@@ -22,6 +22,7 @@ from entrepot.records import export
 from entrepot.records.bulk_import import BulkImportService, Format, ImportOptions
 from entrepot.records.csv_codec import CsvStyle
 from entrepot.settings import Settings
+from entrepot.streaming import GuardedStreamingResponse, body_chunks, bulk_floor
 
 router = APIRouter(prefix="/v1/datasets/{ds}", tags=["bulk"])
 
@@ -157,15 +158,16 @@ async def import_records(ds: str, request: Request, principal: CurrentPrincipal)
     state = request.app.state
     settings: Settings = state.settings
     service = BulkImportService(
-        state.pool,
+        state.bulk,
         state.datasets,
         state.access,
         batch_size=settings.import_batch_size,
         max_record_bytes=settings.max_body_bytes,
     )
     # A client leaving mid-body raises ClientDisconnect: rolled back, and EdgeMiddleware
-    # records it as a client abort (499), as for every other route.
-    report = await service.run(principal, ds, request.stream(), options)
+    # records it as a client abort (499), as for every other route. One too slow gets 408.
+    body = body_chunks(request.receive, bulk_floor(settings))
+    report = await service.run(principal, ds, body, options)
     return Response(orjson.dumps(report.body()), media_type="application/json")
 
 
@@ -193,9 +195,10 @@ async def export_records(ds: str, request: Request, principal: CurrentPrincipal)
     if csv_style == "spreadsheet" and fmt != "csv":
         raise BadRequest("csv=spreadsheet is only available with format=csv.")
     state = request.app.state
-    started = await export.start(state.pool, state.access, principal, ds, fmt, envelope, csv_style)
-    return StreamingResponse(
+    started = await export.start(state.bulk, state.access, principal, ds, fmt, envelope, csv_style)
+    return GuardedStreamingResponse(
         started.chunks,
+        bulk_floor(state.settings),
         media_type=started.media_type,
         headers={
             "Content-Disposition": f'attachment; filename="{started.filename}"',

@@ -25,11 +25,12 @@ from entrepot.auth.principal import Principal
 from entrepot.catalog.registry import DatasetMeta, DatasetRegistry
 from entrepot.changes import repository as changes_repo
 from entrepot.policy import writable_records
-from entrepot.problems import BadRequest, NotFound, PreconditionRequired, Unprocessable
+from entrepot.problems import BadRequest, Conflict, NotFound, PreconditionRequired, Unprocessable
 from entrepot.records import bulk_repository as repo
 from entrepot.records import csv_codec, validation
 from entrepot.records.ids import new_id
 from entrepot.records.lines import Line, split_lines
+from entrepot.store.bulk_slots import BulkSlots
 from entrepot.store.types import Conn
 
 Format = Literal["ndjson", "csv"]
@@ -89,14 +90,14 @@ class Item:
 class BulkImportService:
     def __init__(
         self,
-        pool: asyncpg.Pool,
+        slots: BulkSlots,
         registry: DatasetRegistry,
         access: AccessResolver,
         *,
         batch_size: int,
         max_record_bytes: int,
     ) -> None:
-        self.pool = pool
+        self.slots = slots
         self.registry = registry
         self.access = access
         self.batch_size = max(1, batch_size)
@@ -109,62 +110,93 @@ class BulkImportService:
         body: AsyncIterable[bytes],
         options: ImportOptions,
     ) -> ImportReport:
+        """Import ``body``; the transaction opens only once a first batch is ready.
+
+        The import counts against the caller's bulk share from the start, and takes
+        a bulk connection only when it has something to write, so a client whose
+        body has barely begun holds no database resource at all.
+        """
         meta = writable_records(await self.access.for_dataset(principal, dataset)).meta
+        if meta.require_if_match and options.mode == "upsert":
+            # Replacing without the record's ETag is what the owner opted out of.
+            raise PreconditionRequired(
+                f"Writes to {meta.name!r} need If-Match; import with mode=insert, "
+                "or replace records one by one."
+            )
+        lines = split_lines(body, self.max_record_bytes)
+        reader = _ndjson_items if options.format == "ndjson" else _csv_items
         try:
-            async with self.pool.acquire() as conn, conn.transaction():
-                meta = await self.registry.lock_for_write(conn, meta)
-                if meta.require_if_match and options.mode == "upsert":
-                    # Replacing without the record's ETag is what the owner opted out of.
-                    raise PreconditionRequired(
-                        f"Writes to {meta.name!r} need If-Match; import with mode=insert, "
-                        "or replace records one by one."
+            async with self.slots.admit(principal.share_key) as ticket:
+                items = reader(lines, meta, self.max_record_bytes)
+                first = await self._read_ahead(items, options)
+                async with ticket.connection() as conn, conn.transaction():
+                    locked = await self.registry.lock_for_write(conn, meta)
+                    if locked.require_if_match and options.mode == "upsert":
+                        raise PreconditionRequired(f"Writes to {meta.name!r} need If-Match.")
+                    if locked.schema_version != meta.schema_version:
+                        raise Conflict(
+                            f"The schema of {meta.name!r} changed while the import was being "
+                            "read; nothing was imported. Send it again."
+                        )
+                    await changes_repo.start_tracking(conn)
+                    report = await self._load(conn, locked, _chained(first, items), options)
+                    if report.failed and options.on_error == "abort":
+                        stopped = f" (reading stopped at {MAX_REPORTED})" if report.stopped else ""
+                        raise Unprocessable(
+                            f"{report.failed} record(s) failed{stopped}; nothing was imported.",
+                            errors=report.errors(),
+                            inserted=0,
+                            updated=0,
+                            failed=report.failed,
+                        )
+                    # The feed entries go last, in one statement: the feed head's row
+                    # lock (held until commit) must never be waited on while this
+                    # transaction still takes record locks, or single writers deadlock.
+                    await changes_repo.append_tracked(conn, locked.id, locked.table)
+                    await audit.record(
+                        conn,
+                        principal,
+                        "records.imported",
+                        f"dataset:{locked.name}",
+                        org_id=locked.org_id,
+                        details={
+                            "format": options.format,
+                            "mode": options.mode,
+                            "on_error": options.on_error,
+                            "inserted": report.inserted,
+                            "updated": report.updated,
+                            "failed": report.failed,
+                        },
                     )
-                await changes_repo.start_tracking(conn)
-                report = await self._load(conn, meta, body, options)
-                if report.failed and options.on_error == "abort":
-                    stopped = f" (reading stopped at {MAX_REPORTED})" if report.stopped else ""
-                    raise Unprocessable(
-                        f"{report.failed} record(s) failed{stopped}; nothing was imported.",
-                        errors=report.errors(),
-                        inserted=0,
-                        updated=0,
-                        failed=report.failed,
-                    )
-                # The feed entries go last, in one statement: the feed head's row
-                # lock (held until commit) must never be waited on while this
-                # transaction still takes record locks, or single writers deadlock.
-                await changes_repo.append_tracked(conn, meta.id, meta.table)
-                await audit.record(
-                    conn,
-                    principal,
-                    "records.imported",
-                    f"dataset:{meta.name}",
-                    org_id=meta.org_id,
-                    details={
-                        "format": options.format,
-                        "mode": options.mode,
-                        "on_error": options.on_error,
-                        "inserted": report.inserted,
-                        "updated": report.updated,
-                        "failed": report.failed,
-                    },
-                )
-                return report
+                    return report
         except asyncpg.UndefinedTableError:
             self.registry.forget(dataset)
             raise NotFound(
                 f"Dataset {dataset!r} does not exist or is not visible to you."
             ) from None
 
+    async def _read_ahead(self, items: AsyncIterator[Item], options: ImportOptions) -> list[Item]:
+        """The body's first batch of records (or all of it, if shorter), read before any
+        database work; an all-or-nothing import also stops at its error limit."""
+        first: list[Item] = []
+        valid = failed = 0
+        async for item in items:
+            first.append(item)
+            if item.errors is None:
+                valid += 1
+            else:
+                failed += 1
+            if valid >= self.batch_size or (options.on_error == "abort" and failed >= MAX_REPORTED):
+                break
+        return first
+
     async def _load(
-        self, conn: Conn, meta: DatasetMeta, body: AsyncIterable[bytes], options: ImportOptions
+        self, conn: Conn, meta: DatasetMeta, items: AsyncIterator[Item], options: ImportOptions
     ) -> ImportReport:
         report = ImportReport()
         writer = _BatchWriter(conn, meta, options.mode, self.batch_size, report)
-        lines = split_lines(body, self.max_record_bytes)
-        reader = _ndjson_items if options.format == "ndjson" else _csv_items
         try:
-            async for item in reader(lines, meta, self.max_record_bytes):
+            async for item in items:
                 if item.errors is not None:
                     report.fail(item.line, item.errors)
                 else:
@@ -177,6 +209,13 @@ class BulkImportService:
         finally:
             await writer.abandon()  # a failed or cancelled import leaves no write running
         return report
+
+
+async def _chained(first: list[Item], rest: AsyncIterator[Item]) -> AsyncIterator[Item]:
+    for item in first:
+        yield item
+    async for item in rest:
+        yield item
 
 
 def _failed(line: int, message: str, path: str = "") -> Item:

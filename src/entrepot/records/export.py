@@ -31,6 +31,8 @@ from entrepot.policy import readable_records
 from entrepot.problems import NotFound
 from entrepot.records import bulk_repository as repo
 from entrepot.records import csv_codec, query
+from entrepot.store.bulk_slots import BulkSlots
+from entrepot.streaming import prepend
 
 ExportFormat = Literal["ndjson", "csv"]
 MEDIA_TYPES: dict[ExportFormat, str] = {"ndjson": "application/x-ndjson", "csv": "text/csv"}
@@ -47,7 +49,7 @@ class Export:
 
 
 async def start(
-    pool: asyncpg.Pool,
+    slots: BulkSlots,
     access: AccessResolver,
     principal: Principal,
     dataset: str,
@@ -55,11 +57,15 @@ async def start(
     envelope: bool = False,
     csv_style: csv_codec.CsvStyle = "exact",
 ) -> Export:
-    """Open the export before any byte is sent, so a failure is still a problem document."""
+    """Open the export before any byte is sent, so a failure is still a problem document.
+
+    The snapshot runs on a bulk connection (see :mod:`entrepot.store.bulk_slots`),
+    counted against the caller's share, both held until the stream is closed.
+    """
     view = read_view(readable_records(await access.for_dataset(principal, dataset)))
     meta = view.access.meta
     seq: list[int] = []
-    chunks = _stream(pool, view, fmt, seq, envelope, csv_style)
+    chunks = _stream(slots, principal.share_key, view, fmt, seq, envelope, csv_style)
     try:
         first = await anext(chunks)
     except asyncpg.UndefinedTableError:
@@ -68,14 +74,15 @@ async def start(
     return Export(
         MEDIA_TYPES[fmt],
         f"{meta.name}.{fmt}",
-        _prepend(first, chunks),
+        prepend(first, chunks),
         seq[0],
         incarnation_of(meta.id),
     )
 
 
 async def _stream(
-    pool: asyncpg.Pool,
+    slots: BulkSlots,
+    caller: str | None,
     view: ReadView,
     fmt: ExportFormat,
     seq: list[int],
@@ -92,7 +99,7 @@ async def _stream(
     names = csv_codec.columns(view.schema)
     sql, args = query.build_export_sql(meta.table, meta.id, view.schema, view.row_conditions)
     async with (
-        pool.acquire() as conn,
+        slots.connection(caller) as conn,
         conn.transaction(isolation="repeatable_read", readonly=True),
     ):
         seq.append(await changes_repo.head_seq(conn, meta.id))
@@ -124,14 +131,3 @@ def _envelope_line(view: ReadView, row: asyncpg.Record) -> bytes:
             b"}\n",
         )
     )
-
-
-async def _prepend(first: bytes, rest: AsyncGenerator[bytes, None]) -> AsyncIterator[bytes]:
-    """``first`` then ``rest``, closing ``rest`` (and its connection) however we stop."""
-    try:
-        if first:
-            yield first
-        async for chunk in rest:
-            yield chunk
-    finally:
-        await rest.aclose()

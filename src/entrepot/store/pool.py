@@ -16,14 +16,18 @@ async def _no_reset(conn: asyncpg.Connection) -> None:
     return None
 
 
-async def create_pool(settings: Settings, dsn: str) -> asyncpg.Pool:
+async def create_pool(
+    settings: Settings, dsn: str, *, size: int | None = None, name: str = "entrepot"
+) -> asyncpg.Pool:
+    """The request pool (``settings.pool_*_size``), or one of ``size`` connections that
+    opens them only when needed (the bulk pool)."""
     pool = await asyncpg.create_pool(
         dsn,
-        min_size=settings.pool_min_size,
-        max_size=settings.pool_max_size,
+        min_size=settings.pool_min_size if size is None else 0,
+        max_size=settings.pool_max_size if size is None else size,
         reset=_no_reset,
         server_settings={
-            "application_name": "entrepot",
+            "application_name": name,
             "statement_timeout": str(settings.statement_timeout_ms),
             "idle_in_transaction_session_timeout": "60000",
             # Our statements are prepared once per connection; after five runs

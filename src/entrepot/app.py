@@ -46,7 +46,7 @@ from entrepot.problems import install_handlers
 from entrepot.records.bulk_endpoints import router as bulk_router
 from entrepot.records.endpoints import router as records_router
 from entrepot.records.idempotency import purge_expired
-from entrepot.records.service import RecordService
+from entrepot.records.service import ListLimits, RecordService
 from entrepot.settings import Settings
 from entrepot.store.bulk_slots import BulkSlots
 from entrepot.store.notify import InvalidationListener
@@ -130,7 +130,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.datasets = registry
         app.state.access = access
         app.state.tokens = tokens
-        app.state.records = RecordService(pool, registry, access)
+        app.state.records = RecordService(
+            pool,
+            registry,
+            access,
+            ListLimits(settings.unindexed_scan_rows, settings.list_timeout_ms / 1000),
+        )
         app.state.apps = AppService(
             pool,
             max_overlap_seconds=settings.key_rotation_max_overlap_seconds,

@@ -82,9 +82,15 @@ class Settings(BaseSettings):
     )
     list_timeout_ms: int = Field(
         default=5_000,
-        ge=100,
+        ge=1,
         description="How long one list query may run before it is cancelled (400 naming the "
         "unindexed fields, or 503).",
+    )
+    unindexed_scan_rows: int = Field(
+        default=100_000,
+        ge=0,
+        description="A list that no index serves is refused (400 naming the fields) on "
+        "datasets estimated larger than this.",
     )
     idempotency_retention_hours: int = 24
     change_retention_hours: float = Field(

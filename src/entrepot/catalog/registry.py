@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import time
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import asyncpg
@@ -32,6 +32,7 @@ class DatasetMeta:
     indexes: tuple[str, ...]
     require_if_match: bool
     schema: RecordSchema
+    estimated_rows: int = 0  # PostgreSQL's estimate for the dataset's partition
 
     @property
     def table(self) -> str:
@@ -42,6 +43,17 @@ META_COLUMNS = (
     "id, name, org_id, schema::text AS schema, schema_version, primary_key, visibility, "
     "indexes, require_if_match"
 )
+# Reads also learn the partition's size (for the list cost rule); writes need not.
+READ_COLUMNS = (
+    f"{META_COLUMNS}, (SELECT greatest(c.reltuples, 0)::bigint FROM pg_class c "
+    "WHERE c.oid = to_regclass('records_' || datasets.id)) AS estimated_rows"
+)
+
+
+def _estimated_rows(row: asyncpg.Record) -> int | None:
+    """The row's size estimate; None when it was read without one (a write's lock)."""
+    found = row.get("estimated_rows", -1)
+    return None if found == -1 else int(found or 0)
 
 
 def meta_from_row(row: asyncpg.Record) -> DatasetMeta:
@@ -56,6 +68,7 @@ def meta_from_row(row: asyncpg.Record) -> DatasetMeta:
         indexes=tuple(row["indexes"]),
         require_if_match=row["require_if_match"],
         schema=RecordSchema.compile(schema_doc),
+        estimated_rows=_estimated_rows(row) or 0,
     )
 
 
@@ -70,7 +83,7 @@ class DatasetRegistry:
         hit = self._entries.get(name)
         if hit is not None and hit[0] > time.monotonic():
             return hit[1]
-        row = await self.pool.fetchrow(f"SELECT {META_COLUMNS} FROM datasets WHERE name = $1", name)
+        row = await self.pool.fetchrow(f"SELECT {READ_COLUMNS} FROM datasets WHERE name = $1", name)
         if row is None:
             self._entries.pop(name, None)
             raise NotFound(f"Dataset {name!r} does not exist or is not visible to you.")
@@ -89,6 +102,11 @@ class DatasetRegistry:
             if len(self._compiled) > 10_000:
                 self._compiled.clear()
             self._compiled[key] = meta
+        else:
+            rows = _estimated_rows(row)
+            if rows is not None and rows != meta.estimated_rows:
+                meta = replace(meta, estimated_rows=rows)
+                self._compiled[key] = meta
         if self.ttl > 0:
             self._entries[row["name"]] = (time.monotonic() + self.ttl, meta)
         return meta

@@ -274,6 +274,33 @@ def build_sql(
     return sql, args.values
 
 
+INDEX_OPS = frozenset({"eq", "in", "gt", "gte", "lt", "lte"})  # what a btree index can serve
+
+
+def scan_fields(query: ListQuery, schema: RecordSchema, indexed: Iterable[str]) -> list[str]:
+    """The fields that would make this list read the whole dataset; [] if none would.
+
+    A list is index-backed when one of its conditions can use an index (an
+    indexed field, or the id, compared by eq, in or a range), or, without
+    conditions, when it is in id order or its first sort key is indexed.
+    Otherwise PostgreSQL must read every record to find the page: the fields
+    it reads them for (unindexed, or compared in a way no index serves) are
+    returned, for the caller to be told what to index.
+    """
+    usable = {*indexed}
+
+    def served(field: str) -> bool:
+        return _is_id(field, schema) or field in usable
+
+    if any(served(c.field) and c.op in INDEX_OPS for c in query.conditions):
+        return []
+    if not query.conditions:
+        if not query.sort or served(query.sort[0].field):
+            return []
+        return [query.sort[0].field]
+    return list(dict.fromkeys(c.field for c in query.conditions))
+
+
 def next_cursor(query: ListQuery, last_row: Any) -> str:
     position = [last_row[5 + i] for i in range(len(query.sort))] + [last_row[0]]
     return encode_cursor(position, query.fingerprint)

@@ -14,6 +14,7 @@ from entrepot.access.narrowing import read_view
 from entrepot.access.resolver import AccessResolver
 from entrepot.audit.log import record
 from entrepot.auth.principal import Principal
+from entrepot.catalog.record_schema import RecordSchema
 from entrepot.catalog.registry import DatasetMeta, DatasetRegistry
 from entrepot.changes import repository as changes_repo
 from entrepot.policy import readable_records, writable_records
@@ -23,6 +24,7 @@ from entrepot.problems import (
     NotFound,
     PreconditionFailed,
     PreconditionRequired,
+    ServiceUnavailable,
     Unprocessable,
 )
 from entrepot.records import idempotency, query, render, validation
@@ -59,13 +61,27 @@ class WriteRequest:
     fingerprint: bytes
 
 
+@dataclass(frozen=True)
+class ListLimits:
+    """What one list request may cost: a scan of at most ``scan_rows`` records (by
+    PostgreSQL's estimate) when no index serves it, and ``timeout`` seconds in all."""
+
+    scan_rows: int = 100_000
+    timeout: float = 5.0
+
+
 class RecordService:
     def __init__(
-        self, pool: asyncpg.Pool, registry: DatasetRegistry, access: AccessResolver
+        self,
+        pool: asyncpg.Pool,
+        registry: DatasetRegistry,
+        access: AccessResolver,
+        limits: ListLimits | None = None,
     ) -> None:
         self.pool = pool
         self.registry = registry
         self.access = access
+        self.limits = limits or ListLimits()
 
     # --- reads ------------------------------------------------------------
 
@@ -108,9 +124,12 @@ class RecordService:
         meta = access.meta
         view = read_view(access)
         parsed = query.parse(params, view.schema)
+        scanned = query.scan_fields(parsed, view.schema, meta.indexes)
+        if scanned and meta.estimated_rows > self.limits.scan_rows:
+            raise _needs_index(meta, scanned, view.schema)
         sql, args = query.build_sql(meta.table, meta.id, parsed, view.schema, view.row_conditions)
         try:
-            rows = await self.pool.fetch(sql, *args)
+            rows = await self.pool.fetch(sql, *args, timeout=self.limits.timeout)
         except asyncpg.UndefinedTableError:
             self.registry.forget(dataset)
             raise NotFound(
@@ -118,6 +137,13 @@ class RecordService:
             ) from None
         except asyncpg.DataError as exc:
             raise BadRequest(f"The filter cannot be applied: {exc.args[0]}") from None
+        except TimeoutError:  # asyncpg has cancelled the query on the server
+            if scanned:
+                raise _needs_index(meta, scanned, view.schema) from None
+            raise ServiceUnavailable(
+                f"The list took longer than {self.limits.timeout:g} s; narrow it or retry.",
+                headers={"Retry-After": "5"},
+            ) from None
         more = len(rows) > parsed.limit
         rows = rows[: parsed.limit]
         items = [
@@ -285,6 +311,20 @@ class RecordService:
                 "The record cannot be stored.",
                 errors=[{"path": "", "message": str(exc.args[0]) if exc.args else "invalid value"}],
             ) from None
+
+
+def _needs_index(meta: DatasetMeta, fields: list[str], schema: RecordSchema) -> BadRequest:
+    """The list would read every record: say which fields to index, or filter on."""
+    indexed = [f for f in meta.indexes if schema.has_property(f)]
+    names = ", ".join(repr(f) for f in fields)
+    also = f" or also filter on an indexed field ({', '.join(indexed)})" if indexed else ""
+    return BadRequest(
+        f"This list would read every one of the about {meta.estimated_rows:,} records of "
+        f"{meta.name!r}: {names} {'is' if len(fields) == 1 else 'are'} not indexed (or not "
+        f"compared in a way an index serves). Ask the dataset's owner to declare an index "
+        f'(PATCH /v1/datasets/{meta.name} with the field in "indexes"){also}.',
+        errors=[{"path": f"query:{f}", "message": "not served by an index"} for f in fields],
+    )
 
 
 def _parse_record(body: bytes) -> dict[str, Any]:

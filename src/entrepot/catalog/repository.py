@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator
 from typing import Any
 
 import asyncpg
@@ -83,6 +82,50 @@ async def create_field_index(conn: Conn, dataset_id: int, field: str) -> None:
 
 async def drop_field_index(conn: Conn, dataset_id: int, field: str) -> None:
     await conn.execute(f"DROP INDEX IF EXISTS {field_index_name(dataset_id, field)}")
+
+
+async def field_index_valid(conn: Conn, dataset_id: int, field: str) -> bool | None:
+    """Whether the field's index is usable; None when there is none."""
+    valid: bool | None = await conn.fetchval(
+        "SELECT indisvalid FROM pg_index WHERE indexrelid = to_regclass($1)",
+        field_index_name(dataset_id, field),
+    )
+    return valid
+
+
+async def create_field_index_concurrently(conn: Conn, dataset_id: int, field: str) -> None:
+    """Build the index while writes go on; outside any transaction."""
+    await conn.execute(
+        f"CREATE INDEX CONCURRENTLY IF NOT EXISTS {field_index_name(dataset_id, field)} "
+        f"ON {records_table(dataset_id)} (({field_expr(field)}), id)"
+    )
+
+
+async def drop_field_index_concurrently(conn: Conn, dataset_id: int, field: str) -> None:
+    await conn.execute(f"DROP INDEX CONCURRENTLY IF EXISTS {field_index_name(dataset_id, field)}")
+
+
+async def record_batch(
+    conn: Executor, dataset_id: int, after: str, limit: int
+) -> list[asyncpg.Record]:
+    """Up to ``limit`` records ``(id, data text)`` after id ``after``, in id order."""
+    return await conn.fetch(
+        f"SELECT id, data::text FROM {records_table(dataset_id)} "
+        "WHERE dataset_id = $1 AND id > $2 ORDER BY id LIMIT $3",
+        dataset_id,
+        after,
+        limit,
+    )
+
+
+async def records_by_id(conn: Executor, dataset_id: int, ids: list[str]) -> list[asyncpg.Record]:
+    """The records ``(id, data text)`` among ``ids`` that exist."""
+    return await conn.fetch(
+        f"SELECT id, data::text FROM {records_table(dataset_id)} "
+        "WHERE dataset_id = $1 AND id = ANY($2::text[])",
+        dataset_id,
+        ids,
+    )
 
 
 async def get_dataset(
@@ -170,16 +213,6 @@ async def update_dataset(conn: Conn, dataset_id: int, changes: dict[str, Any]) -
 async def delete_dataset(conn: Conn, dataset_id: int) -> None:
     await conn.execute("DELETE FROM datasets WHERE id = $1", dataset_id)
     await conn.execute(f"DROP TABLE IF EXISTS {records_table(dataset_id)}")
-
-
-async def iter_record_data(conn: Conn, dataset_id: int) -> AsyncIterator[tuple[str, str]]:
-    """Every record's id and data text, streamed through a server-side cursor."""
-    async for row in conn.cursor(
-        f"SELECT id, data::text FROM {records_table(dataset_id)} WHERE dataset_id = $1",
-        dataset_id,
-        prefetch=1000,
-    ):
-        yield row[0], row[1]
 
 
 async def live_grant_narrowing(conn: Conn, dataset_id: int) -> list[asyncpg.Record]:

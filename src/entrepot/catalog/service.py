@@ -10,6 +10,7 @@ from entrepot import jsonbody
 from entrepot.access.resolver import AccessResolver
 from entrepot.audit.log import record
 from entrepot.auth.principal import Principal
+from entrepot.catalog import online_change
 from entrepot.catalog import repository as repo
 from entrepot.catalog.models import DatasetCreate, DatasetPatch
 from entrepot.catalog.record_schema import RecordSchema
@@ -241,22 +242,6 @@ async def _check_live_grants(conn: Conn, dataset_id: int, schema: RecordSchema) 
         )
 
 
-async def _validate_stored_records(conn: Conn, dataset_id: int, schema: RecordSchema) -> None:
-    failures: list[dict[str, str]] = []
-    async for record_id, data in repo.iter_record_data(conn, dataset_id):
-        for err in schema.errors(jsonbody.loads_trusted(data)):
-            failures.append(
-                {"path": f"/records/{record_id}{err['path']}", "message": err["message"]}
-            )
-        if len(failures) >= MAX_SCHEMA_CHANGE_ERRORS:
-            break
-    if failures:
-        raise Conflict(
-            "The new schema would invalidate stored records; fix or delete them first.",
-            errors=failures[:MAX_SCHEMA_CHANGE_ERRORS],
-        )
-
-
 async def update_dataset(
     pool: asyncpg.Pool,
     access: AccessResolver,
@@ -264,56 +249,84 @@ async def update_dataset(
     name: str,
     patch: DatasetPatch,
 ) -> dict[str, Any]:
+    """Apply a dataset change; writers wait only for its last, short transaction.
+
+    The slow parts run before it, without locks: new indexes are built
+    concurrently and a new schema is checked against the stored records
+    (:mod:`entrepot.catalog.online_change`); the transaction then checks what
+    was written meanwhile and commits. Dropped indexes go after the commit.
+    """
     await access.for_dataset(principal, name)
     registry = access.registry
     given = patch.model_dump(exclude_unset=True, by_alias=True)
-    async with pool.acquire() as conn, conn.transaction():
-        row = await repo.get_dataset(conn, name, for_update=True)
-        if row is None:
-            raise NotFound(f"Dataset {name!r} does not exist or is not visible to you.")
-        require_org_admin(principal, row["org_id"])
-        await announce(conn, f"dataset:{name}")
-        if "primary_key" in given and given["primary_key"] != row["primary_key"]:
-            raise Conflict("primary_key cannot change after creation: record ids derive from it.")
-        given.pop("primary_key", None)
-        refuse_nulls(given, ("title", "visibility", "require_if_match", "auto_approve"))
-        given_schema = given.get("schema")
-        schema_doc = (
-            given_schema if given_schema is not None else jsonbody.loads_trusted(row["schema"])
-        )
-        schema = RecordSchema.compile(schema_doc)
-        old_indexes = list(row["indexes"])
-        given_indexes = given.get("indexes")
-        new_indexes = list(dict.fromkeys(old_indexes if given_indexes is None else given_indexes))
-        _check_dataset_shape(schema, row["primary_key"], new_indexes)
-        changes: dict[str, Any] = {k: v for k, v in given.items() if v is not None}
-        if "schema" in changes:
-            if changes["schema"] == jsonbody.loads_trusted(row["schema"]):
-                del changes["schema"]
-            else:
-                await _validate_stored_records(conn, row["id"], schema)
+    row = await repo.get_dataset(pool, name)
+    if row is None:
+        raise NotFound(f"Dataset {name!r} does not exist or is not visible to you.")
+    require_org_admin(principal, row["org_id"])
+    if "primary_key" in given and given["primary_key"] != row["primary_key"]:
+        raise Conflict("primary_key cannot change after creation: record ids derive from it.")
+    given.pop("primary_key", None)
+    refuse_nulls(given, ("title", "visibility", "require_if_match", "auto_approve"))
+    given_schema = given.get("schema")
+    schema_doc = given_schema if given_schema is not None else jsonbody.loads_trusted(row["schema"])
+    schema = RecordSchema.compile(schema_doc)
+    old_indexes = list(row["indexes"])
+    given_indexes = given.get("indexes")
+    new_indexes = list(dict.fromkeys(old_indexes if given_indexes is None else given_indexes))
+    _check_dataset_shape(schema, row["primary_key"], new_indexes)
+    changes: dict[str, Any] = {k: v for k, v in given.items() if v is not None}
+    if "schema" in changes and changes["schema"] == jsonbody.loads_trusted(row["schema"]):
+        del changes["schema"]
+    added: list[str] = []
+    removed: list[str] = []
+    if "indexes" in changes:
+        changes["indexes"] = new_indexes
+        added = [f for f in new_indexes if f not in old_indexes]
+        removed = [f for f in old_indexes if f not in new_indexes]
+    if "tags" in changes:
+        changes["tags"] = list(dict.fromkeys(changes["tags"]))
+
+    checked_through = 0
+    if "schema" in changes:
+        checked_through = await online_change.validate_stored(pool, row["id"], schema)
+        changes["schema"] = jsonbody.dumps(changes["schema"])
+    built: list[str] = []
+    try:
+        for field in added:
+            await online_change.build_index(pool, row["id"], field)
+            built.append(field)
+        async with pool.acquire() as conn, conn.transaction():
+            locked = await repo.get_dataset(conn, name, for_update=True)
+            if locked is None or locked["id"] != row["id"]:
+                raise NotFound(f"Dataset {name!r} does not exist or is not visible to you.")
+            if (
+                locked["schema_version"] != row["schema_version"]
+                or list(locked["indexes"]) != old_indexes
+            ):
+                raise Conflict(
+                    f"{name!r} was changed by someone else meanwhile; read it and try again."
+                )
+            await announce(conn, f"dataset:{name}")
+            if "schema" in changes:
+                await online_change.validate_changed(conn, row["id"], schema, checked_through)
                 await _check_live_grants(conn, row["id"], schema)
-                changes["schema"] = jsonbody.dumps(changes["schema"])
-        if "indexes" in changes:
-            changes["indexes"] = new_indexes
-            for field in set(old_indexes) - set(new_indexes):
-                await repo.drop_field_index(conn, row["id"], field)
-            for field in new_indexes:
-                if field not in old_indexes:
-                    await repo.create_field_index(conn, row["id"], field)
-        if "tags" in changes:
-            changes["tags"] = list(dict.fromkeys(changes["tags"]))
-        if changes:
-            await repo.update_dataset(conn, row["id"], changes)
-        await record(
-            conn,
-            principal,
-            "dataset.updated",
-            f"dataset:{name}",
-            org_id=row["org_id"],
-            details=_changed(changes),
-        )
-        updated = await repo.get_dataset(conn, name)
+            if changes:
+                await repo.update_dataset(conn, row["id"], changes)
+            await record(
+                conn,
+                principal,
+                "dataset.updated",
+                f"dataset:{name}",
+                org_id=row["org_id"],
+                details=_changed(changes),
+            )
+            updated = await repo.get_dataset(conn, name)
+    except BaseException:
+        for field in built:  # the change did not happen: neither does its index
+            await online_change.drop_index(pool, row["id"], field)
+        raise
+    for field in removed:
+        await online_change.drop_index(pool, row["id"], field)
     registry.forget(name)
     assert updated is not None
     return dataset_out(updated)

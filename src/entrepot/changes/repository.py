@@ -112,6 +112,16 @@ async def head_seq(conn: Executor, dataset_id: int) -> int:
     return seq or 0
 
 
+async def changed_since(conn: Executor, dataset_id: int, seq: int) -> list[str]:
+    """The ids of the records changed by the changes after ``seq``."""
+    rows = await conn.fetch(
+        "SELECT DISTINCT record_id FROM changes WHERE dataset_id = $1 AND seq > $2",
+        dataset_id,
+        seq,
+    )
+    return [row[0] for row in rows]
+
+
 async def read(conn: Executor, sql: str, args: list[Any]) -> list[asyncpg.Record]:
     return await conn.fetch(sql, *args)
 

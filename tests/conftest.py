@@ -8,11 +8,13 @@ import asyncio
 import os
 import uuid
 from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 import asyncpg
 import httpx
 import pytest
+from fastapi import FastAPI
 
 from entrepot.app import create_app
 from entrepot.auth.bootstrap import bootstrap
@@ -92,11 +94,31 @@ def fresh_database(pg_admin_url: str) -> Iterator[object]:
         asyncio.run(_drop_database(pg_admin_url, name))
 
 
-@pytest.fixture(scope="session")
-async def database_url(fresh_database: object) -> str:
+async def prepared_database(fresh_database: object) -> str:
+    """A new database, migrated, with the test admin key bootstrapped."""
     url: str = await fresh_database()  # type: ignore[operator]
     await migrate(url)
     await bootstrap(url, ADMIN_TOKEN)
+    return url
+
+
+@asynccontextmanager
+async def app_and_client(settings: Settings) -> AsyncIterator[tuple[FastAPI, httpx.AsyncClient]]:
+    """An app of a test's own (started), and an admin client talking to it in-process."""
+    application = create_app(settings)
+    async with application.router.lifespan_context(application):
+        transport = httpx.ASGITransport(app=application)
+        async with httpx.AsyncClient(
+            transport=transport,
+            base_url="http://testserver",
+            headers={"Authorization": f"Bearer {ADMIN_TOKEN}"},
+        ) as client:
+            yield application, client
+
+
+@pytest.fixture(scope="session")
+async def database_url(fresh_database: object) -> str:
+    url = await prepared_database(fresh_database)
     # Suites hammer the API far faster than any real client; the rate limit
     # tests assign plans of their own.
     conn = await asyncpg.connect(url)

@@ -159,14 +159,7 @@ class EdgeMiddleware:
                     abort = scope.get("extensions", {}).get(ABORT_EXTENSION)
                     if abort is not None:
                         abort["abort"]()
-                    log.info(
-                        "client_too_slow",
-                        method=method,
-                        path=path,
-                        route=_route_template(app_scope),
-                        request_id=request_id,
-                        reason=str(exc),
-                    )
+                    self._note("client_too_slow", app_scope, method, request_id, reason=str(exc))
                 except Exception as exc:
                     status = 500
                     log_unexpected(
@@ -186,16 +179,22 @@ class EdgeMiddleware:
                         await response(app_scope, receive_wrapper, send_wrapper)
                 if client_gone:
                     status = CLIENT_CLOSED_REQUEST
-                    log.info(
-                        "client_aborted",
-                        method=method,
-                        path=path,
-                        route=_route_template(app_scope),
-                        request_id=request_id,
-                    )
+                    self._note("client_aborted", app_scope, method, request_id)
                 self._observe(app_scope, method, status, started, request_id)
         finally:
             current_request.reset(token)
+
+    @staticmethod
+    def _note(event: str, scope: Scope, method: str, request_id: str, **extra: Any) -> None:
+        """An info line about how a request ended that is not its status (no traceback)."""
+        log.info(
+            event,
+            method=method,
+            path=scope["path"],
+            route=_route_template(scope),
+            request_id=request_id,
+            **extra,
+        )
 
     def _observe(
         self, scope: Scope, method: str, status: int, started: float, request_id: str

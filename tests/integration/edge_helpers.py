@@ -53,10 +53,14 @@ def http_scope(
     path: str,
     headers: Sequence[tuple[str, str]] = (),
     query_string: bytes = b"",
+    *,
+    spec_version: str = "2.4",
 ) -> dict[str, Any]:
+    """``spec_version`` 2.3 is what uvicorn announces: Starlette's streams then end when
+    the client reports ``http.disconnect`` (with 2.4, only when a send fails)."""
     return {
         "type": "http",
-        "asgi": {"version": "3.0", "spec_version": "2.4"},
+        "asgi": {"version": "3.0", "spec_version": spec_version},
         "http_version": "1.1",
         "method": method,
         "scheme": "http",

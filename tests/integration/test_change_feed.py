@@ -11,6 +11,7 @@ import httpx
 from fastapi import FastAPI
 
 from tests.factories import make_dataset
+from tests.integration.edge_helpers import http_scope
 from tests.integration.test_access_requests import eventually
 
 
@@ -241,20 +242,13 @@ async def test_a_long_poll_is_released_the_moment_its_client_goes_away(
     async def send(message: dict[str, Any]) -> None:
         sent.append(message)
 
-    scope = {
-        "type": "http",
-        "asgi": {"version": "3.0", "spec_version": "2.3"},
-        "http_version": "1.1",
-        "method": "GET",
-        "scheme": "http",
-        "path": f"/v1/datasets/{ds}/changes",
-        "raw_path": f"/v1/datasets/{ds}/changes".encode(),
-        "query_string": b"wait=30",
-        "root_path": "",
-        "headers": [(b"authorization", client.headers["authorization"].encode())],
-        "client": ("127.0.0.1", 50001),
-        "server": ("testserver", 80),
-    }
+    scope = http_scope(
+        "GET",
+        f"/v1/datasets/{ds}/changes",
+        [("authorization", client.headers["authorization"])],
+        b"wait=30",
+        spec_version="2.3",
+    )
     polling = asyncio.create_task(app(scope, receive, send))
 
     async def poll_is_waiting() -> bool:

@@ -27,13 +27,11 @@ from fastapi import FastAPI
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from entrepot.app import create_app
-from entrepot.auth.bootstrap import bootstrap
 from entrepot.settings import Settings
-from entrepot.store.migrate import migrate
-from tests.conftest import ADMIN_TOKEN
+from tests.conftest import ADMIN_TOKEN, app_and_client, prepared_database
 from tests.e2e.test_webhook_delivery import Receiver
 from tests.factories import make_app, make_dataset, make_key, make_org
+from tests.integration.edge_helpers import http_scope
 
 pytestmark = pytest.mark.slow
 
@@ -65,28 +63,17 @@ class Stack:
 @pytest.fixture(scope="module")
 async def stack(fresh_database: Callable[[], Awaitable[str]]) -> AsyncIterator[Stack]:
     """An app of its own: loopback webhooks allowed, quick heartbeats for the streams."""
-    url = await fresh_database()
-    await migrate(url)
-    await bootstrap(url, ADMIN_TOKEN)
-    application = create_app(
-        Settings(
-            database_url=url,
-            bootstrap_token=ADMIN_TOKEN,
-            log_level="warning",
-            webhook_allowed_networks="127.0.0.0/8",
-            webhook_retry_schedule="0,0.2,0.2",
-            feed_heartbeat_seconds=HEARTBEAT,
-        )
+    settings = Settings(
+        database_url=await prepared_database(fresh_database),
+        bootstrap_token=ADMIN_TOKEN,
+        log_level="warning",
+        webhook_allowed_networks="127.0.0.0/8",
+        webhook_retry_schedule="0,0.2,0.2",
+        feed_heartbeat_seconds=HEARTBEAT,
     )
     receiver = Receiver()
-    async with application.router.lifespan_context(application):
-        transport = httpx.ASGITransport(app=application)
-        async with httpx.AsyncClient(
-            transport=transport,
-            base_url="http://testserver",
-            headers={"Authorization": f"Bearer {ADMIN_TOKEN}"},
-        ) as client:
-            yield Stack(application, client, receiver)
+    async with app_and_client(settings) as (application, client):
+        yield Stack(application, client, receiver)
     receiver.close()
 
 
@@ -241,24 +228,13 @@ async def streamed(app: FastAPI, key: str, ds: str) -> list[dict[str, Any]]:
                 assert int(fields[b"id"]) == change["seq"]
                 changes.append(change)
 
-    scope = {
-        "type": "http",
-        "asgi": {"version": "3.0", "spec_version": "2.3"},
-        "http_version": "1.1",
-        "method": "GET",
-        "scheme": "http",
-        "path": f"/v1/datasets/{ds}/changes",
-        "raw_path": f"/v1/datasets/{ds}/changes".encode(),
-        "query_string": b"after=0",
-        "root_path": "",
-        "headers": [
-            (b"host", b"testserver"),
-            (b"accept", b"text/event-stream"),
-            (b"authorization", f"Bearer {key}".encode()),
-        ],
-        "client": ("127.0.0.1", 50000),
-        "server": ("testserver", 80),
-    }
+    scope = http_scope(
+        "GET",
+        f"/v1/datasets/{ds}/changes",
+        [("accept", "text/event-stream"), ("authorization", f"Bearer {key}")],
+        b"after=0",
+        spec_version="2.3",  # a stream that ends when its client goes, as under uvicorn
+    )
     async with asyncio.timeout(15):
         await app(scope, receive, send)
     return changes

@@ -15,9 +15,8 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
-from entrepot.app import create_app
 from entrepot.settings import Settings
-from tests.conftest import ADMIN_TOKEN
+from tests.conftest import app_and_client
 from tests.factories import make_dataset
 
 ROWS = 3_000
@@ -26,17 +25,11 @@ ROWS = 3_000
 @pytest.fixture(scope="module")
 async def strict(settings: Settings) -> AsyncIterator[tuple[FastAPI, httpx.AsyncClient]]:
     """An app refusing unindexed scans above 1,000 records, cancelling lists after 0.3 s."""
-    app = create_app(
-        settings.model_copy(update={"unindexed_scan_rows": 1_000, "list_timeout_ms": 300})
+    strict_settings = settings.model_copy(
+        update={"unindexed_scan_rows": 1_000, "list_timeout_ms": 300}
     )
-    async with app.router.lifespan_context(app):
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(
-            transport=transport,
-            base_url="http://testserver",
-            headers={"Authorization": f"Bearer {ADMIN_TOKEN}"},
-        ) as client:
-            yield app, client
+    async with app_and_client(strict_settings) as started:
+        yield started
 
 
 async def filled(client: httpx.AsyncClient, database_url: str, rows: int) -> str:

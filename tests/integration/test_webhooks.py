@@ -21,11 +21,8 @@ import httpx
 import pytest
 from prometheus_client import generate_latest
 
-from entrepot.app import create_app
-from entrepot.auth.bootstrap import bootstrap
 from entrepot.settings import Settings
-from entrepot.store.migrate import migrate
-from tests.conftest import ADMIN_TOKEN
+from tests.conftest import ADMIN_TOKEN, app_and_client, prepared_database
 from tests.e2e.test_webhook_delivery import Receiver
 from tests.factories import make_app, make_dataset, make_key, make_org
 
@@ -35,26 +32,16 @@ HOOK_SCOPES = ["datasets:read", "records:read", "changes:read", "webhooks:manage
 @pytest.fixture(scope="module")
 async def hooks(fresh_database: Callable[[], Awaitable[str]]) -> AsyncIterator[httpx.AsyncClient]:
     """An admin client of an app allowing loopback receivers, with a fast retry schedule."""
-    url = await fresh_database()
-    await migrate(url)
-    await bootstrap(url, ADMIN_TOKEN)
     settings = Settings(
-        database_url=url,
+        database_url=await prepared_database(fresh_database),
         bootstrap_token=ADMIN_TOKEN,
         log_level="warning",
         webhook_allowed_networks="127.0.0.0/8",
         webhook_retry_schedule="0,0.2,0.2",
         webhook_timeout_seconds=5,
     )
-    application = create_app(settings)
-    async with application.router.lifespan_context(application):
-        transport = httpx.ASGITransport(app=application)
-        async with httpx.AsyncClient(
-            transport=transport,
-            base_url="http://testserver",
-            headers={"Authorization": f"Bearer {ADMIN_TOKEN}"},
-        ) as client:
-            yield client
+    async with app_and_client(settings) as (_, client):
+        yield client
 
 
 @pytest.fixture

@@ -36,6 +36,10 @@ def entry_out(row: asyncpg.Record, orgs: list[uuid.UUID] | None = None) -> Audit
     """The row as a reader limited to ``orgs`` (None: every org) may see it."""
     if orgs is not None and row["org_id"] not in orgs:
         return _as_target(row)
+    return _entry(row)
+
+
+def _entry(row: asyncpg.Record) -> AuditEntry:
     return AuditEntry(
         id=row["id"],
         at=row["at"],
@@ -55,20 +59,14 @@ def entry_out(row: asyncpg.Record, orgs: list[uuid.UUID] | None = None) -> Audit
 def _as_target(row: asyncpg.Record) -> AuditEntry:
     """A denial aimed at the reader's dataset by another organisation's actor: who
     (the app and its org) and what was attempted, not the actor's address, request or keys."""
-    details = orjson.loads(row["details"])
-    return AuditEntry(
-        id=row["id"],
-        at=row["at"],
-        actor=f"app:{row['app_id']}" if row["app_id"] else str(row["actor"]).split(":")[0],
-        app_id=str(row["app_id"]) if row["app_id"] else None,
-        org_id=str(row["org_id"]) if row["org_id"] else None,
-        action=row["action"],
-        target=row["target"],
-        outcome=row["outcome"],
-        status=row["status"],
-        request_id=None,
-        ip=None,
-        details={k: details[k] for k in ("method", "detail") if k in details},
+    entry = _entry(row)
+    return entry.model_copy(
+        update={
+            "actor": f"app:{entry.app_id}" if entry.app_id else entry.actor.split(":")[0],
+            "request_id": None,
+            "ip": None,
+            "details": {k: entry.details[k] for k in ("method", "detail") if k in entry.details},
+        }
     )
 
 

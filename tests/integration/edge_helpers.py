@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Iterator, MutableMapping, Sequence
 from contextlib import contextmanager
@@ -10,7 +11,7 @@ from typing import Any
 import pytest
 import structlog
 from prometheus_client import REGISTRY
-from starlette.types import ASGIApp, Message
+from starlette.types import ASGIApp, Message, Receive
 
 from entrepot import middleware, problems
 
@@ -72,6 +73,22 @@ def http_scope(
         "client": ("127.0.0.1", 50000),
         "server": ("testserver", 80),
     }
+
+
+def request_until(gone: asyncio.Event) -> Receive:
+    """A client's ``receive``: an empty request body, then nothing until ``gone`` is set,
+    then ``http.disconnect``, as a server reports a client that hangs up."""
+    asked = False
+
+    async def receive() -> Message:
+        nonlocal asked
+        if not asked:
+            asked = True
+            return {"type": "http.request", "body": b"", "more_body": False}
+        await gone.wait()
+        return {"type": "http.disconnect"}
+
+    return receive
 
 
 async def call_asgi(

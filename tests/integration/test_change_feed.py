@@ -11,7 +11,7 @@ import httpx
 from fastapi import FastAPI
 
 from tests.factories import make_dataset
-from tests.integration.edge_helpers import http_scope
+from tests.integration.edge_helpers import http_scope, request_until
 from tests.integration.test_access_requests import eventually
 
 
@@ -229,15 +229,6 @@ async def test_a_long_poll_is_released_the_moment_its_client_goes_away(
     waiter = app.state.feed.waiter
     gone = asyncio.Event()
     sent: list[dict[str, Any]] = []
-    requested = False
-
-    async def receive() -> dict[str, Any]:
-        nonlocal requested
-        if not requested:
-            requested = True
-            return {"type": "http.request", "body": b"", "more_body": False}
-        await gone.wait()
-        return {"type": "http.disconnect"}
 
     async def send(message: dict[str, Any]) -> None:
         sent.append(message)
@@ -249,7 +240,7 @@ async def test_a_long_poll_is_released_the_moment_its_client_goes_away(
         b"wait=30",
         spec_version="2.3",
     )
-    polling = asyncio.create_task(app(scope, receive, send))
+    polling = asyncio.create_task(app(scope, request_until(gone), send))
 
     async def poll_is_waiting() -> bool:
         return bool(waiter.waiting(dataset_id))

@@ -30,8 +30,8 @@ from hypothesis import strategies as st
 from entrepot.settings import Settings
 from tests.conftest import ADMIN_TOKEN, app_and_client, prepared_database
 from tests.e2e.test_webhook_delivery import Receiver
-from tests.factories import make_app, make_dataset, make_key, make_org
-from tests.integration.edge_helpers import http_scope
+from tests.factories import granted, make_app, make_dataset, make_key, make_org
+from tests.integration.edge_helpers import http_scope, request_until
 
 pytestmark = pytest.mark.slow
 
@@ -201,15 +201,6 @@ async def streamed(app: FastAPI, key: str, ds: str) -> list[dict[str, Any]]:
     idle = asyncio.Event()
     buffer = bytearray()
     changes: list[dict[str, Any]] = []
-    started = False
-
-    async def receive() -> dict[str, Any]:
-        nonlocal started
-        if not started:
-            started = True
-            return {"type": "http.request", "body": b"", "more_body": False}
-        await idle.wait()
-        return {"type": "http.disconnect"}
 
     async def send(message: dict[str, Any]) -> None:
         if message["type"] == "http.response.start":
@@ -236,7 +227,7 @@ async def streamed(app: FastAPI, key: str, ds: str) -> list[dict[str, Any]]:
         spec_version="2.3",  # a stream that ends when its client goes, as under uvicorn
     )
     async with asyncio.timeout(15):
-        await app(scope, receive, send)
+        await app(scope, request_until(idle), send)
     return changes
 
 
@@ -292,19 +283,10 @@ async def test_a_narrowed_feed_replays_to_the_grantees_view_and_names_nothing_el
     consumer = (await make_org(client))["name"]
     app = await make_app(client, consumer, scopes=SCOPES)
     key = (await make_key(client, app["id"]))["key"]
-    asked = await client.post(
-        f"/v1/datasets/{ds}/access-requests",
-        json={"app": app["id"], "scopes": SCOPES[:3], "reason": "property"},
-        headers={"Authorization": f"Bearer {key}"},
-    )
-    assert asked.status_code == 201, asked.text
     narrowing: dict[str, Any] = {"row_filter": row_filter}
     if fields is not None:
         narrowing["fields"] = fields
-    approved = await client.post(
-        f"/v1/access-requests/{asked.json()['id']}/approve", json=narrowing
-    )
-    assert approved.status_code == 200, approved.text
+    await granted(client, ds, app["id"], key, ADMIN_TOKEN, SCOPES[:3], **narrowing)
     hook = await client.post(
         f"/v1/apps/{app['id']}/webhooks",
         json={"url": stack.receiver.url + f"&case={uuid.uuid4().hex}", "datasets": [ds]},

@@ -205,14 +205,21 @@ async def test_a_position_from_an_earlier_life_of_the_dataset_is_gone(
     assert "export" in ahead.json()["detail"]
 
     # Even where the position exists in the new life, the old incarnation gives it away.
-    for accept in ("application/json", "text/event-stream"):
-        stale = await client.get(
-            f"/v1/datasets/{ds}/changes",
-            params={"after": 0, "incarnation": old["incarnation"]},
-            headers={"Accept": accept},
-        )
-        assert stale.status_code == 410, stale.text
-        assert stale.json()["reason"] == "incarnation"
+    stale = await client.get(
+        f"/v1/datasets/{ds}/changes", params={"after": 0, "incarnation": old["incarnation"]}
+    )
+    assert stale.status_code == 410, stale.text
+    assert stale.json()["reason"] == "incarnation"
+    # A stream says so in the stream, where an EventSource can read it, and ends.
+    streamed = await client.get(
+        f"/v1/datasets/{ds}/changes",
+        params={"after": 0, "incarnation": old["incarnation"]},
+        headers={"Accept": "text/event-stream"},
+    )
+    assert streamed.status_code == 200
+    gone = streamed.text.split("event: gone\ndata: ", 1)[1].split("\n", 1)[0]
+    assert '"reason":"incarnation"' in gone
+    assert "event: change" not in streamed.text
     current = await feed(client, ds, after=0, incarnation=new["incarnation"])
     assert current["changes"] == new["changes"]
     # A long poll binds to the life it started in.

@@ -114,10 +114,10 @@ async def read_changes(
     service = _service(request)
     if "text/event-stream" in request.headers.get("accept", ""):
         start = _resume_point(request, after)
-        # Refuse before the stream starts, as a problem: no access, or a position it
-        # could never continue from.
+        # No access is refused before the stream starts, as a problem; a position the
+        # feed cannot continue from is told in the stream (event: gone), which an
+        # EventSource can read, where it would only see a failed connection.
         view = await service.view(principal, ds)
-        await service.read(view, start, 1, incarnation)
         current = incarnation_of(view.access.meta.id)
         return StreamingResponse(
             service.stream(principal, ds, start, _heartbeat(request), incarnation or current),

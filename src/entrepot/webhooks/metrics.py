@@ -7,6 +7,10 @@ the metrics listener reports the latest value a live worker set
 
 from __future__ import annotations
 
+import os
+from collections.abc import Iterable
+
+import asyncpg
 from prometheus_client import Counter, Gauge, Histogram
 
 DELIVERIES = Counter(
@@ -36,3 +40,21 @@ FEED_LAG = Gauge(
     ["webhook", "dataset"],
     multiprocess_mode="livemostrecent",
 )
+
+
+def set_feed_lag(
+    lags: Iterable[asyncpg.Record], before: frozenset[tuple[str, str]]
+) -> frozenset[tuple[str, str]]:
+    """Set each subscription's lag; one no longer there reads 0 (removed where the client
+    library can: not in multiprocess mode). Returns the series now set."""
+    now = {}
+    for lag in lags:
+        now[(str(lag["webhook_id"]), str(lag["dataset"]))] = float(lag["lag"])
+    for labels, value in now.items():
+        FEED_LAG.labels(*labels).set(value)
+    for labels in before - now.keys():
+        if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+            FEED_LAG.labels(*labels).set(0)
+        else:
+            FEED_LAG.remove(*labels)
+    return frozenset(now)

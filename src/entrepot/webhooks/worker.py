@@ -40,10 +40,10 @@ from entrepot.webhooks.config import (
 )
 from entrepot.webhooks.metrics import (
     DELIVERIES,
-    FEED_LAG,
     LATENCY,
     OLDEST_PENDING_AGE,
     QUEUE_DEPTH,
+    set_feed_lag,
 )
 
 log = structlog.get_logger("entrepot.webhooks")
@@ -111,6 +111,7 @@ class DeliveryWorker:
         self.dsn = dsn
         self.config = config
         self.stuck = False
+        self._lag_series: frozenset[tuple[str, str]] = frozenset()
         self._wake = asyncio.Event()
         self._slots = asyncio.Semaphore(config.concurrency)
         self._inflight: set[asyncio.Task[None]] = set()
@@ -180,9 +181,7 @@ class DeliveryWorker:
                 QUEUE_DEPTH.set(row["depth"])
                 OLDEST_PENDING_AGE.set(row["oldest_age"])
                 self.stuck = bool(row["stuck"])
-                FEED_LAG.clear()
-                for lag in await repo.feed_lag(self.pool):
-                    FEED_LAG.labels(str(lag["webhook_id"]), lag["dataset"]).set(lag["lag"])
+                self._lag_series = set_feed_lag(await repo.feed_lag(self.pool), self._lag_series)
                 rounds += 1
                 if rounds % PURGE_EVERY_ROUNDS == 1:
                     await repo.purge_finished(self.pool, LOG_RETENTION_SECONDS, PURGE_BATCH)

@@ -188,3 +188,24 @@ async def test_a_change_to_hidden_fields_only_is_invisible_to_the_grantee(
     assert moved.headers["ETag"] != before.headers["ETag"]
     shown = (await feed(client, consumer.app_key, ds, after=head)).json()["changes"]
     assert [(c["op"], c["data"]) for c in shown] == [("upsert", {"sku": "a", "name": "renamed"})]
+
+
+async def test_a_long_poll_moves_past_changes_the_grantee_cannot_see(
+    client: httpx.AsyncClient,
+) -> None:
+    provider, consumer = await party(client), await party(client)
+    ds = await restricted_dataset(client, provider.org)  # a: 10, b: 60, c: 120 (seqs 1-3)
+    await grant(client, provider, consumer, ds, scopes=READ, row_filter={"price": {"lt": 100}})
+    for price in range(200, 205):  # five changes to c, outside the window all along
+        put = await client.put(
+            f"/v1/datasets/{ds}/records/c", json={"sku": "c", "name": "c", "price": price}
+        )
+        assert put.status_code == 200, put.text
+    response = await client.get(
+        f"/v1/datasets/{ds}/changes",
+        params={"after": 2, "wait": 0.2, "limit": 2},
+        headers=auth(consumer.app_key),
+    )
+    assert response.status_code == 200, response.text
+    assert response.json()["changes"] == []
+    assert response.json()["last_seq"] == 8  # past all six hidden changes, in one request

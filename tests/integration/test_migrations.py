@@ -100,3 +100,45 @@ async def test_every_foreign_key_is_backed_by_an_index(database_url: str) -> Non
     finally:
         await conn.close()
     assert missing == []
+
+
+async def test_changes_of_the_previous_release_learn_their_previous_state(
+    fresh_database: FreshDatabase,
+) -> None:
+    """Migration 6 fills each old change's previous state from the change before it;
+    where that one was compacted away, the change says its previous state is unknown."""
+    url = await fresh_database()
+    await migrate(url, target=5)
+    conn = await asyncpg.connect(url)
+    try:
+        org = await conn.fetchval("INSERT INTO orgs (name, title) VALUES ('o', 'O') RETURNING id")
+        dataset = await conn.fetchval(
+            "INSERT INTO datasets (name, org_id, title, schema, visibility) "
+            "VALUES ('d', $1, 'D', '{\"type\": \"object\"}', 'public') RETURNING id",
+            org,
+        )
+        await conn.executemany(
+            "INSERT INTO changes (dataset_id, seq, op, record_id, version, data) "
+            "VALUES ($1, $2, $3, $4, $5, $6::jsonb)",
+            [
+                (dataset, 1, "upsert", "a", 1, '{"n": 1}'),
+                (dataset, 2, "upsert", "a", 2, '{"n": 2}'),
+                (dataset, 3, "delete", "a", 3, None),
+                (dataset, 4, "upsert", "a", 1, '{"n": 4}'),  # created again
+                (dataset, 5, "upsert", "b", 7, '{"n": 5}'),  # its earlier changes compacted
+            ],
+        )
+        await migrate(url)
+        rows = await conn.fetch(
+            "SELECT seq, prev::text, prev_known FROM changes WHERE dataset_id = $1 ORDER BY seq",
+            dataset,
+        )
+    finally:
+        await conn.close()
+    assert [(r["seq"], r["prev"], r["prev_known"]) for r in rows] == [
+        (1, None, True),
+        (2, '{"n": 1}', True),
+        (3, '{"n": 2}', True),
+        (4, None, True),
+        (5, None, False),
+    ]

@@ -39,6 +39,7 @@ _PATTERNS: list[tuple[str, re.Pattern[str]]] = [
 ]
 _OPAQUE_KEYS = {
     "next_cursor": "cursor",
+    "cursor": "cursor",
     "request_id": "request-id",
     "kid": "kid",
     "retired": "kid",

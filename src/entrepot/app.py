@@ -131,7 +131,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.access = access
         app.state.tokens = tokens
         app.state.records = RecordService(
-            pool,
             registry,
             access,
             ListLimits(settings.unindexed_scan_rows, settings.list_timeout_ms / 1000),

@@ -24,6 +24,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from entrepot.auth.authenticate import authenticate
 from entrepot.records.endpoints import get_record
+from entrepot.store.work import reads
 
 RECORD = re.compile(r"^/v1/datasets/([^/]+)/records/([^/]+)$")
 
@@ -61,7 +62,8 @@ class FastPaths:
         request = Request(scope, receive)
         try:
             principal = await authenticate(request)
-            response = await get_record(ds, record_id, request, principal)
+            async with reads(self.fastapi.state.pool) as reading:
+                response = await get_record(ds, record_id, request, principal, reading)
         except Exception as exc:
             handler = self._handler(exc)
             if handler is None:

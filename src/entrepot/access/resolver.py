@@ -21,6 +21,7 @@ import orjson
 from entrepot.auth.principal import ALL_SCOPES, Principal
 from entrepot.catalog.registry import DatasetMeta, DatasetRegistry
 from entrepot.problems import NotFound
+from entrepot.store.types import Executor
 
 PUBLIC_SCOPES = frozenset({"datasets:read", "records:read", "changes:read"})
 MEMBER_SCOPES = ALL_SCOPES - {"admin"}
@@ -72,12 +73,14 @@ class AccessResolver:
     def invalidate(self) -> None:
         self._grants.clear()
 
-    async def live_grant(self, app_id: uuid.UUID, dataset_id: int) -> Grant | None:
+    async def live_grant(
+        self, app_id: uuid.UUID, dataset_id: int, conn: Executor | None = None
+    ) -> Grant | None:
         key = (app_id, dataset_id)
         hit = self._grants.get(key)
         if hit is not None and hit[0] > time.monotonic():
             return hit[1]
-        row = await self.pool.fetchrow(LIVE_GRANT, app_id, dataset_id)
+        row = await (conn or self.pool).fetchrow(LIVE_GRANT, app_id, dataset_id)
         grant = None
         if row is not None:
             grant = Grant(
@@ -92,7 +95,9 @@ class AccessResolver:
             self._grants[key] = (time.monotonic() + self.ttl, grant)
         return grant
 
-    async def resolve(self, principal: Principal, meta: DatasetMeta) -> DatasetAccess | None:
+    async def resolve(
+        self, principal: Principal, meta: DatasetMeta, conn: Executor | None = None
+    ) -> DatasetAccess | None:
         """None when the dataset must look nonexistent to this principal."""
         if principal.is_admin:
             return DatasetAccess(meta, "admin", ALL_SCOPES)
@@ -103,7 +108,7 @@ class AccessResolver:
                 scopes = scopes | {"admin"} if principal.kind == "user" else scopes
             return DatasetAccess(meta, "owner", frozenset(scopes))
         if principal.app_id is not None:
-            grant = await self.live_grant(principal.app_id, meta.id)
+            grant = await self.live_grant(principal.app_id, meta.id, conn)
             if grant is not None and meta.visibility == "public":
                 # Anyone may read a public dataset in full: a grant only adds scopes.
                 scopes = (grant.scopes | PUBLIC_SCOPES) & principal.scopes
@@ -121,14 +126,20 @@ class AccessResolver:
             return DatasetAccess(meta, "public", PUBLIC_SCOPES & principal.scopes)
         return None
 
-    async def for_dataset(self, principal: Principal, name: str) -> DatasetAccess:
-        """The principal's access to dataset ``name``; 404 (audited) if it may not see it."""
+    async def for_dataset(
+        self, principal: Principal, name: str, conn: Executor | None = None
+    ) -> DatasetAccess:
+        """The principal's access to dataset ``name``; 404 (audited) if it may not see it.
+
+        Cache misses read on ``conn`` when given: a request holding a connection
+        never asks the pool for a second one.
+        """
         detail = f"Dataset {name!r} does not exist or is not visible to you."
         try:
-            meta = await self.registry.get(name)
+            meta = await self.registry.get(name, conn)
         except NotFound:
             raise NotFound(detail, denial=True) from None
-        access = await self.resolve(principal, meta)
+        access = await self.resolve(principal, meta, conn)
         if access is None:  # answered as if missing; its owners see the attempt
             raise NotFound(detail, denial=True, target_org=meta.org_id)
         return access

@@ -18,7 +18,7 @@ from entrepot import jsonbody
 from entrepot.catalog.record_schema import RecordSchema
 from entrepot.problems import NotFound
 from entrepot.store.sql import records_table
-from entrepot.store.types import Conn
+from entrepot.store.types import Conn, Executor
 
 
 @dataclass(frozen=True)
@@ -79,11 +79,15 @@ class DatasetRegistry:
         self._entries: dict[str, tuple[float, DatasetMeta]] = {}
         self._compiled: dict[tuple[int, int], DatasetMeta] = {}
 
-    async def get(self, name: str) -> DatasetMeta:
+    async def get(self, name: str, conn: Executor | None = None) -> DatasetMeta:
+        """The dataset's metadata, cached; a miss reads it on ``conn`` (the request's
+        own connection) or the pool."""
         hit = self._entries.get(name)
         if hit is not None and hit[0] > time.monotonic():
             return hit[1]
-        row = await self.pool.fetchrow(f"SELECT {READ_COLUMNS} FROM datasets WHERE name = $1", name)
+        row = await (conn or self.pool).fetchrow(
+            f"SELECT {READ_COLUMNS} FROM datasets WHERE name = $1", name
+        )
         if row is None:
             self._entries.pop(name, None)
             raise NotFound(f"Dataset {name!r} does not exist or is not visible to you.")

@@ -3,14 +3,19 @@ response-model validation on the hot paths (see DESIGN.md measurements)."""
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from typing import Any
+from urllib.parse import quote
 
 from fastapi import APIRouter, Request, Response
 
 from entrepot.auth.authenticate import CurrentPrincipal
+from entrepot.auth.principal import Principal
 from entrepot.http import require_json
 from entrepot.records import idempotency, preconditions
-from entrepot.records.service import Outcome, RecordService, WriteRequest
+from entrepot.records.service import RecordService, Written
+from entrepot.store.work import UnitOfWork
+from entrepot.work_deps import Reading, Work
 
 router = APIRouter(prefix="/v1/datasets/{ds}/records", tags=["records"])
 
@@ -80,16 +85,35 @@ def _service(request: Request) -> RecordService:
     return service
 
 
-def _respond(outcome: Outcome) -> Response:
-    if outcome.status in (204, 304):
-        return Response(status_code=outcome.status, headers=outcome.headers)
-    return Response(outcome.body, outcome.status, outcome.headers, media_type=JSON)
+def _written(written: Written, location: bool = True) -> Response:
+    """A write's answer: 201 with Location when it created the record, 200, or 204."""
+    found = written.record
+    if found is None:
+        return Response(status_code=204)
+    headers = {"ETag": found.etag}
+    if written.created and location:
+        headers["Location"] = (
+            f"/v1/datasets/{written.dataset}/records/{quote(found.record_id, safe='')}"
+        )
+    return Response(found.body(), 201 if written.created else 200, headers, media_type=JSON)
 
 
-async def _write_request(request: Request, body: bytes) -> WriteRequest:
+async def _idempotent(
+    work: UnitOfWork,
+    request: Request,
+    principal: Principal,
+    body: bytes,
+    write: Callable[[], Awaitable[Response]],
+) -> Response:
+    """Run ``write`` once per Idempotency-Key: a repeat replays the first answer.
+
+    The key is claimed and the answer stored in the write's own transaction,
+    so both commit with the change or neither does.
+    """
     key = request.headers.get("idempotency-key")
-    if key is not None:
-        idempotency.check_key(key)
+    if key is None:
+        return await write()
+    idempotency.check_key(key)
     fingerprint = idempotency.request_fingerprint(
         request.method,
         request.url.path,
@@ -97,7 +121,17 @@ async def _write_request(request: Request, body: bytes) -> WriteRequest:
         request.headers.get("if-match"),
         request.headers.get("if-none-match"),
     )
-    return WriteRequest(key, fingerprint)
+    stored = await idempotency.claim(work.conn, principal.subject, key, fingerprint)
+    if stored is not None:
+        headers = {**stored.headers, "Idempotent-Replayed": "true"}
+        if stored.status == 204:
+            return Response(status_code=204, headers=headers)
+        return Response(stored.body, stored.status, headers, media_type=JSON)
+    response = await write()
+    kept = {k: v for k, v in response.headers.items() if k.lower() in ("etag", "location")}
+    answer = idempotency.StoredResponse(response.status_code, bytes(response.body), kept)
+    await idempotency.remember(work.conn, principal.subject, key, fingerprint, answer)
+    return response
 
 
 async def _json_body(request: Request) -> bytes:
@@ -111,9 +145,11 @@ async def _json_body(request: Request) -> bytes:
     openapi_extra={"parameters": LIST_PARAMETERS},
     responses={200: {"content": {JSON: {"schema": {"type": "object"}}}}},
 )
-async def list_records(ds: str, request: Request, principal: CurrentPrincipal) -> Response:
-    outcome = await _service(request).list(principal, ds, request.query_params.multi_items())
-    return _respond(outcome)
+async def list_records(
+    ds: str, request: Request, principal: CurrentPrincipal, reading: Reading
+) -> Response:
+    page = await _service(request).list(reading, principal, ds, request.query_params.multi_items())
+    return Response(page.body(), media_type=JSON)
 
 
 @router.post(
@@ -123,12 +159,15 @@ async def list_records(ds: str, request: Request, principal: CurrentPrincipal) -
     openapi_extra={**RECORD_BODY, "parameters": [IDEMPOTENCY_KEY]},
     responses={201: {"content": {JSON: {"schema": ENVELOPE}}}},
 )
-async def create_record(ds: str, request: Request, principal: CurrentPrincipal) -> Response:
+async def create_record(
+    ds: str, request: Request, principal: CurrentPrincipal, work: Work
+) -> Response:
     body = await _json_body(request)
-    outcome = await _service(request).create(
-        principal, ds, body, await _write_request(request, body)
-    )
-    return _respond(outcome)
+
+    async def write() -> Response:
+        return _written(await _service(request).create(work, principal, ds, body))
+
+    return await _idempotent(work, request, principal, body, write)
 
 
 @router.get(
@@ -141,10 +180,13 @@ async def create_record(ds: str, request: Request, principal: CurrentPrincipal) 
     },
 )
 async def get_record(
-    ds: str, record_id: str, request: Request, principal: CurrentPrincipal
+    ds: str, record_id: str, request: Request, principal: CurrentPrincipal, reading: Reading
 ) -> Response:
     if_none_match = preconditions.parse(request.headers.get("if-none-match"))
-    return _respond(await _service(request).get(principal, ds, record_id, if_none_match))
+    found = await _service(request).get(reading, principal, ds, record_id)
+    if if_none_match is not None and if_none_match.matches_weak_tag(found.etag):
+        return Response(status_code=304, headers={"ETag": found.etag})
+    return Response(found.body(), 200, {"ETag": found.etag}, media_type=JSON)
 
 
 @router.put(
@@ -157,19 +199,20 @@ async def get_record(
     },
 )
 async def replace_record(
-    ds: str, record_id: str, request: Request, principal: CurrentPrincipal
+    ds: str, record_id: str, request: Request, principal: CurrentPrincipal, work: Work
 ) -> Response:
     body = await _json_body(request)
-    outcome = await _service(request).replace(
-        principal,
-        ds,
-        record_id,
-        body,
-        preconditions.parse(request.headers.get("if-match")),
-        preconditions.parse(request.headers.get("if-none-match")),
-        await _write_request(request, body),
-    )
-    return _respond(outcome)
+    if_match = preconditions.parse(request.headers.get("if-match"))
+    if_none_match = preconditions.parse(request.headers.get("if-none-match"))
+
+    async def write() -> Response:
+        return _written(
+            await _service(request).replace(
+                work, principal, ds, record_id, body, if_match, if_none_match
+            )
+        )
+
+    return await _idempotent(work, request, principal, body, write)
 
 
 @router.patch(
@@ -188,18 +231,16 @@ async def replace_record(
     responses={200: {"content": {JSON: {"schema": ENVELOPE}}}},
 )
 async def patch_record(
-    ds: str, record_id: str, request: Request, principal: CurrentPrincipal
+    ds: str, record_id: str, request: Request, principal: CurrentPrincipal, work: Work
 ) -> Response:
     body = await _json_body(request)
-    outcome = await _service(request).patch(
-        principal,
-        ds,
-        record_id,
-        body,
-        preconditions.parse(request.headers.get("if-match")),
-        await _write_request(request, body),
-    )
-    return _respond(outcome)
+    if_match = preconditions.parse(request.headers.get("if-match"))
+
+    async def write() -> Response:
+        written = await _service(request).patch(work, principal, ds, record_id, body, if_match)
+        return _written(written)
+
+    return await _idempotent(work, request, principal, body, write)
 
 
 @router.delete(
@@ -209,13 +250,11 @@ async def patch_record(
     openapi_extra={"parameters": [IF_MATCH, IDEMPOTENCY_KEY]},
 )
 async def delete_record(
-    ds: str, record_id: str, request: Request, principal: CurrentPrincipal
+    ds: str, record_id: str, request: Request, principal: CurrentPrincipal, work: Work
 ) -> Response:
-    outcome = await _service(request).delete(
-        principal,
-        ds,
-        record_id,
-        preconditions.parse(request.headers.get("if-match")),
-        await _write_request(request, b""),
-    )
-    return _respond(outcome)
+    if_match = preconditions.parse(request.headers.get("if-match"))
+
+    async def write() -> Response:
+        return _written(await _service(request).delete(work, principal, ds, record_id, if_match))
+
+    return await _idempotent(work, request, principal, b"", write)

@@ -1,11 +1,16 @@
-"""Record use cases: validation, preconditions, idempotency, one transaction each."""
+"""Record use cases on the request's unit of work: validation, preconditions, the feed.
+
+Services return what happened (:class:`Found`, :class:`Page`, :class:`Written`);
+the edge turns it into HTTP. Writes run in the edge's transaction and register
+their feed entry as its last statement.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Iterable
-from dataclasses import dataclass, field
-from typing import Any
-from urllib.parse import quote
+from collections.abc import Awaitable, Iterable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, TypeVar
 
 import asyncpg
 
@@ -27,38 +32,51 @@ from entrepot.problems import (
     ServiceUnavailable,
     Unprocessable,
 )
-from entrepot.records import idempotency, query, render, validation
+from entrepot.records import query, render, validation
 from entrepot.records import repository as repo
 from entrepot.records.ids import new_id
 from entrepot.records.mergepatch import merge_patch
 from entrepot.records.preconditions import ETagSet
 from entrepot.store.types import Conn
+from entrepot.store.work import Reads, UnitOfWork
 
-
-@dataclass
-class Outcome:
-    status: int
-    body: bytes = b""
-    headers: dict[str, str] = field(default_factory=dict)
-    record_id: str = ""  # which record a write touched, for its audit row
-    change: Change | None = None  # what the change feed records for it
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
-class Change:
-    op: str
+class Found:
+    """One record as the caller may see it, with the validator of that view."""
+
     record_id: str
     version: int
-    data: str | None
-    prev: str | None  # the record before the change (None: it did not exist)
+    data: str
+    created_at: datetime
+    updated_at: datetime
+    etag: str
+
+    def body(self) -> bytes:
+        return render.envelope(
+            self.record_id, self.version, self.data, self.created_at, self.updated_at
+        )
 
 
 @dataclass(frozen=True)
-class WriteRequest:
-    """What identifies a write for idempotency: key, and a digest of the request."""
+class Page:
+    items: list[bytes]
+    next_cursor: str | None
 
-    idempotency_key: str | None
-    fingerprint: bytes
+    def body(self) -> bytes:
+        return render.page(self.items, self.next_cursor)
+
+
+@dataclass(frozen=True)
+class Written:
+    """A committed-to-be write: the record after it (None when deleted), and whether
+    it created the record."""
+
+    dataset: str
+    record: Found | None
+    created: bool = False
 
 
 @dataclass(frozen=True)
@@ -70,25 +88,27 @@ class ListLimits:
     timeout: float = 5.0
 
 
+def _dropped(registry: DatasetRegistry, dataset: str) -> NotFound:
+    """The dataset's table went away since the catalog cache read it (another replica)."""
+    registry.forget(dataset)
+    return NotFound(f"Dataset {dataset!r} does not exist or is not visible to you.")
+
+
 class RecordService:
     def __init__(
         self,
-        pool: asyncpg.Pool,
         registry: DatasetRegistry,
         access: AccessResolver,
         limits: ListLimits | None = None,
     ) -> None:
-        self.pool = pool
         self.registry = registry
         self.access = access
         self.limits = limits or ListLimits()
 
     # --- reads ------------------------------------------------------------
 
-    async def get(
-        self, principal: Principal, dataset: str, record_id: str, if_none_match: ETagSet | None
-    ) -> Outcome:
-        access = readable_records(await self.access.for_dataset(principal, dataset))
+    async def get(self, reads: Reads, principal: Principal, dataset: str, record_id: str) -> Found:
+        access = readable_records(await self.access.for_dataset(principal, dataset, reads.conn))
         meta = access.meta
         view = read_view(access) if access.narrowed else None
         try:
@@ -96,14 +116,11 @@ class RecordService:
                 sql, args = query.build_get_sql(
                     meta.table, meta.id, record_id, view.schema, view.row_conditions
                 )
-                row = await self.pool.fetchrow(sql, *args)
+                row = await reads.conn.fetchrow(sql, *args)
             else:
-                row = await repo.get(self.pool, meta, record_id)
-        except asyncpg.UndefinedTableError:  # dropped since the catalog cache read it
-            self.registry.forget(dataset)
-            raise NotFound(
-                f"Dataset {dataset!r} does not exist or is not visible to you."
-            ) from None
+                row = await repo.get(reads.conn, meta, record_id)
+        except asyncpg.UndefinedTableError:
+            raise _dropped(self.registry, dataset) from None
         if row is None:
             raise NotFound(f"Record {record_id!r} does not exist in {dataset!r}.")
         data = view.project_text(row[2]) if view is not None else row[2]
@@ -113,14 +130,12 @@ class RecordService:
             tag = render.view_etag(row[0], data)
         else:
             tag = render.etag(row[1])
-        if if_none_match is not None and if_none_match.matches_weak_tag(tag):
-            return Outcome(304, headers={"ETag": tag})
-        return Outcome(200, render.envelope(row[0], row[1], data, row[3], row[4]), {"ETag": tag})
+        return Found(row[0], row[1], data, row[3], row[4], tag)
 
     async def list(
-        self, principal: Principal, dataset: str, params: Iterable[tuple[str, str]]
-    ) -> Outcome:
-        access = readable_records(await self.access.for_dataset(principal, dataset))
+        self, reads: Reads, principal: Principal, dataset: str, params: Iterable[tuple[str, str]]
+    ) -> Page:
+        access = readable_records(await self.access.for_dataset(principal, dataset, reads.conn))
         meta = access.meta
         view = read_view(access)
         parsed = query.parse(params, view.schema)
@@ -129,12 +144,9 @@ class RecordService:
             raise _needs_index(meta, scanned, view.schema)
         sql, args = query.build_sql(meta.table, meta.id, parsed, view.schema, view.row_conditions)
         try:
-            rows = await self.pool.fetch(sql, *args, timeout=self.limits.timeout)
+            rows = await reads.conn.fetch(sql, *args, timeout=self.limits.timeout)
         except asyncpg.UndefinedTableError:
-            self.registry.forget(dataset)
-            raise NotFound(
-                f"Dataset {dataset!r} does not exist or is not visible to you."
-            ) from None
+            raise _dropped(self.registry, dataset) from None
         except asyncpg.DataError as exc:
             raise BadRequest(f"The filter cannot be applied: {exc.args[0]}") from None
         except TimeoutError:  # asyncpg has cancelled the query on the server
@@ -151,166 +163,196 @@ class RecordService:
             for r in rows
         ]
         cursor = query.next_cursor(parsed, rows[-1]) if more and rows else None
-        return Outcome(200, render.page(items, cursor))
+        return Page(items, cursor)
 
     # --- writes -----------------------------------------------------------
 
     async def create(
-        self, principal: Principal, dataset: str, body: bytes, request: WriteRequest
-    ) -> Outcome:
-        async def op(conn: Conn, meta: DatasetMeta) -> Outcome:
-            data = _parse_record(body)
-            record_id = validation.record_id(meta, data, None) if meta.primary_key else new_id()
-            validation.validate(meta, data)
-            row = await repo.insert(conn, meta, record_id, jsonbody.dumps_parsed(data))
-            if row is None:
-                raise Conflict(
-                    f"A record with id {record_id!r} already exists; use PUT to replace it."
-                )
-            return _written(201, meta, row, location=True)
-
-        return await self._write(principal, dataset, request, op, "record.created")
+        self, work: UnitOfWork, principal: Principal, dataset: str, body: bytes
+    ) -> Written:
+        meta = await self._writable(work, principal, dataset)
+        data = _parse_record(body)
+        record_id = validation.record_id(meta, data, None) if meta.primary_key else new_id()
+        validation.validate(meta, data)
+        row = await _stored(
+            self.registry,
+            dataset,
+            repo.insert(work.conn, meta, record_id, jsonbody.dumps_parsed(data)),
+        )
+        if row is None:
+            raise Conflict(f"A record with id {record_id!r} already exists; use PUT to replace it.")
+        return await _upserted(work, principal, meta, row, None, created=True)
 
     async def replace(
         self,
+        work: UnitOfWork,
         principal: Principal,
         dataset: str,
         record_id: str,
         body: bytes,
         if_match: ETagSet | None,
         if_none_match: ETagSet | None,
-        request: WriteRequest,
-    ) -> Outcome:
-        async def op(conn: Conn, meta: DatasetMeta) -> Outcome:
-            data = _parse_record(body)
-            validation.record_id(meta, data, record_id)
-            validation.validate(meta, data)
-            text = jsonbody.dumps_parsed(data)
-            if if_none_match is not None and if_none_match.any:
-                row = await repo.insert(conn, meta, record_id, text)
-                if row is None:
-                    raise PreconditionFailed("The record exists and If-None-Match is '*'.")
-                return _written(201, meta, row, location=True)
-            if if_match is None:
-                _require_if_match(meta)
-                row = await repo.upsert(conn, meta, record_id, text)
-                while row is None:  # created by another writer since the statement began
-                    row = await repo.upsert(conn, meta, record_id, text)
-                created = bool(row["created"])
-                return _written(201 if created else 200, meta, row, row["prev"], location=created)
-            current = await _check_if_match(conn, meta, record_id, if_match)
-            updated = await repo.update(conn, meta, record_id, text, None)
-            assert updated is not None
-            return _written(200, meta, updated, current[1])
-
-        return await self._write(principal, dataset, request, op, "record.replaced")
+    ) -> Written:
+        meta = await self._writable(work, principal, dataset)
+        data = _parse_record(body)
+        validation.record_id(meta, data, record_id)
+        validation.validate(meta, data)
+        text = jsonbody.dumps_parsed(data)
+        conn = work.conn
+        if if_none_match is not None and if_none_match.any:
+            row = await _stored(self.registry, dataset, repo.insert(conn, meta, record_id, text))
+            if row is None:
+                raise PreconditionFailed("The record exists and If-None-Match is '*'.")
+            return await _upserted(work, principal, meta, row, None, created=True)
+        if if_match is None:
+            _require_if_match(meta)
+            row = await _stored(self.registry, dataset, repo.upsert(conn, meta, record_id, text))
+            while row is None:  # created by another writer since the statement began
+                row = await _stored(
+                    self.registry, dataset, repo.upsert(conn, meta, record_id, text)
+                )
+            return await _upserted(
+                work, principal, meta, row, row["prev"], created=bool(row["created"])
+            )
+        current = await _check_if_match(conn, meta, record_id, if_match)
+        updated = await _stored(
+            self.registry, dataset, repo.update(conn, meta, record_id, text, None)
+        )
+        assert updated is not None
+        return await _upserted(work, principal, meta, updated, current[1], action="replaced")
 
     async def patch(
         self,
+        work: UnitOfWork,
         principal: Principal,
         dataset: str,
         record_id: str,
         body: bytes,
         if_match: ETagSet | None,
-        request: WriteRequest,
-    ) -> Outcome:
-        async def op(conn: Conn, meta: DatasetMeta) -> Outcome:
-            patch_doc = _parse_record(body)
-            if if_match is None:
-                _require_if_match(meta)
-            current = await repo.get_for_update(conn, meta, record_id)
-            if current is None:
-                if if_match is not None:
-                    raise PreconditionFailed(f"Record {record_id!r} does not exist.")
-                raise NotFound(f"Record {record_id!r} does not exist in {meta.name!r}.")
-            if if_match is not None and not if_match.matches_strong(current[0]):
-                raise PreconditionFailed(
-                    _stale(current[0]), headers={"ETag": render.etag(current[0])}
-                )
-            data = merge_patch(jsonbody.loads_trusted(current[1]), patch_doc)
-            validation.record_id(meta, data, record_id)
-            validation.validate(meta, data)
-            row = await repo.update(conn, meta, record_id, jsonbody.dumps_parsed(data), None)
-            assert row is not None
-            return _written(200, meta, row, current[1])
-
-        return await self._write(principal, dataset, request, op, "record.patched")
+    ) -> Written:
+        meta = await self._writable(work, principal, dataset)
+        patch_doc = _parse_record(body)
+        if if_match is None:
+            _require_if_match(meta)
+        current = await _stored(
+            self.registry, dataset, repo.get_for_update(work.conn, meta, record_id)
+        )
+        if current is None:
+            if if_match is not None:
+                raise PreconditionFailed(f"Record {record_id!r} does not exist.")
+            raise NotFound(f"Record {record_id!r} does not exist in {meta.name!r}.")
+        if if_match is not None and not if_match.matches_strong(current[0]):
+            raise PreconditionFailed(_stale(current[0]), headers={"ETag": render.etag(current[0])})
+        data = merge_patch(jsonbody.loads_trusted(current[1]), patch_doc)
+        validation.record_id(meta, data, record_id)
+        validation.validate(meta, data)
+        row = await _stored(
+            self.registry,
+            dataset,
+            repo.update(work.conn, meta, record_id, jsonbody.dumps_parsed(data), None),
+        )
+        assert row is not None
+        return await _upserted(work, principal, meta, row, current[1], action="patched")
 
     async def delete(
         self,
+        work: UnitOfWork,
         principal: Principal,
         dataset: str,
         record_id: str,
         if_match: ETagSet | None,
-        request: WriteRequest,
-    ) -> Outcome:
-        async def op(conn: Conn, meta: DatasetMeta) -> Outcome:
-            if if_match is None:
-                _require_if_match(meta)
-            else:
-                await _check_if_match(conn, meta, record_id, if_match)
-            deleted = await repo.delete(conn, meta, record_id, None)
-            if deleted is None:
-                raise NotFound(f"Record {record_id!r} does not exist in {meta.name!r}.")
-            change = Change("delete", record_id, deleted[0] + 1, None, deleted[1])
-            return Outcome(204, record_id=record_id, change=change)
+    ) -> Written:
+        meta = await self._writable(work, principal, dataset)
+        if if_match is None:
+            _require_if_match(meta)
+        else:
+            await _check_if_match(work.conn, meta, record_id, if_match)
+        deleted = await _stored(
+            self.registry, dataset, repo.delete(work.conn, meta, record_id, None)
+        )
+        if deleted is None:
+            raise NotFound(f"Record {record_id!r} does not exist in {meta.name!r}.")
+        await _audited(work, principal, meta, "deleted", record_id, 204)
+        _emit(work, meta, "delete", record_id, deleted[0] + 1, None, deleted[1])
+        return Written(meta.name, None)
 
-        return await self._write(principal, dataset, request, op, "record.deleted")
+    async def _writable(self, work: UnitOfWork, principal: Principal, dataset: str) -> DatasetMeta:
+        """The dataset, writable by ``principal``, locked against schema changes."""
+        meta = writable_records(await self.access.for_dataset(principal, dataset, work.conn)).meta
+        return await _stored(self.registry, dataset, self.registry.lock_for_write(work.conn, meta))
 
-    async def _write(
-        self,
-        principal: Principal,
-        dataset: str,
-        request: WriteRequest,
-        op: Callable[[Conn, DatasetMeta], Awaitable[Outcome]],
-        action: str,
-    ) -> Outcome:
-        meta = writable_records(await self.access.for_dataset(principal, dataset)).meta
-        key = request.idempotency_key
-        scope = principal.subject
-        try:
-            async with self.pool.acquire() as conn, conn.transaction():
-                if key is not None:
-                    stored = await idempotency.claim(conn, scope, key, request.fingerprint)
-                    if stored is not None:
-                        headers = {**stored.headers, "Idempotent-Replayed": "true"}
-                        return Outcome(stored.status, stored.body, headers)
-                meta = await self.registry.lock_for_write(conn, meta)
-                outcome = await op(conn, meta)
-                await record(
-                    conn,
-                    principal,
-                    "record.created" if outcome.status == 201 else action,
-                    f"dataset:{meta.name}/record:{outcome.record_id}",
-                    status=outcome.status,
-                    org_id=meta.org_id,
-                )
-                if key is not None:
-                    await idempotency.remember(
-                        conn,
-                        scope,
-                        key,
-                        request.fingerprint,
-                        idempotency.StoredResponse(outcome.status, outcome.body, outcome.headers),
-                    )
-                if outcome.change is not None:
-                    # Last statement before commit: the feed head's row lock,
-                    # which orders seqs by commit, is held as briefly as possible.
-                    c = outcome.change
-                    await changes_repo.append(
-                        conn, meta.id, c.op, c.record_id, c.version, c.data, c.prev
-                    )
-                return outcome
-        except asyncpg.UndefinedTableError:
-            self.registry.forget(dataset)
-            raise NotFound(
-                f"Dataset {dataset!r} does not exist or is not visible to you."
-            ) from None
-        except (asyncpg.DataError, asyncpg.ProgramLimitExceededError) as exc:
-            raise Unprocessable(
-                "The record cannot be stored.",
-                errors=[{"path": "", "message": str(exc.args[0]) if exc.args else "invalid value"}],
-            ) from None
+
+async def _stored(registry: DatasetRegistry, dataset: str, statement: Awaitable[T]) -> T:
+    """Await a write's statement; what the store refuses becomes the caller's problem."""
+    try:
+        return await statement
+    except asyncpg.UndefinedTableError:
+        raise _dropped(registry, dataset) from None
+    except (asyncpg.DataError, asyncpg.ProgramLimitExceededError) as exc:
+        raise Unprocessable(
+            "The record cannot be stored.",
+            errors=[{"path": "", "message": str(exc.args[0]) if exc.args else "invalid value"}],
+        ) from None
+
+
+async def _audited(
+    work: UnitOfWork,
+    principal: Principal,
+    meta: DatasetMeta,
+    what: str,
+    record_id: str,
+    status: int,
+) -> None:
+    await record(
+        work.conn,
+        principal,
+        f"record.{what}",
+        f"dataset:{meta.name}/record:{record_id}",
+        status=status,
+        org_id=meta.org_id,
+    )
+
+
+def _emit(
+    work: UnitOfWork,
+    meta: DatasetMeta,
+    op: str,
+    record_id: str,
+    version: int,
+    data: str | None,
+    prev: str | None,
+) -> None:
+    """The write's change-feed entry, as the transaction's last statement: the feed
+    head's row lock, which orders seqs by commit, is held as briefly as possible."""
+
+    async def append(conn: Conn) -> None:
+        await changes_repo.append(conn, meta.id, op, record_id, version, data, prev)
+
+    work.last(append)
+
+
+async def _upserted(
+    work: UnitOfWork,
+    principal: Principal,
+    meta: DatasetMeta,
+    row: asyncpg.Record,
+    prev: str | None,
+    *,
+    created: bool = False,
+    action: str = "replaced",
+) -> Written:
+    status = 201 if created else 200
+    await _audited(work, principal, meta, "created" if created else action, row["id"], status)
+    _emit(work, meta, "upsert", row["id"], row["version"], row["data"], prev)
+    found = Found(
+        row["id"],
+        row["version"],
+        row["data"],
+        row["created_at"],
+        row["updated_at"],
+        render.etag(row["version"]),
+    )
+    return Written(meta.name, found, created)
 
 
 def _needs_index(meta: DatasetMeta, fields: list[str], schema: RecordSchema) -> BadRequest:
@@ -364,18 +406,3 @@ async def _check_if_match(
     if not if_match.matches_strong(current[0]):
         raise PreconditionFailed(_stale(current[0]), headers={"ETag": render.etag(current[0])})
     return current
-
-
-def _written(
-    status: int,
-    meta: DatasetMeta,
-    row: asyncpg.Record,
-    prev: str | None = None,
-    *,
-    location: bool = False,
-) -> Outcome:
-    headers = {"ETag": render.etag(row["version"])}
-    if location:
-        headers["Location"] = f"/v1/datasets/{meta.name}/records/{quote(row['id'], safe='')}"
-    change = Change("upsert", row["id"], row["version"], row["data"], prev)
-    return Outcome(status, render.envelope(*row[:5]), headers, row["id"], change)

@@ -1,0 +1,106 @@
+"""A request's unit of work: one connection, at most one transaction, and what follows it.
+
+The request edge opens it, hands it to the service, and ends it: services
+read and write through ``work.conn`` and never commit. A statement that
+must be the transaction's last (a change-feed entry, whose row lock is held
+until the commit) is registered with ``last(step)``. What must happen only
+once the change is durable is registered on the unit and released by the
+edge after the commit, never on a rollback:
+
+- ``announce(topic)``: tell every replica to drop a cache (NOTIFY, sent after
+  the commit, so no write transaction ever holds PostgreSQL's global notify
+  lock; a replica that misses one still drops its cache within its TTL);
+- ``after_commit(effect)``: anything else local (forget this replica's
+  caches, wake the feed's readers, start a job).
+
+:class:`Reads` is the same without a transaction, for requests that only
+read: one connection for the request, statements in autocommit.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+
+import asyncpg
+import structlog
+
+from entrepot.store.notify import CHANNEL
+from entrepot.store.types import Conn
+
+log = structlog.get_logger("entrepot.store")
+
+Effect = Callable[[], Awaitable[None] | None]
+Step = Callable[[Conn], Awaitable[object]]
+
+
+@dataclass
+class Reads:
+    """One connection for a request that only reads."""
+
+    conn: Conn
+
+
+@dataclass
+class UnitOfWork(Reads):
+    """One connection inside one transaction, plus the effects of its commit."""
+
+    _last: list[Step] = field(default_factory=list)
+    _effects: list[Effect] = field(default_factory=list)
+    _topics: list[str] = field(default_factory=list)
+
+    def last(self, step: Step) -> None:
+        """Run ``step`` on the connection as the transaction's last statements, in order."""
+        self._last.append(step)
+
+    def after_commit(self, effect: Effect) -> None:
+        self._effects.append(effect)
+
+    def announce(self, topic: str) -> None:
+        if topic not in self._topics:
+            self._topics.append(topic)
+
+    async def _release(self, pool: asyncpg.Pool) -> None:
+        """Run the effects of a commit; a failing one is logged, never undoes the commit."""
+        for effect in self._effects:
+            try:
+                done = effect()
+                if inspect.isawaitable(done):
+                    await done
+            except Exception as exc:
+                log.warning("after_commit_failed", error=f"{type(exc).__name__}: {exc}")
+        if self._topics:
+            try:
+                await pool.execute(
+                    "SELECT pg_notify($1, topic) FROM unnest($2::text[]) AS topic",
+                    CHANNEL,
+                    self._topics,
+                )
+            except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+                log.warning("announce_failed", topics=self._topics, error=type(exc).__name__)
+
+
+@asynccontextmanager
+async def reads(pool: asyncpg.Pool) -> AsyncIterator[Reads]:
+    async with pool.acquire() as conn:
+        yield Reads(conn)
+
+
+@asynccontextmanager
+async def unit_of_work(pool: asyncpg.Pool) -> AsyncIterator[UnitOfWork]:
+    """Commit when the body returns, roll back when it raises; then release the effects."""
+    async with pool.acquire() as conn:
+        work = UnitOfWork(conn)
+        transaction = conn.transaction()
+        await transaction.start()
+        try:
+            yield work
+            for step in work._last:
+                await step(conn)
+        except BaseException:
+            await transaction.rollback()
+            raise
+        await transaction.commit()
+    await work._release(pool)

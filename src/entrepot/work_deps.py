@@ -1,0 +1,30 @@
+"""The request edge's units of work, as dependencies an endpoint names in its signature.
+
+``Work`` (a transaction) for routes that change something, ``Reading`` (a
+connection, no transaction) for routes that only read. Both end before the
+answer is sent (``scope="function"``): a 2xx means committed, and a commit
+that fails is answered as the problem it is.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Annotated
+
+from fastapi import Depends, Request
+
+from entrepot.store.work import Reads, UnitOfWork, reads, unit_of_work
+
+
+async def _work(request: Request) -> AsyncIterator[UnitOfWork]:
+    async with unit_of_work(request.app.state.pool) as work:
+        yield work
+
+
+async def _reads(request: Request) -> AsyncIterator[Reads]:
+    async with reads(request.app.state.pool) as reading:
+        yield reading
+
+
+Work = Annotated[UnitOfWork, Depends(_work, scope="function")]
+Reading = Annotated[Reads, Depends(_reads, scope="function")]

@@ -18,6 +18,7 @@ from entrepot.catalog.models import (
     OrgPage,
 )
 from entrepot.pagination import parse_limit
+from entrepot.work_deps import Reading, Work
 
 router = APIRouter(prefix="/v1")
 
@@ -28,37 +29,35 @@ Cursor = Annotated[
 
 
 @router.post("/orgs", status_code=201, response_model=Org, tags=["orgs"])
-async def create_org(body: OrgCreate, request: Request, principal: CurrentPrincipal) -> Any:
-    return await service.create_org(request.app.state.pool, principal, body.name, body.title)
+async def create_org(body: OrgCreate, principal: CurrentPrincipal, work: Work) -> Any:
+    return await service.create_org(work, principal, body.name, body.title)
 
 
 @router.get("/orgs", response_model=OrgPage, tags=["orgs"])
 async def list_orgs(
-    request: Request, principal: CurrentPrincipal, limit: Limit = None, cursor: Cursor = None
+    principal: CurrentPrincipal, reading: Reading, limit: Limit = None, cursor: Cursor = None
 ) -> Any:
-    return await service.list_orgs(
-        request.app.state.pool, principal, cursor=cursor, limit=parse_limit(limit)
-    )
+    return await service.list_orgs(reading, principal, cursor=cursor, limit=parse_limit(limit))
 
 
 @router.get("/orgs/{org}", response_model=Org, tags=["orgs"])
-async def get_org(org: str, request: Request, principal: CurrentPrincipal) -> Any:
-    return await service.get_org(request.app.state.pool, principal, org)
+async def get_org(org: str, principal: CurrentPrincipal, reading: Reading) -> Any:
+    return await service.get_org(reading, principal, org)
 
 
 @router.post("/datasets", status_code=201, response_model=Dataset, tags=["datasets"])
 async def create_dataset(
-    body: DatasetCreate, request: Request, response: Response, principal: CurrentPrincipal
+    body: DatasetCreate, response: Response, principal: CurrentPrincipal, work: Work
 ) -> Any:
-    created = await service.create_dataset(request.app.state.pool, principal, body)
+    created = await service.create_dataset(work, principal, body)
     response.headers["Location"] = f"/v1/datasets/{created['name']}"
     return created
 
 
 @router.get("/datasets", response_model=DatasetPage, tags=["datasets"])
 async def list_datasets(
-    request: Request,
     principal: CurrentPrincipal,
+    reading: Reading,
     q: Annotated[str | None, Query(max_length=200, description="Full-text search.")] = None,
     org: Annotated[str | None, Query(max_length=64)] = None,
     tag: Annotated[str | None, Query(max_length=64)] = None,
@@ -66,7 +65,7 @@ async def list_datasets(
     cursor: Cursor = None,
 ) -> Any:
     return await service.list_datasets(
-        request.app.state.pool,
+        reading,
         principal,
         q=q,
         org=org,
@@ -77,21 +76,24 @@ async def list_datasets(
 
 
 @router.get("/datasets/{ds}", response_model=Dataset, tags=["datasets"])
-async def get_dataset(ds: str, request: Request, principal: CurrentPrincipal) -> Any:
-    state = request.app.state
-    return await service.get_dataset(state.pool, state.access, principal, ds)
+async def get_dataset(
+    ds: str, request: Request, principal: CurrentPrincipal, reading: Reading
+) -> Any:
+    return await service.get_dataset(reading, request.app.state.access, principal, ds)
 
 
 @router.patch("/datasets/{ds}", response_model=Dataset, tags=["datasets"])
 async def update_dataset(
-    ds: str, body: DatasetPatch, request: Request, principal: CurrentPrincipal
+    ds: str, body: DatasetPatch, request: Request, principal: CurrentPrincipal, reading: Reading
 ) -> Any:
-    state = request.app.state
-    return await service.update_dataset(state.pool, state.access, principal, ds, body)
+    """Runs online: its slow parts outside any transaction, then a short one (the
+    service opens it on this request's connection)."""
+    return await service.update_dataset(reading, request.app.state.access, principal, ds, body)
 
 
 @router.delete("/datasets/{ds}", status_code=204, tags=["datasets"])
-async def delete_dataset(ds: str, request: Request, principal: CurrentPrincipal) -> Response:
-    state = request.app.state
-    await service.delete_dataset(state.pool, state.access, principal, ds)
+async def delete_dataset(
+    ds: str, request: Request, principal: CurrentPrincipal, work: Work
+) -> Response:
+    await service.delete_dataset(work, request.app.state.access, principal, ds)
     return Response(status_code=204)

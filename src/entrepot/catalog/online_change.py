@@ -51,14 +51,14 @@ def _check(
             )
 
 
-async def validate_stored(pool: asyncpg.Pool, dataset_id: int, schema: RecordSchema) -> int:
+async def validate_stored(conn: Conn, dataset_id: int, schema: RecordSchema) -> int:
     """Check every stored record against ``schema`` without holding a lock; the feed
     seq the check is complete up to (409 with the first failures, if any)."""
-    covered = await changes_repo.head_seq(pool, dataset_id)
+    covered = await changes_repo.head_seq(conn, dataset_id)
     failures: list[dict[str, str]] = []
     after = ""
     while len(failures) < MAX_ERRORS:
-        rows = await repo.record_batch(pool, dataset_id, after, BATCH)
+        rows = await repo.record_batch(conn, dataset_id, after, BATCH)
         if not rows:
             break
         _check(schema, rows, failures)
@@ -67,9 +67,9 @@ async def validate_stored(pool: asyncpg.Pool, dataset_id: int, schema: RecordSch
     if failures:
         raise _stranded(failures)
     while True:  # catch up with what was written meanwhile, until little is left
-        head = await changes_repo.head_seq(pool, dataset_id)
-        changed = await _changed_ids(pool, dataset_id, covered)
-        await _validate_ids(pool, dataset_id, schema, changed)
+        head = await changes_repo.head_seq(conn, dataset_id)
+        changed = await _changed_ids(conn, dataset_id, covered)
+        await _validate_ids(conn, dataset_id, schema, changed)
         covered = head
         if len(changed) <= SETTLED:
             return covered
@@ -101,25 +101,23 @@ async def _validate_ids(
         raise _stranded(failures)
 
 
-async def build_index(pool: asyncpg.Pool, dataset_id: int, field: str) -> None:
-    """Build a field index without blocking writes (its own connection, no transaction).
+async def build_index(conn: Conn, dataset_id: int, field: str) -> None:
+    """Build a field index without blocking writes (``conn`` in no transaction).
 
     A build that failed before (or a crash mid-build) leaves an invalid index
     that ``IF NOT EXISTS`` would mistake for a finished one: it is dropped first.
     """
-    async with pool.acquire() as conn:
-        if await repo.field_index_valid(conn, dataset_id, field) is False:
-            await repo.drop_field_index_concurrently(conn, dataset_id, field)
-        try:
-            await repo.create_field_index_concurrently(conn, dataset_id, field)
-        except (asyncpg.ProgramLimitExceededError, asyncpg.DataError) as exc:
-            await repo.drop_field_index_concurrently(conn, dataset_id, field)
-            raise Unprocessable(
-                f"An index on {field!r} cannot be built: {exc.args[0] if exc.args else exc}",
-                errors=[{"path": "/indexes", "message": f"{field!r} cannot be indexed"}],
-            ) from None
-
-
-async def drop_index(pool: asyncpg.Pool, dataset_id: int, field: str) -> None:
-    async with pool.acquire() as conn:
+    if await repo.field_index_valid(conn, dataset_id, field) is False:
         await repo.drop_field_index_concurrently(conn, dataset_id, field)
+    try:
+        await repo.create_field_index_concurrently(conn, dataset_id, field)
+    except (asyncpg.ProgramLimitExceededError, asyncpg.DataError) as exc:
+        await repo.drop_field_index_concurrently(conn, dataset_id, field)
+        raise Unprocessable(
+            f"An index on {field!r} cannot be built: {exc.args[0] if exc.args else exc}",
+            errors=[{"path": "/indexes", "message": f"{field!r} cannot be indexed"}],
+        ) from None
+
+
+async def drop_index(conn: Conn, dataset_id: int, field: str) -> None:
+    await repo.drop_field_index_concurrently(conn, dataset_id, field)

@@ -32,7 +32,7 @@ async def get_org(conn: Executor, name: str) -> asyncpg.Record | None:
 
 
 async def list_orgs(
-    conn: asyncpg.Pool, *, only: list[uuid.UUID] | None, after: str | None, limit: int
+    conn: Executor, *, only: list[uuid.UUID] | None, after: str | None, limit: int
 ) -> list[asyncpg.Record]:
     return await conn.fetch(
         """
@@ -140,7 +140,7 @@ async def get_dataset(
 
 
 async def list_datasets(
-    conn: asyncpg.Pool,
+    conn: Executor,
     *,
     is_admin: bool,
     viewer_orgs: list[uuid.UUID],

@@ -25,8 +25,8 @@ from entrepot.policy import (
 )
 from entrepot.problems import BadRequest, Conflict, NotFound, Unprocessable, refuse_nulls
 from entrepot.records.query import row_filter_conditions
-from entrepot.store.notify import announce
 from entrepot.store.types import Conn
+from entrepot.store.work import Reads, UnitOfWork, within
 
 MAX_SCHEMA_CHANGE_ERRORS = 20
 
@@ -60,27 +60,27 @@ def dataset_out(row: asyncpg.Record) -> dict[str, Any]:
 
 
 async def create_org(
-    pool: asyncpg.Pool, principal: Principal, name: str, title: str
+    work: UnitOfWork, principal: Principal, name: str, title: str
 ) -> dict[str, Any]:
     require_platform_admin(principal)
-    async with pool.acquire() as conn, conn.transaction():
-        try:
-            row = await repo.insert_org(conn, name, title)
-        except asyncpg.UniqueViolationError:
-            raise Conflict(f"An organisation named {name!r} already exists.") from None
-        await record(
-            conn,
-            principal,
-            "org.created",
-            f"org:{name}",
-            org_id=row["id"],
-            details={"title": title},
-        )
+    conn = work.conn
+    try:
+        row = await repo.insert_org(conn, name, title)
+    except asyncpg.UniqueViolationError:
+        raise Conflict(f"An organisation named {name!r} already exists.") from None
+    await record(
+        conn,
+        principal,
+        "org.created",
+        f"org:{name}",
+        org_id=row["id"],
+        details={"title": title},
+    )
     return org_out(row)
 
 
-async def get_org(pool: asyncpg.Pool, principal: Principal, name: str) -> dict[str, Any]:
-    row = await repo.get_org(pool, name)
+async def get_org(reads: Reads, principal: Principal, name: str) -> dict[str, Any]:
+    row = await repo.get_org(reads.conn, name)
     if row is None or not can_see_org(principal, row["id"]):
         raise NotFound(
             f"Organisation {name!r} does not exist or is not visible to you.", denial=True
@@ -89,14 +89,14 @@ async def get_org(pool: asyncpg.Pool, principal: Principal, name: str) -> dict[s
 
 
 async def list_orgs(
-    pool: asyncpg.Pool, principal: Principal, *, cursor: str | None, limit: int
+    reads: Reads, principal: Principal, *, cursor: str | None, limit: int
 ) -> dict[str, Any]:
     fp = fingerprint("orgs")
     after = decode_cursor(cursor, fp)[0] if cursor else None
     if after is not None and not isinstance(after, str):
         after = None
     only = None if principal.is_admin else principal.org_ids()
-    rows = await repo.list_orgs(pool, only=only, after=after, limit=limit + 1)
+    rows = await repo.list_orgs(reads.conn, only=only, after=after, limit=limit + 1)
     return page([org_out(r) for r in rows], limit, fp, lambda item: [item["name"]])
 
 
@@ -119,48 +119,48 @@ def _check_dataset_shape(schema: RecordSchema, primary_key: str | None, indexes:
 
 
 async def create_dataset(
-    pool: asyncpg.Pool, principal: Principal, body: DatasetCreate
+    work: UnitOfWork, principal: Principal, body: DatasetCreate
 ) -> dict[str, Any]:
     schema = RecordSchema.compile(body.schema_)
     indexes = list(dict.fromkeys(body.indexes))
     _check_dataset_shape(schema, body.primary_key, indexes)
-    async with pool.acquire() as conn, conn.transaction():
-        org_id = await _org_id_for(conn, principal, body.org)
-        try:
-            dataset_id = await repo.insert_dataset(
-                conn,
-                {
-                    "name": body.name,
-                    "org_id": org_id,
-                    "title": body.title,
-                    "description": body.description,
-                    "schema": jsonbody.dumps(body.schema_),
-                    "primary_key": body.primary_key,
-                    "visibility": body.visibility,
-                    "indexes": indexes,
-                    "tags": list(dict.fromkeys(body.tags)),
-                    "require_if_match": body.require_if_match,
-                    "auto_approve": body.auto_approve,
-                },
-            )
-        except asyncpg.UniqueViolationError:
-            raise Conflict(f"A dataset named {body.name!r} already exists.") from None
-        for field in indexes:
-            await repo.create_field_index(conn, dataset_id, field)
-        await changes_repo.create_head(conn, dataset_id)
-        await record(
+    conn = work.conn
+    org_id = await _org_id_for(conn, principal, body.org)
+    try:
+        dataset_id = await repo.insert_dataset(
             conn,
-            principal,
-            "dataset.created",
-            f"dataset:{body.name}",
-            org_id=org_id,
-            details={
-                "visibility": body.visibility,
+            {
+                "name": body.name,
+                "org_id": org_id,
+                "title": body.title,
+                "description": body.description,
+                "schema": jsonbody.dumps(body.schema_),
                 "primary_key": body.primary_key,
+                "visibility": body.visibility,
                 "indexes": indexes,
+                "tags": list(dict.fromkeys(body.tags)),
+                "require_if_match": body.require_if_match,
+                "auto_approve": body.auto_approve,
             },
         )
-        row = await repo.get_dataset(conn, body.name)
+    except asyncpg.UniqueViolationError:
+        raise Conflict(f"A dataset named {body.name!r} already exists.") from None
+    for field in indexes:
+        await repo.create_field_index(conn, dataset_id, field)
+    await changes_repo.create_head(conn, dataset_id)
+    await record(
+        conn,
+        principal,
+        "dataset.created",
+        f"dataset:{body.name}",
+        org_id=org_id,
+        details={
+            "visibility": body.visibility,
+            "primary_key": body.primary_key,
+            "indexes": indexes,
+        },
+    )
+    row = await repo.get_dataset(conn, body.name)
     assert row is not None
     return dataset_out(row)
 
@@ -176,17 +176,19 @@ def _as_seen(out: dict[str, Any], fields: list[str] | frozenset[str] | None) -> 
 
 
 async def get_dataset(
-    pool: asyncpg.Pool, access: AccessResolver, principal: Principal, name: str
+    reads: Reads, access: AccessResolver, principal: Principal, name: str
 ) -> dict[str, Any]:
-    found = require_dataset_scope(await access.for_dataset(principal, name), "datasets:read")
-    row = await repo.get_dataset(pool, name)
+    found = require_dataset_scope(
+        await access.for_dataset(principal, name, reads.conn), "datasets:read"
+    )
+    row = await repo.get_dataset(reads.conn, name)
     if row is None:
         raise NotFound(f"Dataset {name!r} does not exist or is not visible to you.")
     return _as_seen(dataset_out(row), found.fields)
 
 
 async def list_datasets(
-    pool: asyncpg.Pool,
+    reads: Reads,
     principal: Principal,
     *,
     q: str | None,
@@ -199,7 +201,7 @@ async def list_datasets(
     fp = fingerprint("datasets", q, org, tag)
     after = decode_cursor(cursor, fp)[0] if cursor else None
     rows = await repo.list_datasets(
-        pool,
+        reads.conn,
         is_admin=principal.is_admin,
         viewer_orgs=principal.org_ids(),
         viewer_app=principal.app_id,
@@ -243,7 +245,7 @@ async def _check_live_grants(conn: Conn, dataset_id: int, schema: RecordSchema) 
 
 
 async def update_dataset(
-    pool: asyncpg.Pool,
+    reads: Reads,
     access: AccessResolver,
     principal: Principal,
     name: str,
@@ -251,15 +253,18 @@ async def update_dataset(
 ) -> dict[str, Any]:
     """Apply a dataset change; writers wait only for its last, short transaction.
 
-    The slow parts run before it, without locks: new indexes are built
-    concurrently and a new schema is checked against the stored records
-    (:mod:`entrepot.catalog.online_change`); the transaction then checks what
-    was written meanwhile and commits. Dropped indexes go after the commit.
+    The slow parts run first on the request's connection, outside any
+    transaction and without locks: new indexes are built concurrently and a
+    new schema is checked against the stored records
+    (:mod:`entrepot.catalog.online_change`); a transaction on the same
+    connection then checks what was written meanwhile and commits. Dropped
+    indexes go after the commit.
     """
-    await access.for_dataset(principal, name)
+    conn = reads.conn
+    await access.for_dataset(principal, name, conn)
     registry = access.registry
     given = patch.model_dump(exclude_unset=True, by_alias=True)
-    row = await repo.get_dataset(pool, name)
+    row = await repo.get_dataset(conn, name)
     if row is None:
         raise NotFound(f"Dataset {name!r} does not exist or is not visible to you.")
     require_org_admin(principal, row["org_id"])
@@ -288,14 +293,14 @@ async def update_dataset(
 
     checked_through = 0
     if "schema" in changes:
-        checked_through = await online_change.validate_stored(pool, row["id"], schema)
+        checked_through = await online_change.validate_stored(conn, row["id"], schema)
         changes["schema"] = jsonbody.dumps(changes["schema"])
     built: list[str] = []
     try:
         for field in added:
-            await online_change.build_index(pool, row["id"], field)
+            await online_change.build_index(conn, row["id"], field)
             built.append(field)
-        async with pool.acquire() as conn, conn.transaction():
+        async with within(reads) as work:
             locked = await repo.get_dataset(conn, name, for_update=True)
             if locked is None or locked["id"] != row["id"]:
                 raise NotFound(f"Dataset {name!r} does not exist or is not visible to you.")
@@ -306,7 +311,6 @@ async def update_dataset(
                 raise Conflict(
                     f"{name!r} was changed by someone else meanwhile; read it and try again."
                 )
-            await announce(conn, f"dataset:{name}")
             if "schema" in changes:
                 await online_change.validate_changed(conn, row["id"], schema, checked_through)
                 await _check_live_grants(conn, row["id"], schema)
@@ -321,13 +325,14 @@ async def update_dataset(
                 details=_changed(changes),
             )
             updated = await repo.get_dataset(conn, name)
+            work.announce(f"dataset:{name}")
+            work.after_commit(lambda: registry.forget(name))
     except BaseException:
         for field in built:  # the change did not happen: neither does its index
-            await online_change.drop_index(pool, row["id"], field)
+            await online_change.drop_index(conn, row["id"], field)
         raise
     for field in removed:
-        await online_change.drop_index(pool, row["id"], field)
-    registry.forget(name)
+        await online_change.drop_index(conn, row["id"], field)
     assert updated is not None
     return dataset_out(updated)
 
@@ -342,16 +347,16 @@ def _changed(changes: dict[str, Any]) -> dict[str, Any]:
 
 
 async def delete_dataset(
-    pool: asyncpg.Pool, access: AccessResolver, principal: Principal, name: str
+    work: UnitOfWork, access: AccessResolver, principal: Principal, name: str
 ) -> None:
-    await access.for_dataset(principal, name)
+    conn = work.conn
+    await access.for_dataset(principal, name, conn)
     registry = access.registry
-    async with pool.acquire() as conn, conn.transaction():
-        row = await repo.get_dataset(conn, name, for_update=True)
-        if row is None:
-            raise NotFound(f"Dataset {name!r} does not exist or is not visible to you.")
-        require_org_admin(principal, row["org_id"])
-        await announce(conn, f"dataset:{name}")
-        await repo.delete_dataset(conn, row["id"])
-        await record(conn, principal, "dataset.deleted", f"dataset:{name}", org_id=row["org_id"])
-    registry.forget(name)
+    row = await repo.get_dataset(conn, name, for_update=True)
+    if row is None:
+        raise NotFound(f"Dataset {name!r} does not exist or is not visible to you.")
+    require_org_admin(principal, row["org_id"])
+    await repo.delete_dataset(conn, row["id"])
+    await record(conn, principal, "dataset.deleted", f"dataset:{name}", org_id=row["org_id"])
+    work.announce(f"dataset:{name}")
+    work.after_commit(lambda: registry.forget(name))

@@ -62,8 +62,9 @@ class UnitOfWork(Reads):
         if topic not in self._topics:
             self._topics.append(topic)
 
-    async def _release(self, pool: asyncpg.Pool) -> None:
-        """Run the effects of a commit; a failing one is logged, never undoes the commit."""
+    async def _release(self) -> None:
+        """Run the effects of a commit (the connection is still ours, out of the
+        transaction); a failing one is logged, never undoes the commit."""
         for effect in self._effects:
             try:
                 done = effect()
@@ -73,7 +74,7 @@ class UnitOfWork(Reads):
                 log.warning("after_commit_failed", error=f"{type(exc).__name__}: {exc}")
         if self._topics:
             try:
-                await pool.execute(
+                await self.conn.execute(
                     "SELECT pg_notify($1, topic) FROM unnest($2::text[]) AS topic",
                     CHANNEL,
                     self._topics,
@@ -91,16 +92,23 @@ async def reads(pool: asyncpg.Pool) -> AsyncIterator[Reads]:
 @asynccontextmanager
 async def unit_of_work(pool: asyncpg.Pool) -> AsyncIterator[UnitOfWork]:
     """Commit when the body returns, roll back when it raises; then release the effects."""
-    async with pool.acquire() as conn:
-        work = UnitOfWork(conn)
-        transaction = conn.transaction()
-        await transaction.start()
-        try:
-            yield work
-            for step in work._last:
-                await step(conn)
-        except BaseException:
-            await transaction.rollback()
-            raise
-        await transaction.commit()
-    await work._release(pool)
+    async with pool.acquire() as conn, within(Reads(conn)) as work:
+        yield work
+
+
+@asynccontextmanager
+async def within(reads: Reads) -> AsyncIterator[UnitOfWork]:
+    """A unit of work on a connection the request already holds: for a use case whose
+    slow part runs first, outside any transaction (an online schema change)."""
+    work = UnitOfWork(reads.conn)
+    transaction = reads.conn.transaction()
+    await transaction.start()
+    try:
+        yield work
+        for step in work._last:
+            await step(reads.conn)
+    except BaseException:
+        await transaction.rollback()
+        raise
+    await transaction.commit()
+    await work._release()

@@ -22,6 +22,7 @@ from entrepot.webhooks.models import (
     WebhookPatch,
 )
 from entrepot.webhooks.service import WebhookService
+from entrepot.work_deps import Reading, Work
 
 router = APIRouter(tags=["webhooks"])
 
@@ -42,9 +43,9 @@ def _service(request: Request) -> WebhookService:
     summary="Subscribe a URL to record events of datasets the app can read",
 )
 async def create_webhook(
-    app: str, body: WebhookCreate, request: Request, principal: CurrentPrincipal
+    app: str, body: WebhookCreate, request: Request, principal: CurrentPrincipal, work: Work
 ) -> Any:
-    return await _service(request).create(principal, app, body)
+    return await _service(request).create(work, principal, app, body)
 
 
 @router.get("/v1/apps/{app}/webhooks", response_model=WebhookPage, summary="An app's webhooks")
@@ -52,17 +53,20 @@ async def list_webhooks(
     app: str,
     request: Request,
     principal: CurrentPrincipal,
+    reading: Reading,
     limit: Limit = None,
     cursor: Cursor = None,
 ) -> Any:
     return await _service(request).list_webhooks(
-        principal, app, cursor=cursor, limit=parse_limit(limit)
+        reading, principal, app, cursor=cursor, limit=parse_limit(limit)
     )
 
 
 @router.get("/v1/webhooks/{webhook}", response_model=Webhook)
-async def get_webhook(webhook: str, request: Request, principal: CurrentPrincipal) -> Any:
-    return await _service(request).get(principal, webhook)
+async def get_webhook(
+    webhook: str, request: Request, principal: CurrentPrincipal, reading: Reading
+) -> Any:
+    return await _service(request).get(reading, principal, webhook)
 
 
 @router.patch(
@@ -71,14 +75,16 @@ async def get_webhook(webhook: str, request: Request, principal: CurrentPrincipa
     summary="Change the URL, datasets or events; disable or re-enable",
 )
 async def update_webhook(
-    webhook: str, body: WebhookPatch, request: Request, principal: CurrentPrincipal
+    webhook: str, body: WebhookPatch, request: Request, principal: CurrentPrincipal, work: Work
 ) -> Any:
-    return await _service(request).update(principal, webhook, body)
+    return await _service(request).update(work, principal, webhook, body)
 
 
 @router.delete("/v1/webhooks/{webhook}", status_code=204)
-async def delete_webhook(webhook: str, request: Request, principal: CurrentPrincipal) -> Response:
-    await _service(request).delete(principal, webhook)
+async def delete_webhook(
+    webhook: str, request: Request, principal: CurrentPrincipal, work: Work
+) -> Response:
+    await _service(request).delete(work, principal, webhook)
     return Response(status_code=204)
 
 
@@ -91,12 +97,13 @@ async def list_deliveries(
     webhook: str,
     request: Request,
     principal: CurrentPrincipal,
+    reading: Reading,
     status: Status | None = None,
     limit: Limit = None,
     cursor: Cursor = None,
 ) -> Any:
     return await _service(request).deliveries(
-        principal, webhook, status=status, cursor=cursor, limit=parse_limit(limit)
+        reading, principal, webhook, status=status, cursor=cursor, limit=parse_limit(limit)
     )
 
 
@@ -106,9 +113,9 @@ async def list_deliveries(
     summary="Queue a failed, delivered or cancelled delivery again, due now",
 )
 async def retry_delivery(
-    webhook: str, delivery: str, request: Request, principal: CurrentPrincipal
+    webhook: str, delivery: str, request: Request, principal: CurrentPrincipal, work: Work
 ) -> Any:
-    return await _service(request).retry(principal, webhook, delivery)
+    return await _service(request).retry(work, principal, webhook, delivery)
 
 
 @router.post(
@@ -116,8 +123,10 @@ async def retry_delivery(
     response_model=Replayed,
     summary="Deliver again the events of a dataset from a seq (while still in the feed)",
 )
-async def replay(webhook: str, body: Replay, request: Request, principal: CurrentPrincipal) -> Any:
-    return await _service(request).replay(principal, webhook, body)
+async def replay(
+    webhook: str, body: Replay, request: Request, principal: CurrentPrincipal, work: Work
+) -> Any:
+    return await _service(request).replay(work, principal, webhook, body)
 
 
 @router.post(
@@ -126,6 +135,10 @@ async def replay(webhook: str, body: Replay, request: Request, principal: Curren
     summary="New signing secret; the old one keeps signing too during the overlap",
 )
 async def rotate_secret(
-    webhook: str, request: Request, principal: CurrentPrincipal, body: RotateSecret | None = None
+    webhook: str,
+    request: Request,
+    principal: CurrentPrincipal,
+    work: Work,
+    body: RotateSecret | None = None,
 ) -> Any:
-    return await _service(request).rotate_secret(principal, webhook, body or RotateSecret())
+    return await _service(request).rotate_secret(work, principal, webhook, body or RotateSecret())

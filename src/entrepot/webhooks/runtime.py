@@ -16,7 +16,7 @@ from entrepot.webhooks.worker import DeliveryWorker
 class WebhookRuntime:
     def __init__(self, pool: asyncpg.Pool, feed: FeedService, dsn: str, settings: Settings) -> None:
         config = WebhookConfig.from_settings(settings)
-        self.service = WebhookService(pool, feed, config)
+        self.service = WebhookService(feed, config)
         self.dispatcher = Dispatcher(Enqueuer(pool, feed, config), feed.waiter)
         self.worker = DeliveryWorker(pool, dsn, config, self.dispatcher.kick)
 

@@ -4,12 +4,21 @@ A webhook acts with its app's authority: it may follow a dataset only if the
 app can read that dataset's feed (``changes:read``), and every event is
 rendered through the app's read view (``enqueue.py``). Every mutation is
 audited in its transaction.
+
+The use cases run on the request's unit of work (the edge opens and ends it):
+they read and write through ``work.conn`` or ``reads.conn`` and never commit.
+What wakes the delivery workers or makes the dispatchers re-read their
+subscriptions (a NOTIFY on ``entrepot_webhooks``) is an effect released after
+the commit: no write transaction holds PostgreSQL's notify lock through its
+commit, and a woken worker finds the committed rows.
 """
 
 from __future__ import annotations
 
 import uuid
+from collections.abc import Awaitable, Callable
 from datetime import datetime
+from functools import partial
 from typing import Any
 
 import asyncpg
@@ -21,7 +30,8 @@ from entrepot.changes.service import FeedService
 from entrepot.pagination import decode_cursor, encode_cursor, fingerprint
 from entrepot.policy import can_manage_org, require_scope
 from entrepot.problems import Conflict, Forbidden, NotFound, Unprocessable, refuse_nulls
-from entrepot.store.types import Conn
+from entrepot.store.types import Conn, Executor
+from entrepot.store.work import Reads, UnitOfWork
 from entrepot.uuids import uuid_or_404
 from entrepot.webhooks import repository as repo
 from entrepot.webhooks import signing, ssrf
@@ -36,10 +46,21 @@ from entrepot.webhooks.models import (
 )
 from entrepot.webhooks.shaping import delivery_out, ordered_events, shown_url, webhook_out
 
+Signal = Callable[[Executor], Awaitable[None]]  # a NOTIFY on the webhooks channel
+
+
+def _after_commit(work: UnitOfWork, signals: list[Signal]) -> None:
+    """Send each signal once, after the commit, on the request's connection.
+
+    Inside a transaction PostgreSQL folds identical notifications into one;
+    sent after it, each statement is its own, so the caller lists each once.
+    """
+    for signal in signals:
+        work.after_commit(partial(signal, work.conn))
+
 
 class WebhookService:
-    def __init__(self, pool: asyncpg.Pool, feed: FeedService, config: WebhookConfig) -> None:
-        self.pool = pool
+    def __init__(self, feed: FeedService, config: WebhookConfig) -> None:
         self.feed = feed
         self.config = config
 
@@ -126,48 +147,48 @@ class WebhookService:
     # --- subscriptions ------------------------------------------------------
 
     async def create(
-        self, principal: Principal, raw_app: str, body: WebhookCreate
+        self, work: UnitOfWork, principal: Principal, raw_app: str, body: WebhookCreate
     ) -> dict[str, Any]:
         secret = signing.new_secret()
         events = ordered_events(list(body.events))
-        async with self.pool.acquire() as conn, conn.transaction():
-            app = await self._app(conn, principal, raw_app)
-            await self._check_url(body.url)
-            datasets = await self._dataset_ids(conn, app["id"], body.datasets)
-            webhook_id = await repo.insert_webhook(conn, app["id"], body.url, events, secret)
-            await repo.set_datasets(conn, webhook_id, [d for d, _ in datasets])
-            await repo.announce_subscriptions(conn)
-            await record(
-                conn,
-                principal,
-                "webhook.created",
-                f"webhook:{webhook_id}",
-                org_id=app["org_id"],
-                app_id=app["id"],
-                details={
-                    "url": shown_url(body.url),
-                    "datasets": [n for _, n in datasets],
-                    "events": events,
-                },
-            )
-            row = await repo.get_webhook(conn, webhook_id)
+        conn = work.conn
+        app = await self._app(conn, principal, raw_app)
+        await self._check_url(body.url)
+        datasets = await self._dataset_ids(conn, app["id"], body.datasets)
+        webhook_id = await repo.insert_webhook(conn, app["id"], body.url, events, secret)
+        await repo.set_datasets(conn, webhook_id, [d for d, _ in datasets])
+        await record(
+            conn,
+            principal,
+            "webhook.created",
+            f"webhook:{webhook_id}",
+            org_id=app["org_id"],
+            app_id=app["id"],
+            details={
+                "url": shown_url(body.url),
+                "datasets": [n for _, n in datasets],
+                "events": events,
+            },
+        )
+        row = await repo.get_webhook(conn, webhook_id)
+        _after_commit(work, [repo.announce_subscriptions])
         assert row is not None
         return {**webhook_out(row), "secret": secret}
 
     async def list_webhooks(
-        self, principal: Principal, raw_app: str, *, cursor: str | None, limit: int
+        self, reads: Reads, principal: Principal, raw_app: str, *, cursor: str | None, limit: int
     ) -> dict[str, Any]:
-        async with self.pool.acquire() as conn:
-            app = await self._app(conn, principal, raw_app)
-            fp = fingerprint("webhooks", str(app["id"]))
-            after = None
-            if cursor:
-                position = decode_cursor(cursor, fp)
-                try:
-                    after = (datetime.fromisoformat(position[0]), uuid.UUID(position[1]))
-                except (ValueError, TypeError, IndexError):
-                    after = None
-            rows = await repo.list_webhooks(conn, app["id"], after=after, limit=limit + 1)
+        conn = reads.conn
+        app = await self._app(conn, principal, raw_app)
+        fp = fingerprint("webhooks", str(app["id"]))
+        after = None
+        if cursor:
+            position = decode_cursor(cursor, fp)
+            try:
+                after = (datetime.fromisoformat(position[0]), uuid.UUID(position[1]))
+            except (ValueError, TypeError, IndexError):
+                after = None
+        rows = await repo.list_webhooks(conn, app["id"], after=after, limit=limit + 1)
         items = [webhook_out(r) for r in rows[:limit]]
         more = len(rows) > limit
         next_cursor = None
@@ -176,94 +197,97 @@ class WebhookService:
             next_cursor = encode_cursor([last["created_at"].isoformat(), str(last["id"])], fp)
         return {"data": items, "next_cursor": next_cursor}
 
-    async def get(self, principal: Principal, raw_id: str) -> dict[str, Any]:
-        async with self.pool.acquire() as conn:
-            return webhook_out(await self._webhook(conn, principal, raw_id))
+    async def get(self, reads: Reads, principal: Principal, raw_id: str) -> dict[str, Any]:
+        return webhook_out(await self._webhook(reads.conn, principal, raw_id))
 
     async def update(
-        self, principal: Principal, raw_id: str, patch: WebhookPatch
+        self, work: UnitOfWork, principal: Principal, raw_id: str, patch: WebhookPatch
     ) -> dict[str, Any]:
         changes = patch.model_dump(exclude_unset=True)
         refuse_nulls(changes, changes.keys())  # no webhook field may be null
         details: dict[str, Any] = {}
-        async with self.pool.acquire() as conn, conn.transaction():
-            row = await self._webhook(conn, principal, raw_id, lock=True)
-            webhook_id = row["id"]
-            if "url" in changes:
-                await self._check_url(changes["url"])
-                details["url"] = shown_url(changes["url"])
-            events = ordered_events(changes["events"]) if "events" in changes else None
-            if events is not None:
-                details["events"] = events
-            if "url" in changes or events is not None:
-                await repo.update_webhook(conn, webhook_id, url=changes.get("url"), events=events)
-            if "datasets" in changes:
-                datasets = await self._dataset_ids(conn, row["app_id"], changes["datasets"])
-                removed = await repo.set_datasets(conn, webhook_id, [d for d, _ in datasets])
-                if removed:
-                    await repo.cancel_for_datasets(conn, webhook_id, removed)
-                details["datasets"] = [n for _, n in datasets]
-                await repo.announce_subscriptions(conn)
-            disabled = row["disabled_at"] is not None
-            if changes.get("disabled") is True and not disabled:
-                cancelled = await repo.disable(conn, webhook_id, f"disabled by {principal.subject}")
-                details["disabled"] = True
-                details["cancelled_deliveries"] = cancelled
-            elif changes.get("disabled") is False and disabled:
-                revived = await repo.enable(conn, webhook_id)
-                await repo.wake_workers(conn)
-                await repo.announce_subscriptions(conn)
-                details["disabled"] = False
-                details["revived_deliveries"] = revived
-            await record(
-                conn,
-                principal,
-                "webhook.updated",
-                f"webhook:{webhook_id}",
-                org_id=row["org_id"],
-                app_id=row["app_id"],
-                details=details,
-            )
-            updated = await repo.get_webhook(conn, webhook_id)
+        signals: list[Signal] = []
+        conn = work.conn
+        row = await self._webhook(conn, principal, raw_id, lock=True)
+        webhook_id = row["id"]
+        if "url" in changes:
+            await self._check_url(changes["url"])
+            details["url"] = shown_url(changes["url"])
+        events = ordered_events(changes["events"]) if "events" in changes else None
+        if events is not None:
+            details["events"] = events
+        if "url" in changes or events is not None:
+            await repo.update_webhook(conn, webhook_id, url=changes.get("url"), events=events)
+        if "datasets" in changes:
+            datasets = await self._dataset_ids(conn, row["app_id"], changes["datasets"])
+            removed = await repo.set_datasets(conn, webhook_id, [d for d, _ in datasets])
+            if removed:
+                await repo.cancel_for_datasets(conn, webhook_id, removed)
+            details["datasets"] = [n for _, n in datasets]
+            signals.append(repo.announce_subscriptions)
+        disabled = row["disabled_at"] is not None
+        if changes.get("disabled") is True and not disabled:
+            cancelled = await repo.disable(conn, webhook_id, f"disabled by {principal.subject}")
+            details["disabled"] = True
+            details["cancelled_deliveries"] = cancelled
+        elif changes.get("disabled") is False and disabled:
+            revived = await repo.enable(conn, webhook_id)
+            signals.append(repo.wake_workers)
+            if repo.announce_subscriptions not in signals:
+                signals.append(repo.announce_subscriptions)
+            details["disabled"] = False
+            details["revived_deliveries"] = revived
+        await record(
+            conn,
+            principal,
+            "webhook.updated",
+            f"webhook:{webhook_id}",
+            org_id=row["org_id"],
+            app_id=row["app_id"],
+            details=details,
+        )
+        updated = await repo.get_webhook(conn, webhook_id)
+        _after_commit(work, signals)
         assert updated is not None
         return webhook_out(updated)
 
-    async def delete(self, principal: Principal, raw_id: str) -> None:
-        async with self.pool.acquire() as conn, conn.transaction():
-            row = await self._webhook(conn, principal, raw_id, lock=True)
-            await repo.delete_webhook(conn, row["id"])
-            await record(
-                conn,
-                principal,
-                "webhook.deleted",
-                f"webhook:{row['id']}",
-                org_id=row["org_id"],
-                app_id=row["app_id"],
-                details={"url": shown_url(row["url"])},
-            )
+    async def delete(self, work: UnitOfWork, principal: Principal, raw_id: str) -> None:
+        conn = work.conn
+        row = await self._webhook(conn, principal, raw_id, lock=True)
+        await repo.delete_webhook(conn, row["id"])
+        await record(
+            conn,
+            principal,
+            "webhook.deleted",
+            f"webhook:{row['id']}",
+            org_id=row["org_id"],
+            app_id=row["app_id"],
+            details={"url": shown_url(row["url"])},
+        )
 
     async def rotate_secret(
-        self, principal: Principal, raw_id: str, body: RotateSecret
+        self, work: UnitOfWork, principal: Principal, raw_id: str, body: RotateSecret
     ) -> dict[str, Any]:
         secret = signing.new_secret()
-        async with self.pool.acquire() as conn, conn.transaction():
-            row = await self._webhook(conn, principal, raw_id, lock=True)
-            until = await repo.rotate_secret(conn, row["id"], secret, body.overlap_seconds)
-            await record(
-                conn,
-                principal,
-                "webhook.secret_rotated",
-                f"webhook:{row['id']}",
-                org_id=row["org_id"],
-                app_id=row["app_id"],
-                details={"overlap_seconds": body.overlap_seconds},
-            )
+        conn = work.conn
+        row = await self._webhook(conn, principal, raw_id, lock=True)
+        until = await repo.rotate_secret(conn, row["id"], secret, body.overlap_seconds)
+        await record(
+            conn,
+            principal,
+            "webhook.secret_rotated",
+            f"webhook:{row['id']}",
+            org_id=row["org_id"],
+            app_id=row["app_id"],
+            details={"overlap_seconds": body.overlap_seconds},
+        )
         return {"secret": secret, "previous_secret_expires_at": until}
 
     # --- the delivery log ---------------------------------------------------
 
     async def deliveries(
         self,
+        reads: Reads,
         principal: Principal,
         raw_id: str,
         *,
@@ -271,16 +295,16 @@ class WebhookService:
         cursor: str | None,
         limit: int,
     ) -> dict[str, Any]:
-        async with self.pool.acquire() as conn:
-            row = await self._webhook(conn, principal, raw_id)
-            fp = fingerprint("deliveries", str(row["id"]), status)
-            before = None
-            if cursor:
-                position = decode_cursor(cursor, fp)
-                before = position[0] if position and isinstance(position[0], int) else None
-            rows = await repo.list_deliveries(
-                conn, row["id"], status=status, before=before, limit=limit + 1
-            )
+        conn = reads.conn
+        row = await self._webhook(conn, principal, raw_id)
+        fp = fingerprint("deliveries", str(row["id"]), status)
+        before = None
+        if cursor:
+            position = decode_cursor(cursor, fp)
+            before = position[0] if position and isinstance(position[0], int) else None
+        rows = await repo.list_deliveries(
+            conn, row["id"], status=status, before=before, limit=limit + 1
+        )
         items = [delivery_out(r) for r in rows[:limit]]
         more = len(rows) > limit
         return {
@@ -288,87 +312,93 @@ class WebhookService:
             "next_cursor": encode_cursor([rows[limit - 1]["n"]], fp) if more else None,
         }
 
-    async def retry(self, principal: Principal, raw_id: str, raw_delivery: str) -> dict[str, Any]:
+    async def retry(
+        self, work: UnitOfWork, principal: Principal, raw_id: str, raw_delivery: str
+    ) -> dict[str, Any]:
         """Queue a finished delivery (failed, delivered or cancelled) again, due now."""
         delivery_id = uuid_or_404(raw_delivery, "Delivery")
-        async with self.pool.acquire() as conn, conn.transaction():
-            webhook = await self._webhook(conn, principal, raw_id)
-            row = await repo.get_delivery(conn, webhook["id"], delivery_id, lock=True)
-            if row is None:
-                raise NotFound(f"Delivery {raw_delivery!r} does not exist.")
-            if webhook["disabled_at"] is not None:
-                raise Conflict("The webhook is disabled; enable it (PATCH disabled=false) first.")
-            if row["status"] in ("pending", "delivering"):
-                raise Conflict("The delivery is already queued.")
-            try:
-                async with conn.transaction():
-                    await repo.requeue(conn, row["id"])
-            except asyncpg.UniqueViolationError:
-                raise Conflict("That event is already queued in another delivery.") from None
-            await repo.wake_workers(conn)
-            await record(
-                conn,
-                principal,
-                "webhook.delivery_retried",
-                f"webhook:{webhook['id']}",
-                org_id=webhook["org_id"],
-                app_id=webhook["app_id"],
-                details={"delivery": str(row["id"]), "previous_status": row["status"]},
-            )
-            updated = await repo.get_delivery(conn, webhook["id"], delivery_id)
+        conn = work.conn
+        webhook = await self._webhook(conn, principal, raw_id)
+        row = await repo.get_delivery(conn, webhook["id"], delivery_id, lock=True)
+        if row is None:
+            raise NotFound(f"Delivery {raw_delivery!r} does not exist.")
+        if webhook["disabled_at"] is not None:
+            raise Conflict("The webhook is disabled; enable it (PATCH disabled=false) first.")
+        if row["status"] in ("pending", "delivering"):
+            raise Conflict("The delivery is already queued.")
+        try:
+            # No savepoint: the conflict rolls the whole unit of work back anyway.
+            await repo.requeue(conn, row["id"])
+        except asyncpg.UniqueViolationError:
+            raise Conflict("That event is already queued in another delivery.") from None
+        await record(
+            conn,
+            principal,
+            "webhook.delivery_retried",
+            f"webhook:{webhook['id']}",
+            org_id=webhook["org_id"],
+            app_id=webhook["app_id"],
+            details={"delivery": str(row["id"]), "previous_status": row["status"]},
+        )
+        updated = await repo.get_delivery(conn, webhook["id"], delivery_id)
+        _after_commit(work, [repo.wake_workers])
         assert updated is not None
         return delivery_out(updated)
 
-    async def replay(self, principal: Principal, raw_id: str, body: Replay) -> dict[str, Any]:
+    async def replay(
+        self, work: UnitOfWork, principal: Principal, raw_id: str, body: Replay
+    ) -> dict[str, Any]:
         """Queue again the events from ``from_seq`` up to what was already dispatched."""
-        async with self.pool.acquire() as conn, conn.transaction():
-            webhook = await self._webhook(conn, principal, raw_id)
-            if webhook["disabled_at"] is not None:
-                raise Conflict("The webhook is disabled; enable it (PATCH disabled=false) first.")
-            not_followed = Unprocessable(
-                f"The webhook does not follow {body.dataset!r}.",
-                errors=[{"path": "/dataset", "message": "not followed by this webhook"}],
-            )
-            if body.dataset not in webhook["datasets"]:
-                raise not_followed
-            app = await repo.app_for_dispatch(conn, webhook["app_id"])
-            if app is None:
-                raise Conflict("The webhook's application is disabled.")
-            principal_app = app_principal(app["id"], app["org_id"], app["scopes"], webhook["id"])
-            try:
-                view = await self.feed.view(principal_app, body.dataset)
-            except (NotFound, Forbidden):
-                raise Unprocessable(
-                    f"The app can no longer read the changes of {body.dataset!r}.",
-                    errors=[{"path": "/dataset", "message": "not readable by the app"}],
-                ) from None
-            dataset_id = view.access.meta.id
-            cursor = await repo.lock_cursor(conn, webhook["id"], dataset_id, wait=True)
-            if cursor is None:
-                raise not_followed
-            enqueued, through = await requeue(
-                conn,
-                self.feed,
-                view,
-                webhook_id=webhook["id"],
-                wanted=frozenset(webhook["events"]),
-                from_seq=body.from_seq,
-                through=cursor,
-            )
-            await record(
-                conn,
-                principal,
-                "webhook.replayed",
-                f"webhook:{webhook['id']}",
-                org_id=webhook["org_id"],
-                app_id=webhook["app_id"],
-                details={
-                    "dataset": body.dataset,
-                    "from_seq": body.from_seq,
-                    "through_seq": through,
-                    "enqueued": enqueued,
-                },
-            )
+        conn = work.conn
+        webhook = await self._webhook(conn, principal, raw_id)
+        if webhook["disabled_at"] is not None:
+            raise Conflict("The webhook is disabled; enable it (PATCH disabled=false) first.")
+        not_followed = Unprocessable(
+            f"The webhook does not follow {body.dataset!r}.",
+            errors=[{"path": "/dataset", "message": "not followed by this webhook"}],
+        )
+        if body.dataset not in webhook["datasets"]:
+            raise not_followed
+        app = await repo.app_for_dispatch(conn, webhook["app_id"])
+        if app is None:
+            raise Conflict("The webhook's application is disabled.")
+        principal_app = app_principal(app["id"], app["org_id"], app["scopes"], webhook["id"])
+        try:
+            view = await self.feed.view(principal_app, body.dataset)
+        except (NotFound, Forbidden):
+            raise Unprocessable(
+                f"The app can no longer read the changes of {body.dataset!r}.",
+                errors=[{"path": "/dataset", "message": "not readable by the app"}],
+            ) from None
+        dataset_id = view.access.meta.id
+        cursor = await repo.lock_cursor(conn, webhook["id"], dataset_id, wait=True)
+        if cursor is None:
+            raise not_followed
+        # The feed pages are read on the feed's own pool, and repo.enqueue (shared with
+        # the dispatcher) still wakes the workers with a NOTIFY inside this transaction.
+        enqueued, through = await requeue(
+            conn,
+            self.feed,
+            view,
+            webhook_id=webhook["id"],
+            wanted=frozenset(webhook["events"]),
+            from_seq=body.from_seq,
+            through=cursor,
+        )
+        await record(
+            conn,
+            principal,
+            "webhook.replayed",
+            f"webhook:{webhook['id']}",
+            org_id=webhook["org_id"],
+            app_id=webhook["app_id"],
+            details={
+                "dataset": body.dataset,
+                "from_seq": body.from_seq,
+                "through_seq": through,
+                "enqueued": enqueued,
+            },
+        )
         return {
             "enqueued": enqueued,
             "from_seq": body.from_seq,

@@ -28,6 +28,7 @@ from entrepot.changes.compaction import compact_all
 from entrepot.changes.endpoints import router as changes_router
 from entrepot.changes.service import FeedService
 from entrepot.changes.waiter import ChangeWaiter
+from entrepot.changes.waker import FeedWaker
 from entrepot.fastpath import FastPaths
 from entrepot.limits.auth_failures import AuthFailureThrottle
 from entrepot.limits.endpoints import router as limits_router
@@ -130,18 +131,23 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.datasets = registry
         app.state.access = access
         app.state.tokens = tokens
+        waiter = ChangeWaiter(dsn)
+        waiter.start()
+        feed_waker = FeedWaker(pool, waiter)
+        feed_waker.start()
+        app.state.feed_waker = feed_waker
         app.state.records = RecordService(
             registry,
             access,
             ListLimits(settings.unindexed_scan_rows, settings.list_timeout_ms / 1000),
+            changed=feed_waker.changed,
         )
         app.state.apps = AppService(
-            pool,
             max_overlap_seconds=settings.key_rotation_max_overlap_seconds,
             forget_principals=app.state.credentials.clear,
         )
         plan_book = PlanBook(pool)
-        app.state.plans = PlanService(pool, on_change=plan_book.invalidate)
+        app.state.plans = PlanService(on_change=plan_book.invalidate)
         app.state.redis = None
         if settings.redis_url:
             from redis.asyncio import Redis
@@ -154,7 +160,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             pool, settings.auth_failures_per_second, settings.auth_failures_burst
         )
         app.state.users = UserService(
-            pool,
             tokens,
             forget_principals=app.state.credentials.clear,
             sign_in_throttle=SignInThrottle(app.state.limiter, settings),
@@ -172,8 +177,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             if topic in ("*", "plans"):
                 plan_book.invalidate()
 
-        waiter = ChangeWaiter(dsn)
-        waiter.start()
         app.state.feed = FeedService(pool, access, waiter)
         app.state.webhooks_runtime = WebhookRuntime.started(pool, app.state.feed, dsn, settings)
 
@@ -194,6 +197,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             app.state.draining = True
             await app.state.webhooks_runtime.stop()
             await listener.stop()
+            await feed_waker.stop()
             await waiter.stop()
             await stop_tasks([task])
             await app.state.meter.stop()

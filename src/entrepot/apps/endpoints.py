@@ -22,6 +22,7 @@ from entrepot.apps.models import (
 from entrepot.apps.service import AppService
 from entrepot.auth.authenticate import CurrentPrincipal
 from entrepot.pagination import parse_limit
+from entrepot.work_deps import Reading, Work
 
 router = APIRouter(prefix="/v1/apps", tags=["apps"])
 
@@ -35,38 +36,43 @@ def _service(request: Request) -> AppService:
 
 
 @router.post("", status_code=201, response_model=AppCreated, summary="Register an application")
-async def create_app(body: AppCreate, request: Request, principal: CurrentPrincipal) -> Any:
-    return await _service(request).create(principal, body)
+async def create_app(
+    body: AppCreate, request: Request, principal: CurrentPrincipal, work: Work
+) -> Any:
+    return await _service(request).create(work, principal, body)
 
 
 @router.get("", response_model=AppPage, summary="List the applications you manage")
 async def list_apps(
     request: Request,
     principal: CurrentPrincipal,
+    reading: Reading,
     org: Annotated[str | None, Query(max_length=64)] = None,
     limit: Limit = None,
     cursor: Cursor = None,
 ) -> Any:
     return await _service(request).list_apps(
-        principal, org=org, cursor=cursor, limit=parse_limit(limit)
+        reading, principal, org=org, cursor=cursor, limit=parse_limit(limit)
     )
 
 
 @router.get("/{app}", response_model=App)
-async def get_app(app: str, request: Request, principal: CurrentPrincipal) -> Any:
-    return await _service(request).get(principal, app)
+async def get_app(app: str, request: Request, principal: CurrentPrincipal, reading: Reading) -> Any:
+    return await _service(request).get(reading, principal, app)
 
 
 @router.patch("/{app}", response_model=App, summary="Update or disable an application")
 async def update_app(
-    app: str, body: AppPatch, request: Request, principal: CurrentPrincipal
+    app: str, body: AppPatch, request: Request, principal: CurrentPrincipal, work: Work
 ) -> Any:
-    return await _service(request).update(principal, app, body)
+    return await _service(request).update(work, principal, app, body)
 
 
 @router.delete("/{app}", status_code=204)
-async def delete_app(app: str, request: Request, principal: CurrentPrincipal) -> Response:
-    await _service(request).delete(principal, app)
+async def delete_app(
+    app: str, request: Request, principal: CurrentPrincipal, work: Work
+) -> Response:
+    await _service(request).delete(work, principal, app)
     return Response(status_code=204)
 
 
@@ -75,15 +81,15 @@ async def delete_app(app: str, request: Request, principal: CurrentPrincipal) ->
     response_model=ClientSecret,
     summary="Replace the OAuth client secret (the old one stops at once)",
 )
-async def rotate_secret(app: str, request: Request, principal: CurrentPrincipal) -> Any:
-    return await _service(request).rotate_secret(principal, app)
+async def rotate_secret(app: str, request: Request, principal: CurrentPrincipal, work: Work) -> Any:
+    return await _service(request).rotate_secret(work, principal, app)
 
 
 @router.post("/{app}/keys", status_code=201, response_model=KeyCreated, summary="Issue an API key")
 async def create_key(
-    app: str, body: KeyCreate, request: Request, principal: CurrentPrincipal
+    app: str, body: KeyCreate, request: Request, principal: CurrentPrincipal, work: Work
 ) -> Any:
-    return await _service(request).create_key(principal, app, body)
+    return await _service(request).create_key(work, principal, app, body)
 
 
 @router.get("/{app}/keys", response_model=KeyPage, summary="List keys (never their secrets)")
@@ -91,11 +97,12 @@ async def list_keys(
     app: str,
     request: Request,
     principal: CurrentPrincipal,
+    reading: Reading,
     limit: Limit = None,
     cursor: Cursor = None,
 ) -> Any:
     return await _service(request).list_keys(
-        principal, app, cursor=cursor, limit=parse_limit(limit)
+        reading, principal, app, cursor=cursor, limit=parse_limit(limit)
     )
 
 
@@ -103,9 +110,9 @@ async def list_keys(
     "/{app}/keys/{key_id}", status_code=204, summary="Revoke a key, on every replica at once"
 )
 async def revoke_key(
-    app: str, key_id: str, request: Request, principal: CurrentPrincipal
+    app: str, key_id: str, request: Request, principal: CurrentPrincipal, work: Work
 ) -> Response:
-    await _service(request).revoke_key(principal, app, key_id)
+    await _service(request).revoke_key(work, principal, app, key_id)
     return Response(status_code=204)
 
 
@@ -116,6 +123,11 @@ async def revoke_key(
     summary="Issue a replacement key; the old one works until the overlap ends",
 )
 async def rotate_key(
-    app: str, key_id: str, body: KeyRotate, request: Request, principal: CurrentPrincipal
+    app: str,
+    key_id: str,
+    body: KeyRotate,
+    request: Request,
+    principal: CurrentPrincipal,
+    work: Work,
 ) -> Any:
-    return await _service(request).rotate_key(principal, app, key_id, body)
+    return await _service(request).rotate_key(work, principal, app, key_id, body)

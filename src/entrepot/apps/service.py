@@ -23,8 +23,8 @@ from entrepot.limits import repository as limits_repo
 from entrepot.pagination import decode_cursor, fingerprint, page
 from entrepot.policy import can_manage_org, can_see_org, require_platform_admin
 from entrepot.problems import Conflict, Forbidden, NotFound, Unprocessable, refuse_nulls
-from entrepot.store.notify import announce
 from entrepot.store.types import Conn
+from entrepot.store.work import Reads, UnitOfWork
 from entrepot.uuids import uuid_or_404
 
 
@@ -89,12 +89,10 @@ async def _check_plan_change(conn: Any, principal: Principal, plan: str) -> None
 class AppService:
     def __init__(
         self,
-        pool: asyncpg.Pool,
         *,
         max_overlap_seconds: int,
         forget_principals: Callable[[], None] | None = None,
     ) -> None:
-        self.pool = pool
         self.max_overlap_seconds = max_overlap_seconds
         # This replica's credential cache, dropped at once after a revocation commits
         # (other replicas drop theirs when the announcement arrives).
@@ -119,63 +117,65 @@ class AppService:
             )
         return row
 
-    async def create(self, principal: Principal, body: AppCreate) -> dict[str, Any]:
+    async def create(
+        self, work: UnitOfWork, principal: Principal, body: AppCreate
+    ) -> dict[str, Any]:
         scopes = sorted(set(body.scopes if body.scopes is not None else DEFAULT_APP_SCOPES))
         client_id, client_secret = new_client_credentials()
-        async with self.pool.acquire() as conn, conn.transaction():
-            org = await catalog_repo.get_org(conn, body.org)
-            if org is None or not can_see_org(principal, org["id"]):
-                raise Unprocessable(
-                    f"Organisation {body.org!r} does not exist or you do not administer it.",
-                    errors=[{"path": "/org", "message": "unknown organisation"}],
-                    denial=True,
-                )
-            if not can_manage_org(principal, org["id"]):
-                raise Forbidden(
-                    "Registering an application needs an admin of its organisation.", denial=True
-                )
-            try:
-                app_id = await repo.insert_app(
-                    conn,
-                    {
-                        "org_id": org["id"],
-                        "name": body.name,
-                        "description": body.description,
-                        "client_id": client_id,
-                        "client_secret_digest": secret_digest(client_secret),
-                        "redirect_uris": body.redirect_uris,
-                        "scopes": scopes,
-                    },
-                )
-            except asyncpg.UniqueViolationError:
-                raise Conflict(
-                    f"{body.org!r} already has an application named {body.name!r}."
-                ) from None
-            await record(
-                conn,
-                principal,
-                "app.created",
-                f"app:{app_id}",
-                org_id=org["id"],
-                details={"scopes": scopes},
+        conn = work.conn
+        org = await catalog_repo.get_org(conn, body.org)
+        if org is None or not can_see_org(principal, org["id"]):
+            raise Unprocessable(
+                f"Organisation {body.org!r} does not exist or you do not administer it.",
+                errors=[{"path": "/org", "message": "unknown organisation"}],
+                denial=True,
             )
-            await record(
-                conn,
-                principal,
-                "credential.issued",
-                f"app:{app_id}",
-                org_id=org["id"],
-                details={"kind": "client_secret", "client_id": client_id},
+        if not can_manage_org(principal, org["id"]):
+            raise Forbidden(
+                "Registering an application needs an admin of its organisation.", denial=True
             )
-            row = await repo.get_app(conn, app_id)
+        try:
+            app_id = await repo.insert_app(
+                conn,
+                {
+                    "org_id": org["id"],
+                    "name": body.name,
+                    "description": body.description,
+                    "client_id": client_id,
+                    "client_secret_digest": secret_digest(client_secret),
+                    "redirect_uris": body.redirect_uris,
+                    "scopes": scopes,
+                },
+            )
+        except asyncpg.UniqueViolationError:
+            raise Conflict(
+                f"{body.org!r} already has an application named {body.name!r}."
+            ) from None
+        await record(
+            conn,
+            principal,
+            "app.created",
+            f"app:{app_id}",
+            org_id=org["id"],
+            details={"scopes": scopes},
+        )
+        await record(
+            conn,
+            principal,
+            "credential.issued",
+            f"app:{app_id}",
+            org_id=org["id"],
+            details={"kind": "client_secret", "client_id": client_id},
+        )
+        row = await repo.get_app(conn, app_id)
         assert row is not None
         return {**app_out(row), "client_secret": client_secret}
 
-    async def get(self, principal: Principal, raw_id: str) -> dict[str, Any]:
-        return app_out(await self._app(self.pool, principal, raw_id, manage=False))
+    async def get(self, reads: Reads, principal: Principal, raw_id: str) -> dict[str, Any]:
+        return app_out(await self._app(reads.conn, principal, raw_id, manage=False))
 
     async def list_apps(
-        self, principal: Principal, *, org: str | None, cursor: str | None, limit: int
+        self, reads: Reads, principal: Principal, *, org: str | None, cursor: str | None, limit: int
     ) -> dict[str, Any]:
         fp = fingerprint("apps", org)
         after = decode_cursor(cursor, fp)[0] if cursor else None
@@ -185,7 +185,7 @@ class AppService:
             else [o for o in principal.org_ids() if can_manage_org(principal, o)]
         )
         rows = await repo.list_apps(
-            self.pool,
+            reads.conn,
             orgs=orgs,
             own_app=principal.app_id,
             org_name=org,
@@ -194,58 +194,60 @@ class AppService:
         )
         return page([app_out(r) for r in rows], limit, fp, lambda item: [item["id"]])
 
-    async def update(self, principal: Principal, raw_id: str, patch: AppPatch) -> dict[str, Any]:
+    async def update(
+        self, work: UnitOfWork, principal: Principal, raw_id: str, patch: AppPatch
+    ) -> dict[str, Any]:
         changes = patch.model_dump(exclude_unset=True)
         refuse_nulls(changes, ("redirect_uris", "scopes", "disabled", "plan"))
         if "scopes" in changes:
             changes["scopes"] = sorted(set(changes["scopes"]))
-        async with self.pool.acquire() as conn, conn.transaction():
-            row = await self._app(conn, principal, raw_id, manage=True, lock=True)
-            if "plan" in changes:
-                await _check_plan_change(conn, principal, changes["plan"])
-            if changes:
-                await repo.update_app(conn, row["id"], changes)
-                await announce(conn, "credentials")
-            if changes.get("disabled") is True and not row["disabled"]:
-                await record(
-                    conn, principal, "app.disabled", f"app:{row['id']}", org_id=row["org_id"]
-                )
-            await record(
-                conn,
-                principal,
-                "app.updated",
-                f"app:{row['id']}",
-                org_id=row["org_id"],
-                details={k: v for k, v in changes.items()},
-            )
-            updated = await repo.get_app(conn, row["id"])
-        self.forget_principals()
+        conn = work.conn
+        row = await self._app(conn, principal, raw_id, manage=True, lock=True)
+        if "plan" in changes:
+            await _check_plan_change(conn, principal, changes["plan"])
+        if changes:
+            await repo.update_app(conn, row["id"], changes)
+            work.announce("credentials")
+        if changes.get("disabled") is True and not row["disabled"]:
+            await record(conn, principal, "app.disabled", f"app:{row['id']}", org_id=row["org_id"])
+        await record(
+            conn,
+            principal,
+            "app.updated",
+            f"app:{row['id']}",
+            org_id=row["org_id"],
+            details={k: v for k, v in changes.items()},
+        )
+        updated = await repo.get_app(conn, row["id"])
+        work.after_commit(self.forget_principals)
         assert updated is not None
         return app_out(updated)
 
-    async def delete(self, principal: Principal, raw_id: str) -> None:
-        async with self.pool.acquire() as conn, conn.transaction():
-            row = await self._app(conn, principal, raw_id, manage=True, lock=True)
-            await repo.delete_app(conn, row["id"])
-            await announce(conn, "credentials")
-            await record(conn, principal, "app.deleted", f"app:{row['id']}", org_id=row["org_id"])
-        self.forget_principals()
+    async def delete(self, work: UnitOfWork, principal: Principal, raw_id: str) -> None:
+        conn = work.conn
+        row = await self._app(conn, principal, raw_id, manage=True, lock=True)
+        await repo.delete_app(conn, row["id"])
+        await record(conn, principal, "app.deleted", f"app:{row['id']}", org_id=row["org_id"])
+        work.announce("credentials")
+        work.after_commit(self.forget_principals)
 
-    async def rotate_secret(self, principal: Principal, raw_id: str) -> dict[str, Any]:
+    async def rotate_secret(
+        self, work: UnitOfWork, principal: Principal, raw_id: str
+    ) -> dict[str, Any]:
         _, client_secret = new_client_credentials()
-        async with self.pool.acquire() as conn, conn.transaction():
-            row = await self._app(conn, principal, raw_id, manage=True, lock=True)
-            await repo.update_app(
-                conn, row["id"], {"client_secret_digest": secret_digest(client_secret)}
-            )
-            await record(
-                conn,
-                principal,
-                "credential.rotated",
-                f"app:{row['id']}",
-                org_id=row["org_id"],
-                details={"kind": "client_secret"},
-            )
+        conn = work.conn
+        row = await self._app(conn, principal, raw_id, manage=True, lock=True)
+        await repo.update_app(
+            conn, row["id"], {"client_secret_digest": secret_digest(client_secret)}
+        )
+        await record(
+            conn,
+            principal,
+            "credential.rotated",
+            f"app:{row['id']}",
+            org_id=row["org_id"],
+            details={"kind": "client_secret"},
+        )
         return {"client_id": row["client_id"], "client_secret": client_secret}
 
     # --- API keys -------------------------------------------------------
@@ -288,22 +290,22 @@ class AppService:
         return {**key_out(row), "key": key.secret}
 
     async def create_key(
-        self, principal: Principal, raw_id: str, body: KeyCreate
+        self, work: UnitOfWork, principal: Principal, raw_id: str, body: KeyCreate
     ) -> dict[str, Any]:
         expires_at = _future(body.expires_at, "/expires_at")
-        async with self.pool.acquire() as conn, conn.transaction():
-            app = await self._app(conn, principal, raw_id, manage=True)
-            scopes = self._key_scopes(app, body.scopes)
-            return await self._issue_key(conn, principal, app, body.name, scopes, expires_at)
+        conn = work.conn
+        app = await self._app(conn, principal, raw_id, manage=True)
+        scopes = self._key_scopes(app, body.scopes)
+        return await self._issue_key(conn, principal, app, body.name, scopes, expires_at)
 
     async def list_keys(
-        self, principal: Principal, raw_id: str, *, cursor: str | None, limit: int
+        self, reads: Reads, principal: Principal, raw_id: str, *, cursor: str | None, limit: int
     ) -> dict[str, Any]:
-        app = await self._app(self.pool, principal, raw_id, manage=True)
+        app = await self._app(reads.conn, principal, raw_id, manage=True)
         fp = fingerprint("keys", str(app["id"]))
         after = decode_cursor(cursor, fp)[0] if cursor else None
         rows = await repo.list_keys(
-            self.pool, app["id"], after=after if isinstance(after, str) else None, limit=limit + 1
+            reads.conn, app["id"], after=after if isinstance(after, str) else None, limit=limit + 1
         )
         return page([key_out(r) for r in rows], limit, fp, lambda item: [item["id"]])
 
@@ -313,25 +315,27 @@ class AppService:
             raise NotFound(f"Key {raw_key!r} does not exist.")
         return key
 
-    async def revoke_key(self, principal: Principal, raw_id: str, raw_key: str) -> None:
-        async with self.pool.acquire() as conn, conn.transaction():
-            app = await self._app(conn, principal, raw_id, manage=True)
-            key = await self._key(conn, app, raw_key)
-            await repo.revoke_key(conn, key["id"])
-            await announce(conn, "credentials")
-            await record(
-                conn,
-                principal,
-                "credential.revoked",
-                f"key:{key['id']}",
-                org_id=app["org_id"],
-                app_id=app["id"],
-                details={"prefix": key["prefix"]},
-            )
-        self.forget_principals()
+    async def revoke_key(
+        self, work: UnitOfWork, principal: Principal, raw_id: str, raw_key: str
+    ) -> None:
+        conn = work.conn
+        app = await self._app(conn, principal, raw_id, manage=True)
+        key = await self._key(conn, app, raw_key)
+        await repo.revoke_key(conn, key["id"])
+        await record(
+            conn,
+            principal,
+            "credential.revoked",
+            f"key:{key['id']}",
+            org_id=app["org_id"],
+            app_id=app["id"],
+            details={"prefix": key["prefix"]},
+        )
+        work.announce("credentials")
+        work.after_commit(self.forget_principals)
 
     async def rotate_key(
-        self, principal: Principal, raw_id: str, raw_key: str, body: KeyRotate
+        self, work: UnitOfWork, principal: Principal, raw_id: str, raw_key: str, body: KeyRotate
     ) -> dict[str, Any]:
         if body.overlap_seconds > self.max_overlap_seconds:
             raise Unprocessable(
@@ -339,28 +343,26 @@ class AppService:
                 errors=[{"path": "/overlap_seconds", "message": "too long"}],
             )
         old_until = datetime.now(UTC) + timedelta(seconds=body.overlap_seconds)
-        async with self.pool.acquire() as conn, conn.transaction():
-            app = await self._app(conn, principal, raw_id, manage=True)
-            old = await self._key(conn, app, raw_key)
-            if old["revoked_at"] is not None:
-                raise Conflict("A revoked key cannot be rotated; issue a new one.")
-            scopes = [s for s in old["scopes"] if s in set(app["scopes"])]
-            created = await self._issue_key(
-                conn, principal, app, old["name"], scopes, old["expires_at"]
-            )
-            await repo.set_rotated_from(
-                conn, uuid.UUID(created["id"]), old["id"], old["expires_at"]
-            )
-            await repo.expire_key(conn, old["id"], old_until)
-            await announce(conn, "credentials")
-            await record(
-                conn,
-                principal,
-                "credential.rotated",
-                f"key:{old['id']}",
-                org_id=app["org_id"],
-                app_id=app["id"],
-                details={"new_key": created["id"], "old_key_expires_at": old_until},
-            )
-        self.forget_principals()
+        conn = work.conn
+        app = await self._app(conn, principal, raw_id, manage=True)
+        old = await self._key(conn, app, raw_key)
+        if old["revoked_at"] is not None:
+            raise Conflict("A revoked key cannot be rotated; issue a new one.")
+        scopes = [s for s in old["scopes"] if s in set(app["scopes"])]
+        created = await self._issue_key(
+            conn, principal, app, old["name"], scopes, old["expires_at"]
+        )
+        await repo.set_rotated_from(conn, uuid.UUID(created["id"]), old["id"], old["expires_at"])
+        await repo.expire_key(conn, old["id"], old_until)
+        await record(
+            conn,
+            principal,
+            "credential.rotated",
+            f"key:{old['id']}",
+            org_id=app["org_id"],
+            app_id=app["id"],
+            details={"new_key": created["id"], "old_key_expires_at": old_until},
+        )
+        work.announce("credentials")
+        work.after_commit(self.forget_principals)
         return {**created, "replaces": str(old["id"]), "old_key_expires_at": old_until}

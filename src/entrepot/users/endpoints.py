@@ -20,6 +20,7 @@ from entrepot.users.models import (
     UserPatch,
 )
 from entrepot.users.service import UserService
+from entrepot.work_deps import Reading, Work
 
 router = APIRouter(prefix="/v1")
 
@@ -41,8 +42,13 @@ def _service(request: Request) -> UserService:
     tags=["users"],
     summary="Create a user (platform admins only)",
 )
-async def create_user(body: UserCreate, request: Request, principal: CurrentPrincipal) -> Any:
-    return await _service(request).create_user(principal, body)
+async def create_user(
+    body: UserCreate, request: Request, principal: CurrentPrincipal, reading: Reading
+) -> Any:
+    # Hashes the password outside any transaction, then a short one (the service
+    # opens it on this request's connection). A comment: a docstring would be the
+    # operation's OpenAPI description.
+    return await _service(request).create_user(reading, principal, body)
 
 
 @router.get(
@@ -51,8 +57,8 @@ async def create_user(body: UserCreate, request: Request, principal: CurrentPrin
     tags=["users"],
     summary="The calling user and its memberships (404 for app and admin keys)",
 )
-async def get_me(request: Request, principal: CurrentPrincipal) -> Any:
-    return await _service(request).me(principal)
+async def get_me(request: Request, principal: CurrentPrincipal, reading: Reading) -> Any:
+    return await _service(request).me(reading, principal)
 
 
 @router.patch(
@@ -62,9 +68,9 @@ async def get_me(request: Request, principal: CurrentPrincipal) -> Any:
     summary="Disable or re-enable a user (platform admins only; takes effect at once)",
 )
 async def update_user(
-    user_id: str, body: UserPatch, request: Request, principal: CurrentPrincipal
+    user_id: str, body: UserPatch, request: Request, principal: CurrentPrincipal, work: Work
 ) -> Any:
-    return await _service(request).update_user(principal, user_id, body)
+    return await _service(request).update_user(work, principal, user_id, body)
 
 
 @router.post(
@@ -73,10 +79,12 @@ async def update_user(
     tags=["users"],
     summary="Exchange a user's email and password for an access token",
 )
-async def login(body: TokenRequest, request: Request, response: Response) -> Any:
+async def login(body: TokenRequest, request: Request, response: Response, reading: Reading) -> Any:
+    # No transaction around the Argon2 verification: the service opens a short one
+    # on this request's connection for the issued token's audit row.
     response.headers["Cache-Control"] = "no-store"
     response.headers["Pragma"] = "no-cache"
-    return await _service(request).login(body.email, body.password)
+    return await _service(request).login(reading, body.email, body.password)
 
 
 @router.post(
@@ -88,9 +96,14 @@ async def login(body: TokenRequest, request: Request, response: Response) -> Any
     summary="Add a member to an organisation, or change its role",
 )
 async def add_member(
-    org: str, body: MemberAdd, request: Request, response: Response, principal: CurrentPrincipal
+    org: str,
+    body: MemberAdd,
+    request: Request,
+    response: Response,
+    principal: CurrentPrincipal,
+    work: Work,
 ) -> Any:
-    member, created = await _service(request).add_member(principal, org, body)
+    member, created = await _service(request).add_member(work, principal, org, body)
     if not created:
         response.status_code = 200
     return member
@@ -106,11 +119,12 @@ async def list_members(
     org: str,
     request: Request,
     principal: CurrentPrincipal,
+    reading: Reading,
     limit: Limit = None,
     cursor: Cursor = None,
 ) -> Any:
     return await _service(request).list_members(
-        principal, org, cursor=cursor, limit=parse_limit(limit)
+        reading, principal, org, cursor=cursor, limit=parse_limit(limit)
     )
 
 
@@ -121,7 +135,7 @@ async def list_members(
     summary="Remove a member (its tokens lose the org's access at once)",
 )
 async def remove_member(
-    org: str, user_id: str, request: Request, principal: CurrentPrincipal
+    org: str, user_id: str, request: Request, principal: CurrentPrincipal, work: Work
 ) -> Response:
-    await _service(request).remove_member(principal, org, user_id)
+    await _service(request).remove_member(work, principal, org, user_id)
     return Response(status_code=204)

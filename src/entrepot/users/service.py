@@ -28,8 +28,8 @@ from entrepot.problems import (
     Unauthorized,
     Unprocessable,
 )
-from entrepot.store.notify import announce
 from entrepot.store.types import Conn
+from entrepot.store.work import Reads, UnitOfWork, within
 from entrepot.users import repository as repo
 from entrepot.users.models import MemberAdd, UserCreate, UserPatch
 from entrepot.users.passwords import Passwords, passwords
@@ -66,14 +66,12 @@ def member_out(row: asyncpg.Record) -> dict[str, Any]:
 class UserService:
     def __init__(
         self,
-        pool: asyncpg.Pool,
         tokens: TokenService,
         *,
         forget_principals: Callable[[], None] | None = None,
         hasher: Passwords = passwords,
         sign_in_throttle: SignInThrottle | NoThrottle | None = None,
     ) -> None:
-        self.pool = pool
         self.sign_in_throttle = sign_in_throttle or NoThrottle()
         self.tokens = tokens
         self.hasher = hasher
@@ -93,11 +91,16 @@ class UserService:
 
     # --- users --------------------------------------------------------------
 
-    async def create_user(self, principal: Principal, body: UserCreate) -> dict[str, Any]:
+    async def create_user(
+        self, reads: Reads, principal: Principal, body: UserCreate
+    ) -> dict[str, Any]:
+        """Hash the password first, outside any transaction (Argon2 is slow), then
+        insert in a short transaction on the request's connection."""
         require_platform_admin(principal)
         email = normalise_email(body.email)
         password_hash = await self._hash(body.password)
-        async with self.pool.acquire() as conn, conn.transaction():
+        async with within(reads) as work:
+            conn = work.conn
             try:
                 row = await repo.insert_user(
                     conn, email, password_hash, is_platform_admin=body.is_platform_admin
@@ -114,33 +117,33 @@ class UserService:
         return user_out(row)
 
     async def update_user(
-        self, principal: Principal, raw_id: str, patch: UserPatch
+        self, work: UnitOfWork, principal: Principal, raw_id: str, patch: UserPatch
     ) -> dict[str, Any]:
         require_platform_admin(principal)
         user_id = uuid_or_404(raw_id, "User")
-        async with self.pool.acquire() as conn, conn.transaction():
-            row = await repo.get_user(conn, user_id, lock=True)
-            if row is None:
-                raise NotFound(f"User {raw_id!r} does not exist.")
-            if patch.disabled is not None and patch.disabled != row["disabled"]:
-                await repo.set_disabled(conn, user_id, patch.disabled)
-                await announce(conn, "credentials")
-                action = "user.disabled" if patch.disabled else "user.enabled"
-                await record(conn, principal, action, f"user:{user_id}")
-            updated = await repo.get_user(conn, user_id)
-        self.forget_principals()
+        conn = work.conn
+        row = await repo.get_user(conn, user_id, lock=True)
+        if row is None:
+            raise NotFound(f"User {raw_id!r} does not exist.")
+        if patch.disabled is not None and patch.disabled != row["disabled"]:
+            await repo.set_disabled(conn, user_id, patch.disabled)
+            work.announce("credentials")
+            action = "user.disabled" if patch.disabled else "user.enabled"
+            await record(conn, principal, action, f"user:{user_id}")
+        updated = await repo.get_user(conn, user_id)
+        work.after_commit(self.forget_principals)
         assert updated is not None
         return user_out(updated)
 
-    async def me(self, principal: Principal) -> dict[str, Any]:
+    async def me(self, reads: Reads, principal: Principal) -> dict[str, Any]:
         if principal.kind != "user" or principal.user_id is None:
             raise NotFound(
                 "No user stands behind this credential: /v1/users/me needs a user token."
             )
-        row = await repo.get_user(self.pool, principal.user_id)
+        row = await repo.get_user(reads.conn, principal.user_id)
         if row is None:
             raise NotFound("No user stands behind this credential.")
-        roles = await repo.memberships(self.pool, principal.user_id)
+        roles = await repo.memberships(reads.conn, principal.user_id)
         return {
             "id": str(row["id"]),
             "email": row["email"],
@@ -150,15 +153,18 @@ class UserService:
 
     # --- login --------------------------------------------------------------
 
-    async def login(self, email: str, password: str) -> dict[str, Any]:
+    async def login(self, reads: Reads, email: str, password: str) -> dict[str, Any]:
         """Exchange email and password for a user access token.
 
         Unknown email, wrong password and disabled account are one answer, and
         cost one Argon2 verification each, so neither the body nor the timing
-        says which emails exist."""
+        says which emails exist. Reads, verification and a denial's audit row run
+        outside any transaction; only the issued token's audit row gets a (short)
+        one, on the request's connection."""
+        conn = reads.conn
         email = normalise_email(email)
         await self.sign_in_throttle.check(email)
-        row = await repo.find_user_by_email(self.pool, email)
+        row = await repo.find_user_by_email(conn, email)
         ok = await self._verify(row["password_hash"] if row else None, password)
         if row is None or not ok or row["disabled"]:
             await self.sign_in_throttle.failed(email)
@@ -168,7 +174,7 @@ class UserService:
                 else ("wrong_password" if not ok else "user_disabled")
             )
             await record(
-                self.pool,
+                conn,
                 None,
                 "auth.login",
                 f"user:{row['id']}" if row else None,
@@ -181,12 +187,12 @@ class UserService:
             raise problem
         user_id: uuid.UUID = row["id"]
         if self.hasher.needs_rehash(row["password_hash"]):
-            await repo.set_password_hash(self.pool, user_id, await self._hash(password))
+            await repo.set_password_hash(conn, user_id, await self._hash(password))
         scopes = USER_SCOPES + (("admin",) if row["is_platform_admin"] else ())
-        issued = await self.tokens.issue(subject=f"user:{user_id}", scopes=scopes)
-        async with self.pool.acquire() as conn, conn.transaction():
+        issued = await self.tokens.issue(subject=f"user:{user_id}", scopes=scopes, conn=conn)
+        async with within(reads) as work:
             await record(
-                conn,
+                work.conn,
                 None,
                 "credential.issued",
                 f"user:{user_id}",
@@ -203,7 +209,7 @@ class UserService:
     # --- members ------------------------------------------------------------
 
     async def _org(
-        self, conn: Conn | asyncpg.Pool, principal: Principal, name: str, *, lock: bool = False
+        self, conn: Conn, principal: Principal, name: str, *, lock: bool = False
     ) -> asyncpg.Record:
         row = await repo.get_org(conn, name, lock=lock)
         if row is None or not can_see_org(principal, row["id"]):
@@ -227,49 +233,49 @@ class UserService:
             )
 
     async def add_member(
-        self, principal: Principal, org_name: str, body: MemberAdd
+        self, work: UnitOfWork, principal: Principal, org_name: str, body: MemberAdd
     ) -> tuple[dict[str, Any], bool]:
         """Add a member or change its role; True when the membership is new."""
         email = normalise_email(body.email)
-        async with self.pool.acquire() as conn, conn.transaction():
-            org = await self._org(conn, principal, org_name, lock=True)
-            self._require_manager(principal, org["id"])
-            user = await repo.find_user_by_email(conn, email)
-            if user is None:
-                raise Unprocessable(
-                    f"No user has the email {email!r}; a platform admin creates users first.",
-                    errors=[{"path": "/email", "message": "unknown user"}],
-                )
-            current = await repo.get_member(conn, org["id"], user["id"])
-            previous = current["role"] if current else None
-            if body.role == "owner" or previous == "owner":
-                self._require_owner(principal, org["id"])
-            if (
-                previous == "owner"
-                and body.role != "owner"
-                and await repo.count_owners(conn, org["id"]) <= 1
-            ):
-                raise Conflict("An organisation keeps at least one owner; add another first.")
-            if previous != body.role:
-                await repo.upsert_member(conn, org["id"], user["id"], body.role)
-                await announce(conn, "credentials")
-                await record(
-                    conn,
-                    principal,
-                    "member.added" if previous is None else "member.role_changed",
-                    f"user:{user['id']}",
-                    org_id=org["id"],
-                    details={"role": body.role, "previous_role": previous, "email": email},
-                )
-            row = await repo.get_member(conn, org["id"], user["id"])
-        self.forget_principals()
+        conn = work.conn
+        org = await self._org(conn, principal, org_name, lock=True)
+        self._require_manager(principal, org["id"])
+        user = await repo.find_user_by_email(conn, email)
+        if user is None:
+            raise Unprocessable(
+                f"No user has the email {email!r}; a platform admin creates users first.",
+                errors=[{"path": "/email", "message": "unknown user"}],
+            )
+        current = await repo.get_member(conn, org["id"], user["id"])
+        previous = current["role"] if current else None
+        if body.role == "owner" or previous == "owner":
+            self._require_owner(principal, org["id"])
+        if (
+            previous == "owner"
+            and body.role != "owner"
+            and await repo.count_owners(conn, org["id"]) <= 1
+        ):
+            raise Conflict("An organisation keeps at least one owner; add another first.")
+        if previous != body.role:
+            await repo.upsert_member(conn, org["id"], user["id"], body.role)
+            work.announce("credentials")
+            await record(
+                conn,
+                principal,
+                "member.added" if previous is None else "member.role_changed",
+                f"user:{user['id']}",
+                org_id=org["id"],
+                details={"role": body.role, "previous_role": previous, "email": email},
+            )
+        row = await repo.get_member(conn, org["id"], user["id"])
+        work.after_commit(self.forget_principals)
         assert row is not None
         return member_out(row), previous is None
 
     async def list_members(
-        self, principal: Principal, org_name: str, *, cursor: str | None, limit: int
+        self, reads: Reads, principal: Principal, org_name: str, *, cursor: str | None, limit: int
     ) -> dict[str, Any]:
-        org = await self._org(self.pool, principal, org_name)
+        org = await self._org(reads.conn, principal, org_name)
         if principal.kind == "app" and not can_manage_org(principal, org["id"]):
             raise Forbidden(
                 "Listing people needs an admin of the organisation or one of its members.",
@@ -283,29 +289,31 @@ class UserService:
                 after = uuid.UUID(str(position[0]))
             except (ValueError, IndexError):
                 raise invalid_cursor() from None
-        rows = await repo.list_members(self.pool, org["id"], after=after, limit=limit + 1)
+        rows = await repo.list_members(reads.conn, org["id"], after=after, limit=limit + 1)
         return page([member_out(r) for r in rows], limit, fp, lambda item: [item["user_id"]])
 
-    async def remove_member(self, principal: Principal, org_name: str, raw_user: str) -> None:
-        async with self.pool.acquire() as conn, conn.transaction():
-            org = await self._org(conn, principal, org_name, lock=True)
-            self._require_manager(principal, org["id"])
-            user_id = uuid_or_404(raw_user, "User")
-            current = await repo.get_member(conn, org["id"], user_id)
-            if current is None:
-                raise NotFound(f"User {raw_user!r} is not a member of {org_name!r}.")
-            if current["role"] == "owner":
-                self._require_owner(principal, org["id"])
-                if await repo.count_owners(conn, org["id"]) <= 1:
-                    raise Conflict("The last owner cannot be removed; add another owner first.")
-            await repo.delete_member(conn, org["id"], user_id)
-            await announce(conn, "credentials")
-            await record(
-                conn,
-                principal,
-                "member.removed",
-                f"user:{user_id}",
-                org_id=org["id"],
-                details={"role": current["role"], "email": current["email"]},
-            )
-        self.forget_principals()
+    async def remove_member(
+        self, work: UnitOfWork, principal: Principal, org_name: str, raw_user: str
+    ) -> None:
+        conn = work.conn
+        org = await self._org(conn, principal, org_name, lock=True)
+        self._require_manager(principal, org["id"])
+        user_id = uuid_or_404(raw_user, "User")
+        current = await repo.get_member(conn, org["id"], user_id)
+        if current is None:
+            raise NotFound(f"User {raw_user!r} is not a member of {org_name!r}.")
+        if current["role"] == "owner":
+            self._require_owner(principal, org["id"])
+            if await repo.count_owners(conn, org["id"]) <= 1:
+                raise Conflict("The last owner cannot be removed; add another owner first.")
+        await repo.delete_member(conn, org["id"], user_id)
+        await record(
+            conn,
+            principal,
+            "member.removed",
+            f"user:{user_id}",
+            org_id=org["id"],
+            details={"role": current["role"], "email": current["email"]},
+        )
+        work.announce("credentials")
+        work.after_commit(self.forget_principals)

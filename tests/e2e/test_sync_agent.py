@@ -25,6 +25,7 @@ import asyncpg
 import httpx
 import pytest
 
+from entrepot.changes import repository as changes_repo
 from tests.e2e.test_serve import serving
 
 pytestmark = pytest.mark.slow
@@ -330,6 +331,8 @@ async def test_a_compacted_cursor_makes_the_agent_re_snapshot(
             assert (await http.delete(f"/v1/datasets/{things}/records/{k}")).status_code == 204
         conn = await asyncpg.connect(server_db)
         try:  # what compaction does, past the agent's cursor
+            dataset_id = await conn.fetchval("SELECT id FROM datasets WHERE name = $1", things)
+            await changes_repo.sequence(conn, dataset_id)  # numbered, as readers would
             await conn.execute(
                 """
                 WITH ds AS (SELECT id FROM datasets WHERE name = $1),

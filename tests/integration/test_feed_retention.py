@@ -49,6 +49,7 @@ async def dataset_with_changes(
 
 
 async def age(pool: asyncpg.Pool, ds_id: int, upto_seq: int, interval: str = "8 days") -> None:
+    await changes_repo.sequence(pool, ds_id)  # acknowledged writes are numbered by readers
     await pool.execute(
         "UPDATE changes SET at = now() - $3::text::interval WHERE dataset_id = $1 AND seq <= $2",
         ds_id,

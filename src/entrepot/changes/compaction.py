@@ -30,6 +30,7 @@ async def compact_dataset(
     """
     removed = 0
     target: int | None = None
+    await repo.sequence(pool, dataset_id)  # the log's horizon is judged on what is numbered
     while True:
         async with pool.acquire() as conn, conn.transaction():
             if not await repo.try_compaction_lock(conn, dataset_id):
@@ -46,6 +47,8 @@ async def compact_dataset(
 
 async def compact_all(pool: asyncpg.Pool, retention_seconds: float, batch: int = BATCH) -> int:
     """Compact every dataset's change log; returns how many changes were dropped in all."""
+    for dataset_id in await repo.pending_datasets(pool):
+        await repo.sequence(pool, dataset_id)  # heads first, so the horizons are judged on them
     total = 0
     for dataset_id in await repo.compactable_datasets(pool):
         dropped = await compact_dataset(pool, dataset_id, retention_seconds, batch)

@@ -1,10 +1,13 @@
 """SQL for the change log.
 
-Appending is one statement: bump the dataset's head (taking its row lock
-until commit), insert the change with the new seq, and queue a NOTIFY that
-PostgreSQL delivers at commit to every replica's feed waiters. Each change
-carries the record's previous state too, which narrowed readers need to
-tell what they could see before it.
+A write appends its change with ``seq`` NULL (pending) and takes no lock the
+other writers need; a sequencing pass (:func:`sequence`) later numbers the
+visible pending changes of a dataset after its head, in insertion order, in
+one statement that holds the head's row lock only for itself. Readers read
+sequenced changes only, and run a pass first, so a change acknowledged to its
+writer is in the feed for the next reader. Each change carries the record's
+previous state too, which narrowed readers need to tell what they could see
+before it.
 """
 
 from __future__ import annotations
@@ -18,15 +21,26 @@ from entrepot.store.types import Conn, Executor
 
 CHANNEL = "entrepot_changes"
 
-APPEND = f"""
-WITH head AS (
-    UPDATE feed_heads SET last_seq = last_seq + 1 WHERE dataset_id = $1 RETURNING last_seq
-), wake AS (
-    SELECT pg_notify('{CHANNEL}', $1::text)
+APPEND = """
+INSERT INTO changes (dataset_id, op, record_id, version, data, prev)
+VALUES ($1, $2, $3, $4, $5::jsonb, $6::jsonb)
+"""
+
+# Lock the visible pending changes in insertion order (two passes queue on the
+# first row, then skip what the other numbered), move the head past them, and
+# number them after it. One statement: the head's lock lasts as long as it does.
+SEQUENCE = """
+WITH pending AS (
+    SELECT n FROM changes WHERE dataset_id = $1 AND seq IS NULL ORDER BY n FOR UPDATE
+), numbered AS (
+    SELECT n, row_number() OVER (ORDER BY n) AS k, count(*) OVER () AS total FROM pending
+), head AS (
+    UPDATE feed_heads SET last_seq = last_seq + (SELECT count(*) FROM pending)
+    WHERE dataset_id = $1 AND EXISTS (SELECT 1 FROM pending) RETURNING last_seq
 )
-INSERT INTO changes (dataset_id, seq, op, record_id, version, data, prev)
-SELECT $1, head.last_seq, $2, $3, $4, $5::jsonb, $6::jsonb FROM head, wake
-RETURNING seq
+UPDATE changes c SET seq = head.last_seq - numbered.total + numbered.k
+FROM numbered, head
+WHERE c.dataset_id = $1 AND c.n = numbered.n
 """
 
 
@@ -38,9 +52,8 @@ async def start_tracking(conn: Conn) -> None:
 
     Bulk writes record ids here, each with the record as it was before the
     transaction first touched it (``prev``, NULL when it did not exist), and
-    emit their feed entries at the very end (:func:`append_tracked`), so they
-    take the feed head's lock last, like single writes, and hold it only for
-    the commit.
+    emit one pending change per record, with its final state, at the very end
+    (:func:`append_tracked`).
     """
     await conn.execute(
         f"CREATE TEMP TABLE {TOUCHED} ("
@@ -59,23 +72,14 @@ async def track_new(conn: Conn, ids: Sequence[str]) -> None:
 
 
 async def append_tracked(conn: Conn, dataset_id: int, table: str) -> None:
-    """One change per touched record, carrying its final state, in first-touch order."""
+    """One pending change per touched record, carrying its final state, in first-touch
+    order (their insertion numbers are taken in that order)."""
     await conn.execute(
         f"""
-        WITH touched AS (
-            SELECT r.id, r.version, r.data, t.prev, row_number() OVER (ORDER BY t.ord) AS n,
-                   count(*) OVER () AS total
-            FROM {TOUCHED} t JOIN {table} r ON r.dataset_id = $1 AND r.id = t.id
-        ), head AS (
-            UPDATE feed_heads SET last_seq = last_seq + (SELECT count(*) FROM touched)
-            WHERE dataset_id = $1 AND EXISTS (SELECT 1 FROM touched) RETURNING last_seq
-        ), wake AS (
-            SELECT pg_notify('{CHANNEL}', $1::text)
-        )
-        INSERT INTO changes (dataset_id, seq, op, record_id, version, data, prev)
-        SELECT $1, head.last_seq - touched.total + touched.n, 'upsert', touched.id,
-               touched.version, touched.data, touched.prev
-        FROM head, wake, touched
+        INSERT INTO changes (dataset_id, op, record_id, version, data, prev)
+        SELECT $1, 'upsert', r.id, r.version, r.data, t.prev
+        FROM {TOUCHED} t JOIN {table} r ON r.dataset_id = $1 AND r.id = t.id
+        ORDER BY t.ord
         """,
         dataset_id,
     )
@@ -93,10 +97,21 @@ async def append(
     version: int,
     data: str | None,
     prev: str | None,
-) -> int:
-    """Append one change: the record's new state (``data``) and the one it replaced."""
-    seq: int = await conn.fetchval(APPEND, dataset_id, op, record_id, version, data, prev)
-    return seq
+) -> None:
+    """Append one pending change: the record's new state (``data``) and the one it replaced."""
+    await conn.execute(APPEND, dataset_id, op, record_id, version, data, prev)
+
+
+async def sequence(conn: Executor, dataset_id: int) -> int:
+    """Number the dataset's visible pending changes; how many it numbered (0: none)."""
+    status: str = await conn.execute(SEQUENCE, dataset_id)
+    return int(status.split()[-1])
+
+
+async def pending_datasets(conn: Executor) -> list[int]:
+    """Datasets with changes written but not yet numbered."""
+    rows = await conn.fetch("SELECT DISTINCT dataset_id FROM changes WHERE seq IS NULL")
+    return [row[0] for row in rows]
 
 
 async def head(conn: Executor, dataset_id: int) -> asyncpg.Record | None:
@@ -169,7 +184,7 @@ async def compact(conn: Conn, dataset_id: int, upto: int, batch: int) -> int:
 
     Deletes in seq order, so the kept log is always exactly the seqs above min_seq.
     The head's row lock is taken by the last step of this one statement; run it in
-    its own short transaction so writers of the dataset wait for it only briefly.
+    its own short transaction so sequencing passes wait for it only briefly.
     Returns how many changes were dropped.
     """
     dropped: int | None = await conn.fetchval(

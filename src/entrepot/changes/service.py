@@ -98,6 +98,7 @@ class FeedService:
         """Up to ``limit`` changes after ``after`` (fewer shown when narrowing hides some)."""
         meta = view.access.meta
         current = incarnation_of(meta.id)
+        await repo.sequence(self.pool, meta.id)  # what has committed is in the feed from now
         head = await repo.head(self.pool, meta.id)
         if head is None:
             raise NotFound(f"Dataset {meta.name!r} does not exist or is not visible to you.")

@@ -1,8 +1,9 @@
 """Wake long polls and event streams when a change commits, on any replica.
 
-Writers queue ``pg_notify('entrepot_changes', <dataset id>)`` in their
-transaction; every replica LISTENs on one dedicated connection and wakes the
-requests waiting on that dataset. No polling loops: a waiter sleeps until a
+Writers tell their own replica's waiters at once, and the others through
+``pg_notify('entrepot_changes', <dataset id>)`` sent after their commit
+(:mod:`entrepot.changes.waker`); every replica LISTENs on one dedicated
+connection and wakes the requests waiting on that dataset. No polling loops: a waiter sleeps until a
 notification or its timeout. After a reconnect every waiter is woken, since
 notifications may have been missed meanwhile; they re-read the feed anyway.
 """
@@ -47,7 +48,7 @@ class ChangeWaiter:
         """How many requests are waiting for this dataset's next change here."""
         return len(self._events.get(dataset_id, ()))
 
-    def _wake(self, dataset_id: int) -> None:
+    def wake(self, dataset_id: int) -> None:
         for event in self._events.get(dataset_id, ()):
             event.set()
 
@@ -58,7 +59,7 @@ class ChangeWaiter:
 
     def _on_message(self, payload: str) -> None:
         try:
-            self._wake(int(payload))
+            self.wake(int(payload))
         except ValueError:
             self._wake_all()
 

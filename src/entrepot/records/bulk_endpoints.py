@@ -163,6 +163,7 @@ async def import_records(ds: str, request: Request, principal: CurrentPrincipal)
         state.access,
         batch_size=settings.import_batch_size,
         max_record_bytes=settings.max_body_bytes,
+        changed=state.feed_waker.changed,
     )
     # A client leaving mid-body raises ClientDisconnect: rolled back, and EdgeMiddleware
     # records it as a client abort (499), as for every other route. One too slow gets 408.

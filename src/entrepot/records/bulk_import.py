@@ -11,7 +11,7 @@ line and, with ``on_error=skip``, the other rows still commit.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterable, AsyncIterator
+from collections.abc import AsyncIterable, AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -96,7 +96,9 @@ class BulkImportService:
         *,
         batch_size: int,
         max_record_bytes: int,
+        changed: Callable[[int], None] = lambda dataset_id: None,
     ) -> None:
+        self.changed = changed  # wakes the dataset's feed readers after the commit
         self.slots = slots
         self.registry = registry
         self.access = access
@@ -149,9 +151,7 @@ class BulkImportService:
                             updated=0,
                             failed=report.failed,
                         )
-                    # The feed entries go last, in one statement: the feed head's row
-                    # lock (held until commit) must never be waited on while this
-                    # transaction still takes record locks, or single writers deadlock.
+                    # One pending feed entry per record touched, in one statement.
                     await changes_repo.append_tracked(conn, locked.id, locked.table)
                     await audit.record(
                         conn,
@@ -168,7 +168,8 @@ class BulkImportService:
                             "failed": report.failed,
                         },
                     )
-                    return report
+                self.changed(locked.id)
+                return report
         except asyncpg.UndefinedTableError:
             self.registry.forget(dataset)
             raise NotFound(

@@ -98,25 +98,31 @@ async def _stream(
     meta = view.access.meta
     names = csv_codec.columns(view.schema)
     sql, args = query.build_export_sql(meta.table, meta.id, view.schema, view.row_conditions)
-    async with (
-        slots.connection(caller) as conn,
-        conn.transaction(isolation="repeatable_read", readonly=True),
-    ):
-        seq.append(await changes_repo.head_seq(conn, meta.id))
-        cursor = await repo.export_cursor(conn, sql, args)
-        yield csv_codec.render_header(names, csv_style).encode() if fmt == "csv" else b""
-        while rows := await cursor.fetch(FETCH_ROWS):
-            if fmt == "ndjson" and envelope:
-                yield b"".join(_envelope_line(view, row) for row in rows)
-            elif fmt == "ndjson":
-                yield ("\n".join(view.project_text(row[0]) for row in rows) + "\n").encode()
-            else:
-                yield "".join(
-                    csv_codec.render_row(
-                        names, view.schema, view.project(jsonbody.loads_trusted(row[0])), csv_style
-                    )
-                    for row in rows
-                ).encode()
+    async with slots.connection(caller) as conn:
+        # What has committed is numbered first; changes committing between this and
+        # the snapshot are in the snapshot's records and get seqs above its head, so
+        # a follower resuming from the head meets them again: applied by version,
+        # they change nothing.
+        await changes_repo.sequence(conn, meta.id)
+        async with conn.transaction(isolation="repeatable_read", readonly=True):
+            seq.append(await changes_repo.head_seq(conn, meta.id))
+            cursor = await repo.export_cursor(conn, sql, args)
+            yield csv_codec.render_header(names, csv_style).encode() if fmt == "csv" else b""
+            while rows := await cursor.fetch(FETCH_ROWS):
+                if fmt == "ndjson" and envelope:
+                    yield b"".join(_envelope_line(view, row) for row in rows)
+                elif fmt == "ndjson":
+                    yield ("\n".join(view.project_text(row[0]) for row in rows) + "\n").encode()
+                else:
+                    yield "".join(
+                        csv_codec.render_row(
+                            names,
+                            view.schema,
+                            view.project(jsonbody.loads_trusted(row[0])),
+                            csv_style,
+                        )
+                        for row in rows
+                    ).encode()
 
 
 def _envelope_line(view: ReadView, row: asyncpg.Record) -> bytes:

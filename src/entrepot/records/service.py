@@ -7,7 +7,7 @@ their feed entry as its last statement.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, TypeVar
@@ -100,10 +100,13 @@ class RecordService:
         registry: DatasetRegistry,
         access: AccessResolver,
         limits: ListLimits | None = None,
+        changed: Callable[[int], None] = lambda dataset_id: None,
     ) -> None:
         self.registry = registry
         self.access = access
         self.limits = limits or ListLimits()
+        # Wakes the dataset's feed readers once a change has committed.
+        self.changed = changed
 
     # --- reads ------------------------------------------------------------
 
@@ -181,7 +184,7 @@ class RecordService:
         )
         if row is None:
             raise Conflict(f"A record with id {record_id!r} already exists; use PUT to replace it.")
-        return await _upserted(work, principal, meta, row, None, created=True)
+        return await self._upserted(work, principal, meta, row, None, created=True)
 
     async def replace(
         self,
@@ -203,7 +206,7 @@ class RecordService:
             row = await _stored(self.registry, dataset, repo.insert(conn, meta, record_id, text))
             if row is None:
                 raise PreconditionFailed("The record exists and If-None-Match is '*'.")
-            return await _upserted(work, principal, meta, row, None, created=True)
+            return await self._upserted(work, principal, meta, row, None, created=True)
         if if_match is None:
             _require_if_match(meta)
             row = await _stored(self.registry, dataset, repo.upsert(conn, meta, record_id, text))
@@ -211,7 +214,7 @@ class RecordService:
                 row = await _stored(
                     self.registry, dataset, repo.upsert(conn, meta, record_id, text)
                 )
-            return await _upserted(
+            return await self._upserted(
                 work, principal, meta, row, row["prev"], created=bool(row["created"])
             )
         current = await _check_if_match(conn, meta, record_id, if_match)
@@ -219,7 +222,7 @@ class RecordService:
             self.registry, dataset, repo.update(conn, meta, record_id, text, None)
         )
         assert updated is not None
-        return await _upserted(work, principal, meta, updated, current[1], action="replaced")
+        return await self._upserted(work, principal, meta, updated, current[1], action="replaced")
 
     async def patch(
         self,
@@ -252,7 +255,7 @@ class RecordService:
             repo.update(work.conn, meta, record_id, jsonbody.dumps_parsed(data), None),
         )
         assert row is not None
-        return await _upserted(work, principal, meta, row, current[1], action="patched")
+        return await self._upserted(work, principal, meta, row, current[1], action="patched")
 
     async def delete(
         self,
@@ -273,8 +276,51 @@ class RecordService:
         if deleted is None:
             raise NotFound(f"Record {record_id!r} does not exist in {meta.name!r}.")
         await _audited(work, principal, meta, "deleted", record_id, 204)
-        _emit(work, meta, "delete", record_id, deleted[0] + 1, None, deleted[1])
+        self._emit(work, meta, "delete", record_id, deleted[0] + 1, None, deleted[1])
         return Written(meta.name, None)
+
+    def _emit(
+        self,
+        work: UnitOfWork,
+        meta: DatasetMeta,
+        op: str,
+        record_id: str,
+        version: int,
+        data: str | None,
+        prev: str | None,
+    ) -> None:
+        """The write's change-feed entry, in its transaction; its readers are woken after
+        the commit (nothing in the write transaction waits on the feed or notifies)."""
+
+        async def append(conn: Conn) -> None:
+            await changes_repo.append(conn, meta.id, op, record_id, version, data, prev)
+
+        work.last(append)
+        work.after_commit(lambda: self.changed(meta.id))
+
+    async def _upserted(
+        self,
+        work: UnitOfWork,
+        principal: Principal,
+        meta: DatasetMeta,
+        row: asyncpg.Record,
+        prev: str | None,
+        *,
+        created: bool = False,
+        action: str = "replaced",
+    ) -> Written:
+        status = 201 if created else 200
+        await _audited(work, principal, meta, "created" if created else action, row["id"], status)
+        self._emit(work, meta, "upsert", row["id"], row["version"], row["data"], prev)
+        found = Found(
+            row["id"],
+            row["version"],
+            row["data"],
+            row["created_at"],
+            row["updated_at"],
+            render.etag(row["version"]),
+        )
+        return Written(meta.name, found, created)
 
     async def _writable(self, work: UnitOfWork, principal: Principal, dataset: str) -> DatasetMeta:
         """The dataset, writable by ``principal``, locked against schema changes."""
@@ -311,48 +357,6 @@ async def _audited(
         status=status,
         org_id=meta.org_id,
     )
-
-
-def _emit(
-    work: UnitOfWork,
-    meta: DatasetMeta,
-    op: str,
-    record_id: str,
-    version: int,
-    data: str | None,
-    prev: str | None,
-) -> None:
-    """The write's change-feed entry, as the transaction's last statement: the feed
-    head's row lock, which orders seqs by commit, is held as briefly as possible."""
-
-    async def append(conn: Conn) -> None:
-        await changes_repo.append(conn, meta.id, op, record_id, version, data, prev)
-
-    work.last(append)
-
-
-async def _upserted(
-    work: UnitOfWork,
-    principal: Principal,
-    meta: DatasetMeta,
-    row: asyncpg.Record,
-    prev: str | None,
-    *,
-    created: bool = False,
-    action: str = "replaced",
-) -> Written:
-    status = 201 if created else 200
-    await _audited(work, principal, meta, "created" if created else action, row["id"], status)
-    _emit(work, meta, "upsert", row["id"], row["version"], row["data"], prev)
-    found = Found(
-        row["id"],
-        row["version"],
-        row["data"],
-        row["created_at"],
-        row["updated_at"],
-        render.etag(row["version"]),
-    )
-    return Written(meta.name, found, created)
 
 
 def _needs_index(meta: DatasetMeta, fields: list[str], schema: RecordSchema) -> BadRequest:

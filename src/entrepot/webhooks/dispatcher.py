@@ -14,6 +14,7 @@ import asyncio
 import structlog
 
 from entrepot.aio import stop_tasks
+from entrepot.changes import repository as changes_repo
 from entrepot.changes.waiter import ChangeWaiter
 from entrepot.webhooks import repository as repo
 from entrepot.webhooks.enqueue import Enqueuer
@@ -46,7 +47,11 @@ class Dispatcher:
         self._kick.set()
 
     async def dispatch_all(self) -> None:
-        for pair in await repo.pairs_behind(self.enqueuer.pool):
+        # Number what has committed first: a head that has not moved hides new changes.
+        pool = self.enqueuer.pool
+        for dataset_id in await changes_repo.pending_datasets(pool):
+            await changes_repo.sequence(pool, dataset_id)
+        for pair in await repo.pairs_behind(pool):
             for _ in range(ROUNDS_PER_PAIR):
                 if not await self.enqueuer.dispatch(pair):
                     break

@@ -1,0 +1,75 @@
+"""After a commit: wake the dataset's feed readers everywhere, and keep the feed numbered.
+
+Writers call :meth:`FeedWaker.changed` once their change has committed. This
+replica's waiting readers wake at once; the other replicas hear of it by a
+NOTIFY sent after the commit, several datasets and several writes to one
+message when they come together, so no write transaction ever takes
+PostgreSQL's global notify lock. Readers number pending changes themselves
+before they read (:func:`entrepot.changes.repository.sequence`); the sweep
+numbers the changes of datasets nobody is reading, so the pending part of the
+log stays small.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+import asyncpg
+import structlog
+
+from entrepot.aio import stop_tasks
+from entrepot.changes import repository as repo
+from entrepot.changes.waiter import ChangeWaiter
+
+log = structlog.get_logger("entrepot.changes")
+
+SWEEP_SECONDS = 1.0
+
+
+class FeedWaker:
+    def __init__(self, pool: asyncpg.Pool, waiter: ChangeWaiter) -> None:
+        self.pool = pool
+        self.waiter = waiter
+        self._dirty: set[int] = set()
+        self._pending = asyncio.Event()
+        self._tasks: list[asyncio.Task[None]] = []
+
+    def start(self) -> None:
+        self._tasks = [
+            asyncio.create_task(self._announce(), name="feed-announce"),
+            asyncio.create_task(self._sweep(), name="feed-sweep"),
+        ]
+
+    async def stop(self) -> None:
+        await stop_tasks(self._tasks)
+
+    def changed(self, dataset_id: int) -> None:
+        """A change to ``dataset_id`` has committed."""
+        self.waiter.wake(dataset_id)
+        self._dirty.add(dataset_id)
+        self._pending.set()
+
+    async def _announce(self) -> None:
+        while True:
+            await self._pending.wait()
+            self._pending.clear()
+            dirty, self._dirty = sorted(self._dirty), set()
+            try:
+                await self.pool.execute(
+                    "SELECT pg_notify($1, id::text) FROM unnest($2::bigint[]) AS id",
+                    repo.CHANNEL,
+                    dirty,
+                )
+            except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+                # The other replicas' readers still find the change on their next
+                # read or heartbeat; nothing is lost, only later.
+                log.warning("feed_announce_failed", error=type(exc).__name__)
+
+    async def _sweep(self) -> None:
+        while True:
+            await asyncio.sleep(SWEEP_SECONDS)
+            try:
+                for dataset_id in await repo.pending_datasets(self.pool):
+                    await repo.sequence(self.pool, dataset_id)
+            except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+                log.warning("feed_sweep_failed", error=type(exc).__name__)

@@ -19,6 +19,7 @@ from entrepot.access.models import (
 from entrepot.access.service import AccessService
 from entrepot.auth.authenticate import CurrentPrincipal
 from entrepot.pagination import parse_limit
+from entrepot.work_deps import Reading, Work
 
 router = APIRouter(prefix="/v1", tags=["access"])
 
@@ -29,7 +30,7 @@ AppId = Annotated[str | None, Query(max_length=64, description="An application i
 
 
 def _service(request: Request) -> AccessService:
-    return AccessService(request.app.state.pool, request.app.state.access)
+    return AccessService(request.app.state.access)
 
 
 @router.post(
@@ -39,9 +40,9 @@ def _service(request: Request) -> AccessService:
     summary="Ask for access to a dataset on behalf of an application",
 )
 async def create_request(
-    ds: str, body: AccessRequestCreate, request: Request, principal: CurrentPrincipal
+    ds: str, body: AccessRequestCreate, request: Request, principal: CurrentPrincipal, work: Work
 ) -> Any:
-    return await _service(request).create_request(principal, ds, body)
+    return await _service(request).create_request(work, principal, ds, body)
 
 
 @router.get(
@@ -52,6 +53,7 @@ async def create_request(
 async def list_requests(
     request: Request,
     principal: CurrentPrincipal,
+    reading: Reading,
     status: RequestStatus | None = None,
     dataset: DatasetName = None,
     app: AppId = None,
@@ -59,6 +61,7 @@ async def list_requests(
     cursor: Cursor = None,
 ) -> Any:
     return await _service(request).list_requests(
+        reading,
         principal,
         status=status,
         dataset=dataset,
@@ -69,8 +72,10 @@ async def list_requests(
 
 
 @router.get("/access-requests/{request_id}", response_model=AccessRequest)
-async def get_request(request_id: str, request: Request, principal: CurrentPrincipal) -> Any:
-    return await _service(request).get_request(principal, request_id)
+async def get_request(
+    request_id: str, request: Request, principal: CurrentPrincipal, reading: Reading
+) -> Any:
+    return await _service(request).get_request(reading, principal, request_id)
 
 
 @router.post(
@@ -79,9 +84,13 @@ async def get_request(request_id: str, request: Request, principal: CurrentPrinc
     summary="Approve a request, optionally narrowing it; creates a grant",
 )
 async def approve_request(
-    request_id: str, body: AccessRequestApprove, request: Request, principal: CurrentPrincipal
+    request_id: str,
+    body: AccessRequestApprove,
+    request: Request,
+    principal: CurrentPrincipal,
+    work: Work,
 ) -> Any:
-    return await _service(request).approve(principal, request_id, body)
+    return await _service(request).approve(work, principal, request_id, body)
 
 
 @router.post(
@@ -90,33 +99,42 @@ async def approve_request(
     summary="Reject a request with a note the requester can read",
 )
 async def reject_request(
-    request_id: str, body: AccessRequestReject, request: Request, principal: CurrentPrincipal
+    request_id: str,
+    body: AccessRequestReject,
+    request: Request,
+    principal: CurrentPrincipal,
+    work: Work,
 ) -> Any:
-    return await _service(request).reject(principal, request_id, body)
+    return await _service(request).reject(work, principal, request_id, body)
 
 
 @router.get("/grants", response_model=GrantPage, summary="Grants to your apps or on your datasets")
 async def list_grants(
     request: Request,
     principal: CurrentPrincipal,
+    reading: Reading,
     dataset: DatasetName = None,
     app: AppId = None,
     limit: Limit = None,
     cursor: Cursor = None,
 ) -> Any:
     return await _service(request).list_grants(
-        principal, dataset=dataset, app=app, cursor=cursor, limit=parse_limit(limit)
+        reading, principal, dataset=dataset, app=app, cursor=cursor, limit=parse_limit(limit)
     )
 
 
 @router.get("/grants/{grant_id}", response_model=Grant)
-async def get_grant(grant_id: str, request: Request, principal: CurrentPrincipal) -> Any:
-    return await _service(request).get_grant(principal, grant_id)
+async def get_grant(
+    grant_id: str, request: Request, principal: CurrentPrincipal, reading: Reading
+) -> Any:
+    return await _service(request).get_grant(reading, principal, grant_id)
 
 
 @router.delete(
     "/grants/{grant_id}", status_code=204, summary="Revoke a grant, on every replica at once"
 )
-async def revoke_grant(grant_id: str, request: Request, principal: CurrentPrincipal) -> Response:
-    await _service(request).revoke(principal, grant_id)
+async def revoke_grant(
+    grant_id: str, request: Request, principal: CurrentPrincipal, work: Work
+) -> Response:
+    await _service(request).revoke(work, principal, grant_id)
     return Response(status_code=204)

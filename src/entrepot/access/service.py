@@ -1,9 +1,10 @@
 """Access requests and grants: asking, deciding, narrowing, revoking.
 
-Every mutation writes its audit row in its own transaction, and every change
-to the set of live grants is announced to all replicas (``grants``) so the
-access resolver's caches drop it at commit: a revoked grant stops working
-everywhere at once, and a new grant works everywhere at once.
+Every mutation writes its audit row in the request's transaction (the edge's
+unit of work), and every change to the set of live grants is announced to all
+replicas (``grants``) once it commits, so the access resolver's caches drop it:
+a revoked grant stops working everywhere at once, and a new grant works
+everywhere at once.
 """
 
 from __future__ import annotations
@@ -43,8 +44,8 @@ from entrepot.catalog.record_schema import RecordSchema
 from entrepot.pagination import fingerprint
 from entrepot.policy import can_manage_org, dataset_not_found
 from entrepot.problems import Conflict, Forbidden, NotFound, Unprocessable
-from entrepot.store.notify import announce
 from entrepot.store.types import Conn
+from entrepot.store.work import Reads, UnitOfWork
 from entrepot.uuids import parse_uuid
 
 AUTO = "auto"
@@ -55,10 +56,10 @@ AUTO_APPROVABLE = frozenset(GRANTABLE_SCOPES) - {"records:write"}
 
 class AccessService:
     """``resolver`` is this replica's grant cache: dropped right after a commit that
-    changes grants, so this replica never answers from it before the NOTIFY lands."""
+    changes grants (an effect of the unit of work), so this replica never answers
+    from it before the NOTIFY lands."""
 
-    def __init__(self, pool: asyncpg.Pool, resolver: AccessResolver | None = None) -> None:
-        self.pool = pool
+    def __init__(self, resolver: AccessResolver | None = None) -> None:
         self.resolver = resolver
 
     def _forget_grants(self) -> None:
@@ -68,57 +69,57 @@ class AccessService:
     # --- requests -------------------------------------------------------
 
     async def create_request(
-        self, principal: Principal, dataset: str, body: AccessRequestCreate
+        self, work: UnitOfWork, principal: Principal, dataset: str, body: AccessRequestCreate
     ) -> dict[str, Any]:
         scopes = sorted(set(body.scopes))
-        async with self.pool.acquire() as conn, conn.transaction():
-            ds = await repo.dataset_by_name(conn, dataset)
-            if ds is None:
-                raise dataset_not_found(dataset)
-            app = await self._requesting_app(conn, principal, body.app)
-            extra = set(scopes) - set(app["scopes"])
-            if extra:
-                raise invalid(
-                    "An application can only ask for scopes it holds.",
-                    "/scopes",
-                    f"not held by the app: {sorted(extra)}",
-                )
-            if app["org_id"] == ds["org_id"]:
-                raise invalid(
-                    "The application's organisation owns this dataset; it needs no grant.",
-                    "/app",
-                    "owner of the dataset",
-                )
-            await repo.lock_request_slot(conn, app["id"], ds["id"])
-            if await repo.pending_exists(conn, app["id"], ds["id"]):
-                raise Conflict(
-                    f"Application {body.app!r} already has a pending request for {dataset!r}."
-                )
-            request_id = await repo.insert_request(
-                conn,
-                dataset_id=ds["id"],
-                app_id=app["id"],
-                scopes=scopes,
-                reason=body.reason,
-                requested_by=principal.subject,
+        conn = work.conn
+        ds = await repo.dataset_by_name(conn, dataset)
+        if ds is None:
+            raise dataset_not_found(dataset)
+        app = await self._requesting_app(conn, principal, body.app)
+        extra = set(scopes) - set(app["scopes"])
+        if extra:
+            raise invalid(
+                "An application can only ask for scopes it holds.",
+                "/scopes",
+                f"not held by the app: {sorted(extra)}",
             )
-            await record(
-                conn,
-                principal,
-                "access_request.created",
-                f"access_request:{request_id}",
-                org_id=app["org_id"],
-                app_id=app["id"],
-                details={"dataset": dataset, "scopes": scopes},
+        if app["org_id"] == ds["org_id"]:
+            raise invalid(
+                "The application's organisation owns this dataset; it needs no grant.",
+                "/app",
+                "owner of the dataset",
             )
-            if ds["auto_approve"] and set(scopes) <= AUTO_APPROVABLE:
-                row = await repo.get_request(conn, request_id, lock=True)
-                assert row is not None
-                await self._approve(conn, principal, row, scopes, None, None, None, None, AUTO)
-            row = await repo.get_request(conn, request_id)
+        await repo.lock_request_slot(conn, app["id"], ds["id"])
+        if await repo.pending_exists(conn, app["id"], ds["id"]):
+            raise Conflict(
+                f"Application {body.app!r} already has a pending request for {dataset!r}."
+            )
+        request_id = await repo.insert_request(
+            conn,
+            dataset_id=ds["id"],
+            app_id=app["id"],
+            scopes=scopes,
+            reason=body.reason,
+            requested_by=principal.subject,
+        )
+        await record(
+            conn,
+            principal,
+            "access_request.created",
+            f"access_request:{request_id}",
+            org_id=app["org_id"],
+            app_id=app["id"],
+            details={"dataset": dataset, "scopes": scopes},
+        )
+        if ds["auto_approve"] and set(scopes) <= AUTO_APPROVABLE:
+            row = await repo.get_request(conn, request_id, lock=True)
+            assert row is not None
+            await self._approve(work, principal, row, scopes, None, None, None, None, AUTO)
+        row = await repo.get_request(conn, request_id)
         assert row is not None
         if row["grant_id"] is not None:
-            self._forget_grants()
+            work.after_commit(self._forget_grants)
         return request_out(row)
 
     async def _requesting_app(self, conn: Conn, principal: Principal, raw: str) -> asyncpg.Record:
@@ -140,7 +141,7 @@ class AccessService:
         return app
 
     async def _request(
-        self, conn: Any, principal: Principal, raw_id: str, *, lock: bool = False
+        self, conn: Conn, principal: Principal, raw_id: str, *, lock: bool = False
     ) -> asyncpg.Record:
         hidden = NotFound(
             f"Access request {raw_id!r} does not exist or is not visible to you.", denial=True
@@ -153,11 +154,12 @@ class AccessService:
             raise hidden
         return row
 
-    async def get_request(self, principal: Principal, raw_id: str) -> dict[str, Any]:
-        return request_out(await self._request(self.pool, principal, raw_id))
+    async def get_request(self, reads: Reads, principal: Principal, raw_id: str) -> dict[str, Any]:
+        return request_out(await self._request(reads.conn, principal, raw_id))
 
     async def list_requests(
         self,
+        reads: Reads,
         principal: Principal,
         *,
         status: str | None,
@@ -169,7 +171,7 @@ class AccessService:
         app_id = filter_app(app)
         fp = fingerprint("access_requests", status, dataset, app)
         rows = await repo.list_requests(
-            self.pool,
+            reads.conn,
             orgs=managed_orgs(principal),
             own_app=principal.app_id,
             status=status,
@@ -192,48 +194,48 @@ class AccessService:
         return row
 
     async def approve(
-        self, principal: Principal, raw_id: str, body: AccessRequestApprove
+        self, work: UnitOfWork, principal: Principal, raw_id: str, body: AccessRequestApprove
     ) -> dict[str, Any]:
         expires_at = future_moment(body.expires_at)
-        async with self.pool.acquire() as conn, conn.transaction():
-            row = await self._decidable(conn, principal, raw_id)
-            requested = set(row["scopes"])
-            scopes = sorted(set(body.scopes) if body.scopes is not None else requested)
-            if not set(scopes) <= requested:
-                raise invalid(
-                    "Approval can only narrow the requested scopes.",
-                    "/scopes",
-                    f"not requested: {sorted(set(scopes) - requested)}",
-                )
-            ds = await repo.dataset_for_grant(conn, row["dataset_id"])
-            if ds is None:
-                raise NotFound(f"Dataset {row['dataset']!r} no longer exists.")
-            schema = RecordSchema.compile(jsonbody.loads_trusted(ds["schema"]))
-            fields = (
-                check_fields(body.fields, schema, ds["primary_key"])
-                if body.fields is not None
-                else None
+        conn = work.conn
+        row = await self._decidable(conn, principal, raw_id)
+        requested = set(row["scopes"])
+        scopes = sorted(set(body.scopes) if body.scopes is not None else requested)
+        if not set(scopes) <= requested:
+            raise invalid(
+                "Approval can only narrow the requested scopes.",
+                "/scopes",
+                f"not requested: {sorted(set(scopes) - requested)}",
             )
-            row_filter = body.row_filter or None
-            if row_filter is not None:
-                check_row_filter(row_filter, schema)
-            if (fields is not None or row_filter is not None) and "records:write" in scopes:
-                raise invalid(
-                    "Narrowed grants are read-only: drop records:write or the narrowing.",
-                    "/scopes",
-                    "records:write cannot be granted with fields or row_filter",
-                )
-            await self._approve(
-                conn, principal, row, scopes, fields, row_filter, expires_at, body.note, None
+        ds = await repo.dataset_for_grant(conn, row["dataset_id"])
+        if ds is None:
+            raise NotFound(f"Dataset {row['dataset']!r} no longer exists.")
+        schema = RecordSchema.compile(jsonbody.loads_trusted(ds["schema"]))
+        fields = (
+            check_fields(body.fields, schema, ds["primary_key"])
+            if body.fields is not None
+            else None
+        )
+        row_filter = body.row_filter or None
+        if row_filter is not None:
+            check_row_filter(row_filter, schema)
+        if (fields is not None or row_filter is not None) and "records:write" in scopes:
+            raise invalid(
+                "Narrowed grants are read-only: drop records:write or the narrowing.",
+                "/scopes",
+                "records:write cannot be granted with fields or row_filter",
             )
-            updated = await repo.get_request(conn, row["id"])
-        self._forget_grants()
+        await self._approve(
+            work, principal, row, scopes, fields, row_filter, expires_at, body.note, None
+        )
+        updated = await repo.get_request(conn, row["id"])
+        work.after_commit(self._forget_grants)
         assert updated is not None
         return request_out(updated)
 
     async def _approve(
         self,
-        conn: Conn,
+        work: UnitOfWork,
         principal: Principal,
         row: asyncpg.Record,
         scopes: list[str],
@@ -243,6 +245,7 @@ class AccessService:
         note: str | None,
         actor: str | None,
     ) -> uuid.UUID:
+        conn = work.conn
         decided_by = actor or principal.subject
         grant_id = await repo.insert_grant(
             conn,
@@ -263,7 +266,7 @@ class AccessService:
             decided_by=decided_by,
             grant_id=grant_id,
         )
-        await announce(conn, "grants")
+        work.announce("grants")
         org_id = row["dataset_org_id"]
         await record(
             conn,
@@ -303,34 +306,34 @@ class AccessService:
         return grant_id
 
     async def reject(
-        self, principal: Principal, raw_id: str, body: AccessRequestReject
+        self, work: UnitOfWork, principal: Principal, raw_id: str, body: AccessRequestReject
     ) -> dict[str, Any]:
-        async with self.pool.acquire() as conn, conn.transaction():
-            row = await self._decidable(conn, principal, raw_id)
-            await repo.decide_request(
-                conn,
-                row["id"],
-                status="rejected",
-                note=body.note,
-                decided_by=principal.subject,
-                grant_id=None,
-            )
-            await record(
-                conn,
-                principal,
-                "access_request.rejected",
-                f"access_request:{row['id']}",
-                org_id=row["dataset_org_id"],
-                details={"note": body.note},
-            )
-            updated = await repo.get_request(conn, row["id"])
+        conn = work.conn
+        row = await self._decidable(conn, principal, raw_id)
+        await repo.decide_request(
+            conn,
+            row["id"],
+            status="rejected",
+            note=body.note,
+            decided_by=principal.subject,
+            grant_id=None,
+        )
+        await record(
+            conn,
+            principal,
+            "access_request.rejected",
+            f"access_request:{row['id']}",
+            org_id=row["dataset_org_id"],
+            details={"note": body.note},
+        )
+        updated = await repo.get_request(conn, row["id"])
         assert updated is not None
         return request_out(updated)
 
     # --- grants -----------------------------------------------------------
 
     async def _grant(
-        self, conn: Any, principal: Principal, raw_id: str, *, lock: bool = False
+        self, conn: Conn, principal: Principal, raw_id: str, *, lock: bool = False
     ) -> asyncpg.Record:
         hidden = NotFound(f"Grant {raw_id!r} does not exist or is not visible to you.", denial=True)
         grant_id = parse_uuid(raw_id)
@@ -341,11 +344,12 @@ class AccessService:
             raise hidden
         return row
 
-    async def get_grant(self, principal: Principal, raw_id: str) -> dict[str, Any]:
-        return grant_out(await self._grant(self.pool, principal, raw_id), principal)
+    async def get_grant(self, reads: Reads, principal: Principal, raw_id: str) -> dict[str, Any]:
+        return grant_out(await self._grant(reads.conn, principal, raw_id), principal)
 
     async def list_grants(
         self,
+        reads: Reads,
         principal: Principal,
         *,
         dataset: str | None,
@@ -356,7 +360,7 @@ class AccessService:
         app_id = filter_app(app)
         fp = fingerprint("grants", dataset, app)
         rows = await repo.list_grants(
-            self.pool,
+            reads.conn,
             orgs=managed_orgs(principal),
             own_app=principal.app_id,
             dataset=dataset or None,
@@ -366,30 +370,30 @@ class AccessService:
         )
         return page_of_rows(rows, limit, fp, lambda row: grant_out(row, principal))
 
-    async def revoke(self, principal: Principal, raw_id: str) -> None:
-        async with self.pool.acquire() as conn, conn.transaction():
-            row = await self._grant(conn, principal, raw_id, lock=True)
-            owner = can_manage_org(principal, row["dataset_org_id"])
-            if not owner and not can_manage_org(principal, row["app_org_id"]):
-                raise Forbidden(
-                    "Revoking a grant needs an administrator of the dataset's organisation "
-                    "or of the grantee's.",
-                    denial=True,
-                )
-            if row["revoked_at"] is not None:
-                return  # already revoked: DELETE is idempotent
-            await repo.revoke_grant(conn, row["id"])
-            await announce(conn, "grants")
-            await record(
-                conn,
-                principal,
-                "grant.revoked",
-                f"grant:{row['id']}",
-                org_id=row["dataset_org_id"] if owner else row["app_org_id"],
-                app_id=row["app_id"],
-                details={
-                    "dataset": row["dataset"],
-                    "reason": "revoked" if owner else "relinquished",
-                },
+    async def revoke(self, work: UnitOfWork, principal: Principal, raw_id: str) -> None:
+        conn = work.conn
+        row = await self._grant(conn, principal, raw_id, lock=True)
+        owner = can_manage_org(principal, row["dataset_org_id"])
+        if not owner and not can_manage_org(principal, row["app_org_id"]):
+            raise Forbidden(
+                "Revoking a grant needs an administrator of the dataset's organisation "
+                "or of the grantee's.",
+                denial=True,
             )
-        self._forget_grants()
+        if row["revoked_at"] is not None:
+            return  # already revoked: DELETE is idempotent
+        await repo.revoke_grant(conn, row["id"])
+        await record(
+            conn,
+            principal,
+            "grant.revoked",
+            f"grant:{row['id']}",
+            org_id=row["dataset_org_id"] if owner else row["app_org_id"],
+            app_id=row["app_id"],
+            details={
+                "dataset": row["dataset"],
+                "reason": "revoked" if owner else "relinquished",
+            },
+        )
+        work.announce("grants")
+        work.after_commit(self._forget_grants)

@@ -13,6 +13,7 @@ from entrepot.audit.models import AuditFilter, AuditPage, Outcome
 from entrepot.auth.authenticate import CurrentPrincipal
 from entrepot.pagination import parse_limit
 from entrepot.streaming import GuardedStreamingResponse, bulk_floor
+from entrepot.work_deps import Reading
 
 router = APIRouter(prefix="/v1/audit", tags=["audit"])
 
@@ -52,8 +53,8 @@ def _filters(
     summary="Read the audit log, newest first (platform and organisation admins)",
 )
 async def list_audit(
-    request: Request,
     principal: CurrentPrincipal,
+    reading: Reading,
     actor: Actor = None,
     action: Action = None,
     target: Target = None,
@@ -67,7 +68,7 @@ async def list_audit(
 ) -> Any:
     filters = _filters(actor, action, target, outcome, request_id, since, until, org)
     return await service.list_entries(
-        request.app.state.pool, principal, filters, cursor=cursor, limit=parse_limit(limit)
+        reading, principal, filters, cursor=cursor, limit=parse_limit(limit)
     )
 
 
@@ -80,6 +81,7 @@ async def list_audit(
 async def export_audit(
     request: Request,
     principal: CurrentPrincipal,
+    reading: Reading,
     actor: Actor = None,
     action: Action = None,
     target: Target = None,
@@ -91,7 +93,7 @@ async def export_audit(
 ) -> StreamingResponse:
     filters = _filters(actor, action, target, outcome, request_id, since, until, org)
     state = request.app.state
-    chunks = await service.export(state.pool, state.bulk, principal, filters)
+    chunks = await service.export(reading, state.bulk, principal, filters)
     return GuardedStreamingResponse(
         chunks,
         bulk_floor(state.settings),

@@ -27,6 +27,7 @@ from entrepot.pagination import decode_cursor, fingerprint, invalid_cursor, page
 from entrepot.policy import can_manage_org
 from entrepot.problems import BadRequest, Forbidden, NotFound
 from entrepot.store.bulk_slots import BulkSlots
+from entrepot.store.work import Reads
 from entrepot.streaming import prepend
 
 FETCH_ROWS = 1_000
@@ -86,7 +87,7 @@ def _utc(moment: datetime | None, name: str) -> datetime | None:
 
 
 async def _visible_orgs(
-    pool: asyncpg.Pool, principal: Principal, org: str | None
+    reads: Reads, principal: Principal, org: str | None
 ) -> list[uuid.UUID] | None:
     """The organisations whose rows the caller may read (None: all of them)."""
     managed = (
@@ -102,7 +103,7 @@ async def _visible_orgs(
         )
     if org is None:
         return managed
-    row = await catalog_repo.get_org(pool, org)
+    row = await catalog_repo.get_org(reads.conn, org)
     if row is None or (managed is not None and row["id"] not in managed):
         raise NotFound(
             f"Organisation {org!r} does not exist or is not visible to you.", denial=True
@@ -115,7 +116,7 @@ def _normalised(filters: AuditFilter) -> AuditFilter:
 
 
 async def list_entries(
-    pool: asyncpg.Pool,
+    reads: Reads,
     principal: Principal,
     filters: AuditFilter,
     *,
@@ -123,24 +124,25 @@ async def list_entries(
     limit: int,
 ) -> dict[str, Any]:
     filters = _normalised(filters)
-    orgs = await _visible_orgs(pool, principal, filters.org)
+    orgs = await _visible_orgs(reads, principal, filters.org)
     fp = fingerprint("audit", filters)
     before = decode_cursor(cursor, fp)[0] if cursor else None
     if before is not None and (not isinstance(before, int) or isinstance(before, bool)):
         raise invalid_cursor()
-    rows = await repo.page(pool, filters, orgs=orgs, before=before, limit=limit + 1)
+    rows = await repo.page(reads.conn, filters, orgs=orgs, before=before, limit=limit + 1)
     return page([entry_out(r, orgs) for r in rows], limit, fp, lambda entry: [entry.id])
 
 
 async def export(
-    pool: asyncpg.Pool, slots: BulkSlots, principal: Principal, filters: AuditFilter
+    reads: Reads, slots: BulkSlots, principal: Principal, filters: AuditFilter
 ) -> AsyncIterator[bytes]:
     """NDJSON lines identical to the list's entries; access is decided before any byte.
 
-    The snapshot runs on a bulk connection, counted against the caller's share.
+    The organisation is looked up on the request's connection; the snapshot runs
+    on a bulk connection, counted against the caller's share.
     """
     filters = _normalised(filters)
-    orgs = await _visible_orgs(pool, principal, filters.org)
+    orgs = await _visible_orgs(reads, principal, filters.org)
     chunks = _stream(slots, principal.share_key, filters, orgs)
     first = await anext(chunks)  # opens the snapshot and the cursor
     return prepend(first, chunks)

@@ -4,7 +4,8 @@ Signing keys live in the database so every replica signs and verifies with
 the same set. The newest unretired key signs; rotation retires it, and a
 retired key stays published in the JWKS (and accepted) until every token it
 signed has expired. Verification never fetches anything: unknown ``kid``
-values trigger at most one reload of the key table per second.
+values trigger at most one reload of the key table per second. A request that
+holds a connection reloads on it (``conn``), never on a second one.
 """
 
 from __future__ import annotations
@@ -20,6 +21,9 @@ import jwt
 import orjson
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from entrepot.store.types import Conn, Executor
+from entrepot.store.work import UnitOfWork
 
 ALGORITHM = "EdDSA"
 KEY_LOCK = 0x6A77_6B73  # "jwks"
@@ -78,10 +82,10 @@ class TokenService:
     def invalidate(self) -> None:
         self._loaded_at = 0.0
 
-    async def _load(self, *, force: bool = False) -> None:
+    async def _load(self, *, force: bool = False, conn: Executor | None = None) -> None:
         if not force and self._keys and time.monotonic() - self._loaded_at < 60:
             return
-        rows = await self.pool.fetch(
+        rows = await (conn or self.pool).fetch(
             "SELECT kid, private_pem, public_jwk::text AS jwk, retired_at IS NULL AS signing "
             "FROM signing_keys WHERE publish_until IS NULL OR publish_until > now() "
             "ORDER BY created_at"
@@ -95,14 +99,21 @@ class TokenService:
         self._keys = keys
         self._loaded_at = time.monotonic()
 
-    async def ensure_signing_key(self) -> None:
-        """Create the first signing key once, however many replicas race for it."""
-        async with self.pool.acquire() as conn, conn.transaction():
+    async def ensure_signing_key(self, conn: Conn | None = None) -> None:
+        """Create the first signing key once, however many replicas race for it.
+
+        On ``conn`` (a request's own connection) when given: inside its transaction
+        if it has one, so the key commits with it."""
+        if conn is None:
+            async with self.pool.acquire() as own:
+                await self.ensure_signing_key(own)
+            return
+        async with conn.transaction():
             await conn.execute("SELECT pg_advisory_xact_lock($1)", KEY_LOCK)
             exists = await conn.fetchval("SELECT 1 FROM signing_keys WHERE retired_at IS NULL")
             if not exists:
                 await self._insert_key(conn)
-        await self._load(force=True)
+        await self._load(force=True, conn=conn)
 
     async def _insert_key(self, conn: Any) -> str:
         kid, pem, jwk = _new_key_material()
@@ -116,38 +127,45 @@ class TokenService:
         )
         return kid
 
-    async def rotate(self, on_rotated: RotationHook | None = None) -> str:
+    async def rotate(self, work: UnitOfWork, on_rotated: RotationHook | None = None) -> str:
         """Start signing with a new key; keep older ones verifiable until their tokens expire.
 
         ``on_rotated(conn, new_kid, retired_kids)`` runs inside the rotation's
-        transaction (for the audit row)."""
-        async with self.pool.acquire() as conn, conn.transaction():
-            await conn.execute("SELECT pg_advisory_xact_lock($1)", KEY_LOCK)
-            retired = await conn.fetch(
-                "UPDATE signing_keys SET retired_at = now(), "
-                "publish_until = now() + make_interval(secs => $1) WHERE retired_at IS NULL "
-                "RETURNING kid",
-                self.ttl + 60,
-            )
-            kid = await self._insert_key(conn)
-            if on_rotated is not None:
-                await on_rotated(conn, kid, [r["kid"] for r in retired])
-            await conn.execute("SELECT pg_notify('entrepot_invalidate', 'signing_keys')")
-        await self._load(force=True)
+        transaction (for the audit row). Once it commits, this replica reloads its
+        keys on the same connection and every other replica is told to."""
+        conn = work.conn
+        await conn.execute("SELECT pg_advisory_xact_lock($1)", KEY_LOCK)
+        retired = await conn.fetch(
+            "UPDATE signing_keys SET retired_at = now(), "
+            "publish_until = now() + make_interval(secs => $1) WHERE retired_at IS NULL "
+            "RETURNING kid",
+            self.ttl + 60,
+        )
+        kid = await self._insert_key(conn)
+        if on_rotated is not None:
+            await on_rotated(conn, kid, [r["kid"] for r in retired])
+        work.announce("signing_keys")
+        work.after_commit(lambda: self._load(force=True, conn=conn))
         return kid
 
-    async def _signing_key(self) -> _Key:
-        await self._load()
+    async def _signing_key(self, conn: Conn | None = None) -> _Key:
+        await self._load(conn=conn)
         signing = [k for k in self._keys.values() if k.signing]
         if not signing:
-            await self.ensure_signing_key()
+            await self.ensure_signing_key(conn)
             signing = [k for k in self._keys.values() if k.signing]
         return signing[-1]
 
     async def issue(
-        self, *, subject: str, scopes: Iterable[str], client_id: str | None = None
+        self,
+        *,
+        subject: str,
+        scopes: Iterable[str],
+        client_id: str | None = None,
+        conn: Conn | None = None,
     ) -> IssuedToken:
-        key = await self._signing_key()
+        """A signed token; ``conn``, the request's connection, serves a key cache miss."""
+        key = await self._signing_key(conn)
         now = int(time.time())
         jti = uuid.uuid4().hex
         scope = " ".join(sorted(set(scopes)))

@@ -17,7 +17,7 @@ from entrepot.limits.plans import DEFAULT_PLAN
 from entrepot.pagination import decode_cursor, fingerprint, page
 from entrepot.policy import require_platform_admin
 from entrepot.problems import BadRequest, Conflict, NotFound, refuse_nulls
-from entrepot.store.notify import announce
+from entrepot.store.work import Reads, UnitOfWork
 
 MAX_SPAN = {"hour": timedelta(days=31), "day": timedelta(days=400)}
 DEFAULT_SPAN = {"hour": timedelta(days=1), "day": timedelta(days=30)}
@@ -28,67 +28,71 @@ def plan_out(row: asyncpg.Record) -> dict[str, Any]:
 
 
 class PlanService:
-    def __init__(self, pool: asyncpg.Pool, on_change: Callable[[], None]) -> None:
-        self.pool = pool
-        self.on_change = on_change  # this replica's plan cache; others hear the NOTIFY
+    def __init__(self, on_change: Callable[[], None]) -> None:
+        # This replica's plan cache, dropped after a commit; others hear the NOTIFY.
+        self.on_change = on_change
 
-    async def create(self, principal: Principal, body: PlanCreate) -> dict[str, Any]:
+    async def create(
+        self, work: UnitOfWork, principal: Principal, body: PlanCreate
+    ) -> dict[str, Any]:
         require_platform_admin(principal)
-        async with self.pool.acquire() as conn, conn.transaction():
-            row = await repo.insert_plan(conn, body.model_dump())
-            if row is None:
-                raise Conflict(f"A plan named {body.name!r} already exists.")
-            await announce(conn, "plans")
-            await record(
-                conn, principal, "plan.created", f"plan:{body.name}", details=body.model_dump()
-            )
-        self.on_change()
+        conn = work.conn
+        row = await repo.insert_plan(conn, body.model_dump())
+        if row is None:
+            raise Conflict(f"A plan named {body.name!r} already exists.")
+        await record(
+            conn, principal, "plan.created", f"plan:{body.name}", details=body.model_dump()
+        )
+        work.announce("plans")
+        work.after_commit(self.on_change)
         return plan_out(row)
 
-    async def list_plans(self, cursor: str | None, limit: int) -> dict[str, Any]:
+    async def list_plans(self, reads: Reads, cursor: str | None, limit: int) -> dict[str, Any]:
         fp = fingerprint("plans")
         after = str(decode_cursor(cursor, fp)[0]) if cursor else None
-        rows = await repo.list_plans(self.pool, after, limit + 1)
+        rows = await repo.list_plans(reads.conn, after, limit + 1)
         return page([plan_out(r) for r in rows], limit, fp, lambda p: [p["name"]])
 
-    async def get(self, name: str) -> dict[str, Any]:
-        row = await repo.get_plan(self.pool, name)
+    async def get(self, reads: Reads, name: str) -> dict[str, Any]:
+        row = await repo.get_plan(reads.conn, name)
         if row is None:
             raise NotFound(f"Plan {name!r} does not exist.")
         return plan_out(row)
 
-    async def update(self, principal: Principal, name: str, patch: PlanPatch) -> dict[str, Any]:
+    async def update(
+        self, work: UnitOfWork, principal: Principal, name: str, patch: PlanPatch
+    ) -> dict[str, Any]:
         require_platform_admin(principal)
         changes = patch.model_dump(exclude_unset=True)
         refuse_nulls(changes, ("rate_per_second", "burst"))
-        async with self.pool.acquire() as conn, conn.transaction():
-            row = await repo.get_plan(conn, name, lock=True)
-            if row is None:
-                raise NotFound(f"Plan {name!r} does not exist.")
-            if changes:
-                row = await repo.update_plan(conn, name, changes)
-                await announce(conn, "plans")
-                await record(conn, principal, "plan.updated", f"plan:{name}", details=changes)
-        self.on_change()
+        conn = work.conn
+        row = await repo.get_plan(conn, name, lock=True)
+        if row is None:
+            raise NotFound(f"Plan {name!r} does not exist.")
+        if changes:
+            row = await repo.update_plan(conn, name, changes)
+            await record(conn, principal, "plan.updated", f"plan:{name}", details=changes)
+            work.announce("plans")
+        work.after_commit(self.on_change)
         assert row is not None
         return plan_out(row)
 
-    async def delete(self, principal: Principal, name: str) -> None:
+    async def delete(self, work: UnitOfWork, principal: Principal, name: str) -> None:
         require_platform_admin(principal)
         if name == DEFAULT_PLAN:
             raise Conflict("The default plan cannot be deleted: new applications get it.")
-        async with self.pool.acquire() as conn, conn.transaction():
-            if await repo.get_plan(conn, name, lock=True) is None:
-                raise NotFound(f"Plan {name!r} does not exist.")
-            in_use = await repo.apps_on_plan(conn, name)
-            if in_use:
-                raise Conflict(
-                    f"{in_use} application(s) are on plan {name!r}; move them to another first."
-                )
-            await repo.delete_plan(conn, name)
-            await announce(conn, "plans")
-            await record(conn, principal, "plan.deleted", f"plan:{name}")
-        self.on_change()
+        conn = work.conn
+        if await repo.get_plan(conn, name, lock=True) is None:
+            raise NotFound(f"Plan {name!r} does not exist.")
+        in_use = await repo.apps_on_plan(conn, name)
+        if in_use:
+            raise Conflict(
+                f"{in_use} application(s) are on plan {name!r}; move them to another first."
+            )
+        await repo.delete_plan(conn, name)
+        await record(conn, principal, "plan.deleted", f"plan:{name}")
+        work.announce("plans")
+        work.after_commit(self.on_change)
 
 
 def usage_window(
@@ -133,13 +137,13 @@ def _ceil(moment: datetime, granularity: Granularity) -> datetime:
 
 
 async def usage_report(
-    pool: asyncpg.Pool,
+    reads: Reads,
     app_id: uuid.UUID,
     granularity: Granularity,
     start: datetime,
     end: datetime,
 ) -> dict[str, Any]:
-    rows = await repo.usage(pool, app_id, start, end, granularity)
+    rows = await repo.usage(reads.conn, app_id, start, end, granularity)
     data = [dict(r) for r in rows]
     return {
         "app": str(app_id),

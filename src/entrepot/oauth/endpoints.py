@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Annotated, Any
 
+import asyncpg
 import orjson
-from fastapi import APIRouter, Query, Request, Response
+from fastapi import APIRouter, Depends, Query, Request, Response
 
 from entrepot.auth.authenticate import CurrentPrincipal
 from entrepot.auth.principal import Principal
@@ -23,11 +25,14 @@ from entrepot.oauth.service import (
     FORM_MEDIA_TYPE,
     OAuthError,
     OAuthService,
+    TokenRequest,
     parse_token_request,
     server_metadata,
 )
 from entrepot.pagination import parse_limit
 from entrepot.settings import Settings
+from entrepot.store.work import reads
+from entrepot.work_deps import Reading, Work
 
 router = APIRouter(tags=["oauth"])
 admin_router = APIRouter(prefix="/v1/admin/signing-keys", tags=["admin"])
@@ -74,7 +79,7 @@ def _service(request: Request) -> OAuthService:
         request.state.principal = principal  # metered as the app's request
         request.state.rate_limit = await request.app.state.limiter.admit(principal)
 
-    return OAuthService(request.app.state.pool, request.app.state.tokens, admit=admit)
+    return OAuthService(request.app.state.tokens, admit=admit)
 
 
 def _tokens(request: Request) -> TokenService:
@@ -90,6 +95,47 @@ def _oauth_error(error: OAuthError) -> Response:
     return Response(
         orjson.dumps(body), status_code=error.status, media_type="application/json", headers=headers
     )
+
+
+def _address(request: Request) -> str | None:
+    return request.client.host if request.client else None
+
+
+def _refused(request: Request, error: OAuthError) -> Response:
+    if error.error == "invalid_client":
+        failures: AuthFailureThrottle = request.app.state.auth_failures
+        failures.failed(_address(request))
+    return _oauth_error(error)
+
+
+@dataclass(frozen=True)
+class TokenClient:
+    """The token request's client, authenticated and admitted; or why it was not."""
+
+    request: TokenRequest | None = None
+    app: asyncpg.Record | None = None
+    refused: OAuthError | None = None
+
+
+async def _token_client(request: Request) -> TokenClient:
+    """The token endpoint's own client authentication (RFC 6749 2.3), resolved like a
+    bearer elsewhere: before the route's unit of work, on a connection of its own that
+    is given back before the app is admitted by its plan (the limiter may take one)."""
+    failures: AuthFailureThrottle = request.app.state.auth_failures
+    await failures.check(_address(request))  # an address guessing client secrets is cut off
+    service = _service(request)
+    try:
+        parsed = parse_token_request(
+            request.headers.get("content-type"),
+            request.headers.get("authorization"),
+            await request.body(),
+        )
+        async with reads(request.app.state.pool) as reading:
+            app = await service.client(reading, parsed)
+    except OAuthError as error:
+        return TokenClient(refused=error)
+    await service.admit_client(app)
+    return TokenClient(parsed, app)
 
 
 @router.post(
@@ -120,21 +166,17 @@ def _oauth_error(error: OAuthError) -> Response:
         }
     },
 )
-async def token(request: Request) -> Response:
-    failures: AuthFailureThrottle = request.app.state.auth_failures
-    address = request.client.host if request.client else None
-    await failures.check(address)  # an address guessing client secrets is cut off
+async def token(
+    request: Request, client: Annotated[TokenClient, Depends(_token_client)], work: Work
+) -> Response:
+    if client.refused is not None:
+        return _refused(request, client.refused)
+    assert client.request is not None
+    assert client.app is not None
     try:
-        parsed = parse_token_request(
-            request.headers.get("content-type"),
-            request.headers.get("authorization"),
-            await request.body(),
-        )
-        issued = await _service(request).token(parsed)
-    except OAuthError as error:
-        if error.error == "invalid_client":
-            failures.failed(address)
-        return _oauth_error(error)
+        issued = await _service(request).token(work, client.app, client.request)
+    except OAuthError as error:  # audited in the unit, which commits before this answer goes
+        return _refused(request, error)
     return Response(orjson.dumps(issued), media_type="application/json", headers=NO_STORE)
 
 
@@ -171,8 +213,8 @@ async def metadata(request: Request) -> Any:
     description="A new key signs from now on; retired keys stay in the JWKS, and keep "
     "verifying, until every token they signed has expired.",
 )
-async def rotate_signing_key(request: Request, principal: CurrentPrincipal) -> Any:
-    return await _service(request).rotate_signing_key(principal)
+async def rotate_signing_key(request: Request, principal: CurrentPrincipal, work: Work) -> Any:
+    return await _service(request).rotate_signing_key(work, principal)
 
 
 @admin_router.get(
@@ -183,9 +225,10 @@ async def rotate_signing_key(request: Request, principal: CurrentPrincipal) -> A
 async def list_signing_keys(
     request: Request,
     principal: CurrentPrincipal,
+    reading: Reading,
     limit: Annotated[str | None, Query(description="Page size, 1 to 1000 (default 50).")] = None,
     cursor: Annotated[str | None, Query(max_length=4096)] = None,
 ) -> Any:
     return await _service(request).list_signing_keys(
-        principal, cursor=cursor, limit=parse_limit(limit)
+        reading, principal, cursor=cursor, limit=parse_limit(limit)
     )

@@ -4,6 +4,13 @@ The token endpoint speaks RFC 6749, not RFC 9457: its errors are the
 ``{error, error_description}`` JSON of section 5.2, raised here as
 :class:`OAuthError` and rendered by the endpoint. Every token issued and
 every failed client authentication is audited; secrets never are.
+
+A token request runs in two parts with the app's admission by its plan
+between them, and no connection held across it (the limiter takes its own):
+the client's authentication reads on a connection of its own, its refusals
+audited like any denial, outside a transaction; then the token is issued in
+the request's unit of work, its audit row (or the scope refusal's) committed
+before the answer.
 """
 
 from __future__ import annotations
@@ -29,6 +36,8 @@ from entrepot.oauth import repository as repo
 from entrepot.oauth.models import ErrorCode
 from entrepot.pagination import decode_cursor, encode_cursor, fingerprint, invalid_cursor
 from entrepot.policy import require_platform_admin
+from entrepot.store.types import Conn
+from entrepot.store.work import Reads, UnitOfWork
 
 FORM_MEDIA_TYPE = "application/x-www-form-urlencoded"
 GRANT_TYPE = "client_credentials"
@@ -205,21 +214,18 @@ Admit = Callable[[Principal], Awaitable[None]]
 
 
 class OAuthService:
-    def __init__(
-        self, pool: asyncpg.Pool, tokens: TokenService, admit: Admit | None = None
-    ) -> None:
-        self.pool = pool
+    def __init__(self, tokens: TokenService, admit: Admit | None = None) -> None:
         self.tokens = tokens
         # Token requests count against the app's plan like any other request: each
         # issued token is an audit row, so an unlimited endpoint would bypass the plan.
         self.admit = admit
 
     async def _refuse_client(
-        self, request: TokenRequest, reason: str, app: asyncpg.Record | None = None
+        self, conn: Conn, request: TokenRequest, reason: str, app: asyncpg.Record | None = None
     ) -> OAuthError:
         client_id = (request.client_id or "")[:MAX_CLIENT_ID] or None
         await record(
-            self.pool,
+            conn,
             None,
             "oauth.token",
             f"app:{app['id']}"
@@ -239,32 +245,38 @@ class OAuthService:
         )
         return OAuthError("invalid_client", "Client authentication failed.")
 
-    async def _authenticate_client(self, request: TokenRequest) -> asyncpg.Record:
+    async def _authenticate_client(self, conn: Conn, request: TokenRequest) -> asyncpg.Record:
         if request.auth_failure is not None:
-            raise await self._refuse_client(request, request.auth_failure)
+            raise await self._refuse_client(conn, request, request.auth_failure)
         assert request.client_id is not None
         assert request.client_secret is not None
         app = None
         if len(request.client_id) <= MAX_CLIENT_ID:
-            app = await find_app_by_client_id(self.pool, request.client_id)
+            app = await find_app_by_client_id(conn, request.client_id)
         expected = bytes(app["client_secret_digest"]) if app is not None else _NO_CLIENT_DIGEST
         matches = hmac.compare_digest(secret_digest(request.client_secret), expected)
         if app is None:
-            raise await self._refuse_client(request, "unknown_client")
+            raise await self._refuse_client(conn, request, "unknown_client")
         if not matches:
-            raise await self._refuse_client(request, "wrong_secret", app)
+            raise await self._refuse_client(conn, request, "wrong_secret", app)
         if app["disabled"]:
-            raise await self._refuse_client(request, "app_disabled", app)
+            raise await self._refuse_client(conn, request, "app_disabled", app)
         return app
 
-    async def token(self, request: TokenRequest) -> dict[str, Any]:
+    async def client(self, reads: Reads, request: TokenRequest) -> asyncpg.Record:
+        """The token request's grant and client, checked (RFC 6749 2.3, 4.4); a failed
+        client authentication is audited on ``reads`` (a denial: no transaction)."""
         if request.grant_type is None:
             raise OAuthError("invalid_request", "grant_type is required.")
         if request.grant_type != GRANT_TYPE:
             raise OAuthError(
                 "unsupported_grant_type", "Only the client_credentials grant is supported."
             )
-        app = await self._authenticate_client(request)
+        return await self._authenticate_client(reads.conn, request)
+
+    async def admit_client(self, app: asyncpg.Record) -> None:
+        """Count the request against the app's plan (429 beyond it); call it holding no
+        connection, since the limiter may take one."""
         if self.admit is not None:
             await self.admit(
                 Principal(
@@ -277,11 +289,17 @@ class OAuthService:
                     plan=app["plan"],
                 )
             )
+
+    async def token(
+        self, work: UnitOfWork, app: asyncpg.Record, request: TokenRequest
+    ) -> dict[str, Any]:
+        """Issue the admitted client's token. A scope refusal is audited in ``work`` and
+        raised: the edge answers it and lets the unit commit, so its row stays."""
         try:
             scopes = _requested_scopes(request.scope, list(app["scopes"]))
         except OAuthError as refused:
             await record(
-                self.pool,
+                work.conn,
                 None,
                 "oauth.token",
                 f"app:{app['id']}",
@@ -294,10 +312,10 @@ class OAuthService:
             )
             raise
         issued = await self.tokens.issue(
-            subject=f"app:{app['id']}", scopes=scopes, client_id=app["client_id"]
+            subject=f"app:{app['id']}", scopes=scopes, client_id=app["client_id"], conn=work.conn
         )
         await record(
-            self.pool,
+            work.conn,
             None,
             "credential.issued",
             f"token:{issued.jti}",
@@ -321,7 +339,7 @@ class OAuthService:
 
     # --- signing keys (platform administrators) --------------------------
 
-    async def rotate_signing_key(self, principal: Principal) -> dict[str, Any]:
+    async def rotate_signing_key(self, work: UnitOfWork, principal: Principal) -> dict[str, Any]:
         require_platform_admin(principal)
         retired_kids: list[str] = []
 
@@ -335,11 +353,11 @@ class OAuthService:
                 details={"kind": "signing_key", "alg": ALGORITHM, "retired": retired},
             )
 
-        kid = await self.tokens.rotate(audit)
+        kid = await self.tokens.rotate(work, audit)
         return {"kid": kid, "retired": retired_kids}
 
     async def list_signing_keys(
-        self, principal: Principal, *, cursor: str | None, limit: int
+        self, reads: Reads, principal: Principal, *, cursor: str | None, limit: int
     ) -> dict[str, Any]:
         require_platform_admin(principal)
         fp = fingerprint("signing_keys")
@@ -350,7 +368,7 @@ class OAuthService:
                 after = (datetime.fromisoformat(position[0]), str(position[1]))
             except (IndexError, TypeError, ValueError):
                 raise invalid_cursor() from None
-        rows = await repo.list_signing_keys(self.pool, after=after, limit=limit + 1)
+        rows = await repo.list_signing_keys(reads.conn, after=after, limit=limit + 1)
         items = [signing_key_out(r) for r in rows[:limit]]
         more = len(rows) > limit
         last = rows[limit - 1] if more else None

@@ -4,11 +4,12 @@ A new index is built with ``CREATE INDEX CONCURRENTLY`` before the change
 commits; a dropped one goes with ``DROP INDEX CONCURRENTLY`` after it. A new
 schema is checked against the stored records in batches, with no lock held:
 
-1. note the feed head S, then read every record in id order, a batch per
-   statement, and validate it (a write committed before S is seen; one
-   committed after it has a seq above S);
-2. revalidate the records the feed says changed after S, and again after
-   that pass's head, until few are left;
+1. number the pending changes and note the feed head S, then read every
+   record in id order, a batch per statement, and validate it (a write
+   committed before that is seen; one committed after it is pending or
+   numbered above S);
+2. revalidate the records the log says changed after S (numbered above it,
+   or still pending), and again after that pass's head, until few are left;
 3. the caller then locks the dataset row (writers wait from here) and
    revalidates the last few (:func:`validate_changed`) before it commits.
 
@@ -54,6 +55,7 @@ def _check(
 async def validate_stored(conn: Conn, dataset_id: int, schema: RecordSchema) -> int:
     """Check every stored record against ``schema`` without holding a lock; the feed
     seq the check is complete up to (409 with the first failures, if any)."""
+    await changes_repo.sequence(conn, dataset_id)  # what committed before is under the head
     covered = await changes_repo.head_seq(conn, dataset_id)
     failures: list[dict[str, str]] = []
     after = ""
@@ -67,6 +69,7 @@ async def validate_stored(conn: Conn, dataset_id: int, schema: RecordSchema) -> 
     if failures:
         raise _stranded(failures)
     while True:  # catch up with what was written meanwhile, until little is left
+        await changes_repo.sequence(conn, dataset_id)
         head = await changes_repo.head_seq(conn, dataset_id)
         changed = await _changed_ids(conn, dataset_id, covered)
         await _validate_ids(conn, dataset_id, schema, changed)

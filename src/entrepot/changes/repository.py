@@ -128,9 +128,10 @@ async def head_seq(conn: Executor, dataset_id: int) -> int:
 
 
 async def changed_since(conn: Executor, dataset_id: int, seq: int) -> list[str]:
-    """The ids of the records changed by the changes after ``seq``."""
+    """The ids of the records changed by the changes after ``seq``, numbered or pending."""
     rows = await conn.fetch(
-        "SELECT DISTINCT record_id FROM changes WHERE dataset_id = $1 AND seq > $2",
+        "SELECT DISTINCT record_id FROM changes "
+        "WHERE dataset_id = $1 AND (seq > $2 OR seq IS NULL)",
         dataset_id,
         seq,
     )

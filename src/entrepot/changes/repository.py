@@ -26,20 +26,25 @@ INSERT INTO changes (dataset_id, op, record_id, version, data, prev)
 VALUES ($1, $2, $3, $4, $5::jsonb, $6::jsonb)
 """
 
-# Lock the visible pending changes in insertion order (two passes queue on the
-# first row, then skip what the other numbered), move the head past them, and
-# number them after it. One statement: the head's lock lasts as long as it does.
+# Lock the dataset's head first (passes queue here, and take locks in one order:
+# head, then changes in insertion order), then the pending changes this
+# statement can see, skipping those a pass that committed meanwhile numbered;
+# move the head past them and number them after it. One statement: the head's
+# lock lasts as long as it does.
 SEQUENCE = """
-WITH pending AS (
-    SELECT n FROM changes WHERE dataset_id = $1 AND seq IS NULL ORDER BY n FOR UPDATE
+WITH head AS (
+    SELECT last_seq FROM feed_heads WHERE dataset_id = $1 FOR UPDATE
+), pending AS (
+    SELECT c.n FROM changes c, head
+    WHERE c.dataset_id = $1 AND c.seq IS NULL ORDER BY c.n FOR UPDATE OF c
 ), numbered AS (
     SELECT n, row_number() OVER (ORDER BY n) AS k, count(*) OVER () AS total FROM pending
-), head AS (
+), moved AS (
     UPDATE feed_heads SET last_seq = last_seq + (SELECT count(*) FROM pending)
     WHERE dataset_id = $1 AND EXISTS (SELECT 1 FROM pending) RETURNING last_seq
 )
-UPDATE changes c SET seq = head.last_seq - numbered.total + numbered.k
-FROM numbered, head
+UPDATE changes c SET seq = moved.last_seq - numbered.total + numbered.k
+FROM numbered, moved
 WHERE c.dataset_id = $1 AND c.n = numbered.n
 """
 

@@ -1,7 +1,8 @@
 """The request edge's units of work, as dependencies an endpoint names in its signature.
 
 ``Work`` (a transaction) for routes that change something, ``Reading`` (a
-connection, no transaction) for routes that only read. Both end before the
+connection, no transaction) for routes that only read, ``OnDemand`` for the
+rare use case that must hold no connection through a slow step. Both end before the
 answer is sent (``scope="function"``): a 2xx means committed, and a commit
 that fails is answered as the problem it is.
 """
@@ -13,7 +14,7 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
-from entrepot.store.work import Reads, UnitOfWork, reads, unit_of_work
+from entrepot.store.work import Reads, UnitOfWork, Units, reads, unit_of_work
 
 
 async def _work(request: Request) -> AsyncIterator[UnitOfWork]:
@@ -28,3 +29,10 @@ async def _reads(request: Request) -> AsyncIterator[Reads]:
 
 Work = Annotated[UnitOfWork, Depends(_work, scope="function")]
 Reading = Annotated[Reads, Depends(_reads, scope="function")]
+
+
+def _units(request: Request) -> Units:
+    return Units(request.app.state.pool)
+
+
+OnDemand = Annotated[Units, Depends(_units)]

@@ -13,7 +13,7 @@ from entrepot.audit.models import AuditFilter, AuditPage, Outcome
 from entrepot.auth.authenticate import CurrentPrincipal
 from entrepot.pagination import parse_limit
 from entrepot.streaming import GuardedStreamingResponse, bulk_floor
-from entrepot.work_deps import Reading
+from entrepot.work_deps import OnDemand, Reading
 
 router = APIRouter(prefix="/v1/audit", tags=["audit"])
 
@@ -81,7 +81,7 @@ async def list_audit(
 async def export_audit(
     request: Request,
     principal: CurrentPrincipal,
-    reading: Reading,
+    units: OnDemand,
     actor: Actor = None,
     action: Action = None,
     target: Target = None,
@@ -93,7 +93,7 @@ async def export_audit(
 ) -> StreamingResponse:
     filters = _filters(actor, action, target, outcome, request_id, since, until, org)
     state = request.app.state
-    chunks = await service.export(reading, state.bulk, principal, filters)
+    chunks = await service.export(units, state.bulk, principal, filters)
     return GuardedStreamingResponse(
         chunks,
         bulk_floor(state.settings),

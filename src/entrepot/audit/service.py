@@ -27,7 +27,7 @@ from entrepot.pagination import decode_cursor, fingerprint, invalid_cursor, page
 from entrepot.policy import can_manage_org
 from entrepot.problems import BadRequest, Forbidden, NotFound
 from entrepot.store.bulk_slots import BulkSlots
-from entrepot.store.work import Reads
+from entrepot.store.work import Reads, Units
 from entrepot.streaming import prepend
 
 FETCH_ROWS = 1_000
@@ -134,15 +134,17 @@ async def list_entries(
 
 
 async def export(
-    reads: Reads, slots: BulkSlots, principal: Principal, filters: AuditFilter
+    units: Units, slots: BulkSlots, principal: Principal, filters: AuditFilter
 ) -> AsyncIterator[bytes]:
     """NDJSON lines identical to the list's entries; access is decided before any byte.
 
-    The organisation is looked up on the request's connection; the snapshot runs
-    on a bulk connection, counted against the caller's share.
+    The organisation is looked up on a short unit of its own, given back before
+    the snapshot, which runs on a bulk connection counted against the caller's
+    share: the request pool is not held while a bulk connection is awaited.
     """
     filters = _normalised(filters)
-    orgs = await _visible_orgs(reads, principal, filters.org)
+    async with units.reads() as reads:
+        orgs = await _visible_orgs(reads, principal, filters.org)
     chunks = _stream(slots, principal.share_key, filters, orgs)
     first = await anext(chunks)  # opens the snapshot and the cursor
     return prepend(first, chunks)

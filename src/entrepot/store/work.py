@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass, field
 
 import asyncpg
@@ -112,3 +112,17 @@ async def within(reads: Reads) -> AsyncIterator[UnitOfWork]:
         raise
     await transaction.commit()
     await work._release()
+
+
+class Units:
+    """Units opened on demand, for a use case whose slow part must hold no connection
+    at all (a password verification): each ``reads()``/``work()`` is one short unit."""
+
+    def __init__(self, pool: asyncpg.Pool) -> None:
+        self._pool = pool
+
+    def reads(self) -> AbstractAsyncContextManager[Reads]:
+        return reads(self._pool)
+
+    def work(self) -> AbstractAsyncContextManager[UnitOfWork]:
+        return unit_of_work(self._pool)

@@ -20,7 +20,7 @@ from entrepot.users.models import (
     UserPatch,
 )
 from entrepot.users.service import UserService
-from entrepot.work_deps import Reading, Work
+from entrepot.work_deps import OnDemand, Reading, Work
 
 router = APIRouter(prefix="/v1")
 
@@ -79,12 +79,13 @@ async def update_user(
     tags=["users"],
     summary="Exchange a user's email and password for an access token",
 )
-async def login(body: TokenRequest, request: Request, response: Response, reading: Reading) -> Any:
-    # No transaction around the Argon2 verification: the service opens a short one
-    # on this request's connection for the issued token's audit row.
+async def login(body: TokenRequest, request: Request, response: Response, units: OnDemand) -> Any:
+    # The Argon2 verification holds no connection: the service runs its lookup and
+    # its audit rows on short units of their own (a comment: a docstring would be
+    # the operation's OpenAPI description).
     response.headers["Cache-Control"] = "no-store"
     response.headers["Pragma"] = "no-cache"
-    return await _service(request).login(reading, body.email, body.password)
+    return await _service(request).login(units, body.email, body.password)
 
 
 @router.post(

@@ -29,7 +29,7 @@ from entrepot.problems import (
     Unprocessable,
 )
 from entrepot.store.types import Conn
-from entrepot.store.work import Reads, UnitOfWork, within
+from entrepot.store.work import Reads, UnitOfWork, Units, within
 from entrepot.users import repository as repo
 from entrepot.users.models import MemberAdd, UserCreate, UserPatch
 from entrepot.users.passwords import Passwords, passwords
@@ -153,18 +153,19 @@ class UserService:
 
     # --- login --------------------------------------------------------------
 
-    async def login(self, reads: Reads, email: str, password: str) -> dict[str, Any]:
+    async def login(self, units: Units, email: str, password: str) -> dict[str, Any]:
         """Exchange email and password for a user access token.
 
         Unknown email, wrong password and disabled account are one answer, and
         cost one Argon2 verification each, so neither the body nor the timing
-        says which emails exist. Reads, verification and a denial's audit row run
-        outside any transaction; only the issued token's audit row gets a (short)
-        one, on the request's connection."""
-        conn = reads.conn
+        says which emails exist. The verification holds no connection (logins
+        cannot hold the pool while they hash): the lookup, a denial's audit row
+        and the issued token's audit row each run on a short unit of their own.
+        """
         email = normalise_email(email)
         await self.sign_in_throttle.check(email)
-        row = await repo.find_user_by_email(conn, email)
+        async with units.reads() as reads:
+            row = await repo.find_user_by_email(reads.conn, email)
         ok = await self._verify(row["password_hash"] if row else None, password)
         if row is None or not ok or row["disabled"]:
             await self.sign_in_throttle.failed(email)
@@ -173,24 +174,30 @@ class UserService:
                 if row is None
                 else ("wrong_password" if not ok else "user_disabled")
             )
-            await record(
-                conn,
-                None,
-                "auth.login",
-                f"user:{row['id']}" if row else None,
-                outcome="denied",
-                status=401,
-                details={"email": email, "reason": reason},
-            )
+            async with units.reads() as reads:
+                await record(
+                    reads.conn,
+                    None,
+                    "auth.login",
+                    f"user:{row['id']}" if row else None,
+                    outcome="denied",
+                    status=401,
+                    details={"email": email, "reason": reason},
+                )
             problem = Unauthorized(LOGIN_FAILED, error="invalid_request", reason=reason)
             problem.denial = False  # audited above, with what was attempted
             raise problem
         user_id: uuid.UUID = row["id"]
-        if self.hasher.needs_rehash(row["password_hash"]):
-            await repo.set_password_hash(conn, user_id, await self._hash(password))
+        rehashed = (
+            await self._hash(password) if self.hasher.needs_rehash(row["password_hash"]) else None
+        )
         scopes = USER_SCOPES + (("admin",) if row["is_platform_admin"] else ())
-        issued = await self.tokens.issue(subject=f"user:{user_id}", scopes=scopes, conn=conn)
-        async with within(reads) as work:
+        async with units.work() as work:
+            if rehashed is not None:
+                await repo.set_password_hash(work.conn, user_id, rehashed)
+            issued = await self.tokens.issue(
+                subject=f"user:{user_id}", scopes=scopes, conn=work.conn
+            )
             await record(
                 work.conn,
                 None,

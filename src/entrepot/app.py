@@ -26,6 +26,7 @@ from entrepot.catalog.endpoints import router as catalog_router
 from entrepot.catalog.registry import DatasetRegistry
 from entrepot.changes.compaction import compact_all
 from entrepot.changes.endpoints import router as changes_router
+from entrepot.changes.follow import Follower
 from entrepot.changes.service import FeedService
 from entrepot.changes.waiter import ChangeWaiter
 from entrepot.changes.waker import FeedWaker
@@ -177,8 +178,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             if topic in ("*", "plans"):
                 plan_book.invalidate()
 
-        app.state.feed = FeedService(pool, access, waiter)
-        app.state.webhooks_runtime = WebhookRuntime.started(pool, app.state.feed, dsn, settings)
+        app.state.feed = FeedService(access)
+        app.state.follower = Follower(pool, app.state.feed, waiter)
+        app.state.webhooks_runtime = WebhookRuntime.started(
+            pool, app.state.feed, waiter, dsn, settings
+        )
 
         listener = InvalidationListener(dsn, invalidate)
         listener.start()

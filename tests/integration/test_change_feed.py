@@ -233,7 +233,7 @@ async def test_a_long_poll_is_released_the_moment_its_client_goes_away(
     created = await make_dataset(client)
     ds = created["name"]
     dataset_id = int((await feed(client, ds))["incarnation"])
-    waiter = app.state.feed.waiter
+    waiter = app.state.follower.waiter
     gone = asyncio.Event()
     sent: list[dict[str, Any]] = []
 

@@ -11,9 +11,10 @@ from fastapi.responses import StreamingResponse
 from starlette.requests import ClientDisconnect
 
 from entrepot.auth.authenticate import CurrentPrincipal
+from entrepot.changes.follow import MAX_WAIT_SECONDS, Follower
 from entrepot.changes.incarnation import HEADER as INCARNATION_HEADER
 from entrepot.changes.incarnation import incarnation_of
-from entrepot.changes.service import MAX_WAIT_SECONDS, FeedPage, FeedService
+from entrepot.changes.service import FeedPage
 from entrepot.problems import BadRequest
 
 router = APIRouter(prefix="/v1/datasets/{ds}", tags=["changes"])
@@ -28,9 +29,9 @@ def _heartbeat(request: Request) -> float:
     return seconds
 
 
-def _service(request: Request) -> FeedService:
-    service: FeedService = request.app.state.feed
-    return service
+def _service(request: Request) -> Follower:
+    follower: Follower = request.app.state.follower
+    return follower
 
 
 def _resume_point(request: Request, after: int) -> int:

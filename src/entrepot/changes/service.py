@@ -1,4 +1,4 @@
-"""Reading the change feed: pages, long polls and event streams.
+"""Reading the change feed: one page at a time, on a connection the caller holds.
 
 Every read goes through the caller's :class:`~entrepot.access.narrowing.ReadView`:
 a narrowed grantee sees a record's change only if the record was visible to
@@ -8,8 +8,6 @@ touched only hidden fields, and hidden fields never.
 
 from __future__ import annotations
 
-import time
-from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 
 import asyncpg
@@ -17,18 +15,14 @@ import orjson
 
 from entrepot.access.narrowing import ReadView, read_view
 from entrepot.access.resolver import AccessResolver
-from entrepot.aio import wait_event
 from entrepot.auth.principal import Principal
 from entrepot.changes import repository as repo
 from entrepot.changes.incarnation import incarnation_of
-from entrepot.changes.waiter import ChangeWaiter
 from entrepot.policy import require_dataset_scope
-from entrepot.problems import Gone, NotFound, Problem
+from entrepot.problems import Gone, NotFound
 from entrepot.records.query import build_feed_sql
+from entrepot.store.types import Executor
 
-MAX_WAIT_SECONDS = 60.0
-STREAM_BATCH = 500
-MAX_SKIPPED_PAGES = 10  # pages of changes a narrowed reader cannot see, read in one long poll
 _TS = orjson.OPT_UTC_Z
 
 
@@ -83,34 +77,40 @@ def render_change(row: asyncpg.Record, view: ReadView) -> bytes:
 
 
 class FeedService:
-    def __init__(self, pool: asyncpg.Pool, access: AccessResolver, waiter: ChangeWaiter) -> None:
-        self.pool = pool
-        self.access = access
-        self.waiter = waiter
+    """Reading the feed on a connection the caller holds (a request's, a worker's)."""
 
-    async def view(self, principal: Principal, dataset: str) -> ReadView:
-        access = await self.access.for_dataset(principal, dataset)
+    def __init__(self, access: AccessResolver) -> None:
+        self.access = access
+
+    async def view(self, conn: Executor, principal: Principal, dataset: str) -> ReadView:
+        access = await self.access.for_dataset(principal, dataset, conn)
         return read_view(require_dataset_scope(access, "changes:read"))
 
     async def read(
-        self, view: ReadView, after: int, limit: int, incarnation: str | None = None
+        self,
+        conn: Executor,
+        view: ReadView,
+        after: int,
+        limit: int,
+        incarnation: str | None = None,
     ) -> FeedPage:
-        """Up to ``limit`` changes after ``after`` (fewer shown when narrowing hides some)."""
+        """Up to ``limit`` numbered changes after ``after`` (fewer shown when narrowing
+        hides some). Callers that want what has just committed number it first
+        (:func:`entrepot.changes.repository.sequence`, in a statement of its own)."""
         meta = view.access.meta
         current = incarnation_of(meta.id)
-        await repo.sequence(self.pool, meta.id)  # what has committed is in the feed from now
-        head = await repo.head(self.pool, meta.id)
+        head = await repo.head(conn, meta.id)
         if head is None:
             raise NotFound(f"Dataset {meta.name!r} does not exist or is not visible to you.")
         _check_position(after, incarnation, current, head)
         sql, args = build_feed_sql(
             meta.id, after, limit, view.schema, view.row_conditions, view.fields
         )
-        rows = await repo.read(self.pool, sql, args)
+        rows = await repo.read(conn, sql, args)
         if rows and rows[0]["seq"] != after + 1:
             # Compaction may have committed between the two reads above: the
             # horizon it moved (atomically with its deletes) says so.
-            head = await repo.head(self.pool, meta.id)
+            head = await repo.head(conn, meta.id)
             if head is not None:
                 _check_position(after, incarnation, current, head)
         shown = [row for row in rows if row["op"] is not None]
@@ -121,91 +121,6 @@ class FeedService:
             [row["seq"] for row in shown],
             len(rows),
         )
-
-    async def poll(
-        self,
-        principal: Principal,
-        dataset: str,
-        after: int,
-        limit: int,
-        wait: float,
-        incarnation: str | None = None,
-    ) -> FeedPage:
-        """A page of changes; with ``wait``, hold until at least one arrives or time runs out."""
-        view = await self.view(principal, dataset)
-        deadline = time.monotonic() + min(max(wait, 0.0), MAX_WAIT_SECONDS)
-        dataset_id = view.access.meta.id
-        incarnation = incarnation or incarnation_of(dataset_id)  # one life per poll
-        skipped = 0
-        while True:
-            event = self.waiter.subscribe(dataset_id)
-            try:
-                page = await self.read(view, after, limit, incarnation)
-                remaining = deadline - time.monotonic()
-                if page.changes or remaining <= 0:
-                    return page
-                if page.last_seq > after:  # only changes this reader sees as nothing
-                    skipped += 1
-                    if skipped >= MAX_SKIPPED_PAGES:
-                        return page  # the reader resumes past them; one request stays short
-                    after = page.last_seq
-                    continue
-                if not await wait_event(event, remaining):
-                    return page
-            finally:
-                self.waiter.unsubscribe(dataset_id, event)
-            view = await self.view(principal, dataset)  # access may have changed meanwhile
-
-    async def stream(
-        self,
-        principal: Principal,
-        dataset: str,
-        after: int,
-        heartbeat: float,
-        incarnation: str | None = None,
-    ) -> AsyncIterator[bytes]:
-        """Server-Sent Events: one event per change, ``id`` = seq, heartbeats while idle.
-
-        Access is re-checked before every read: once the caller may no longer
-        read the feed (grant revoked, dataset deleted) the stream sends one
-        ``event: error`` with the problem and ends; a position the feed cannot
-        continue from (compacted away, past the head, or from an earlier
-        incarnation of the dataset) gets ``event: gone`` and ends. The stream
-        stays on the incarnation it started on, so a dataset deleted and
-        created again ends it with ``gone``.
-        """
-        last = after
-        yield b"retry: 2000\n\n"
-        while True:
-            try:
-                view = await self.view(principal, dataset)
-            except Problem as problem:
-                yield _event("error", orjson.dumps(problem.body()))
-                return
-            dataset_id = view.access.meta.id
-            incarnation = incarnation or incarnation_of(dataset_id)
-            event = self.waiter.subscribe(dataset_id)
-            try:
-                try:
-                    page = await self.read(view, last, STREAM_BATCH, incarnation)
-                except Gone as gone:
-                    yield _event("gone", orjson.dumps(gone.body()))
-                    return
-                except Problem as problem:
-                    yield _event("error", orjson.dumps(problem.body()))
-                    return
-                if page.changes:
-                    yield b"".join(
-                        b"id: %d\nevent: change\ndata: %s\n\n" % (seq, item)
-                        for seq, item in zip(page.seqs, page.changes, strict=True)
-                    )
-                if page.last_seq > last:
-                    last = page.last_seq
-                    continue
-                if not await wait_event(event, heartbeat):
-                    yield b": heartbeat\n\n"
-            finally:
-                self.waiter.unsubscribe(dataset_id, event)
 
 
 def _check_position(
@@ -243,7 +158,3 @@ def _check_position(
             reason="compacted",
             **where,
         )
-
-
-def _event(name: str, data: bytes) -> bytes:
-    return b"event: " + name.encode() + b"\ndata: " + data + b"\n\n"

@@ -8,6 +8,7 @@ in the caller's transaction, beside the cursor that says how far it got.
 from __future__ import annotations
 
 import uuid
+from functools import partial
 
 import asyncpg
 import structlog
@@ -16,6 +17,7 @@ from entrepot.access.narrowing import ReadView
 from entrepot.changes.service import FeedService
 from entrepot.problems import Forbidden, Gone, NotFound
 from entrepot.store.types import Conn
+from entrepot.store.work import unit_of_work
 from entrepot.webhooks import repository as repo
 from entrepot.webhooks.config import WebhookConfig
 from entrepot.webhooks.events import Batch, app_principal
@@ -75,7 +77,7 @@ async def requeue(
     :data:`REPLAY_MAX` changes scanned): (queued, last seq covered)."""
     after, scanned, enqueued = from_seq - 1, 0, 0
     while after < through and scanned < REPLAY_MAX:
-        page = await feed.read(view, after, min(DISPATCH_PAGE, REPLAY_MAX - scanned))
+        page = await feed.read(conn, view, after, min(DISPATCH_PAGE, REPLAY_MAX - scanned))
         if not page.scanned:
             break
         changes = [c for seq, c in zip(page.seqs, page.changes, strict=True) if seq <= through]
@@ -104,19 +106,20 @@ class Enqueuer:
         """
         webhook_id, dataset_id = pair["webhook_id"], pair["dataset_id"]
         principal = app_principal(pair["app_id"], pair["org_id"], pair["scopes"], webhook_id)
-        try:
-            view = await self.feed.view(principal, pair["dataset"])
-        except (NotFound, Forbidden):
-            # The app lost access: hold the cursor; nothing is sent until access returns.
-            return False
-        if view.access.meta.id != dataset_id:
-            return False  # the name is a new dataset's now; the old one's cursor is going
-        async with self.pool.acquire() as conn, conn.transaction():
+        async with unit_of_work(self.pool) as work:
+            conn = work.conn
+            try:
+                view = await self.feed.view(conn, principal, pair["dataset"])
+            except (NotFound, Forbidden):
+                # The app lost access: hold the cursor; nothing is sent until access returns.
+                return False
+            if view.access.meta.id != dataset_id:
+                return False  # the name is a new dataset's now; the old one's cursor is going
             cursor = await repo.lock_cursor(conn, webhook_id, dataset_id)
             if cursor is None:
                 return False
             try:
-                page = await self.feed.read(view, cursor, DISPATCH_PAGE)
+                page = await self.feed.read(conn, view, cursor, DISPATCH_PAGE)
             except Gone as gone:
                 horizon = int(gone.extra["min_seq"])
                 log.warning(
@@ -131,7 +134,7 @@ class Enqueuer:
             if not page.scanned:
                 return False
             if page.changes:  # a narrowed app may see none of the page's changes
-                await queue_changes(
+                queued = await queue_changes(
                     conn,
                     view,
                     page.changes,
@@ -139,5 +142,7 @@ class Enqueuer:
                     wanted=frozenset(pair["events"]),
                     delay_seconds=self.config.schedule[0],
                 )
+                if queued:
+                    work.after_commit(partial(repo.wake_workers, conn))
             await repo.advance_cursor(conn, webhook_id, dataset_id, page.last_seq)
         return page.scanned == DISPATCH_PAGE

@@ -257,17 +257,20 @@ async def enqueue(
     payloads: Sequence[str],
     delay_seconds: float,
 ) -> int:
-    """Queue deliveries (skipping events already queued and unfinished) and wake the workers."""
+    """Queue deliveries (skipping events already queued and unfinished).
+
+    The caller wakes the workers (:func:`wake_workers`) once it has committed:
+    a NOTIFY inside the transaction would hold PostgreSQL's notify lock to the end.
+    """
     if not seqs:
         return 0
     status: str = await conn.execute(
-        f"""
-        WITH wake AS (SELECT pg_notify('{CHANNEL}', ''))
+        """
         INSERT INTO webhook_deliveries
             (webhook_id, dataset_id, seq, record_id, event, message_id, payload, next_attempt_at)
         SELECT $1, $2, t.seq, t.record_id, t.event, t.message_id, t.payload,
                now() + make_interval(secs => $8)
-        FROM wake, unnest($3::bigint[], $4::text[], $5::text[], $6::text[], $7::text[])
+        FROM unnest($3::bigint[], $4::text[], $5::text[], $6::text[], $7::text[])
             AS t(seq, record_id, event, message_id, payload)
         ORDER BY t.seq
         ON CONFLICT (webhook_id, dataset_id, record_id, seq)

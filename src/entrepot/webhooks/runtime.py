@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncpg
 
 from entrepot.changes.service import FeedService
+from entrepot.changes.waiter import ChangeWaiter
 from entrepot.settings import Settings
 from entrepot.webhooks.config import WebhookConfig
 from entrepot.webhooks.dispatcher import Dispatcher
@@ -14,17 +15,29 @@ from entrepot.webhooks.worker import DeliveryWorker
 
 
 class WebhookRuntime:
-    def __init__(self, pool: asyncpg.Pool, feed: FeedService, dsn: str, settings: Settings) -> None:
+    def __init__(
+        self,
+        pool: asyncpg.Pool,
+        feed: FeedService,
+        waiter: ChangeWaiter,
+        dsn: str,
+        settings: Settings,
+    ) -> None:
         config = WebhookConfig.from_settings(settings)
         self.service = WebhookService(feed, config)
-        self.dispatcher = Dispatcher(Enqueuer(pool, feed, config), feed.waiter)
+        self.dispatcher = Dispatcher(Enqueuer(pool, feed, config), waiter)
         self.worker = DeliveryWorker(pool, dsn, config, self.dispatcher.kick)
 
     @classmethod
     def started(
-        cls, pool: asyncpg.Pool, feed: FeedService, dsn: str, settings: Settings
+        cls,
+        pool: asyncpg.Pool,
+        feed: FeedService,
+        waiter: ChangeWaiter,
+        dsn: str,
+        settings: Settings,
     ) -> WebhookRuntime:
-        runtime = cls(pool, feed, dsn, settings)
+        runtime = cls(pool, feed, waiter, dsn, settings)
         runtime.dispatcher.start()
         runtime.worker.start()
         return runtime

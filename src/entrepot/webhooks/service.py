@@ -126,7 +126,7 @@ class WebhookService:
                 errors.append({"path": f"/datasets/{i}", "message": "listed twice"})
                 continue
             try:
-                view = await self.feed.view(principal, name)
+                view = await self.feed.view(conn, principal, name)
             except (NotFound, Forbidden):
                 errors.append(
                     {
@@ -364,7 +364,7 @@ class WebhookService:
             raise Conflict("The webhook's application is disabled.")
         principal_app = app_principal(app["id"], app["org_id"], app["scopes"], webhook["id"])
         try:
-            view = await self.feed.view(principal_app, body.dataset)
+            view = await self.feed.view(conn, principal_app, body.dataset)
         except (NotFound, Forbidden):
             raise Unprocessable(
                 f"The app can no longer read the changes of {body.dataset!r}.",
@@ -374,8 +374,6 @@ class WebhookService:
         cursor = await repo.lock_cursor(conn, webhook["id"], dataset_id, wait=True)
         if cursor is None:
             raise not_followed
-        # The feed pages are read on the feed's own pool, and repo.enqueue (shared with
-        # the dispatcher) still wakes the workers with a NOTIFY inside this transaction.
         enqueued, through = await requeue(
             conn,
             self.feed,
@@ -385,6 +383,8 @@ class WebhookService:
             from_seq=body.from_seq,
             through=cursor,
         )
+        if enqueued:
+            _after_commit(work, [repo.wake_workers])
         await record(
             conn,
             principal,

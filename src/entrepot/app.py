@@ -30,7 +30,7 @@ from entrepot.changes.follow import Follower
 from entrepot.changes.service import FeedService
 from entrepot.changes.waiter import ChangeWaiter
 from entrepot.changes.waker import FeedWaker
-from entrepot.fastpath import FastPaths
+from entrepot.direct_routes import direct_routes
 from entrepot.limits.auth_failures import AuthFailureThrottle
 from entrepot.limits.endpoints import router as limits_router
 from entrepot.limits.limiter import RateLimiter
@@ -219,6 +219,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         # Off unless asked for: even unconfigured, FastAPI's OpenTelemetry hook looks up
         # three providers in the environment on every request (~18 us each request here).
         telemetry=None if settings.opentelemetry else OTEL_OFF,
+        # Matched first, served without the dependency solver; declared (and documented)
+        # below like every other route.
+        routes=direct_routes([records_router, bulk_router]),
     )
     install_handlers(app)
     app.include_router(ops_router)
@@ -234,8 +237,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(webhooks_router)
     app.include_router(bulk_router)
     app.include_router(limits_router)
-    if settings.fast_paths:
-        app.add_middleware(FastPaths, fastapi=app)  # inside EdgeMiddleware (added last = outer)
     app.add_middleware(
         EdgeMiddleware,
         max_body=settings.max_body_bytes,

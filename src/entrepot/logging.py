@@ -5,13 +5,14 @@ from __future__ import annotations
 
 import logging
 import sys
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Callable, MutableMapping
+from datetime import UTC, datetime
+from typing import Any, BinaryIO
 
 import orjson
 import structlog
 
-from entrepot.context import answer_cut
+from entrepot.context import answer_cut, current_request
 
 
 class _CutAnswers(logging.Filter):
@@ -23,6 +24,46 @@ class _CutAnswers(logging.Filter):
 
 
 _CUT_ANSWERS = _CutAnswers()
+
+
+def add_request_id(_: Any, __: str, event: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
+    """Every line logged while serving a request carries its id (from the request's context,
+    set by EdgeMiddleware; cheaper per request than binding structlog's contextvars)."""
+    context = current_request.get()
+    if context is not None and "request_id" not in event:
+        event["request_id"] = context.request_id
+    return event
+
+
+class AccessLog:
+    """The per-request lines (``request``, ``client_aborted``...) of EdgeMiddleware.
+
+    With JSON logs at info, a line is rendered straight to bytes: the same keys,
+    values and order as structlog would write (event, level and timestamp last),
+    at about a tenth of the cost of the processor chain, for the one line every
+    request writes. Otherwise (console format, a higher level, tests capturing
+    logs) it is structlog's.
+    """
+
+    def __init__(self, name: str) -> None:
+        self._structlog = structlog.get_logger(name)
+        self._stream: BinaryIO | None = None
+
+    def direct(self, stream: BinaryIO | None) -> None:
+        self._stream = stream
+
+    def info(self, event: str, **fields: Any) -> None:
+        stream = self._stream
+        if stream is None:
+            self._structlog.info(event, **fields)
+            return
+        fields["event"] = event
+        fields["level"] = "info"
+        fields["timestamp"] = datetime.now(UTC).isoformat().replace("+00:00", "Z")
+        stream.write(orjson.dumps(fields, option=orjson.OPT_APPEND_NEWLINE))
+
+
+access_log = AccessLog("entrepot.access")
 
 
 def configure(level: str = "info", fmt: str = "json") -> None:
@@ -40,6 +81,7 @@ def configure(level: str = "info", fmt: str = "json") -> None:
     structlog.configure(
         processors=[
             structlog.contextvars.merge_contextvars,
+            add_request_id,
             structlog.processors.add_log_level,
             structlog.processors.TimeStamper(fmt="iso", utc=True),
             structlog.processors.format_exc_info,
@@ -49,3 +91,4 @@ def configure(level: str = "info", fmt: str = "json") -> None:
         logger_factory=factory,
         cache_logger_on_first_use=True,
     )
+    access_log.direct(sys.stderr.buffer if fmt == "json" and numeric <= logging.INFO else None)

@@ -114,10 +114,6 @@ class Settings(BaseSettings):
         "providers configured in the process (e.g. FASTAPI_OTEL_AUTO_CONFIGURE=true with "
         "OTEL_EXPORTER_OTLP_ENDPOINT).",
     )
-    fast_paths: bool = Field(
-        default=True,
-        description="Serve GET one record past FastAPI's router (same code, same answers).",
-    )
     auth_failures_burst: int = Field(
         default=100,
         ge=1,

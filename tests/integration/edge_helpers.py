@@ -10,10 +10,13 @@ from typing import Any
 
 import pytest
 import structlog
+from fastapi import FastAPI
 from prometheus_client import REGISTRY
 from starlette.types import ASGIApp, Message, Receive
 
 from entrepot import middleware, problems
+from entrepot.direct_routes import DirectRoute
+from entrepot.logging import add_request_id
 
 Log = list[MutableMapping[str, Any]]
 
@@ -33,7 +36,9 @@ def captured_logs(monkeypatch: pytest.MonkeyPatch) -> Iterator[Log]:
             cache_logger_on_first_use=False,
         )
         monkeypatch.setattr(module, "log", unfiltered)
-    with structlog.testing.capture_logs([structlog.contextvars.merge_contextvars]) as entries:
+    with structlog.testing.capture_logs(
+        [structlog.contextvars.merge_contextvars, add_request_id]
+    ) as entries:
         yield entries
 
 
@@ -110,3 +115,10 @@ async def call_asgi(
 
     await app(scope, receive, send)
     return sent
+
+
+def routed_only(app: FastAPI) -> FastAPI:
+    """``app`` with its direct routes taken out: every request goes through FastAPI's
+    router and dependency solver, to the same endpoint functions."""
+    app.router.routes[:] = [r for r in app.router.routes if not isinstance(r, DirectRoute)]
+    return app

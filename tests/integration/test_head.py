@@ -20,6 +20,7 @@ from tests.integration.edge_helpers import (
     events,
     http_scope,
     requests_total,
+    routed_only,
 )
 
 RECORD_ROUTE = "/v1/datasets/{ds}/records/{record_id}"
@@ -29,9 +30,10 @@ PROMPTLY = 10.0  # seconds; a streamed body sent whole (SSE: never ending) would
 
 @pytest.fixture(scope="module")
 async def routed_app(settings: Settings) -> AsyncIterator[FastAPI]:
-    """The platform without the fast path, on a one-connection pool (a leak would block it)."""
-    app = create_app(
-        settings.model_copy(update={"fast_paths": False, "pool_min_size": 1, "pool_max_size": 1})
+    """The platform through FastAPI's router only (no direct routes), on a one-connection
+    pool (a leak would block it)."""
+    app = routed_only(
+        create_app(settings.model_copy(update={"pool_min_size": 1, "pool_max_size": 1}))
     )
     async with app.router.lifespan_context(app):
         yield app

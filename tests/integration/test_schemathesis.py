@@ -227,7 +227,8 @@ def _route_table(app: FastAPI) -> Iterator[tuple[str, frozenset[str], bool]]:
         methods = getattr(route, "methods", None)
         path = getattr(route, "path", None)
         if methods and path:
-            original = getattr(route, "original_route", route)
+            # A direct route stands for its declared route: shown if that one is.
+            original = getattr(route, "declared", None) or getattr(route, "original_route", route)
             shown = bool(getattr(original, "include_in_schema", True))
             yield str(path), frozenset(methods), shown
 

@@ -1,6 +1,6 @@
 """A 500 looks like every other response: problem document, request id, metrics, one log line.
 
-The failure is injected by replacing a service method (the fast path and the
+The failure is injected by replacing a service method (the direct route and the
 routed path call the same one) or by a route added to a test app.
 """
 
@@ -25,6 +25,7 @@ from tests.integration.edge_helpers import (
     events,
     http_scope,
     requests_total,
+    routed_only,
 )
 
 RECORD_ROUTE = "/v1/datasets/{ds}/records/{record_id}"
@@ -52,11 +53,13 @@ async def broken_stream() -> StreamingResponse:
 
 @pytest.fixture(scope="module")
 async def apps(settings: Settings) -> AsyncIterator[dict[str, FastAPI]]:
-    """The same platform with ("fast") and without ("routed") the fast path."""
+    """The same platform as served ("direct") and through FastAPI's router only ("routed")."""
     async with AsyncExitStack() as stack:
         made: dict[str, FastAPI] = {}
-        for name, fast in (("fast", True), ("routed", False)):
-            app = create_app(settings.model_copy(update={"fast_paths": fast, "pool_min_size": 1}))
+        for name in ("direct", "routed"):
+            app = create_app(settings.model_copy(update={"pool_min_size": 1}))
+            if name == "routed":
+                routed_only(app)
             app.add_api_route(BROKEN_STREAM, broken_stream, methods=["GET"])
             await stack.enter_async_context(app.router.lifespan_context(app))
             made[name] = app
@@ -118,7 +121,7 @@ async def test_get_one_record_500_is_a_problem_with_the_request_id_either_way(
     apps: dict[str, FastAPI], ds: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     path = f"/v1/datasets/{ds}/records/a"
-    fast = await assert_observed_500(apps["fast"], path, RECORD_ROUTE, monkeypatch)
+    direct = await assert_observed_500(apps["direct"], path, RECORD_ROUTE, monkeypatch)
     routed = await assert_observed_500(apps["routed"], path, RECORD_ROUTE, monkeypatch)
 
     def comparable(r: httpx.Response) -> tuple[int, list[tuple[str, str]], object]:
@@ -126,14 +129,15 @@ async def test_get_one_record_500_is_a_problem_with_the_request_id_either_way(
         body = {k: v for k, v in r.json().items() if k != "request_id"}
         return r.status_code, headers, body
 
-    assert comparable(fast) == comparable(routed)
+    assert comparable(direct) == comparable(routed)
 
 
 @pytest.mark.usefixtures("failing_records")
-async def test_a_routed_endpoint_500_is_a_problem_with_the_request_id(
+async def test_a_list_500_is_a_problem_with_the_request_id_either_way(
     apps: dict[str, FastAPI], ds: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    await assert_observed_500(apps["fast"], f"/v1/datasets/{ds}/records", LIST_ROUTE, monkeypatch)
+    for app in apps.values():
+        await assert_observed_500(app, f"/v1/datasets/{ds}/records", LIST_ROUTE, monkeypatch)
 
 
 async def test_a_failure_after_the_response_started_cuts_the_connection(
@@ -151,7 +155,7 @@ async def test_a_failure_after_the_response_started_cuts_the_connection(
         return {"type": "http.request", "body": b"", "more_body": False}
 
     with captured_logs(monkeypatch) as logs, pytest.raises(Boom):
-        await apps["fast"](scope, receive, send)  # type: ignore[arg-type]
+        await apps["direct"](scope, receive, send)  # type: ignore[arg-type]
     starts = [m for m in sent if m["type"] == "http.response.start"]
     assert len(starts) == 1  # never a second start
     assert starts[0]["status"] == 200

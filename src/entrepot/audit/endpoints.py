@@ -8,7 +8,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import StreamingResponse
 
-from entrepot.audit import service
+from entrepot.audit import export, service
 from entrepot.audit.models import AuditFilter, AuditPage, Outcome
 from entrepot.auth.authenticate import CurrentPrincipal
 from entrepot.pagination import parse_limit
@@ -93,7 +93,7 @@ async def export_audit(
 ) -> StreamingResponse:
     filters = _filters(actor, action, target, outcome, request_id, since, until, org)
     state = request.app.state
-    chunks = await service.export(units, state.bulk, principal, filters)
+    chunks = await export.export(units, state.bulk, principal, filters)
     return GuardedStreamingResponse(
         chunks,
         bulk_floor(state.settings),

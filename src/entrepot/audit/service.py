@@ -11,7 +11,6 @@ Rows are never changed: the table's triggers refuse UPDATE, DELETE and TRUNCATE.
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncGenerator, AsyncIterator
 from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
@@ -26,11 +25,7 @@ from entrepot.catalog import repository as catalog_repo
 from entrepot.pagination import decode_cursor, fingerprint, invalid_cursor, page
 from entrepot.policy import can_manage_org
 from entrepot.problems import BadRequest, Forbidden, NotFound
-from entrepot.store.bulk_slots import BulkSlots
-from entrepot.store.work import Reads, Units
-from entrepot.streaming import prepend
-
-FETCH_ROWS = 1_000
+from entrepot.store.work import Reads
 
 
 def entry_out(row: asyncpg.Record, orgs: list[uuid.UUID] | None = None) -> AuditEntry:
@@ -86,7 +81,7 @@ def _utc(moment: datetime | None, name: str) -> datetime | None:
         ) from None
 
 
-async def _visible_orgs(
+async def visible_orgs(
     reads: Reads, principal: Principal, org: str | None
 ) -> list[uuid.UUID] | None:
     """The organisations whose rows the caller may read (None: all of them)."""
@@ -111,7 +106,7 @@ async def _visible_orgs(
     return [row["id"]]
 
 
-def _normalised(filters: AuditFilter) -> AuditFilter:
+def normalised(filters: AuditFilter) -> AuditFilter:
     return replace(filters, since=_utc(filters.since, "since"), until=_utc(filters.until, "until"))
 
 
@@ -123,41 +118,11 @@ async def list_entries(
     cursor: str | None,
     limit: int,
 ) -> dict[str, Any]:
-    filters = _normalised(filters)
-    orgs = await _visible_orgs(reads, principal, filters.org)
+    filters = normalised(filters)
+    orgs = await visible_orgs(reads, principal, filters.org)
     fp = fingerprint("audit", filters)
     before = decode_cursor(cursor, fp)[0] if cursor else None
     if before is not None and (not isinstance(before, int) or isinstance(before, bool)):
         raise invalid_cursor()
     rows = await repo.page(reads.conn, filters, orgs=orgs, before=before, limit=limit + 1)
     return page([entry_out(r, orgs) for r in rows], limit, fp, lambda entry: [entry.id])
-
-
-async def export(
-    units: Units, slots: BulkSlots, principal: Principal, filters: AuditFilter
-) -> AsyncIterator[bytes]:
-    """NDJSON lines identical to the list's entries; access is decided before any byte.
-
-    The organisation is looked up on a short unit of its own, given back before
-    the snapshot, which runs on a bulk connection counted against the caller's
-    share: the request pool is not held while a bulk connection is awaited.
-    """
-    filters = _normalised(filters)
-    async with units.reads() as reads:
-        orgs = await _visible_orgs(reads, principal, filters.org)
-    chunks = _stream(slots, principal.share_key, filters, orgs)
-    first = await anext(chunks)  # opens the snapshot and the cursor
-    return prepend(first, chunks)
-
-
-async def _stream(
-    slots: BulkSlots, caller: str | None, filters: AuditFilter, orgs: list[uuid.UUID] | None
-) -> AsyncGenerator[bytes, None]:
-    async with (
-        slots.connection(caller) as conn,
-        conn.transaction(isolation="repeatable_read", readonly=True),
-    ):
-        cursor = await repo.export_cursor(conn, filters, orgs=orgs)
-        yield b""
-        while rows := await cursor.fetch(FETCH_ROWS):
-            yield b"".join(entry_out(row, orgs).model_dump_json().encode() + b"\n" for row in rows)

@@ -24,6 +24,7 @@ from entrepot.auth.keys import digest, display_prefix
 from entrepot.auth.principal import ALL_SCOPES, Principal, Role
 from entrepot.auth.tokens import InvalidToken, TokenService, looks_like_jwt
 from entrepot.problems import Unauthorized
+from entrepot.store.work import unit_of_work
 
 
 class CredentialCache:
@@ -104,11 +105,11 @@ async def _mark_used(pool: asyncpg.Pool, row: asyncpg.Record, principal: Princip
     """Note the key's use; its first use ever is audited in the same transaction."""
     if not row["first_use"]:
         return await repo.mark_used(pool, row["id"])
-    async with pool.acquire() as conn, conn.transaction():
-        first_use = await repo.mark_used(conn, row["id"])
+    async with unit_of_work(pool) as work:
+        first_use = await repo.mark_used(work.conn, row["id"])
         if first_use:
             await record(
-                conn,
+                work.conn,
                 principal,
                 "credential.first_used",
                 principal.credential,

@@ -1,9 +1,9 @@
-"""GET one record answers the same through the fast path as through FastAPI's router.
+"""Record routes answer the same served directly as through FastAPI's router.
 
-Two replicas on one store, one with ``fast_paths`` and one without, get the
-same requests from the same callers (admin, a narrowed grantee, an outsider,
-no or a bad credential) for every kind of id, and must answer alike: status,
-body and headers (but the request id and the date).
+Two replicas on one store, one as served and one with its direct routes
+taken out, get the same requests from the same callers (admin, a narrowed
+grantee, an outsider, no or a bad credential) for every kind of id, and must
+answer alike: status, body and headers (but the request id and the date).
 """
 
 from __future__ import annotations
@@ -18,12 +18,15 @@ import httpx
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from prometheus_client import generate_latest
 
 from entrepot.app import create_app
+from entrepot.direct_routes import DirectRoute
 from entrepot.settings import Settings
 from tests.conftest import ADMIN_TOKEN
 from tests.factories import granted, make_app, make_dataset, make_key, make_org
+from tests.integration.edge_helpers import requests_total, routed_only
+
+RECORD_ROUTE = "/v1/datasets/{ds}/records/{record_id}"
 
 SCHEMA = {
     "type": "object",
@@ -94,11 +97,13 @@ async def world(client: httpx.AsyncClient) -> World:
 
 @pytest.fixture(scope="module")
 async def pair(settings: Settings) -> AsyncIterator[tuple[httpx.AsyncClient, httpx.AsyncClient]]:
-    """(fast, routed): the same platform with and without the fast path."""
+    """(direct, routed): the same platform as served and through FastAPI's router only."""
     async with AsyncExitStack() as stack:
         clients = []
-        for fast in (True, False):
-            app = create_app(settings.model_copy(update={"fast_paths": fast}))
+        for direct in (True, False):
+            app = create_app(settings)
+            if not direct:
+                routed_only(app)
             await stack.enter_async_context(app.router.lifespan_context(app))
             transport = httpx.ASGITransport(app=app, client=(next(ADDRESSES), 1234))
             clients.append(
@@ -117,9 +122,9 @@ def comparable(response: httpx.Response) -> tuple[int, bytes, list[tuple[str, st
 async def same_answer(
     pair: tuple[httpx.AsyncClient, httpx.AsyncClient], path: str, headers: dict[str, str]
 ) -> httpx.Response:
-    fast, routed = pair
-    headers = {**headers, "X-Request-ID": "fastpath-equivalence"}  # problem bodies echo it
-    a = await fast.get(path, headers=headers)
+    direct, routed = pair
+    headers = {**headers, "X-Request-ID": "direct-equivalence"}  # problem bodies echo it
+    a = await direct.get(path, headers=headers)
     b = await routed.get(path, headers=headers)
     assert comparable(a) == comparable(b), (path, headers)
     return a
@@ -153,33 +158,75 @@ async def test_conditional_gets_match(
 async def test_head_gets_the_same_answer_either_way(
     world: World, pair: tuple[httpx.AsyncClient, httpx.AsyncClient]
 ) -> None:
-    """HEAD is GET without the body on both paths: the fast path serves it too."""
-    fast, routed = pair
+    """HEAD is GET without the body on both paths: the direct route serves it too."""
+    direct, routed = pair
     for caller in ("admin", "grantee", "outsider", "none"):
         for record in ("a", "b", "missing"):
             path = f"/v1/datasets/{world.ds}/records/{record}"
-            headers = {**world.callers[caller], "X-Request-ID": "fastpath-equivalence"}
-            a = await fast.head(path, headers=headers)
+            headers = {**world.callers[caller], "X-Request-ID": "direct-equivalence"}
+            a = await direct.head(path, headers=headers)
             assert comparable(a) == comparable(await routed.head(path, headers=headers))
             assert a.content == b""
     conditional = {
         **world.callers["admin"],
         "If-None-Match": world.etag,
-        "X-Request-ID": "fastpath-equivalence",
+        "X-Request-ID": "direct-equivalence",
     }
     path = f"/v1/datasets/{world.ds}/records/a"
-    a = await fast.head(path, headers=conditional)
+    a = await direct.head(path, headers=conditional)
     assert a.status_code == 304
     assert comparable(a) == comparable(await routed.head(path, headers=conditional))
 
 
-async def test_metrics_and_usage_see_the_route_template(
+async def test_metrics_count_a_direct_request_under_its_route_template(
     world: World, pair: tuple[httpx.AsyncClient, httpx.AsyncClient]
 ) -> None:
-    fast, _ = pair
-    await fast.get(f"/v1/datasets/{world.ds}/records/a", headers=world.callers["admin"])
-    metrics = generate_latest().decode()
-    assert 'route="/v1/datasets/{ds}/records/{record_id}"' in metrics
+    direct, _ = pair
+    before = requests_total("GET", RECORD_ROUTE, 200)
+    response = await direct.get(
+        f"/v1/datasets/{world.ds}/records/a", headers=world.callers["admin"]
+    )
+    assert response.status_code == 200
+    assert requests_total("GET", RECORD_ROUTE, 200) == before + 1
+
+
+async def test_lists_and_their_errors_match(
+    world: World, pair: tuple[httpx.AsyncClient, httpx.AsyncClient]
+) -> None:
+    for caller in ("admin", "grantee", "outsider", "none"):
+        for query in ("", "?limit=2", "?filter[price][lt]=100&sort=-price", "?limit=0", "?bogus=1"):
+            await same_answer(
+                pair, f"/v1/datasets/{world.ds}/records{query}", world.callers[caller]
+            )
+
+
+async def test_a_method_the_route_does_not_serve_is_the_routers_405(
+    world: World, pair: tuple[httpx.AsyncClient, httpx.AsyncClient]
+) -> None:
+    direct, routed = pair
+    path = f"/v1/datasets/{world.ds}/records/a"
+    headers = {**world.callers["admin"], "X-Request-ID": "direct-equivalence"}
+    a = await direct.post(path, headers=headers, json={})
+    assert a.status_code == 405
+    assert comparable(a) == comparable(await routed.post(path, headers=headers, json={}))
+
+
+async def test_record_routes_are_served_directly(settings: Settings) -> None:
+    """Every record and bulk route is a direct one, matched before the router's."""
+    app = create_app(settings)
+    direct = [r for r in app.router.routes if isinstance(r, DirectRoute)]
+    assert app.router.routes[: len(direct)] == direct
+    served = {(r.path, m) for r in direct for m in r.declared.methods}
+    assert {
+        (RECORD_ROUTE, "GET"),
+        (RECORD_ROUTE, "PUT"),
+        (RECORD_ROUTE, "PATCH"),
+        (RECORD_ROUTE, "DELETE"),
+        ("/v1/datasets/{ds}/records", "GET"),
+        ("/v1/datasets/{ds}/records", "POST"),
+        ("/v1/datasets/{ds}/import", "POST"),
+        ("/v1/datasets/{ds}/export", "GET"),
+    } == served
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=list(HealthCheck))

@@ -1,0 +1,136 @@
+"""The hottest routes served without FastAPI's dependency solver, through the same stack.
+
+Profiling GET-one-record (bench/RESULTS.md) put FastAPI's included-router
+matching and dependency solving at about 40% of the request. A direct route
+is the very endpoint function declared on its ``APIRouter`` (so the OpenAPI
+document, the name and the route template stay that declaration's), served
+by a plain Starlette route placed first in the app's table:
+
+- the endpoint's arguments come from a plan made once, when the app is built,
+  from its signature; it may ask only for what the plan knows how to give:
+  path parameters as text, the ``Request``, the principal (``authenticate``,
+  the one auth step every route takes) and a unit of work last (``Reading`` or
+  ``Work``, ended before the answer is sent, as those dependencies are). An
+  endpoint that asks for anything else (a validated query parameter, a new
+  dependency) or a route with dependencies of its own is refused at startup,
+  never served with something silently skipped;
+- errors go to the app's exception handlers (Starlette's ``request_response``,
+  as for every route), and the middleware around it is the app's own;
+- a request whose method the route does not serve falls through to the
+  declared route, so a 405 and its ``Allow`` header are the router's.
+"""
+
+from __future__ import annotations
+
+import inspect
+import typing
+from collections.abc import Awaitable, Callable, Sequence
+from contextlib import AbstractAsyncContextManager
+from dataclasses import dataclass
+from typing import Any
+
+import asyncpg
+from fastapi import Request
+from fastapi.routing import APIRoute, APIRouter
+from starlette.responses import Response
+from starlette.routing import BaseRoute, Match, Route
+from starlette.types import Scope
+
+from entrepot.auth.authenticate import CurrentPrincipal, authenticate
+from entrepot.store.work import Reads, reads, unit_of_work
+from entrepot.work_deps import Reading, Work
+
+Opener = Callable[[asyncpg.Pool], AbstractAsyncContextManager[Reads]]
+UNITS: dict[object, Opener] = {Reading: reads, Work: unit_of_work}
+
+
+@dataclass(frozen=True, slots=True)
+class Plan:
+    """Where each of an endpoint's arguments comes from."""
+
+    path_params: tuple[str, ...]
+    request: str | None
+    principal: str | None
+    unit: tuple[str, Opener] | None
+
+
+def plan_for(route: APIRoute) -> Plan:
+    """The plan for ``route``'s endpoint, or TypeError naming what cannot be given."""
+    where = f"{route.endpoint.__module__}.{route.endpoint.__name__}"
+    if route.dependencies:
+        raise TypeError(f"{where}: a direct route takes no route-level dependencies")
+    hints = typing.get_type_hints(route.endpoint, include_extras=True)
+    path_params: list[str] = []
+    request = principal = None
+    unit: tuple[str, Opener] | None = None
+    for name, parameter in inspect.signature(route.endpoint).parameters.items():
+        hint = hints.get(name)
+        if unit is not None:
+            raise TypeError(f"{where}: the unit of work must be the last parameter")
+        if parameter.default is not inspect.Parameter.empty:
+            raise TypeError(f"{where}: {name!r} has a default; a direct route has no options")
+        if hint is str and name in route.param_convertors:
+            path_params.append(name)
+        elif hint is Request:
+            request = name
+        elif hint == CurrentPrincipal:
+            principal = name
+        elif hint in UNITS:
+            unit = (name, UNITS[hint])
+        else:
+            raise TypeError(f"{where}: a direct route cannot give {name!r} ({hint!r})")
+    return Plan(tuple(path_params), request, principal, unit)
+
+
+Endpoint = Callable[..., Awaitable[Response]]
+
+
+def serving(endpoint: Endpoint, plan: Plan) -> Callable[[Request], Awaitable[Response]]:
+    """``request -> response``: the endpoint called as FastAPI would call it."""
+
+    async def serve(request: Request) -> Response:
+        params = request.path_params
+        kwargs: dict[str, Any] = {name: params[name] for name in plan.path_params}
+        if plan.request is not None:
+            kwargs[plan.request] = request
+        if plan.principal is not None:
+            kwargs[plan.principal] = await authenticate(request)
+        if plan.unit is None:
+            return await endpoint(**kwargs)
+        name, opener = plan.unit
+        async with opener(request.app.state.pool) as unit:
+            kwargs[name] = unit
+            return await endpoint(**kwargs)
+
+    return serve
+
+
+class DirectRoute(Route):
+    """A Starlette route standing for one declared ``APIRoute``."""
+
+    def __init__(self, declared: APIRoute) -> None:
+        super().__init__(
+            declared.path,
+            serving(declared.endpoint, plan_for(declared)),
+            methods=sorted(declared.methods or ()),
+            name=declared.name,
+            include_in_schema=False,
+        )
+        self.declared = declared
+
+    def matches(self, scope: Scope) -> tuple[Match, Scope]:
+        match, child_scope = super().matches(scope)
+        if match is not Match.FULL:
+            return Match.NONE, {}  # the declared route answers (405, Allow) as before
+        child_scope["route"] = self.declared  # what metrics, logs and metering read
+        return match, child_scope
+
+
+def direct_routes(routers: Sequence[APIRouter]) -> list[BaseRoute]:
+    """A direct route for every route of ``routers``, in their order."""
+    return [
+        DirectRoute(route)
+        for router in routers
+        for route in router.routes
+        if isinstance(route, APIRoute)
+    ]

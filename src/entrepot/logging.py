@@ -61,6 +61,7 @@ class AccessLog:
         fields["level"] = "info"
         fields["timestamp"] = datetime.now(UTC).isoformat().replace("+00:00", "Z")
         stream.write(orjson.dumps(fields, option=orjson.OPT_APPEND_NEWLINE))
+        stream.flush()  # a line is out when its request is, as structlog's would be
 
 
 access_log = AccessLog("entrepot.access")

@@ -378,7 +378,12 @@ def run_wrk(
         tag or "t",
     ]
     out = subprocess.run(argv, capture_output=True, text=True, check=False, timeout=duration + 60)
-    for line in out.stdout.splitlines():
+    return parse_bench_json(out.stdout, out.stderr)
+
+
+def parse_bench_json(stdout: str, stderr: str = "") -> WrkResult:
+    """The ``BENCHJSON {...}`` line of wrk (bench/wrk/bench.lua) or bench/raw_writes.py."""
+    for line in stdout.splitlines():
         if line.startswith("BENCHJSON "):
             data = orjson.loads(line.removeprefix("BENCHJSON "))
             seconds = data["duration_us"] / 1e6
@@ -392,7 +397,7 @@ def run_wrk(
                 errors=data["connect"] + data["read"] + data["write"] + data["timeout"],
                 non_2xx=data["status"],
             )
-    raise RuntimeError(f"wrk gave no result:\n{out.stdout}\n{out.stderr}")
+    raise RuntimeError(f"no result:\n{stdout}\n{stderr}")
 
 
 def wait_quiet(threshold: float = 15.0, max_wait: float = 180.0) -> float:

@@ -2,11 +2,13 @@
 --   wrk ... <url> -- <mode> <path> <token> <count> <tag>
 -- mode get-random:  GET <path><random 1..count>   (ids loaded as <prefix><n>)
 -- mode static:      GET <path>
--- mode post-create: POST <path> with a new JSON record each time (sku <tag>-<n>)
+-- mode post-create: POST <path> with a new JSON record each time (sku <tag>-<n>);
+--                   <path> may list several, comma-separated: requests go round robin
 -- token "" (or "-") sends no Authorization header.
 -- done() prints one line "BENCHJSON {...}" that bench/_common.py parses.
 
 local mode, path, count, tag
+local paths = {}
 local n = 0
 
 function init(args)
@@ -15,6 +17,9 @@ function init(args)
   local token = args[3]
   count = tonumber(args[4]) or 0
   tag = args[5] or "t"
+  for p in string.gmatch(path, "[^,]+") do
+    paths[#paths + 1] = p
+  end
   if token ~= nil and token ~= "" and token ~= "-" then
     wrk.headers["Authorization"] = "Bearer " .. token
   end
@@ -32,7 +37,7 @@ function request()
     local body = string.format(
       '{"sku":"%s-%d","name":"Created %d","price":%d.25,"region":"eu","stock":%d}',
       tag, n, n, n % 1000, n % 500)
-    return wrk.format("POST", path, nil, body)
+    return wrk.format("POST", paths[(n % #paths) + 1], nil, body)
   end
   return wrk.format("GET", path)
 end

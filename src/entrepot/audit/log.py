@@ -18,9 +18,11 @@ from entrepot.store.types import Executor
 
 Outcome = Literal["success", "denied", "failure"]
 
-INSERT = """
-INSERT INTO audit_log (actor, app_id, org_id, action, target, outcome, status, request_id, ip,
-                       details, target_org_id)
+COLUMNS = (
+    "actor, app_id, org_id, action, target, outcome, status, request_id, ip, details, target_org_id"
+)
+INSERT = f"""
+INSERT INTO audit_log ({COLUMNS})
 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10::jsonb, $11)
 """
 
@@ -56,3 +58,38 @@ async def record(
         orjson.dumps(details or {}, default=str).decode(),
         target_org_id,
     )
+
+
+def insert_from(
+    source: str,
+    first: int,
+    principal: Principal,
+    *,
+    action_sql: str,
+    status_sql: str,
+    target: str,
+    org_id: uuid.UUID | None,
+) -> tuple[str, list[Any]]:
+    """The INSERT of a successful mutation's row, one per row of the CTE ``source``, for a
+    statement that writes and audits at once (a record write: one round trip).
+
+    ``action_sql`` and ``status_sql`` are SQL over ``source``'s columns built from
+    constants, never from input; the other values are parameters numbered from ``first``.
+    Returns the statement and its parameters.
+    """
+    ctx = current_request.get()
+    p = [f"${first + i}" for i in range(6)]
+    sql = (
+        f"INSERT INTO audit_log ({COLUMNS}) "
+        f"SELECT {p[0]}::text, {p[1]}::uuid, {p[2]}::uuid, {action_sql}, {p[3]}::text, "
+        f"'success', {status_sql}, {p[4]}::text, {p[5]}::text, '{{}}'::jsonb, NULL FROM {source}"
+    )
+    args = [
+        principal.subject,
+        principal.app_id,
+        org_id or principal.org_id,
+        target,
+        ctx.request_id if ctx else None,
+        ctx.ip if ctx else None,
+    ]
+    return sql, args

@@ -13,18 +13,13 @@ before it.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, Literal
 
 import asyncpg
 
 from entrepot.store.types import Conn, Executor
 
 CHANNEL = "entrepot_changes"
-
-APPEND = """
-INSERT INTO changes (dataset_id, op, record_id, version, data, prev)
-VALUES ($1, $2, $3, $4, $5::jsonb, $6::jsonb)
-"""
 
 # Lock the dataset's head first (passes queue here, and take locks in one order:
 # head, then changes in insertion order), then the pending changes this
@@ -90,21 +85,20 @@ async def append_tracked(conn: Conn, dataset_id: int, table: str) -> None:
     )
 
 
+def append_from(source: str, dataset_id: int, op: Literal["upsert", "delete"]) -> str:
+    """The INSERT of one pending change per row of the CTE ``source`` (columns ``id``,
+    ``version``, ``data`` and ``prev``, jsonb), for a write that appends its change in its
+    own statement. The change is inserted after the record's row lock was taken (it reads
+    the write's output), which is what keeps a record's changes in commit order."""
+    assert op in ("upsert", "delete")
+    return (
+        "INSERT INTO changes (dataset_id, op, record_id, version, data, prev) "
+        f"SELECT {int(dataset_id)}, '{op}', id, version, data, prev FROM {source}"
+    )
+
+
 async def create_head(conn: Conn, dataset_id: int) -> None:
     await conn.execute("INSERT INTO feed_heads (dataset_id) VALUES ($1)", dataset_id)
-
-
-async def append(
-    conn: Conn,
-    dataset_id: int,
-    op: str,
-    record_id: str,
-    version: int,
-    data: str | None,
-    prev: str | None,
-) -> None:
-    """Append one pending change: the record's new state (``data``) and the one it replaced."""
-    await conn.execute(APPEND, dataset_id, op, record_id, version, data, prev)
 
 
 async def sequence(conn: Executor, dataset_id: int) -> int:

@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Any
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Literal
 
 import asyncpg
 
+from entrepot.audit.log import insert_from
+from entrepot.auth.principal import Principal
 from entrepot.catalog.registry import DatasetMeta
+from entrepot.changes.repository import append_from
 from entrepot.store.types import Conn, Executor
 
 RETURNING = "RETURNING id, version, data::text, created_at, updated_at"
@@ -28,60 +33,154 @@ async def get_for_update(conn: Conn, meta: DatasetMeta, record_id: str) -> async
     )
 
 
-async def insert(conn: Conn, meta: DatasetMeta, record_id: str, data: str) -> asyncpg.Record | None:
-    """Insert a new record; None when the id is taken."""
-    return await conn.fetchrow(
-        f"INSERT INTO {meta.table} (dataset_id, id, version, data) "
-        f"VALUES ({meta.id}, $1, 1, $2::jsonb) ON CONFLICT DO NOTHING {RETURNING}",
-        record_id,
-        data,
+# --- writes -------------------------------------------------------------------
+#
+# A write is one statement: the dataset row locked against schema changes
+# (``lock``: FOR KEY SHARE, as registry.lock_for_write takes it), the record
+# written only if the schema is still the one the body was validated against
+# (``w``), its pending feed entry (``c``) and its audit row (``a``), both read
+# from what ``w`` wrote. One round trip in the request's transaction; locks in
+# the order every write takes them (dataset, then record).
+
+
+@dataclass(frozen=True, slots=True)
+class Insert:
+    """Create the record; nothing if the id is taken."""
+
+    record_id: str
+    data: str
+
+
+@dataclass(frozen=True, slots=True)
+class Upsert:
+    """Create or replace. Nothing if a row appeared after the statement's snapshot
+    (``old`` did not see it, so it is left alone): run it again."""
+
+    record_id: str
+    data: str
+
+
+@dataclass(frozen=True, slots=True)
+class Update:
+    """Replace an existing record whose current ``prev`` the caller read, locked."""
+
+    record_id: str
+    data: str
+    prev: str
+    action: Literal["replaced", "patched"]
+
+
+@dataclass(frozen=True, slots=True)
+class Delete:
+    record_id: str
+
+
+Write = Insert | Upsert | Update | Delete
+
+
+@dataclass(frozen=True, slots=True)
+class StoredRecord:
+    """The record after a write (``data`` None once deleted) and the state it replaced."""
+
+    id: str
+    version: int
+    data: str | None
+    created_at: datetime
+    updated_at: datetime
+    prev: str | None
+    created: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Stored:
+    """What a write statement found and did."""
+
+    locked: tuple[int, bool] | None  # the dataset's (schema_version, require_if_match); None: gone
+    record: StoredRecord | None  # None: nothing written
+
+    def current_for(self, meta: DatasetMeta) -> bool:
+        return self.locked == (meta.schema_version, meta.require_if_match)
+
+
+_GUARD = "SELECT 1 FROM lock WHERE schema_version = $2 AND require_if_match = $3"
+_OUT = "id, version, data, created_at, updated_at"
+
+
+def _record_cte(meta: DatasetMeta, write: Write) -> tuple[str, list[Any]]:
+    """``w`` (with ``old`` for an upsert), returning the columns of :class:`StoredRecord`."""
+    t, ds = meta.table, meta.id
+    if isinstance(write, Insert):
+        return (
+            f"w AS (INSERT INTO {t} (dataset_id, id, version, data) "
+            f"SELECT {ds}, $1, 1, $4::jsonb FROM lock WHERE EXISTS ({_GUARD}) "
+            f"ON CONFLICT DO NOTHING RETURNING {_OUT}, NULL::jsonb AS prev, true AS created)"
+        ), [write.data]
+    if isinstance(write, Upsert):
+        return (
+            f"old AS (SELECT data FROM {t} WHERE dataset_id = {ds} AND id = $1 FOR UPDATE), "
+            f"w AS (INSERT INTO {t} AS r (dataset_id, id, version, data) "
+            f"SELECT {ds}, $1, 1, $4::jsonb FROM lock WHERE EXISTS ({_GUARD}) "
+            "ON CONFLICT (dataset_id, id) DO UPDATE SET data = EXCLUDED.data, "
+            "version = r.version + 1, updated_at = now() WHERE EXISTS (SELECT 1 FROM old) "
+            "RETURNING r.id, r.version, r.data, r.created_at, r.updated_at, "
+            "(SELECT data FROM old) AS prev, (r.xmax = 0) AS created)"
+        ), [write.data]
+    if isinstance(write, Update):
+        return (
+            f"w AS (UPDATE {t} SET data = $4::jsonb, version = version + 1, updated_at = now() "
+            f"WHERE dataset_id = {ds} AND id = $1 AND EXISTS ({_GUARD}) "
+            f"RETURNING {_OUT}, $5::jsonb AS prev, false AS created)"
+        ), [write.data, write.prev]
+    return (
+        f"w AS (DELETE FROM {t} WHERE dataset_id = {ds} AND id = $1 AND EXISTS ({_GUARD}) "
+        "RETURNING id, version + 1 AS version, NULL::jsonb AS data, created_at, updated_at, "
+        "data AS prev, false AS created)"
+    ), []
+
+
+def _audit_names(write: Write) -> tuple[str, str]:
+    """The audit row's action and status, as SQL over ``w`` (constants only)."""
+    if isinstance(write, Insert):
+        return "'record.created'", "201"
+    if isinstance(write, Upsert):
+        return (
+            "CASE WHEN w.created THEN 'record.created' ELSE 'record.replaced' END",
+            "CASE WHEN w.created THEN 201 ELSE 200 END",
+        )
+    if isinstance(write, Update):
+        return f"'record.{write.action}'", "200"
+    return "'record.deleted'", "204"
+
+
+async def write(conn: Conn, meta: DatasetMeta, write: Write, principal: Principal) -> Stored:
+    """Run ``write`` against ``meta`` as validated (see the section comment)."""
+    record_cte, record_args = _record_cte(meta, write)
+    args: list[Any] = [write.record_id, meta.schema_version, meta.require_if_match, *record_args]
+    action, status = _audit_names(write)
+    audit_sql, audit_args = insert_from(
+        "w",
+        len(args) + 1,
+        principal,
+        action_sql=action,
+        status_sql=status,
+        target=f"dataset:{meta.name}/record:{write.record_id}",
+        org_id=meta.org_id,
     )
-
-
-async def upsert(conn: Conn, meta: DatasetMeta, record_id: str, data: str) -> asyncpg.Record | None:
-    """Create or replace; ``created`` tells which happened, ``prev`` what was replaced.
-
-    ``old`` locks the current row and reads its latest committed state. A row
-    inserted by another transaction after this statement's snapshot is not in
-    ``old``, so the statement leaves it alone and returns None: run it again.
-    """
-    return await conn.fetchrow(
-        f"WITH old AS (SELECT data::text AS data FROM {meta.table} "
-        f"WHERE dataset_id = {meta.id} AND id = $1 FOR UPDATE) "
-        f"INSERT INTO {meta.table} AS r (dataset_id, id, version, data) "
-        f"VALUES ({meta.id}, $1, 1, $2::jsonb) "
-        f"ON CONFLICT (dataset_id, id) DO UPDATE SET data = EXCLUDED.data, "
-        f"version = r.version + 1, updated_at = now() WHERE EXISTS (SELECT 1 FROM old) "
-        f"{RETURNING}, (xmax = 0) AS created, (SELECT data FROM old) AS prev",
-        record_id,
-        data,
-    )
-
-
-async def update(
-    conn: Conn, meta: DatasetMeta, record_id: str, data: str, expected: int | None
-) -> asyncpg.Record | None:
-    """Replace an existing record, optionally only at version ``expected``."""
-    guard = "" if expected is None else " AND version = $3"
-    args: list[Any] = [record_id, data] + ([] if expected is None else [expected])
-    return await conn.fetchrow(
-        f"UPDATE {meta.table} SET data = $2::jsonb, version = version + 1, updated_at = now() "
-        f"WHERE dataset_id = {meta.id} AND id = $1{guard} {RETURNING}",
+    op: Literal["upsert", "delete"] = "delete" if isinstance(write, Delete) else "upsert"
+    row = await conn.fetchrow(
+        f"WITH lock AS (SELECT schema_version, require_if_match FROM datasets "
+        f"WHERE id = {meta.id} FOR KEY SHARE), {record_cte}, "
+        f"c AS ({append_from('w', meta.id, op)}), a AS ({audit_sql}) "
+        "SELECT l.schema_version, l.require_if_match, w.id, w.version, w.data::text, "
+        "w.created_at, w.updated_at, w.prev::text, w.created "
+        "FROM (SELECT 1) AS one LEFT JOIN lock l ON true LEFT JOIN w ON true",
         *args,
+        *audit_args,
     )
-
-
-async def delete(
-    conn: Conn, meta: DatasetMeta, record_id: str, expected: int | None
-) -> asyncpg.Record | None:
-    """Delete the record; its last ``version`` and ``data``, or None if there was none."""
-    guard = "" if expected is None else " AND version = $2"
-    args: list[Any] = [record_id] + ([] if expected is None else [expected])
-    return await conn.fetchrow(
-        f"DELETE FROM {meta.table} WHERE dataset_id = {meta.id} AND id = $1{guard} "
-        "RETURNING version, data::text",
-        *args,
-    )
+    assert row is not None
+    locked = None if row[0] is None else (row[0], row[1])
+    record = None if row[2] is None else StoredRecord(*row[2:])
+    return Stored(locked, record)
 
 
 async def current_version(conn: Conn, meta: DatasetMeta, record_id: str) -> int | None:

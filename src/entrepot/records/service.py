@@ -16,12 +16,10 @@ import asyncpg
 
 from entrepot import jsonbody
 from entrepot.access.narrowing import read_view
-from entrepot.access.resolver import AccessResolver
-from entrepot.audit.log import record
+from entrepot.access.resolver import AccessResolver, DatasetAccess
 from entrepot.auth.principal import Principal
 from entrepot.catalog.record_schema import RecordSchema
 from entrepot.catalog.registry import DatasetMeta, DatasetRegistry
-from entrepot.changes import repository as changes_repo
 from entrepot.policy import readable_records, writable_records
 from entrepot.problems import (
     BadRequest,
@@ -29,6 +27,7 @@ from entrepot.problems import (
     NotFound,
     PreconditionFailed,
     PreconditionRequired,
+    Problem,
     ServiceUnavailable,
     Unprocessable,
 )
@@ -173,18 +172,21 @@ class RecordService:
     async def create(
         self, work: UnitOfWork, principal: Principal, dataset: str, body: bytes
     ) -> Written:
-        meta = await self._writable(work, principal, dataset)
+        meta = self._writable_meta(await self._access(work, principal, dataset))
         data = _parse_record(body)
-        record_id = validation.record_id(meta, data, None) if meta.primary_key else new_id()
-        validation.validate(meta, data)
-        row = await _stored(
-            self.registry,
-            dataset,
-            repo.insert(work.conn, meta, record_id, jsonbody.dumps_parsed(data)),
-        )
-        if row is None:
-            raise Conflict(f"A record with id {record_id!r} already exists; use PUT to replace it.")
-        return await self._upserted(work, principal, meta, row, None, created=True)
+        text = jsonbody.dumps_parsed(data)
+
+        def insert(meta: DatasetMeta) -> repo.Write:
+            record_id = validation.record_id(meta, data, None) if meta.primary_key else new_id()
+            validation.validate(meta, data)
+            return repo.Insert(record_id, text)
+
+        stored, meta, write = await self._write(work, principal, meta, insert)
+        if stored.record is None:
+            raise Conflict(
+                f"A record with id {write.record_id!r} already exists; use PUT to replace it."
+            )
+        return self._written(work, meta, stored.record)
 
     async def replace(
         self,
@@ -196,33 +198,45 @@ class RecordService:
         if_match: ETagSet | None,
         if_none_match: ETagSet | None,
     ) -> Written:
-        meta = await self._writable(work, principal, dataset)
+        meta = self._writable_meta(await self._access(work, principal, dataset))
         data = _parse_record(body)
-        validation.record_id(meta, data, record_id)
-        validation.validate(meta, data)
         text = jsonbody.dumps_parsed(data)
-        conn = work.conn
+
+        def valid(meta: DatasetMeta) -> None:
+            validation.record_id(meta, data, record_id)
+            validation.validate(meta, data)
+
         if if_none_match is not None and if_none_match.any:
-            row = await _stored(self.registry, dataset, repo.insert(conn, meta, record_id, text))
-            if row is None:
+
+            def insert(meta: DatasetMeta) -> repo.Write:
+                valid(meta)
+                return repo.Insert(record_id, text)
+
+            stored, meta, _ = await self._write(work, principal, meta, insert)
+            if stored.record is None:
                 raise PreconditionFailed("The record exists and If-None-Match is '*'.")
-            return await self._upserted(work, principal, meta, row, None, created=True)
+            return self._written(work, meta, stored.record)
         if if_match is None:
-            _require_if_match(meta)
-            row = await _stored(self.registry, dataset, repo.upsert(conn, meta, record_id, text))
-            while row is None:  # created by another writer since the statement began
-                row = await _stored(
-                    self.registry, dataset, repo.upsert(conn, meta, record_id, text)
-                )
-            return await self._upserted(
-                work, principal, meta, row, row["prev"], created=bool(row["created"])
-            )
-        current = await _check_if_match(conn, meta, record_id, if_match)
-        updated = await _stored(
-            self.registry, dataset, repo.update(conn, meta, record_id, text, None)
-        )
-        assert updated is not None
-        return await self._upserted(work, principal, meta, updated, current[1], action="replaced")
+
+            def upsert(meta: DatasetMeta) -> repo.Write:
+                _require_if_match(meta)
+                valid(meta)
+                return repo.Upsert(record_id, text)
+
+            stored, meta, _ = await self._write(work, principal, meta, upsert)
+            while stored.record is None:  # created by another writer since the statement began
+                stored, meta, _ = await self._write(work, principal, meta, upsert)
+            return self._written(work, meta, stored.record)
+        meta = await self._locked(work, meta)
+        current = await _check_if_match(work.conn, meta, record_id, if_match)
+
+        def update(meta: DatasetMeta) -> repo.Write:
+            valid(meta)
+            return repo.Update(record_id, text, current[1], "replaced")
+
+        stored, meta, _ = await self._write(work, principal, meta, update)
+        assert stored.record is not None  # the row is locked since _check_if_match
+        return self._written(work, meta, stored.record)
 
     async def patch(
         self,
@@ -233,7 +247,9 @@ class RecordService:
         body: bytes,
         if_match: ETagSet | None,
     ) -> Written:
-        meta = await self._writable(work, principal, dataset)
+        meta = await self._locked(
+            work, self._writable_meta(await self._access(work, principal, dataset))
+        )
         patch_doc = _parse_record(body)
         if if_match is None:
             _require_if_match(meta)
@@ -247,15 +263,15 @@ class RecordService:
         if if_match is not None and not if_match.matches_strong(current[0]):
             raise PreconditionFailed(_stale(current[0]), headers={"ETag": render.etag(current[0])})
         data = merge_patch(jsonbody.loads_trusted(current[1]), patch_doc)
-        validation.record_id(meta, data, record_id)
-        validation.validate(meta, data)
-        row = await _stored(
-            self.registry,
-            dataset,
-            repo.update(work.conn, meta, record_id, jsonbody.dumps_parsed(data), None),
-        )
-        assert row is not None
-        return await self._upserted(work, principal, meta, row, current[1], action="patched")
+
+        def update(meta: DatasetMeta) -> repo.Write:
+            validation.record_id(meta, data, record_id)
+            validation.validate(meta, data)
+            return repo.Update(record_id, jsonbody.dumps_parsed(data), current[1], "patched")
+
+        stored, meta, _ = await self._write(work, principal, meta, update)
+        assert stored.record is not None  # locked by get_for_update
+        return self._written(work, meta, stored.record)
 
     async def delete(
         self,
@@ -265,67 +281,79 @@ class RecordService:
         record_id: str,
         if_match: ETagSet | None,
     ) -> Written:
-        meta = await self._writable(work, principal, dataset)
-        if if_match is None:
-            _require_if_match(meta)
-        else:
+        meta = self._writable_meta(await self._access(work, principal, dataset))
+        if if_match is not None:
+            meta = await self._locked(work, meta)
             await _check_if_match(work.conn, meta, record_id, if_match)
-        deleted = await _stored(
-            self.registry, dataset, repo.delete(work.conn, meta, record_id, None)
-        )
-        if deleted is None:
+
+        def delete(meta: DatasetMeta) -> repo.Write:
+            if if_match is None:
+                _require_if_match(meta)
+            return repo.Delete(record_id)
+
+        stored, meta, _ = await self._write(work, principal, meta, delete)
+        if stored.record is None:
             raise NotFound(f"Record {record_id!r} does not exist in {meta.name!r}.")
-        await _audited(work, principal, meta, "deleted", record_id, 204)
-        self._emit(work, meta, "delete", record_id, deleted[0] + 1, None, deleted[1])
+        self._woken(work, meta)
         return Written(meta.name, None)
 
-    def _emit(
-        self,
-        work: UnitOfWork,
-        meta: DatasetMeta,
-        op: str,
-        record_id: str,
-        version: int,
-        data: str | None,
-        prev: str | None,
-    ) -> None:
-        """The write's change-feed entry, in its transaction; its readers are woken after
-        the commit (nothing in the write transaction waits on the feed or notifies)."""
-
-        async def append(conn: Conn) -> None:
-            await changes_repo.append(conn, meta.id, op, record_id, version, data, prev)
-
-        work.last(append)
-        work.after_commit(lambda: self.changed(meta.id))
-
-    async def _upserted(
+    async def _write(
         self,
         work: UnitOfWork,
         principal: Principal,
         meta: DatasetMeta,
-        row: asyncpg.Record,
-        prev: str | None,
-        *,
-        created: bool = False,
-        action: str = "replaced",
-    ) -> Written:
-        status = 201 if created else 200
-        await _audited(work, principal, meta, "created" if created else action, row["id"], status)
-        self._emit(work, meta, "upsert", row["id"], row["version"], row["data"], prev)
-        found = Found(
-            row["id"],
-            row["version"],
-            row["data"],
-            row["created_at"],
-            row["updated_at"],
-            render.etag(row["version"]),
+        make: Callable[[DatasetMeta], repo.Write],
+    ) -> tuple[repo.Stored, DatasetMeta, repo.Write]:
+        """Validate with ``make`` against the cached metadata and run the write's one
+        statement (repo.write); if the dataset's schema moved since, or the body was
+        refused, decide again against the metadata read under the dataset's lock, so
+        what is accepted or refused is always judged by the current schema."""
+        try:
+            write = make(meta)
+        except Problem:
+            fresh = await self._locked(work, meta)
+            if fresh is meta:
+                raise
+            meta, write = fresh, make(fresh)
+        stored = await _stored(
+            self.registry, meta.name, repo.write(work.conn, meta, write, principal)
         )
-        return Written(meta.name, found, created)
+        if stored.locked is None:
+            self.registry.forget(meta.name)
+            raise NotFound(f"Dataset {meta.name!r} does not exist or is not visible to you.")
+        if not stored.current_for(meta):
+            meta = await self._locked(work, meta)  # held since the statement: stays current
+            write = make(meta)
+            stored = await _stored(
+                self.registry, meta.name, repo.write(work.conn, meta, write, principal)
+            )
+        return stored, meta, write
 
-    async def _writable(self, work: UnitOfWork, principal: Principal, dataset: str) -> DatasetMeta:
-        """The dataset, writable by ``principal``, locked against schema changes."""
-        meta = writable_records(await self.access.for_dataset(principal, dataset, work.conn)).meta
-        return await _stored(self.registry, dataset, self.registry.lock_for_write(work.conn, meta))
+    def _written(self, work: UnitOfWork, meta: DatasetMeta, row: repo.StoredRecord) -> Written:
+        self._woken(work, meta)
+        assert row.data is not None
+        found = Found(
+            row.id, row.version, row.data, row.created_at, row.updated_at, render.etag(row.version)
+        )
+        return Written(meta.name, found, row.created)
+
+    def _woken(self, work: UnitOfWork, meta: DatasetMeta) -> None:
+        """The write's change is in its statement; its readers are woken after the commit."""
+        work.after_commit(lambda: self.changed(meta.id))
+
+    async def _access(self, work: UnitOfWork, principal: Principal, dataset: str) -> DatasetAccess:
+        return await self.access.for_dataset(principal, dataset, work.conn)
+
+    @staticmethod
+    def _writable_meta(access: DatasetAccess) -> DatasetMeta:
+        return writable_records(access).meta
+
+    async def _locked(self, work: UnitOfWork, meta: DatasetMeta) -> DatasetMeta:
+        """The dataset locked against schema changes for the rest of the transaction,
+        with its current metadata (for writes that read the record before writing)."""
+        return await _stored(
+            self.registry, meta.name, self.registry.lock_for_write(work.conn, meta)
+        )
 
 
 async def _stored(registry: DatasetRegistry, dataset: str, statement: Awaitable[T]) -> T:
@@ -339,24 +367,6 @@ async def _stored(registry: DatasetRegistry, dataset: str, statement: Awaitable[
             "The record cannot be stored.",
             errors=[{"path": "", "message": str(exc.args[0]) if exc.args else "invalid value"}],
         ) from None
-
-
-async def _audited(
-    work: UnitOfWork,
-    principal: Principal,
-    meta: DatasetMeta,
-    what: str,
-    record_id: str,
-    status: int,
-) -> None:
-    await record(
-        work.conn,
-        principal,
-        f"record.{what}",
-        f"dataset:{meta.name}/record:{record_id}",
-        status=status,
-        org_id=meta.org_id,
-    )
 
 
 def _needs_index(meta: DatasetMeta, fields: list[str], schema: RecordSchema) -> BadRequest:

@@ -1,9 +1,7 @@
 """A request's unit of work: one connection, at most one transaction, and what follows it.
 
 The request edge opens it, hands it to the service, and ends it: services
-read and write through ``work.conn`` and never commit. A statement that
-must be the transaction's last (a change-feed entry, whose row lock is held
-until the commit) is registered with ``last(step)``. What must happen only
+read and write through ``work.conn`` and never commit. What must happen only
 once the change is durable is registered on the unit and released by the
 edge after the commit, never on a rollback:
 
@@ -33,7 +31,6 @@ from entrepot.store.types import Conn
 log = structlog.get_logger("entrepot.store")
 
 Effect = Callable[[], Awaitable[None] | None]
-Step = Callable[[Conn], Awaitable[object]]
 
 
 @dataclass
@@ -47,13 +44,8 @@ class Reads:
 class UnitOfWork(Reads):
     """One connection inside one transaction, plus the effects of its commit."""
 
-    _last: list[Step] = field(default_factory=list)
     _effects: list[Effect] = field(default_factory=list)
     _topics: list[str] = field(default_factory=list)
-
-    def last(self, step: Step) -> None:
-        """Run ``step`` on the connection as the transaction's last statements, in order."""
-        self._last.append(step)
 
     def after_commit(self, effect: Effect) -> None:
         self._effects.append(effect)
@@ -105,8 +97,6 @@ async def within(reads: Reads) -> AsyncIterator[UnitOfWork]:
     await transaction.start()
     try:
         yield work
-        for step in work._last:
-            await step(reads.conn)
     except BaseException:
         await transaction.rollback()
         raise

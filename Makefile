@@ -27,6 +27,7 @@ chaos: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check src tests $(wildcard bench deploy)
 	$(BIN)/ruff format --check src tests $(wildcard bench deploy)
+	$(BIN)/lint-imports
 
 typecheck: $(STAMP)
 	$(BIN)/mypy

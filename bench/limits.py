@@ -41,9 +41,9 @@ from _common import (
     prepare_store,
     publish,
 )
-from entrepot.auth.principal import Principal
 from entrepot.limits.limiter import RateLimiter
 from entrepot.limits.plans import PlanBook
+from entrepot.principal import Principal
 
 ROUNDS = 5
 

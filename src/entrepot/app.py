@@ -19,18 +19,21 @@ from entrepot.access.resolver import AccessResolver
 from entrepot.aio import stop_tasks, wait_event
 from entrepot.apps.endpoints import router as apps_router
 from entrepot.apps.service import AppService
+from entrepot.apps.usage_endpoints import router as usage_router
 from entrepot.audit.endpoints import router as audit_router
+from entrepot.auditing.denials import audit_denial
 from entrepot.auth.authenticate import CredentialCache
 from entrepot.auth.tokens import TokenService
 from entrepot.catalog.endpoints import router as catalog_router
-from entrepot.catalog.registry import DatasetRegistry
 from entrepot.changes.compaction import compact_all
 from entrepot.changes.endpoints import router as changes_router
 from entrepot.changes.follow import Follower
 from entrepot.changes.service import FeedService
 from entrepot.changes.waiter import ChangeWaiter
 from entrepot.changes.waker import FeedWaker
+from entrepot.datasets.registry import DatasetRegistry
 from entrepot.direct_routes import direct_routes
+from entrepot.errors import install_handlers
 from entrepot.limits.auth_failures import AuthFailureThrottle
 from entrepot.limits.endpoints import router as limits_router
 from entrepot.limits.limiter import RateLimiter
@@ -44,7 +47,7 @@ from entrepot.middleware import EdgeMiddleware
 from entrepot.oauth.endpoints import admin_router as signing_keys_router
 from entrepot.oauth.endpoints import router as oauth_router
 from entrepot.ops.endpoints import router as ops_router
-from entrepot.problems import install_handlers
+from entrepot.orgs.endpoints import router as orgs_router
 from entrepot.records.bulk_endpoints import router as bulk_router
 from entrepot.records.endpoints import router as records_router
 from entrepot.records.idempotency import purge_expired
@@ -223,8 +226,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         # below like every other route.
         routes=direct_routes([records_router, bulk_router]),
     )
-    install_handlers(app)
+    install_handlers(app, on_denial=audit_denial)
     app.include_router(ops_router)
+    app.include_router(orgs_router)
     app.include_router(catalog_router)
     app.include_router(apps_router)
     app.include_router(audit_router)
@@ -237,6 +241,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(webhooks_router)
     app.include_router(bulk_router)
     app.include_router(limits_router)
+    app.include_router(usage_router)
     app.add_middleware(
         EdgeMiddleware,
         max_body=settings.max_body_bytes,

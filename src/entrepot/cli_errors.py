@@ -16,8 +16,8 @@ from typing import TYPE_CHECKING, Any, get_args
 
 from pydantic import SecretStr, ValidationError
 
+from entrepot.dsn import describe_hosts
 from entrepot.settings import Settings
-from entrepot.store.dsn import describe_hosts
 
 if TYPE_CHECKING:
     from pydantic_core import ErrorDetails

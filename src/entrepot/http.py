@@ -2,11 +2,18 @@
 
 from __future__ import annotations
 
-from fastapi import Request
+from typing import Annotated
+
+from fastapi import Query, Request
 
 from entrepot.problems import UnsupportedMediaType
 
 JSON_TYPES = ("application/json",)
+
+Limit = Annotated[str | None, Query(description="Page size, 1 to 1000 (default 50).")]
+Cursor = Annotated[
+    str | None, Query(max_length=4096, description="Opaque cursor from next_cursor.")
+]
 
 
 def media_type(request: Request) -> str:

@@ -19,17 +19,11 @@ from starlette.requests import ClientDisconnect
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from entrepot.context import RequestContext, answer_cut, current_request
+from entrepot.errors import log_unexpected, problem_response, unexpected_response
 from entrepot.limits.limiter import rate_limit_headers
 from entrepot.logging import access_log
 from entrepot.ops.metrics import REQUEST_SECONDS, REQUESTS
-from entrepot.problems import (
-    BadRequest,
-    PayloadTooLarge,
-    Problem,
-    log_unexpected,
-    problem_response,
-    unexpected_response,
-)
+from entrepot.problems import BadRequest, PayloadTooLarge, Problem
 from entrepot.server_protocol import ABORT_EXTENSION
 from entrepot.streaming import ClientTooSlow
 

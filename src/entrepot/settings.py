@@ -8,7 +8,7 @@ from pathlib import Path
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from entrepot.store.dsn import check_postgres_url
+from entrepot.dsn import check_postgres_url
 
 MIN_BOOTSTRAP_TOKEN_LENGTH = 32
 

@@ -14,7 +14,7 @@ from fastapi import FastAPI
 from prometheus_client import REGISTRY
 from starlette.types import ASGIApp, Message, Receive
 
-from entrepot import middleware, problems
+from entrepot import errors, middleware
 from entrepot.direct_routes import DirectRoute
 from entrepot.logging import add_request_id
 
@@ -29,7 +29,7 @@ def captured_logs(monkeypatch: pytest.MonkeyPatch) -> Iterator[Log]:
     access and problem loggers are swapped for unfiltered ones; ``capture_logs``
     then catches those and every other structlog logger's warnings and errors.
     """
-    for module in (middleware, problems):
+    for module in (middleware, errors):
         unfiltered = structlog.wrap_logger(
             None,
             wrapper_class=structlog.make_filtering_bound_logger(logging.DEBUG),

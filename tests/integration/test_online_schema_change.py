@@ -16,8 +16,8 @@ import httpx
 import pytest
 
 from entrepot.catalog import online_change
-from entrepot.catalog.record_schema import RecordSchema
 from entrepot.problems import Conflict
+from entrepot.schema.record_schema import RecordSchema
 from tests.factories import make_dataset
 
 pytestmark = pytest.mark.slow

@@ -142,8 +142,8 @@ async def test_indexed_filter_and_sort_use_the_index(
 ) -> None:
     """EXPLAIN the exact SQL the list endpoint runs, on enough rows that a
     sequential scan would be the planner's choice without the index."""
-    from entrepot.catalog.record_schema import RecordSchema
     from entrepot.records import query
+    from entrepot.schema.record_schema import RecordSchema
     from tests.factories import PRODUCT_SCHEMA
 
     ds = await make_dataset(client, primary_key="sku", indexes=["price", "region"])

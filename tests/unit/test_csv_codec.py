@@ -9,7 +9,6 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from entrepot.catalog.record_schema import RecordSchema
 from entrepot.problems import BadRequest
 from entrepot.records.csv_codec import (
     CellError,
@@ -25,6 +24,7 @@ from entrepot.records.csv_codec import (
     split_record,
 )
 from entrepot.records.lines import Line
+from entrepot.schema.record_schema import RecordSchema
 
 SCHEMA = RecordSchema.compile(
     {

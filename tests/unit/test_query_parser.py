@@ -17,11 +17,13 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from entrepot.catalog.record_schema import RecordSchema
+from entrepot.filters import conditions as filters
+from entrepot.filters.conditions import Condition
 from entrepot.pagination import decode_cursor, encode_cursor
 from entrepot.problems import BadRequest
 from entrepot.records import query
-from entrepot.records.query import Condition, ListQuery, SortKey
+from entrepot.records.query import ListQuery, SortKey
+from entrepot.schema.record_schema import RecordSchema
 
 WEIRD_FIELDS: dict[str, Any] = {
     "price": {"type": "number"},
@@ -89,7 +91,7 @@ values = st.one_of(
     st.sampled_from(["true", "false", "null", "1e400", "-0", "NaN", "", ",", "*", "1,2,3"]),
     st.text("0123456789", min_size=4000, max_size=5000),
 )
-ops = st.one_of(st.sampled_from([*query.OPS, "", "EQ", "regex", "in ", "eq]"]), any_text)
+ops = st.one_of(st.sampled_from([*filters.OPS, "", "EQ", "regex", "in ", "eq]"]), any_text)
 field_names = st.one_of(st.sampled_from([*FIELDS, "id", "nope"]), any_text)
 
 
@@ -139,7 +141,7 @@ def test_any_params_parse_or_raise_bad_request(params: list[tuple[str, str]]) ->
         return
     assert 1 <= parsed.limit <= 1000
     for cond in parsed.conditions:
-        assert cond.op in query.OPS
+        assert cond.op in filters.OPS
         assert SCHEMA.has_property(cond.field) or cond.field == "id"
     for key in parsed.sort:
         assert SCHEMA.has_property(key.field) or key.field == "id"
@@ -194,7 +196,7 @@ def test_unknown_fields_ops_and_params_are_bad_requests(key: str, value: str) ->
 
 
 @pytest.mark.parametrize("field", FILTERABLE)
-@pytest.mark.parametrize("op", query.OPS)
+@pytest.mark.parametrize("op", filters.OPS)
 def test_every_filterable_field_and_op_builds_safe_sql(field: str, op: str) -> None:
     raw = {"price": "1.5", "stock": "3", "active": "true", "\U0001f600 emoji": "true"}.get(
         field, "7"
@@ -246,7 +248,7 @@ def test_every_filterable_field_and_op_builds_safe_sql(field: str, op: str) -> N
     ],
 )
 def test_coerce_by_schema_type(raw: str, types: set[str] | None, expected: Any) -> None:
-    value = query.coerce(raw, frozenset(types) if types is not None else None, "query:x")
+    value = filters.coerce(raw, frozenset(types) if types is not None else None, "query:x")
     assert value == expected
     assert type(value) is type(expected)
 
@@ -277,7 +279,7 @@ def test_coerce_by_schema_type(raw: str, types: set[str] | None, expected: Any) 
 )
 def test_coerce_refuses_values_the_type_cannot_hold(raw: str, types: set[str]) -> None:
     with pytest.raises(BadRequest) as err:
-        query.coerce(raw, frozenset(types), "query:filter[x]")
+        filters.coerce(raw, frozenset(types), "query:filter[x]")
     assert err.value.errors[0]["path"] == "query:filter[x]"  # type: ignore[index]
 
 
@@ -296,7 +298,7 @@ def test_coerce_returns_a_value_of_a_declared_type_or_bad_request(
     raw: str, types: frozenset[str] | None
 ) -> None:
     try:
-        value = query.coerce(raw, types, "query:filter[f]")
+        value = filters.coerce(raw, types, "query:filter[f]")
     except BadRequest:
         assert types is not None
         return
@@ -346,7 +348,7 @@ def random_schema_and_query(draw: st.DrawFn) -> tuple[RecordSchema, ListQuery]:
     conditions = []
     for _ in range(draw(st.integers(0, 4))):
         field = draw(st.sampled_from(targets))
-        op = draw(st.sampled_from(query.OPS))
+        op = draw(st.sampled_from(filters.OPS))
         scalar = st.one_of(
             st.text(max_size=10), st.integers(), st.floats(allow_nan=False, allow_infinity=False)
         )

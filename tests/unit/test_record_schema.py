@@ -8,7 +8,7 @@ import orjson
 from hypothesis import given
 from hypothesis import strategies as st
 
-from entrepot.catalog.record_schema import RecordSchema
+from entrepot.schema.record_schema import RecordSchema
 
 EMPLOYEES: dict[str, Any] = {
     "$schema": "https://json-schema.org/draft/2020-12/schema",

@@ -7,7 +7,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
-from entrepot.catalog.models import JsonObject, Text
+from entrepot.fields import JsonObject, Text
 
 GRANTABLE_SCOPES = ("datasets:read", "records:read", "records:write", "changes:read")
 

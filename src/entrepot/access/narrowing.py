@@ -14,8 +14,8 @@ from typing import Any
 
 from entrepot import jsonbody
 from entrepot.access.resolver import DatasetAccess
-from entrepot.catalog.record_schema import RecordSchema
-from entrepot.records.query import Condition, row_filter_conditions
+from entrepot.filters.conditions import Condition, row_filter_conditions
+from entrepot.schema.record_schema import RecordSchema
 
 
 @dataclass(frozen=True)

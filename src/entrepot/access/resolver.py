@@ -18,8 +18,8 @@ from typing import Any
 import asyncpg
 import orjson
 
-from entrepot.auth.principal import ALL_SCOPES, Principal
-from entrepot.catalog.registry import DatasetMeta, DatasetRegistry
+from entrepot.datasets.registry import DatasetMeta, DatasetRegistry
+from entrepot.principal import ALL_SCOPES, Principal
 from entrepot.problems import NotFound
 from entrepot.store.types import Executor
 

@@ -23,6 +23,7 @@ from entrepot.access.models import (
     AccessRequestCreate,
     AccessRequestReject,
 )
+from entrepot.access.policy import dataset_not_found
 from entrepot.access.resolver import AccessResolver
 from entrepot.access.shaping import (
     check_fields,
@@ -38,12 +39,11 @@ from entrepot.access.shaping import (
     request_out,
 )
 from entrepot.apps import repository as apps_repo
-from entrepot.audit.log import record
-from entrepot.auth.principal import Principal
-from entrepot.catalog.record_schema import RecordSchema
+from entrepot.auditing.log import record
 from entrepot.pagination import fingerprint
-from entrepot.policy import can_manage_org, dataset_not_found
+from entrepot.principal import Principal, can_manage_org
 from entrepot.problems import Conflict, Forbidden, NotFound, Unprocessable
+from entrepot.schema.record_schema import RecordSchema
 from entrepot.store.types import Conn
 from entrepot.store.work import Reads, UnitOfWork
 from entrepot.uuids import parse_uuid

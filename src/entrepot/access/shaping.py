@@ -13,12 +13,11 @@ from typing import Any
 import asyncpg
 
 from entrepot import jsonbody
-from entrepot.auth.principal import Principal
-from entrepot.catalog.record_schema import RecordSchema
+from entrepot.filters.conditions import row_filter_conditions
 from entrepot.pagination import decode_cursor, encode_cursor, invalid_cursor
-from entrepot.policy import can_manage_org
+from entrepot.principal import Principal, can_manage_org
 from entrepot.problems import BadRequest, Unprocessable
-from entrepot.records.query import row_filter_conditions
+from entrepot.schema.record_schema import RecordSchema
 from entrepot.uuids import parse_uuid
 
 

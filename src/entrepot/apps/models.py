@@ -7,7 +7,7 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
-from entrepot.catalog.models import SLUG, Text
+from entrepot.fields import SLUG, Text
 from entrepot.limits.models import PLAN_NAME
 
 Scope = Annotated[

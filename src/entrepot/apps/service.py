@@ -14,14 +14,19 @@ import asyncpg
 
 from entrepot.apps import repository as repo
 from entrepot.apps.models import AppCreate, AppPatch, KeyCreate, KeyRotate
-from entrepot.audit.log import record
+from entrepot.auditing.log import record
 from entrepot.auth.keys import new_key
-from entrepot.auth.principal import DEFAULT_APP_SCOPES, Principal
 from entrepot.auth.repository import insert_key
-from entrepot.catalog import repository as catalog_repo
 from entrepot.limits import repository as limits_repo
+from entrepot.orgs import repository as orgs_repo
 from entrepot.pagination import decode_cursor, fingerprint, page
-from entrepot.policy import can_manage_org, can_see_org, require_platform_admin
+from entrepot.principal import (
+    DEFAULT_APP_SCOPES,
+    Principal,
+    can_manage_org,
+    can_see_org,
+    require_platform_admin,
+)
 from entrepot.problems import Conflict, Forbidden, NotFound, Unprocessable, refuse_nulls
 from entrepot.store.types import Conn
 from entrepot.store.work import Reads, UnitOfWork
@@ -123,7 +128,7 @@ class AppService:
         scopes = sorted(set(body.scopes if body.scopes is not None else DEFAULT_APP_SCOPES))
         client_id, client_secret = new_client_credentials()
         conn = work.conn
-        org = await catalog_repo.get_org(conn, body.org)
+        org = await orgs_repo.get_org(conn, body.org)
         if org is None or not can_see_org(principal, org["id"]):
             raise Unprocessable(
                 f"Organisation {body.org!r} does not exist or you do not administer it.",

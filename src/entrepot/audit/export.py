@@ -14,7 +14,7 @@ from collections.abc import AsyncGenerator, AsyncIterator
 from entrepot.audit import repository as repo
 from entrepot.audit.models import AuditFilter
 from entrepot.audit.service import entry_out, normalised, visible_orgs
-from entrepot.auth.principal import Principal
+from entrepot.principal import Principal
 from entrepot.store.bulk_slots import BulkSlots
 from entrepot.store.work import Units
 from entrepot.streaming import prepend

@@ -1,4 +1,4 @@
-"""SQL for reading the audit log. Rows are written by :mod:`entrepot.audit.log`,
+"""SQL for reading the audit log. Rows are written by :mod:`entrepot.auditing.log`,
 inside the transaction of whatever they record; nothing here writes."""
 
 from __future__ import annotations

@@ -20,10 +20,9 @@ import orjson
 
 from entrepot.audit import repository as repo
 from entrepot.audit.models import AuditEntry, AuditFilter
-from entrepot.auth.principal import Principal
-from entrepot.catalog import repository as catalog_repo
+from entrepot.orgs import repository as orgs_repo
 from entrepot.pagination import decode_cursor, fingerprint, invalid_cursor, page
-from entrepot.policy import can_manage_org
+from entrepot.principal import Principal, can_manage_org
 from entrepot.problems import BadRequest, Forbidden, NotFound
 from entrepot.store.work import Reads
 
@@ -98,7 +97,7 @@ async def visible_orgs(
         )
     if org is None:
         return managed
-    row = await catalog_repo.get_org(reads.conn, org)
+    row = await orgs_repo.get_org(reads.conn, org)
     if row is None or (managed is not None and row["id"] not in managed):
         raise NotFound(
             f"Organisation {org!r} does not exist or is not visible to you.", denial=True

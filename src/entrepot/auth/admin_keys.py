@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import asyncpg
 
-from entrepot.audit.log import record
+from entrepot.auditing.log import record
 from entrepot.auth.keys import new_key
 from entrepot.auth.repository import insert_key
 

@@ -18,11 +18,11 @@ from typing import Annotated, Any
 import asyncpg
 from fastapi import Depends, Request
 
-from entrepot.audit.log import record
+from entrepot.auditing.log import record
 from entrepot.auth import repository as repo
 from entrepot.auth.keys import digest, display_prefix
-from entrepot.auth.principal import ALL_SCOPES, Principal, Role
 from entrepot.auth.tokens import InvalidToken, TokenService, looks_like_jwt
+from entrepot.principal import ALL_SCOPES, Principal, Role
 from entrepot.problems import Unauthorized
 from entrepot.store.work import unit_of_work
 

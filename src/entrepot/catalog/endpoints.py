@@ -1,4 +1,4 @@
-"""HTTP routes for organisations and datasets."""
+"""HTTP routes for datasets."""
 
 from __future__ import annotations
 
@@ -13,36 +13,12 @@ from entrepot.catalog.models import (
     DatasetCreate,
     DatasetPage,
     DatasetPatch,
-    Org,
-    OrgCreate,
-    OrgPage,
 )
+from entrepot.http import Cursor, Limit
 from entrepot.pagination import parse_limit
 from entrepot.work_deps import Reading, Work
 
 router = APIRouter(prefix="/v1")
-
-Limit = Annotated[str | None, Query(description="Page size, 1 to 1000 (default 50).")]
-Cursor = Annotated[
-    str | None, Query(max_length=4096, description="Opaque cursor from next_cursor.")
-]
-
-
-@router.post("/orgs", status_code=201, response_model=Org, tags=["orgs"])
-async def create_org(body: OrgCreate, principal: CurrentPrincipal, work: Work) -> Any:
-    return await service.create_org(work, principal, body.name, body.title)
-
-
-@router.get("/orgs", response_model=OrgPage, tags=["orgs"])
-async def list_orgs(
-    principal: CurrentPrincipal, reading: Reading, limit: Limit = None, cursor: Cursor = None
-) -> Any:
-    return await service.list_orgs(reading, principal, cursor=cursor, limit=parse_limit(limit))
-
-
-@router.get("/orgs/{org}", response_model=Org, tags=["orgs"])
-async def get_org(org: str, principal: CurrentPrincipal, reading: Reading) -> Any:
-    return await service.get_org(reading, principal, org)
 
 
 @router.post("/datasets", status_code=201, response_model=Dataset, tags=["datasets"])

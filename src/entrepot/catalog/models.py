@@ -1,46 +1,13 @@
-"""Request and response models for the catalog endpoints."""
+"""Request and response models for the dataset endpoints."""
 
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any, Literal
+from typing import Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field
 
-from entrepot import jsonbody
-
-SLUG = r"^[a-z0-9][a-z0-9_-]{0,62}$"
-FIELD_NAME = r"^[^\x00]{1,128}$"
-
-
-def _storable(value: Any) -> Any:
-    """Refuse what PostgreSQL text and jsonb cannot hold: NUL, lone surrogates, NaN."""
-    try:
-        jsonbody.check_storable(value)
-        jsonbody.dumps(value)  # raises ValueError on NaN and infinities
-    except jsonbody.JsonBodyError as exc:
-        where = f" (at {exc.path})" if exc.path else ""
-        raise ValueError(exc.message + where) from None
-    except ValueError as exc:
-        raise ValueError(f"not storable as JSON: {exc}") from None
-    return value
-
-
-Text = Annotated[str, AfterValidator(_storable)]
-JsonObject = Annotated[dict[str, Any], AfterValidator(_storable)]
-
-
-class OrgCreate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    name: str = Field(pattern=SLUG, description="URL slug, unique on the platform.")
-    title: Text = Field(min_length=1, max_length=200)
-
-
-class Org(BaseModel):
-    id: str
-    name: str
-    title: str
-    created_at: datetime
+from entrepot.fields import FIELD_NAME, SLUG, JsonObject, Page, Text
 
 
 class DatasetCreate(BaseModel):
@@ -88,14 +55,6 @@ class Dataset(BaseModel):
     auto_approve: bool
     created_at: datetime
     updated_at: datetime
-
-
-class Page(BaseModel):
-    next_cursor: str | None
-
-
-class OrgPage(Page):
-    data: list[Org]
 
 
 class DatasetPage(Page):

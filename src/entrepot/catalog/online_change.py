@@ -25,9 +25,9 @@ import asyncpg
 
 from entrepot import jsonbody
 from entrepot.catalog import repository as repo
-from entrepot.catalog.record_schema import RecordSchema
 from entrepot.changes import repository as changes_repo
 from entrepot.problems import Conflict, Unprocessable
+from entrepot.schema.record_schema import RecordSchema
 from entrepot.store.types import Conn, Executor
 
 BATCH = 5_000

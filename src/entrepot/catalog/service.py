@@ -1,4 +1,4 @@
-"""Catalog use cases: organisations and the lifecycle of a dataset."""
+"""Catalog use cases: the lifecycle of a dataset."""
 
 from __future__ import annotations
 
@@ -7,37 +7,28 @@ from typing import Any
 import asyncpg
 
 from entrepot import jsonbody
+from entrepot.access.policy import require_dataset_scope
 from entrepot.access.resolver import AccessResolver
-from entrepot.audit.log import record
-from entrepot.auth.principal import Principal
+from entrepot.auditing.log import record
 from entrepot.catalog import online_change
 from entrepot.catalog import repository as repo
 from entrepot.catalog.models import DatasetCreate, DatasetPatch
-from entrepot.catalog.record_schema import RecordSchema
 from entrepot.changes import repository as changes_repo
+from entrepot.filters.conditions import row_filter_conditions
+from entrepot.orgs import repository as orgs_repo
 from entrepot.pagination import decode_cursor, fingerprint, page
-from entrepot.policy import (
+from entrepot.principal import (
+    Principal,
     can_see_org,
-    require_dataset_scope,
     require_org_admin,
-    require_platform_admin,
     require_scope,
 )
 from entrepot.problems import BadRequest, Conflict, NotFound, Unprocessable, refuse_nulls
-from entrepot.records.query import row_filter_conditions
+from entrepot.schema.record_schema import RecordSchema
 from entrepot.store.types import Conn
-from entrepot.store.work import Reads, UnitOfWork, within
+from entrepot.store.work import Reads, UnitOfWork
 
 MAX_SCHEMA_CHANGE_ERRORS = 20
-
-
-def org_out(row: asyncpg.Record) -> dict[str, Any]:
-    return {
-        "id": str(row["id"]),
-        "name": row["name"],
-        "title": row["title"],
-        "created_at": row["created_at"],
-    }
 
 
 def dataset_out(row: asyncpg.Record) -> dict[str, Any]:
@@ -59,49 +50,8 @@ def dataset_out(row: asyncpg.Record) -> dict[str, Any]:
     }
 
 
-async def create_org(
-    work: UnitOfWork, principal: Principal, name: str, title: str
-) -> dict[str, Any]:
-    require_platform_admin(principal)
-    conn = work.conn
-    try:
-        row = await repo.insert_org(conn, name, title)
-    except asyncpg.UniqueViolationError:
-        raise Conflict(f"An organisation named {name!r} already exists.") from None
-    await record(
-        conn,
-        principal,
-        "org.created",
-        f"org:{name}",
-        org_id=row["id"],
-        details={"title": title},
-    )
-    return org_out(row)
-
-
-async def get_org(reads: Reads, principal: Principal, name: str) -> dict[str, Any]:
-    row = await repo.get_org(reads.conn, name)
-    if row is None or not can_see_org(principal, row["id"]):
-        raise NotFound(
-            f"Organisation {name!r} does not exist or is not visible to you.", denial=True
-        )
-    return org_out(row)
-
-
-async def list_orgs(
-    reads: Reads, principal: Principal, *, cursor: str | None, limit: int
-) -> dict[str, Any]:
-    fp = fingerprint("orgs")
-    after = decode_cursor(cursor, fp)[0] if cursor else None
-    if after is not None and not isinstance(after, str):
-        after = None
-    only = None if principal.is_admin else principal.org_ids()
-    rows = await repo.list_orgs(reads.conn, only=only, after=after, limit=limit + 1)
-    return page([org_out(r) for r in rows], limit, fp, lambda item: [item["name"]])
-
-
 async def _org_id_for(conn: Conn, principal: Principal, org: str) -> Any:
-    row = await repo.get_org(conn, org)
+    row = await orgs_repo.get_org(conn, org)
     if row is None or not can_see_org(principal, row["id"]):
         raise Unprocessable(
             f"Organisation {org!r} does not exist or is not yours.",
@@ -300,7 +250,7 @@ async def update_dataset(
         for field in added:
             await online_change.build_index(conn, row["id"], field)
             built.append(field)
-        async with within(reads) as work:
+        async with reads.begin() as work:
             locked = await repo.get_dataset(conn, name, for_update=True)
             if locked is None or locked["id"] != row["id"]:
                 raise NotFound(f"Dataset {name!r} does not exist or is not visible to you.")

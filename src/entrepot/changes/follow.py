@@ -16,11 +16,11 @@ import orjson
 
 from entrepot.access.narrowing import ReadView
 from entrepot.aio import wait_event
-from entrepot.auth.principal import Principal
 from entrepot.changes import repository as repo
 from entrepot.changes.incarnation import incarnation_of
 from entrepot.changes.service import FeedPage, FeedService
 from entrepot.changes.waiter import ChangeWaiter
+from entrepot.principal import Principal
 from entrepot.problems import Gone, Problem
 from entrepot.store.work import reads
 

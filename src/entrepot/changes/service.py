@@ -14,13 +14,13 @@ import asyncpg
 import orjson
 
 from entrepot.access.narrowing import ReadView, read_view
+from entrepot.access.policy import require_dataset_scope
 from entrepot.access.resolver import AccessResolver
-from entrepot.auth.principal import Principal
 from entrepot.changes import repository as repo
 from entrepot.changes.incarnation import incarnation_of
-from entrepot.policy import require_dataset_scope
+from entrepot.changes.query import build_feed_sql
+from entrepot.principal import Principal
 from entrepot.problems import Gone, NotFound
-from entrepot.records.query import build_feed_sql
 from entrepot.store.types import Executor
 
 _TS = orjson.OPT_UTC_Z

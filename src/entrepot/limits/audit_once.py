@@ -14,7 +14,7 @@ from typing import Any
 import asyncpg
 import structlog
 
-from entrepot.audit.log import record
+from entrepot.auditing.log import record
 
 log = structlog.get_logger("entrepot.limits")
 

@@ -23,11 +23,11 @@ import asyncpg
 import structlog
 from prometheus_client import Counter
 
-from entrepot.auth.principal import Principal
 from entrepot.limits import repository as repo
 from entrepot.limits.bucket import Decision, LocalBuckets, decide
 from entrepot.limits.plans import PlanBook, PlanLimits
 from entrepot.limits.windows import Calendar, Window, day_of, month_of
+from entrepot.principal import Principal
 from entrepot.problems import QuotaExceeded, RateLimited
 
 log = structlog.get_logger("entrepot.limits")

@@ -9,13 +9,12 @@ from typing import Any
 
 import asyncpg
 
-from entrepot.audit.log import record
-from entrepot.auth.principal import Principal
+from entrepot.auditing.log import record
 from entrepot.limits import repository as repo
 from entrepot.limits.models import Granularity, PlanCreate, PlanPatch
 from entrepot.limits.plans import DEFAULT_PLAN
 from entrepot.pagination import decode_cursor, fingerprint, page
-from entrepot.policy import require_platform_admin
+from entrepot.principal import Principal, require_platform_admin
 from entrepot.problems import BadRequest, Conflict, NotFound, refuse_nulls
 from entrepot.store.work import Reads, UnitOfWork
 

@@ -10,7 +10,6 @@ import orjson
 from fastapi import APIRouter, Depends, Query, Request, Response
 
 from entrepot.auth.authenticate import CurrentPrincipal
-from entrepot.auth.principal import Principal
 from entrepot.auth.tokens import TokenService
 from entrepot.limits.auth_failures import AuthFailureThrottle
 from entrepot.oauth.models import (
@@ -30,6 +29,7 @@ from entrepot.oauth.service import (
     server_metadata,
 )
 from entrepot.pagination import parse_limit
+from entrepot.principal import Principal
 from entrepot.settings import Settings
 from entrepot.store.work import reads
 from entrepot.work_deps import Reading, Work

@@ -29,13 +29,12 @@ import asyncpg
 
 from entrepot.apps.repository import find_app_by_client_id
 from entrepot.apps.service import secret_digest
-from entrepot.audit.log import record
-from entrepot.auth.principal import SCOPES, Principal
+from entrepot.auditing.log import record
 from entrepot.auth.tokens import ALGORITHM, TokenService
 from entrepot.oauth import repository as repo
 from entrepot.oauth.models import ErrorCode
 from entrepot.pagination import decode_cursor, encode_cursor, fingerprint, invalid_cursor
-from entrepot.policy import require_platform_admin
+from entrepot.principal import SCOPES, Principal, require_platform_admin
 from entrepot.store.types import Conn
 from entrepot.store.work import Reads, UnitOfWork
 

@@ -18,13 +18,13 @@ from typing import Any, Literal
 import asyncpg
 
 from entrepot import jsonbody
+from entrepot.access.policy import writable_records
 from entrepot.access.resolver import AccessResolver
 from entrepot.aio import stop_tasks
-from entrepot.audit import log as audit
-from entrepot.auth.principal import Principal
-from entrepot.catalog.registry import DatasetMeta, DatasetRegistry
+from entrepot.auditing import log as audit
 from entrepot.changes import repository as changes_repo
-from entrepot.policy import writable_records
+from entrepot.datasets.registry import DatasetMeta, DatasetRegistry
+from entrepot.principal import Principal
 from entrepot.problems import BadRequest, Conflict, NotFound, PreconditionRequired, Unprocessable
 from entrepot.records import bulk_repository as repo
 from entrepot.records import csv_codec, validation

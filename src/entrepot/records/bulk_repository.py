@@ -12,8 +12,8 @@ from typing import Any
 import asyncpg
 from asyncpg.cursor import Cursor
 
-from entrepot.catalog.registry import DatasetMeta
 from entrepot.changes.repository import TOUCHED
+from entrepot.datasets.registry import DatasetMeta
 from entrepot.store.types import Conn
 
 _ROWS = (

@@ -30,9 +30,9 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from entrepot import jsonbody
-from entrepot.catalog.record_schema import RecordSchema
 from entrepot.problems import BadRequest
 from entrepot.records.lines import Line
+from entrepot.schema.record_schema import RecordSchema
 
 ANY_TYPE = frozenset({"null", "boolean", "integer", "number", "string", "object", "array"})
 _NUMBER = re.compile(r"-?(?:0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?")

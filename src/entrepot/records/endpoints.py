@@ -10,8 +10,8 @@ from urllib.parse import quote
 from fastapi import APIRouter, Request, Response
 
 from entrepot.auth.authenticate import CurrentPrincipal
-from entrepot.auth.principal import Principal
 from entrepot.http import require_json
+from entrepot.principal import Principal
 from entrepot.records import idempotency, preconditions
 from entrepot.records.service import RecordService, Written
 from entrepot.store.work import UnitOfWork

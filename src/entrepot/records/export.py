@@ -23,11 +23,11 @@ import orjson
 
 from entrepot import jsonbody
 from entrepot.access.narrowing import ReadView, read_view
+from entrepot.access.policy import readable_records
 from entrepot.access.resolver import AccessResolver
-from entrepot.auth.principal import Principal
 from entrepot.changes import repository as changes_repo
 from entrepot.changes.incarnation import incarnation_of
-from entrepot.policy import readable_records
+from entrepot.principal import Principal
 from entrepot.problems import NotFound
 from entrepot.records import bulk_repository as repo
 from entrepot.records import csv_codec, query

@@ -8,10 +8,10 @@ from typing import Any, Literal
 
 import asyncpg
 
-from entrepot.audit.log import insert_from
-from entrepot.auth.principal import Principal
-from entrepot.catalog.registry import DatasetMeta
+from entrepot.auditing.log import insert_from
 from entrepot.changes.repository import append_from
+from entrepot.datasets.registry import DatasetMeta
+from entrepot.principal import Principal
 from entrepot.store.types import Conn, Executor
 
 RETURNING = "RETURNING id, version, data::text, created_at, updated_at"

@@ -16,11 +16,10 @@ import asyncpg
 
 from entrepot import jsonbody
 from entrepot.access.narrowing import read_view
+from entrepot.access.policy import readable_records, writable_records
 from entrepot.access.resolver import AccessResolver, DatasetAccess
-from entrepot.auth.principal import Principal
-from entrepot.catalog.record_schema import RecordSchema
-from entrepot.catalog.registry import DatasetMeta, DatasetRegistry
-from entrepot.policy import readable_records, writable_records
+from entrepot.datasets.registry import DatasetMeta, DatasetRegistry
+from entrepot.principal import Principal
 from entrepot.problems import (
     BadRequest,
     Conflict,
@@ -36,6 +35,7 @@ from entrepot.records import repository as repo
 from entrepot.records.ids import new_id
 from entrepot.records.mergepatch import merge_patch
 from entrepot.records.preconditions import ETagSet
+from entrepot.schema.record_schema import RecordSchema
 from entrepot.store.types import Conn
 from entrepot.store.work import Reads, UnitOfWork
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from entrepot.catalog.registry import DatasetMeta
+from entrepot.datasets.registry import DatasetMeta
 from entrepot.problems import Unprocessable
 from entrepot.records.ids import check_id
 

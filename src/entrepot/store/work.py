@@ -39,6 +39,12 @@ class Reads:
 
     conn: Conn
 
+    def begin(self) -> AbstractAsyncContextManager[UnitOfWork]:
+        """The request's unit of work, begun late on its connection: for a use case
+        whose slow part runs first, outside any transaction (an online schema change,
+        a password hash). Commits when the block returns, rolls back when it raises."""
+        return within(self)
+
 
 @dataclass
 class UnitOfWork(Reads):
@@ -90,8 +96,7 @@ async def unit_of_work(pool: asyncpg.Pool) -> AsyncIterator[UnitOfWork]:
 
 @asynccontextmanager
 async def within(reads: Reads) -> AsyncIterator[UnitOfWork]:
-    """A unit of work on a connection the request already holds: for a use case whose
-    slow part runs first, outside any transaction (an online schema change)."""
+    """A unit of work on a connection the request already holds (``Reads.begin``)."""
     work = UnitOfWork(reads.conn)
     transaction = reads.conn.transaction()
     await transaction.start()

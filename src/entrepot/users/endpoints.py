@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Any
 
-from fastapi import APIRouter, Query, Request, Response
+from fastapi import APIRouter, Request, Response
 
 from entrepot.auth.authenticate import CurrentPrincipal
+from entrepot.http import Cursor, Limit
 from entrepot.pagination import parse_limit
 from entrepot.users.models import (
     Me,
@@ -23,11 +24,6 @@ from entrepot.users.service import UserService
 from entrepot.work_deps import OnDemand, Reading, Work
 
 router = APIRouter(prefix="/v1")
-
-Limit = Annotated[str | None, Query(description="Page size, 1 to 1000 (default 50).")]
-Cursor = Annotated[
-    str | None, Query(max_length=4096, description="Opaque cursor from next_cursor.")
-]
 
 
 def _service(request: Request) -> UserService:

@@ -7,7 +7,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
-from entrepot.catalog.models import Text
+from entrepot.fields import Text
 
 MIN_PASSWORD = 12
 MAX_PASSWORD = 1024

@@ -15,12 +15,17 @@ from typing import Any
 
 import asyncpg
 
-from entrepot.audit.log import record
-from entrepot.auth.principal import SCOPES, Principal
+from entrepot.auditing.log import record
 from entrepot.auth.tokens import TokenService
 from entrepot.limits.sign_in import NoThrottle, SignInThrottle
 from entrepot.pagination import decode_cursor, fingerprint, invalid_cursor, page
-from entrepot.policy import can_manage_org, can_see_org, require_platform_admin
+from entrepot.principal import (
+    SCOPES,
+    Principal,
+    can_manage_org,
+    can_see_org,
+    require_platform_admin,
+)
 from entrepot.problems import (
     Conflict,
     Forbidden,
@@ -29,7 +34,7 @@ from entrepot.problems import (
     Unprocessable,
 )
 from entrepot.store.types import Conn
-from entrepot.store.work import Reads, UnitOfWork, Units, within
+from entrepot.store.work import Reads, UnitOfWork, Units
 from entrepot.users import repository as repo
 from entrepot.users.models import MemberAdd, UserCreate, UserPatch
 from entrepot.users.passwords import Passwords, passwords
@@ -99,7 +104,7 @@ class UserService:
         require_platform_admin(principal)
         email = normalise_email(body.email)
         password_hash = await self._hash(body.password)
-        async with within(reads) as work:
+        async with reads.begin() as work:
             conn = work.conn
             try:
                 row = await repo.insert_user(

@@ -14,7 +14,7 @@ from typing import Any
 
 import orjson
 
-from entrepot.auth.principal import Principal
+from entrepot.principal import Principal
 
 
 def event_type(change: dict[str, Any]) -> str:

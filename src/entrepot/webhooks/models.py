@@ -7,7 +7,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
-from entrepot.catalog.models import SLUG
+from entrepot.fields import SLUG
 
 Event = Literal["record.created", "record.updated", "record.deleted"]
 EVENTS: tuple[Event, ...] = ("record.created", "record.updated", "record.deleted")

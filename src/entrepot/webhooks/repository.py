@@ -324,20 +324,18 @@ RETURNING d.id, d.webhook_id, d.message_id, d.payload, d.attempts, d.seq, d.data
 """
 
 
-async def claim(
-    pool: asyncpg.Pool, lease: uuid.UUID, lease_seconds: float
-) -> asyncpg.Record | None:
+async def claim(conn: Conn, lease: uuid.UUID, lease_seconds: float) -> asyncpg.Record | None:
     """Claim the next due delivery, re-planning the query every time.
 
     The queue swings from empty to thousands of rows within seconds. A plan
     cached while it was nearly empty (found by bench/webhooks.py: a nested-loop
     anti-join) made every claim scan the whole queue, stalling delivery at
     ~2/s for a minute until autovacuum's ANALYZE; a custom plan per claim costs
-    well under a millisecond and adapts at once.
+    well under a millisecond and adapts at once. ``conn`` is in a transaction (the
+    setting is local to it).
     """
-    async with pool.acquire() as conn, conn.transaction():
-        await conn.execute("SET LOCAL plan_cache_mode = force_custom_plan")
-        return await conn.fetchrow(CLAIM, lease, float(lease_seconds))
+    await conn.execute("SET LOCAL plan_cache_mode = force_custom_plan")
+    return await conn.fetchrow(CLAIM, lease, float(lease_seconds))
 
 
 async def seconds_until_due(conn: Executor) -> float | None:

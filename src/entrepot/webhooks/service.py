@@ -24,11 +24,10 @@ from typing import Any
 import asyncpg
 
 from entrepot.apps import repository as apps_repo
-from entrepot.audit.log import record
-from entrepot.auth.principal import Principal
+from entrepot.auditing.log import record
 from entrepot.changes.service import FeedService
 from entrepot.pagination import decode_cursor, encode_cursor, fingerprint
-from entrepot.policy import can_manage_org, require_scope
+from entrepot.principal import Principal, can_manage_org, require_scope
 from entrepot.problems import Conflict, Forbidden, NotFound, Unprocessable, refuse_nulls
 from entrepot.store.types import Conn, Executor
 from entrepot.store.work import Reads, UnitOfWork

@@ -28,7 +28,7 @@ import structlog
 
 from entrepot import __version__
 from entrepot.aio import stop_tasks, wait_event
-from entrepot.audit.log import record
+from entrepot.auditing.log import record
 from entrepot.store.listen import listen_forever
 from entrepot.webhooks import repository as repo
 from entrepot.webhooks import signing, ssrf
@@ -151,7 +151,8 @@ class DeliveryWorker:
             self._wake.clear()
             try:
                 lease = uuid.uuid4()
-                job = await repo.claim(self.pool, lease, self.config.lease_seconds)
+                async with self.pool.acquire() as conn, conn.transaction():
+                    job = await repo.claim(conn, lease, self.config.lease_seconds)
             except asyncio.CancelledError:
                 self._slots.release()
                 raise

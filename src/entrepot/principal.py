@@ -1,10 +1,16 @@
-"""The authenticated caller, as every endpoint and policy check sees it."""
+"""The authenticated caller, as every endpoint and policy check sees it, and the
+decisions that depend on nothing but the caller (scopes, platform and organisation roles).
+
+Decisions that depend on a dataset grant live in :mod:`entrepot.access.policy`.
+"""
 
 from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass, field
 from typing import Literal
+
+from entrepot.problems import Forbidden
 
 SCOPES = (
     "datasets:read",
@@ -61,3 +67,26 @@ class Principal:
                 return None
             return "admin" if "admin" in self.scopes else "member"
         return self.roles.get(org_id)
+
+
+def require_scope(principal: Principal, scope: str) -> None:
+    if not principal.has_scope(scope):
+        raise Forbidden(f"This credential lacks the {scope!r} scope.", denial=True)
+
+
+def require_platform_admin(principal: Principal) -> None:
+    if not principal.is_admin:
+        raise Forbidden("Only platform administrators may do this.", denial=True)
+
+
+def can_manage_org(principal: Principal, org_id: uuid.UUID) -> bool:
+    return principal.role_in(org_id) in ("owner", "admin")
+
+
+def can_see_org(principal: Principal, org_id: uuid.UUID) -> bool:
+    return principal.role_in(org_id) is not None
+
+
+def require_org_admin(principal: Principal, org_id: uuid.UUID) -> None:
+    if not can_manage_org(principal, org_id):
+        raise Forbidden("You must administer the owning organisation to do this.", denial=True)

@@ -1,4 +1,4 @@
-"""Who may do what: every access decision in one place.
+"""Who may do what with a dataset: the decisions that depend on a grant.
 
 Endpoints state who may call them in their signature; the decisions that
 depend on the resource live here. A resource the caller may not see is
@@ -8,34 +8,8 @@ leak; a visible resource the caller may not change is a 403.
 
 from __future__ import annotations
 
-import uuid
-
 from entrepot.access.resolver import DatasetAccess
-from entrepot.auth.principal import Principal
 from entrepot.problems import Forbidden, NotFound
-
-
-def require_scope(principal: Principal, scope: str) -> None:
-    if not principal.has_scope(scope):
-        raise Forbidden(f"This credential lacks the {scope!r} scope.", denial=True)
-
-
-def require_platform_admin(principal: Principal) -> None:
-    if not principal.is_admin:
-        raise Forbidden("Only platform administrators may do this.", denial=True)
-
-
-def can_manage_org(principal: Principal, org_id: uuid.UUID) -> bool:
-    return principal.role_in(org_id) in ("owner", "admin")
-
-
-def can_see_org(principal: Principal, org_id: uuid.UUID) -> bool:
-    return principal.role_in(org_id) is not None
-
-
-def require_org_admin(principal: Principal, org_id: uuid.UUID) -> None:
-    if not can_manage_org(principal, org_id):
-        raise Forbidden("You must administer the owning organisation to do this.", denial=True)
 
 
 def dataset_not_found(name: str) -> NotFound:

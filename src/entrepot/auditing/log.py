@@ -12,8 +12,8 @@ from typing import Any, Literal
 
 import orjson
 
-from entrepot.auth.principal import Principal
 from entrepot.context import current_request
+from entrepot.principal import Principal
 from entrepot.store.types import Executor
 
 Outcome = Literal["success", "denied", "failure"]

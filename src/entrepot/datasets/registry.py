@@ -15,8 +15,8 @@ from typing import Any
 import asyncpg
 
 from entrepot import jsonbody
-from entrepot.catalog.record_schema import RecordSchema
 from entrepot.problems import NotFound
+from entrepot.schema.record_schema import RecordSchema
 from entrepot.store.sql import records_table
 from entrepot.store.types import Conn, Executor
 

@@ -1,0 +1,230 @@
+"""The one error renderer: every exception an answer can carry becomes a problem document.
+
+:func:`install_handlers` renders :class:`~entrepot.problems.Problem`, the
+framework's validation and HTTP errors and the store's failures; what escapes
+every handler is answered by the edge middleware with :func:`unexpected_response`.
+Denials are handed to the ``on_denial`` hook (the audit log) before they are answered.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import asyncpg
+import orjson
+import structlog
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.responses import Response
+
+from entrepot.problems import (
+    PROBLEM_CONTENT_TYPE,
+    PROBLEM_SCHEMA,
+    BadRequest,
+    Conflict,
+    Forbidden,
+    MethodNotAllowed,
+    NotAcceptable,
+    NotFound,
+    PayloadTooLarge,
+    Problem,
+    ServiceUnavailable,
+    Unprocessable,
+    UnsupportedMediaType,
+)
+
+log = structlog.get_logger("entrepot.problems")
+
+OnDenial = Callable[[Request, Problem], Awaitable[None]]
+"""Called with every denial before it is answered; it must not raise."""
+
+
+def problem_response(problem: Problem, request_id: str | None = None) -> Response:
+    body = problem.body()
+    if request_id:
+        body["request_id"] = request_id
+    return Response(
+        orjson.dumps(body),
+        status_code=problem.status,
+        media_type=PROBLEM_CONTENT_TYPE,
+        headers=problem.headers,
+    )
+
+
+_BY_STATUS: dict[int, type[Problem]] = {
+    cls.status: cls
+    for cls in (
+        BadRequest,
+        Forbidden,
+        NotFound,
+        MethodNotAllowed,
+        NotAcceptable,
+        Conflict,
+        PayloadTooLarge,
+        UnsupportedMediaType,
+        Unprocessable,
+        ServiceUnavailable,
+    )
+}
+
+
+def _request_id(request: Request) -> str | None:
+    return getattr(request.state, "request_id", None)
+
+
+def _location(loc: tuple[Any, ...] | list[Any]) -> tuple[str, str]:
+    where = str(loc[0]) if loc else "body"
+    rest = [str(p) for p in loc[1:]]
+    return where, "/" + "/".join(rest)
+
+
+def _problem_handler(
+    on_denial: OnDenial | None,
+) -> Callable[[Request, Exception], Awaitable[Response]]:
+    async def on_problem(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, Problem)
+        if exc.denial and on_denial is not None:
+            await on_denial(request, exc)
+        return problem_response(exc, _request_id(request))
+
+    return on_problem
+
+
+async def _on_validation(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, RequestValidationError)
+    errors = []
+    in_body = True
+    for err in exc.errors():
+        where, path = _location(err.get("loc", ()))
+        if where != "body":
+            in_body = False
+            path = f"{where}:{'/'.join(str(p) for p in err.get('loc', ())[1:])}"
+        errors.append({"path": path, "message": str(err.get("msg", "invalid"))})
+    cls: type[Problem] = Unprocessable if in_body else BadRequest
+    detail = "The request body is invalid." if in_body else "The request parameters are invalid."
+    return problem_response(cls(detail, errors=errors), _request_id(request))
+
+
+async def _on_http(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, StarletteHTTPException)
+    cls = _BY_STATUS.get(exc.status_code, BadRequest if exc.status_code < 500 else Problem)
+    problem = cls(str(exc.detail), headers=dict(exc.headers or {}))
+    problem.status = exc.status_code
+    return problem_response(problem, _request_id(request))
+
+
+def log_unexpected(exc: BaseException, **facts: Any) -> None:
+    """The one error line (with the traceback) for an exception no handler knows."""
+    log.error("unhandled_error", exc_info=exc, **facts)
+
+
+def unexpected_response(request_id: str | None) -> Response:
+    """The 500 every path answers, whichever layer the exception escaped from."""
+    return problem_response(
+        Problem("An unexpected error occurred; it has been logged."), request_id
+    )
+
+
+_PROBLEM_REF = {"$ref": "#/components/schemas/Problem"}
+_FRAMEWORK_ERROR_SCHEMAS = ("HTTPValidationError", "ValidationError")
+
+
+def _is_framework_error_content(content: Any) -> bool:
+    """FastAPI's own 422 description, which these handlers never send."""
+    framework = {
+        "application/json": {"schema": {"$ref": "#/components/schemas/HTTPValidationError"}}
+    }
+    return bool(content == framework)
+
+
+def document_problems(doc: dict[str, Any]) -> dict[str, Any]:
+    """Describe error responses in an OpenAPI document as the problem documents they are.
+
+    Every operation gets a ``4XX`` problem response; a declared 4xx/5xx response
+    without content (or with FastAPI's generated validation error) gets the
+    problem schema. Idempotent, so it may run on a cached document.
+    """
+    doc.setdefault("components", {}).setdefault("schemas", {})["Problem"] = PROBLEM_SCHEMA
+    for item in doc.get("paths", {}).values():
+        for operation in item.values():
+            if not isinstance(operation, dict) or "responses" not in operation:
+                continue
+            responses: dict[str, Any] = operation["responses"]
+            for code, response in responses.items():
+                content = response.get("content")
+                if str(code)[:1] in "45" and (not content or _is_framework_error_content(content)):
+                    response["content"] = {PROBLEM_CONTENT_TYPE: {"schema": dict(_PROBLEM_REF)}}
+            responses.setdefault(
+                "4XX",
+                {
+                    "description": "A problem document (RFC 9457)",
+                    "content": {PROBLEM_CONTENT_TYPE: {"schema": dict(_PROBLEM_REF)}},
+                },
+            )
+    referenced = orjson.dumps(doc.get("paths", {})).decode()
+    for name in _FRAMEWORK_ERROR_SCHEMAS:
+        if f"#/components/schemas/{name}" not in referenced:
+            doc["components"]["schemas"].pop(name, None)
+    return doc
+
+
+def _from_store_error(exc: Exception) -> Problem:
+    """Map what PostgreSQL says under concurrency and failure to honest statuses.
+
+    Deadlocks and serialisation failures are the client's cue to retry (409);
+    a store that is failing over or refusing connections is a 503 with
+    Retry-After, never a 500; data errors that slipped past validation are 400.
+    """
+    retry = {"Retry-After": "1"}
+    if isinstance(exc, asyncpg.DeadlockDetectedError | asyncpg.SerializationError):
+        return Conflict("A concurrent change conflicted with this one; retry it.", headers=retry)
+    if isinstance(exc, asyncpg.DataError):
+        return BadRequest("A value in the request cannot be processed.")
+    if isinstance(exc, asyncpg.QueryCanceledError):
+        return ServiceUnavailable("The store took too long to answer; retry later.", headers=retry)
+    return ServiceUnavailable("The store is unavailable; retry shortly.", headers=retry)
+
+
+STORE_UNAVAILABLE: tuple[type[Exception], ...] = (
+    asyncpg.CannotConnectNowError,
+    asyncpg.TooManyConnectionsError,
+    asyncpg.ConnectionDoesNotExistError,
+    asyncpg.ConnectionFailureError,
+    asyncpg.AdminShutdownError,
+    asyncpg.ReadOnlySQLTransactionError,
+    asyncpg.InterfaceError,
+    # A pooled connection that dies mid-request (a failover) can leave asyncpg's
+    # protocol in a state it reports this way; the chaos test met it (docs/ha.md).
+    asyncpg.InternalClientError,
+    asyncpg.QueryCanceledError,
+    ConnectionError,
+)
+STORE_CONFLICTS: tuple[type[Exception], ...] = (
+    asyncpg.DeadlockDetectedError,
+    asyncpg.SerializationError,
+    asyncpg.DataError,
+)
+
+
+async def _on_store_error(request: Request, exc: Exception) -> Response:
+    problem = _from_store_error(exc)
+    log.warning("store_error", error=type(exc).__name__, status=problem.status)
+    return problem_response(problem, _request_id(request))
+
+
+def install_handlers(app: FastAPI, *, on_denial: OnDenial | None = None) -> None:
+    app.add_exception_handler(Problem, _problem_handler(on_denial))
+    for exc_type in STORE_UNAVAILABLE + STORE_CONFLICTS:
+        app.add_exception_handler(exc_type, _on_store_error)
+    app.add_exception_handler(RequestValidationError, _on_validation)
+    app.add_exception_handler(StarletteHTTPException, _on_http)
+    # No handler for Exception: EdgeMiddleware renders what escapes the app (with the
+    # request id, in the metrics); Starlette's outer handler would log it a second time.
+    generate = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        return document_problems(generate())
+
+    app.openapi = openapi  # type: ignore[method-assign]

@@ -1,0 +1,1 @@
+"""Record conditions (list filters, grant row filters) and the SQL they compile to."""

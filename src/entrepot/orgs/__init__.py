@@ -1,0 +1,1 @@
+"""Organisations: who owns datasets and applications."""

@@ -16,13 +16,14 @@ from fastapi.telemetry import TelemetryConfig
 from entrepot import __version__
 from entrepot.access.endpoints import router as access_router
 from entrepot.access.resolver import AccessResolver
+from entrepot.access.service import AccessService
 from entrepot.aio import stop_tasks, wait_event
 from entrepot.apps.endpoints import router as apps_router
 from entrepot.apps.service import AppService
 from entrepot.apps.usage_endpoints import router as usage_router
 from entrepot.audit.endpoints import router as audit_router
 from entrepot.auditing.denials import audit_denial
-from entrepot.auth.authenticate import CredentialCache
+from entrepot.auth.authenticate import CredentialCache, Gate
 from entrepot.auth.tokens import TokenService
 from entrepot.catalog.endpoints import router as catalog_router
 from entrepot.changes.compaction import compact_all
@@ -31,6 +32,7 @@ from entrepot.changes.follow import Follower
 from entrepot.changes.service import FeedService
 from entrepot.changes.waiter import ChangeWaiter
 from entrepot.changes.waker import FeedWaker
+from entrepot.components import Components
 from entrepot.datasets.registry import DatasetRegistry
 from entrepot.direct_routes import direct_routes
 from entrepot.errors import install_handlers
@@ -47,6 +49,7 @@ from entrepot.middleware import EdgeMiddleware
 from entrepot.oauth.endpoints import admin_router as signing_keys_router
 from entrepot.oauth.endpoints import router as oauth_router
 from entrepot.ops.endpoints import router as ops_router
+from entrepot.ops.lifecycle import Lifecycle
 from entrepot.orgs.endpoints import router as orgs_router
 from entrepot.records.bulk_endpoints import router as bulk_router
 from entrepot.records.endpoints import router as records_router
@@ -72,22 +75,22 @@ Authenticate with `Authorization: Bearer <API key or access token>`. Errors are
 RFC 9457 problem documents (`application/problem+json`)."""
 
 
-async def _housekeeping(app: FastAPI, settings: Settings) -> None:
+async def _housekeeping(pool: asyncpg.Pool, settings: Settings) -> None:
     while True:
         await asyncio.sleep(600)
         try:
-            removed = await purge_expired(app.state.pool, settings.idempotency_retention_hours)
+            removed = await purge_expired(pool, settings.idempotency_retention_hours)
             if removed:
                 log.info("idempotency_keys_purged", count=removed)
         except Exception as exc:  # keep the loop alive through store hiccups
             log.warning("housekeeping_failed", error=str(exc))
         try:
-            await compact_all(app.state.pool, settings.change_retention_hours * 3600)
+            await compact_all(pool, settings.change_retention_hours * 3600)
         except Exception as exc:
             log.warning("change_compaction_failed", error=str(exc))
         try:
             cutoff = datetime.now(UTC) - timedelta(days=settings.usage_retention_days)
-            await purge_usage(app.state.pool, cutoff)
+            await purge_usage(pool, cutoff)
         except Exception as exc:
             log.warning("usage_purge_failed", error=str(exc))
 
@@ -110,106 +113,109 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        pool = await create_pool(settings, dsn)
-        app.state.pool = pool
+        parts = Components()
+        app.state.components = parts  # the one attribute: everything else is found by type
+        parts.provide(settings)
+        lifecycle = parts.provide(Lifecycle())
+        pool = parts.provide(await create_pool(settings, dsn), asyncpg.Pool)
         bulk_pool = await create_pool(
             settings, dsn, size=settings.bulk_pool_size, name="entrepot-bulk"
         )
-        app.state.bulk = BulkSlots(
-            bulk_pool,
-            per_caller=settings.bulk_per_caller,
-            queue_seconds=settings.bulk_queue_seconds,
+        parts.provide(
+            BulkSlots(
+                bulk_pool,
+                per_caller=settings.bulk_per_caller,
+                queue_seconds=settings.bulk_queue_seconds,
+            )
         )
-        app.state.settings = settings
-        app.state.draining = False
-        app.state.credentials = CredentialCache(settings.credential_cache_seconds)
-        registry = DatasetRegistry(pool, settings.catalog_cache_seconds)
-        access = AccessResolver(pool, registry, settings.credential_cache_seconds)
-        tokens = TokenService(
-            pool,
-            issuer=settings.issuer,
-            audience=settings.token_audience,
-            ttl=settings.access_token_ttl_seconds,
+        credentials = parts.provide(CredentialCache(settings.credential_cache_seconds))
+        registry = parts.provide(DatasetRegistry(pool, settings.catalog_cache_seconds))
+        access = parts.provide(AccessResolver(pool, registry, settings.credential_cache_seconds))
+        tokens = parts.provide(
+            TokenService(
+                pool,
+                issuer=settings.issuer,
+                audience=settings.token_audience,
+                ttl=settings.access_token_ttl_seconds,
+            )
         )
         await tokens.ensure_signing_key()
-        app.state.datasets = registry
-        app.state.access = access
-        app.state.tokens = tokens
         waiter = ChangeWaiter(dsn)
         waiter.start()
-        feed_waker = FeedWaker(pool, waiter)
+        feed_waker = parts.provide(FeedWaker(pool, waiter))
         feed_waker.start()
-        app.state.feed_waker = feed_waker
-        app.state.records = RecordService(
-            registry,
-            access,
-            ListLimits(settings.unindexed_scan_rows, settings.list_timeout_ms / 1000),
-            changed=feed_waker.changed,
+        parts.provide(
+            RecordService(
+                registry,
+                access,
+                ListLimits(settings.unindexed_scan_rows, settings.list_timeout_ms / 1000),
+                changed=feed_waker.changed,
+            )
         )
-        app.state.apps = AppService(
-            max_overlap_seconds=settings.key_rotation_max_overlap_seconds,
-            forget_principals=app.state.credentials.clear,
+        parts.provide(
+            AppService(
+                max_overlap_seconds=settings.key_rotation_max_overlap_seconds,
+                forget_principals=credentials.clear,
+            )
         )
         plan_book = PlanBook(pool)
-        app.state.plans = PlanService(on_change=plan_book.invalidate)
-        app.state.redis = None
+        parts.provide(PlanService(on_change=plan_book.invalidate))
+        redis = None
         if settings.redis_url:
             from redis.asyncio import Redis
 
-            app.state.redis = Redis.from_url(
-                settings.redis_url, socket_timeout=1.0, socket_connect_timeout=1.0
+            redis = parts.provide(
+                Redis.from_url(settings.redis_url, socket_timeout=1.0, socket_connect_timeout=1.0)
             )
-        app.state.limiter = RateLimiter(pool, plan_book, app.state.redis)
-        app.state.auth_failures = AuthFailureThrottle(
-            pool, settings.auth_failures_per_second, settings.auth_failures_burst
+        limiter = parts.provide(RateLimiter(pool, plan_book, redis))
+        failures = parts.provide(
+            AuthFailureThrottle(
+                pool, settings.auth_failures_per_second, settings.auth_failures_burst
+            )
         )
-        app.state.users = UserService(
-            tokens,
-            forget_principals=app.state.credentials.clear,
-            sign_in_throttle=SignInThrottle(app.state.limiter, settings),
+        parts.provide(Gate(pool, tokens, credentials, failures, limiter))
+        parts.provide(
+            UserService(
+                tokens,
+                forget_principals=credentials.clear,
+                sign_in_throttle=SignInThrottle(limiter, settings),
+            )
         )
+        for cache in (credentials, access, registry, tokens, plan_book):
+            cache.subscribe(parts)
 
-        def invalidate(topic: str) -> None:
-            app.state.credentials.clear()
-            access.invalidate()
-            if topic.startswith("dataset:"):
-                registry.forget(topic.removeprefix("dataset:"))
-            elif topic == "*":
-                registry.clear()
-            if topic in ("*", "signing_keys"):
-                tokens.invalidate()
-            if topic in ("*", "plans"):
-                plan_book.invalidate()
+        parts.provide(AccessService(access))
+        feed = parts.provide(FeedService(access))
+        parts.provide(Follower(pool, feed, waiter))
+        webhooks = parts.provide(WebhookRuntime.started(pool, feed, waiter, dsn, settings))
+        parts.provide(webhooks.service)
+        lifecycle.report("webhooks", webhooks.health)
 
-        app.state.feed = FeedService(access)
-        app.state.follower = Follower(pool, app.state.feed, waiter)
-        app.state.webhooks_runtime = WebhookRuntime.started(
-            pool, app.state.feed, waiter, dsn, settings
-        )
-
-        listener = InvalidationListener(dsn, invalidate)
+        listener = InvalidationListener(dsn, parts.invalidate)
         listener.start()
         await wait_event(listener.connected, 5)
-        app.state.meter = UsageMeter(
-            pool,
-            settings.usage_flush_seconds,
-            after_flush=lambda now: app.state.limiter.quotas.refresh(pool, now),
+        meter = parts.provide(
+            UsageMeter(
+                pool,
+                settings.usage_flush_seconds,
+                after_flush=lambda now: limiter.quotas.refresh(pool, now),
+            )
         )
-        app.state.meter.start()
-        task = asyncio.create_task(_housekeeping(app, settings))
+        meter.start()
+        task = asyncio.create_task(_housekeeping(pool, settings))
         log.info("started", pid=os.getpid(), version=__version__)
         try:
             yield
         finally:
-            app.state.draining = True
-            await app.state.webhooks_runtime.stop()
+            lifecycle.draining = True
+            await webhooks.stop()
             await listener.stop()
             await feed_waker.stop()
             await waiter.stop()
             await stop_tasks([task])
-            await app.state.meter.stop()
-            if app.state.redis is not None:
-                await app.state.redis.aclose()
+            await meter.stop()
+            if redis is not None:
+                await redis.aclose()
             await _close_pool(bulk_pool)
             await _close_pool(pool)
             log.info("stopped", pid=os.getpid())

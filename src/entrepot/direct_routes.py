@@ -9,7 +9,8 @@ by a plain Starlette route placed first in the app's table:
 - the endpoint's arguments come from a plan made once, when the app is built,
   from its signature; it may ask only for what the plan knows how to give:
   path parameters as text, the ``Request``, the principal (``authenticate``,
-  the one auth step every route takes) and a unit of work last (``Reading`` or
+  the one auth step every route takes), the app's parts by type
+  (``Depends(part(RecordService))``) and a unit of work last (``Reading`` or
   ``Work``, ended before the answer is sent, as those dependencies are). An
   endpoint that asks for anything else (a validated query parameter, a new
   dependency) or a route with dependencies of its own is refused at startup,
@@ -37,6 +38,7 @@ from starlette.routing import BaseRoute, Match, Route
 from starlette.types import Scope
 
 from entrepot.auth.authenticate import CurrentPrincipal, authenticate
+from entrepot.parts import Part, components
 from entrepot.store.work import Reads, reads, unit_of_work
 from entrepot.work_deps import Reading, Work
 
@@ -51,7 +53,17 @@ class Plan:
     path_params: tuple[str, ...]
     request: str | None
     principal: str | None
+    parts: tuple[tuple[str, type[Any]], ...]
     unit: tuple[str, Opener] | None
+
+
+def _part_of(hint: object) -> type[Any] | None:
+    """The part an ``Annotated[T, Depends(part(T))]`` hint asks for, else None."""
+    for meta in getattr(hint, "__metadata__", ()):
+        dependency = getattr(meta, "dependency", None)
+        if isinstance(dependency, Part):
+            return dependency.kind
+    return None
 
 
 def plan_for(route: APIRoute) -> Plan:
@@ -61,6 +73,7 @@ def plan_for(route: APIRoute) -> Plan:
         raise TypeError(f"{where}: a direct route takes no route-level dependencies")
     hints = typing.get_type_hints(route.endpoint, include_extras=True)
     path_params: list[str] = []
+    parts: list[tuple[str, type[Any]]] = []
     request = principal = None
     unit: tuple[str, Opener] | None = None
     for name, parameter in inspect.signature(route.endpoint).parameters.items():
@@ -77,9 +90,11 @@ def plan_for(route: APIRoute) -> Plan:
             principal = name
         elif hint in UNITS:
             unit = (name, UNITS[hint])
+        elif (kind := _part_of(hint)) is not None:
+            parts.append((name, kind))
         else:
             raise TypeError(f"{where}: a direct route cannot give {name!r} ({hint!r})")
-    return Plan(tuple(path_params), request, principal, unit)
+    return Plan(tuple(path_params), request, principal, tuple(parts), unit)
 
 
 Endpoint = Callable[..., Awaitable[Response]]
@@ -95,10 +110,14 @@ def serving(endpoint: Endpoint, plan: Plan) -> Callable[[Request], Awaitable[Res
             kwargs[plan.request] = request
         if plan.principal is not None:
             kwargs[plan.principal] = await authenticate(request)
+        if plan.parts:
+            found = components(request)
+            for name, kind in plan.parts:
+                kwargs[name] = found.get(kind)
         if plan.unit is None:
             return await endpoint(**kwargs)
         name, opener = plan.unit
-        async with opener(request.app.state.pool) as unit:
+        async with opener(components(request).get(asyncpg.Pool)) as unit:
             kwargs[name] = unit
             return await endpoint(**kwargs)
 

@@ -21,6 +21,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from entrepot.context import RequestContext, answer_cut, current_request
 from entrepot.errors import log_unexpected, problem_response, unexpected_response
 from entrepot.limits.limiter import rate_limit_headers
+from entrepot.limits.meter import UsageMeter
 from entrepot.logging import access_log
 from entrepot.ops.metrics import REQUEST_SECONDS, REQUESTS
 from entrepot.problems import BadRequest, PayloadTooLarge, Problem
@@ -201,7 +202,7 @@ class EdgeMiddleware:
         _timed(method, route).observe(elapsed)
         principal = scope["state"].get("principal")
         if principal is not None and principal.app_id is not None and principal.kind == "app":
-            meter = getattr(scope["app"].state, "meter", None)
+            meter = scope["app"].state.components.find(UsageMeter)
             if meter is not None:
                 meter.count(principal.app_id, method, route, status)
         if path not in _QUIET or status >= 500:

@@ -12,18 +12,20 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from typing import Annotated
 
+import asyncpg
 from fastapi import Depends, Request
 
+from entrepot.parts import components
 from entrepot.store.work import Reads, UnitOfWork, Units, reads, unit_of_work
 
 
 async def _work(request: Request) -> AsyncIterator[UnitOfWork]:
-    async with unit_of_work(request.app.state.pool) as work:
+    async with unit_of_work(components(request).get(asyncpg.Pool)) as work:
         yield work
 
 
 async def _reads(request: Request) -> AsyncIterator[Reads]:
-    async with reads(request.app.state.pool) as reading:
+    async with reads(components(request).get(asyncpg.Pool)) as reading:
         yield reading
 
 
@@ -32,7 +34,7 @@ Reading = Annotated[Reads, Depends(_reads, scope="function")]
 
 
 def _units(request: Request) -> Units:
-    return Units(request.app.state.pool)
+    return Units(components(request).get(asyncpg.Pool))
 
 
 OnDemand = Annotated[Units, Depends(_units)]

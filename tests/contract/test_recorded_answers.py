@@ -19,6 +19,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
+import asyncpg
 import httpx
 import pytest
 from fastapi import FastAPI
@@ -103,7 +104,7 @@ async def session(fresh_database: Callable[[], Awaitable[str]]) -> AsyncIterator
     )
     app: FastAPI
     async with app_and_client(settings) as (app, client):
-        await app.state.pool.execute(
+        await app.state.components.get(asyncpg.Pool).execute(
             "UPDATE plans SET rate_per_second = 1000000, burst = 1000000 WHERE name = 'default'"
         )
         del client.headers["Authorization"]  # each request says who sends it

@@ -196,16 +196,16 @@ async def test_a_denial_is_still_answered_when_the_audit_store_is_down(
 ) -> None:
     application = create_app(settings)
     async with application.router.lifespan_context(application):
-        working = application.state.pool
+        parts = application.state.components
         broken = await asyncpg.create_pool(database_url, min_size=0, max_size=1)
         await broken.close()
-        application.state.pool = broken
+        working = parts.replace(broken, asyncpg.Pool)
         try:
             transport = httpx.ASGITransport(app=application)
             async with httpx.AsyncClient(transport=transport, base_url="http://t") as c:
                 response = await c.get("/v1/datasets")
         finally:
-            application.state.pool = working
+            parts.replace(working, asyncpg.Pool)
     assert response.status_code == 401
     assert response.headers["content-type"] == "application/problem+json"
 

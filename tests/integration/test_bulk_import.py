@@ -12,6 +12,7 @@ import pytest
 from fastapi import FastAPI
 
 from entrepot.records import bulk_repository
+from entrepot.settings import Settings
 from tests.conftest import ADMIN_TOKEN
 from tests.factories import app_key, make_dataset, make_org
 from tests.integration.bulk_helpers import (
@@ -178,7 +179,7 @@ async def test_errors_are_capped_and_abort_stops_reading(client: httpx.AsyncClie
 async def test_an_overlong_line_is_a_line_error(
     client: httpx.AsyncClient, app: FastAPI, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(app.state.settings, "max_body_bytes", 200)
+    monkeypatch.setattr(app.state.components.get(Settings), "max_body_bytes", 200)
     ds = await keyed_dataset(client)
     body = ndjson(product("a"), product("b", name="x" * 500), product("c"))
     doc = (await post_import(client, ds, body, on_error="skip")).json()
@@ -207,7 +208,7 @@ async def test_a_row_the_database_refuses_fails_alone(client: httpx.AsyncClient)
 async def test_many_batches_from_a_chunked_body(
     client: httpx.AsyncClient, app: FastAPI, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(app.state.settings, "import_batch_size", 7)
+    monkeypatch.setattr(app.state.components.get(Settings), "import_batch_size", 7)
     statements: list[int] = []
     original = bulk_repository.upsert_batch
 
@@ -367,7 +368,7 @@ async def test_a_client_leaving_mid_import_commits_nothing(
     client: httpx.AsyncClient, app: FastAPI, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Batches are written while the next is read: a disconnect leaves no write behind."""
-    monkeypatch.setattr(app.state.settings, "import_batch_size", 5)
+    monkeypatch.setattr(app.state.components.get(Settings), "import_batch_size", 5)
     ds = await keyed_dataset(client)
     chunks = [ndjson(product(f"r{i:02}")).encode() for i in range(40)]
     sent: list[MutableMapping[str, Any]] = []

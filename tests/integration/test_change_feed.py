@@ -10,6 +10,7 @@ from unittest.mock import ANY
 import httpx
 from fastapi import FastAPI
 
+from entrepot.changes.follow import Follower
 from tests.factories import make_dataset
 from tests.integration.edge_helpers import http_scope, request_until
 from tests.integration.test_access_requests import eventually
@@ -233,7 +234,7 @@ async def test_a_long_poll_is_released_the_moment_its_client_goes_away(
     created = await make_dataset(client)
     ds = created["name"]
     dataset_id = int((await feed(client, ds))["incarnation"])
-    waiter = app.state.follower.waiter
+    waiter = app.state.components.get(Follower).waiter
     gone = asyncio.Event()
     sent: list[dict[str, Any]] = []
 

@@ -27,7 +27,7 @@ WEEK = 168 * 3600
 
 @pytest.fixture
 def pool(app: FastAPI) -> asyncpg.Pool:
-    pool: asyncpg.Pool = app.state.pool
+    pool: asyncpg.Pool = app.state.components.get(asyncpg.Pool)
     return pool
 
 

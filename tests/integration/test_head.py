@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 
+import asyncpg
 import httpx
 import pytest
 from fastapi import FastAPI
@@ -135,7 +136,7 @@ async def test_head_on_an_export_stops_at_the_headers_and_frees_the_connection(
     # One pooled connection: had the export kept it, this would wait forever.
     after = await asyncio.wait_for(routed.get(f"/v1/datasets/{ds}/records/s2"), PROMPTLY)
     assert after.status_code == 200
-    async with routed_app.state.pool.acquire(timeout=PROMPTLY):
+    async with routed_app.state.components.get(asyncpg.Pool).acquire(timeout=PROMPTLY):
         pass  # and the pool has its one connection to lend
 
 

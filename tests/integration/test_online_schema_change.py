@@ -110,7 +110,7 @@ async def test_a_record_written_during_the_check_is_checked_too(
     client: httpx.AsyncClient, database_url: str, app: Any
 ) -> None:
     ds, dataset_id = await dataset_of(client, database_url, 2_000)
-    pool = app.state.pool
+    pool = app.state.components.get(asyncpg.Pool)
     schema = RecordSchema.compile(STRICTER)
     covered = await online_change.validate_stored(pool, dataset_id, schema)
     # Written after the stored records were checked, under the old schema.

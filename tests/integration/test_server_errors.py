@@ -17,6 +17,7 @@ from fastapi.responses import StreamingResponse
 
 from entrepot.app import create_app
 from entrepot.problems import PROBLEM_CONTENT_TYPE
+from entrepot.records.service import RecordService
 from entrepot.settings import Settings
 from tests.conftest import ADMIN_TOKEN
 from tests.factories import make_dataset
@@ -75,8 +76,8 @@ async def ds(client: httpx.AsyncClient) -> str:
 @pytest.fixture
 def failing_records(apps: dict[str, FastAPI], monkeypatch: pytest.MonkeyPatch) -> None:
     for app in apps.values():
-        monkeypatch.setattr(app.state.records, "get", boom)
-        monkeypatch.setattr(app.state.records, "list", boom)
+        monkeypatch.setattr(app.state.components.get(RecordService), "get", boom)
+        monkeypatch.setattr(app.state.components.get(RecordService), "list", boom)
 
 
 async def answer(app: FastAPI, path: str, request_id: str) -> httpx.Response:

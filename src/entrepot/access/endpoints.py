@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Request, Response
+from fastapi import APIRouter, Depends, Query, Response
 
 from entrepot.access.models import (
     AccessRequest,
@@ -19,6 +19,7 @@ from entrepot.access.models import (
 from entrepot.access.service import AccessService
 from entrepot.auth.authenticate import CurrentPrincipal
 from entrepot.pagination import parse_limit
+from entrepot.parts import part
 from entrepot.work_deps import Reading, Work
 
 router = APIRouter(prefix="/v1", tags=["access"])
@@ -29,8 +30,7 @@ DatasetName = Annotated[str | None, Query(max_length=64, description="A dataset 
 AppId = Annotated[str | None, Query(max_length=64, description="An application id.")]
 
 
-def _service(request: Request) -> AccessService:
-    return AccessService(request.app.state.access)
+Requests = Annotated[AccessService, Depends(part(AccessService))]
 
 
 @router.post(
@@ -40,9 +40,13 @@ def _service(request: Request) -> AccessService:
     summary="Ask for access to a dataset on behalf of an application",
 )
 async def create_request(
-    ds: str, body: AccessRequestCreate, request: Request, principal: CurrentPrincipal, work: Work
+    ds: str,
+    body: AccessRequestCreate,
+    principal: CurrentPrincipal,
+    access_requests: Requests,
+    work: Work,
 ) -> Any:
-    return await _service(request).create_request(work, principal, ds, body)
+    return await access_requests.create_request(work, principal, ds, body)
 
 
 @router.get(
@@ -51,8 +55,8 @@ async def create_request(
     summary="Access requests by your apps or for your datasets, newest first",
 )
 async def list_requests(
-    request: Request,
     principal: CurrentPrincipal,
+    access_requests: Requests,
     reading: Reading,
     status: RequestStatus | None = None,
     dataset: DatasetName = None,
@@ -60,7 +64,7 @@ async def list_requests(
     limit: Limit = None,
     cursor: Cursor = None,
 ) -> Any:
-    return await _service(request).list_requests(
+    return await access_requests.list_requests(
         reading,
         principal,
         status=status,
@@ -73,9 +77,9 @@ async def list_requests(
 
 @router.get("/access-requests/{request_id}", response_model=AccessRequest)
 async def get_request(
-    request_id: str, request: Request, principal: CurrentPrincipal, reading: Reading
+    request_id: str, principal: CurrentPrincipal, access_requests: Requests, reading: Reading
 ) -> Any:
-    return await _service(request).get_request(reading, principal, request_id)
+    return await access_requests.get_request(reading, principal, request_id)
 
 
 @router.post(
@@ -86,11 +90,11 @@ async def get_request(
 async def approve_request(
     request_id: str,
     body: AccessRequestApprove,
-    request: Request,
     principal: CurrentPrincipal,
+    access_requests: Requests,
     work: Work,
 ) -> Any:
-    return await _service(request).approve(work, principal, request_id, body)
+    return await access_requests.approve(work, principal, request_id, body)
 
 
 @router.post(
@@ -101,40 +105,40 @@ async def approve_request(
 async def reject_request(
     request_id: str,
     body: AccessRequestReject,
-    request: Request,
     principal: CurrentPrincipal,
+    access_requests: Requests,
     work: Work,
 ) -> Any:
-    return await _service(request).reject(work, principal, request_id, body)
+    return await access_requests.reject(work, principal, request_id, body)
 
 
 @router.get("/grants", response_model=GrantPage, summary="Grants to your apps or on your datasets")
 async def list_grants(
-    request: Request,
     principal: CurrentPrincipal,
+    access_requests: Requests,
     reading: Reading,
     dataset: DatasetName = None,
     app: AppId = None,
     limit: Limit = None,
     cursor: Cursor = None,
 ) -> Any:
-    return await _service(request).list_grants(
+    return await access_requests.list_grants(
         reading, principal, dataset=dataset, app=app, cursor=cursor, limit=parse_limit(limit)
     )
 
 
 @router.get("/grants/{grant_id}", response_model=Grant)
 async def get_grant(
-    grant_id: str, request: Request, principal: CurrentPrincipal, reading: Reading
+    grant_id: str, principal: CurrentPrincipal, access_requests: Requests, reading: Reading
 ) -> Any:
-    return await _service(request).get_grant(reading, principal, grant_id)
+    return await access_requests.get_grant(reading, principal, grant_id)
 
 
 @router.delete(
     "/grants/{grant_id}", status_code=204, summary="Revoke a grant, on every replica at once"
 )
 async def revoke_grant(
-    grant_id: str, request: Request, principal: CurrentPrincipal, work: Work
+    grant_id: str, principal: CurrentPrincipal, access_requests: Requests, work: Work
 ) -> Response:
-    await _service(request).revoke(work, principal, grant_id)
+    await access_requests.revoke(work, principal, grant_id)
     return Response(status_code=204)

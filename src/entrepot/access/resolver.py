@@ -18,6 +18,7 @@ from typing import Any
 import asyncpg
 import orjson
 
+from entrepot.components import Components
 from entrepot.datasets.registry import DatasetMeta, DatasetRegistry
 from entrepot.principal import ALL_SCOPES, Principal
 from entrepot.problems import NotFound
@@ -72,6 +73,10 @@ class AccessResolver:
 
     def invalidate(self) -> None:
         self._grants.clear()
+
+    def subscribe(self, parts: Components) -> None:
+        """Grants, apps and datasets all shape access: any announced change drops it."""
+        parts.on_invalidate(lambda _topic: self.invalidate())
 
     async def live_grant(
         self, app_id: uuid.UUID, dataset_id: int, conn: Executor | None = None

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Request, Response
+from fastapi import APIRouter, Depends, Query, Response
 
 from entrepot.apps.models import (
     App,
@@ -22,6 +22,7 @@ from entrepot.apps.models import (
 from entrepot.apps.service import AppService
 from entrepot.auth.authenticate import CurrentPrincipal
 from entrepot.pagination import parse_limit
+from entrepot.parts import part
 from entrepot.work_deps import Reading, Work
 
 router = APIRouter(prefix="/v1/apps", tags=["apps"])
@@ -30,49 +31,43 @@ Limit = Annotated[str | None, Query(description="Page size, 1 to 1000 (default 5
 Cursor = Annotated[str | None, Query(max_length=4096)]
 
 
-def _service(request: Request) -> AppService:
-    service: AppService = request.app.state.apps
-    return service
+Apps = Annotated[AppService, Depends(part(AppService))]
 
 
 @router.post("", status_code=201, response_model=AppCreated, summary="Register an application")
-async def create_app(
-    body: AppCreate, request: Request, principal: CurrentPrincipal, work: Work
-) -> Any:
-    return await _service(request).create(work, principal, body)
+async def create_app(body: AppCreate, principal: CurrentPrincipal, apps: Apps, work: Work) -> Any:
+    return await apps.create(work, principal, body)
 
 
 @router.get("", response_model=AppPage, summary="List the applications you manage")
 async def list_apps(
-    request: Request,
     principal: CurrentPrincipal,
+    apps: Apps,
     reading: Reading,
     org: Annotated[str | None, Query(max_length=64)] = None,
     limit: Limit = None,
     cursor: Cursor = None,
 ) -> Any:
-    return await _service(request).list_apps(
+    return await apps.list_apps(
         reading, principal, org=org, cursor=cursor, limit=parse_limit(limit)
     )
 
 
 @router.get("/{app}", response_model=App)
-async def get_app(app: str, request: Request, principal: CurrentPrincipal, reading: Reading) -> Any:
-    return await _service(request).get(reading, principal, app)
+async def get_app(app: str, principal: CurrentPrincipal, apps: Apps, reading: Reading) -> Any:
+    return await apps.get(reading, principal, app)
 
 
 @router.patch("/{app}", response_model=App, summary="Update or disable an application")
 async def update_app(
-    app: str, body: AppPatch, request: Request, principal: CurrentPrincipal, work: Work
+    app: str, body: AppPatch, principal: CurrentPrincipal, apps: Apps, work: Work
 ) -> Any:
-    return await _service(request).update(work, principal, app, body)
+    return await apps.update(work, principal, app, body)
 
 
 @router.delete("/{app}", status_code=204)
-async def delete_app(
-    app: str, request: Request, principal: CurrentPrincipal, work: Work
-) -> Response:
-    await _service(request).delete(work, principal, app)
+async def delete_app(app: str, principal: CurrentPrincipal, apps: Apps, work: Work) -> Response:
+    await apps.delete(work, principal, app)
     return Response(status_code=204)
 
 
@@ -81,38 +76,36 @@ async def delete_app(
     response_model=ClientSecret,
     summary="Replace the OAuth client secret (the old one stops at once)",
 )
-async def rotate_secret(app: str, request: Request, principal: CurrentPrincipal, work: Work) -> Any:
-    return await _service(request).rotate_secret(work, principal, app)
+async def rotate_secret(app: str, principal: CurrentPrincipal, apps: Apps, work: Work) -> Any:
+    return await apps.rotate_secret(work, principal, app)
 
 
 @router.post("/{app}/keys", status_code=201, response_model=KeyCreated, summary="Issue an API key")
 async def create_key(
-    app: str, body: KeyCreate, request: Request, principal: CurrentPrincipal, work: Work
+    app: str, body: KeyCreate, principal: CurrentPrincipal, apps: Apps, work: Work
 ) -> Any:
-    return await _service(request).create_key(work, principal, app, body)
+    return await apps.create_key(work, principal, app, body)
 
 
 @router.get("/{app}/keys", response_model=KeyPage, summary="List keys (never their secrets)")
 async def list_keys(
     app: str,
-    request: Request,
     principal: CurrentPrincipal,
+    apps: Apps,
     reading: Reading,
     limit: Limit = None,
     cursor: Cursor = None,
 ) -> Any:
-    return await _service(request).list_keys(
-        reading, principal, app, cursor=cursor, limit=parse_limit(limit)
-    )
+    return await apps.list_keys(reading, principal, app, cursor=cursor, limit=parse_limit(limit))
 
 
 @router.delete(
     "/{app}/keys/{key_id}", status_code=204, summary="Revoke a key, on every replica at once"
 )
 async def revoke_key(
-    app: str, key_id: str, request: Request, principal: CurrentPrincipal, work: Work
+    app: str, key_id: str, principal: CurrentPrincipal, apps: Apps, work: Work
 ) -> Response:
-    await _service(request).revoke_key(work, principal, app, key_id)
+    await apps.revoke_key(work, principal, app, key_id)
     return Response(status_code=204)
 
 
@@ -123,11 +116,6 @@ async def revoke_key(
     summary="Issue a replacement key; the old one works until the overlap ends",
 )
 async def rotate_key(
-    app: str,
-    key_id: str,
-    body: KeyRotate,
-    request: Request,
-    principal: CurrentPrincipal,
-    work: Work,
+    app: str, key_id: str, body: KeyRotate, principal: CurrentPrincipal, apps: Apps, work: Work
 ) -> Any:
-    return await _service(request).rotate_key(work, principal, app, key_id, body)
+    return await apps.rotate_key(work, principal, app, key_id, body)

@@ -9,6 +9,7 @@ import uuid
 from datetime import datetime
 from typing import Annotated, Any
 
+import asyncpg
 from fastapi import APIRouter, Query, Request
 
 from entrepot.apps.service import AppService
@@ -16,6 +17,7 @@ from entrepot.auth.authenticate import CurrentPrincipal
 from entrepot.limits.meter import UsageMeter
 from entrepot.limits.models import Granularity, Usage
 from entrepot.limits.service import usage_report, usage_window
+from entrepot.parts import components
 from entrepot.store.work import reads
 
 router = APIRouter(tags=["plans and usage"])
@@ -41,12 +43,12 @@ async def app_usage(
 ) -> Any:
     # Two short reads with the meter's flush between them: the flush takes a pooled
     # connection of its own, so this request holds none while it runs (one at a time).
-    apps: AppService = request.app.state.apps
-    pool = request.app.state.pool
+    apps: AppService = components(request).get(AppService)
+    pool = components(request).get(asyncpg.Pool)
     async with reads(pool) as reading:  # released before the flush
         seen = await apps.get(reading, principal, app)  # visible to its org's admins and the app
     window = usage_window(granularity, start, end)
-    meter: UsageMeter = request.app.state.meter
+    meter: UsageMeter = components(request).get(UsageMeter)
     await meter.flush()  # this replica's latest counts are in the report
     async with reads(pool) as reading:
         return await usage_report(reading, uuid.UUID(seen["id"]), granularity, *window)

@@ -12,6 +12,9 @@ from entrepot.audit import export, service
 from entrepot.audit.models import AuditFilter, AuditPage, Outcome
 from entrepot.auth.authenticate import CurrentPrincipal
 from entrepot.pagination import parse_limit
+from entrepot.parts import components
+from entrepot.settings import Settings
+from entrepot.store.bulk_slots import BulkSlots
 from entrepot.streaming import GuardedStreamingResponse, bulk_floor
 from entrepot.work_deps import OnDemand, Reading
 
@@ -92,11 +95,11 @@ async def export_audit(
     org: Org = None,
 ) -> StreamingResponse:
     filters = _filters(actor, action, target, outcome, request_id, since, until, org)
-    state = request.app.state
-    chunks = await export.export(units, state.bulk, principal, filters)
+    found = components(request)
+    chunks = await export.export(units, found.get(BulkSlots), principal, filters)
     return GuardedStreamingResponse(
         chunks,
-        bulk_floor(state.settings),
+        bulk_floor(found.get(Settings)),
         media_type=NDJSON,
         headers={"Content-Disposition": 'attachment; filename="audit.ndjson"'},
     )

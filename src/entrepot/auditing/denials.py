@@ -9,10 +9,12 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+import asyncpg
 import structlog
 from starlette.requests import Request
 
 from entrepot.auditing.log import record
+from entrepot.parts import components
 from entrepot.problems import Problem, Unauthorized
 
 log = structlog.get_logger("entrepot.problems")
@@ -32,7 +34,7 @@ async def audit_denial(request: Request, problem: Problem) -> None:
     try:
         await asyncio.wait_for(
             record(
-                request.app.state.pool,
+                components(request).get(asyncpg.Pool),
                 principal,
                 "auth.failed" if problem.status == 401 else "access.denied",
                 request.url.path,

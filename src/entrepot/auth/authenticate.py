@@ -13,7 +13,8 @@ from __future__ import annotations
 import hashlib
 import time
 import uuid
-from typing import Annotated, Any
+from dataclasses import dataclass
+from typing import Annotated, Protocol
 
 import asyncpg
 from fastapi import Depends, Request
@@ -22,6 +23,8 @@ from entrepot.auditing.log import record
 from entrepot.auth import repository as repo
 from entrepot.auth.keys import digest, display_prefix
 from entrepot.auth.tokens import InvalidToken, TokenService, looks_like_jwt
+from entrepot.components import Components
+from entrepot.parts import components
 from entrepot.principal import ALL_SCOPES, Principal, Role
 from entrepot.problems import Unauthorized
 from entrepot.store.work import unit_of_work
@@ -51,6 +54,10 @@ class CredentialCache:
 
     def clear(self) -> None:
         self._entries.clear()
+
+    def subscribe(self, parts: Components) -> None:
+        """Any announced change may change who a credential is: drop them all."""
+        parts.on_invalidate(lambda _topic: self.clear())
 
 
 def bearer_token(request: Request) -> str:
@@ -174,40 +181,64 @@ async def _from_token(pool: asyncpg.Pool, tokens: TokenService, token: str) -> P
     raise Unauthorized("The access token names no known subject.", reason="invalid_token")
 
 
+class Admission(Protocol):
+    """The rate limiter, as the bearer check sees it (it lives in a layer above)."""
+
+    async def admit(self, principal: Principal) -> object: ...
+
+
+class FailureThrottle(Protocol):
+    """The per-address throttle on failed bearers (it lives in a layer above)."""
+
+    async def check(self, ip: str | None) -> None: ...
+
+    def failed(self, ip: str | None) -> None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Gate:
+    """What the one auth step needs, found once per request."""
+
+    pool: asyncpg.Pool
+    tokens: TokenService
+    credentials: CredentialCache
+    failures: FailureThrottle
+    limiter: Admission
+
+
 async def authenticate(request: Request) -> Principal:
-    state: Any = request.app.state
+    gate = components(request).get(Gate)
     ip = request.client.host if request.client else None
     try:
-        principal = await _principal(request, state, ip)
+        principal = await _principal(request, gate, ip)
     except Unauthorized:
-        state.auth_failures.failed(ip)
+        gate.failures.failed(ip)
         raise
     request.state.principal = principal
-    request.state.rate_limit = await state.limiter.admit(principal)
+    request.state.rate_limit = await gate.limiter.admit(principal)
     return principal
 
 
-async def _principal(request: Request, state: Any, ip: str | None) -> Principal:
+async def _principal(request: Request, gate: Gate, ip: str | None) -> Principal:
     try:
         token = bearer_token(request)
     except Unauthorized:
-        await state.auth_failures.check(ip)
+        await gate.failures.check(ip)
         raise
     is_jwt = looks_like_jwt(token)
     key = (
         hashlib.sha256(token.encode("utf-8", "surrogatepass")).digest() if is_jwt else digest(token)
     )
-    cache: CredentialCache = state.credentials
-    principal = cache.get(key)
+    principal = gate.credentials.get(key)
     if principal is None:
-        await state.auth_failures.check(ip)  # an address flooding bad bearers costs no lookup
+        await gate.failures.check(ip)  # an address flooding bad bearers costs no lookup
         if is_jwt:
-            principal = await _from_token(state.pool, state.tokens, token)
+            principal = await _from_token(gate.pool, gate.tokens, token)
         else:
-            principal, first_use = await _from_key(state.pool, token, key)
+            principal, first_use = await _from_key(gate.pool, token, key)
             if first_use:
                 request.state.first_use = True
-        cache.put(key, principal)
+        gate.credentials.put(key, principal)
     return principal
 
 

@@ -22,10 +22,12 @@ import orjson
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from entrepot.components import Components
 from entrepot.store.types import Conn, Executor
 from entrepot.store.work import UnitOfWork
 
 ALGORITHM = "EdDSA"
+SIGNING_KEYS_TOPIC = "signing_keys"
 KEY_LOCK = 0x6A77_6B73  # "jwks"
 
 
@@ -81,6 +83,9 @@ class TokenService:
 
     def invalidate(self) -> None:
         self._loaded_at = 0.0
+
+    def subscribe(self, parts: Components) -> None:
+        parts.on_invalidate(lambda _topic: self.invalidate(), topics=[SIGNING_KEYS_TOPIC])
 
     async def _load(self, *, force: bool = False, conn: Executor | None = None) -> None:
         if not force and self._keys and time.monotonic() - self._loaded_at < 60:
@@ -144,7 +149,7 @@ class TokenService:
         kid = await self._insert_key(conn)
         if on_rotated is not None:
             await on_rotated(conn, kid, [r["kid"] for r in retired])
-        work.announce("signing_keys")
+        work.announce(SIGNING_KEYS_TOPIC)
         work.after_commit(lambda: self._load(force=True, conn=conn))
         return kid
 

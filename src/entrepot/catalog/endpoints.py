@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Request, Response
+from fastapi import APIRouter, Depends, Query, Response
 
+from entrepot.access.resolver import AccessResolver
 from entrepot.auth.authenticate import CurrentPrincipal
 from entrepot.catalog import service
 from entrepot.catalog.models import (
@@ -16,9 +17,12 @@ from entrepot.catalog.models import (
 )
 from entrepot.http import Cursor, Limit
 from entrepot.pagination import parse_limit
+from entrepot.parts import part
 from entrepot.work_deps import Reading, Work
 
 router = APIRouter(prefix="/v1")
+
+Access = Annotated[AccessResolver, Depends(part(AccessResolver))]
 
 
 @router.post("/datasets", status_code=201, response_model=Dataset, tags=["datasets"])
@@ -53,23 +57,23 @@ async def list_datasets(
 
 @router.get("/datasets/{ds}", response_model=Dataset, tags=["datasets"])
 async def get_dataset(
-    ds: str, request: Request, principal: CurrentPrincipal, reading: Reading
+    ds: str, principal: CurrentPrincipal, access: Access, reading: Reading
 ) -> Any:
-    return await service.get_dataset(reading, request.app.state.access, principal, ds)
+    return await service.get_dataset(reading, access, principal, ds)
 
 
 @router.patch("/datasets/{ds}", response_model=Dataset, tags=["datasets"])
 async def update_dataset(
-    ds: str, body: DatasetPatch, request: Request, principal: CurrentPrincipal, reading: Reading
+    ds: str, body: DatasetPatch, principal: CurrentPrincipal, access: Access, reading: Reading
 ) -> Any:
     """Runs online: its slow parts outside any transaction, then a short one (the
     service opens it on this request's connection)."""
-    return await service.update_dataset(reading, request.app.state.access, principal, ds, body)
+    return await service.update_dataset(reading, access, principal, ds, body)
 
 
 @router.delete("/datasets/{ds}", status_code=204, tags=["datasets"])
 async def delete_dataset(
-    ds: str, request: Request, principal: CurrentPrincipal, work: Work
+    ds: str, principal: CurrentPrincipal, access: Access, work: Work
 ) -> Response:
-    await service.delete_dataset(work, request.app.state.access, principal, ds)
+    await service.delete_dataset(work, access, principal, ds)
     return Response(status_code=204)

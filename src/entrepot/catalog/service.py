@@ -14,6 +14,7 @@ from entrepot.catalog import online_change
 from entrepot.catalog import repository as repo
 from entrepot.catalog.models import DatasetCreate, DatasetPatch
 from entrepot.changes import repository as changes_repo
+from entrepot.datasets.registry import DatasetRegistry
 from entrepot.filters.conditions import row_filter_conditions
 from entrepot.orgs import repository as orgs_repo
 from entrepot.pagination import decode_cursor, fingerprint, page
@@ -275,7 +276,7 @@ async def update_dataset(
                 details=_changed(changes),
             )
             updated = await repo.get_dataset(conn, name)
-            work.announce(f"dataset:{name}")
+            work.announce(DatasetRegistry.topic(name))
             work.after_commit(lambda: registry.forget(name))
     except BaseException:
         for field in built:  # the change did not happen: neither does its index
@@ -308,5 +309,5 @@ async def delete_dataset(
     require_org_admin(principal, row["org_id"])
     await repo.delete_dataset(conn, row["id"])
     await record(conn, principal, "dataset.deleted", f"dataset:{name}", org_id=row["org_id"])
-    work.announce(f"dataset:{name}")
+    work.announce(DatasetRegistry.topic(name))
     work.after_commit(lambda: registry.forget(name))

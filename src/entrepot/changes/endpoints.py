@@ -15,7 +15,9 @@ from entrepot.changes.follow import MAX_WAIT_SECONDS, Follower
 from entrepot.changes.incarnation import HEADER as INCARNATION_HEADER
 from entrepot.changes.incarnation import incarnation_of
 from entrepot.changes.service import FeedPage
+from entrepot.parts import components
 from entrepot.problems import BadRequest
+from entrepot.settings import Settings
 
 router = APIRouter(prefix="/v1/datasets/{ds}", tags=["changes"])
 
@@ -24,13 +26,13 @@ HEARTBEAT_SECONDS = 15.0  # unless ENTREPOT_FEED_HEARTBEAT_SECONDS says otherwis
 
 def _heartbeat(request: Request) -> float:
     seconds: float = getattr(
-        request.app.state.settings, "feed_heartbeat_seconds", HEARTBEAT_SECONDS
+        components(request).get(Settings), "feed_heartbeat_seconds", HEARTBEAT_SECONDS
     )
     return seconds
 
 
 def _service(request: Request) -> Follower:
-    follower: Follower = request.app.state.follower
+    follower: Follower = components(request).get(Follower)
     return follower
 
 

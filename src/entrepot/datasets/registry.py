@@ -15,10 +15,13 @@ from typing import Any
 import asyncpg
 
 from entrepot import jsonbody
+from entrepot.components import Components
 from entrepot.problems import NotFound
 from entrepot.schema.record_schema import RecordSchema
 from entrepot.store.sql import records_table
 from entrepot.store.types import Conn, Executor
+
+DATASET_TOPIC = "dataset:"
 
 
 @dataclass(frozen=True)
@@ -120,6 +123,20 @@ class DatasetRegistry:
 
     def clear(self) -> None:
         self._entries.clear()
+
+    @staticmethod
+    def topic(name: str) -> str:
+        """What a change to dataset ``name`` announces to the other replicas."""
+        return DATASET_TOPIC + name
+
+    def subscribe(self, parts: Components) -> None:
+        def drop(topic: str) -> None:
+            if topic.startswith(DATASET_TOPIC):
+                self.forget(topic.removeprefix(DATASET_TOPIC))
+            else:
+                self.clear()
+
+        parts.on_invalidate(drop, prefixes=[DATASET_TOPIC])
 
     async def lock_for_write(self, conn: Conn, meta: DatasetMeta) -> DatasetMeta:
         """Lock the dataset row against schema changes; return current metadata.

@@ -9,9 +9,11 @@ from dataclasses import dataclass
 
 import asyncpg
 
+from entrepot.components import Components
 from entrepot.limits import repository as repo
 
 DEFAULT_PLAN = "default"
+PLANS_TOPIC = "plans"
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,6 +38,9 @@ class PlanBook:
 
     def invalidate(self) -> None:
         self._loaded_at = -math.inf
+
+    def subscribe(self, parts: Components) -> None:
+        parts.on_invalidate(lambda _topic: self.invalidate(), topics=[PLANS_TOPIC])
 
     async def get(self, name: str | None) -> PlanLimits | None:
         if time.monotonic() - self._loaded_at > self.ttl:

@@ -12,7 +12,7 @@ import asyncpg
 from entrepot.auditing.log import record
 from entrepot.limits import repository as repo
 from entrepot.limits.models import Granularity, PlanCreate, PlanPatch
-from entrepot.limits.plans import DEFAULT_PLAN
+from entrepot.limits.plans import DEFAULT_PLAN, PLANS_TOPIC
 from entrepot.pagination import decode_cursor, fingerprint, page
 from entrepot.principal import Principal, require_platform_admin
 from entrepot.problems import BadRequest, Conflict, NotFound, refuse_nulls
@@ -42,7 +42,7 @@ class PlanService:
         await record(
             conn, principal, "plan.created", f"plan:{body.name}", details=body.model_dump()
         )
-        work.announce("plans")
+        work.announce(PLANS_TOPIC)
         work.after_commit(self.on_change)
         return plan_out(row)
 
@@ -71,7 +71,7 @@ class PlanService:
         if changes:
             row = await repo.update_plan(conn, name, changes)
             await record(conn, principal, "plan.updated", f"plan:{name}", details=changes)
-            work.announce("plans")
+            work.announce(PLANS_TOPIC)
         work.after_commit(self.on_change)
         assert row is not None
         return plan_out(row)
@@ -90,7 +90,7 @@ class PlanService:
             )
         await repo.delete_plan(conn, name)
         await record(conn, principal, "plan.deleted", f"plan:{name}")
-        work.announce("plans")
+        work.announce(PLANS_TOPIC)
         work.after_commit(self.on_change)
 
 

@@ -12,6 +12,7 @@ from fastapi import APIRouter, Depends, Query, Request, Response
 from entrepot.auth.authenticate import CurrentPrincipal
 from entrepot.auth.tokens import TokenService
 from entrepot.limits.auth_failures import AuthFailureThrottle
+from entrepot.limits.limiter import RateLimiter
 from entrepot.oauth.models import (
     Jwks,
     OAuthErrorBody,
@@ -29,6 +30,7 @@ from entrepot.oauth.service import (
     server_metadata,
 )
 from entrepot.pagination import parse_limit
+from entrepot.parts import components
 from entrepot.principal import Principal
 from entrepot.settings import Settings
 from entrepot.store.work import reads
@@ -77,13 +79,13 @@ _OAUTH_ERROR_CONTENT = {
 def _service(request: Request) -> OAuthService:
     async def admit(principal: Principal) -> None:
         request.state.principal = principal  # metered as the app's request
-        request.state.rate_limit = await request.app.state.limiter.admit(principal)
+        request.state.rate_limit = await components(request).get(RateLimiter).admit(principal)
 
-    return OAuthService(request.app.state.tokens, admit=admit)
+    return OAuthService(components(request).get(TokenService), admit=admit)
 
 
 def _tokens(request: Request) -> TokenService:
-    tokens: TokenService = request.app.state.tokens
+    tokens: TokenService = components(request).get(TokenService)
     return tokens
 
 
@@ -103,7 +105,7 @@ def _address(request: Request) -> str | None:
 
 def _refused(request: Request, error: OAuthError) -> Response:
     if error.error == "invalid_client":
-        failures: AuthFailureThrottle = request.app.state.auth_failures
+        failures: AuthFailureThrottle = components(request).get(AuthFailureThrottle)
         failures.failed(_address(request))
     return _oauth_error(error)
 
@@ -121,7 +123,7 @@ async def _token_client(request: Request) -> TokenClient:
     """The token endpoint's own client authentication (RFC 6749 2.3), resolved like a
     bearer elsewhere: before the route's unit of work, on a connection of its own that
     is given back before the app is admitted by its plan (the limiter may take one)."""
-    failures: AuthFailureThrottle = request.app.state.auth_failures
+    failures: AuthFailureThrottle = components(request).get(AuthFailureThrottle)
     await failures.check(_address(request))  # an address guessing client secrets is cut off
     service = _service(request)
     try:
@@ -130,7 +132,7 @@ async def _token_client(request: Request) -> TokenClient:
             request.headers.get("authorization"),
             await request.body(),
         )
-        async with reads(request.app.state.pool) as reading:
+        async with reads(components(request).get(asyncpg.Pool)) as reading:
             app = await service.client(reading, parsed)
     except OAuthError as error:
         return TokenClient(refused=error)
@@ -201,7 +203,7 @@ async def jwks(request: Request) -> Response:
     summary="Authorization server metadata (RFC 8414)",
 )
 async def metadata(request: Request) -> Any:
-    settings: Settings = request.app.state.settings
+    settings: Settings = components(request).get(Settings)
     base = settings.public_url or str(request.base_url)
     return server_metadata(settings.issuer, base)
 

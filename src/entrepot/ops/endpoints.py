@@ -7,6 +7,10 @@ import asyncio
 import asyncpg
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
+from redis.asyncio import Redis
+
+from entrepot.ops.lifecycle import Lifecycle
+from entrepot.parts import components
 
 router = APIRouter(tags=["operations"])
 
@@ -18,27 +22,27 @@ async def healthz() -> JSONResponse:
 
 @router.get("/readyz", summary="Readiness: the store answers and we are not draining")
 async def readyz(request: Request) -> JSONResponse:
-    state = request.app.state
+    found = components(request)
     checks: dict[str, str] = {}
-    ready = not getattr(state, "draining", False)
+    ready = not found.get(Lifecycle).draining
     checks["draining"] = "yes" if not ready else "no"
-    pool: asyncpg.Pool = state.pool
+    pool = found.get(asyncpg.Pool)
     try:
         await asyncio.wait_for(pool.fetchval("SELECT 1"), timeout=2.0)
         checks["store"] = "ok"
     except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, TimeoutError):
         checks["store"] = "unavailable"
         ready = False
-    redis = getattr(state, "redis", None)
+    redis = found.find(Redis)
     if redis is not None:
         try:
             await asyncio.wait_for(redis.ping(), timeout=1.0)
             checks["redis"] = "ok"
         except Exception:  # degraded, not down: limits fall back to local buckets
             checks["redis"] = "unavailable"
-    webhooks = getattr(state, "webhooks_runtime", None)
-    if webhooks is not None:  # a stuck delivery backlog degrades, never fails, readiness
-        checks["webhooks"] = webhooks.health()
+    lifecycle = found.get(Lifecycle)
+    for name, state in lifecycle.degraded.items():
+        checks[name] = state()
     return JSONResponse(
         {"status": "ready" if ready else "unavailable", "checks": checks},
         status_code=200 if ready else 503,

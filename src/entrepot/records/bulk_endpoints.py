@@ -14,14 +14,19 @@ from fastapi import APIRouter, Request, Response
 from fastapi.responses import StreamingResponse
 from starlette.datastructures import QueryParams
 
+from entrepot.access.resolver import AccessResolver
 from entrepot.auth.authenticate import CurrentPrincipal
 from entrepot.changes.incarnation import HEADER as INCARNATION_HEADER
+from entrepot.changes.waker import FeedWaker
+from entrepot.datasets.registry import DatasetRegistry
 from entrepot.http import media_type
+from entrepot.parts import components
 from entrepot.problems import BadRequest, UnsupportedMediaType
 from entrepot.records import export
 from entrepot.records.bulk_import import BulkImportService, Format, ImportOptions
 from entrepot.records.csv_codec import CsvStyle
 from entrepot.settings import Settings
+from entrepot.store.bulk_slots import BulkSlots
 from entrepot.streaming import GuardedStreamingResponse, body_chunks, bulk_floor
 
 router = APIRouter(prefix="/v1/datasets/{ds}", tags=["bulk"])
@@ -155,15 +160,15 @@ async def import_records(ds: str, request: Request, principal: CurrentPrincipal)
         mode="upsert" if chosen["mode"] == "upsert" else "insert",
         on_error="skip" if chosen["on_error"] == "skip" else "abort",
     )
-    state = request.app.state
-    settings: Settings = state.settings
+    found = components(request)
+    settings: Settings = found.get(Settings)
     service = BulkImportService(
-        state.bulk,
-        state.datasets,
-        state.access,
+        found.get(BulkSlots),
+        found.get(DatasetRegistry),
+        found.get(AccessResolver),
         batch_size=settings.import_batch_size,
         max_record_bytes=settings.max_body_bytes,
-        changed=state.feed_waker.changed,
+        changed=found.get(FeedWaker).changed,
     )
     # A client leaving mid-body raises ClientDisconnect: rolled back, and EdgeMiddleware
     # records it as a client abort (499), as for every other route. One too slow gets 408.
@@ -195,11 +200,13 @@ async def export_records(ds: str, request: Request, principal: CurrentPrincipal)
     csv_style: CsvStyle = "spreadsheet" if chosen["csv"] == "spreadsheet" else "exact"
     if csv_style == "spreadsheet" and fmt != "csv":
         raise BadRequest("csv=spreadsheet is only available with format=csv.")
-    state = request.app.state
-    started = await export.start(state.bulk, state.access, principal, ds, fmt, envelope, csv_style)
+    found = components(request)
+    started = await export.start(
+        found.get(BulkSlots), found.get(AccessResolver), principal, ds, fmt, envelope, csv_style
+    )
     return GuardedStreamingResponse(
         started.chunks,
-        bulk_floor(state.settings),
+        bulk_floor(found.get(Settings)),
         media_type=started.media_type,
         headers={
             "Content-Disposition": f'attachment; filename="{started.filename}"',

@@ -4,13 +4,14 @@ response-model validation on the hot paths (see DESIGN.md measurements)."""
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Annotated, Any
 from urllib.parse import quote
 
-from fastapi import APIRouter, Request, Response
+from fastapi import APIRouter, Depends, Request, Response
 
 from entrepot.auth.authenticate import CurrentPrincipal
 from entrepot.http import require_json
+from entrepot.parts import part
 from entrepot.principal import Principal
 from entrepot.records import idempotency, preconditions
 from entrepot.records.service import RecordService, Written
@@ -80,9 +81,7 @@ LIST_PARAMETERS: list[dict[str, Any]] = [
 ]
 
 
-def _service(request: Request) -> RecordService:
-    service: RecordService = request.app.state.records
-    return service
+Records = Annotated[RecordService, Depends(part(RecordService))]
 
 
 def _written(written: Written, location: bool = True) -> Response:
@@ -146,9 +145,9 @@ async def _json_body(request: Request) -> bytes:
     responses={200: {"content": {JSON: {"schema": {"type": "object"}}}}},
 )
 async def list_records(
-    ds: str, request: Request, principal: CurrentPrincipal, reading: Reading
+    ds: str, request: Request, principal: CurrentPrincipal, records: Records, reading: Reading
 ) -> Response:
-    page = await _service(request).list(reading, principal, ds, request.query_params.multi_items())
+    page = await records.list(reading, principal, ds, request.query_params.multi_items())
     return Response(page.body(), media_type=JSON)
 
 
@@ -160,12 +159,12 @@ async def list_records(
     responses={201: {"content": {JSON: {"schema": ENVELOPE}}}},
 )
 async def create_record(
-    ds: str, request: Request, principal: CurrentPrincipal, work: Work
+    ds: str, request: Request, principal: CurrentPrincipal, records: Records, work: Work
 ) -> Response:
     body = await _json_body(request)
 
     async def write() -> Response:
-        return _written(await _service(request).create(work, principal, ds, body))
+        return _written(await records.create(work, principal, ds, body))
 
     return await _idempotent(work, request, principal, body, write)
 
@@ -180,10 +179,15 @@ async def create_record(
     },
 )
 async def get_record(
-    ds: str, record_id: str, request: Request, principal: CurrentPrincipal, reading: Reading
+    ds: str,
+    record_id: str,
+    request: Request,
+    principal: CurrentPrincipal,
+    records: Records,
+    reading: Reading,
 ) -> Response:
     if_none_match = preconditions.parse(request.headers.get("if-none-match"))
-    found = await _service(request).get(reading, principal, ds, record_id)
+    found = await records.get(reading, principal, ds, record_id)
     if if_none_match is not None and if_none_match.matches_weak_tag(found.etag):
         return Response(status_code=304, headers={"ETag": found.etag})
     return Response(found.body(), 200, {"ETag": found.etag}, media_type=JSON)
@@ -199,7 +203,12 @@ async def get_record(
     },
 )
 async def replace_record(
-    ds: str, record_id: str, request: Request, principal: CurrentPrincipal, work: Work
+    ds: str,
+    record_id: str,
+    request: Request,
+    principal: CurrentPrincipal,
+    records: Records,
+    work: Work,
 ) -> Response:
     body = await _json_body(request)
     if_match = preconditions.parse(request.headers.get("if-match"))
@@ -207,9 +216,7 @@ async def replace_record(
 
     async def write() -> Response:
         return _written(
-            await _service(request).replace(
-                work, principal, ds, record_id, body, if_match, if_none_match
-            )
+            await records.replace(work, principal, ds, record_id, body, if_match, if_none_match)
         )
 
     return await _idempotent(work, request, principal, body, write)
@@ -231,13 +238,18 @@ async def replace_record(
     responses={200: {"content": {JSON: {"schema": ENVELOPE}}}},
 )
 async def patch_record(
-    ds: str, record_id: str, request: Request, principal: CurrentPrincipal, work: Work
+    ds: str,
+    record_id: str,
+    request: Request,
+    principal: CurrentPrincipal,
+    records: Records,
+    work: Work,
 ) -> Response:
     body = await _json_body(request)
     if_match = preconditions.parse(request.headers.get("if-match"))
 
     async def write() -> Response:
-        written = await _service(request).patch(work, principal, ds, record_id, body, if_match)
+        written = await records.patch(work, principal, ds, record_id, body, if_match)
         return _written(written)
 
     return await _idempotent(work, request, principal, body, write)
@@ -250,11 +262,16 @@ async def patch_record(
     openapi_extra={"parameters": [IF_MATCH, IDEMPOTENCY_KEY]},
 )
 async def delete_record(
-    ds: str, record_id: str, request: Request, principal: CurrentPrincipal, work: Work
+    ds: str,
+    record_id: str,
+    request: Request,
+    principal: CurrentPrincipal,
+    records: Records,
+    work: Work,
 ) -> Response:
     if_match = preconditions.parse(request.headers.get("if-match"))
 
     async def write() -> Response:
-        return _written(await _service(request).delete(work, principal, ds, record_id, if_match))
+        return _written(await records.delete(work, principal, ds, record_id, if_match))
 
     return await _idempotent(work, request, principal, b"", write)

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Request, Response
+from fastapi import APIRouter, Depends, Request, Response
 
 from entrepot.auth.authenticate import CurrentPrincipal
 from entrepot.http import Cursor, Limit
 from entrepot.pagination import parse_limit
+from entrepot.parts import part
 from entrepot.users.models import (
     Me,
     Member,
@@ -26,9 +27,7 @@ from entrepot.work_deps import OnDemand, Reading, Work
 router = APIRouter(prefix="/v1")
 
 
-def _service(request: Request) -> UserService:
-    service: UserService = request.app.state.users
-    return service
+Users = Annotated[UserService, Depends(part(UserService))]
 
 
 @router.post(
@@ -39,12 +38,12 @@ def _service(request: Request) -> UserService:
     summary="Create a user (platform admins only)",
 )
 async def create_user(
-    body: UserCreate, request: Request, principal: CurrentPrincipal, reading: Reading
+    body: UserCreate, request: Request, principal: CurrentPrincipal, users: Users, reading: Reading
 ) -> Any:
     # Hashes the password outside any transaction, then a short one (the service
     # opens it on this request's connection). A comment: a docstring would be the
     # operation's OpenAPI description.
-    return await _service(request).create_user(reading, principal, body)
+    return await users.create_user(reading, principal, body)
 
 
 @router.get(
@@ -53,8 +52,8 @@ async def create_user(
     tags=["users"],
     summary="The calling user and its memberships (404 for app and admin keys)",
 )
-async def get_me(request: Request, principal: CurrentPrincipal, reading: Reading) -> Any:
-    return await _service(request).me(reading, principal)
+async def get_me(principal: CurrentPrincipal, users: Users, reading: Reading) -> Any:
+    return await users.me(reading, principal)
 
 
 @router.patch(
@@ -64,9 +63,9 @@ async def get_me(request: Request, principal: CurrentPrincipal, reading: Reading
     summary="Disable or re-enable a user (platform admins only; takes effect at once)",
 )
 async def update_user(
-    user_id: str, body: UserPatch, request: Request, principal: CurrentPrincipal, work: Work
+    user_id: str, body: UserPatch, principal: CurrentPrincipal, users: Users, work: Work
 ) -> Any:
-    return await _service(request).update_user(work, principal, user_id, body)
+    return await users.update_user(work, principal, user_id, body)
 
 
 @router.post(
@@ -75,13 +74,13 @@ async def update_user(
     tags=["users"],
     summary="Exchange a user's email and password for an access token",
 )
-async def login(body: TokenRequest, request: Request, response: Response, units: OnDemand) -> Any:
+async def login(body: TokenRequest, response: Response, users: Users, units: OnDemand) -> Any:
     # The Argon2 verification holds no connection: the service runs its lookup and
     # its audit rows on short units of their own (a comment: a docstring would be
     # the operation's OpenAPI description).
     response.headers["Cache-Control"] = "no-store"
     response.headers["Pragma"] = "no-cache"
-    return await _service(request).login(units, body.email, body.password)
+    return await users.login(units, body.email, body.password)
 
 
 @router.post(
@@ -95,12 +94,12 @@ async def login(body: TokenRequest, request: Request, response: Response, units:
 async def add_member(
     org: str,
     body: MemberAdd,
-    request: Request,
     response: Response,
     principal: CurrentPrincipal,
+    users: Users,
     work: Work,
 ) -> Any:
-    member, created = await _service(request).add_member(work, principal, org, body)
+    member, created = await users.add_member(work, principal, org, body)
     if not created:
         response.status_code = 200
     return member
@@ -114,13 +113,13 @@ async def add_member(
 )
 async def list_members(
     org: str,
-    request: Request,
     principal: CurrentPrincipal,
+    users: Users,
     reading: Reading,
     limit: Limit = None,
     cursor: Cursor = None,
 ) -> Any:
-    return await _service(request).list_members(
+    return await users.list_members(
         reading, principal, org, cursor=cursor, limit=parse_limit(limit)
     )
 
@@ -132,7 +131,7 @@ async def list_members(
     summary="Remove a member (its tokens lose the org's access at once)",
 )
 async def remove_member(
-    org: str, user_id: str, request: Request, principal: CurrentPrincipal, work: Work
+    org: str, user_id: str, principal: CurrentPrincipal, users: Users, work: Work
 ) -> Response:
-    await _service(request).remove_member(work, principal, org, user_id)
+    await users.remove_member(work, principal, org, user_id)
     return Response(status_code=204)

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Query, Request, Response
+from fastapi import APIRouter, Depends, Query, Response
 
 from entrepot.auth.authenticate import CurrentPrincipal
 from entrepot.pagination import parse_limit
+from entrepot.parts import part
 from entrepot.webhooks.models import (
     Delivery,
     DeliveryPage,
@@ -31,9 +32,7 @@ Cursor = Annotated[str | None, Query(max_length=4096)]
 Status = Literal["pending", "delivering", "delivered", "failed", "cancelled"]
 
 
-def _service(request: Request) -> WebhookService:
-    service: WebhookService = request.app.state.webhooks_runtime.service
-    return service
+Webhooks = Annotated[WebhookService, Depends(part(WebhookService))]
 
 
 @router.post(
@@ -43,30 +42,30 @@ def _service(request: Request) -> WebhookService:
     summary="Subscribe a URL to record events of datasets the app can read",
 )
 async def create_webhook(
-    app: str, body: WebhookCreate, request: Request, principal: CurrentPrincipal, work: Work
+    app: str, body: WebhookCreate, principal: CurrentPrincipal, webhooks: Webhooks, work: Work
 ) -> Any:
-    return await _service(request).create(work, principal, app, body)
+    return await webhooks.create(work, principal, app, body)
 
 
 @router.get("/v1/apps/{app}/webhooks", response_model=WebhookPage, summary="An app's webhooks")
 async def list_webhooks(
     app: str,
-    request: Request,
     principal: CurrentPrincipal,
+    webhooks: Webhooks,
     reading: Reading,
     limit: Limit = None,
     cursor: Cursor = None,
 ) -> Any:
-    return await _service(request).list_webhooks(
+    return await webhooks.list_webhooks(
         reading, principal, app, cursor=cursor, limit=parse_limit(limit)
     )
 
 
 @router.get("/v1/webhooks/{webhook}", response_model=Webhook)
 async def get_webhook(
-    webhook: str, request: Request, principal: CurrentPrincipal, reading: Reading
+    webhook: str, principal: CurrentPrincipal, webhooks: Webhooks, reading: Reading
 ) -> Any:
-    return await _service(request).get(reading, principal, webhook)
+    return await webhooks.get(reading, principal, webhook)
 
 
 @router.patch(
@@ -75,16 +74,16 @@ async def get_webhook(
     summary="Change the URL, datasets or events; disable or re-enable",
 )
 async def update_webhook(
-    webhook: str, body: WebhookPatch, request: Request, principal: CurrentPrincipal, work: Work
+    webhook: str, body: WebhookPatch, principal: CurrentPrincipal, webhooks: Webhooks, work: Work
 ) -> Any:
-    return await _service(request).update(work, principal, webhook, body)
+    return await webhooks.update(work, principal, webhook, body)
 
 
 @router.delete("/v1/webhooks/{webhook}", status_code=204)
 async def delete_webhook(
-    webhook: str, request: Request, principal: CurrentPrincipal, work: Work
+    webhook: str, principal: CurrentPrincipal, webhooks: Webhooks, work: Work
 ) -> Response:
-    await _service(request).delete(work, principal, webhook)
+    await webhooks.delete(work, principal, webhook)
     return Response(status_code=204)
 
 
@@ -95,14 +94,14 @@ async def delete_webhook(
 )
 async def list_deliveries(
     webhook: str,
-    request: Request,
     principal: CurrentPrincipal,
+    webhooks: Webhooks,
     reading: Reading,
     status: Status | None = None,
     limit: Limit = None,
     cursor: Cursor = None,
 ) -> Any:
-    return await _service(request).deliveries(
+    return await webhooks.deliveries(
         reading, principal, webhook, status=status, cursor=cursor, limit=parse_limit(limit)
     )
 
@@ -113,9 +112,9 @@ async def list_deliveries(
     summary="Queue a failed, delivered or cancelled delivery again, due now",
 )
 async def retry_delivery(
-    webhook: str, delivery: str, request: Request, principal: CurrentPrincipal, work: Work
+    webhook: str, delivery: str, principal: CurrentPrincipal, webhooks: Webhooks, work: Work
 ) -> Any:
-    return await _service(request).retry(work, principal, webhook, delivery)
+    return await webhooks.retry(work, principal, webhook, delivery)
 
 
 @router.post(
@@ -124,9 +123,9 @@ async def retry_delivery(
     summary="Deliver again the events of a dataset from a seq (while still in the feed)",
 )
 async def replay(
-    webhook: str, body: Replay, request: Request, principal: CurrentPrincipal, work: Work
+    webhook: str, body: Replay, principal: CurrentPrincipal, webhooks: Webhooks, work: Work
 ) -> Any:
-    return await _service(request).replay(work, principal, webhook, body)
+    return await webhooks.replay(work, principal, webhook, body)
 
 
 @router.post(
@@ -136,9 +135,9 @@ async def replay(
 )
 async def rotate_secret(
     webhook: str,
-    request: Request,
     principal: CurrentPrincipal,
+    webhooks: Webhooks,
     work: Work,
     body: RotateSecret | None = None,
 ) -> Any:
-    return await _service(request).rotate_secret(work, principal, webhook, body or RotateSecret())
+    return await webhooks.rotate_secret(work, principal, webhook, body or RotateSecret())

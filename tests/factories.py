@@ -132,3 +132,33 @@ async def granted(
     assert approved.status_code == 200, approved.text
     body: dict[str, Any] = approved.json()
     return body
+
+
+async def make_user(client: httpx.AsyncClient, password: str, **overrides: Any) -> dict[str, Any]:
+    """A user account (``client`` is the platform administrator's)."""
+    payload: dict[str, Any] = {"email": f"{unique('user')}@example.test", "password": password}
+    payload.update(overrides)
+    response = await client.post("/v1/users", json=payload)
+    assert response.status_code == 201, response.text
+    body: dict[str, Any] = response.json()
+    return body
+
+
+async def sign_in(anon: httpx.AsyncClient, email: str, password: str) -> str:
+    """A user's bearer access token, from the password sign-in (``POST /v1/auth/token``)."""
+    response = await anon.post("/v1/auth/token", json={"email": email, "password": password})
+    assert response.status_code == 200, response.text
+    token: str = response.json()["access_token"]
+    return token
+
+
+async def client_credentials_token(anon: httpx.AsyncClient, app: dict[str, Any]) -> str:
+    """An app's OAuth 2.0 access token (client credentials, every scope the app holds)."""
+    response = await anon.post(
+        "/oauth/token",
+        data={"grant_type": "client_credentials"},
+        auth=(app["client_id"], app["client_secret"]),
+    )
+    assert response.status_code == 200, response.text
+    token: str = response.json()["access_token"]
+    return token

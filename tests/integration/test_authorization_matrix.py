@@ -18,7 +18,15 @@ Columns (who calls):
   the restricted dataset D hides its ``secret`` field.
 - ``right_grant``: an app of C holding every read and write scope (not
   ``admin``) with a live read-write grant on D.
+- ``right_grant_oauth``: the same app with an OAuth 2.0 access token (client
+  credentials) instead of an API key.
+- ``member_user``: a user holding the ``member`` role in P, with the access token
+  its password sign-in (``POST /v1/auth/token``) gave it: it reads and writes
+  P's datasets, D included, and manages nothing.
 - ``admin``: the platform administrator.
+
+Every row states the status for each column: the API-key columns in order, then
+``oauth=`` and ``user=``.
 
 The world is built once per module: the provider P owns the restricted
 dataset D and a public dataset; C runs the grantee apps; W runs the outsider.
@@ -26,9 +34,14 @@ Cells that change something work on their own throwaway object (a fresh
 record, app, key, member, dataset, request or grant), so no cell depends on
 another and the shared objects stay as they are.
 
-Beyond the status, no column but ``right_grant`` and ``admin`` ever receives
-D's hidden value, and list rows (``Row.check``) assert that each tenant's lists
-hold only its own orgs, apps, grants, requests, datasets and audit rows.
+Beyond the status, no column but those in ``SEES_SECRET`` (the right-grant app,
+either credential, P's member and the platform administrator) ever receives D's
+hidden value, and list rows (``Row.check``) assert that each tenant's lists hold
+only its own orgs, apps, grants, requests, datasets and audit rows.
+
+The record and bulk routes are served by direct routes placed before FastAPI's
+router; their rows (``DIRECT_OPERATIONS``) also run against a second app built
+without them (``routed_only``), expecting the same status in every column.
 
 Every denial (401, 403, and a 404 or 422 hiding what the caller may not see)
 must leave exactly one ``denied`` audit row carrying the request's
@@ -51,8 +64,20 @@ import orjson
 import pytest
 from fastapi import FastAPI
 
+from entrepot.app import create_app
+from entrepot.direct_routes import DirectRoute
+from entrepot.settings import Settings
 from tests.conftest import ADMIN_TOKEN
-from tests.factories import make_app, make_dataset, make_key, make_org, unique
+from tests.factories import (
+    client_credentials_token,
+    make_app,
+    make_dataset,
+    make_key,
+    make_org,
+    sign_in,
+    unique,
+)
+from tests.integration.edge_helpers import routed_only
 
 CREDENTIAL_COLUMNS = (
     "no_credential",
@@ -60,7 +85,17 @@ CREDENTIAL_COLUMNS = (
     "expired_credential",
     "revoked_credential",
 )
-PRINCIPAL_COLUMNS = ("wrong_org", "missing_scope", "grant_without_field", "right_grant", "admin")
+PRINCIPAL_COLUMNS = (
+    "wrong_org",
+    "missing_scope",
+    "grant_without_field",
+    "right_grant",
+    "right_grant_oauth",
+    "member_user",
+    "admin",
+)
+# The columns that read D in full, hidden field included.
+SEES_SECRET = frozenset({"right_grant", "right_grant_oauth", "member_user", "admin"})
 COLUMNS = CREDENTIAL_COLUMNS + PRINCIPAL_COLUMNS
 
 READ = ["changes:read", "datasets:read", "records:read"]
@@ -142,6 +177,10 @@ class World:
             {"wrong_org": "outsider", "grant_without_field": "narrowed"}.get(column, "right")
         )
 
+    def own_apps(self, column: str) -> set[str]:
+        """The apps a tenant column's caller acts for: none for the signed-in user."""
+        return set() if column == "member_user" else {self.own_app(column)}
+
     async def key(self, actor: str, scopes: list[str]) -> str:
         """A key of ``actor``'s app holding ``scopes`` (one per actor and scopes)."""
         wanted = tuple(sorted(scopes))
@@ -176,7 +215,7 @@ class World:
                 )
             )["name"]
         )
-        if grant_to == "right_grant":
+        if grant_to in ("right_grant", "right_grant_oauth"):  # one app, two credentials
             await self.grant(name, "right", READ_WRITE)
         elif grant_to == "grant_without_field":
             await self.grant(name, "narrowed", READ, fields=VISIBLE_FIELDS)
@@ -280,7 +319,9 @@ async def db(database_url: str) -> AsyncIterator[asyncpg.Connection]:
 
 
 @pytest.fixture(scope="module")
-async def world(client: httpx.AsyncClient, db: asyncpg.Connection) -> World:
+async def world(
+    client: httpx.AsyncClient, anon: httpx.AsyncClient, db: asyncpg.Connection
+) -> World:
     provider = (await make_org(client))["name"]
     consumer_org = await make_org(client)
     consumer = consumer_org["name"]
@@ -324,6 +365,13 @@ async def world(client: httpx.AsyncClient, db: asyncpg.Connection) -> World:
     gone = await client.delete(f"/v1/apps/{w.app_id('right')}/keys/{revoked['id']}")
     assert gone.status_code == 204, gone.text
 
+    # A user holding the member role in P, signed in with a password like a person.
+    member = await w.new_user()
+    joined = await client.post(
+        f"/v1/orgs/{provider}/members", json={"email": member["email"], "role": "member"}
+    )
+    assert joined.status_code == 201, joined.text
+
     w.tokens = {
         "no_credential": None,
         "bad_credential": "ent_" + secrets.token_urlsafe(32),
@@ -332,6 +380,8 @@ async def world(client: httpx.AsyncClient, db: asyncpg.Connection) -> World:
         "wrong_org": await w.as_app("outsider"),
         "grant_without_field": await w.as_app("narrowed"),
         "right_grant": await w.as_app("right"),
+        "right_grant_oauth": await client_credentials_token(anon, apps["right"]),
+        "member_user": await sign_in(anon, member["email"], PASSWORD),
         "admin": ADMIN_TOKEN,
     }
     return w
@@ -382,13 +432,24 @@ class Row:
 
 
 def expect(
-    wrong_org: int, missing_scope: int, grant_without_field: int, right_grant: int, admin: int
+    wrong_org: int,
+    missing_scope: int,
+    grant_without_field: int,
+    right_grant: int,
+    admin: int,
+    *,
+    oauth: int,
+    user: int,
 ) -> dict[str, int]:
+    """The five API-key columns in order, then ``oauth`` (the right-grant app's OAuth
+    access token) and ``user`` (the signed-in member of P)."""
     return {
         "wrong_org": wrong_org,
         "missing_scope": missing_scope,
         "grant_without_field": grant_without_field,
         "right_grant": right_grant,
+        "right_grant_oauth": oauth,
+        "member_user": user,
         "admin": admin,
     }
 
@@ -456,8 +517,8 @@ async def doomed_member(w: World, column: str) -> Call:
 
 
 async def new_request(w: World, column: str) -> Call:
-    # The outsider asks on behalf of C's app: acting for another tenant's app.
-    app = w.app_id("right") if column == "wrong_org" else w.own_app(column)
+    # The outsider and P's member ask on behalf of C's app: acting for another tenant's app.
+    app = w.app_id("right") if column in ("wrong_org", "member_user") else w.own_app(column)
     body = {"app": app, "scopes": READ, "reason": "the matrix"}
     return Call(f"/v1/datasets/{await w.new_restricted()}/access-requests", json=body)
 
@@ -568,22 +629,23 @@ def data(response: httpx.Response) -> list[dict[str, Any]]:
 
 def own_orgs(w: World, column: str, response: httpx.Response) -> None:
     names = {o["name"] for o in data(response)}
+    own = {"wrong_org": w.outsider, "member_user": w.provider}.get(column, w.consumer)
     if column != "admin":
-        assert names == {w.outsider if column == "wrong_org" else w.consumer}, names
+        assert names == {own}, names
 
 
 def own_apps(w: World, column: str, response: httpx.Response) -> None:
     ids = {a["id"] for a in data(response)}
     if column != "admin":  # an app without the admin scope sees only itself
-        assert ids == {w.own_app(column)}, ids
+        assert ids == w.own_apps(column), ids
 
 
 def own_app_items(w: World, column: str, response: httpx.Response) -> None:
     """Grants or access requests: those of the caller's own app only."""
     apps = {item["app"] for item in data(response)}
     if column != "admin":
-        assert apps <= {w.own_app(column)}, apps
-    if column in ("missing_scope", "right_grant"):
+        assert apps <= w.own_apps(column), apps
+    if column in ("missing_scope", "right_grant", "right_grant_oauth"):
         assert w.grant_id in {g["id"] for g in data(response)} or w.request_id in {
             r["id"] for r in data(response)
         }
@@ -624,37 +686,45 @@ def created_webhook(w: World, column: str, response: httpx.Response) -> None:
 def narrowed_changes(w: World, column: str, response: httpx.Response) -> None:
     """The feed is not vacuously empty: the shared record's creation is in it."""
     assert w.record_id in response.text, response.text[:400]
-    assert (SECRET in response.text) is (column in ("right_grant", "admin")), column
+    assert (SECRET in response.text) is (column in SEES_SECRET), column
 
 
-ALL_200 = expect(200, 200, 200, 200, 200)
-PLATFORM_ADMIN_ONLY = expect(403, 403, 403, 403, 200)
-PLATFORM_ADMIN_ONLY_CREATE = expect(403, 403, 403, 403, 201)
-OWN_APP_ONLY = expect(404, 404, 404, 403, 200)  # an app sees itself; managing needs admin
+ALL_200 = expect(200, 200, 200, 200, 200, oauth=200, user=200)
+PLATFORM_ADMIN_ONLY = expect(403, 403, 403, 403, 200, oauth=403, user=403)
+PLATFORM_ADMIN_ONLY_CREATE = expect(403, 403, 403, 403, 201, oauth=403, user=403)
+# An app sees itself; managing it needs admin; P's member sees no app of C.
+OWN_APP_ONLY = expect(404, 404, 404, 403, 200, oauth=403, user=404)
 
 
 def own_webhook_only(ok: int) -> dict[str, int]:
     """The app itself with webhooks:manage, its org's admins and the platform admin; the
     app without the scope is refused (403), everyone else sees no such app or webhook."""
-    return expect(404, 403, 404, ok, ok)
+    return expect(404, 403, 404, ok, ok, oauth=ok, user=404)
 
 
 ROWS: list[Row] = [
     # Organisations (C is the target).
-    Row("POST", "/v1/orgs", new_org, expect(403, 403, 403, 403, 201), "admin", "p_admin"),
+    Row(
+        "POST",
+        "/v1/orgs",
+        new_org,
+        expect(403, 403, 403, 403, 201, oauth=403, user=403),
+        "admin",
+        "p_admin",
+    ),
     Row("GET", "/v1/orgs", fixed(lambda w: "/v1/orgs"), ALL_200, None, check=own_orgs),
     Row(
         "GET",
         "/v1/orgs/{org}",
         fixed(lambda w: f"/v1/orgs/{w.consumer}"),
-        expect(404, 200, 200, 200, 200),
+        expect(404, 200, 200, 200, 200, oauth=200, user=404),
         None,
     ),
     Row(
         "POST",
         "/v1/orgs/{org}/members",
         new_member,
-        expect(404, 403, 403, 403, 201),
+        expect(404, 403, 403, 403, 201, oauth=403, user=404),
         "admin",
         "c_admin",
     ),
@@ -662,7 +732,7 @@ ROWS: list[Row] = [
         "GET",
         "/v1/orgs/{org}/members",
         fixed(lambda w: f"/v1/orgs/{w.consumer}/members"),
-        expect(404, 403, 403, 403, 200),
+        expect(404, 403, 403, 403, 200, oauth=403, user=404),
         "admin",
         "c_admin",
     ),
@@ -670,7 +740,7 @@ ROWS: list[Row] = [
         "DELETE",
         "/v1/orgs/{org}/members/{user_id}",
         doomed_member,
-        expect(404, 403, 403, 403, 204),
+        expect(404, 403, 403, 403, 204, oauth=403, user=404),
         "admin",
         "c_admin",
     ),
@@ -679,16 +749,16 @@ ROWS: list[Row] = [
         "POST",
         "/v1/datasets",
         new_dataset,
-        expect(422, 403, 403, 403, 201),
+        expect(422, 403, 403, 403, 201, oauth=403, user=422),
         "admin",
         "c_admin",
-        hidden_422=frozenset({"wrong_org"}),
+        hidden_422=frozenset({"wrong_org", "member_user"}),
     ),
     Row(
         "GET",
         "/v1/datasets",
         fixed(lambda w: "/v1/datasets", params=lambda w: {"org": w.provider, "limit": "1000"}),
-        expect(200, 403, 200, 200, 200),
+        expect(200, 403, 200, 200, 200, oauth=200, user=200),
         "datasets:read",
         check=visible_datasets,
     ),
@@ -696,14 +766,14 @@ ROWS: list[Row] = [
         "GET",
         "/v1/datasets/{ds}",
         fixed(lambda w: f"/v1/datasets/{w.ds}"),
-        expect(404, 403, 200, 200, 200),
+        expect(404, 403, 200, 200, 200, oauth=200, user=200),
         "datasets:read",
     ),
     Row(
         "PATCH",
         "/v1/datasets/{ds}",
         fixed(lambda w: f"/v1/datasets/{w.ds}", json={"description": "Touched by the matrix"}),
-        expect(404, 403, 403, 403, 200),
+        expect(404, 403, 403, 403, 200, oauth=403, user=403),
         "admin",
         "p_admin",
     ),
@@ -711,7 +781,7 @@ ROWS: list[Row] = [
         "DELETE",
         "/v1/datasets/{ds}",
         doomed_dataset,
-        expect(404, 403, 403, 403, 204),
+        expect(404, 403, 403, 403, 204, oauth=403, user=403),
         "admin",
         "p_admin",
     ),
@@ -720,13 +790,20 @@ ROWS: list[Row] = [
         "POST",
         "/v1/apps",
         new_app,
-        expect(422, 403, 403, 403, 201),
+        expect(422, 403, 403, 403, 201, oauth=403, user=422),
         "admin",
         "c_admin",
-        hidden_422=frozenset({"wrong_org"}),
+        hidden_422=frozenset({"wrong_org", "member_user"}),
     ),
     Row("GET", "/v1/apps", fixed(lambda w: "/v1/apps"), ALL_200, None, check=own_apps),
-    Row("GET", "/v1/apps/{app}", fixed(r_app), expect(404, 404, 404, 200, 200), "admin", "c_admin"),
+    Row(
+        "GET",
+        "/v1/apps/{app}",
+        fixed(r_app),
+        expect(404, 404, 404, 200, 200, oauth=200, user=404),
+        "admin",
+        "c_admin",
+    ),
     Row(
         "PATCH",
         "/v1/apps/{app}",
@@ -739,7 +816,7 @@ ROWS: list[Row] = [
         "DELETE",
         "/v1/apps/{app}",
         doomed_app,
-        expect(404, 404, 404, 404, 204),
+        expect(404, 404, 404, 404, 204, oauth=404, user=404),
         "admin",
         "c_admin",
     ),
@@ -755,7 +832,7 @@ ROWS: list[Row] = [
         "POST",
         "/v1/apps/{app}/keys",
         fixed(lambda w: f"{r_app(w)}/keys", json={"name": "matrix"}),
-        expect(404, 404, 404, 403, 201),
+        expect(404, 404, 404, 403, 201, oauth=403, user=404),
         "admin",
         "c_admin",
     ),
@@ -771,7 +848,7 @@ ROWS: list[Row] = [
         "DELETE",
         "/v1/apps/{app}/keys/{key_id}",
         doomed_key,
-        expect(404, 404, 404, 403, 204),
+        expect(404, 404, 404, 403, 204, oauth=403, user=404),
         "admin",
         "c_admin",
     ),
@@ -779,7 +856,7 @@ ROWS: list[Row] = [
         "POST",
         "/v1/apps/{app}/keys/{key_id}/rotate",
         rotated_key,
-        expect(404, 404, 404, 403, 201),
+        expect(404, 404, 404, 403, 201, oauth=403, user=404),
         "admin",
         "c_admin",
     ),
@@ -788,7 +865,7 @@ ROWS: list[Row] = [
         "GET",
         "/v1/audit",
         fixed(lambda w: "/v1/audit", params=lambda w: {"org": w.consumer}),
-        expect(404, 403, 403, 403, 200),
+        expect(404, 403, 403, 403, 200, oauth=403, user=403),
         "admin",
         "c_admin",
         check=own_audit_rows,
@@ -797,7 +874,7 @@ ROWS: list[Row] = [
         "GET",
         "/v1/audit/export",
         fixed(lambda w: "/v1/audit/export", params=lambda w: {"org": w.consumer}),
-        expect(404, 403, 403, 403, 200),
+        expect(404, 403, 403, 403, 200, oauth=403, user=403),
         "admin",
         "c_admin",
         check=own_audit_rows,
@@ -828,7 +905,7 @@ ROWS: list[Row] = [
         "DELETE",
         "/v1/plans/{plan}",
         doomed_plan,
-        expect(403, 403, 403, 403, 204),
+        expect(403, 403, 403, 403, 204, oauth=403, user=403),
         "admin",
         "p_admin",
     ),
@@ -836,16 +913,24 @@ ROWS: list[Row] = [
         "GET",
         "/v1/apps/{app}/usage",
         fixed(lambda w: f"{r_app(w)}/usage"),
-        expect(404, 404, 404, 200, 200),
+        expect(404, 404, 404, 200, 200, oauth=200, user=404),
         "admin",
         "c_admin",
     ),
-    Row("POST", "/v1/users", new_user, expect(403, 403, 403, 403, 201), "admin", "p_admin"),
+    Row(
+        "POST",
+        "/v1/users",
+        new_user,
+        expect(403, 403, 403, 403, 201, oauth=403, user=403),
+        "admin",
+        "p_admin",
+    ),
     Row(
         "GET",
         "/v1/users/me",
         fixed(lambda w: "/v1/users/me"),
-        expect(404, 404, 404, 404, 404),  # no user stands behind an app or admin key
+        # No user stands behind an app or admin key; the signed-in user is one.
+        expect(404, 404, 404, 404, 404, oauth=404, user=200),
         None,
         not_denied=frozenset(PRINCIPAL_COLUMNS),
     ),
@@ -862,9 +947,10 @@ ROWS: list[Row] = [
         "POST",
         "/v1/datasets/{ds}/access-requests",
         new_request,
-        expect(422, 201, 201, 201, 201),  # anyone may ask for its own app, no one for another's
+        # Anyone may ask for its own app, no one for another's.
+        expect(422, 201, 201, 201, 201, oauth=201, user=422),
         None,
-        hidden_422=frozenset({"wrong_org"}),
+        hidden_422=frozenset({"wrong_org", "member_user"}),
     ),
     Row(
         "GET",
@@ -878,7 +964,7 @@ ROWS: list[Row] = [
         "GET",
         "/v1/access-requests/{request_id}",
         fixed(lambda w: f"/v1/access-requests/{w.request_id}"),
-        expect(404, 200, 404, 200, 200),
+        expect(404, 200, 404, 200, 200, oauth=200, user=404),
         None,
     ),
     Row(
@@ -909,14 +995,14 @@ ROWS: list[Row] = [
         "GET",
         "/v1/grants/{grant_id}",
         fixed(lambda w: f"/v1/grants/{w.grant_id}"),
-        expect(404, 200, 404, 200, 200),
+        expect(404, 200, 404, 200, 200, oauth=200, user=404),
         None,
     ),
     Row(
         "DELETE",
         "/v1/grants/{grant_id}",
         doomed_grant,
-        expect(404, 404, 404, 403, 204),
+        expect(404, 404, 404, 403, 204, oauth=403, user=404),
         "admin",
         "p_admin",
     ),
@@ -925,63 +1011,63 @@ ROWS: list[Row] = [
         "GET",
         "/v1/datasets/{ds}/records",
         fixed(lambda w: f"/v1/datasets/{w.ds}/records", params={"sort": "secret"}),
-        expect(404, 403, 400, 200, 200),
+        expect(404, 403, 400, 200, 200, oauth=200, user=200),
         "records:read",
     ),
     Row(
         "POST",
         "/v1/datasets/{ds}/records",
         new_record,
-        expect(404, 403, 403, 201, 201),
+        expect(404, 403, 403, 201, 201, oauth=201, user=201),
         "records:write",
     ),
     Row(
         "GET",
         "/v1/datasets/{ds}/records/{record_id}",
         fixed(lambda w: f"/v1/datasets/{w.ds}/records/{w.record_id}"),
-        expect(404, 403, 200, 200, 200),
+        expect(404, 403, 200, 200, 200, oauth=200, user=200),
         "records:read",
     ),
     Row(
         "PUT",
         "/v1/datasets/{ds}/records/{record_id}",
         put_record,
-        expect(404, 403, 403, 201, 201),
+        expect(404, 403, 403, 201, 201, oauth=201, user=201),
         "records:write",
     ),
     Row(
         "PATCH",
         "/v1/datasets/{ds}/records/{record_id}",
         patched_record,
-        expect(404, 403, 403, 200, 200),
+        expect(404, 403, 403, 200, 200, oauth=200, user=200),
         "records:write",
     ),
     Row(
         "DELETE",
         "/v1/datasets/{ds}/records/{record_id}",
         doomed_record,
-        expect(404, 403, 403, 204, 204),
+        expect(404, 403, 403, 204, 204, oauth=204, user=204),
         "records:write",
     ),
     Row(
         "POST",
         "/v1/datasets/{ds}/import",
         imported,
-        expect(404, 403, 403, 200, 200),
+        expect(404, 403, 403, 200, 200, oauth=200, user=200),
         "records:write",
     ),
     Row(
         "GET",
         "/v1/datasets/{ds}/export",
         fixed(lambda w: f"/v1/datasets/{w.ds}/export", params={"format": "ndjson"}),
-        expect(404, 403, 200, 200, 200),
+        expect(404, 403, 200, 200, 200, oauth=200, user=200),
         "records:read",
     ),
     Row(
         "GET",
         "/v1/datasets/{ds}/changes",
         fixed(lambda w: f"/v1/datasets/{w.ds}/changes"),
-        expect(404, 403, 200, 200, 200),
+        expect(404, 403, 200, 200, 200, oauth=200, user=200),
         "changes:read",
         check=narrowed_changes,
     ),
@@ -1058,11 +1144,49 @@ ROWS: list[Row] = [
     ),
 ]
 
+# Served by direct routes placed before FastAPI's router (entrepot.direct_routes): these
+# rows run twice, on the app as served and on one without its direct routes ("routed"),
+# with the same expected status in every column.
+DIRECT_OPERATIONS = frozenset(
+    {
+        ("GET", "/v1/datasets/{ds}/records"),
+        ("POST", "/v1/datasets/{ds}/records"),
+        ("GET", "/v1/datasets/{ds}/records/{record_id}"),
+        ("PUT", "/v1/datasets/{ds}/records/{record_id}"),
+        ("PATCH", "/v1/datasets/{ds}/records/{record_id}"),
+        ("DELETE", "/v1/datasets/{ds}/records/{record_id}"),
+        ("POST", "/v1/datasets/{ds}/import"),
+        ("GET", "/v1/datasets/{ds}/export"),
+    }
+)
+SERVED, ROUTED = "served", "routed"
+SUFFIX = {SERVED: "", ROUTED: "-routed"}  # as-served cells keep their ids
+
 CELLS = [
-    pytest.param(row, column, id=f"{row.method} {row.path}-{column}")
+    pytest.param(row, column, via, id=f"{row.method} {row.path}-{column}{SUFFIX[via]}")
     for row in ROWS
     for column in COLUMNS
+    for via in ((SERVED, ROUTED) if row.operation in DIRECT_OPERATIONS else (SERVED,))
 ]
+
+
+@pytest.fixture(scope="module")
+async def routed_anon(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
+    """An unauthenticated client of a second app on the same store, without direct routes:
+    every request goes through FastAPI's router and dependency solver."""
+    application = routed_only(create_app(settings))
+    assert not any(isinstance(r, DirectRoute) for r in application.router.routes)
+    async with application.router.lifespan_context(application):
+        transport = httpx.ASGITransport(app=application)
+        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as c:
+            yield c
+
+
+@pytest.fixture
+def caller(via: str, request: pytest.FixtureRequest) -> httpx.AsyncClient:
+    """The app a cell's request goes to: as served, or the routed one (started only if used)."""
+    client: httpx.AsyncClient = request.getfixturevalue("anon" if via == SERVED else "routed_anon")
+    return client
 
 
 def operations(app: FastAPI) -> set[tuple[str, str]]:
@@ -1094,9 +1218,26 @@ def test_every_endpoint_has_a_row(app: FastAPI) -> None:
     assert not stale, f"Rows for operations the OpenAPI document no longer has: {sorted(stale)}"
 
 
-@pytest.mark.parametrize(("row", "column"), CELLS)
+def test_every_direct_route_runs_both_ways(app: FastAPI) -> None:
+    """DIRECT_OPERATIONS is exactly what the served app answers with direct routes."""
+    direct = {
+        (method, route.path)
+        for route in app.router.routes
+        if isinstance(route, DirectRoute)
+        for method in route.declared.methods
+    }
+    assert direct == DIRECT_OPERATIONS
+    assert {row.operation for row in ROWS} >= DIRECT_OPERATIONS
+
+
+@pytest.mark.parametrize(("row", "column", "via"), CELLS)
 async def test_cell(
-    row: Row, column: str, world: World, anon: httpx.AsyncClient, db: asyncpg.Connection
+    row: Row,
+    column: str,
+    via: str,
+    world: World,
+    caller: httpx.AsyncClient,
+    db: asyncpg.Connection,
 ) -> None:
     call = await row.make(world, column)
     rid = "matrix-" + uuid.uuid4().hex
@@ -1108,7 +1249,7 @@ async def test_cell(
     )
     if token is not None:
         headers.update(bearer(token))
-    response = await anon.request(
+    response = await caller.request(
         row.method,
         call.path,
         params=call.params,
@@ -1118,14 +1259,14 @@ async def test_cell(
     )
     expected = row.status(column)
     assert response.status_code == expected, (
-        f"{row.method} {row.path} as {column}: expected {expected}, "
+        f"{row.method} {row.path} as {column} ({via}): expected {expected}, "
         f"got {response.status_code}: {response.text[:400]}"
     )
     if expected == 401:
         assert response.headers["WWW-Authenticate"].startswith("Bearer"), response.headers
     if row.check is not None and response.is_success:
         row.check(world, column, response)
-    if column not in ("right_grant", "admin"):
+    if column not in SEES_SECRET:
         assert SECRET not in response.text, f"{column} saw the hidden field's value"
     denied = await db.fetchval(
         "SELECT count(*) FROM audit_log WHERE request_id = $1 AND outcome = 'denied'", rid
@@ -1231,7 +1372,7 @@ async def test_a_public_dataset_is_readable_by_any_app_and_writable_by_none_with
 async def test_the_columns_are_what_they_claim(world: World, anon: httpx.AsyncClient) -> None:
     """The grant columns differ only in the hidden field, and the outsider sees no D."""
     record_path = f"/v1/datasets/{world.ds}/records/{world.record_id}"
-    for column in ("right_grant", "admin"):
+    for column in sorted(SEES_SECRET):
         seen = await anon.get(record_path, headers=bearer(world.tokens[column] or ""))
         assert seen.json()["data"]["secret"] == SECRET, column
         feed = await anon.get(
@@ -1266,6 +1407,24 @@ async def test_the_columns_are_what_they_claim(world: World, anon: httpx.AsyncCl
         )
         assert (world.ds in listed) is sees_d, column
         assert world.public_ds in listed, column
+
+
+async def test_the_token_columns_are_the_credentials_they_claim(
+    world: World, anon: httpx.AsyncClient
+) -> None:
+    """right_grant_oauth is a signed token of the right-grant app, not one of its keys;
+    member_user is a signed-in user holding the member role in P and nowhere else."""
+    oauth, user = world.tokens["right_grant_oauth"] or "", world.tokens["member_user"] or ""
+    for token in (oauth, user):
+        assert token.count(".") == 2, "an access token is a JWT"
+        assert not token.startswith("ent_"), "not an API key"
+    apps = await anon.get("/v1/apps", headers=bearer(oauth))
+    assert [a["id"] for a in apps.json()["data"]] == [world.app_id("right")]
+    assert (await anon.get("/v1/users/me", headers=bearer(oauth))).status_code == 404
+    me = await anon.get("/v1/users/me", headers=bearer(user))
+    assert me.status_code == 200, me.text
+    assert me.json()["is_platform_admin"] is False
+    assert [(m["org"], m["role"]) for m in me.json()["memberships"]] == [(world.provider, "member")]
 
 
 async def test_a_key_issued_with_no_scopes_holds_none(

@@ -14,6 +14,7 @@ from entrepot.changes.follow import Follower
 from tests.factories import make_dataset
 from tests.integration.edge_helpers import http_scope, request_until
 from tests.integration.test_access_requests import eventually
+from tests.waiting import until
 
 
 async def feed(client: httpx.AsyncClient, ds: str, **params: Any) -> dict[str, Any]:
@@ -65,22 +66,40 @@ async def test_bulk_import_emits_changes(client: httpx.AsyncClient) -> None:
     assert [c["seq"] for c in changes] == [1, 2, 3, 4, 5]
 
 
-async def test_long_poll_wakes_on_commit(client: httpx.AsyncClient) -> None:
+async def test_long_poll_wakes_on_commit(client: httpx.AsyncClient, app: FastAPI) -> None:
+    """A poll already waiting when the write commits answers with it, long before its wait.
+
+    The write goes in only once the poll is seen waiting on the dataset (not after a
+    guessed delay, which on a slow machine let the write land first and the poll
+    answer without ever waiting). A poll whose wait runs out answers with the empty
+    page it read before waiting, so the change in the answer shows it was woken.
+    """
     ds = (await make_dataset(client, primary_key="sku"))["name"]
+    dataset_id = int((await feed(client, ds))["incarnation"])
+    waiter = app.state.follower.waiter
+    wait = 60  # the longest a poll may ask for
+    polling = asyncio.create_task(feed(client, ds, after=0, wait=wait))
 
-    async def write_later() -> float:
-        await asyncio.sleep(0.5)
-        await client.post(f"/v1/datasets/{ds}/records", json={"sku": "x", "name": "X", "price": 1})
-        return time.monotonic()
+    async def poll_is_waiting() -> bool:
+        return bool(waiter.waiting(dataset_id))
 
-    writer = asyncio.create_task(write_later())
-    started = time.monotonic()
-    page = await feed(client, ds, after=0, wait=10)
-    answered = time.monotonic()
-    committed = await writer
+    try:
+        await until(poll_is_waiting, "the long poll waiting on the dataset")
+        assert not polling.done()
+        written = await client.post(
+            f"/v1/datasets/{ds}/records", json={"sku": "x", "name": "X", "price": 1}
+        )
+        assert written.status_code == 201, written.text
+        committed = time.monotonic()
+        done, _ = await asyncio.wait({polling}, timeout=wait / 2)
+        answered = time.monotonic()
+        assert done, f"the poll was not woken by the commit ({answered - committed:.1f} s later)"
+    finally:
+        polling.cancel()  # a no-op once it has answered; else no poll outlives the test
+    page = polling.result()
     assert [c["id"] for c in page["changes"]] == ["x"]
-    assert answered - started < 5
-    assert answered - committed < 0.1 + 0.05
+    assert answered - committed < 5, "woken, but not promptly"
+    assert waiter.waiting(dataset_id) == 0
 
 
 async def test_long_poll_times_out_empty(client: httpx.AsyncClient) -> None:

@@ -7,14 +7,18 @@ Invariant: bad input of any shape gets a 4xx problem document
 The tests are ``async def`` functions decorated with ``@given``: pytest-asyncio
 runs each generated example on the session event loop, the same loop the
 session ``client`` fixture and the app's pool live on. ``EXAMPLES`` counts the
-examples each property really ran, and the last test checks the counts.
+examples each property really ran; the autouse ``each_property_runs_its_examples``
+fixture checks, as each property finishes, that it ran at least ``MIN_EXAMPLES``
+of them, so the check holds in any test order and when a property runs alone.
 """
 
 from __future__ import annotations
 
 import json
+import sys
 import uuid
 from collections import Counter
+from collections.abc import Iterator
 from typing import Any
 from urllib.parse import quote
 
@@ -767,13 +771,33 @@ PROPERTIES = (
 )
 
 
-def test_every_property_ran_its_examples(request: pytest.FixtureRequest) -> None:
-    """Guard against a runner that silently skips the generated examples."""
-    module = request.node.module
-    selected = {
-        item.name
-        for item in request.session.items
-        if getattr(item, "module", None) is module and item.name in PROPERTIES
+@pytest.fixture(autouse=True)
+def each_property_runs_its_examples(request: pytest.FixtureRequest) -> Iterator[None]:
+    """Guard against a runner that silently skips the generated examples.
+
+    Checked around each property itself (not by a later test reading what earlier
+    ones left behind), so it neither depends on test order nor passes vacuously
+    when a property is selected alone. Skipped when the property already failed:
+    Hypothesis stops at the first falsifying example and that failure says more.
+    """
+    name = request.node.originalname
+    if name not in PROPERTIES:
+        yield
+        return
+    ran_before, failed_before = EXAMPLES[name], request.session.testsfailed
+    yield
+    if request.session.testsfailed > failed_before:
+        return
+    ran = EXAMPLES[name] - ran_before
+    assert ran >= MIN_EXAMPLES, f"{name} ran {ran} generated examples, expected >= {MIN_EXAMPLES}"
+
+
+def test_every_property_is_counted_by_the_guard() -> None:
+    """Every @given test of this module is one the guard fixture above counts."""
+    module = sys.modules[__name__]
+    properties = {
+        name
+        for name, obj in vars(module).items()
+        if name.startswith("test_") and getattr(obj, "is_hypothesis_test", False)
     }
-    for name in selected:
-        assert EXAMPLES[name] >= MIN_EXAMPLES, (name, EXAMPLES[name])
+    assert properties == set(PROPERTIES)

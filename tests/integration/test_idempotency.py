@@ -8,9 +8,20 @@ import uuid
 import asyncpg
 import httpx
 
+from entrepot.records.idempotency import LOCK_NAMESPACE
 from tests.factories import make_dataset
+from tests.waiting import until
 
 WIDGET = {"sku": "w-1", "name": "Widget", "price": 9.5}
+# A backend of this database that holds an idempotency key's advisory lock (two-key
+# form: classid = namespace, objsubid = 2) while it waits on a lock the given backend holds.
+KEY_HELD_AND_BLOCKED = """
+SELECT count(*) FROM pg_locks l
+WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 2
+  AND l.classid::bigint = $1
+  AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())
+  AND $2::int = ANY(pg_blocking_pids(l.pid))
+"""
 
 
 def key() -> dict[str, str]:
@@ -81,7 +92,16 @@ async def test_concurrent_duplicate_while_first_in_flight_is_409(
         first = asyncio.create_task(
             client.post(f"/v1/datasets/{ds}/records", json=WIDGET, headers=headers)
         )
-        await asyncio.sleep(0.3)
+
+        async def first_holds_the_key_and_waits_on_us() -> bool:
+            return bool(await blocker.fetchval(KEY_HELD_AND_BLOCKED, LOCK_NAMESPACE, blocker_pid))
+
+        blocker_pid = blocker.get_server_pid()
+        await until(
+            first_holds_the_key_and_waits_on_us,
+            "the first request holding its idempotency key and waiting on the dataset row",
+        )
+        assert not first.done()
         second = await client.post(f"/v1/datasets/{ds}/records", json=WIDGET, headers=headers)
         assert second.status_code == 409
         assert second.headers["Retry-After"] == "1"

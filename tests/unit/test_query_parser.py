@@ -156,9 +156,9 @@ def test_any_params_parse_or_raise_bad_request(params: list[tuple[str, str]]) ->
 def test_repeated_parameter_is_refused() -> None:
     with pytest.raises(BadRequest) as err:
         query.parse([("filter[name]", "a"), ("filter[name]", "b")], SCHEMA)
-    assert err.value.errors == [
-        {"path": "query:filter[name]", "message": err.value.errors[0]["message"]}  # type: ignore[index]
-    ]
+    message = "Query parameter 'filter[name]' is given more than once."
+    assert err.value.detail == message
+    assert err.value.errors == [{"path": "query:filter[name]", "message": message}]
 
 
 @pytest.mark.parametrize(

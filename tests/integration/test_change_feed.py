@@ -76,7 +76,7 @@ async def test_long_poll_wakes_on_commit(client: httpx.AsyncClient, app: FastAPI
     """
     ds = (await make_dataset(client, primary_key="sku"))["name"]
     dataset_id = int((await feed(client, ds))["incarnation"])
-    waiter = app.state.follower.waiter
+    waiter = app.state.components.get(Follower).waiter
     wait = 60  # the longest a poll may ask for
     polling = asyncio.create_task(feed(client, ds, after=0, wait=wait))
 

@@ -34,7 +34,7 @@ from entrepot.changes.waiter import ChangeWaiter
 from entrepot.changes.waker import FeedWaker
 from entrepot.components import Components
 from entrepot.datasets.registry import DatasetRegistry
-from entrepot.direct_routes import direct_routes
+from entrepot.direct_routes import DirectAPI, direct_routes
 from entrepot.errors import install_handlers
 from entrepot.limits.auth_failures import AuthFailureThrottle
 from entrepot.limits.endpoints import router as limits_router
@@ -220,7 +220,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             await _close_pool(pool)
             log.info("stopped", pid=os.getpid())
 
-    app = FastAPI(
+    app = DirectAPI(
         title="Entrepot",
         version=__version__,
         description=DESCRIPTION,

@@ -42,6 +42,7 @@ from entrepot.limits.plans import PlanBook
 from entrepot.limits.repository import purge_usage
 from entrepot.limits.service import PlanService
 from entrepot.limits.sign_in import SignInThrottle
+from entrepot.liveness import Heartbeat, Liveness
 from entrepot.logging import configure as configure_logging
 from entrepot.middleware import EdgeMiddleware
 from entrepot.oauth.endpoints import admin_router as signing_keys_router
@@ -64,6 +65,7 @@ from entrepot.webhooks.runtime import WebhookRuntime
 log = structlog.get_logger("entrepot.app")
 
 POOL_CLOSE_SECONDS = 10.0
+HOUSEKEEPING_SECONDS = 600.0
 OTEL_OFF: TelemetryConfig = {"tracing": False, "metrics": False, "logs": False}
 
 DESCRIPTION = """Entrepot: publish datasets, grant access, read, write and sync records.
@@ -72,19 +74,23 @@ Authenticate with `Authorization: Bearer <API key or access token>`. Errors are
 RFC 9457 problem documents (`application/problem+json`)."""
 
 
-async def _housekeeping(app: FastAPI, settings: Settings) -> None:
+async def _housekeeping(app: FastAPI, settings: Settings, heartbeat: Heartbeat) -> None:
     while True:
-        await asyncio.sleep(600)
+        heartbeat.beat()
+        await asyncio.sleep(HOUSEKEEPING_SECONDS)
         try:
             removed = await purge_expired(app.state.pool, settings.idempotency_retention_hours)
             if removed:
                 log.info("idempotency_keys_purged", count=removed)
         except Exception as exc:  # keep the loop alive through store hiccups
             log.warning("housekeeping_failed", error=str(exc))
+        heartbeat.beat()
         try:
-            await compact_all(app.state.pool, settings.change_retention_hours * 3600)
+            retention = settings.change_retention_hours * 3600
+            await compact_all(app.state.pool, retention, progress=heartbeat.beat)
         except Exception as exc:
             log.warning("change_compaction_failed", error=str(exc))
+        heartbeat.beat()
         try:
             cutoff = datetime.now(UTC) - timedelta(days=settings.usage_retention_days)
             await purge_usage(app.state.pool, cutoff)
@@ -135,9 +141,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.datasets = registry
         app.state.access = access
         app.state.tokens = tokens
-        waiter = ChangeWaiter(dsn)
+        liveness = app.state.liveness = Liveness(
+            lag=settings.liveness_lag_seconds, grace=settings.liveness_grace_seconds
+        )
+        waiter = ChangeWaiter(dsn, liveness)
         waiter.start()
-        feed_waker = FeedWaker(pool, waiter)
+        feed_waker = FeedWaker(pool, waiter, liveness)
         feed_waker.start()
         app.state.feed_waker = feed_waker
         app.state.records = RecordService(
@@ -184,28 +193,33 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.feed = FeedService(access)
         app.state.follower = Follower(pool, app.state.feed, waiter)
         app.state.webhooks_runtime = WebhookRuntime.started(
-            pool, app.state.feed, waiter, dsn, settings
+            pool, app.state.feed, waiter, dsn, settings, liveness
         )
 
-        listener = InvalidationListener(dsn, invalidate)
+        listener = InvalidationListener(dsn, invalidate, liveness)
         listener.start()
         await wait_event(listener.connected, 5)
         app.state.meter = UsageMeter(
             pool,
             settings.usage_flush_seconds,
             after_flush=lambda now: app.state.limiter.quotas.refresh(pool, now),
+            liveness=liveness,
         )
         app.state.meter.start()
-        task = asyncio.create_task(_housekeeping(app, settings))
+        housekeeping = liveness.register("housekeeping", HOUSEKEEPING_SECONDS)
+        task = asyncio.create_task(_housekeeping(app, settings, housekeeping))
+        liveness.start()
         log.info("started", pid=os.getpid(), version=__version__)
         try:
             yield
         finally:
             app.state.draining = True
+            liveness.stop()  # the event loop's watch; each loop unregisters as it stops
             await app.state.webhooks_runtime.stop()
             await listener.stop()
             await feed_waker.stop()
             await waiter.stop()
+            liveness.unregister(housekeeping)
             await stop_tasks([task])
             await app.state.meter.stop()
             if app.state.redis is not None:

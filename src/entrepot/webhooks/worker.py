@@ -29,7 +29,8 @@ import structlog
 from entrepot import __version__
 from entrepot.aio import stop_tasks, wait_event
 from entrepot.auditing.log import record
-from entrepot.store.listen import listen_forever
+from entrepot.liveness import Heartbeat, Liveness
+from entrepot.store import listen
 from entrepot.webhooks import repository as repo
 from entrepot.webhooks import signing, ssrf
 from entrepot.webhooks.config import (
@@ -105,8 +106,11 @@ class DeliveryWorker:
         dsn: str,
         config: WebhookConfig,
         on_subscriptions: Callable[[], None] = lambda: None,
+        *,
+        liveness: Liveness | None = None,
     ) -> None:
         self.pool = pool
+        self.liveness = liveness or Liveness()
         self.on_subscriptions = on_subscriptions
         self.dsn = dsn
         self.config = config
@@ -116,6 +120,7 @@ class DeliveryWorker:
         self._slots = asyncio.Semaphore(config.concurrency)
         self._inflight: set[asyncio.Task[None]] = set()
         self._tasks: list[asyncio.Task[None]] = []
+        self._heartbeats: list[Heartbeat] = []
         self._client = httpx.AsyncClient(
             follow_redirects=False,
             timeout=httpx.Timeout(
@@ -127,13 +132,20 @@ class DeliveryWorker:
         )
 
     def start(self) -> None:
+        register = self.liveness.register
+        listener = register("webhook-listener", listen.EVERY_SECONDS)
+        # While every slot is busy the claimer waits for an attempt to end (its timeout).
+        claimer = register("webhook-claimer", self.config.timeout + IDLE_MAX_SECONDS)
+        stats = register("webhook-stats", STATS_SECONDS)
+        self._heartbeats = [listener, claimer, stats]
         self._tasks = [
-            asyncio.create_task(self._listen(), name="webhook-listener"),
-            asyncio.create_task(self._claim_loop(), name="webhook-claimer"),
-            asyncio.create_task(self._stats_loop(), name="webhook-stats"),
+            asyncio.create_task(self._listen(listener), name="webhook-listener"),
+            asyncio.create_task(self._claim_loop(claimer), name="webhook-claimer"),
+            asyncio.create_task(self._stats_loop(stats), name="webhook-stats"),
         ]
 
     async def stop(self) -> None:
+        self.liveness.unregister(*self._heartbeats)
         await stop_tasks(self._tasks)
         if self._inflight:  # let attempts in flight finish and record their outcome
             await asyncio.wait(set(self._inflight), timeout=DRAIN_SECONDS)
@@ -145,9 +157,11 @@ class DeliveryWorker:
 
     # --- loops ------------------------------------------------------------
 
-    async def _claim_loop(self) -> None:
+    async def _claim_loop(self, heartbeat: Heartbeat) -> None:
         while True:
+            heartbeat.beat()
             await self._slots.acquire()
+            heartbeat.beat()
             self._wake.clear()
             try:
                 lease = uuid.uuid4()
@@ -174,9 +188,10 @@ class DeliveryWorker:
                     delay = min(due, IDLE_MAX_SECONDS)
             await wait_event(self._wake, max(delay, 0.005))
 
-    async def _stats_loop(self) -> None:
+    async def _stats_loop(self, heartbeat: Heartbeat) -> None:
         rounds = 0
         while True:
+            heartbeat.beat()
             try:
                 row = await repo.backlog(self.pool, STUCK_AFTER_SECONDS)
                 QUEUE_DEPTH.set(row["depth"])
@@ -192,18 +207,19 @@ class DeliveryWorker:
                 log.warning("webhook_stats_failed", error=f"{type(exc).__name__}: {exc}")
             await asyncio.sleep(STATS_SECONDS)
 
-    async def _listen(self) -> None:
+    async def _listen(self, heartbeat: Heartbeat) -> None:
         def connected() -> None:
             self._wake.set()  # work may have arrived while we were not listening
             self.on_subscriptions()
 
-        await listen_forever(
+        await listen.listen_forever(
             self.dsn,
             repo.CHANNEL,
             self._on_message,
             on_connect=connected,
             on_disconnect=self._wake.set,
             name="webhooks",
+            heartbeat=heartbeat,
         )
 
     def _on_message(self, payload: str) -> None:

@@ -1,10 +1,11 @@
 """Deliver queued webhook events, in every replica.
 
-A claimer takes the next due delivery with ``FOR UPDATE SKIP LOCKED`` (so no
-two replicas take the same one) whenever one of ``concurrency`` slots is
-free. Only the earliest unfinished delivery of a record is claimable, so a
-record's events arrive in seq order. A claim is a lease: an attempt whose
-replica dies is claimed again once ``locked_until`` passes. Workers sleep
+A claimer takes due deliveries with ``FOR UPDATE SKIP LOCKED`` (so no two
+replicas take the same one) whenever one of ``concurrency`` slots is free: as
+many as there are free slots, in one statement. Only the earliest unfinished
+delivery of a record is claimable, so a record's events arrive in seq order
+(a batch holds at most one delivery per record). A claim is a lease: an
+attempt whose replica dies is claimed again once ``locked_until`` passes. Workers sleep
 until a NOTIFY on ``entrepot_webhooks`` (new or finished work, anywhere) or
 the next due time, at most a couple of seconds.
 """
@@ -162,31 +163,42 @@ class DeliveryWorker:
             heartbeat.beat()
             await self._slots.acquire()
             heartbeat.beat()
+            held = 1
+            while not self._slots.locked():  # every other free slot, without waiting
+                await self._slots.acquire()
+                held += 1
             self._wake.clear()
             try:
                 lease = uuid.uuid4()
                 async with self.pool.acquire() as conn, conn.transaction():
-                    job = await repo.claim(conn, lease, self.config.lease_seconds)
+                    jobs = await repo.claim(conn, lease, self.config.lease_seconds, held)
             except asyncio.CancelledError:
-                self._slots.release()
+                self._release(held)
                 raise
             except Exception as exc:
-                self._slots.release()
+                self._release(held)
                 log.warning("webhook_claim_failed", error=f"{type(exc).__name__}: {exc}")
                 await asyncio.sleep(1.0)
                 continue
-            if job is not None:
+            for job in jobs:  # each attempt gives its slot back when it ends
                 task = asyncio.create_task(self._deliver(job, lease))
                 self._inflight.add(task)
                 task.add_done_callback(self._inflight.discard)
-                continue
-            self._slots.release()
+            self._release(held - len(jobs))
+            if jobs and len(jobs) == held:
+                continue  # every slot busy: claim again as soon as one frees
+            # Fewer due than free slots: wait for new work, a finished attempt (which
+            # may make a record's next event claimable) or the next due time.
             delay = IDLE_MAX_SECONDS
             with contextlib.suppress(Exception):
                 due = await repo.seconds_until_due(self.pool)
                 if due is not None and due > 0:
                     delay = min(due, IDLE_MAX_SECONDS)
             await wait_event(self._wake, max(delay, 0.005))
+
+    def _release(self, slots: int) -> None:
+        for _ in range(slots):
+            self._slots.release()
 
     async def _stats_loop(self, heartbeat: Heartbeat) -> None:
         rounds = 0

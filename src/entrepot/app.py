@@ -44,6 +44,7 @@ from entrepot.limits.plans import PlanBook
 from entrepot.limits.repository import purge_usage
 from entrepot.limits.service import PlanService
 from entrepot.limits.sign_in import SignInThrottle
+from entrepot.liveness import Heartbeat, Liveness
 from entrepot.logging import configure as configure_logging
 from entrepot.middleware import EdgeMiddleware
 from entrepot.oauth.endpoints import admin_router as signing_keys_router
@@ -67,6 +68,7 @@ from entrepot.webhooks.runtime import WebhookRuntime
 log = structlog.get_logger("entrepot.app")
 
 POOL_CLOSE_SECONDS = 10.0
+HOUSEKEEPING_SECONDS = 600.0
 OTEL_OFF: TelemetryConfig = {"tracing": False, "metrics": False, "logs": False}
 
 DESCRIPTION = """Entrepot: publish datasets, grant access, read, write and sync records.
@@ -75,19 +77,23 @@ Authenticate with `Authorization: Bearer <API key or access token>`. Errors are
 RFC 9457 problem documents (`application/problem+json`)."""
 
 
-async def _housekeeping(pool: asyncpg.Pool, settings: Settings) -> None:
+async def _housekeeping(pool: asyncpg.Pool, settings: Settings, heartbeat: Heartbeat) -> None:
     while True:
-        await asyncio.sleep(600)
+        heartbeat.beat()
+        await asyncio.sleep(HOUSEKEEPING_SECONDS)
         try:
             removed = await purge_expired(pool, settings.idempotency_retention_hours)
             if removed:
                 log.info("idempotency_keys_purged", count=removed)
         except Exception as exc:  # keep the loop alive through store hiccups
             log.warning("housekeeping_failed", error=str(exc))
+        heartbeat.beat()
         try:
-            await compact_all(pool, settings.change_retention_hours * 3600)
+            retention = settings.change_retention_hours * 3600
+            await compact_all(pool, retention, progress=heartbeat.beat)
         except Exception as exc:
             log.warning("change_compaction_failed", error=str(exc))
+        heartbeat.beat()
         try:
             cutoff = datetime.now(UTC) - timedelta(days=settings.usage_retention_days)
             await purge_usage(pool, cutoff)
@@ -140,9 +146,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             )
         )
         await tokens.ensure_signing_key()
-        waiter = ChangeWaiter(dsn)
+        liveness = parts.provide(
+            Liveness(lag=settings.liveness_lag_seconds, grace=settings.liveness_grace_seconds)
+        )
+        waiter = ChangeWaiter(dsn, liveness)
         waiter.start()
-        feed_waker = parts.provide(FeedWaker(pool, waiter))
+        feed_waker = parts.provide(FeedWaker(pool, waiter, liveness))
         feed_waker.start()
         parts.provide(
             RecordService(
@@ -187,11 +196,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         parts.provide(AccessService(access))
         feed = parts.provide(FeedService(access))
         parts.provide(Follower(pool, feed, waiter))
-        webhooks = parts.provide(WebhookRuntime.started(pool, feed, waiter, dsn, settings))
+        webhooks = parts.provide(
+            WebhookRuntime.started(pool, feed, waiter, dsn, settings, liveness)
+        )
         parts.provide(webhooks.service)
         lifecycle.report("webhooks", webhooks.health)
 
-        listener = InvalidationListener(dsn, parts.invalidate)
+        listener = InvalidationListener(dsn, parts.invalidate, liveness)
         listener.start()
         await wait_event(listener.connected, 5)
         meter = parts.provide(
@@ -199,19 +210,24 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 pool,
                 settings.usage_flush_seconds,
                 after_flush=lambda now: limiter.quotas.refresh(pool, now),
+                liveness=liveness,
             )
         )
         meter.start()
-        task = asyncio.create_task(_housekeeping(pool, settings))
+        housekeeping = liveness.register("housekeeping", HOUSEKEEPING_SECONDS)
+        task = asyncio.create_task(_housekeeping(pool, settings, housekeeping))
+        liveness.start()
         log.info("started", pid=os.getpid(), version=__version__)
         try:
             yield
         finally:
             lifecycle.draining = True
+            liveness.stop()  # the event loop's watch; each loop unregisters as it stops
             await webhooks.stop()
             await listener.stop()
             await feed_waker.stop()
             await waiter.stop()
+            liveness.unregister(housekeeping)
             await stop_tasks([task])
             await meter.stop()
             if redis is not None:

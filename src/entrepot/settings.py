@@ -150,6 +150,20 @@ class Settings(BaseSettings):
     )
     webhook_concurrency: int = Field(default=8, ge=1, le=256)
     webhook_timeout_seconds: float = Field(default=15.0, gt=0, le=120)
+    liveness_lag_seconds: float = Field(
+        default=5.0,
+        gt=0,
+        le=300,
+        description="An event loop this many seconds late fails /healthz (for a minute after).",
+    )
+    liveness_grace_seconds: float = Field(
+        default=60.0,
+        ge=0,
+        le=3600,
+        description="Slack beyond twice its own interval before a background loop that has not "
+        "come round fails /healthz (covers its store calls: at least twice the statement "
+        "timeout).",
+    )
 
     log_level: str = "info"
     log_format: str = Field(default="json", pattern="^(json|console)$")

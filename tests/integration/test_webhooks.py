@@ -14,14 +14,18 @@ import asyncio
 import base64
 import re
 import time
+import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
+import asyncpg
 import httpx
 import pytest
 from prometheus_client import generate_latest
 
 from entrepot.settings import Settings
+from entrepot.webhooks import repository as repo
+from entrepot.webhooks.runtime import WebhookRuntime
 from tests.conftest import ADMIN_TOKEN, app_and_client, prepared_database
 from tests.e2e.test_webhook_delivery import Receiver
 from tests.factories import make_app, make_dataset, make_key, make_org
@@ -493,3 +497,98 @@ async def test_deleting_a_followed_dataset_shows_on_the_webhook(
     )
     assert audit.status_code == 200, audit.text
     assert [e["details"]["dataset"] for e in audit.json()["data"]] == [second, first]
+
+
+async def _claim(
+    pool: asyncpg.Pool, limit: int, conn: asyncpg.Connection | None = None
+) -> tuple[uuid.UUID, list[int]]:
+    """One claim of up to ``limit`` deliveries (on ``conn``, left in its transaction, if given)."""
+    lease = uuid.uuid4()
+    if conn is not None:
+        return lease, [r["seq"] for r in await repo.claim(conn, lease, 60.0, limit)]
+    async with pool.acquire() as own, own.transaction():
+        return lease, [r["seq"] for r in await repo.claim(own, lease, 60.0, limit)]
+
+
+async def _finish(
+    pool: asyncpg.Pool, seq: int, lease: uuid.UUID, status: str, retry_in: float | None = None
+) -> bool:
+    delivery_id = await pool.fetchval("SELECT id FROM webhook_deliveries WHERE seq = $1", seq)
+    return await repo.finish(
+        pool,
+        delivery_id,
+        lease,
+        status=status,
+        status_code=200 if status == "delivered" else 500,
+        error=None,
+        response=None,
+        retry_in=retry_in,
+    )
+
+
+async def test_a_claim_takes_a_batch_holding_each_records_next_event_only(
+    fresh_database: Callable[[], Awaitable[str]],
+) -> None:
+    """Batched claims keep the queue's promises: one statement takes up to N due deliveries,
+    oldest due first, at most one per record and never one whose predecessor is pending or
+    in flight; rows another claimer holds are skipped; leases, retries and expiry hold."""
+    settings = Settings(
+        database_url=await prepared_database(fresh_database),
+        bootstrap_token=ADMIN_TOKEN,
+        log_level="warning",
+        webhook_allowed_networks="127.0.0.0/8",
+        webhook_retry_schedule="3600",  # nothing falls due by itself: the test says when
+    )
+    async with app_and_client(settings) as (app, client):
+        _, ds, app_id, _ = await app_with_dataset(client)
+        hook = (await subscribe(client, app_id, "http://127.0.0.1:9/hook", [ds])).json()["id"]
+        for sku, versions in (("a", 3), ("b", 2), ("c", 1)):  # seqs a: 1-3, b: 4-5, c: 6
+            for price in range(versions):
+                written = await client.put(
+                    f"/v1/datasets/{ds}/records/{sku}",
+                    json={"sku": sku, "name": sku, "price": price},
+                )
+                assert written.status_code in (200, 201), written.text
+
+        async def queued() -> bool:
+            return len(await deliveries(client, hook)) == 6
+
+        await eventually(queued)
+        await app.state.components.get(
+            WebhookRuntime
+        ).worker.stop()  # from here on the test claims by hand
+        pool: asyncpg.Pool = app.state.components.get(asyncpg.Pool)
+        await pool.execute(  # all due, the lower seqs longer ago
+            "UPDATE webhook_deliveries "
+            "SET next_attempt_at = now() - make_interval(secs => 100 - seq)"
+        )
+
+        async with pool.acquire() as held, held.transaction():
+            first, seqs = await _claim(pool, 1, held)
+            assert seqs == [1]
+            # While that claim is uncommitted its row is skipped, and a's next event waits.
+            second, seqs = await _claim(pool, 10)
+            assert seqs == [4, 6]
+        assert (await _claim(pool, 10))[1] == [], "every record's next event is in flight"
+
+        assert await _finish(pool, 1, first, "delivered")
+        assert (await _claim(pool, 10))[1] == [2], "a's next event, and only that one"
+        # One lease covers a batch: each of its deliveries is finished with it.
+        assert await _finish(pool, 4, second, "pending", retry_in=3600)
+        assert (await _claim(pool, 10))[1] == [], "b's retry is not due; 5 waits behind it"
+
+        await pool.execute("UPDATE webhook_deliveries SET locked_until = now() WHERE seq = 6")
+        third, seqs = await _claim(pool, 10)
+        assert seqs == [6], "an expired lease is claimed again"
+        assert not await _finish(pool, 6, second, "delivered"), "the old lease no longer holds"
+        assert await _finish(pool, 6, third, "delivered")
+
+        statuses = {d["seq"]: (d["status"], d["attempts"]) for d in await deliveries(client, hook)}
+        assert statuses == {
+            1: ("delivered", 1),
+            2: ("delivering", 0),
+            3: ("pending", 0),
+            4: ("pending", 1),
+            5: ("pending", 0),
+            6: ("delivered", 1),
+        }

@@ -11,6 +11,8 @@ gone. The newest change is always kept, so ``last_seq`` stays readable.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import asyncpg
 import structlog
 
@@ -22,11 +24,16 @@ BATCH = 5_000
 
 
 async def compact_dataset(
-    pool: asyncpg.Pool, dataset_id: int, retention_seconds: float, batch: int = BATCH
+    pool: asyncpg.Pool,
+    dataset_id: int,
+    retention_seconds: float,
+    batch: int = BATCH,
+    progress: Callable[[], None] = lambda: None,
 ) -> int:
     """Compact one dataset's change log; returns how many changes were dropped.
 
     Stops early (returning what it did) when another replica holds the dataset.
+    ``progress`` is called after every batch (the housekeeping loop's heartbeat).
     """
     removed = 0
     target: int | None = None
@@ -40,18 +47,25 @@ async def compact_dataset(
             if target <= 0:
                 return removed
             dropped = await repo.compact(conn, dataset_id, target, batch)
+        progress()
         removed += dropped
         if dropped < batch:
             return removed
 
 
-async def compact_all(pool: asyncpg.Pool, retention_seconds: float, batch: int = BATCH) -> int:
+async def compact_all(
+    pool: asyncpg.Pool,
+    retention_seconds: float,
+    batch: int = BATCH,
+    progress: Callable[[], None] = lambda: None,
+) -> int:
     """Compact every dataset's change log; returns how many changes were dropped in all."""
     for dataset_id in await repo.pending_datasets(pool):
         await repo.sequence(pool, dataset_id)  # heads first, so the horizons are judged on them
+        progress()
     total = 0
     for dataset_id in await repo.compactable_datasets(pool):
-        dropped = await compact_dataset(pool, dataset_id, retention_seconds, batch)
+        dropped = await compact_dataset(pool, dataset_id, retention_seconds, batch, progress)
         if dropped:
             log.info("changes_compacted", dataset_id=dataset_id, count=dropped)
         total += dropped

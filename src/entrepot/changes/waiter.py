@@ -15,19 +15,24 @@ from collections import defaultdict
 
 from entrepot.aio import stop_tasks
 from entrepot.changes.repository import CHANNEL
-from entrepot.store.listen import listen_forever
+from entrepot.liveness import Heartbeat, Liveness
+from entrepot.store.listen import EVERY_SECONDS, listen_forever
 
 
 class ChangeWaiter:
-    def __init__(self, dsn: str) -> None:
+    def __init__(self, dsn: str, liveness: Liveness | None = None) -> None:
         self.dsn = dsn
+        self.liveness = liveness or Liveness()
         self._events: dict[int, set[asyncio.Event]] = defaultdict(set)
         self._task: asyncio.Task[None] | None = None
+        self._heartbeat: Heartbeat | None = None
 
     def start(self) -> None:
-        self._task = asyncio.create_task(self._run(), name="change-waiter")
+        self._heartbeat = self.liveness.register("change-waiter", EVERY_SECONDS)
+        self._task = asyncio.create_task(self._run(self._heartbeat), name="change-waiter")
 
     async def stop(self) -> None:
+        self.liveness.unregister(self._heartbeat)
         await stop_tasks([self._task])
         self._wake_all()
 
@@ -63,7 +68,7 @@ class ChangeWaiter:
         except ValueError:
             self._wake_all()
 
-    async def _run(self) -> None:
+    async def _run(self, heartbeat: Heartbeat) -> None:
         await listen_forever(
             self.dsn,
             CHANNEL,
@@ -71,4 +76,5 @@ class ChangeWaiter:
             on_connect=self._wake_all,
             on_disconnect=self._wake_all,
             name="changes",
+            heartbeat=heartbeat,
         )

@@ -17,30 +17,40 @@ import asyncio
 import asyncpg
 import structlog
 
-from entrepot.aio import stop_tasks
+from entrepot.aio import stop_tasks, wait_event
 from entrepot.changes import repository as repo
 from entrepot.changes.waiter import ChangeWaiter
+from entrepot.liveness import Heartbeat, Liveness
 
 log = structlog.get_logger("entrepot.changes")
 
 SWEEP_SECONDS = 1.0
+ANNOUNCE_IDLE_SECONDS = 5.0  # an idle announcer still comes round (and beats) this often
 
 
 class FeedWaker:
-    def __init__(self, pool: asyncpg.Pool, waiter: ChangeWaiter) -> None:
+    def __init__(
+        self, pool: asyncpg.Pool, waiter: ChangeWaiter, liveness: Liveness | None = None
+    ) -> None:
         self.pool = pool
         self.waiter = waiter
+        self.liveness = liveness or Liveness()
         self._dirty: set[int] = set()
         self._pending = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
+        self._heartbeats: list[Heartbeat] = []
 
     def start(self) -> None:
+        announce = self.liveness.register("feed-announce", ANNOUNCE_IDLE_SECONDS)
+        sweep = self.liveness.register("feed-sweep", SWEEP_SECONDS)
+        self._heartbeats = [announce, sweep]
         self._tasks = [
-            asyncio.create_task(self._announce(), name="feed-announce"),
-            asyncio.create_task(self._sweep(), name="feed-sweep"),
+            asyncio.create_task(self._announce(announce), name="feed-announce"),
+            asyncio.create_task(self._sweep(sweep), name="feed-sweep"),
         ]
 
     async def stop(self) -> None:
+        self.liveness.unregister(*self._heartbeats)
         await stop_tasks(self._tasks)
 
     def changed(self, dataset_id: int) -> None:
@@ -49,9 +59,11 @@ class FeedWaker:
         self._dirty.add(dataset_id)
         self._pending.set()
 
-    async def _announce(self) -> None:
+    async def _announce(self, heartbeat: Heartbeat) -> None:
         while True:
-            await self._pending.wait()
+            heartbeat.beat()
+            if not await wait_event(self._pending, ANNOUNCE_IDLE_SECONDS):
+                continue
             self._pending.clear()
             dirty, self._dirty = sorted(self._dirty), set()
             try:
@@ -65,11 +77,13 @@ class FeedWaker:
                 # read or heartbeat; nothing is lost, only later.
                 log.warning("feed_announce_failed", error=type(exc).__name__)
 
-    async def _sweep(self) -> None:
+    async def _sweep(self, heartbeat: Heartbeat) -> None:
         while True:
+            heartbeat.beat()
             await asyncio.sleep(SWEEP_SECONDS)
             try:
                 for dataset_id in await repo.pending_datasets(self.pool):
                     await repo.sequence(self.pool, dataset_id)
+                    heartbeat.beat()
             except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
                 log.warning("feed_sweep_failed", error=type(exc).__name__)

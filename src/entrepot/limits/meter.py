@@ -19,6 +19,7 @@ import structlog
 from entrepot.aio import stop_tasks
 from entrepot.limits import repository as repo
 from entrepot.limits.classes import endpoint_class
+from entrepot.liveness import Heartbeat, Liveness
 
 log = structlog.get_logger("entrepot.limits")
 
@@ -32,12 +33,16 @@ class UsageMeter:
         pool: asyncpg.Pool,
         interval: float,
         after_flush: Callable[[datetime], Awaitable[None]] | None = None,
+        *,
+        liveness: Liveness | None = None,
     ) -> None:
         self.pool = pool
         self.interval = interval
         self.after_flush = after_flush
+        self.liveness = liveness or Liveness()
         self._pending: Counter[UsageKey] = Counter()
         self._task: asyncio.Task[None] | None = None
+        self._heartbeat: Heartbeat | None = None
 
     def count(self, app_id: uuid.UUID, method: str, route: str, status: int) -> None:
         now = datetime.now(UTC)
@@ -47,9 +52,11 @@ class UsageMeter:
             self._pending[key] += 1
 
     def start(self) -> None:
-        self._task = asyncio.create_task(self._run(), name="usage-meter")
+        self._heartbeat = self.liveness.register("usage-meter", self.interval)
+        self._task = asyncio.create_task(self._run(self._heartbeat), name="usage-meter")
 
     async def stop(self) -> None:
+        self.liveness.unregister(self._heartbeat)
         await stop_tasks([self._task])
         await self.flush()
 
@@ -64,8 +71,9 @@ class UsageMeter:
             self._pending.update(batch)  # try again next round
             log.warning("usage_flush_failed", error=f"{type(exc).__name__}: {exc}")
 
-    async def _run(self) -> None:
+    async def _run(self, heartbeat: Heartbeat) -> None:
         while True:
+            heartbeat.beat()
             await asyncio.sleep(self.interval)
             await self.flush()
             if self.after_flush is not None:

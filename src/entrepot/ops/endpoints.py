@@ -1,4 +1,4 @@
-"""Liveness and readiness. Metrics have a listener of their own (ops/metrics_server.py)."""
+"""Liveness (entrepot.liveness) and readiness. Metrics: ops/metrics_server.py."""
 
 from __future__ import annotations
 
@@ -9,14 +9,20 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 from redis.asyncio import Redis
 
+from entrepot.liveness import Liveness
 from entrepot.ops.lifecycle import Lifecycle
 from entrepot.parts import components
 
 router = APIRouter(tags=["operations"])
 
 
-@router.get("/healthz", summary="Liveness: the process is serving")
-async def healthz() -> JSONResponse:
+@router.get("/healthz", summary="Liveness: the event loop and every background loop make progress")
+async def healthz(request: Request) -> JSONResponse:
+    """503 naming the loops that stopped making progress (``entrepot.liveness``); no I/O."""
+    liveness = components(request).find(Liveness)
+    stalled: list[str] = [] if liveness is None else liveness.stalled()
+    if stalled:
+        return JSONResponse({"status": "unavailable", "stalled": stalled}, status_code=503)
     return JSONResponse({"status": "ok"})
 
 

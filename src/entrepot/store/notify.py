@@ -15,7 +15,8 @@ import asyncio
 from collections.abc import Callable
 
 from entrepot.aio import stop_tasks
-from entrepot.store.listen import listen_forever
+from entrepot.liveness import Heartbeat, Liveness
+from entrepot.store.listen import EVERY_SECONDS, listen_forever
 from entrepot.store.types import Conn
 
 CHANNEL = "entrepot_invalidate"
@@ -29,19 +30,23 @@ async def announce(conn: Conn, topic: str) -> None:
 
 
 class InvalidationListener:
-    def __init__(self, dsn: str, handler: Handler) -> None:
+    def __init__(self, dsn: str, handler: Handler, liveness: Liveness | None = None) -> None:
         self.dsn = dsn
         self.handler = handler
+        self.liveness = liveness or Liveness()
         self._task: asyncio.Task[None] | None = None
+        self._heartbeat: Heartbeat | None = None
         self.connected = asyncio.Event()
 
     def start(self) -> None:
-        self._task = asyncio.create_task(self._run(), name="invalidation-listener")
+        self._heartbeat = self.liveness.register("invalidation-listener", EVERY_SECONDS)
+        self._task = asyncio.create_task(self._run(self._heartbeat), name="invalidation-listener")
 
     async def stop(self) -> None:
+        self.liveness.unregister(self._heartbeat)
         await stop_tasks([self._task])
 
-    async def _run(self) -> None:
+    async def _run(self, heartbeat: Heartbeat) -> None:
         def connected() -> None:
             self.handler("*")  # anything may have changed while we were not listening
             self.connected.set()
@@ -53,4 +58,5 @@ class InvalidationListener:
             on_connect=connected,
             on_disconnect=self.connected.clear,
             name="invalidation",
+            heartbeat=heartbeat,
         )

@@ -10,12 +10,14 @@ work through row locks on the cursors: see :meth:`Enqueuer.dispatch`.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 
 import structlog
 
 from entrepot.aio import stop_tasks
 from entrepot.changes import repository as changes_repo
 from entrepot.changes.waiter import ChangeWaiter
+from entrepot.liveness import Heartbeat, Liveness
 from entrepot.webhooks import repository as repo
 from entrepot.webhooks.enqueue import Enqueuer
 
@@ -28,36 +30,49 @@ ROUNDS_PER_PAIR = 20  # pages per pair before moving on, so one busy dataset can
 
 class Dispatcher:
     def __init__(
-        self, enqueuer: Enqueuer, waiter: ChangeWaiter, interval: float = INTERVAL_SECONDS
+        self,
+        enqueuer: Enqueuer,
+        waiter: ChangeWaiter,
+        interval: float = INTERVAL_SECONDS,
+        *,
+        liveness: Liveness | None = None,
     ) -> None:
         self.enqueuer = enqueuer
         self.waiter = waiter
         self.interval = interval
+        self.liveness = liveness or Liveness()
         self._task: asyncio.Task[None] | None = None
+        self._heartbeat: Heartbeat | None = None
         self._kick = asyncio.Event()
 
     def start(self) -> None:
-        self._task = asyncio.create_task(self._run(), name="webhook-dispatcher")
+        self._heartbeat = self.liveness.register("webhook-dispatcher", self.interval)
+        self._task = asyncio.create_task(self._run(self._heartbeat), name="webhook-dispatcher")
 
     async def stop(self) -> None:
+        self.liveness.unregister(self._heartbeat)
         await stop_tasks([self._task])
 
     def kick(self) -> None:
         """Look again now (a webhook was created, re-enabled or given new datasets)."""
         self._kick.set()
 
-    async def dispatch_all(self) -> None:
+    async def dispatch_all(self, beat: Callable[[], None] = lambda: None) -> None:
         # Number what has committed first: a head that has not moved hides new changes.
         pool = self.enqueuer.pool
         for dataset_id in await changes_repo.pending_datasets(pool):
             await changes_repo.sequence(pool, dataset_id)
+            beat()
         for pair in await repo.pairs_behind(pool):
             for _ in range(ROUNDS_PER_PAIR):
-                if not await self.enqueuer.dispatch(pair):
+                more = await self.enqueuer.dispatch(pair)
+                beat()
+                if not more:
                     break
 
-    async def _run(self) -> None:
+    async def _run(self, heartbeat: Heartbeat) -> None:
         while True:
+            heartbeat.beat()
             try:
                 self._kick.clear()
                 datasets = await repo.followed_datasets(self.enqueuer.pool)
@@ -66,7 +81,7 @@ class Dispatcher:
                 # Subscribe before reading, so a commit landing meanwhile still wakes us.
                 events = [(d, self.waiter.subscribe(d)) for d in datasets]
                 try:
-                    await self.dispatch_all()
+                    await self.dispatch_all(heartbeat.beat)
                     await self._sleep([e for _, e in events])
                 finally:
                     for dataset_id, event in events:

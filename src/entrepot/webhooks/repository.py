@@ -311,31 +311,41 @@ WITH next AS (
           WHERE e.webhook_id = d.webhook_id AND e.dataset_id = d.dataset_id
             AND e.record_id = d.record_id AND e.status IN {OPEN} AND e.seq < d.seq)
     ORDER BY d.next_attempt_at
-    LIMIT 1
+    LIMIT $3
     FOR UPDATE OF d SKIP LOCKED
+), claimed AS (
+    UPDATE webhook_deliveries d
+    SET status = 'delivering', lease = $1, locked_until = now() + make_interval(secs => $2)
+    FROM next, webhooks w
+    WHERE d.id = next.id AND w.id = d.webhook_id
+    RETURNING d.id, d.webhook_id, d.message_id, d.payload, d.attempts, d.seq, d.dataset_id,
+              d.next_attempt_at, w.url, w.secret,
+              CASE WHEN w.previous_secret_until > now() THEN w.previous_secret END
+                  AS previous_secret
 )
-UPDATE webhook_deliveries d
-SET status = 'delivering', lease = $1, locked_until = now() + make_interval(secs => $2)
-FROM next, webhooks w
-WHERE d.id = next.id AND w.id = d.webhook_id
-RETURNING d.id, d.webhook_id, d.message_id, d.payload, d.attempts, d.seq, d.dataset_id,
-          w.url, w.secret,
-          CASE WHEN w.previous_secret_until > now() THEN w.previous_secret END AS previous_secret
+SELECT * FROM claimed ORDER BY next_attempt_at, seq
 """
 
 
-async def claim(conn: Conn, lease: uuid.UUID, lease_seconds: float) -> asyncpg.Record | None:
-    """Claim the next due delivery, re-planning the query every time.
+async def claim(
+    conn: Conn, lease: uuid.UUID, lease_seconds: float, limit: int = 1
+) -> list[asyncpg.Record]:
+    """Claim up to ``limit`` due deliveries in one statement, oldest due first, under one lease.
 
-    The queue swings from empty to thousands of rows within seconds. A plan
-    cached while it was nearly empty (found by bench/webhooks.py: a nested-loop
-    anti-join) made every claim scan the whole queue, stalling delivery at
-    ~2/s for a minute until autovacuum's ANALYZE; a custom plan per claim costs
-    well under a millisecond and adapts at once. ``conn`` is in a transaction (the
-    setting is local to it).
+    Only the earliest unfinished delivery of a record is claimable (the NOT
+    EXISTS), so a batch holds at most one delivery per record, and never one
+    whose predecessor is pending or in flight: a record's events still go out
+    one at a time, in seq order. Rows another claimer holds are skipped.
+
+    The query is re-planned every time. The queue swings from empty to
+    thousands of rows within seconds. A plan cached while it was nearly empty
+    (found by bench/webhooks.py: a nested-loop anti-join) made every claim scan
+    the whole queue, stalling delivery at ~2/s for a minute until autovacuum's
+    ANALYZE; a custom plan per claim costs well under a millisecond and adapts
+    at once. ``conn`` is in a transaction (the setting is local to it).
     """
     await conn.execute("SET LOCAL plan_cache_mode = force_custom_plan")
-    return await conn.fetchrow(CLAIM, lease, float(lease_seconds))
+    return await conn.fetch(CLAIM, lease, float(lease_seconds), limit)
 
 
 async def seconds_until_due(conn: Executor) -> float | None:

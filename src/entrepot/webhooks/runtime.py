@@ -6,6 +6,7 @@ import asyncpg
 
 from entrepot.changes.service import FeedService
 from entrepot.changes.waiter import ChangeWaiter
+from entrepot.liveness import Liveness
 from entrepot.settings import Settings
 from entrepot.webhooks.config import WebhookConfig
 from entrepot.webhooks.dispatcher import Dispatcher
@@ -22,11 +23,12 @@ class WebhookRuntime:
         waiter: ChangeWaiter,
         dsn: str,
         settings: Settings,
+        liveness: Liveness | None = None,
     ) -> None:
         config = WebhookConfig.from_settings(settings)
         self.service = WebhookService(feed, config)
-        self.dispatcher = Dispatcher(Enqueuer(pool, feed, config), waiter)
-        self.worker = DeliveryWorker(pool, dsn, config, self.dispatcher.kick)
+        self.dispatcher = Dispatcher(Enqueuer(pool, feed, config), waiter, liveness=liveness)
+        self.worker = DeliveryWorker(pool, dsn, config, self.dispatcher.kick, liveness=liveness)
 
     @classmethod
     def started(
@@ -36,8 +38,9 @@ class WebhookRuntime:
         waiter: ChangeWaiter,
         dsn: str,
         settings: Settings,
+        liveness: Liveness | None = None,
     ) -> WebhookRuntime:
-        runtime = cls(pool, feed, waiter, dsn, settings)
+        runtime = cls(pool, feed, waiter, dsn, settings, liveness)
         runtime.dispatcher.start()
         runtime.worker.start()
         return runtime

@@ -1,10 +1,11 @@
 """Deliver queued webhook events, in every replica.
 
-A claimer takes the next due delivery with ``FOR UPDATE SKIP LOCKED`` (so no
-two replicas take the same one) whenever one of ``concurrency`` slots is
-free. Only the earliest unfinished delivery of a record is claimable, so a
-record's events arrive in seq order. A claim is a lease: an attempt whose
-replica dies is claimed again once ``locked_until`` passes. Workers sleep
+A claimer takes due deliveries with ``FOR UPDATE SKIP LOCKED`` (so no two
+replicas take the same one) whenever one of ``concurrency`` slots is free: as
+many as there are free slots, in one statement. Only the earliest unfinished
+delivery of a record is claimable, so a record's events arrive in seq order
+(a batch holds at most one delivery per record). A claim is a lease: an
+attempt whose replica dies is claimed again once ``locked_until`` passes. Workers sleep
 until a NOTIFY on ``entrepot_webhooks`` (new or finished work, anywhere) or
 the next due time, at most a couple of seconds.
 """
@@ -29,7 +30,8 @@ import structlog
 from entrepot import __version__
 from entrepot.aio import stop_tasks, wait_event
 from entrepot.auditing.log import record
-from entrepot.store.listen import listen_forever
+from entrepot.liveness import Heartbeat, Liveness
+from entrepot.store import listen
 from entrepot.webhooks import repository as repo
 from entrepot.webhooks import signing, ssrf
 from entrepot.webhooks.config import (
@@ -105,8 +107,11 @@ class DeliveryWorker:
         dsn: str,
         config: WebhookConfig,
         on_subscriptions: Callable[[], None] = lambda: None,
+        *,
+        liveness: Liveness | None = None,
     ) -> None:
         self.pool = pool
+        self.liveness = liveness or Liveness()
         self.on_subscriptions = on_subscriptions
         self.dsn = dsn
         self.config = config
@@ -116,6 +121,7 @@ class DeliveryWorker:
         self._slots = asyncio.Semaphore(config.concurrency)
         self._inflight: set[asyncio.Task[None]] = set()
         self._tasks: list[asyncio.Task[None]] = []
+        self._heartbeats: list[Heartbeat] = []
         self._client = httpx.AsyncClient(
             follow_redirects=False,
             timeout=httpx.Timeout(
@@ -127,13 +133,20 @@ class DeliveryWorker:
         )
 
     def start(self) -> None:
+        register = self.liveness.register
+        listener = register("webhook-listener", listen.EVERY_SECONDS)
+        # While every slot is busy the claimer waits for an attempt to end (its timeout).
+        claimer = register("webhook-claimer", self.config.timeout + IDLE_MAX_SECONDS)
+        stats = register("webhook-stats", STATS_SECONDS)
+        self._heartbeats = [listener, claimer, stats]
         self._tasks = [
-            asyncio.create_task(self._listen(), name="webhook-listener"),
-            asyncio.create_task(self._claim_loop(), name="webhook-claimer"),
-            asyncio.create_task(self._stats_loop(), name="webhook-stats"),
+            asyncio.create_task(self._listen(listener), name="webhook-listener"),
+            asyncio.create_task(self._claim_loop(claimer), name="webhook-claimer"),
+            asyncio.create_task(self._stats_loop(stats), name="webhook-stats"),
         ]
 
     async def stop(self) -> None:
+        self.liveness.unregister(*self._heartbeats)
         await stop_tasks(self._tasks)
         if self._inflight:  # let attempts in flight finish and record their outcome
             await asyncio.wait(set(self._inflight), timeout=DRAIN_SECONDS)
@@ -145,28 +158,37 @@ class DeliveryWorker:
 
     # --- loops ------------------------------------------------------------
 
-    async def _claim_loop(self) -> None:
+    async def _claim_loop(self, heartbeat: Heartbeat) -> None:
         while True:
+            heartbeat.beat()
             await self._slots.acquire()
+            heartbeat.beat()
+            held = 1
+            while not self._slots.locked():  # every other free slot, without waiting
+                await self._slots.acquire()
+                held += 1
             self._wake.clear()
             try:
                 lease = uuid.uuid4()
                 async with self.pool.acquire() as conn, conn.transaction():
-                    job = await repo.claim(conn, lease, self.config.lease_seconds)
+                    jobs = await repo.claim(conn, lease, self.config.lease_seconds, held)
             except asyncio.CancelledError:
-                self._slots.release()
+                self._release(held)
                 raise
             except Exception as exc:
-                self._slots.release()
+                self._release(held)
                 log.warning("webhook_claim_failed", error=f"{type(exc).__name__}: {exc}")
                 await asyncio.sleep(1.0)
                 continue
-            if job is not None:
+            for job in jobs:  # each attempt gives its slot back when it ends
                 task = asyncio.create_task(self._deliver(job, lease))
                 self._inflight.add(task)
                 task.add_done_callback(self._inflight.discard)
-                continue
-            self._slots.release()
+            self._release(held - len(jobs))
+            if jobs and len(jobs) == held:
+                continue  # every slot busy: claim again as soon as one frees
+            # Fewer due than free slots: wait for new work, a finished attempt (which
+            # may make a record's next event claimable) or the next due time.
             delay = IDLE_MAX_SECONDS
             with contextlib.suppress(Exception):
                 due = await repo.seconds_until_due(self.pool)
@@ -174,9 +196,14 @@ class DeliveryWorker:
                     delay = min(due, IDLE_MAX_SECONDS)
             await wait_event(self._wake, max(delay, 0.005))
 
-    async def _stats_loop(self) -> None:
+    def _release(self, slots: int) -> None:
+        for _ in range(slots):
+            self._slots.release()
+
+    async def _stats_loop(self, heartbeat: Heartbeat) -> None:
         rounds = 0
         while True:
+            heartbeat.beat()
             try:
                 row = await repo.backlog(self.pool, STUCK_AFTER_SECONDS)
                 QUEUE_DEPTH.set(row["depth"])
@@ -192,18 +219,19 @@ class DeliveryWorker:
                 log.warning("webhook_stats_failed", error=f"{type(exc).__name__}: {exc}")
             await asyncio.sleep(STATS_SECONDS)
 
-    async def _listen(self) -> None:
+    async def _listen(self, heartbeat: Heartbeat) -> None:
         def connected() -> None:
             self._wake.set()  # work may have arrived while we were not listening
             self.on_subscriptions()
 
-        await listen_forever(
+        await listen.listen_forever(
             self.dsn,
             repo.CHANNEL,
             self._on_message,
             on_connect=connected,
             on_disconnect=self._wake.set,
             name="webhooks",
+            heartbeat=heartbeat,
         )
 
     def _on_message(self, payload: str) -> None:

@@ -16,9 +16,19 @@ from entrepot.parts import components
 router = APIRouter(tags=["operations"])
 
 
-@router.get("/healthz", summary="Liveness: the event loop and every background loop make progress")
+@router.get(
+    "/healthz",
+    summary="Liveness: the event loop and every background loop make progress",
+    description="Answers without touching the store. 503 names the loops that stopped "
+    "making progress (`event-loop` when the event loop itself froze); restart the process.",
+    responses={
+        503: {
+            "description": "A loop stalled",
+            "content": {"application/json": {"schema": {"type": "object"}}},
+        }
+    },
+)
 async def healthz(request: Request) -> JSONResponse:
-    """503 naming the loops that stopped making progress (``entrepot.liveness``); no I/O."""
     liveness = components(request).find(Liveness)
     stalled: list[str] = [] if liveness is None else liveness.stalled()
     if stalled:

@@ -8,7 +8,15 @@ from collections.abc import Awaitable, Callable
 import asyncpg
 import pytest
 
-from entrepot.store.migrate import MigrationError, available_migrations, current_version, migrate
+from entrepot.store.migrate import (
+    LockWait,
+    Migration,
+    MigrationError,
+    MigrationLockTimeout,
+    available_migrations,
+    current_version,
+    migrate,
+)
 
 FreshDatabase = Callable[[], Awaitable[str]]
 
@@ -142,3 +150,166 @@ async def test_changes_of_the_previous_release_learn_their_previous_state(
         (4, None, True),
         (5, None, False),
     ]
+
+
+# --- migrations outside a transaction, and lock timeouts ------------------------------
+
+
+def _chain_plus(sql: str) -> list[Migration]:
+    """The packaged migrations and one more, numbered after them."""
+    chain = available_migrations()
+    return [*chain, Migration(len(chain) + 1, "extra", sql)]
+
+
+async def _applied_versions(url: str) -> list[int]:
+    conn = await asyncpg.connect(url)
+    try:
+        return [r[0] for r in await conn.fetch("SELECT version FROM entrepot_migrations ORDER BY 1")]
+    finally:
+        await conn.close()
+
+
+ONLINE = """-- entrepot:no-transaction
+CREATE TABLE IF NOT EXISTS online_things (id bigint PRIMARY KEY, label text);
+-- concurrently: outside any transaction, as only this kind of file allows
+CREATE INDEX CONCURRENTLY IF NOT EXISTS online_things_label_idx ON online_things (label);
+"""
+
+
+async def test_a_no_transaction_migration_runs_its_statements_outside_a_transaction(
+    fresh_database: FreshDatabase,
+) -> None:
+    url = await fresh_database()
+    chain = _chain_plus(ONLINE)
+    assert not chain[-1].transactional and all(m.transactional for m in chain[:-1])
+    assert await migrate(url, migrations=chain) == [m.version for m in chain]
+    conn = await asyncpg.connect(url)
+    try:
+        assert await conn.fetchval(
+            "SELECT indisvalid FROM pg_index WHERE indexrelid = 'online_things_label_idx'::regclass"
+        )
+    finally:
+        await conn.close()
+    assert await migrate(url, migrations=chain) == []
+
+
+async def test_a_no_transaction_migration_that_fails_midway_is_not_recorded_and_runs_again(
+    fresh_database: FreshDatabase,
+) -> None:
+    """Its first statements stay done; the version is recorded only once all succeeded,
+    so the next run starts again from the top, and the file's idempotence carries it."""
+    url = await fresh_database()
+    chain = _chain_plus(
+        """-- entrepot:no-transaction
+CREATE TABLE IF NOT EXISTS online_things (id bigint PRIMARY KEY, label text);
+CREATE UNIQUE INDEX CONCURRENTLY IF NOT EXISTS online_things_label_key ON online_things (label);
+"""
+    )
+    await migrate(url, migrations=chain[:-1])
+    conn = await asyncpg.connect(url)
+    try:
+        await conn.execute(
+            "CREATE TABLE online_things (id bigint PRIMARY KEY, label text);"
+            "INSERT INTO online_things VALUES (1, 'same'), (2, 'same')"
+        )
+        with pytest.raises(asyncpg.UniqueViolationError):
+            await migrate(url, migrations=chain)
+        assert chain[-1].version not in await _applied_versions(url)
+        # The failed build left no invalid index behind for IF NOT EXISTS to keep.
+        assert await conn.fetchval("SELECT to_regclass('online_things_label_key')") is None
+
+        await conn.execute("UPDATE online_things SET label = 'other' WHERE id = 2")
+        assert await migrate(url, migrations=chain) == [chain[-1].version]
+        assert await conn.fetchval(
+            "SELECT indisvalid FROM pg_index WHERE indexrelid = 'online_things_label_key'::regclass"
+        )
+    finally:
+        await conn.close()
+
+
+@pytest.mark.parametrize(
+    "sql",
+    [
+        "ALTER TABLE orgs ADD COLUMN motto text",
+        "-- entrepot:no-transaction\nALTER TABLE orgs ADD COLUMN IF NOT EXISTS motto text",
+    ],
+    ids=["in-a-transaction", "no-transaction"],
+)
+async def test_a_migration_blocked_by_a_lock_times_out_and_retries_until_it_is_released(
+    fresh_database: FreshDatabase, sql: str
+) -> None:
+    url = await fresh_database()
+    chain = _chain_plus(sql)
+    await migrate(url, migrations=chain[:-1])
+    holder = await asyncpg.connect(url)
+    timed_out: list[LockWait] = []
+    retried = asyncio.Event()
+
+    def on_lock_timeout(wait: LockWait) -> None:
+        timed_out.append(wait)
+        if len(timed_out) >= 2:
+            retried.set()
+
+    try:
+        holding = holder.transaction()
+        await holding.start()
+        await holder.execute("SELECT count(*) FROM orgs")  # ACCESS SHARE, until rollback
+        running = asyncio.create_task(
+            migrate(
+                url,
+                migrations=chain,
+                lock_timeout_ms=100,
+                lock_attempts=1000,
+                backoff_seconds=0.01,
+                on_lock_timeout=on_lock_timeout,
+            )
+        )
+        await asyncio.wait_for(retried.wait(), 60)
+        assert not running.done()
+        assert chain[-1].version not in await _applied_versions(url)
+        # Queries on the table queue behind the waiting ALTER for one lock timeout at
+        # most, not for as long as the holder holds on.
+        reader = await asyncpg.connect(url)
+        try:
+            assert await asyncio.wait_for(reader.fetchval("SELECT count(*) FROM orgs"), 30) == 0
+        finally:
+            await reader.close()
+        seen = [w for wait in timed_out for w in wait.waited_for]
+        assert any(
+            w["relation"] == "orgs"
+            and w["mode"] == "AccessExclusiveLock"
+            and [b["pid"] for b in w["blockers"]] == [holder.get_server_pid()]
+            for w in seen
+        ), timed_out
+        assert all(w.version == chain[-1].version for w in timed_out)
+        await holding.rollback()
+        assert await asyncio.wait_for(running, 60) == [chain[-1].version]
+    finally:
+        await holder.close()
+    conn = await asyncpg.connect(url)
+    try:
+        assert await conn.fetchval(
+            "SELECT count(*) FROM information_schema.columns "
+            "WHERE table_name = 'orgs' AND column_name = 'motto'"
+        )
+    finally:
+        await conn.close()
+
+
+async def test_a_migration_that_never_gets_its_lock_fails_saying_what_it_waited_for(
+    fresh_database: FreshDatabase,
+) -> None:
+    url = await fresh_database()
+    chain = _chain_plus("ALTER TABLE orgs ADD COLUMN motto text")
+    await migrate(url, migrations=chain[:-1])
+    holder = await asyncpg.connect(url)
+    try:
+        async with holder.transaction():
+            await holder.execute("LOCK TABLE orgs IN ACCESS SHARE MODE")
+            with pytest.raises(MigrationLockTimeout, match="AccessExclusiveLock on orgs"):
+                await migrate(
+                    url, migrations=chain, lock_timeout_ms=200, lock_attempts=3, backoff_seconds=0
+                )
+    finally:
+        await holder.close()
+    assert chain[-1].version not in await _applied_versions(url)

@@ -21,6 +21,7 @@ from entrepot.apps.endpoints import router as apps_router
 from entrepot.apps.service import AppService
 from entrepot.apps.usage_endpoints import router as usage_router
 from entrepot.audit.endpoints import router as audit_router
+from entrepot.audit.retention import maintain as maintain_audit_log
 from entrepot.auditing.denials import audit_denial
 from entrepot.auth.authenticate import CredentialCache
 from entrepot.auth.tokens import TokenService
@@ -74,6 +75,10 @@ RFC 9457 problem documents (`application/problem+json`)."""
 
 async def _housekeeping(app: FastAPI, settings: Settings) -> None:
     while True:
+        try:  # first at start: this month's audit partition before rows need it
+            await maintain_audit_log(app.state.pool, settings.audit_retention_days)
+        except Exception as exc:
+            log.warning("audit_maintenance_failed", error=str(exc))
         await asyncio.sleep(600)
         try:
             removed = await purge_expired(app.state.pool, settings.idempotency_retention_hours)

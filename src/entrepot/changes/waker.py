@@ -6,8 +6,11 @@ NOTIFY sent after the commit, several datasets and several writes to one
 message when they come together, so no write transaction ever takes
 PostgreSQL's global notify lock. Readers number pending changes themselves
 before they read (:func:`entrepot.changes.repository.sequence`); the sweep
-numbers the changes of datasets nobody is reading, so the pending part of the
-log stays small.
+numbers the changes this replica wrote, every second, so the pending part of
+the log stays small for datasets nobody is reading. (Changes another replica
+wrote are its sweep's; those of a replica that died before its sweep are
+numbered by the next reader, or by compaction's pass over every dataset.)
+The waker also drops the logs of deleted datasets (:mod:`entrepot.changes.retire`).
 """
 
 from __future__ import annotations
@@ -19,18 +22,21 @@ import structlog
 
 from entrepot.aio import stop_tasks
 from entrepot.changes import repository as repo
+from entrepot.changes.retire import retire_logs
 from entrepot.changes.waiter import ChangeWaiter
 
 log = structlog.get_logger("entrepot.changes")
 
 SWEEP_SECONDS = 1.0
+RETIRE_SECONDS = 1.0
 
 
 class FeedWaker:
     def __init__(self, pool: asyncpg.Pool, waiter: ChangeWaiter) -> None:
         self.pool = pool
         self.waiter = waiter
-        self._dirty: set[int] = set()
+        self._dirty: set[int] = set()  # to announce
+        self._unswept: set[int] = set()  # to number
         self._pending = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
 
@@ -38,6 +44,7 @@ class FeedWaker:
         self._tasks = [
             asyncio.create_task(self._announce(), name="feed-announce"),
             asyncio.create_task(self._sweep(), name="feed-sweep"),
+            asyncio.create_task(self._retire(), name="feed-retire"),
         ]
 
     async def stop(self) -> None:
@@ -47,6 +54,7 @@ class FeedWaker:
         """A change to ``dataset_id`` has committed."""
         self.waiter.wake(dataset_id)
         self._dirty.add(dataset_id)
+        self._unswept.add(dataset_id)
         self._pending.set()
 
     async def _announce(self) -> None:
@@ -68,8 +76,19 @@ class FeedWaker:
     async def _sweep(self) -> None:
         while True:
             await asyncio.sleep(SWEEP_SECONDS)
+            swept, self._unswept = sorted(self._unswept), set()
             try:
-                for dataset_id in await repo.pending_datasets(self.pool):
-                    await repo.sequence(self.pool, dataset_id)
+                while swept:
+                    await repo.sequence(self.pool, swept[0])
+                    swept.pop(0)
             except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+                self._unswept.update(swept)  # next time
                 log.warning("feed_sweep_failed", error=type(exc).__name__)
+
+    async def _retire(self) -> None:
+        while True:
+            await asyncio.sleep(RETIRE_SECONDS)
+            try:
+                await retire_logs(self.pool)
+            except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+                log.warning("change_log_retire_failed", error=type(exc).__name__)

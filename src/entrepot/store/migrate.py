@@ -14,7 +14,8 @@ changed on disk is an error: migrations are append-only.
 Every migration runs with a ``lock_timeout``: a statement that cannot have its
 lock in time gives up (a waiting ``ALTER TABLE`` would queue every query on the
 table behind it), and the migration is tried again after a pause, a bounded
-number of times; what it waited for is logged.
+number of times (so is one that PostgreSQL rolled back to break a deadlock);
+what it waited for is logged.
 """
 
 from __future__ import annotations
@@ -276,7 +277,9 @@ async def _with_retries(
         try:
             await run()
             return
-        except asyncpg.LockNotAvailableError as exc:
+        except (asyncpg.LockNotAvailableError, asyncpg.DeadlockDetectedError) as exc:
+            # A deadlock is a wait that could not end: PostgreSQL rolled the migration
+            # back to break it, and it is tried again like a lock timeout.
             wait = LockWait(migration.version, attempt, statement, watch.seen())
             if policy.on_lock_timeout is not None:
                 policy.on_lock_timeout(wait)
@@ -290,6 +293,7 @@ async def _with_retries(
             pause *= 0.5 + random.random() / 2  # jitter
             log.warning(
                 "migration_lock_timeout",
+                deadlock=isinstance(exc, asyncpg.DeadlockDetectedError),
                 version=migration.version,
                 name=migration.name,
                 attempt=attempt,

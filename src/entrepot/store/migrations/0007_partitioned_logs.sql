@@ -166,6 +166,8 @@ DECLARE
     month timestamptz;
     made text;
 BEGIN
+    -- Replicas take turns (key "audi", "part"), so a month is made or dropped once.
+    PERFORM pg_advisory_xact_lock(1635083369, 1885434484);
     IF EXISTS (SELECT 1 FROM audit_log_default) THEN
         -- Detaching takes ACCESS EXCLUSIVE on audit_log until this returns: no row
         -- can arrive while there is no default partition.
@@ -209,6 +211,7 @@ BEGIN
     IF cutoff > now() THEN
         RAISE EXCEPTION 'audit retention cannot drop rows of the future (cutoff %)', cutoff;
     END IF;
+    PERFORM pg_advisory_xact_lock(1635083369, 1885434484);
     FOR part IN
         SELECT c.relname AS name,
                (regexp_match(pg_get_expr(c.relpartbound, c.oid), 'TO \(''([^'']*)''\)'))[1]::timestamptz

@@ -208,6 +208,7 @@ async def test_a_no_transaction_migration_that_fails_midway_is_not_recorded_and_
     chain = _chain_plus(
         """-- entrepot:no-transaction
 CREATE TABLE IF NOT EXISTS online_things (id bigint PRIMARY KEY, label text);
+-- one label per thing
 CREATE UNIQUE INDEX CONCURRENTLY IF NOT EXISTS online_things_label_key ON online_things (label);
 """
     )

@@ -44,6 +44,7 @@ NO_TRANSACTION = "-- entrepot:no-transaction"
 BACKOFF_SECONDS = 0.5  # the first pause after a lock timeout; doubled each time
 MAX_BACKOFF_SECONDS = 30.0
 
+_LEADING_COMMENTS = re.compile(r"\A(?:\s+|--[^\n]*(?:\n|\Z)|/\*.*?\*/)*", re.DOTALL)
 _CONCURRENT_INDEX = re.compile(
     r"^\s*CREATE\s+(?:UNIQUE\s+)?INDEX\s+CONCURRENTLY\s+(?:IF\s+NOT\s+EXISTS\s+)?"
     r'("(?:[^"]|"")+"|[A-Za-z_][A-Za-z0-9_$]*)',
@@ -245,18 +246,21 @@ async def _run_statements(
 async def _drop_invalid_index(conn: asyncpg.Connection, statement: str) -> None:
     """A failed ``CREATE INDEX CONCURRENTLY`` leaves its index behind, invalid, and
     ``IF NOT EXISTS`` would keep it on the next try: drop it (only if invalid)."""
-    match = _CONCURRENT_INDEX.match(statement)
+    match = _CONCURRENT_INDEX.match(_LEADING_COMMENTS.sub("", statement))
     if match is None:
         return
     name = match.group(1)
     name = name[1:-1].replace('""', '"') if name.startswith('"') else name.lower()
-    invalid = await conn.fetchval(
-        "SELECT NOT indisvalid FROM pg_index WHERE indexrelid = to_regclass(quote_ident($1))",
-        name,
-    )
-    if invalid:
-        log.warning("migration_invalid_index_dropped", index=name)
-        await conn.execute(f"DROP INDEX CONCURRENTLY IF EXISTS {_quote_ident(name)}")
+    try:
+        invalid = await conn.fetchval(
+            "SELECT NOT indisvalid FROM pg_index WHERE indexrelid = to_regclass(quote_ident($1))",
+            name,
+        )
+        if invalid:
+            await conn.execute(f"DROP INDEX CONCURRENTLY IF EXISTS {_quote_ident(name)}")
+            log.warning("migration_invalid_index_dropped", index=name)
+    except asyncpg.PostgresError as exc:  # the statement's own error is the one to report
+        log.warning("migration_invalid_index_kept", index=name, error=type(exc).__name__)
 
 
 def _quote_ident(name: str) -> str:

@@ -368,8 +368,8 @@ def scenario_get(ctx: Context, ours: Server, base: Server, workers: int) -> None
             duration=d,
             connections=c,
         ),
-        target=">= 50% of bare",
-        judge=ratio_at_least(0.5),
+        target=">= 60% of bare" if workers == 1 else "",
+        judge=ratio_at_least(0.6) if workers == 1 else None,
     )
 
 
@@ -377,6 +377,10 @@ def list_judge(row: Row) -> str:
     if row.ours_p50 is None:
         return "n/a"
     return "met" if row.ours_p50 < 10 else "MISSED"
+
+
+def list_ratio_judge(row: Row) -> str:
+    return ratio_at_least(0.6)(row) if row.workers == 1 else ""
 
 
 def scenario_list(ctx: Context, ours: Server, base: Server, workers: int) -> None:
@@ -405,8 +409,10 @@ def scenario_list(ctx: Context, ours: Server, base: Server, workers: int) -> Non
                 lambda d, tag, p=base_path, c=connections: run_wrk(
                     base.base_url, "static", path=p, duration=d, connections=c
                 ),
-                target="p50 in ms (< 10 ms)" if connections == 1 else "",
-                judge=list_judge if connections == 1 else None,
+                target="p50 in ms (< 10 ms)"
+                if connections == 1
+                else (">= 60% of bare" if workers == 1 else ""),
+                judge=list_judge if connections == 1 else list_ratio_judge,
             )
 
 
@@ -737,6 +743,23 @@ async def main_async(ctx: Context) -> None:
             ctx.info[f"plan {name}"] = plan
     for workers in ctx.args.workers:
         await measure(ctx, workers)
+    judge_scaling(ctx)
+
+
+def judge_scaling(ctx: Context) -> None:
+    """Creates: 2 workers must be faster than 1 (on each spread)."""
+    by_key = {(r.scenario, r.workers): r for r in ctx.rows if r.scenario.startswith("POST create")}
+    for (scenario, workers), row in by_key.items():
+        one = by_key.get((scenario, 1))
+        if workers != 2 or one is None or one.ours is None or row.ours is None:
+            continue
+        faster = row.ours > one.ours
+        row.notes.append(
+            f"2 workers {'faster' if faster else 'NOT faster'} than 1: "
+            f"{row.ours:,.0f} vs {one.ours:,.0f} req/s"
+        )
+        if not faster:
+            row.verdict = "MISSED"
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -22,6 +22,7 @@ from entrepot.apps.endpoints import router as apps_router
 from entrepot.apps.service import AppService
 from entrepot.apps.usage_endpoints import router as usage_router
 from entrepot.audit.endpoints import router as audit_router
+from entrepot.audit.retention import maintain as maintain_audit_log
 from entrepot.auditing.denials import audit_denial
 from entrepot.auth.authenticate import CredentialCache, Gate
 from entrepot.auth.tokens import TokenService
@@ -79,6 +80,11 @@ RFC 9457 problem documents (`application/problem+json`)."""
 
 async def _housekeeping(pool: asyncpg.Pool, settings: Settings, heartbeat: Heartbeat) -> None:
     while True:
+        heartbeat.beat()
+        try:  # first at start: this month's audit partition before rows need it
+            await maintain_audit_log(pool, settings.audit_retention_days)
+        except Exception as exc:
+            log.warning("audit_maintenance_failed", error=str(exc))
         heartbeat.beat()
         await asyncio.sleep(HOUSEKEEPING_SECONDS)
         try:

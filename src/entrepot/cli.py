@@ -84,7 +84,11 @@ async def _prepare(url: str, settings: Settings) -> str | None:
     from entrepot.auth.bootstrap import bootstrap
     from entrepot.store.migrate import migrate
 
-    await migrate(url)
+    await migrate(
+        url,
+        lock_timeout_ms=settings.migration_lock_timeout_ms,
+        lock_attempts=settings.migration_lock_attempts,
+    )
     token = settings.bootstrap_token.get_secret_value() if settings.bootstrap_token else None
     return await bootstrap(url, token)
 
@@ -145,7 +149,13 @@ def migrate() -> None:
     from entrepot.store.migrate import migrate as run_migrations
 
     with _store_url(settings) as url:
-        applied = asyncio.run(run_migrations(url))
+        applied = asyncio.run(
+            run_migrations(
+                url,
+                lock_timeout_ms=settings.migration_lock_timeout_ms,
+                lock_attempts=settings.migration_lock_attempts,
+            )
+        )
     typer.echo(f"Applied migrations: {applied or 'none (up to date)'}", err=True)
 
 
@@ -166,7 +176,7 @@ def create_key(
     settings = Settings()
     configure_logging(settings.log_level, settings.log_format)
     with _store_url(settings) as url:
-        created = asyncio.run(_create_admin_key(url, name))
+        created = asyncio.run(_create_admin_key(url, name, settings))
     typer.echo(
         f"Created platform-admin API key {created.id} ({created.name!r}), audited as "
         "admin_key.created. It is shown only now; use it as 'Authorization: Bearer <key>'.",
@@ -175,11 +185,15 @@ def create_key(
     typer.echo(created.secret)
 
 
-async def _create_admin_key(url: str, name: str) -> AdminKey:
+async def _create_admin_key(url: str, name: str, settings: Settings) -> AdminKey:
     from entrepot.auth.admin_keys import create_admin_key
     from entrepot.store.migrate import migrate
 
-    await migrate(url)
+    await migrate(
+        url,
+        lock_timeout_ms=settings.migration_lock_timeout_ms,
+        lock_attempts=settings.migration_lock_attempts,
+    )
     return await create_admin_key(url, name=name, os_user=_os_user())
 
 

@@ -30,11 +30,17 @@ def explain(exc: Exception, store_url: str | None) -> tuple[str, int] | None:
     """The line and exit status for a bad setting or an unusable store (``store_url``:
     the store the command was reaching, if any); None for a bug."""
     from entrepot.ops.metrics_server import MetricsListenerError
+    from entrepot.store.migrate import MigrationLockTimeout
 
     if isinstance(exc, ValidationError) and exc.title == Settings.__name__:
         return "; ".join(_setting_error(e) for e in exc.errors()), EXIT_BAD_SETTINGS
     if isinstance(exc, MetricsListenerError):
         return str(exc), EXIT_UNAVAILABLE
+    if isinstance(exc, MigrationLockTimeout):
+        return (
+            f"{exc}; retry when that is done, or raise ENTREPOT_MIGRATION_LOCK_TIMEOUT_MS",
+            EXIT_UNAVAILABLE,
+        )
     return None if store_url is None else _store_error(exc, describe_hosts(store_url))
 
 

@@ -11,6 +11,8 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from entrepot.dsn import check_postgres_url
 
 MIN_BOOTSTRAP_TOKEN_LENGTH = 32
+DEFAULT_MIGRATION_LOCK_TIMEOUT_MS = 5_000
+DEFAULT_MIGRATION_LOCK_ATTEMPTS = 10
 
 
 class Settings(BaseSettings):
@@ -39,6 +41,21 @@ class Settings(BaseSettings):
     )
     metrics_host: str | None = Field(
         default=None, description="Interface of the metrics listener (default: the API's host)."
+    )
+
+    migration_lock_timeout_ms: int = Field(
+        default=DEFAULT_MIGRATION_LOCK_TIMEOUT_MS,
+        ge=1,
+        description="How long a migration statement waits for a lock before it gives up and "
+        "the migration is tried again (while it waits, every query on the table queues "
+        "behind it).",
+    )
+    migration_lock_attempts: int = Field(
+        default=DEFAULT_MIGRATION_LOCK_ATTEMPTS,
+        ge=1,
+        le=100,
+        description="How many times a migration that timed out on a lock is tried, with "
+        "pauses doubling from half a second (at most 30 s), before the start fails.",
     )
 
     pool_min_size: int = 2
@@ -93,6 +110,12 @@ class Settings(BaseSettings):
         "datasets estimated larger than this.",
     )
     idempotency_retention_hours: int = 24
+    audit_retention_days: int = Field(
+        default=0,
+        ge=0,
+        description="Audit rows older than this many days are dropped, a month at a time "
+        "(whole monthly partitions); 0 keeps them forever.",
+    )
     change_retention_hours: float = Field(
         default=168, gt=0, description="Changes older than this are compacted out of the feed."
     )

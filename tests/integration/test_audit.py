@@ -12,8 +12,11 @@ import asyncpg
 import httpx
 import orjson
 import pytest
+from fastapi import FastAPI
 
 from entrepot.app import create_app
+from entrepot.audit import repository as repo
+from entrepot.audit import retention
 from entrepot.settings import Settings
 from tests.conftest import ADMIN_TOKEN
 from tests.factories import make_app, make_dataset, make_key, make_org, unique
@@ -586,3 +589,119 @@ async def test_the_ndjson_export_matches_the_list(client: httpx.AsyncClient) -> 
     assert [orjson.loads(line) for line in filtered.content.splitlines()] == [
         r for r in listed if r["action"] == "dataset.updated"
     ]
+
+
+# --- monthly partitions and retention ------------------------------------------------
+
+
+async def _partitions(conn: asyncpg.Connection) -> list[str]:
+    rows = await conn.fetch(
+        "SELECT inhrelid::regclass::text AS name FROM pg_inherits "
+        "WHERE inhparent = 'audit_log'::regclass ORDER BY 1"
+    )
+    return [r["name"] for r in rows]
+
+
+async def _write_old_rows(conn: asyncpg.Connection, target: str, *days: str) -> list[int]:
+    """Rows as they would have been written on ``days``, no partition being there for them."""
+    rows = await conn.fetch(
+        "INSERT INTO audit_log (at, actor, action, target, outcome) "
+        "SELECT d::timestamptz, 'test', 'test.old', $1, 'success' FROM unnest($2::text[]) d "
+        "RETURNING id, tableoid::regclass::text AS part",
+        target,
+        list(days),
+    )
+    assert {r["part"] for r in rows} == {"audit_log_default"}
+    return [r["id"] for r in rows]
+
+
+async def test_this_month_and_the_next_have_partitions(database_url: str) -> None:
+    conn = await asyncpg.connect(database_url)
+    try:
+        months = await conn.fetch(
+            "SELECT 'audit_log_p' || to_char(date_trunc('month', now() AT TIME ZONE 'UTC') "
+            "+ make_interval(months => k), 'YYYYMM') AS name FROM generate_series(0, 1) k"
+        )
+        partitions = await _partitions(conn)
+        assert {m["name"] for m in months} <= set(partitions)
+        assert "audit_log_default" in partitions
+        part = await conn.fetchval(
+            "INSERT INTO audit_log (actor, action, outcome) VALUES ('test', 'test.now', 'success') "
+            "RETURNING tableoid::regclass::text"
+        )
+        assert part == months[0]["name"]
+    finally:
+        await conn.close()
+
+
+async def test_rows_that_reached_the_default_partition_get_a_month_of_their_own(
+    app: FastAPI, database_url: str
+) -> None:
+    target = unique("stray")
+    conn = await asyncpg.connect(database_url)
+    try:
+        ids = await _write_old_rows(conn, target, "2002-07-03T10:00:00Z", "2002-07-30T23:59:59Z")
+        pool = app.state.components.get(asyncpg.Pool)
+        made = await repo.prepare_partitions(pool, retention.AHEAD_DAYS)
+        assert "audit_log_p200207" in made
+        rows = await conn.fetch(
+            "SELECT id, tableoid::regclass::text AS part FROM audit_log WHERE target = $1 "
+            "ORDER BY id",
+            target,
+        )
+        assert [(r["id"], r["part"]) for r in rows] == [(i, "audit_log_p200207") for i in ids]
+        assert await conn.fetchval("SELECT count(*) FROM audit_log_default") == 0
+        # Moved, and as append-only there as anywhere.
+        for statement in (
+            "UPDATE audit_log SET actor = 'else' WHERE target = $1",
+            "DELETE FROM audit_log WHERE target = $1",
+        ):
+            with pytest.raises(asyncpg.InsufficientPrivilegeError, match="append-only"):
+                await conn.execute(statement, target)
+        with pytest.raises(asyncpg.InsufficientPrivilegeError, match="append-only"):
+            await conn.execute("TRUNCATE audit_log_p200207")
+    finally:
+        await conn.close()
+
+
+async def test_retention_drops_whole_months_past_it_and_keeps_the_rest(
+    app: FastAPI, client: httpx.AsyncClient, database_url: str
+) -> None:
+    old, recent = unique("old"), unique("recent")
+    conn = await asyncpg.connect(database_url)
+    try:
+        await _write_old_rows(conn, old, "2001-03-05T00:00:00Z", "2001-03-31T12:00:00Z")
+        recent_org = await make_org(client, name=recent)  # audited now
+        # Off by default: nothing is dropped, the old rows only find their month.
+        assert await retention.maintain(app.state.components.get(asyncpg.Pool), 0) == []
+        assert "audit_log_p200103" in await _partitions(conn)
+
+        dropped = await retention.maintain(app.state.components.get(asyncpg.Pool), 3650)
+        assert "audit_log_p200103" in dropped
+        partitions = await _partitions(conn)
+        assert "audit_log_p200103" not in partitions
+        assert await conn.fetchval("SELECT to_regclass('audit_log_p200103')") is None
+        assert await conn.fetchval("SELECT count(*) FROM audit_log WHERE target = $1", old) == 0
+        assert "audit_log_default" in partitions
+        current = await conn.fetchval(
+            "SELECT 'audit_log_p' || to_char(now() AT TIME ZONE 'UTC', 'YYYYMM')"
+        )
+        assert current in partitions
+    finally:
+        await conn.close()
+    [row] = await audit(client, action="org.created", target=f"org:{recent_org['name']}")
+    assert row["org_id"] == recent_org["id"]
+    [note] = await audit(
+        client, action="audit.partition_dropped", target="audit_partition:audit_log_p200103"
+    )
+    assert note["actor"] == "system:housekeeping"
+    assert note["details"]["retention_days"] == 3650
+
+
+async def test_retention_never_drops_what_is_not_past(database_url: str) -> None:
+    conn = await asyncpg.connect(database_url)
+    try:
+        with pytest.raises(asyncpg.RaiseError, match="future"):
+            await conn.fetch("SELECT audit_log_drop_before(now() + interval '1 day')")
+    finally:
+        await conn.close()

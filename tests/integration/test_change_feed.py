@@ -7,10 +7,16 @@ import time
 from typing import Any
 from unittest.mock import ANY
 
+import asyncpg
 import httpx
+import orjson
 from fastapi import FastAPI
 
+from entrepot.changes import repository as changes_repo
 from entrepot.changes.follow import Follower
+from entrepot.changes.query import build_feed_sql
+from entrepot.schema.record_schema import RecordSchema
+from entrepot.store.sql import changes_table
 from tests.factories import make_dataset
 from tests.integration.edge_helpers import http_scope, request_until
 from tests.integration.test_access_requests import eventually
@@ -277,3 +283,58 @@ async def test_a_long_poll_is_released_the_moment_its_client_goes_away(
     async with asyncio.timeout(2):  # not the 30 s it asked to wait
         await polling
     assert waiter.waiting(dataset_id) == 0
+
+
+# --- one partition per dataset: every statement on the log reads only its own ---------
+
+
+def _relations(plan: Any) -> set[str]:
+    found: set[str] = set()
+    if isinstance(plan, dict):
+        if "Relation Name" in plan:
+            found.add(plan["Relation Name"])
+        for value in plan.values():
+            found |= _relations(value)
+    elif isinstance(plan, list):
+        for value in plan:
+            found |= _relations(value)
+    return found
+
+
+async def test_every_statement_on_the_log_is_pruned_to_its_datasets_partitions(
+    app: FastAPI, client: httpx.AsyncClient
+) -> None:
+    """The feed always names its dataset: the planner keeps that dataset's partition of
+    ``changes`` and no other, so no statement opens (or locks) every dataset's log."""
+    ids = []
+    for _ in range(3):
+        ds = (await make_dataset(client, primary_key="sku"))["name"]
+        url = f"/v1/datasets/{ds}/records"
+        created = await client.post(url, json={"sku": "a", "name": "A", "price": 1})
+        assert created.status_code == 201
+        pool = app.state.components.get(asyncpg.Pool)
+        ids.append(await pool.fetchval("SELECT id FROM datasets WHERE name = $1", ds))
+    mine = ids[0]
+    schema = RecordSchema.compile({"type": "object"})
+    feed_sql, feed_args = build_feed_sql(mine, 0, 10, schema, ())
+    statements = {
+        "sequence": (changes_repo.SEQUENCE, [mine]),
+        "feed page": (feed_sql, feed_args),
+        "changed since": (changes_repo.CHANGED_SINCE, [mine, 0]),
+        "compaction target": (changes_repo.COMPACTION_TARGET, [mine, 3600.0]),
+        "compaction": (changes_repo.COMPACT, [mine, 0, 10]),
+        "pending": (changes_repo.PENDING, [[mine]]),
+    }
+    pool = app.state.components.get(asyncpg.Pool)
+    async with pool.acquire() as conn:  # as the app plans: for the values given
+        for name, (sql, args) in statements.items():
+            plan = orjson.loads(await conn.fetchval(f"EXPLAIN (FORMAT JSON) {sql}", *args))
+            logs = {r for r in _relations(plan) if r.startswith("changes")}
+            assert logs <= {"changes", changes_table(mine)}, (name, logs)
+            assert changes_table(mine) in logs, (name, logs)
+        plan = orjson.loads(
+            await conn.fetchval(f"EXPLAIN (FORMAT JSON) {changes_repo.PENDING}", ids)
+        )
+        assert {r for r in _relations(plan) if r.startswith("changes_")} == {
+            changes_table(i) for i in ids
+        }

@@ -1,9 +1,11 @@
-"""SQL for reading the audit log. Rows are written by :mod:`entrepot.auditing.log`,
-inside the transaction of whatever they record; nothing here writes."""
+"""SQL for reading the audit log, and for its monthly partitions. Rows are written by
+:mod:`entrepot.auditing.log`, inside the transaction of whatever they record; nothing
+here writes a row."""
 
 from __future__ import annotations
 
 import uuid
+from datetime import datetime
 from typing import Any
 
 import asyncpg
@@ -74,3 +76,22 @@ async def export_cursor(
     """Every matching row, newest first, fetched a page at a time; call inside a transaction."""
     where, args = _where(filters, orgs, None)
     return await conn.cursor(f"SELECT {COLUMNS} FROM audit_log{where} ORDER BY id DESC", *args)
+
+
+# --- partitions (one per month, plus a default one: migration 0007) ------------------
+
+
+async def prepare_partitions(conn: Executor, ahead_days: int) -> list[str]:
+    """Make the month partitions from this month to the one ``ahead_days`` from now, and
+    give rows that reached the default partition months of their own; the names made."""
+    rows = await conn.fetch(
+        "SELECT audit_log_prepare(make_interval(days => $1)) AS name", int(ahead_days)
+    )
+    return [row["name"] for row in rows]
+
+
+async def drop_partitions_before(conn: Executor, cutoff: datetime) -> list[str]:
+    """Detach and drop every month partition whose month ended before ``cutoff``; their
+    names."""
+    rows = await conn.fetch("SELECT audit_log_drop_before($1) AS name", cutoff)
+    return [row["name"] for row in rows]

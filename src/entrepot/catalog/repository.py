@@ -18,6 +18,8 @@ DATASET_COLUMNS = """
 
 
 async def insert_dataset(conn: Conn, values: dict[str, Any]) -> int:
+    """The dataset and its partition of ``records``; its partition of ``changes`` is
+    made by a trigger on ``datasets`` (migration 0007), so no path can skip it."""
     dataset_id: int = await conn.fetchval(
         """
         INSERT INTO datasets (name, org_id, title, description, schema, primary_key,
@@ -182,6 +184,9 @@ async def update_dataset(conn: Conn, dataset_id: int, changes: dict[str, Any]) -
 
 
 async def delete_dataset(conn: Conn, dataset_id: int) -> None:
+    """The dataset and its records. Its change log is not deleted row by row: a trigger
+    queues its partition, which the feed waker detaches and drops after the commit
+    (:mod:`entrepot.changes.retire`)."""
     await conn.execute("DELETE FROM datasets WHERE id = $1", dataset_id)
     await conn.execute(f"DROP TABLE IF EXISTS {records_table(dataset_id)}")
 

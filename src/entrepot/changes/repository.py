@@ -12,11 +12,12 @@ before it.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any, Literal
 
 import asyncpg
 
+from entrepot.store.sql import changes_table
 from entrepot.store.types import Conn, Executor
 
 CHANNEL = "entrepot_changes"
@@ -107,10 +108,31 @@ async def sequence(conn: Executor, dataset_id: int) -> int:
     return int(status.split()[-1])
 
 
-async def pending_datasets(conn: Executor) -> list[int]:
-    """Datasets with changes written but not yet numbered."""
-    rows = await conn.fetch("SELECT DISTINCT dataset_id FROM changes WHERE seq IS NULL")
-    return [row[0] for row in rows]
+PENDING_PER_QUERY = 64  # datasets asked about in one statement
+PENDING = (
+    "SELECT DISTINCT dataset_id FROM changes WHERE dataset_id = ANY($1::bigint[]) AND seq IS NULL"
+)
+
+
+async def pending_datasets(conn: Executor, among: Iterable[int] | None = None) -> list[int]:
+    """The datasets among ``among`` (default: every dataset) with changes written but not
+    yet numbered.
+
+    The log has a partition per dataset, and a question that names no dataset opens
+    (and locks) every partition and its indexes: with thousands of datasets, a second
+    of planning and more locks than PostgreSQL's lock table may hold. So each statement
+    names at most :data:`PENDING_PER_QUERY` datasets, which the planner prunes to (the
+    pool plans every statement for its values: ``plan_cache_mode``, ``store/pool.py``).
+    """
+    if among is None:
+        rows = await conn.fetch("SELECT dataset_id FROM feed_heads")
+        among = [row[0] for row in rows]
+    ids = sorted(set(among))
+    found: list[int] = []
+    for start in range(0, len(ids), PENDING_PER_QUERY):
+        rows = await conn.fetch(PENDING, ids[start : start + PENDING_PER_QUERY])
+        found.extend(row[0] for row in rows)
+    return sorted(found)
 
 
 async def head(conn: Executor, dataset_id: int) -> asyncpg.Record | None:
@@ -126,14 +148,14 @@ async def head_seq(conn: Executor, dataset_id: int) -> int:
     return seq or 0
 
 
+CHANGED_SINCE = (
+    "SELECT DISTINCT record_id FROM changes WHERE dataset_id = $1 AND (seq > $2 OR seq IS NULL)"
+)
+
+
 async def changed_since(conn: Executor, dataset_id: int, seq: int) -> list[str]:
     """The ids of the records changed by the changes after ``seq``, numbered or pending."""
-    rows = await conn.fetch(
-        "SELECT DISTINCT record_id FROM changes "
-        "WHERE dataset_id = $1 AND (seq > $2 OR seq IS NULL)",
-        dataset_id,
-        seq,
-    )
+    rows = await conn.fetch(CHANGED_SINCE, dataset_id, seq)
     return [row[0] for row in rows]
 
 
@@ -160,6 +182,14 @@ async def compactable_datasets(conn: Executor) -> list[int]:
     return [row["dataset_id"] for row in rows]
 
 
+COMPACTION_TARGET = """
+SELECT least(h.last_seq - 1, coalesce((
+    SELECT max(seq) FROM changes
+    WHERE dataset_id = $1 AND at < now() - make_interval(secs => $2)), 0))
+FROM feed_heads h WHERE h.dataset_id = $1
+"""
+
+
 async def compaction_target(conn: Executor, dataset_id: int, retention_seconds: float) -> int:
     """The highest seq compaction may drop: past retention, never the newest change (0: none).
 
@@ -167,16 +197,23 @@ async def compaction_target(conn: Executor, dataset_id: int, retention_seconds: 
     everything up to the newest expired seq goes, keeping the kept log a suffix.
     """
     target: int | None = await conn.fetchval(
-        """
-        SELECT least(h.last_seq - 1, coalesce((
-            SELECT max(seq) FROM changes
-            WHERE dataset_id = $1 AND at < now() - make_interval(secs => $2)), 0))
-        FROM feed_heads h WHERE h.dataset_id = $1
-        """,
-        dataset_id,
-        float(retention_seconds),
+        COMPACTION_TARGET, dataset_id, float(retention_seconds)
     )
     return target or 0
+
+
+COMPACT = """
+WITH gone AS (
+    DELETE FROM changes WHERE dataset_id = $1 AND seq IN (
+        SELECT seq FROM changes WHERE dataset_id = $1 AND seq <= $2
+        ORDER BY seq LIMIT $3)
+    RETURNING seq
+), horizon AS (
+    UPDATE feed_heads SET min_seq = greatest(min_seq, (SELECT max(seq) FROM gone))
+    WHERE dataset_id = $1 AND EXISTS (SELECT 1 FROM gone)
+)
+SELECT count(*) FROM gone
+"""
 
 
 async def compact(conn: Conn, dataset_id: int, upto: int, batch: int) -> int:
@@ -187,21 +224,67 @@ async def compact(conn: Conn, dataset_id: int, upto: int, batch: int) -> int:
     its own short transaction so sequencing passes wait for it only briefly.
     Returns how many changes were dropped.
     """
-    dropped: int | None = await conn.fetchval(
-        """
-        WITH gone AS (
-            DELETE FROM changes WHERE dataset_id = $1 AND seq IN (
-                SELECT seq FROM changes WHERE dataset_id = $1 AND seq <= $2
-                ORDER BY seq LIMIT $3)
-            RETURNING seq
-        ), horizon AS (
-            UPDATE feed_heads SET min_seq = greatest(min_seq, (SELECT max(seq) FROM gone))
-            WHERE dataset_id = $1 AND EXISTS (SELECT 1 FROM gone)
-        )
-        SELECT count(*) FROM gone
-        """,
-        dataset_id,
-        upto,
-        batch,
-    )
+    dropped: int | None = await conn.fetchval(COMPACT, dataset_id, upto, batch)
     return dropped or 0
+
+
+# --- the logs of deleted datasets -------------------------------------------------
+
+
+async def claim_retired_log(conn: Executor, lease_seconds: float) -> int | None:
+    """A deleted dataset whose log is still to drop, claimed for ``lease_seconds`` (the
+    other replicas leave it alone meanwhile; a crashed replica's claim runs out)."""
+    dataset_id: int | None = await conn.fetchval(
+        """
+        UPDATE retired_change_logs SET claimed_until = now() + make_interval(secs => $1)
+        WHERE dataset_id = (
+            SELECT dataset_id FROM retired_change_logs
+            WHERE claimed_until IS NULL OR claimed_until < now()
+            ORDER BY retired_at, dataset_id LIMIT 1 FOR UPDATE SKIP LOCKED)
+        RETURNING dataset_id
+        """,
+        float(lease_seconds),
+    )
+    return dataset_id
+
+
+async def release_retired_log(conn: Executor, dataset_id: int, retry_seconds: float) -> None:
+    """Give a claim back, to be tried again in ``retry_seconds``."""
+    await conn.execute(
+        "UPDATE retired_change_logs SET claimed_until = now() + make_interval(secs => $2) "
+        "WHERE dataset_id = $1",
+        dataset_id,
+        float(retry_seconds),
+    )
+
+
+async def forget_retired_log(conn: Executor, dataset_id: int) -> None:
+    await conn.execute("DELETE FROM retired_change_logs WHERE dataset_id = $1", dataset_id)
+
+
+PARTITION_STATE = """
+SELECT t.oid IS NOT NULL AS present, i.inhrelid IS NOT NULL AS attached,
+       coalesce(i.inhdetachpending, false) AS detaching
+FROM (SELECT to_regclass($1) AS oid) t
+LEFT JOIN pg_inherits i ON i.inhrelid = t.oid AND i.inhparent = 'changes'::regclass
+"""
+
+
+async def drop_log(conn: Conn, dataset_id: int) -> bool:
+    """Detach a deleted dataset's partition of the log, then drop it; whether it was there.
+
+    Outside any transaction: ``DETACH PARTITION ... CONCURRENTLY`` takes SHARE UPDATE
+    EXCLUSIVE on ``changes``, so the other datasets' writers and readers never wait for it
+    (a plain DETACH, or a DROP of the partition, would hold ACCESS EXCLUSIVE on the whole
+    log), and waits instead for the transactions that use the log to end. It can be run
+    again after anything: an interrupted detach is finished (``FINALIZE``), a finished one
+    skipped. The detached table is dropped whole: its rows are never deleted one by one.
+    """
+    table = changes_table(dataset_id)
+    state = await conn.fetchrow(PARTITION_STATE, table)
+    assert state is not None
+    if state["attached"]:
+        how = "FINALIZE" if state["detaching"] else "CONCURRENTLY"
+        await conn.execute(f"ALTER TABLE changes DETACH PARTITION {table} {how}")
+    await conn.execute(f"DROP TABLE IF EXISTS {table}")
+    return bool(state["present"])

@@ -6,8 +6,11 @@ NOTIFY sent after the commit, several datasets and several writes to one
 message when they come together, so no write transaction ever takes
 PostgreSQL's global notify lock. Readers number pending changes themselves
 before they read (:func:`entrepot.changes.repository.sequence`); the sweep
-numbers the changes of datasets nobody is reading, so the pending part of the
-log stays small.
+numbers the changes this replica wrote, every second, so the pending part of
+the log stays small for datasets nobody is reading. (Changes another replica
+wrote are its sweep's; those of a replica that died before its sweep are
+numbered by the next reader, or by compaction's pass over every dataset.)
+The waker also drops the logs of deleted datasets (:mod:`entrepot.changes.retire`).
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ import structlog
 
 from entrepot.aio import stop_tasks, wait_event
 from entrepot.changes import repository as repo
+from entrepot.changes.retire import retire_logs
 from entrepot.changes.waiter import ChangeWaiter
 from entrepot.liveness import Heartbeat, Liveness
 
@@ -26,6 +30,7 @@ log = structlog.get_logger("entrepot.changes")
 
 SWEEP_SECONDS = 1.0
 ANNOUNCE_IDLE_SECONDS = 5.0  # an idle announcer still comes round (and beats) this often
+RETIRE_SECONDS = 1.0
 
 
 class FeedWaker:
@@ -35,7 +40,8 @@ class FeedWaker:
         self.pool = pool
         self.waiter = waiter
         self.liveness = liveness or Liveness()
-        self._dirty: set[int] = set()
+        self._dirty: set[int] = set()  # to announce
+        self._unswept: set[int] = set()  # to number
         self._pending = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
         self._heartbeats: list[Heartbeat] = []
@@ -43,10 +49,12 @@ class FeedWaker:
     def start(self) -> None:
         announce = self.liveness.register("feed-announce", ANNOUNCE_IDLE_SECONDS)
         sweep = self.liveness.register("feed-sweep", SWEEP_SECONDS)
-        self._heartbeats = [announce, sweep]
+        retire = self.liveness.register("feed-retire", RETIRE_SECONDS)
+        self._heartbeats = [announce, sweep, retire]
         self._tasks = [
             asyncio.create_task(self._announce(announce), name="feed-announce"),
             asyncio.create_task(self._sweep(sweep), name="feed-sweep"),
+            asyncio.create_task(self._retire(retire), name="feed-retire"),
         ]
 
     async def stop(self) -> None:
@@ -57,6 +65,7 @@ class FeedWaker:
         """A change to ``dataset_id`` has committed."""
         self.waiter.wake(dataset_id)
         self._dirty.add(dataset_id)
+        self._unswept.add(dataset_id)
         self._pending.set()
 
     async def _announce(self, heartbeat: Heartbeat) -> None:
@@ -81,9 +90,21 @@ class FeedWaker:
         while True:
             heartbeat.beat()
             await asyncio.sleep(SWEEP_SECONDS)
+            swept, self._unswept = sorted(self._unswept), set()
             try:
-                for dataset_id in await repo.pending_datasets(self.pool):
-                    await repo.sequence(self.pool, dataset_id)
+                while swept:
+                    await repo.sequence(self.pool, swept[0])
+                    swept.pop(0)
                     heartbeat.beat()
             except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+                self._unswept.update(swept)  # next time
                 log.warning("feed_sweep_failed", error=type(exc).__name__)
+
+    async def _retire(self, heartbeat: Heartbeat) -> None:
+        while True:
+            heartbeat.beat()
+            await asyncio.sleep(RETIRE_SECONDS)
+            try:
+                await retire_logs(self.pool)
+            except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+                log.warning("change_log_retire_failed", error=type(exc).__name__)

@@ -20,6 +20,11 @@ def records_table(dataset_id: int) -> str:
     return f"records_{int(dataset_id)}"
 
 
+def changes_table(dataset_id: int) -> str:
+    """The dataset's partition of the change log (made by a trigger on datasets: 0007)."""
+    return f"changes_{int(dataset_id)}"
+
+
 def field_expr(field: str, column: str = "data") -> str:
     """The jsonb value of a top-level record field, JSON null when absent.
 

@@ -59,8 +59,10 @@ class Dispatcher:
 
     async def dispatch_all(self, beat: Callable[[], None] = lambda: None) -> None:
         # Number what has committed first: a head that has not moved hides new changes.
+        # Only the followed datasets matter here.
         pool = self.enqueuer.pool
-        for dataset_id in await changes_repo.pending_datasets(pool):
+        followed = await repo.followed_datasets(pool)
+        for dataset_id in await changes_repo.pending_datasets(pool, followed):
             await changes_repo.sequence(pool, dataset_id)
             beat()
         for pair in await repo.pairs_behind(pool):

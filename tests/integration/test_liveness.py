@@ -20,6 +20,7 @@ from tests.conftest import app_and_client
 EVERY_LOOP = {
     "change-waiter",
     "feed-announce",
+    "feed-retire",
     "feed-sweep",
     "housekeeping",
     "invalidation-listener",

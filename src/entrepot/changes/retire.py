@@ -18,6 +18,7 @@ own, and ids are never reused.
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Callable
 
 import asyncpg
 import structlog
@@ -32,10 +33,12 @@ LEASE_SECONDS = 120.0
 RETRY_SECONDS = 10.0  # after a failure (a detach that timed out waiting, say)
 
 
-async def retire_logs(pool: asyncpg.Pool) -> int:
-    """Detach and drop the queued logs of deleted datasets; how many were dropped."""
+async def retire_logs(pool: asyncpg.Pool, progress: Callable[[], None] = lambda: None) -> int:
+    """Detach and drop the queued logs of deleted datasets; how many were dropped.
+    ``progress`` is called before each one (a detach may wait up to the statement timeout)."""
     dropped = 0
     while (dataset_id := await repo.claim_retired_log(pool, LEASE_SECONDS)) is not None:
+        progress()
         try:
             async with pool.acquire() as conn:
                 await repo.drop_log(conn, dataset_id)

@@ -31,6 +31,8 @@ log = structlog.get_logger("entrepot.changes")
 SWEEP_SECONDS = 1.0
 ANNOUNCE_IDLE_SECONDS = 5.0  # an idle announcer still comes round (and beats) this often
 RETIRE_SECONDS = 1.0
+# A detach may wait up to the statement timeout (30 s by default) before it gives up.
+RETIRE_BEAT_SECONDS = 30.0
 
 
 class FeedWaker:
@@ -49,7 +51,7 @@ class FeedWaker:
     def start(self) -> None:
         announce = self.liveness.register("feed-announce", ANNOUNCE_IDLE_SECONDS)
         sweep = self.liveness.register("feed-sweep", SWEEP_SECONDS)
-        retire = self.liveness.register("feed-retire", RETIRE_SECONDS)
+        retire = self.liveness.register("feed-retire", RETIRE_BEAT_SECONDS)
         self._heartbeats = [announce, sweep, retire]
         self._tasks = [
             asyncio.create_task(self._announce(announce), name="feed-announce"),
@@ -105,6 +107,6 @@ class FeedWaker:
             heartbeat.beat()
             await asyncio.sleep(RETIRE_SECONDS)
             try:
-                await retire_logs(self.pool)
+                await retire_logs(self.pool, progress=heartbeat.beat)
             except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
                 log.warning("change_log_retire_failed", error=type(exc).__name__)

@@ -41,11 +41,11 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from entrepot.auth.authenticate import CurrentPrincipal, authenticate
 from entrepot.parts import Part, components
-from entrepot.store.work import Reads, reads, unit_of_work
-from entrepot.work_deps import Reading, Work
+from entrepot.store.work import Reads, lazy_unit_of_work, reads, unit_of_work
+from entrepot.work_deps import LazyWork, Reading, Work
 
 Opener = Callable[[asyncpg.Pool], AbstractAsyncContextManager[Reads]]
-UNITS: dict[object, Opener] = {Reading: reads, Work: unit_of_work}
+UNITS: dict[object, Opener] = {Reading: reads, Work: unit_of_work, LazyWork: lazy_unit_of_work}
 
 
 @dataclass(frozen=True, slots=True)

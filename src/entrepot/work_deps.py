@@ -1,8 +1,10 @@
 """The request edge's units of work, as dependencies an endpoint names in its signature.
 
-``Work`` (a transaction) for routes that change something, ``Reading`` (a
-connection, no transaction) for routes that only read, ``OnDemand`` for the
-rare use case that must hold no connection through a slow step. Both end before the
+``Work`` (a transaction) for routes that change something, ``LazyWork`` (the
+same, its transaction begun when the use case asks: record writes, whose common
+path is one statement), ``Reading`` (a connection, no transaction) for routes that
+only read, ``OnDemand`` for the rare use case that must hold no connection through
+a slow step. The units end before the
 answer is sent (``scope="function"``): a 2xx means committed, and a commit
 that fails is answered as the problem it is.
 """
@@ -16,7 +18,7 @@ import asyncpg
 from fastapi import Depends, Request
 
 from entrepot.parts import components
-from entrepot.store.work import Reads, UnitOfWork, Units, reads, unit_of_work
+from entrepot.store.work import Reads, UnitOfWork, Units, lazy_unit_of_work, reads, unit_of_work
 
 
 async def _work(request: Request) -> AsyncIterator[UnitOfWork]:
@@ -29,7 +31,15 @@ async def _reads(request: Request) -> AsyncIterator[Reads]:
         yield reading
 
 
+async def _lazy_work(request: Request) -> AsyncIterator[UnitOfWork]:
+    async with lazy_unit_of_work(components(request).get(asyncpg.Pool)) as work:
+        yield work
+
+
 Work = Annotated[UnitOfWork, Depends(_work, scope="function")]
+# A unit whose transaction begins when the use case asks (``work.begin_transaction()``):
+# for routes whose common path is one statement (record writes).
+LazyWork = Annotated[UnitOfWork, Depends(_lazy_work, scope="function")]
 Reading = Annotated[Reads, Depends(_reads, scope="function")]
 
 

@@ -16,7 +16,7 @@ from entrepot.principal import Principal
 from entrepot.records import idempotency, preconditions
 from entrepot.records.service import RecordService, Written
 from entrepot.store.work import UnitOfWork
-from entrepot.work_deps import Reading, Work
+from entrepot.work_deps import LazyWork, Reading
 
 router = APIRouter(prefix="/v1/datasets/{ds}/records", tags=["records"])
 
@@ -113,6 +113,7 @@ async def _idempotent(
     if key is None:
         return await write()
     idempotency.check_key(key)
+    await work.begin_transaction()  # the claim, the write and the stored answer: one commit
     fingerprint = idempotency.request_fingerprint(
         request.method,
         request.url.path,
@@ -159,7 +160,7 @@ async def list_records(
     responses={201: {"content": {JSON: {"schema": ENVELOPE}}}},
 )
 async def create_record(
-    ds: str, request: Request, principal: CurrentPrincipal, records: Records, work: Work
+    ds: str, request: Request, principal: CurrentPrincipal, records: Records, work: LazyWork
 ) -> Response:
     body = await _json_body(request)
 
@@ -208,7 +209,7 @@ async def replace_record(
     request: Request,
     principal: CurrentPrincipal,
     records: Records,
-    work: Work,
+    work: LazyWork,
 ) -> Response:
     body = await _json_body(request)
     if_match = preconditions.parse(request.headers.get("if-match"))
@@ -243,7 +244,7 @@ async def patch_record(
     request: Request,
     principal: CurrentPrincipal,
     records: Records,
-    work: Work,
+    work: LazyWork,
 ) -> Response:
     body = await _json_body(request)
     if_match = preconditions.parse(request.headers.get("if-match"))
@@ -267,7 +268,7 @@ async def delete_record(
     request: Request,
     principal: CurrentPrincipal,
     records: Records,
-    work: Work,
+    work: LazyWork,
 ) -> Response:
     if_match = preconditions.parse(request.headers.get("if-match"))
 

@@ -322,7 +322,7 @@ class RecordService:
             self.registry.forget(meta.name)
             raise NotFound(f"Dataset {meta.name!r} does not exist or is not visible to you.")
         if not stored.current_for(meta):
-            meta = await self._locked(work, meta)  # held since the statement: stays current
+            meta = await self._locked(work, meta)  # held from here on: stays current
             write = make(meta)
             stored = await _stored(
                 self.registry, meta.name, repo.write(work.conn, meta, write, principal)
@@ -350,7 +350,9 @@ class RecordService:
 
     async def _locked(self, work: UnitOfWork, meta: DatasetMeta) -> DatasetMeta:
         """The dataset locked against schema changes for the rest of the transaction,
-        with its current metadata (for writes that read the record before writing)."""
+        with its current metadata (for writes that read the record before writing).
+        Begins the unit's transaction: from here on the write is more than one statement."""
+        await work.begin_transaction()
         return await _stored(
             self.registry, meta.name, self.registry.lock_for_write(work.conn, meta)
         )

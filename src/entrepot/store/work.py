@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 
 import asyncpg
 import structlog
+from asyncpg.transaction import Transaction
 
 from entrepot.store.notify import CHANNEL
 from entrepot.store.types import Conn
@@ -52,6 +53,26 @@ class UnitOfWork(Reads):
 
     _effects: list[Effect] = field(default_factory=list)
     _topics: list[str] = field(default_factory=list)
+    _transaction: Transaction | None = None
+
+    @property
+    def in_transaction(self) -> bool:
+        return self._transaction is not None
+
+    async def begin_transaction(self) -> None:
+        """Begin the unit's transaction now, if it has not begun.
+
+        A unit opened lazily (``unit_of_work(pool, lazy=True)``: the ``LazyWork``
+        dependency) runs its statements in autocommit until the use case asks for
+        this: a use case whose common path is one statement (a record write, which
+        locks, writes, appends its change and its audit row at once) then costs one
+        round trip instead of three, with the same atomicity. Anything that must hold
+        a lock across statements, or write more than once, begins first.
+        """
+        if self._transaction is None:
+            transaction = self.conn.transaction()
+            await transaction.start()
+            self._transaction = transaction
 
     def after_commit(self, effect: Effect) -> None:
         self._effects.append(effect)
@@ -88,24 +109,31 @@ async def reads(pool: asyncpg.Pool) -> AsyncIterator[Reads]:
 
 
 @asynccontextmanager
-async def unit_of_work(pool: asyncpg.Pool) -> AsyncIterator[UnitOfWork]:
-    """Commit when the body returns, roll back when it raises; then release the effects."""
-    async with pool.acquire() as conn, within(Reads(conn)) as work:
+async def unit_of_work(pool: asyncpg.Pool, *, lazy: bool = False) -> AsyncIterator[UnitOfWork]:
+    """Commit when the body returns, roll back when it raises; then release the effects.
+    ``lazy``: the transaction begins only when the use case asks (``begin_transaction``)."""
+    async with pool.acquire() as conn, within(Reads(conn), lazy=lazy) as work:
         yield work
+
+
+def lazy_unit_of_work(pool: asyncpg.Pool) -> AbstractAsyncContextManager[UnitOfWork]:
+    return unit_of_work(pool, lazy=True)
 
 
 @asynccontextmanager
-async def within(reads: Reads) -> AsyncIterator[UnitOfWork]:
+async def within(reads: Reads, *, lazy: bool = False) -> AsyncIterator[UnitOfWork]:
     """A unit of work on a connection the request already holds (``Reads.begin``)."""
     work = UnitOfWork(reads.conn)
-    transaction = reads.conn.transaction()
-    await transaction.start()
+    if not lazy:
+        await work.begin_transaction()
     try:
         yield work
     except BaseException:
-        await transaction.rollback()
+        if work._transaction is not None:
+            await work._transaction.rollback()
         raise
-    await transaction.commit()
+    if work._transaction is not None:
+        await work._transaction.commit()
     await work._release()
 
 

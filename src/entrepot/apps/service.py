@@ -129,13 +129,13 @@ class AppService:
         client_id, client_secret = new_client_credentials()
         conn = work.conn
         org = await orgs_repo.get_org(conn, body.org)
-        if org is None or not can_see_org(principal, org["id"]):
+        if org is None or not can_see_org(principal, org.id):
             raise Unprocessable(
                 f"Organisation {body.org!r} does not exist or you do not administer it.",
                 errors=[{"path": "/org", "message": "unknown organisation"}],
                 denial=True,
             )
-        if not can_manage_org(principal, org["id"]):
+        if not can_manage_org(principal, org.id):
             raise Forbidden(
                 "Registering an application needs an admin of its organisation.", denial=True
             )
@@ -143,7 +143,7 @@ class AppService:
             app_id = await repo.insert_app(
                 conn,
                 {
-                    "org_id": org["id"],
+                    "org_id": org.id,
                     "name": body.name,
                     "description": body.description,
                     "client_id": client_id,
@@ -161,7 +161,7 @@ class AppService:
             principal,
             "app.created",
             f"app:{app_id}",
-            org_id=org["id"],
+            org_id=org.id,
             details={"scopes": scopes},
         )
         await record(
@@ -169,7 +169,7 @@ class AppService:
             principal,
             "credential.issued",
             f"app:{app_id}",
-            org_id=org["id"],
+            org_id=org.id,
             details={"kind": "client_secret", "client_id": client_id},
         )
         row = await repo.get_app(conn, app_id)

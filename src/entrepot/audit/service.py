@@ -98,11 +98,11 @@ async def visible_orgs(
     if org is None:
         return managed
     row = await orgs_repo.get_org(reads.conn, org)
-    if row is None or (managed is not None and row["id"] not in managed):
+    if row is None or (managed is not None and row.id not in managed):
         raise NotFound(
             f"Organisation {org!r} does not exist or is not visible to you.", denial=True
         )
-    return [row["id"]]
+    return [row.id]
 
 
 def normalised(filters: AuditFilter) -> AuditFilter:

@@ -53,14 +53,14 @@ def dataset_out(row: asyncpg.Record) -> dict[str, Any]:
 
 async def _org_id_for(conn: Conn, principal: Principal, org: str) -> Any:
     row = await orgs_repo.get_org(conn, org)
-    if row is None or not can_see_org(principal, row["id"]):
+    if row is None or not can_see_org(principal, row.id):
         raise Unprocessable(
             f"Organisation {org!r} does not exist or is not yours.",
             errors=[{"path": "/org", "message": "unknown organisation"}],
             denial=True,
         )
-    require_org_admin(principal, row["id"])
-    return row["id"]
+    require_org_admin(principal, row.id)
+    return row.id
 
 
 def _check_dataset_shape(schema: RecordSchema, primary_key: str | None, indexes: list[str]) -> None:

@@ -14,13 +14,8 @@ from entrepot.problems import Conflict, NotFound
 from entrepot.store.work import Reads, UnitOfWork
 
 
-def org_out(row: asyncpg.Record) -> dict[str, Any]:
-    return {
-        "id": str(row["id"]),
-        "name": row["name"],
-        "title": row["title"],
-        "created_at": row["created_at"],
-    }
+def org_out(org: repo.Org) -> dict[str, Any]:
+    return {"id": str(org.id), "name": org.name, "title": org.title, "created_at": org.created_at}
 
 
 async def create_org(
@@ -37,7 +32,7 @@ async def create_org(
         principal,
         "org.created",
         f"org:{name}",
-        org_id=row["id"],
+        org_id=row.id,
         details={"title": title},
     )
     return org_out(row)
@@ -45,7 +40,7 @@ async def create_org(
 
 async def get_org(reads: Reads, principal: Principal, name: str) -> dict[str, Any]:
     row = await repo.get_org(reads.conn, name)
-    if row is None or not can_see_org(principal, row["id"]):
+    if row is None or not can_see_org(principal, row.id):
         raise NotFound(
             f"Organisation {name!r} does not exist or is not visible to you.", denial=True
         )

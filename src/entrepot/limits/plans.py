@@ -53,9 +53,7 @@ class PlanBook:
         started = time.monotonic()
         rows = await repo.all_plans(self.pool)
         self._plans = {
-            r["name"]: PlanLimits(
-                r["name"], r["rate_per_second"], r["burst"], r["daily_quota"], r["monthly_quota"]
-            )
+            r.name: PlanLimits(r.name, r.rate_per_second, r.burst, r.daily_quota, r.monthly_quota)
             for r in rows
         }
         self._loaded_at = started

@@ -1,8 +1,9 @@
-"""SQL for plans and usage counters."""
+"""SQL for plans and usage counters. Plans come back as :class:`PlanRow`."""
 
 from __future__ import annotations
 
 import uuid
+from dataclasses import asdict, dataclass
 from datetime import datetime
 from typing import Any
 
@@ -13,27 +14,54 @@ from entrepot.store.types import Conn, Executor
 PLAN_COLUMNS = "name, rate_per_second, burst, daily_quota, monthly_quota, created_at, updated_at"
 
 
-async def all_plans(conn: Executor) -> list[asyncpg.Record]:
-    return await conn.fetch(f"SELECT {PLAN_COLUMNS} FROM plans ORDER BY name")
+@dataclass(frozen=True, slots=True)
+class PlanRow:
+    name: str
+    rate_per_second: float
+    burst: int
+    daily_quota: int | None
+    monthly_quota: int | None
+    created_at: datetime
+    updated_at: datetime
+
+    @classmethod
+    def of(cls, row: asyncpg.Record) -> PlanRow:
+        return cls(row[0], row[1], row[2], row[3], row[4], row[5], row[6])
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
 
 
-async def get_plan(conn: Executor, name: str, *, lock: bool = False) -> asyncpg.Record | None:
+def _plan(row: asyncpg.Record | None) -> PlanRow | None:
+    return None if row is None else PlanRow.of(row)
+
+
+async def all_plans(conn: Executor) -> list[PlanRow]:
+    return [
+        PlanRow.of(r) for r in await conn.fetch(f"SELECT {PLAN_COLUMNS} FROM plans ORDER BY name")
+    ]
+
+
+async def get_plan(conn: Executor, name: str, *, lock: bool = False) -> PlanRow | None:
     suffix = " FOR UPDATE" if lock else ""
-    return await conn.fetchrow(f"SELECT {PLAN_COLUMNS} FROM plans WHERE name = $1{suffix}", name)
+    return _plan(
+        await conn.fetchrow(f"SELECT {PLAN_COLUMNS} FROM plans WHERE name = $1{suffix}", name)
+    )
 
 
-async def list_plans(conn: Executor, after: str | None, limit: int) -> list[asyncpg.Record]:
-    return await conn.fetch(
+async def list_plans(conn: Executor, after: str | None, limit: int) -> list[PlanRow]:
+    rows = await conn.fetch(
         f"SELECT {PLAN_COLUMNS} FROM plans WHERE $1::text IS NULL OR name > $1 "
         "ORDER BY name LIMIT $2",
         after,
         limit,
     )
+    return [PlanRow.of(r) for r in rows]
 
 
-async def insert_plan(conn: Conn, values: dict[str, Any]) -> asyncpg.Record | None:
+async def insert_plan(conn: Conn, values: dict[str, Any]) -> PlanRow | None:
     """The new plan, or None if the name is taken."""
-    return await conn.fetchrow(
+    row = await conn.fetchrow(
         f"""
         INSERT INTO plans (name, rate_per_second, burst, daily_quota, monthly_quota)
         VALUES ($1, $2, $3, $4, $5) ON CONFLICT (name) DO NOTHING RETURNING {PLAN_COLUMNS}
@@ -44,17 +72,20 @@ async def insert_plan(conn: Conn, values: dict[str, Any]) -> asyncpg.Record | No
         values.get("daily_quota"),
         values.get("monthly_quota"),
     )
+    return _plan(row)
 
 
-async def update_plan(conn: Conn, name: str, changes: dict[str, Any]) -> asyncpg.Record | None:
+async def update_plan(conn: Conn, name: str, changes: dict[str, Any]) -> PlanRow | None:
     sets, args = [], [name]
     for column in ("rate_per_second", "burst", "daily_quota", "monthly_quota"):
         if column in changes:
             args.append(changes[column])
             sets.append(f"{column} = ${len(args)}")
     sets.append("updated_at = now()")
-    return await conn.fetchrow(
-        f"UPDATE plans SET {', '.join(sets)} WHERE name = $1 RETURNING {PLAN_COLUMNS}", *args
+    return _plan(
+        await conn.fetchrow(
+            f"UPDATE plans SET {', '.join(sets)} WHERE name = $1 RETURNING {PLAN_COLUMNS}", *args
+        )
     )
 
 

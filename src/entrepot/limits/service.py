@@ -7,8 +7,6 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import asyncpg
-
 from entrepot.auditing.log import record
 from entrepot.limits import repository as repo
 from entrepot.limits.models import Granularity, PlanCreate, PlanPatch
@@ -22,8 +20,8 @@ MAX_SPAN = {"hour": timedelta(days=31), "day": timedelta(days=400)}
 DEFAULT_SPAN = {"hour": timedelta(days=1), "day": timedelta(days=30)}
 
 
-def plan_out(row: asyncpg.Record) -> dict[str, Any]:
-    return dict(row)
+def plan_out(plan: repo.PlanRow) -> dict[str, Any]:
+    return plan.as_dict()
 
 
 class PlanService:

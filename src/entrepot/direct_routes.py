@@ -10,8 +10,9 @@ by a plain Starlette route placed first in the app's table:
   from its signature; it may ask only for what the plan knows how to give:
   path parameters as text, the ``Request``, the principal (``authenticate``,
   the one auth step every route takes), the app's parts by type
-  (``Depends(part(RecordService))``) and a unit of work last (``Reading`` or
-  ``Work``, ended before the answer is sent, as those dependencies are). An
+  (``Depends(part(RecordService))``) and a unit of work last (``Reading``,
+  ``Work`` or ``LazyWork``, ended before the answer is sent, as those
+  dependencies are). An
   endpoint that asks for anything else (a validated query parameter, a new
   dependency) or a route with dependencies of its own is refused at startup,
   never served with something silently skipped;
@@ -112,14 +113,13 @@ def serving(endpoint: Endpoint, plan: Plan) -> Callable[[Request], Awaitable[Res
             kwargs[plan.request] = request
         if plan.principal is not None:
             kwargs[plan.principal] = await authenticate(request)
-        if plan.parts:
-            found = components(request)
-            for name, kind in plan.parts:
-                kwargs[name] = found.get(kind)
+        found = components(request)
+        for name, kind in plan.parts:
+            kwargs[name] = found.get(kind)
         if plan.unit is None:
             return await endpoint(**kwargs)
         name, opener = plan.unit
-        async with opener(components(request).get(asyncpg.Pool)) as unit:
+        async with opener(found.get(asyncpg.Pool)) as unit:
             kwargs[name] = unit
             return await endpoint(**kwargs)
 

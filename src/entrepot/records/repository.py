@@ -39,8 +39,9 @@ async def get_for_update(conn: Conn, meta: DatasetMeta, record_id: str) -> async
 # (``lock``: FOR KEY SHARE, as registry.lock_for_write takes it), the record
 # written only if the schema is still the one the body was validated against
 # (``w``), its pending feed entry (``c``) and its audit row (``a``), both read
-# from what ``w`` wrote. One round trip in the request's transaction; locks in
-# the order every write takes them (dataset, then record).
+# from what ``w`` wrote. One round trip: in autocommit when the request's unit
+# has not begun a transaction (``LazyWork``: the statement is the whole write),
+# else in it; locks in the order every write takes them (dataset, then record).
 
 
 @dataclass(frozen=True, slots=True)

@@ -130,9 +130,10 @@ class DirectRoute(Route):
     """A Starlette route standing for one declared ``APIRoute``."""
 
     def __init__(self, declared: APIRoute) -> None:
+        self.serve = serving(declared.endpoint, plan_for(declared))
         super().__init__(
             declared.path,
-            serving(declared.endpoint, plan_for(declared)),
+            self.serve,
             methods=sorted(declared.methods or ()),
             name=declared.name,
             include_in_schema=False,
@@ -159,20 +160,34 @@ def direct_routes(routers: Sequence[APIRouter]) -> list[BaseRoute]:
 
 class DirectDispatch:
     """The app's direct routes first; anything else to ``fallback`` (the router, inside
-    the per-request file stack FastAPI's own routes need)."""
+    the per-request file stack FastAPI's own routes need).
+
+    A matched request is served here, not through ``Route.handle``: Starlette's
+    per-route wrapper would build the request and look the exception handlers up a
+    second time, inside the ``ExceptionMiddleware`` that already renders every error
+    with the same handlers. Only the routes serving the request's method are tried,
+    so a method a route does not serve falls through to the router and its 405.
+    """
 
     def __init__(self, routes: Sequence[DirectRoute], fallback: ASGIApp) -> None:
         self.routes = tuple(routes)
         self.fallback = fallback
+        by_method: dict[str, list[DirectRoute]] = {}
+        for route in self.routes:
+            for method in route.methods or ():
+                by_method.setdefault(method, []).append(route)
+        self._by_method = {method: tuple(found) for method, found in by_method.items()}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
-            for route in self.routes:
+            for route in self._by_method.get(scope["method"], ()):
                 match, child_scope = route.matches(scope)
-                if match is Match.FULL:
-                    scope.update(child_scope)
-                    await route.handle(scope, receive, send)
-                    return
+                if match is not Match.FULL:
+                    continue
+                scope.update(child_scope)
+                response = await route.serve(Request(scope, receive, send))
+                await response(scope, receive, send)
+                return
         await self.fallback(scope, receive, send)
 
 

@@ -84,11 +84,12 @@ async def test_concurrent_duplicate_while_first_in_flight_is_409(
     headers = key()
     blocker = await asyncpg.connect(database_url)
     try:
-        # Hold the dataset row so the first request stalls inside its transaction,
-        # after it has claimed the idempotency key.
+        # Hold the dataset's records as a schema change does, so the first request
+        # stalls inside its transaction, after it has claimed the idempotency key.
+        dataset_id = await blocker.fetchval("SELECT id FROM datasets WHERE name = $1", ds)
         tx = blocker.transaction()
         await tx.start()
-        await blocker.execute("SELECT 1 FROM datasets WHERE name = $1 FOR UPDATE", ds)
+        await blocker.execute(f"LOCK TABLE records_{dataset_id} IN SHARE MODE")
         first = asyncio.create_task(
             client.post(f"/v1/datasets/{ds}/records", json=WIDGET, headers=headers)
         )
@@ -99,7 +100,7 @@ async def test_concurrent_duplicate_while_first_in_flight_is_409(
         blocker_pid = blocker.get_server_pid()
         await until(
             first_holds_the_key_and_waits_on_us,
-            "the first request holding its idempotency key and waiting on the dataset row",
+            "the first request holding its idempotency key and waiting on the dataset's records",
         )
         assert not first.done()
         second = await client.post(f"/v1/datasets/{ds}/records", json=WIDGET, headers=headers)

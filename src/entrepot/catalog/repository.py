@@ -101,6 +101,15 @@ async def records_by_id(conn: Executor, dataset_id: int, ids: list[str]) -> list
     )
 
 
+async def hold_records(conn: Conn, dataset_id: int, mode: str) -> None:
+    """Lock the dataset's records partition until commit, before its dataset row (the
+    order every path takes them: see ``DatasetRegistry.lock_for_write``). ``SHARE``
+    keeps writers out while letting readers read (a schema change); ``ACCESS
+    EXCLUSIVE`` keeps everyone out (a deletion)."""
+    assert mode in ("SHARE", "ACCESS EXCLUSIVE")
+    await conn.execute(f"LOCK TABLE {records_table(dataset_id)} IN {mode} MODE")
+
+
 async def get_dataset(
     conn: Executor, name: str, *, for_update: bool = False
 ) -> asyncpg.Record | None:

@@ -252,6 +252,8 @@ async def update_dataset(
             await online_change.build_index(conn, row["id"], field)
             built.append(field)
         async with reads.begin() as work:
+            # Writers wait from here: the records first, then the dataset row.
+            await _hold(conn, row["id"], name, "SHARE")
             locked = await repo.get_dataset(conn, name, for_update=True)
             if locked is None or locked["id"] != row["id"]:
                 raise NotFound(f"Dataset {name!r} does not exist or is not visible to you.")
@@ -288,6 +290,13 @@ async def update_dataset(
     return dataset_out(updated)
 
 
+async def _hold(conn: Conn, dataset_id: int, name: str, mode: str) -> None:
+    try:
+        await repo.hold_records(conn, dataset_id, mode)
+    except asyncpg.UndefinedTableError:  # deleted meanwhile
+        raise NotFound(f"Dataset {name!r} does not exist or is not visible to you.") from None
+
+
 def _changed(changes: dict[str, Any]) -> dict[str, Any]:
     """What a dataset update changed, for the audit row: bulky values only by name."""
     bulky = ("schema", "description")
@@ -303,10 +312,14 @@ async def delete_dataset(
     conn = work.conn
     await access.for_dataset(principal, name, conn)
     registry = access.registry
-    row = await repo.get_dataset(conn, name, for_update=True)
+    row = await repo.get_dataset(conn, name)
     if row is None:
         raise NotFound(f"Dataset {name!r} does not exist or is not visible to you.")
     require_org_admin(principal, row["org_id"])
+    await _hold(conn, row["id"], name, "ACCESS EXCLUSIVE")
+    locked = await repo.get_dataset(conn, name, for_update=True)
+    if locked is None or locked["id"] != row["id"]:
+        raise NotFound(f"Dataset {name!r} does not exist or is not visible to you.")
     await repo.delete_dataset(conn, row["id"])
     await record(conn, principal, "dataset.deleted", f"dataset:{name}", org_id=row["org_id"])
     work.announce(DatasetRegistry.topic(name))

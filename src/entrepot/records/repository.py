@@ -35,13 +35,18 @@ async def get_for_update(conn: Conn, meta: DatasetMeta, record_id: str) -> async
 
 # --- writes -------------------------------------------------------------------
 #
-# A write is one statement: the dataset row locked against schema changes
-# (``lock``: FOR KEY SHARE, as registry.lock_for_write takes it), the record
-# written only if the schema is still the one the body was validated against
+# A write is one statement: the dataset's current schema version (``ds``), the
+# record written only if it is still the one the body was validated against
 # (``w``), its pending feed entry (``c``) and its audit row (``a``), both read
 # from what ``w`` wrote. One round trip: in autocommit when the request's unit
 # has not begun a transaction (``LazyWork``: the statement is the whole write),
-# else in it; locks in the order every write takes them (dataset, then record).
+# else in it. No schema change can commit between the version read and the
+# write: the statement holds ``ROW EXCLUSIVE`` on the records partition from
+# before its snapshot is taken (PostgreSQL locks a statement's tables when it
+# binds it) to its commit, and a schema change takes ``SHARE`` on it, so it
+# either committed before the snapshot (the guard sees its version) or waits
+# for this write (and then checks the record). Locks in the order every path
+# takes them: the partition, then rows.
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,14 +101,14 @@ class StoredRecord:
 class Stored:
     """What a write statement found and did."""
 
-    locked: tuple[int, bool] | None  # the dataset's (schema_version, require_if_match); None: gone
+    seen: tuple[int, bool] | None  # the dataset's (schema_version, require_if_match); None: gone
     record: StoredRecord | None  # None: nothing written
 
     def current_for(self, meta: DatasetMeta) -> bool:
-        return self.locked == (meta.schema_version, meta.require_if_match)
+        return self.seen == (meta.schema_version, meta.require_if_match)
 
 
-_GUARD = "SELECT 1 FROM lock WHERE schema_version = $2 AND require_if_match = $3"
+_GUARD = "SELECT 1 FROM ds WHERE schema_version = $2 AND require_if_match = $3"
 _OUT = "id, version, data, created_at, updated_at"
 
 
@@ -113,14 +118,14 @@ def _record_cte(meta: DatasetMeta, write: Write) -> tuple[str, list[Any]]:
     if isinstance(write, Insert):
         return (
             f"w AS (INSERT INTO {t} (dataset_id, id, version, data) "
-            f"SELECT {ds}, $1, 1, $4::jsonb FROM lock WHERE EXISTS ({_GUARD}) "
+            f"SELECT {ds}, $1, 1, $4::jsonb FROM ds WHERE EXISTS ({_GUARD}) "
             f"ON CONFLICT DO NOTHING RETURNING {_OUT}, NULL::jsonb AS prev, true AS created)"
         ), [write.data]
     if isinstance(write, Upsert):
         return (
             f"old AS (SELECT data FROM {t} WHERE dataset_id = {ds} AND id = $1 FOR UPDATE), "
             f"w AS (INSERT INTO {t} AS r (dataset_id, id, version, data) "
-            f"SELECT {ds}, $1, 1, $4::jsonb FROM lock WHERE EXISTS ({_GUARD}) "
+            f"SELECT {ds}, $1, 1, $4::jsonb FROM ds WHERE EXISTS ({_GUARD}) "
             "ON CONFLICT (dataset_id, id) DO UPDATE SET data = EXCLUDED.data, "
             "version = r.version + 1, updated_at = now() WHERE EXISTS (SELECT 1 FROM old) "
             "RETURNING r.id, r.version, r.data, r.created_at, r.updated_at, "
@@ -169,19 +174,19 @@ async def write(conn: Conn, meta: DatasetMeta, write: Write, principal: Principa
     )
     op: Literal["upsert", "delete"] = "delete" if isinstance(write, Delete) else "upsert"
     row = await conn.fetchrow(
-        f"WITH lock AS (SELECT schema_version, require_if_match FROM datasets "
-        f"WHERE id = {meta.id} FOR KEY SHARE), {record_cte}, "
+        f"WITH ds AS (SELECT schema_version, require_if_match FROM datasets "
+        f"WHERE id = {meta.id}), {record_cte}, "
         f"c AS ({append_from('w', meta.id, op)}), a AS ({audit_sql}) "
         "SELECT l.schema_version, l.require_if_match, w.id, w.version, w.data::text, "
         "w.created_at, w.updated_at, w.prev::text, w.created "
-        "FROM (SELECT 1) AS one LEFT JOIN lock l ON true LEFT JOIN w ON true",
+        "FROM (SELECT 1) AS one LEFT JOIN ds l ON true LEFT JOIN w ON true",
         *args,
         *audit_args,
     )
     assert row is not None
-    locked = None if row[0] is None else (row[0], row[1])
+    seen = None if row[0] is None else (row[0], row[1])
     record = None if row[2] is None else StoredRecord(*row[2:])
-    return Stored(locked, record)
+    return Stored(seen, record)
 
 
 async def current_version(conn: Conn, meta: DatasetMeta, record_id: str) -> int | None:

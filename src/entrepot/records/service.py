@@ -318,7 +318,7 @@ class RecordService:
         stored = await _stored(
             self.registry, meta.name, repo.write(work.conn, meta, write, principal)
         )
-        if stored.locked is None:
+        if stored.seen is None:
             self.registry.forget(meta.name)
             raise NotFound(f"Dataset {meta.name!r} does not exist or is not visible to you.")
         if not stored.current_for(meta):

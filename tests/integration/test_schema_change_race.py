@@ -1,0 +1,157 @@
+"""A write racing a schema change or a deletion is judged by what committed first.
+
+Writers hold ``ROW EXCLUSIVE`` on their dataset's records partition, as every
+write does; a schema change takes ``SHARE`` on it and a deletion ``ACCESS
+EXCLUSIVE``, each before the dataset row. Each test holds the partition as an
+in-flight write would, queues the change behind it and a write behind the
+change (seen waiting in ``pg_locks``, not guessed with sleeps), then lets the
+first write commit: the change commits, and the queued write must be judged by
+the new state, never stored against the old one.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+import asyncpg
+import httpx
+
+from tests.factories import make_dataset
+from tests.waiting import until
+
+SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "properties": {"sku": {"type": "string"}, "note": {"type": "string"}},
+    "required": ["sku"],
+}
+STRICTER: dict[str, Any] = {
+    **SCHEMA,
+    "properties": {**SCHEMA["properties"], "note": {"type": "string", "maxLength": 10}},
+}
+LONG_NOTE = "x" * 50  # valid before the change, refused after it
+
+
+async def _table(database_url: str, dataset: str) -> str:
+    conn = await asyncpg.connect(database_url)
+    try:
+        dataset_id: int = await conn.fetchval("SELECT id FROM datasets WHERE name = $1", dataset)
+    finally:
+        await conn.close()
+    return f"records_{dataset_id}"
+
+
+@asynccontextmanager
+async def an_inflight_write(database_url: str, table: str) -> AsyncIterator[asyncpg.Connection]:
+    """A transaction holding the partition as a write does, until the block ends."""
+    conn = await asyncpg.connect(database_url)
+    try:
+        async with conn.transaction():
+            await conn.execute(f"LOCK TABLE {table} IN ROW EXCLUSIVE MODE")
+            yield conn
+    finally:
+        await conn.close()
+
+
+async def waiting_for(database_url: str, table: str, count: int) -> bool:
+    """Whether ``count`` sessions wait for a lock on ``table``."""
+    conn = await asyncpg.connect(database_url)
+    try:
+        waiting: int = await conn.fetchval(
+            "SELECT count(DISTINCT pid) FROM pg_locks WHERE relation = $1::regclass "
+            "AND NOT granted",
+            table,
+        )
+    finally:
+        await conn.close()
+    return waiting >= count
+
+
+async def test_a_write_queued_behind_a_schema_change_is_judged_by_the_new_schema(
+    client: httpx.AsyncClient, database_url: str
+) -> None:
+    ds = (await make_dataset(client, primary_key="sku", schema=SCHEMA))["name"]
+    table = await _table(database_url, ds)
+    async with an_inflight_write(database_url, table):
+        change = asyncio.create_task(client.patch(f"/v1/datasets/{ds}", json={"schema": STRICTER}))
+        await until(
+            lambda: waiting_for(database_url, table, 1),
+            "the schema change waits for the in-flight write",
+        )
+        write = asyncio.create_task(
+            client.put(f"/v1/datasets/{ds}/records/late", json={"sku": "late", "note": LONG_NOTE})
+        )
+        await until(
+            lambda: waiting_for(database_url, table, 2),
+            "the new write waits behind the schema change",
+        )
+        assert not change.done()
+        assert not write.done()
+    changed, written = await change, await write
+
+    assert changed.status_code == 200, changed.text
+    assert changed.json()["schema_version"] == 2
+    assert written.status_code == 422, written.text
+    assert written.json()["errors"][0]["path"] == "/note"
+    assert (await client.get(f"/v1/datasets/{ds}/records/late")).status_code == 404
+
+
+async def test_a_conditional_write_queued_behind_a_schema_change_is_judged_by_it_too(
+    client: httpx.AsyncClient, database_url: str
+) -> None:
+    """If-Match writes lock the dataset before reading the record (more than one
+    statement): the lock, too, waits for the change and then reads its schema."""
+    ds = (await make_dataset(client, primary_key="sku", schema=SCHEMA))["name"]
+    created = await client.put(f"/v1/datasets/{ds}/records/a", json={"sku": "a", "note": "ok"})
+    assert created.status_code == 201, created.text
+    table = await _table(database_url, ds)
+    async with an_inflight_write(database_url, table):
+        change = asyncio.create_task(client.patch(f"/v1/datasets/{ds}", json={"schema": STRICTER}))
+        await until(
+            lambda: waiting_for(database_url, table, 1),
+            "the schema change waits for the in-flight write",
+        )
+        write = asyncio.create_task(
+            client.patch(
+                f"/v1/datasets/{ds}/records/a",
+                json={"note": LONG_NOTE},
+                headers={"If-Match": created.headers["etag"]},
+            )
+        )
+        await until(
+            lambda: waiting_for(database_url, table, 2),
+            "the conditional write waits behind the schema change",
+        )
+    changed, written = await change, await write
+
+    assert changed.status_code == 200, changed.text
+    assert written.status_code == 422, written.text
+    kept = await client.get(f"/v1/datasets/{ds}/records/a")
+    assert kept.json()["data"] == {"sku": "a", "note": "ok"}
+
+
+async def test_a_write_queued_behind_a_deletion_finds_the_dataset_gone(
+    client: httpx.AsyncClient, database_url: str
+) -> None:
+    ds = (await make_dataset(client, primary_key="sku", schema=SCHEMA))["name"]
+    table = await _table(database_url, ds)
+    async with an_inflight_write(database_url, table):
+        deletion = asyncio.create_task(client.delete(f"/v1/datasets/{ds}"))
+        await until(
+            lambda: waiting_for(database_url, table, 1),
+            "the deletion waits for the in-flight write",
+        )
+        write = asyncio.create_task(
+            client.put(f"/v1/datasets/{ds}/records/late", json={"sku": "late"})
+        )
+        await until(
+            lambda: waiting_for(database_url, table, 2),
+            "the new write waits behind the deletion",
+        )
+    deleted, written = await deletion, await write
+
+    assert deleted.status_code == 204, deleted.text
+    assert written.status_code == 404, written.text
+    assert written.json()["type"].endswith("/not-found")

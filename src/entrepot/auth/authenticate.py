@@ -10,11 +10,13 @@ Unknown bearers are never cached.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import time
 import uuid
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Annotated, Protocol
+from typing import Annotated, Any, Protocol, TypeVar
 
 import asyncpg
 from fastapi import Depends, Request
@@ -29,12 +31,34 @@ from entrepot.principal import ALL_SCOPES, Principal, Role
 from entrepot.problems import Unauthorized
 from entrepot.store.work import unit_of_work
 
+T = TypeVar("T")
+
 
 class CredentialCache:
     def __init__(self, ttl: float, max_entries: int = 10_000) -> None:
         self.ttl = ttl
         self.max_entries = max_entries
         self._entries: dict[bytes, tuple[float, Principal]] = {}
+        self._loading: dict[bytes, asyncio.Task[Any]] = {}
+
+    async def load(self, key: bytes, lookup: Callable[[], Awaitable[T]]) -> tuple[T, bool]:
+        """``lookup()``'s result, and whether this caller ran it: the requests that miss
+        the same credential at once (every in-flight one, each time its entry expires)
+        share one lookup instead of each reading the store."""
+        task = self._loading.get(key)
+        ran = task is None
+        if task is None:
+            task = asyncio.ensure_future(lookup())
+            self._loading[key] = task
+            task.add_done_callback(lambda done: self._loaded(key, done))
+        result: T = await asyncio.shield(task)
+        return result, ran
+
+    def _loaded(self, key: bytes, task: asyncio.Task[Any]) -> None:
+        if self._loading.get(key) is task:
+            del self._loading[key]
+        if not task.cancelled():
+            task.exception()  # retrieved here too: its waiters may all have left
 
     def get(self, key: bytes) -> Principal | None:
         hit = self._entries.get(key)
@@ -232,12 +256,15 @@ async def _principal(request: Request, gate: Gate, ip: str | None) -> Principal:
     principal = gate.credentials.get(key)
     if principal is None:
         await gate.failures.check(ip)  # an address flooding bad bearers costs no lookup
-        if is_jwt:
-            principal = await _from_token(gate.pool, gate.tokens, token)
-        else:
-            principal, first_use = await _from_key(gate.pool, token, key)
-            if first_use:
-                request.state.first_use = True
+
+        async def lookup() -> tuple[Principal, bool]:
+            if is_jwt:
+                return await _from_token(gate.pool, gate.tokens, token), False
+            return await _from_key(gate.pool, token, key)
+
+        (principal, first_use), ran = await gate.credentials.load(key, lookup)
+        if first_use and ran:
+            request.state.first_use = True
         gate.credentials.put(key, principal)
     return principal
 

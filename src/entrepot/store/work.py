@@ -18,8 +18,8 @@ read: one connection for the request, statements in autocommit.
 from __future__ import annotations
 
 import inspect
-from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from collections.abc import Awaitable, Callable
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 
 import asyncpg
@@ -106,8 +106,8 @@ class UnitOfWork(Reads):
 class _Reading:
     """``reads(pool)``: a connection for the request, back to the pool at the end.
 
-    A class rather than a generator-based context manager: it is entered on every
-    read request, and a generator costs two extra frames and a wrapper per use."""
+    Classes rather than generator-based context managers, here and below: one is
+    entered on every request, and a generator costs extra frames and a wrapper."""
 
     __slots__ = ("_conn", "_pool")
 
@@ -129,33 +129,80 @@ def reads(pool: asyncpg.Pool) -> AbstractAsyncContextManager[Reads]:
     return _Reading(pool)
 
 
-@asynccontextmanager
-async def unit_of_work(pool: asyncpg.Pool, *, lazy: bool = False) -> AsyncIterator[UnitOfWork]:
+class _Within:
+    """``within(reads)``: commit when the block returns, roll back when it raises;
+    then release the effects (after a commit only)."""
+
+    __slots__ = ("_conn", "_lazy", "_work")
+
+    def __init__(self, conn: Conn | None, lazy: bool) -> None:
+        self._conn = conn
+        self._lazy = lazy
+        self._work: UnitOfWork | None = None
+
+    async def __aenter__(self) -> UnitOfWork:
+        assert self._conn is not None
+        work = self._work = UnitOfWork(self._conn)
+        if not self._lazy:
+            await work.begin_transaction()
+        return work
+
+    async def __aexit__(self, exc_type: type[BaseException] | None, *_: object) -> None:
+        work, self._work = self._work, None
+        assert work is not None
+        if exc_type is not None:
+            if work._transaction is not None:
+                await work._transaction.rollback()
+            return  # the exception goes on
+        if work._transaction is not None:
+            await work._transaction.commit()
+        await work._release()
+
+
+class _Unit(_Within):
+    """``unit_of_work(pool)``: a pooled connection, and a unit of work on it."""
+
+    __slots__ = ("_pool", "_pooled")
+
+    def __init__(self, pool: asyncpg.Pool, lazy: bool) -> None:
+        super().__init__(None, lazy)
+        self._pool = pool
+        self._pooled: PoolConnectionProxy | None = None
+
+    async def __aenter__(self) -> UnitOfWork:
+        self._conn = self._pooled = conn = await self._pool.acquire()
+        try:
+            return await super().__aenter__()
+        except BaseException:
+            self._conn = self._pooled = None
+            await self._pool.release(conn)
+            raise
+
+    async def __aexit__(self, exc_type: type[BaseException] | None, *rest: object) -> None:
+        conn, self._pooled = self._pooled, None
+        try:
+            await super().__aexit__(exc_type, *rest)
+        finally:
+            self._conn = None
+            if conn is not None:
+                await self._pool.release(conn)
+
+
+def unit_of_work(
+    pool: asyncpg.Pool, *, lazy: bool = False
+) -> AbstractAsyncContextManager[UnitOfWork]:
     """Commit when the body returns, roll back when it raises; then release the effects.
     ``lazy``: the transaction begins only when the use case asks (``begin_transaction``)."""
-    async with pool.acquire() as conn, within(Reads(conn), lazy=lazy) as work:
-        yield work
+    return _Unit(pool, lazy)
 
 
 def lazy_unit_of_work(pool: asyncpg.Pool) -> AbstractAsyncContextManager[UnitOfWork]:
-    return unit_of_work(pool, lazy=True)
+    return _Unit(pool, True)
 
 
-@asynccontextmanager
-async def within(reads: Reads, *, lazy: bool = False) -> AsyncIterator[UnitOfWork]:
+def within(reads: Reads, *, lazy: bool = False) -> AbstractAsyncContextManager[UnitOfWork]:
     """A unit of work on a connection the request already holds (``Reads.begin``)."""
-    work = UnitOfWork(reads.conn)
-    if not lazy:
-        await work.begin_transaction()
-    try:
-        yield work
-    except BaseException:
-        if work._transaction is not None:
-            await work._transaction.rollback()
-        raise
-    if work._transaction is not None:
-        await work._transaction.commit()
-    await work._release()
+    return _Within(reads.conn, lazy)
 
 
 class Units:

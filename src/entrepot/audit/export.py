@@ -16,7 +16,7 @@ from entrepot.audit.models import AuditFilter
 from entrepot.audit.service import entry_out, normalised, visible_orgs
 from entrepot.principal import Principal
 from entrepot.store.bulk_slots import BulkSlots
-from entrepot.store.work import Units
+from entrepot.store.work import Units, plan_for_values
 from entrepot.streaming import prepend
 
 FETCH_ROWS = 1_000
@@ -41,6 +41,7 @@ async def _stream(
         slots.connection(caller) as conn,
         conn.transaction(isolation="repeatable_read", readonly=True),
     ):
+        await plan_for_values(conn)
         cursor = await repo.export_cursor(conn, filters, orgs=orgs)
         yield b""
         while rows := await cursor.fetch(FETCH_ROWS):

@@ -123,5 +123,6 @@ async def list_entries(
     before = decode_cursor(cursor, fp)[0] if cursor else None
     if before is not None and (not isinstance(before, int) or isinstance(before, bool)):
         raise invalid_cursor()
-    rows = await repo.page(reads.conn, filters, orgs=orgs, before=before, limit=limit + 1)
+    async with reads.planned_for_values():  # time ranges and filters: plans for the values
+        rows = await repo.page(reads.conn, filters, orgs=orgs, before=before, limit=limit + 1)
     return page([entry_out(r, orgs) for r in rows], limit, fp, lambda entry: [entry.id])

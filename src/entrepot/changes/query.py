@@ -7,7 +7,7 @@ from typing import Any
 from entrepot.filters.conditions import Condition
 from entrepot.filters.sql import Args, condition_sql
 from entrepot.schema.record_schema import RecordSchema
-from entrepot.store.sql import literal
+from entrepot.store.sql import changes_table, literal
 
 
 def build_feed_sql(
@@ -30,7 +30,8 @@ def build_feed_sql(
     """
     args = Args([int(dataset_id), int(after)])
     page = (
-        "SELECT seq, op, record_id AS id, version, data, prev, prev_known, at FROM changes "
+        "SELECT seq, op, record_id AS id, version, data, prev, prev_known, at "
+        f"FROM {changes_table(dataset_id)} "
         f"WHERE dataset_id = $1 AND seq > $2 ORDER BY seq LIMIT {args.add(int(limit))}"
     )
     if not extra and fields is None:

@@ -22,16 +22,25 @@ from entrepot.store.types import Conn, Executor
 
 CHANNEL = "entrepot_changes"
 
+# Every statement on the log names its dataset's partition (``changes_42``), never
+# the partitioned parent with ``dataset_id = $1``: a plan PostgreSQL caches for the
+# parent would lock every dataset's partition each time it runs (it prunes a
+# generic plan only after locking), and plans are cached (``store/pool.py``).
+# Inserts go through the parent (routed to the one partition when they run).
+
+
 # Lock the dataset's head first (passes queue here, and take locks in one order:
 # head, then changes in insertion order), then the pending changes this
 # statement can see, skipping those a pass that committed meanwhile numbered;
 # move the head past them and number them after it. One statement: the head's
 # lock lasts as long as it does.
-SEQUENCE = """
+def sequence_sql(dataset_id: int) -> str:
+    log = changes_table(dataset_id)
+    return f"""
 WITH head AS (
     SELECT last_seq FROM feed_heads WHERE dataset_id = $1 FOR UPDATE
 ), pending AS (
-    SELECT c.n FROM changes c, head
+    SELECT c.n FROM {log} c, head
     WHERE c.dataset_id = $1 AND c.seq IS NULL ORDER BY c.n FOR UPDATE OF c
 ), numbered AS (
     SELECT n, row_number() OVER (ORDER BY n) AS k, count(*) OVER () AS total FROM pending
@@ -39,7 +48,7 @@ WITH head AS (
     UPDATE feed_heads SET last_seq = last_seq + (SELECT count(*) FROM pending)
     WHERE dataset_id = $1 AND EXISTS (SELECT 1 FROM pending) RETURNING last_seq
 )
-UPDATE changes c SET seq = moved.last_seq - numbered.total + numbered.k
+UPDATE {log} c SET seq = moved.last_seq - numbered.total + numbered.k
 FROM numbered, moved
 WHERE c.dataset_id = $1 AND c.n = numbered.n
 """
@@ -103,15 +112,26 @@ async def create_head(conn: Conn, dataset_id: int) -> None:
 
 
 async def sequence(conn: Executor, dataset_id: int) -> int:
-    """Number the dataset's visible pending changes; how many it numbered (0: none)."""
-    status: str = await conn.execute(SEQUENCE, dataset_id)
+    """Number the dataset's visible pending changes; how many it numbered (0: none;
+    also for a dataset deleted meanwhile, whose log is gone)."""
+    try:
+        status: str = await conn.execute(sequence_sql(dataset_id), dataset_id)
+    except asyncpg.UndefinedTableError:
+        if isinstance(conn, asyncpg.Pool) or not conn.is_in_transaction():
+            return 0
+        raise  # the caller's transaction is aborted: it must hear why
     return int(status.split()[-1])
 
 
 PENDING_PER_QUERY = 64  # datasets asked about in one statement
-PENDING = (
-    "SELECT DISTINCT dataset_id FROM changes WHERE dataset_id = ANY($1::bigint[]) AND seq IS NULL"
-)
+
+
+def pending_sql(dataset_ids: Sequence[int]) -> str:
+    """Which of ``dataset_ids`` have pending changes: one probe of each partition."""
+    return " UNION ALL ".join(
+        f"SELECT {int(i)}::bigint WHERE EXISTS (SELECT 1 FROM {changes_table(i)} WHERE seq IS NULL)"
+        for i in dataset_ids
+    )
 
 
 async def pending_datasets(conn: Executor, among: Iterable[int] | None = None) -> list[int]:
@@ -121,8 +141,8 @@ async def pending_datasets(conn: Executor, among: Iterable[int] | None = None) -
     The log has a partition per dataset, and a question that names no dataset opens
     (and locks) every partition and its indexes: with thousands of datasets, a second
     of planning and more locks than PostgreSQL's lock table may hold. So each statement
-    names at most :data:`PENDING_PER_QUERY` datasets, which the planner prunes to (the
-    pool plans every statement for its values: ``plan_cache_mode``, ``store/pool.py``).
+    names the partitions of at most :data:`PENDING_PER_QUERY` datasets. ``conn`` is in
+    autocommit (a partition dropped meanwhile is skipped).
     """
     if among is None:
         rows = await conn.fetch("SELECT dataset_id FROM feed_heads")
@@ -130,9 +150,22 @@ async def pending_datasets(conn: Executor, among: Iterable[int] | None = None) -
     ids = sorted(set(among))
     found: list[int] = []
     for start in range(0, len(ids), PENDING_PER_QUERY):
-        rows = await conn.fetch(PENDING, ids[start : start + PENDING_PER_QUERY])
-        found.extend(row[0] for row in rows)
+        found.extend(await _pending_among(conn, ids[start : start + PENDING_PER_QUERY]))
     return sorted(found)
+
+
+async def _pending_among(conn: Executor, ids: list[int]) -> list[int]:
+    try:
+        return [row[0] for row in await conn.fetch(pending_sql(ids))]
+    except asyncpg.UndefinedTableError:  # one was deleted meanwhile: ask one by one
+        found = []
+        for dataset_id in ids:
+            try:
+                if await conn.fetchval(pending_sql([dataset_id])) is not None:
+                    found.append(dataset_id)
+            except asyncpg.UndefinedTableError:
+                continue
+        return found
 
 
 async def head(conn: Executor, dataset_id: int) -> asyncpg.Record | None:
@@ -148,14 +181,16 @@ async def head_seq(conn: Executor, dataset_id: int) -> int:
     return seq or 0
 
 
-CHANGED_SINCE = (
-    "SELECT DISTINCT record_id FROM changes WHERE dataset_id = $1 AND (seq > $2 OR seq IS NULL)"
-)
+def changed_since_sql(dataset_id: int) -> str:
+    return (
+        f"SELECT DISTINCT record_id FROM {changes_table(dataset_id)} "
+        "WHERE dataset_id = $1 AND (seq > $2 OR seq IS NULL)"
+    )
 
 
 async def changed_since(conn: Executor, dataset_id: int, seq: int) -> list[str]:
     """The ids of the records changed by the changes after ``seq``, numbered or pending."""
-    rows = await conn.fetch(CHANGED_SINCE, dataset_id, seq)
+    rows = await conn.fetch(changed_since_sql(dataset_id), dataset_id, seq)
     return [row[0] for row in rows]
 
 
@@ -182,9 +217,10 @@ async def compactable_datasets(conn: Executor) -> list[int]:
     return [row["dataset_id"] for row in rows]
 
 
-COMPACTION_TARGET = """
+def compaction_target_sql(dataset_id: int) -> str:
+    return f"""
 SELECT least(h.last_seq - 1, coalesce((
-    SELECT max(seq) FROM changes
+    SELECT max(seq) FROM {changes_table(dataset_id)}
     WHERE dataset_id = $1 AND at < now() - make_interval(secs => $2)), 0))
 FROM feed_heads h WHERE h.dataset_id = $1
 """
@@ -197,15 +233,17 @@ async def compaction_target(conn: Executor, dataset_id: int, retention_seconds: 
     everything up to the newest expired seq goes, keeping the kept log a suffix.
     """
     target: int | None = await conn.fetchval(
-        COMPACTION_TARGET, dataset_id, float(retention_seconds)
+        compaction_target_sql(dataset_id), dataset_id, float(retention_seconds)
     )
     return target or 0
 
 
-COMPACT = """
+def compact_sql(dataset_id: int) -> str:
+    log = changes_table(dataset_id)
+    return f"""
 WITH gone AS (
-    DELETE FROM changes WHERE dataset_id = $1 AND seq IN (
-        SELECT seq FROM changes WHERE dataset_id = $1 AND seq <= $2
+    DELETE FROM {log} WHERE dataset_id = $1 AND seq IN (
+        SELECT seq FROM {log} WHERE dataset_id = $1 AND seq <= $2
         ORDER BY seq LIMIT $3)
     RETURNING seq
 ), horizon AS (
@@ -224,7 +262,7 @@ async def compact(conn: Conn, dataset_id: int, upto: int, batch: int) -> int:
     its own short transaction so sequencing passes wait for it only briefly.
     Returns how many changes were dropped.
     """
-    dropped: int | None = await conn.fetchval(COMPACT, dataset_id, upto, batch)
+    dropped: int | None = await conn.fetchval(compact_sql(dataset_id), dataset_id, upto, batch)
     return dropped or 0
 
 

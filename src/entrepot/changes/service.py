@@ -106,7 +106,12 @@ class FeedService:
         sql, args = build_feed_sql(
             meta.id, after, limit, view.schema, view.row_conditions, view.fields
         )
-        rows = await repo.read(conn, sql, args)
+        try:
+            rows = await repo.read(conn, sql, args)
+        except asyncpg.UndefinedTableError:  # deleted since the head was read: its log too
+            raise NotFound(
+                f"Dataset {meta.name!r} does not exist or is not visible to you."
+            ) from None
         if rows and rows[0]["seq"] != after + 1:
             # Compaction may have committed between the two reads above: the
             # horizon it moved (atomically with its deletes) says so.

@@ -32,6 +32,7 @@ from entrepot.problems import NotFound
 from entrepot.records import bulk_repository as repo
 from entrepot.records import csv_codec, query
 from entrepot.store.bulk_slots import BulkSlots
+from entrepot.store.work import plan_for_values
 from entrepot.streaming import prepend
 
 ExportFormat = Literal["ndjson", "csv"]
@@ -105,6 +106,7 @@ async def _stream(
         # they change nothing.
         await changes_repo.sequence(conn, meta.id)
         async with conn.transaction(isolation="repeatable_read", readonly=True):
+            await plan_for_values(conn)  # filters: a plan for their values
             seq.append(await changes_repo.head_seq(conn, meta.id))
             cursor = await repo.export_cursor(conn, sql, args)
             yield csv_codec.render_header(names, csv_style).encode() if fmt == "csv" else b""

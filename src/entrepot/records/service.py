@@ -146,7 +146,8 @@ class RecordService:
             raise _needs_index(meta, scanned, view.schema)
         sql, args = query.build_sql(meta.table, meta.id, parsed, view.schema, view.row_conditions)
         try:
-            rows = await reads.conn.fetch(sql, *args, timeout=self.limits.timeout)
+            async with reads.planned_for_values():  # how selective a filter is depends on it
+                rows = await reads.conn.fetch(sql, *args, timeout=self.limits.timeout)
         except asyncpg.UndefinedTableError:
             raise _dropped(self.registry, dataset) from None
         except asyncpg.DataError as exc:

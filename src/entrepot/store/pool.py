@@ -30,12 +30,13 @@ async def create_pool(
             "application_name": name,
             "statement_timeout": str(settings.statement_timeout_ms),
             "idle_in_transaction_session_timeout": "60000",
-            # Our statements are prepared once per connection; after five runs
-            # PostgreSQL may switch to a generic plan that ignores the actual
-            # filter values (measured in bench/: a range filter on an indexed
-            # field walked the primary key, 29 ms instead of 1.7 ms). Planning
-            # afresh costs microseconds on these small queries.
-            "plan_cache_mode": "force_custom_plan",
+            # Plans are cached (PostgreSQL's default): planning the one-statement
+            # record write again on every run cost as much as running it, and a
+            # read by id three times its run (bench/RESULTS.md). Statements whose
+            # plan depends on their values ask for it in their transaction
+            # (``store/work.py: plan_for_values``: record and audit lists and
+            # exports, webhook claims); statements on the partitioned change log
+            # name their dataset's partition, so no cached plan spans them all.
         },
     )
     assert pool is not None

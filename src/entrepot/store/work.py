@@ -35,11 +35,32 @@ log = structlog.get_logger("entrepot.store")
 Effect = Callable[[], Awaitable[None] | None]
 
 
+PLAN_FOR_VALUES = "SET LOCAL plan_cache_mode = force_custom_plan"
+
+
+async def plan_for_values(conn: Conn) -> None:
+    """Plan the rest of ``conn``'s transaction for each statement's own values.
+
+    PostgreSQL caches the plans of prepared statements, and after five runs may
+    keep a generic one that ignores the values: right for the statements whose best
+    plan never depends on them (a read by primary key, a write), wrong for a list
+    whose filter is selective for one value and not for another (bench/RESULTS.md:
+    a range filter walked the primary key, 29 ms instead of 1.7 ms). Transaction-
+    local, so no session state outlives the unit (and a transaction-mode pooler
+    keeps working)."""
+    await conn.execute(PLAN_FOR_VALUES)
+
+
 @dataclass
 class Reads:
     """One connection for a request that only reads."""
 
     conn: Conn
+
+    def planned_for_values(self) -> AbstractAsyncContextManager[None]:
+        """A block whose statements are planned for their values (``plan_for_values``):
+        in a read-only transaction of its own, on this connection."""
+        return _PlannedForValues(self.conn)
 
     def begin(self) -> AbstractAsyncContextManager[UnitOfWork]:
         """The request's unit of work, begun late on its connection: for a use case
@@ -75,6 +96,10 @@ class UnitOfWork(Reads):
             await transaction.start()
             self._transaction = transaction
 
+    def planned_for_values(self) -> AbstractAsyncContextManager[None]:
+        """The unit's transaction, begun now if it has not, planned for values from here."""
+        return _PlannedInUnit(self)
+
     def after_commit(self, effect: Effect) -> None:
         self._effects.append(effect)
 
@@ -101,6 +126,46 @@ class UnitOfWork(Reads):
                 )
             except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
                 log.warning("announce_failed", topics=self._topics, error=type(exc).__name__)
+
+
+class _PlannedForValues:
+    __slots__ = ("_conn", "_transaction")
+
+    def __init__(self, conn: Conn) -> None:
+        self._conn = conn
+        self._transaction: Transaction | None = None
+
+    async def __aenter__(self) -> None:
+        if self._conn.is_in_transaction():
+            await plan_for_values(self._conn)
+            return
+        transaction = self._conn.transaction(readonly=True)
+        await transaction.start()
+        self._transaction = transaction
+        await plan_for_values(self._conn)
+
+    async def __aexit__(self, exc_type: type[BaseException] | None, *_: object) -> None:
+        transaction, self._transaction = self._transaction, None
+        if transaction is None:
+            return
+        if exc_type is None:
+            await transaction.commit()
+        else:
+            await transaction.rollback()
+
+
+class _PlannedInUnit:
+    __slots__ = ("_work",)
+
+    def __init__(self, work: UnitOfWork) -> None:
+        self._work = work
+
+    async def __aenter__(self) -> None:
+        await self._work.begin_transaction()
+        await plan_for_values(self._work.conn)
+
+    async def __aexit__(self, *_: object) -> None:
+        return None  # the unit's transaction ends with the unit
 
 
 class _Reading:

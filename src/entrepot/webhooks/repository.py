@@ -9,6 +9,7 @@ from datetime import datetime
 import asyncpg
 
 from entrepot.store.types import Conn, Executor
+from entrepot.store.work import plan_for_values
 
 CHANNEL = "entrepot_webhooks"
 SUBSCRIPTIONS = "subscriptions"  # payload: re-read which datasets to watch
@@ -344,7 +345,7 @@ async def claim(
     ANALYZE; a custom plan per claim costs well under a millisecond and adapts
     at once. ``conn`` is in a transaction (the setting is local to it).
     """
-    await conn.execute("SET LOCAL plan_cache_mode = force_custom_plan")
+    await plan_for_values(conn)
     return await conn.fetch(CLAIM, lease, float(lease_seconds), limit)
 
 

@@ -4,8 +4,10 @@ and a misbehaving proxy in front of it (proxy.py)."""
 from __future__ import annotations
 
 import asyncio
+import threading
 import uuid
 from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -45,12 +47,57 @@ def server(tmp_path_factory: pytest.TempPathFactory, fresh_database: object) -> 
         "ENTREPOT_LOG_LEVEL": "warning",
         "ENTREPOT_POOL_MAX_SIZE": "6",  # a light footprint on a shared PostgreSQL
         "ENTREPOT_ACCESS_TOKEN_TTL_SECONDS": "60",
+        "ENTREPOT_WEBHOOK_ALLOWED_NETWORKS": "127.0.0.0/8",
+        "ENTREPOT_WEBHOOK_RETRY_SCHEDULE": "0,1,1",
     }
     log: Path = tmp_path_factory.mktemp("sdk-server") / "serve.log"
     with serving(env, log=log) as base:
         with Client(base, ADMIN) as admin:
             admin.plans.update("default", rate_per_second=100_000, burst=100_000)
         yield base
+
+
+class Receiver:
+    """A webhook endpoint on loopback that keeps every delivery (headers, raw body)."""
+
+    def __init__(self) -> None:
+        self.deliveries: list[tuple[dict[str, str], bytes]] = []
+        self.arrived = threading.Condition()
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers.get("content-length", "0")))
+                with receiver.arrived:
+                    receiver.deliveries.append((dict(self.headers.items()), body))
+                    receiver.arrived.notify_all()
+                self.send_response(204)
+                self.end_headers()
+
+            def log_message(self, format: str, *args: Any) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hook"
+
+    def wait_for(self, count: int, timeout: float = 30) -> list[tuple[dict[str, str], bytes]]:
+        with self.arrived:
+            if not self.arrived.wait_for(lambda: len(self.deliveries) >= count, timeout):
+                raise AssertionError(f"{len(self.deliveries)} of {count} deliveries arrived")
+            return list(self.deliveries)
+
+
+@pytest.fixture
+def receiver() -> Iterator[Receiver]:
+    found = Receiver()
+    thread = threading.Thread(target=found.server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield found
+    finally:
+        found.server.shutdown()
+        found.server.server_close()
+        thread.join(10)
 
 
 @pytest.fixture(scope="session")

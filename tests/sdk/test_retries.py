@@ -60,7 +60,8 @@ def test_a_create_whose_answer_was_lost_is_applied_once(
         "forwarded",
     ]
     sent = keys_sent(through, "POST", f"/v1/datasets/{dataset}/records")
-    assert sent[0] and sent[0] == sent[1], "the retry reuses the write's Idempotency-Key"
+    assert sent[0] is not None
+    assert sent[0] == sent[1], "the retry reuses the write's Idempotency-Key"
     assert [r.id for r in admin.records.list(dataset)] == [created.id]
     assert feed_entries(admin, dataset) == [("upsert", created.id, 1)]
 

@@ -16,6 +16,7 @@ from entrepot.client import (
     Grant,
     NotFound,
     Org,
+    Unauthorized,
     WebhookVerificationError,
     verify_webhook,
 )
@@ -191,3 +192,24 @@ def test_plans_are_admin_only(server: str, admin: Client, dataset: str) -> None:
     admin.plans.delete(name)
     with pytest.raises(NotFound):
         admin.plans.get(name)
+
+
+def test_users_members_and_password_sign_in(server: str, admin: Client) -> None:
+    org = admin.orgs.create(unique("org"), "Org").name
+    email = f"{unique('user')}@example.org"
+    user = admin.users.create(email, "correct horse battery staple")
+    member = admin.orgs.add_member(org, email, "admin")
+    assert (member.user_id, member.role) == (user.id, "admin")
+    assert [m.email for m in admin.orgs.members(org)] == [email]
+
+    token = admin.users.sign_in(email, "correct horse battery staple")
+    with Client(server, token) as person:
+        me = person.users.me()
+        assert me.email == email
+        assert [(m.org, m.role) for m in me.memberships] == [(org, "admin")]
+
+    admin.orgs.remove_member(org, user.id)
+    assert list(admin.orgs.members(org)) == []
+    assert admin.users.update(user.id, disabled=True).disabled
+    with Client(server, token) as person, pytest.raises(Unauthorized):
+        person.users.me()

@@ -41,6 +41,8 @@ from entrepot.client.models import (
     Key,
     KeyCreated,
     KeyRotated,
+    Me,
+    Member,
     Org,
     Page,
     Plan,
@@ -49,6 +51,7 @@ from entrepot.client.models import (
     SecretRotated,
     Transfer,
     Usage,
+    User,
     Webhook,
     WebhookCreated,
 )
@@ -149,7 +152,10 @@ class AsyncTransport:
             try:
                 response = await self.http.send(request, stream=stream)
             except httpx.TransportError as exc:
-                connected = not isinstance(exc, httpx.ConnectError | httpx.ConnectTimeout)
+                # These never sent a byte: safe to try again whatever the request.
+                connected = not isinstance(
+                    exc, httpx.ConnectError | httpx.ConnectTimeout | httpx.PoolTimeout
+                )
                 delay = self.retry.delay_after_error(
                     attempt, replayable=replayable and resendable, connected=connected
                 )
@@ -289,6 +295,54 @@ class AsyncOrgs(_AsyncNamespace):
 
     def list(self, *, limit: int | None = None) -> AsyncPager[Org]:
         return self._pager("/v1/orgs", rq.query(limit=limit), Org.model_validate)
+
+    async def add_member(self, org: str, email: str, role: str = "member") -> Member:
+        """Make a user a member (``owner``, ``admin`` or ``member``); again changes the role."""
+        return Member.model_validate(
+            await self._t.json(
+                "POST",
+                f"/v1/orgs/{rq.segment(org)}/members",
+                json={"email": email, "role": role},
+            )
+        )
+
+    def members(self, org: str, *, limit: int | None = None) -> AsyncPager[Member]:
+        return self._pager(
+            f"/v1/orgs/{rq.segment(org)}/members", rq.query(limit=limit), Member.model_validate
+        )
+
+    async def remove_member(self, org: str, user_id: str) -> None:
+        await self._t.request("DELETE", f"/v1/orgs/{rq.segment(org)}/members/{rq.segment(user_id)}")
+
+
+class AsyncUsers(_AsyncNamespace):
+    """People: accounts (platform admins create them) and password sign-in."""
+
+    async def create(self, email: str, password: str, *, is_platform_admin: bool = False) -> User:
+        body = {"email": email, "password": password, "is_platform_admin": is_platform_admin}
+        return User.model_validate(await self._t.json("POST", "/v1/users", json=body))
+
+    async def update(self, user_id: str, *, disabled: bool) -> User:
+        return User.model_validate(
+            await self._t.json(
+                "PATCH", f"/v1/users/{rq.segment(user_id)}", json={"disabled": disabled}
+            )
+        )
+
+    async def me(self) -> Me:
+        """Who the credential is, when it is a person's token."""
+        return Me.model_validate(await self._t.json("GET", "/v1/users/me"))
+
+    async def sign_in(self, email: str, password: str) -> str:
+        """A user's access token for ``email`` and ``password`` (pass it as the credential)."""
+        answer = await self._t.json(
+            "POST",
+            "/v1/auth/token",
+            json={"email": email, "password": password},
+            idempotency_key=None,
+            authenticate=False,
+        )
+        return str(answer["access_token"])
 
 
 class AsyncDatasets(_AsyncNamespace):
@@ -981,6 +1035,7 @@ class AsyncClient:
             headers=headers,
         )
         self.orgs = AsyncOrgs(self.transport)
+        self.users = AsyncUsers(self.transport)
         self.datasets = AsyncDatasets(self.transport)
         self.records = AsyncRecords(self.transport)
         self.bulk = AsyncBulk(self.transport)

@@ -27,6 +27,36 @@ class Org(Resource):
     created_at: datetime
 
 
+class User(Resource):
+    id: str
+    email: str
+    is_platform_admin: bool
+    disabled: bool
+    created_at: datetime
+
+
+class Membership(Resource):
+    org: str
+    role: str
+
+
+class Me(Resource):
+    """The signed-in person (``GET /v1/users/me``, with a user's token)."""
+
+    id: str
+    email: str
+    is_platform_admin: bool
+    memberships: list[Membership]
+
+
+class Member(Resource):
+    org: str
+    user_id: str
+    email: str
+    role: str
+    created_at: datetime
+
+
 class Dataset(Resource):
     name: str
     org: str
@@ -323,6 +353,9 @@ __all__ = [
     "Key",
     "KeyCreated",
     "KeyRotated",
+    "Me",
+    "Member",
+    "Membership",
     "Org",
     "Page",
     "Plan",
@@ -332,6 +365,7 @@ __all__ = [
     "Transfer",
     "Usage",
     "UsageRow",
+    "User",
     "Webhook",
     "WebhookCreated",
 ]

@@ -19,7 +19,7 @@ from entrepot.client import (
     RetryPolicy,
     ServerError,
 )
-from tests.sdk.conftest import ADMIN, FAST
+from tests.sdk.conftest import ADMIN, FAST, unique
 from tests.sdk.proxy import Proxy
 
 RATE_LIMITED = json.dumps(
@@ -103,10 +103,11 @@ def test_a_write_sent_without_an_idempotency_key_is_not_retried_after_it_left(
 def test_the_callers_idempotency_key_is_sent_and_replays_the_first_answer(
     flaky: Client, through: Proxy, admin: Client, dataset: str
 ) -> None:
-    first = flaky.records.create(dataset, {"sku": "y", "name": "Y"}, idempotency_key="order-17")
-    again = flaky.records.create(dataset, {"sku": "y", "name": "Y"}, idempotency_key="order-17")
+    key = unique("order")
+    first = flaky.records.create(dataset, {"sku": "y", "name": "Y"}, idempotency_key=key)
+    again = flaky.records.create(dataset, {"sku": "y", "name": "Y"}, idempotency_key=key)
     assert again.id == first.id
-    assert keys_sent(through, "POST", f"/v1/datasets/{dataset}/records") == ["order-17"] * 2
+    assert keys_sent(through, "POST", f"/v1/datasets/{dataset}/records") == [key] * 2
     assert len(list(admin.records.list(dataset))) == 1
 
 

@@ -10,7 +10,10 @@ previous answer has arrived), and on command it:
   client's connection without passing the answer on: the write happened, the
   client never heard;
 - ``answer(n, status, headers, body)``: answers the next ``n`` requests itself
-  (a 429 with ``Retry-After``, a 503, a 401) without forwarding them.
+  (a 429 with ``Retry-After``, a 503, a 401) without forwarding them;
+- ``cut_after(marker)``: passes the next answer on only up to the end of the
+  first server-sent event holding ``marker``, then closes: a stream broken
+  midway.
 
 Every request head it sees is logged (``requests``), so tests can check what
 was sent, and how many times.
@@ -45,6 +48,7 @@ class Canned:
 class _Commands:
     drops: int = 0
     canned: list[Canned] = field(default_factory=list)
+    cut: bytes | None = None
 
 
 class Proxy:
@@ -56,6 +60,7 @@ class Proxy:
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
         self._server: asyncio.Server | None = None
+        self._connections: set[asyncio.Task[None]] = set()  # strong references
         self.port = 0
 
     # -- commands (from any thread) -------------------------------------------
@@ -77,6 +82,10 @@ class Proxy:
             self._commands.canned.extend(
                 Canned(status, reason, dict(headers or {}), body) for _ in range(times)
             )
+
+    def cut_after(self, marker: bytes) -> None:
+        with self._lock:
+            self._commands.cut = marker
 
     def reset(self) -> None:
         with self._lock:
@@ -112,13 +121,17 @@ class Proxy:
     async def _stop(self) -> None:
         assert self._server is not None
         self._server.close()
-        for task in asyncio.all_tasks():
-            if task is not asyncio.current_task():
-                task.cancel()
+        for task in self._connections:
+            task.cancel()
+        await asyncio.gather(*self._connections, return_exceptions=True)
 
     # -- one client connection ------------------------------------------------
 
     async def _serve(self, client_r: asyncio.StreamReader, client_w: asyncio.StreamWriter) -> None:
+        task = asyncio.current_task()
+        assert task is not None
+        self._connections.add(task)
+        task.add_done_callback(self._connections.discard)
         upstream_r, upstream_w = await asyncio.open_connection(*self.upstream)
         try:
             while True:
@@ -132,6 +145,8 @@ class Proxy:
                     drop = canned is None and self._commands.drops > 0
                     if drop:
                         self._commands.drops -= 1
+                    cut = self._commands.cut if canned is None and not drop else None
+                    self._commands.cut = None if cut else self._commands.cut
                 outcome = "answered" if canned else "dropped" if drop else "forwarded"
                 self.requests.append(Seen(method, target, headers, outcome))
                 if canned is not None:
@@ -143,6 +158,9 @@ class Proxy:
                 if drop:
                     await upstream_r.read(1)  # the answer has begun: the server committed
                     return  # close both sides, the answer unsent
+                if cut is not None:
+                    await _relay_until(upstream_r, client_w, cut)
+                    return
                 if not await _relay_response(upstream_r, client_w, method):
                     return
         except (ConnectionError, asyncio.IncompleteReadError):
@@ -228,6 +246,21 @@ async def _relay_response(
         return False
     await client.drain()
     return headers.get("connection", "").lower() != "close"
+
+
+async def _relay_until(
+    upstream: asyncio.StreamReader, client: asyncio.StreamWriter, marker: bytes
+) -> None:
+    """Pass bytes on up to the end of the first event (blank line) after ``marker``."""
+    seen = b""
+    while chunk := await upstream.read(65536):
+        seen += chunk
+        at = seen.find(marker)
+        end = seen.find(b"\n\n", at) if at >= 0 else -1
+        if end >= 0:
+            client.write(seen[: end + 2])
+            await client.drain()
+            return
 
 
 def _render(canned: Canned) -> bytes:

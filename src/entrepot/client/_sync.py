@@ -21,7 +21,7 @@ import httpx
 from entrepot import __version__
 from entrepot.client import request as rq
 from entrepot.client.auth import ApiKey, ClientCredentials, Credential, TokenCache
-from entrepot.client.errors import ConnectionFailed, problem_from_response
+from entrepot.client.errors import ConnectionFailed, problem_from_document, problem_from_response
 from entrepot.client.models import (
     AccessRequest,
     App,
@@ -56,6 +56,7 @@ from entrepot.client.models import (
 )
 from entrepot.client.request import AUTO, KeyOption, Params
 from entrepot.client.retry import SAFE_METHODS, RetryPolicy
+from entrepot.client.sse import EventParser
 
 R = TypeVar("R")
 Sleep = Callable[[float], None]
@@ -676,6 +677,59 @@ class Changes(_Namespace):
                 checkpoint(Checkpoint(seq, current))
             if until_idle and len(page.changes) < limit:
                 return
+
+    def stream(
+        self,
+        dataset: str,
+        *,
+        since: int = 0,
+        incarnation: str | None = None,
+        checkpoint: CheckpointCallback | None = None,
+    ) -> Iterator[Change]:
+        """Every change after ``since`` over Server-Sent Events: one long response, a
+        change as soon as it commits (no polling). ``checkpoint`` is called after each
+        change you handled. A broken stream is resumed from the last change seen
+        (``Last-Event-ID``), with backoff; ``gone`` and ``error`` events raise their
+        problem (:class:`Gone`: resnapshot).
+        """
+        seq, current = since, incarnation
+        failures = 0
+        while True:
+            response = self._t.request(
+                "GET",
+                f"/v1/datasets/{rq.segment(dataset)}/changes",
+                params=rq.query(after=seq, incarnation=current),
+                headers={"Accept": "text/event-stream"},
+                stream=True,
+                timeouts=httpx.Timeout(self._t.timeout, read=None),
+            )
+            current = current or response.headers.get("x-entrepot-incarnation")
+            parser = EventParser()
+            try:
+                for chunk in response.iter_bytes():
+                    for event in parser.feed(chunk):
+                        if event.name in ("gone", "error"):
+                            body = rq.loads(event.data.encode())
+                            raise problem_from_document(int(body.get("status", 400)), body)
+                        if event.name != "change":
+                            continue
+                        change = Change.model_validate(rq.loads(event.data.encode()))
+                        failures = 0
+                        yield change
+                        seq = change.seq
+                        if checkpoint is not None:
+                            checkpoint(Checkpoint(seq, current))
+            except httpx.TransportError as exc:
+                cause: BaseException = exc
+            else:
+                cause = ConnectionError("the event stream ended")
+            finally:
+                response.close()
+            delay = self._t.retry.delay_after_error(failures, replayable=True, connected=True)
+            if delay is None:
+                raise ConnectionFailed("GET", str(response.url), cause)
+            failures += 1
+            self._t.sleep(delay)
 
 
 class Apps(_Namespace):

@@ -149,9 +149,15 @@ def problem_from_response(response: httpx.Response) -> ProblemError:
         body = {"detail": response.text[:500]}
     if "title" not in body and "error" not in body:
         body.setdefault("title", response.reason_phrase or f"HTTP {response.status_code}")
-    status = response.status_code
+    return problem_from_document(response.status_code, body, dict(response.headers))
+
+
+def problem_from_document(
+    status: int, body: Mapping[str, Any], headers: Mapping[str, str] | None = None
+) -> ProblemError:
+    """The exception for a problem document (one sent inside an event stream, too)."""
     cls = BY_STATUS.get(status) or (ServerError if status >= 500 else ProblemError)
-    return cls(status, body, headers=dict(response.headers))
+    return cls(status, body, headers=headers)
 
 
 __all__ = [
@@ -170,5 +176,6 @@ __all__ = [
     "ServerError",
     "Unauthorized",
     "ValidationError",
+    "problem_from_document",
     "problem_from_response",
 ]

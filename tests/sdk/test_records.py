@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import httpx
 import pytest
 
 from entrepot.client import (
@@ -11,6 +12,7 @@ from entrepot.client import (
     Record,
     ValidationError,
 )
+from tests.sdk.conftest import ADMIN
 
 
 def test_create_get_put_patch_delete_round_trip(admin: Client, dataset: str) -> None:
@@ -112,3 +114,15 @@ def test_list_iterates_every_page_with_filter_sort_and_fields(admin: Client, dat
 
     in_list = admin.records.list(dataset, filter={"sku": ["s0", "s6"]}, sort="sku")
     assert [r.data["sku"] for r in in_list] == ["s0", "s6"]
+
+
+def test_an_http_client_of_your_own_is_used_and_left_open(server: str, dataset: str) -> None:
+    seen: list[httpx.Request] = []
+    http = httpx.Client(event_hooks={"request": [seen.append]})
+    with Client(server, ADMIN, http=http, headers={"X-Request-ID": "mine-1"}) as api:
+        api.datasets.get(dataset)
+    assert [r.url.path for r in seen] == [f"/v1/datasets/{dataset}"]
+    assert seen[0].headers["x-request-id"] == "mine-1"
+    assert seen[0].headers["authorization"] == f"Bearer {ADMIN}"
+    assert not http.is_closed
+    http.close()

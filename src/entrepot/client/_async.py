@@ -90,13 +90,15 @@ class AsyncTransport:
         self.timeout = timeout
         self.clock = clock
         self.sleep: Sleep = sleep or asyncio.sleep
+        self._owns_http = http is None  # a client passed in is the caller's to close
         self.http = http or httpx.AsyncClient(timeout=httpx.Timeout(timeout))
         self.base_url = base_url.rstrip("/")
         self.headers = {"User-Agent": f"entrepot-sdk/{__version__}", **(headers or {})}
         self._token_lock = asyncio.Lock()
 
     async def close(self) -> None:
-        await self.http.aclose()
+        if self._owns_http:
+            await self.http.aclose()
 
     async def request(
         self,

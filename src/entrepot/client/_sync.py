@@ -89,13 +89,15 @@ class Transport:
         self.timeout = timeout
         self.clock = clock
         self.sleep: Sleep = sleep or time.sleep
+        self._owns_http = http is None  # a client passed in is the caller's to close
         self.http = http or httpx.Client(timeout=httpx.Timeout(timeout))
         self.base_url = base_url.rstrip("/")
         self.headers = {"User-Agent": f"entrepot-sdk/{__version__}", **(headers or {})}
         self._token_lock = threading.Lock()
 
     def close(self) -> None:
-        self.http.close()
+        if self._owns_http:
+            self.http.close()
 
     def request(
         self,

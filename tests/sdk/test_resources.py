@@ -3,6 +3,8 @@ requests and grants (with narrowing), webhooks, audit, usage, plans."""
 
 from __future__ import annotations
 
+import io
+import json
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -166,6 +168,12 @@ def test_audit_lists_mutations_newest_first_across_pages(admin: Client) -> None:
         if e.target in {f"org:{n}" for n in names}
     ]
     assert seen == [f"org:{n}" for n in reversed(names)]
+
+    out = io.BytesIO()
+    written = admin.audit.export(out, action="org.created", target=f"org:{names[0]}")
+    [line] = out.getvalue().splitlines()
+    assert json.loads(line)["target"] == f"org:{names[0]}"
+    assert written.records == 1
 
 
 def test_usage_counts_an_apps_requests(server: str, admin: Client, dataset: str) -> None:

@@ -594,21 +594,29 @@ class AsyncBulk(_AsyncNamespace):
             stream=True,
             timeouts=httpx.Timeout(self._t.timeout, read=300.0),
         )
-        try:
-            if isinstance(destination, str | Path):
-                # A local file, written a chunk at a time as the answer streams in.
-                with Path(destination).open("wb") as sink:  # noqa: ASYNC230
-                    sent, lines = await _drain(response, sink, progress)
-            else:
-                sent, lines = await _drain(response, destination, progress)
-        finally:
-            await response.aclose()
+        sent, lines = await _save(response, destination, progress)
         return ExportResult(
             int(response.headers.get("x-entrepot-seq", "0")),
             response.headers.get("x-entrepot-incarnation"),
             sent,
             lines,
         )
+
+
+async def _save(
+    response: httpx.Response,
+    destination: str | Path | IO[bytes],
+    progress: ProgressCallback | None,
+) -> tuple[int, int]:
+    """Write a streamed answer to a path or a binary file, then close it; (bytes, lines)."""
+    try:
+        if isinstance(destination, str | Path):
+            # A local file, written a chunk at a time as the answer streams in.
+            with Path(destination).open("wb") as sink:  # noqa: ASYNC230
+                return await _drain(response, sink, progress)
+        return await _drain(response, destination, progress)
+    finally:
+        await response.aclose()
 
 
 async def _drain(
@@ -1011,18 +1019,57 @@ class AsyncAudit(_AsyncNamespace):
         limit: int | None = None,
     ) -> AsyncPager[AuditEntry]:
         """Audit entries, newest first; ``actor``, ``action``, ``target``: a prefix ends in *."""
-        params = rq.query(
-            actor=actor,
-            action=action,
-            target=target,
-            outcome=outcome,
-            request_id=request_id,
-            since=since.isoformat() if since else None,
-            until=until.isoformat() if until else None,
-            org=org,
-            limit=limit,
+        params = _audit_filters(actor, action, target, outcome, request_id, since, until, org)
+        return self._pager(
+            "/v1/audit", [*params, *rq.query(limit=limit)], AuditEntry.model_validate
         )
-        return self._pager("/v1/audit", params, AuditEntry.model_validate)
+
+    async def export(
+        self,
+        destination: str | Path | IO[bytes],
+        *,
+        actor: str | None = None,
+        action: str | None = None,
+        target: str | None = None,
+        outcome: str | None = None,
+        request_id: str | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        org: str | None = None,
+        progress: ProgressCallback | None = None,
+    ) -> Transfer:
+        """Every matching entry as NDJSON, newest first, streamed to a path or a binary file."""
+        params = _audit_filters(actor, action, target, outcome, request_id, since, until, org)
+        response = await self._t.request(
+            "GET",
+            "/v1/audit/export",
+            params=params,
+            stream=True,
+            timeouts=httpx.Timeout(self._t.timeout, read=300.0),
+        )
+        return Transfer(*await _save(response, destination, progress))
+
+
+def _audit_filters(
+    actor: str | None,
+    action: str | None,
+    target: str | None,
+    outcome: str | None,
+    request_id: str | None,
+    since: datetime | None,
+    until: datetime | None,
+    org: str | None,
+) -> Params:
+    return rq.query(
+        actor=actor,
+        action=action,
+        target=target,
+        outcome=outcome,
+        request_id=request_id,
+        since=since.isoformat() if since else None,
+        until=until.isoformat() if until else None,
+        org=org,
+    )
 
 
 class AsyncPlans(_AsyncNamespace):

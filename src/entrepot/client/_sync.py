@@ -582,21 +582,29 @@ class Bulk(_Namespace):
             stream=True,
             timeouts=httpx.Timeout(self._t.timeout, read=300.0),
         )
-        try:
-            if isinstance(destination, str | Path):
-                # A local file, written a chunk at a time as the answer streams in.
-                with Path(destination).open("wb") as sink:
-                    sent, lines = _drain(response, sink, progress)
-            else:
-                sent, lines = _drain(response, destination, progress)
-        finally:
-            response.close()
+        sent, lines = _save(response, destination, progress)
         return ExportResult(
             int(response.headers.get("x-entrepot-seq", "0")),
             response.headers.get("x-entrepot-incarnation"),
             sent,
             lines,
         )
+
+
+def _save(
+    response: httpx.Response,
+    destination: str | Path | IO[bytes],
+    progress: ProgressCallback | None,
+) -> tuple[int, int]:
+    """Write a streamed answer to a path or a binary file, then close it; (bytes, lines)."""
+    try:
+        if isinstance(destination, str | Path):
+            # A local file, written a chunk at a time as the answer streams in.
+            with Path(destination).open("wb") as sink:
+                return _drain(response, sink, progress)
+        return _drain(response, destination, progress)
+    finally:
+        response.close()
 
 
 def _drain(
@@ -986,18 +994,57 @@ class Audit(_Namespace):
         limit: int | None = None,
     ) -> Pager[AuditEntry]:
         """Audit entries, newest first; ``actor``, ``action``, ``target``: a prefix ends in *."""
-        params = rq.query(
-            actor=actor,
-            action=action,
-            target=target,
-            outcome=outcome,
-            request_id=request_id,
-            since=since.isoformat() if since else None,
-            until=until.isoformat() if until else None,
-            org=org,
-            limit=limit,
+        params = _audit_filters(actor, action, target, outcome, request_id, since, until, org)
+        return self._pager(
+            "/v1/audit", [*params, *rq.query(limit=limit)], AuditEntry.model_validate
         )
-        return self._pager("/v1/audit", params, AuditEntry.model_validate)
+
+    def export(
+        self,
+        destination: str | Path | IO[bytes],
+        *,
+        actor: str | None = None,
+        action: str | None = None,
+        target: str | None = None,
+        outcome: str | None = None,
+        request_id: str | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        org: str | None = None,
+        progress: ProgressCallback | None = None,
+    ) -> Transfer:
+        """Every matching entry as NDJSON, newest first, streamed to a path or a binary file."""
+        params = _audit_filters(actor, action, target, outcome, request_id, since, until, org)
+        response = self._t.request(
+            "GET",
+            "/v1/audit/export",
+            params=params,
+            stream=True,
+            timeouts=httpx.Timeout(self._t.timeout, read=300.0),
+        )
+        return Transfer(*_save(response, destination, progress))
+
+
+def _audit_filters(
+    actor: str | None,
+    action: str | None,
+    target: str | None,
+    outcome: str | None,
+    request_id: str | None,
+    since: datetime | None,
+    until: datetime | None,
+    org: str | None,
+) -> Params:
+    return rq.query(
+        actor=actor,
+        action=action,
+        target=target,
+        outcome=outcome,
+        request_id=request_id,
+        since=since.isoformat() if since else None,
+        until=until.isoformat() if until else None,
+        org=org,
+    )
 
 
 class Plans(_Namespace):

@@ -192,3 +192,34 @@ def test_a_connection_refused_is_retried_then_raised(dataset: str) -> None:
     assert "127.0.0.1:9" in str(failed.value)
     assert len(sleeps) == FAST.attempts - 1
     assert all(0 <= s <= FAST.max_delay for s in sleeps)
+
+
+def test_the_real_rate_limiter_is_waited_out_and_its_problem_carried(
+    server: str, admin: Client, dataset: str
+) -> None:
+    plan = unique("slow").lower()
+    admin.plans.create(plan, rate_per_second=1, burst=1)
+    app = admin.apps.create(admin.datasets.get(dataset).org, "slow", scopes=["datasets:read"])
+    admin.apps.update(app.id, plan=plan)
+    key = admin.keys.create(app.id, "k").key
+
+    with Client(server, key, retry=RetryPolicy(attempts=1)) as impatient:
+        impatient.datasets.get(dataset)
+        with pytest.raises(RateLimited) as limited:
+            impatient.datasets.get(dataset)
+    assert limited.value.type.endswith("/rate-limited")
+    assert limited.value.retry_after is not None
+    assert limited.value.retry_after >= 1
+    assert limited.value.headers["ratelimit-remaining"] == "0"
+
+    waits: list[float] = []
+
+    def sleep(seconds: float) -> None:
+        waits.append(seconds)
+        time.sleep(seconds)
+
+    with Client(server, key, retry=FAST, sleep=sleep) as patient:
+        for _ in range(2):
+            assert patient.datasets.get(dataset).name == dataset
+    assert waits, "the limiter refused at least once"
+    assert all(w >= 1 for w in waits), "each wait is the server's Retry-After"

@@ -1,10 +1,12 @@
-"""The client: one httpx connection pool, a bearer token, problems as exceptions.
+"""The small async client the ``entrepot sync`` agent and the CLI's bulk commands use.
 
-Idempotent calls (every GET) are retried with exponential backoff and jitter
-on connection errors, 5xx, 429 and a 409 that carries ``Retry-After`` (an
-idempotency key still in flight); ``Retry-After`` is honoured when given.
-Non-idempotent calls (an import, whose body is a one-shot stream) are never
-retried: their error is raised as is.
+It keeps the API they were written against (dicts, ``ClientError``,
+``FeedPage``, ``ExportStream``) on top of the SDK's transport
+(:class:`entrepot.client._async.AsyncTransport`): the same retry policy,
+backoff and problem parsing as :class:`entrepot.client.AsyncClient`, so there
+is one retry loop in the package. Every GET is retried (connection errors, 429,
+503, ``Retry-After`` honoured); an import, whose body is a one-shot stream, is
+sent once (only a failure to connect is retried).
 
 JSON is parsed with the standard library so integers stay exact at any size,
 as the server keeps them.
@@ -12,25 +14,23 @@ as the server keeps them.
 
 from __future__ import annotations
 
-import asyncio
 import json
-import random
 from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
-from email.utils import parsedate_to_datetime
 from pathlib import Path
 from typing import Any
 
 import httpx
 
 from entrepot import __version__
+from entrepot.client._async import AsyncTransport
+from entrepot.client.errors import ConnectionFailed, ProblemError
+from entrepot.client.retry import RetryPolicy, parse_retry_after
 
 Json = dict[str, Any]
 Params = Mapping[str, str | int | float]
 
-MAX_RETRY_AFTER = 60.0
 UPLOAD_CHUNK = 256 * 1024
 
 
@@ -61,6 +61,18 @@ class ClientError(Exception):
         self.retry_after = retry_after
 
     @classmethod
+    def from_problem(cls, problem: ProblemError) -> ClientError:
+        return cls(
+            problem.status,
+            problem.title,
+            problem.detail,
+            type=problem.type,
+            errors=problem.errors,
+            body=problem.problem,
+            retry_after=problem.retry_after,
+        )
+
+    @classmethod
     def from_response(cls, response: httpx.Response) -> ClientError:
         """Build from a response whose body has been read."""
         body: Json = {}
@@ -78,46 +90,11 @@ class ClientError(Exception):
             type=str(body.get("type") or "about:blank"),
             errors=errors if isinstance(errors, list) else None,
             body=body,
-            retry_after=retry_after(response),
+            retry_after=parse_retry_after(response.headers.get("retry-after")),
         )
 
 
-def retry_after(response: httpx.Response) -> float | None:
-    """Seconds from a ``Retry-After`` header (delta-seconds or an HTTP date), if any."""
-    value = response.headers.get("retry-after")
-    if not value:
-        return None
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:
-        when = parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)
-    return max(0.0, (when - datetime.now(UTC)).total_seconds())
-
-
-@dataclass(frozen=True)
-class RetryPolicy:
-    attempts: int = 6
-    base_delay: float = 0.25
-    max_delay: float = 10.0
-
-    def delay(self, attempt: int, after: float | None = None) -> float:
-        """Full-jitter exponential backoff; a server's ``Retry-After`` wins when given."""
-        if after is not None:
-            return min(after, MAX_RETRY_AFTER)
-        return random.uniform(0, min(self.max_delay, self.base_delay * 2**attempt))
-
-
-def retryable(response: httpx.Response) -> bool:
-    status = response.status_code
-    if status >= 500 or status == 429:
-        return True
-    return status == 409 and "retry-after" in response.headers
+DEFAULT_RETRY = RetryPolicy(attempts=6, base_delay=0.25, max_delay=10.0)
 
 
 @dataclass(frozen=True)
@@ -166,7 +143,10 @@ class ExportStream:
 
 
 class Client:
-    """Async client; use as ``async with Client(url, token) as api: ...``."""
+    """Async client; use as ``async with Client(url, token) as api: ...``.
+
+    ``http`` is its httpx client (``transport`` replaces its network, for tests).
+    """
 
     def __init__(
         self,
@@ -177,16 +157,10 @@ class Client:
         timeout: float = 30.0,
         transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
-        headers = {"User-Agent": f"entrepot-client/{__version__}"}
-        if token:
-            headers["Authorization"] = f"Bearer {token}"
-        self.retry = retry or RetryPolicy()
-        self.http = httpx.AsyncClient(
-            base_url=base_url.rstrip("/"),
-            headers=headers,
-            timeout=httpx.Timeout(timeout),
-            transport=transport,
-        )
+        self.retry = retry or DEFAULT_RETRY
+        self.http = httpx.AsyncClient(timeout=httpx.Timeout(timeout), transport=transport)
+        self._t = AsyncTransport(base_url, token, retry=self.retry, timeout=timeout, http=self.http)
+        self._t.headers["User-Agent"] = f"entrepot-client/{__version__}"
 
     async def __aenter__(self) -> Client:
         return self
@@ -205,42 +179,24 @@ class Client:
         path: str,
         *,
         params: Params | None = None,
-        headers: Mapping[str, str] | None = None,
         limits: httpx.Timeout | None = None,
         stream: bool = False,
+        **options: Any,
     ) -> httpx.Response:
-        """Send an idempotent request with retries; a non-2xx answer raises ClientError.
+        """Send through the SDK's transport; its errors become ClientError.
 
         With ``stream``, the successful response is returned unread (the caller closes it).
         """
-        attempt = 0
-        while True:
-            request = self.http.build_request(
-                method,
-                path,
-                params=params,
-                headers=headers,
-                timeout=limits if limits is not None else self.http.timeout,
+        query = [(k, str(v)) for k, v in (params or {}).items()]
+        try:
+            return await self._t.request(
+                method, path, params=query, timeouts=limits, stream=stream, **options
             )
-            try:
-                response = await self.http.send(request, stream=stream)
-            except httpx.TransportError as exc:
-                if attempt + 1 >= self.retry.attempts:
-                    raise ClientError(
-                        0, "Connection failed", f"{type(exc).__name__}: {exc}"
-                    ) from exc
-                await asyncio.sleep(self.retry.delay(attempt))
-                attempt += 1
-                continue
-            if response.is_success:
-                return response
-            await response.aread()
-            await response.aclose()
-            if retryable(response) and attempt + 1 < self.retry.attempts:
-                await asyncio.sleep(self.retry.delay(attempt, retry_after(response)))
-                attempt += 1
-                continue
-            raise ClientError.from_response(response)
+        except ProblemError as exc:
+            raise ClientError.from_problem(exc) from None
+        except ConnectionFailed as exc:
+            cause = exc.cause
+            raise ClientError(0, "Connection failed", f"{type(cause).__name__}: {cause}") from exc
 
     async def _json(self, path: str, params: Params | None = None) -> Json:
         response = await self._send("GET", path, params=params)
@@ -356,17 +312,15 @@ class Client:
                         progress(len(chunk))
                     yield chunk
 
-        try:
-            response = await self.http.post(
-                f"/v1/datasets/{dataset}/import",
-                params={"mode": mode, "on_error": on_error},
-                content=body(),
-                headers={"Content-Type": content_type},
-                timeout=httpx.Timeout(30.0, read=None),
-            )
-        except httpx.TransportError as exc:
-            raise ClientError(0, "Connection failed", f"{type(exc).__name__}: {exc}") from exc
-        if not response.is_success:
-            raise ClientError.from_response(response)
+        response = await self._send(
+            "POST",
+            f"/v1/datasets/{dataset}/import",
+            params={"mode": mode, "on_error": on_error},
+            content=body,
+            headers={"Content-Type": content_type},
+            limits=httpx.Timeout(30.0, read=None),
+            idempotency_key=None,
+            resendable=False,  # a one-shot stream
+        )
         report: Json = response.json()
         return report

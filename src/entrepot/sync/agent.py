@@ -41,7 +41,7 @@ import httpx
 
 from entrepot import jsonbody
 from entrepot.aio import wait_event
-from entrepot.client import Client, ClientError, FeedPage
+from entrepot.client.http import Client, ClientError, FeedPage
 from entrepot.sync.progress import Reporter
 from entrepot.sync.targets import FeedGap, Row, SQLiteTarget, Target
 

@@ -7,8 +7,8 @@ import asyncio
 import typer
 from rich.console import Console
 
-from entrepot.client import ClientError
 from entrepot.client.commands import TokenOption, UrlOption
+from entrepot.client.http import ClientError
 from entrepot.sync.agent import SyncFailed, SyncOptions, run_sync
 from entrepot.sync.progress import reporter_for
 from entrepot.sync.targets import open_target

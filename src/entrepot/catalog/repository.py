@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 import asyncpg
@@ -15,6 +17,50 @@ DATASET_COLUMNS = """
     d.schema_version, d.primary_key, d.visibility, d.indexes, d.tags, d.require_if_match,
     d.created_at, d.updated_at, d.auto_approve
 """
+
+
+@dataclass(frozen=True, slots=True)
+class DatasetRow:
+    """A dataset as the catalog reads it (``DATASET_COLUMNS``, in their order)."""
+
+    id: int
+    name: str
+    org: str
+    org_id: uuid.UUID
+    title: str
+    description: str | None
+    schema: str  # the JSON Schema document, as text
+    schema_version: int
+    primary_key: str | None
+    visibility: str
+    indexes: list[str]
+    tags: list[str]
+    require_if_match: bool
+    created_at: datetime
+    updated_at: datetime
+    auto_approve: bool
+
+    @classmethod
+    def of(cls, row: asyncpg.Record) -> DatasetRow:
+        return cls(*row[:16])
+
+
+@dataclass(frozen=True, slots=True)
+class ListedDataset:
+    """A dataset in a listing, and the fields of the viewer's grant when that grant is
+    the only reason the viewer sees it (None otherwise)."""
+
+    dataset: DatasetRow
+    grant_fields: list[str] | None
+
+
+@dataclass(frozen=True, slots=True)
+class NarrowingGrant:
+    """A live grant that narrows what it shows: its fields and row filter (JSON text)."""
+
+    id: uuid.UUID
+    fields: list[str] | None
+    row_filter: str | None
 
 
 async def insert_dataset(conn: Conn, values: dict[str, Any]) -> int:
@@ -110,15 +156,14 @@ async def hold_records(conn: Conn, dataset_id: int, mode: str) -> None:
     await conn.execute(f"LOCK TABLE {records_table(dataset_id)} IN {mode} MODE")
 
 
-async def get_dataset(
-    conn: Executor, name: str, *, for_update: bool = False
-) -> asyncpg.Record | None:
+async def get_dataset(conn: Executor, name: str, *, for_update: bool = False) -> DatasetRow | None:
     lock = " FOR UPDATE OF d" if for_update else ""
-    return await conn.fetchrow(
+    row = await conn.fetchrow(
         f"SELECT {DATASET_COLUMNS} FROM datasets d JOIN orgs o ON o.id = d.org_id "
         f"WHERE d.name = $1{lock}",
         name,
     )
+    return None if row is None else DatasetRow.of(row)
 
 
 async def list_datasets(
@@ -132,13 +177,13 @@ async def list_datasets(
     tag: str | None,
     after: str | None,
     limit: int,
-) -> list[asyncpg.Record]:
+) -> list[ListedDataset]:
     """Datasets the viewer may see: admin, own org, a live grant, or public.
 
     ``grant_fields`` is the narrowing of the viewer's grant where that grant is
     the only reason it sees the dataset (NULL otherwise).
     """
-    return await conn.fetch(
+    rows = await conn.fetch(
         f"""
         SELECT {DATASET_COLUMNS},
                CASE WHEN $1 OR d.org_id = ANY($2) OR d.visibility = 'public' THEN NULL
@@ -168,6 +213,7 @@ async def list_datasets(
         after,
         limit,
     )
+    return [ListedDataset(DatasetRow.of(row), row["grant_fields"]) for row in rows]
 
 
 async def update_dataset(conn: Conn, dataset_id: int, changes: dict[str, Any]) -> None:
@@ -200,10 +246,11 @@ async def delete_dataset(conn: Conn, dataset_id: int) -> None:
     await conn.execute(f"DROP TABLE IF EXISTS {records_table(dataset_id)}")
 
 
-async def live_grant_narrowing(conn: Conn, dataset_id: int) -> list[asyncpg.Record]:
-    return await conn.fetch(
+async def live_grant_narrowing(conn: Conn, dataset_id: int) -> list[NarrowingGrant]:
+    rows = await conn.fetch(
         "SELECT id, fields, row_filter::text AS row_filter FROM grants "
         "WHERE dataset_id = $1 AND revoked_at IS NULL "
         "AND (fields IS NOT NULL OR row_filter IS NOT NULL)",
         dataset_id,
     )
+    return [NarrowingGrant(*row) for row in rows]

@@ -32,22 +32,22 @@ from entrepot.store.work import Reads, UnitOfWork
 MAX_SCHEMA_CHANGE_ERRORS = 20
 
 
-def dataset_out(row: asyncpg.Record) -> dict[str, Any]:
+def dataset_out(row: repo.DatasetRow) -> dict[str, Any]:
     return {
-        "name": row["name"],
-        "org": row["org"],
-        "title": row["title"],
-        "description": row["description"],
-        "schema": jsonbody.loads_trusted(row["schema"]),
-        "schema_version": row["schema_version"],
-        "primary_key": row["primary_key"],
-        "visibility": row["visibility"],
-        "indexes": list(row["indexes"]),
-        "tags": list(row["tags"]),
-        "require_if_match": row["require_if_match"],
-        "auto_approve": row["auto_approve"],
-        "created_at": row["created_at"],
-        "updated_at": row["updated_at"],
+        "name": row.name,
+        "org": row.org,
+        "title": row.title,
+        "description": row.description,
+        "schema": jsonbody.loads_trusted(row.schema),
+        "schema_version": row.schema_version,
+        "primary_key": row.primary_key,
+        "visibility": row.visibility,
+        "indexes": list(row.indexes),
+        "tags": list(row.tags),
+        "require_if_match": row.require_if_match,
+        "auto_approve": row.auto_approve,
+        "created_at": row.created_at,
+        "updated_at": row.updated_at,
     }
 
 
@@ -162,7 +162,7 @@ async def list_datasets(
         after=after if isinstance(after, str) else None,
         limit=limit + 1,
     )
-    items = [_as_seen(dataset_out(r), r["grant_fields"]) for r in rows]
+    items = [_as_seen(dataset_out(r.dataset), r.grant_fields) for r in rows]
     return page(items, limit, fp, lambda item: [item["name"]])
 
 
@@ -170,21 +170,21 @@ async def _check_live_grants(conn: Conn, dataset_id: int, schema: RecordSchema) 
     """A schema change may not strand a live grant's fields or row filter."""
     failures: list[dict[str, str]] = []
     for grant in await repo.live_grant_narrowing(conn, dataset_id):
-        missing = [f for f in grant["fields"] or () if not schema.has_property(f)]
+        missing = [f for f in grant.fields or () if not schema.has_property(f)]
         if missing:
             failures.append(
                 {
-                    "path": f"/grants/{grant['id']}/fields",
+                    "path": f"/grants/{grant.id}/fields",
                     "message": f"no longer in the schema: {missing}",
                 }
             )
-        if grant["row_filter"] is not None:
+        if grant.row_filter is not None:
             try:
-                row_filter_conditions(jsonbody.loads_trusted(grant["row_filter"]), schema)
+                row_filter_conditions(jsonbody.loads_trusted(grant.row_filter), schema)
             except BadRequest:
                 failures.append(
                     {
-                        "path": f"/grants/{grant['id']}/row_filter",
+                        "path": f"/grants/{grant.id}/row_filter",
                         "message": "names a field no longer in the schema",
                     }
                 )
@@ -218,20 +218,20 @@ async def update_dataset(
     row = await repo.get_dataset(conn, name)
     if row is None:
         raise NotFound(f"Dataset {name!r} does not exist or is not visible to you.")
-    require_org_admin(principal, row["org_id"])
-    if "primary_key" in given and given["primary_key"] != row["primary_key"]:
+    require_org_admin(principal, row.org_id)
+    if "primary_key" in given and given["primary_key"] != row.primary_key:
         raise Conflict("primary_key cannot change after creation: record ids derive from it.")
     given.pop("primary_key", None)
     refuse_nulls(given, ("title", "visibility", "require_if_match", "auto_approve"))
     given_schema = given.get("schema")
-    schema_doc = given_schema if given_schema is not None else jsonbody.loads_trusted(row["schema"])
+    schema_doc = given_schema if given_schema is not None else jsonbody.loads_trusted(row.schema)
     schema = RecordSchema.compile(schema_doc)
-    old_indexes = list(row["indexes"])
+    old_indexes = list(row.indexes)
     given_indexes = given.get("indexes")
     new_indexes = list(dict.fromkeys(old_indexes if given_indexes is None else given_indexes))
-    _check_dataset_shape(schema, row["primary_key"], new_indexes)
+    _check_dataset_shape(schema, row.primary_key, new_indexes)
     changes: dict[str, Any] = {k: v for k, v in given.items() if v is not None}
-    if "schema" in changes and changes["schema"] == jsonbody.loads_trusted(row["schema"]):
+    if "schema" in changes and changes["schema"] == jsonbody.loads_trusted(row.schema):
         del changes["schema"]
     added: list[str] = []
     removed: list[str] = []
@@ -244,37 +244,34 @@ async def update_dataset(
 
     checked_through = 0
     if "schema" in changes:
-        checked_through = await online_change.validate_stored(conn, row["id"], schema)
+        checked_through = await online_change.validate_stored(conn, row.id, schema)
         changes["schema"] = jsonbody.dumps(changes["schema"])
     built: list[str] = []
     try:
         for field in added:
-            await online_change.build_index(conn, row["id"], field)
+            await online_change.build_index(conn, row.id, field)
             built.append(field)
         async with reads.begin() as work:
             # Writers wait from here: the records first, then the dataset row.
-            await _hold(conn, row["id"], name, "SHARE")
+            await _hold(conn, row.id, name, "SHARE")
             locked = await repo.get_dataset(conn, name, for_update=True)
-            if locked is None or locked["id"] != row["id"]:
+            if locked is None or locked.id != row.id:
                 raise NotFound(f"Dataset {name!r} does not exist or is not visible to you.")
-            if (
-                locked["schema_version"] != row["schema_version"]
-                or list(locked["indexes"]) != old_indexes
-            ):
+            if locked.schema_version != row.schema_version or list(locked.indexes) != old_indexes:
                 raise Conflict(
                     f"{name!r} was changed by someone else meanwhile; read it and try again."
                 )
             if "schema" in changes:
-                await online_change.validate_changed(conn, row["id"], schema, checked_through)
-                await _check_live_grants(conn, row["id"], schema)
+                await online_change.validate_changed(conn, row.id, schema, checked_through)
+                await _check_live_grants(conn, row.id, schema)
             if changes:
-                await repo.update_dataset(conn, row["id"], changes)
+                await repo.update_dataset(conn, row.id, changes)
             await record(
                 conn,
                 principal,
                 "dataset.updated",
                 f"dataset:{name}",
-                org_id=row["org_id"],
+                org_id=row.org_id,
                 details=_changed(changes),
             )
             updated = await repo.get_dataset(conn, name)
@@ -282,10 +279,10 @@ async def update_dataset(
             work.after_commit(lambda: registry.forget(name))
     except BaseException:
         for field in built:  # the change did not happen: neither does its index
-            await online_change.drop_index(conn, row["id"], field)
+            await online_change.drop_index(conn, row.id, field)
         raise
     for field in removed:
-        await online_change.drop_index(conn, row["id"], field)
+        await online_change.drop_index(conn, row.id, field)
     assert updated is not None
     return dataset_out(updated)
 
@@ -315,12 +312,12 @@ async def delete_dataset(
     row = await repo.get_dataset(conn, name)
     if row is None:
         raise NotFound(f"Dataset {name!r} does not exist or is not visible to you.")
-    require_org_admin(principal, row["org_id"])
-    await _hold(conn, row["id"], name, "ACCESS EXCLUSIVE")
+    require_org_admin(principal, row.org_id)
+    await _hold(conn, row.id, name, "ACCESS EXCLUSIVE")
     locked = await repo.get_dataset(conn, name, for_update=True)
-    if locked is None or locked["id"] != row["id"]:
+    if locked is None or locked.id != row.id:
         raise NotFound(f"Dataset {name!r} does not exist or is not visible to you.")
-    await repo.delete_dataset(conn, row["id"])
-    await record(conn, principal, "dataset.deleted", f"dataset:{name}", org_id=row["org_id"])
+    await repo.delete_dataset(conn, row.id)
+    await record(conn, principal, "dataset.deleted", f"dataset:{name}", org_id=row.org_id)
     work.announce(DatasetRegistry.topic(name))
     work.after_commit(lambda: registry.forget(name))

@@ -43,7 +43,7 @@ def _stranded(failures: list[dict[str, str]]) -> Conflict:
 
 
 def _check(
-    schema: RecordSchema, rows: list[asyncpg.Record], failures: list[dict[str, str]]
+    schema: RecordSchema, rows: list[tuple[str, str]], failures: list[dict[str, str]]
 ) -> None:
     for record_id, data in rows:
         for err in schema.errors(jsonbody.loads_trusted(data)):

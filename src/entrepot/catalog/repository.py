@@ -126,25 +126,33 @@ async def drop_field_index_concurrently(conn: Conn, dataset_id: int, field: str)
 
 async def record_batch(
     conn: Executor, dataset_id: int, after: str, limit: int
-) -> list[asyncpg.Record]:
+) -> list[tuple[str, str]]:
     """Up to ``limit`` records ``(id, data text)`` after id ``after``, in id order."""
-    return await conn.fetch(
-        f"SELECT id, data::text FROM {records_table(dataset_id)} "
-        "WHERE dataset_id = $1 AND id > $2 ORDER BY id LIMIT $3",
-        dataset_id,
-        after,
-        limit,
+    return _pairs(
+        await conn.fetch(
+            f"SELECT id, data::text FROM {records_table(dataset_id)} "
+            "WHERE dataset_id = $1 AND id > $2 ORDER BY id LIMIT $3",
+            dataset_id,
+            after,
+            limit,
+        )
     )
 
 
-async def records_by_id(conn: Executor, dataset_id: int, ids: list[str]) -> list[asyncpg.Record]:
+async def records_by_id(conn: Executor, dataset_id: int, ids: list[str]) -> list[tuple[str, str]]:
     """The records ``(id, data text)`` among ``ids`` that exist."""
-    return await conn.fetch(
-        f"SELECT id, data::text FROM {records_table(dataset_id)} "
-        "WHERE dataset_id = $1 AND id = ANY($2::text[])",
-        dataset_id,
-        ids,
+    return _pairs(
+        await conn.fetch(
+            f"SELECT id, data::text FROM {records_table(dataset_id)} "
+            "WHERE dataset_id = $1 AND id = ANY($2::text[])",
+            dataset_id,
+            ids,
+        )
     )
+
+
+def _pairs(rows: list[asyncpg.Record]) -> list[tuple[str, str]]:
+    return [(row[0], row[1]) for row in rows]
 
 
 async def hold_records(conn: Conn, dataset_id: int, mode: str) -> None:

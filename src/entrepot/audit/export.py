@@ -42,7 +42,9 @@ async def _stream(
         conn.transaction(isolation="repeatable_read", readonly=True),
     ):
         await plan_for_values(conn)
-        cursor = await repo.export_cursor(conn, filters, orgs=orgs)
+        batches = repo.export_batches(conn, filters, orgs=orgs, size=FETCH_ROWS)
+        rows = await anext(batches, None)  # the cursor is open, its first rows read
         yield b""
-        while rows := await cursor.fetch(FETCH_ROWS):
+        while rows is not None:
             yield b"".join(entry_out(row, orgs).model_dump_json().encode() + b"\n" for row in rows)
+            rows = await anext(batches, None)

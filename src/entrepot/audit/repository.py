@@ -5,11 +5,12 @@ here writes a row."""
 from __future__ import annotations
 
 import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 import asyncpg
-from asyncpg.cursor import Cursor
 
 from entrepot.audit.models import AuditFilter
 from entrepot.store.types import Conn, Executor
@@ -18,6 +19,29 @@ COLUMNS = (
     "id, at, actor, app_id, org_id, action, target, outcome, status, request_id, ip, "
     "details::text AS details, target_org_id"
 )
+
+
+@dataclass(frozen=True, slots=True)
+class AuditRow:
+    """One audit entry (``COLUMNS``, in their order); ``details`` is JSON text."""
+
+    id: int
+    at: datetime
+    actor: str
+    app_id: uuid.UUID | None
+    org_id: uuid.UUID | None
+    action: str
+    target: str | None
+    outcome: str
+    status: int | None
+    request_id: str | None
+    ip: str | None
+    details: str
+    target_org_id: uuid.UUID | None
+
+    @classmethod
+    def of(cls, row: asyncpg.Record) -> AuditRow:
+        return cls(*row)
 
 
 def _where(
@@ -62,20 +86,23 @@ async def page(
     orgs: list[uuid.UUID] | None,
     before: int | None,
     limit: int,
-) -> list[asyncpg.Record]:
+) -> list[AuditRow]:
     where, args = _where(filters, orgs, before)
     args.append(limit)
-    return await conn.fetch(
+    rows = await conn.fetch(
         f"SELECT {COLUMNS} FROM audit_log{where} ORDER BY id DESC LIMIT ${len(args)}", *args
     )
+    return [AuditRow.of(row) for row in rows]
 
 
-async def export_cursor(
-    conn: Conn, filters: AuditFilter, *, orgs: list[uuid.UUID] | None
-) -> Cursor[asyncpg.Record]:
-    """Every matching row, newest first, fetched a page at a time; call inside a transaction."""
+async def export_batches(
+    conn: Conn, filters: AuditFilter, *, orgs: list[uuid.UUID] | None, size: int
+) -> AsyncIterator[list[AuditRow]]:
+    """Every matching row, newest first, ``size`` at a time; iterate inside a transaction."""
     where, args = _where(filters, orgs, None)
-    return await conn.cursor(f"SELECT {COLUMNS} FROM audit_log{where} ORDER BY id DESC", *args)
+    cursor = await conn.cursor(f"SELECT {COLUMNS} FROM audit_log{where} ORDER BY id DESC", *args)
+    while rows := await cursor.fetch(size):
+        yield [AuditRow.of(row) for row in rows]
 
 
 # --- partitions (one per month, plus a default one: migration 0007) ------------------

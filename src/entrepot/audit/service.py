@@ -15,11 +15,11 @@ from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
-import asyncpg
 import orjson
 
 from entrepot.audit import repository as repo
 from entrepot.audit.models import AuditEntry, AuditFilter
+from entrepot.audit.repository import AuditRow
 from entrepot.orgs import repository as orgs_repo
 from entrepot.pagination import decode_cursor, fingerprint, invalid_cursor, page
 from entrepot.principal import Principal, can_manage_org
@@ -27,31 +27,31 @@ from entrepot.problems import BadRequest, Forbidden, NotFound
 from entrepot.store.work import Reads
 
 
-def entry_out(row: asyncpg.Record, orgs: list[uuid.UUID] | None = None) -> AuditEntry:
+def entry_out(row: AuditRow, orgs: list[uuid.UUID] | None = None) -> AuditEntry:
     """The row as a reader limited to ``orgs`` (None: every org) may see it."""
-    if orgs is not None and row["org_id"] not in orgs:
+    if orgs is not None and row.org_id not in orgs:
         return _as_target(row)
     return _entry(row)
 
 
-def _entry(row: asyncpg.Record) -> AuditEntry:
+def _entry(row: AuditRow) -> AuditEntry:
     return AuditEntry(
-        id=row["id"],
-        at=row["at"],
-        actor=row["actor"],
-        app_id=str(row["app_id"]) if row["app_id"] else None,
-        org_id=str(row["org_id"]) if row["org_id"] else None,
-        action=row["action"],
-        target=row["target"],
-        outcome=row["outcome"],
-        status=row["status"],
-        request_id=row["request_id"],
-        ip=row["ip"],
-        details=orjson.loads(row["details"]),
+        id=row.id,
+        at=row.at,
+        actor=row.actor,
+        app_id=str(row.app_id) if row.app_id else None,
+        org_id=str(row.org_id) if row.org_id else None,
+        action=row.action,
+        target=row.target,
+        outcome=row.outcome,
+        status=row.status,
+        request_id=row.request_id,
+        ip=row.ip,
+        details=orjson.loads(row.details),
     )
 
 
-def _as_target(row: asyncpg.Record) -> AuditEntry:
+def _as_target(row: AuditRow) -> AuditEntry:
     """A denial aimed at the reader's dataset by another organisation's actor: who
     (the app and its org) and what was attempted, not the actor's address, request or keys."""
     entry = _entry(row)

@@ -19,6 +19,7 @@ from typing import Any
 import asyncpg
 import httpx
 
+from entrepot.catalog import repository as catalog_repo
 from tests.factories import make_dataset
 from tests.waiting import until
 
@@ -155,3 +156,46 @@ async def test_a_write_queued_behind_a_deletion_finds_the_dataset_gone(
     assert deleted.status_code == 204, deleted.text
     assert written.status_code == 404, written.text
     assert written.json()["type"].endswith("/not-found")
+
+
+class _RolledBack(Exception):
+    pass
+
+
+async def test_creating_a_dataset_holds_up_no_other_datasets_reads_or_writes(
+    client: httpx.AsyncClient, database_url: str
+) -> None:
+    """A dataset's partitions are attached, not created as partitions: until its creation
+    commits it holds no lock that another dataset's first read or write must wait for."""
+    ds = (await make_dataset(client, primary_key="sku", schema=SCHEMA))["name"]
+    conn = await asyncpg.connect(database_url)
+    try:
+        org_id = await conn.fetchval("SELECT org_id FROM datasets WHERE name = $1", ds)
+        async with conn.transaction():
+            await catalog_repo.insert_dataset(
+                conn,
+                {
+                    "name": f"{ds}-new",
+                    "org_id": org_id,
+                    "title": "New",
+                    "description": "",
+                    "schema": '{"type": "object"}',
+                    "primary_key": None,
+                    "visibility": "restricted",
+                    "indexes": [],
+                    "tags": [],
+                    "require_if_match": False,
+                    "auto_approve": False,
+                },
+            )
+            written = await asyncio.wait_for(
+                client.put(f"/v1/datasets/{ds}/records/a", json={"sku": "a"}), timeout=30
+            )
+            read = await asyncio.wait_for(client.get(f"/v1/datasets/{ds}/records/a"), timeout=30)
+            raise _RolledBack  # the creation never commits
+    except _RolledBack:
+        pass
+    finally:
+        await conn.close()
+    assert written.status_code == 201, written.text
+    assert read.status_code == 200, read.text

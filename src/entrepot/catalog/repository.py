@@ -28,7 +28,7 @@ class DatasetRow:
     org: str
     org_id: uuid.UUID
     title: str
-    description: str | None
+    description: str
     schema: str  # the JSON Schema document, as text
     schema_version: int
     primary_key: str | None
@@ -85,9 +85,17 @@ async def insert_dataset(conn: Conn, values: dict[str, Any]) -> int:
         values["require_if_match"],
         values["auto_approve"],
     )
+    # Made as a table of its own, then attached, as the change log's partitions are:
+    # CREATE TABLE ... PARTITION OF would hold ACCESS EXCLUSIVE on ``records`` until
+    # the dataset's creation commits, and a backend opening any dataset's partition
+    # for the first time reads its bound under a lock on ``records``; ATTACH takes
+    # SHARE UPDATE EXCLUSIVE, which readers and writers pass.
     table = records_table(dataset_id)
     await conn.execute(
-        f"CREATE TABLE {table} PARTITION OF records FOR VALUES IN ({int(dataset_id)})"
+        f"CREATE TABLE {table} (LIKE records INCLUDING DEFAULTS INCLUDING CONSTRAINTS)"
+    )
+    await conn.execute(
+        f"ALTER TABLE records ATTACH PARTITION {table} FOR VALUES IN ({int(dataset_id)})"
     )
     return dataset_id
 

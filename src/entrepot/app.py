@@ -57,6 +57,8 @@ from entrepot.records.bulk_endpoints import router as bulk_router
 from entrepot.records.endpoints import router as records_router
 from entrepot.records.idempotency import purge_expired
 from entrepot.records.service import ListLimits, RecordService
+from entrepot.reference import document as reference_document
+from entrepot.reference import pages as reference_pages
 from entrepot.settings import Settings
 from entrepot.store.bulk_slots import BulkSlots
 from entrepot.store.notify import InvalidationListener
@@ -247,6 +249,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         version=__version__,
         description=DESCRIPTION,
         lifespan=lifespan,
+        # Served by entrepot.reference.pages from vendored assets: no CDN, works offline.
+        docs_url=None,
+        redoc_url=None,
         # Off unless asked for: even unconfigured, FastAPI's OpenTelemetry hook looks up
         # three providers in the environment on every request (~18 us each request here).
         telemetry=None if settings.opentelemetry else OTEL_OFF,
@@ -270,6 +275,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(bulk_router)
     app.include_router(limits_router)
     app.include_router(usage_router)
+    reference_pages.include(app)
+    reference_document.install(app)
     app.add_middleware(
         EdgeMiddleware,
         max_body=settings.max_body_bytes,

@@ -189,11 +189,14 @@ def _describe_responses(
     types = problem_types()
     statuses = usual_problems(method, path, operation, "requestBody" in operation_doc)
     statuses |= set(operation.problems)
+    statuses |= {int(c) for c, r in responses.items() if c[:1] in "45" and not r.get("content")}
     for status in sorted(statuses):
         text = operation.problems.get(status, "")
         problem = _problem_response(status, text, types)
         declared = responses.get(str(status))
-        if declared is None:
+        if declared is None or not declared.get("content"):
+            if declared is not None and not text:  # the route says when, in its words
+                problem["description"] = declared["description"]
             responses[str(status)] = problem
         elif PROBLEM_CONTENT_TYPE not in declared.get("content", {}):
             # A non-problem answer of the same status (RFC 6749 errors): both can happen.

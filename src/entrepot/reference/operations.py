@@ -399,6 +399,9 @@ OPERATIONS: dict[str, Operation] = {
             400: "A bad `after`, `limit`, `wait` or Last-Event-ID.",
             403: "Your access does not include `changes:read`.",
             404: _HIDDEN,
+            410: "The position cannot be continued from: compacted away, past the head, or "
+            "of an earlier incarnation of the dataset. The problem's `reason`, `min_seq`, "
+            "`last_seq` and `incarnation` say which; resnapshot from the export.",
         },
     ),
     # --- applications and keys ----------------------------------------------------------

@@ -172,7 +172,8 @@ def _describe_body(operation: Operation, operation_doc: dict[str, Any]) -> None:
     for media, content in body.get("content", {}).items():
         if "example" in content or "examples" in content:
             continue
-        if _json_like(media) != isinstance(operation.example, str):
+        structured = _json_like(media) or media == "application/x-www-form-urlencoded"
+        if structured != isinstance(operation.example, str):
             content["example"] = operation.example
 
 

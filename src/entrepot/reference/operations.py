@@ -185,6 +185,7 @@ OPERATIONS: dict[str, Operation] = {
         problems={
             401: "Wrong email or password, or the user is disabled.",
             429: "Too many failed sign-ins; retry after Retry-After seconds.",
+            503: "",
         },
         example={"email": "ada@example.org", "password": "correct horse battery staple"},
     ),
@@ -520,12 +521,24 @@ OPERATIONS: dict[str, Operation] = {
         },
     ),
     # --- OAuth 2.0 ----------------------------------------------------------------------
-    "POST /oauth/token": Operation("oauth.token", PUBLIC, ""),
+    "POST /oauth/token": Operation(
+        "oauth.token",
+        PUBLIC,
+        "",
+        problems={
+            413: "",
+            429: "Too many failed client authentications from your address, or the app's "
+            "rate limit.",
+            503: "",
+        },
+        example={"grant_type": "client_credentials", "scope": "datasets:read records:read"},
+    ),
     "GET /.well-known/jwks.json": Operation(
         "oauth.jwks",
         PUBLIC,
         "Every key that signs now or signed a token that has not yet expired (JWKS, "
         "RFC 7517). Cache it for up to 5 minutes.",
+        problems={503: ""},
     ),
     "GET /.well-known/oauth-authorization-server": Operation(
         "oauth.metadata",

@@ -60,6 +60,7 @@ _HIDDEN = "The dataset does not exist or is not visible to you."
 _RECORD_404 = "The dataset or the record does not exist, or the dataset is not visible to you."
 _PRECONDITION = "If-Match does not match the record's current ETag."
 _IF_MATCH_NEEDED = "The dataset requires If-Match on writes and none was sent."
+_REUSED_KEY = "The Idempotency-Key was used before with another request."
 _JSON_ONLY = "The body is not JSON (`application/json` or a `+json` type)."
 _NOT_ADMIN = "Authenticated, but not a platform administrator."
 
@@ -315,7 +316,8 @@ OPERATIONS: dict[str, Operation] = {
             409: "The same Idempotency-Key is in flight.",
             412: _PRECONDITION + " Or `If-None-Match: *` and the record exists.",
             415: _JSON_ONLY,
-            422: "The record does not match the schema, or its key disagrees with the path.",
+            422: "The record does not match the schema, its key disagrees with the path, or "
+            "the Idempotency-Key was used before with another request.",
             428: _IF_MATCH_NEEDED,
         },
         example=_PRODUCT,
@@ -332,7 +334,8 @@ OPERATIONS: dict[str, Operation] = {
             409: "The same Idempotency-Key is in flight.",
             412: _PRECONDITION,
             415: _JSON_ONLY,
-            422: "The patched record does not match the schema.",
+            422: "The patched record does not match the schema, or the Idempotency-Key was "
+            "used before with another request.",
             428: _IF_MATCH_NEEDED,
         },
         example={"price": 8.75, "region": None},
@@ -348,6 +351,7 @@ OPERATIONS: dict[str, Operation] = {
             404: _RECORD_404,
             409: "The same Idempotency-Key is in flight.",
             412: _PRECONDITION,
+            422: _REUSED_KEY,
             428: _IF_MATCH_NEEDED,
         },
     ),

@@ -16,6 +16,7 @@ from urllib.parse import urlsplit
 
 import httpx
 import pytest
+from fastapi.routing import APIRoute
 from openapi_spec_validator import validate
 from openapi_spec_validator.validation.exceptions import OpenAPIValidationError
 
@@ -88,6 +89,26 @@ def test_operation_ids_are_explicit_unique_and_sdk_like() -> None:
         "datasets.create",
         "apps.keys.rotate",
     } <= set(ids)
+
+
+def _declared_routes() -> Iterator[tuple[str, APIRoute]]:
+    app = create_app(Settings(database_url="postgresql://unused.invalid/none"))
+    for route in app.routes:
+        if isinstance(route, APIRoute) and route.include_in_schema:
+            for method in route.methods:
+                yield f"{method} {route.path}", route
+
+
+def test_each_text_has_one_source() -> None:
+    """A summary or description lives on the route or in the table, never both."""
+    for name, route in _declared_routes():
+        entry = OPERATIONS[name]
+        if route.summary:
+            assert entry.summary is None, f"{name}: the route declares a summary"
+        else:  # FastAPI would make one of the function's name: "Create Org"
+            assert entry.summary, f"{name}: no summary, on the route or in the table"
+        if route.description:
+            assert not entry.description, f"{name}: the route declares a description"
 
 
 def test_every_operation_is_described() -> None:

@@ -53,8 +53,6 @@ def _json(schema: dict[str, Any], description: str, example: object) -> dict[str
 @router.get(
     "/healthz",
     summary="Liveness: the event loop and every background loop make progress",
-    description="Answers without touching the store. 503 names the loops that stopped "
-    "making progress (`event-loop` when the event loop itself froze); restart the process.",
     responses={
         200: _json(_LIVE, "Alive.", {"status": "ok"}),
         503: _json(_LIVE, "A loop stalled.", {"status": "unavailable", "stalled": ["webhooks"]}),

@@ -226,7 +226,7 @@ def describe(doc: dict[str, Any]) -> dict[str, Any]:
             missing.append(f"{method.upper()} {path}")
             continue
         operation_doc["operationId"] = operation.id
-        if operation.summary and not operation_doc.get("summary", "").strip():
+        if operation.summary:  # else the route's own
             operation_doc["summary"] = operation.summary
         if operation.description:
             operation_doc["description"] = operation.description

@@ -25,11 +25,11 @@ ANY: Final = None
 class Operation:
     id: str
     scope: str | None
-    description: str
+    description: str  # "" when the route declares one (a test checks: one source each)
     # Problems this operation answers beyond the ones every operation of its kind can
     # (document.py: usual_problems); the text says when, or "" for the usual wording.
     problems: Mapping[int, str] = field(default_factory=dict)
-    summary: str | None = None  # when the route declares none
+    summary: str | None = None  # only when the route declares none (a test checks)
     example: Any = None  # the request body's example
     responses: Mapping[int, Any] = field(default_factory=dict)  # 2xx examples by status
 
@@ -552,7 +552,8 @@ OPERATIONS: dict[str, Operation] = {
     "POST /v1/admin/signing-keys/rotate": Operation(
         "signing_keys.rotate",
         "admin",
-        "",
+        "A new key signs from now on; retired keys stay in the JWKS, and keep verifying, "
+        "until every token they signed has expired. " + _PLATFORM_ADMIN,
         problems={403: _NOT_ADMIN},
     ),
     "GET /v1/admin/signing-keys": Operation(
@@ -609,7 +610,6 @@ OPERATIONS: dict[str, Operation] = {
         ANY,
         "Requests made by your apps, and requests for the datasets of the organisations "
         "you administer (to decide), newest first. " + _ANYONE,
-        summary="List access requests",
     ),
     "GET /v1/access-requests/{request_id}": Operation(
         "access_requests.get",
@@ -656,7 +656,6 @@ OPERATIONS: dict[str, Operation] = {
         ANY,
         "Grants held by your apps, and grants on the datasets of the organisations you "
         "administer. " + _ANYONE,
-        summary="List grants",
     ),
     "GET /v1/grants/{grant_id}": Operation(
         "grants.get",
@@ -699,7 +698,6 @@ OPERATIONS: dict[str, Operation] = {
         "webhooks.list",
         "webhooks:manage",
         "The app's webhooks (never their secrets). " + _HOOK_WHO,
-        summary="List an app's webhooks",
         problems={
             403: "The app itself without `webhooks:manage`.",
             404: "No such application, or not yours to see.",

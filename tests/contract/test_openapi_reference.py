@@ -337,3 +337,34 @@ async def test_a_key_without_the_declared_scope_is_refused(
     allowed = await call(with_it)
     assert allowed.status_code in (200, 201), allowed.text
     assert str(refused.status_code) in operation["responses"]
+
+
+async def test_the_authorize_dialog_s_client_credentials_request_is_accepted(
+    client: httpx.AsyncClient, anon: httpx.AsyncClient
+) -> None:
+    """What Swagger UI sends for the oauth2 scheme: the declared tokenUrl, the form with
+    the scopes ticked (none: an empty value), the client by HTTP Basic or in the body."""
+    flow = DOCUMENT["components"]["securitySchemes"]["oauth2"]["flows"]["clientCredentials"]
+    org = (await make_org(client))["name"]
+    app = await make_app(client, org, scopes=["datasets:read", "records:read"])
+    form = {"Content-Type": "application/x-www-form-urlencoded"}
+    basic = await anon.post(
+        flow["tokenUrl"],
+        content=b"grant_type=client_credentials&scope=",
+        headers=form,
+        auth=(app["client_id"], app["client_secret"]),
+    )
+    assert basic.status_code == 200, basic.text
+    in_body = await anon.post(
+        flow["tokenUrl"],
+        content=(
+            f"grant_type=client_credentials&scope=datasets%3Aread&client_id={app['client_id']}"
+            f"&client_secret={app['client_secret']}"
+        ).encode(),
+        headers=form,
+    )
+    assert in_body.status_code == 200, in_body.text
+    assert in_body.json()["scope"] == "datasets:read"
+    token = basic.json()["access_token"]
+    listed = await anon.get("/v1/datasets", headers={"Authorization": f"Bearer {token}"})
+    assert listed.status_code == 200, listed.text

@@ -32,16 +32,16 @@ SWAGGER_PARAMETERS = {
     "tryItOutEnabled": True,
     "validatorUrl": None,  # else the badge asks validator.swagger.io about our document
 }
-DOC_PAGES = (
-    ("quickstart.md", "Quickstart: from nothing to a dataset you can read and sync"),
-    ("datasets-and-records.md", "Datasets and records"),
-    ("access.md", "Access: apps, keys, OAuth, grants and requests"),
-    ("sync.md", "The change feed and `entrepot sync`"),
-    ("webhooks.md", "Webhooks"),
-    ("bulk.md", "Bulk import and export"),
-    ("limits.md", "Rate limits, quotas and usage"),
-    ("errors.md", "Errors (problem documents)"),
-    ("operations.md", "Operations and deployment"),
+DOC_PAGES = (  # README's list
+    ("quickstart.md", "first dataset and records in five minutes"),
+    ("datasets-and-records.md", "schemas, records, lists, filters"),
+    ("bulk.md", "NDJSON and CSV import, streaming export"),
+    ("access.md", "users, apps, API keys, OAuth, access requests, grants, audit"),
+    ("sync.md", "the change feed, long poll, SSE and the entrepot sync agent"),
+    ("webhooks.md", "signed deliveries, retries, replay"),
+    ("limits.md", "plans, rate limits, quotas, usage reports"),
+    ("errors.md", "the problem documents the API returns"),
+    ("operations.md", "settings, health, metrics, logs, migrations"),
 )
 
 

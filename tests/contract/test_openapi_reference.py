@@ -278,6 +278,9 @@ async def test_docs_use_the_vendored_builds_and_keep_the_authorization(
     redoc = await anon.get("/reference/assets/redoc.standalone.js")
     assert b"ReDoc Version" in redoc.content
     assert (await anon.get("/docs/oauth2-redirect")).status_code == 200
+    assert bundle.headers["cache-control"] == "public, max-age=86400"
+    for outside in ("core.py", "..%2Fcore.py", "%2E%2E%2F__init__.py", "nope.js"):
+        assert (await anon.get(f"/reference/assets/{outside}")).status_code == 404, outside
 
 
 async def test_the_root_answers_api_clients_as_before_and_browsers_with_a_page(

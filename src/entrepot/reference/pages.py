@@ -18,11 +18,18 @@ from fastapi.openapi.docs import (
     get_swagger_ui_html,
     get_swagger_ui_oauth2_redirect_html,
 )
-from fastapi.responses import HTMLResponse
-from fastapi.staticfiles import StaticFiles
+from fastapi.responses import FileResponse, HTMLResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 ASSETS = "/reference/assets"
+# The files of the package's build that the pages load, and nothing else of it.
+ASSET_TYPES = {
+    "swagger-ui-bundle.js": "text/javascript; charset=utf-8",
+    "swagger-ui.css": "text/css; charset=utf-8",
+    "redoc.standalone.js": "text/javascript; charset=utf-8",
+    "favicon.png": "image/png",
+}
+ASSET_CACHE = {"Cache-Control": "public, max-age=86400"}
 DOCS, REDOC, OAUTH2_REDIRECT = "/docs", "/redoc", "/docs/oauth2-redirect"
 SWAGGER_PARAMETERS = {
     "persistAuthorization": True,  # the Authorize dialog's token survives a reload
@@ -144,5 +151,15 @@ def include(app: FastAPI) -> None:
             with_google_fonts=False,
         )
 
+    directory = asset_directory()
+
+    # A route, not a static mount: requests for assets are counted and logged under
+    # their template like every other route's, not as unmatched.
+    @router.get(ASSETS + "/{name}", include_in_schema=False)
+    async def asset(name: str) -> FileResponse:
+        media_type = ASSET_TYPES.get(name)
+        if media_type is None:
+            raise StarletteHTTPException(status_code=404)
+        return FileResponse(directory / name, media_type=media_type, headers=ASSET_CACHE)
+
     app.include_router(router)
-    app.mount(ASSETS, StaticFiles(directory=asset_directory()), name="reference-assets")

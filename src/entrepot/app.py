@@ -59,6 +59,7 @@ from entrepot.records.idempotency import purge_expired
 from entrepot.records.service import ListLimits, RecordService
 from entrepot.reference import document as reference_document
 from entrepot.reference import pages as reference_pages
+from entrepot.reference.operations import OVERVIEW
 from entrepot.settings import Settings
 from entrepot.store.bulk_slots import BulkSlots
 from entrepot.store.notify import InvalidationListener
@@ -73,11 +74,6 @@ log = structlog.get_logger("entrepot.app")
 POOL_CLOSE_SECONDS = 10.0
 HOUSEKEEPING_SECONDS = 600.0
 OTEL_OFF: TelemetryConfig = {"tracing": False, "metrics": False, "logs": False}
-
-DESCRIPTION = """Entrepot: publish datasets, grant access, read, write and sync records.
-
-Authenticate with `Authorization: Bearer <API key or access token>`. Errors are
-RFC 9457 problem documents (`application/problem+json`)."""
 
 
 async def _housekeeping(pool: asyncpg.Pool, settings: Settings, heartbeat: Heartbeat) -> None:
@@ -247,7 +243,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app = DirectAPI(
         title="Entrepot",
         version=__version__,
-        description=DESCRIPTION,
+        description=OVERVIEW,
         lifespan=lifespan,
         # Served by entrepot.reference.pages from vendored assets: no CDN, works offline.
         docs_url=None,

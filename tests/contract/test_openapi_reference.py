@@ -111,6 +111,12 @@ def test_each_text_has_one_source() -> None:
             assert not entry.description, f"{name}: the route declares a description"
 
 
+def test_every_tag_is_described() -> None:
+    described = {tag["name"] for tag in DOCUMENT["tags"] if tag["description"]}
+    used = {tag for _, operation in operations() for tag in operation["tags"]}
+    assert used <= described, used - described
+
+
 def test_every_operation_is_described() -> None:
     for name, operation in operations():
         assert operation.get("summary", "").strip(), name

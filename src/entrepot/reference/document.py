@@ -18,7 +18,7 @@ from typing import Any
 from entrepot.principal import SCOPES
 from entrepot.problems import PROBLEM_BASE, PROBLEM_CONTENT_TYPE, PROBLEM_SCHEMA, Problem
 from entrepot.reference import parameters
-from entrepot.reference.operations import OPERATIONS, PUBLIC, Operation
+from entrepot.reference.operations import OPERATIONS, PUBLIC, TAGS, Operation
 
 METHODS = ("get", "put", "post", "patch", "delete")
 PROBLEM_REF = "#/components/schemas/Problem"
@@ -219,6 +219,10 @@ def describe(doc: dict[str, Any]) -> dict[str, Any]:
     schemes = copy.deepcopy(SECURITY_SCHEMES)
     schemes[OAUTH2]["flows"]["clientCredentials"]["scopes"] = {s: SCOPE_TEXT[s] for s in SCOPES}
     components["securitySchemes"] = schemes
+    used = {tag for _, _, op in operations_of(doc) for tag in op.get("tags", [])}
+    doc["tags"] = [
+        {"name": name, "description": text} for name, text in TAGS.items() if name in used
+    ]
     missing = []
     for method, path, operation_doc in operations_of(doc):
         operation = OPERATIONS.get(f"{method.upper()} {path}")

@@ -64,6 +64,45 @@ _REUSED_KEY = "The Idempotency-Key was used before with another request."
 _JSON_ONLY = "The body is not JSON (`application/json` or a `+json` type)."
 _NOT_ADMIN = "Authenticated, but not a platform administrator."
 
+OVERVIEW = """Entrepot: publish datasets, grant access, read, write and sync records.
+
+**Authentication.** Send `Authorization: Bearer <token>`: an API key, or an access
+token from `POST /oauth/token` (an app's client credentials) or `POST /v1/auth/token`
+(a user's password). Each operation lists the scope an app's credential needs; users
+are allowed by their organisation role. A missing or bad credential is a 401, a
+credential that may not do this a 403, and what you may not see a 404.
+
+**Errors** are RFC 9457 problem documents (`application/problem+json`) with `type`,
+`title`, `status`, `detail`, `request_id` and, for validation failures, `errors`
+(`{path, message}`). Each operation declares the problems it can answer.
+
+**Lists** take `limit` (1 to 1000, default 50) and an opaque `cursor`, and answer
+`{"data": [...], "next_cursor": "..." | null}`.
+
+**Writes** to records take `Idempotency-Key` (a retry replays the first answer) and
+`If-Match` (the record's ETag). Every answer carries `X-Request-ID` (yours echoed, if
+sent); an authenticated one also `RateLimit-Limit`, `RateLimit-Remaining` and
+`RateLimit-Reset` (platform administrators are not limited). Over the plan's limit or
+quota: a 429 with `Retry-After`."""
+
+TAGS: dict[str, str] = {
+    "operations": "Probes for load balancers and orchestrators; no credential.",
+    "orgs": "Organisations own datasets and applications; members have roles.",
+    "datasets": "The catalog: each dataset's schema, primary key, indexes and visibility.",
+    "records": "Read and write one record, or list them with filters, sorts and cursors.",
+    "bulk": "Import NDJSON or CSV, export every record, streamed.",
+    "changes": "The change feed: every committed change in order, by long poll or SSE.",
+    "access": "Access requests and the grants they become, optionally narrowed.",
+    "apps": "Applications, their API keys and OAuth client secrets.",
+    "oauth": "OAuth 2.0 client credentials, the keys that verify tokens, the metadata.",
+    "users": "People: accounts, password sign-in, who am I.",
+    "webhooks": "Signed deliveries of record events (Standard Webhooks), retries, replay.",
+    "plans and usage": "Rate limits and quotas, and what each application used.",
+    "audit": "Every mutation and every denied access, append-only.",
+    "admin": "Platform administration: token signing keys.",
+    "reference": "This reference's landing page.",
+}
+
 _PRODUCT = {"sku": "w-1042", "name": "Widget", "price": 9.5, "region": "eu"}
 _ENVELOPE = {
     "id": "w-1042",
@@ -277,6 +316,7 @@ OPERATIONS: dict[str, Operation] = {
             404: _HIDDEN,
             503: "The list took too long; narrow it or retry.",
         },
+        responses={200: {"data": [_ENVELOPE], "next_cursor": "eyJwIjpbIncxMDQyIl0sInEiOiIxIn0"}},
     ),
     "POST /v1/datasets/{ds}/records": Operation(
         "records.create",
@@ -407,6 +447,30 @@ OPERATIONS: dict[str, Operation] = {
             410: "The position cannot be continued from: compacted away, past the head, or "
             "of an earlier incarnation of the dataset. The problem's `reason`, `min_seq`, "
             "`last_seq` and `incarnation` say which; resnapshot from the export.",
+        },
+        responses={
+            200: {
+                "changes": [
+                    {
+                        "seq": 41,
+                        "op": "upsert",
+                        "id": "w-1042",
+                        "version": 2,
+                        "data": {**_PRODUCT, "price": 8.75},
+                        "at": "2026-01-05T10:02:00Z",
+                    },
+                    {
+                        "seq": 42,
+                        "op": "delete",
+                        "id": "w-7",
+                        "version": 4,
+                        "data": None,
+                        "at": "2026-01-05T10:03:00Z",
+                    },
+                ],
+                "last_seq": 42,
+                "incarnation": "1",
+            }
         },
     ),
     # --- applications and keys ----------------------------------------------------------

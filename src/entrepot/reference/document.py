@@ -157,7 +157,14 @@ def _describe_parameters(op_id: str, operation_doc: dict[str, Any]) -> None:
             continue
         if not param.get("description") and known.description:
             param["description"] = known.description
-        if "example" not in param and "examples" not in param:
+        if "example" in param or "examples" in param:
+            continue
+        if known.only_on_request and not param.get("required"):
+            param["examples"] = {
+                "not sent": {"summary": "Not sent", "value": ""},
+                "example": {"summary": "For example", "value": known.example},
+            }
+        else:
             param["example"] = known.example
 
 

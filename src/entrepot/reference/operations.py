@@ -103,9 +103,11 @@ TAGS: dict[str, str] = {
     "reference": "This reference's landing page.",
 }
 
-_PRODUCT = {"sku": "w-1042", "name": "Widget", "price": 9.5, "region": "eu"}
+# The quickstart's dataset and record (docs/quickstart.md), so that "Try it out" after
+# the quickstart finds them.
+_PRODUCT = {"sku": "w-1", "name": "Widget", "price": 9.5}
 _ENVELOPE = {
-    "id": "w-1042",
+    "id": "w-1",
     "version": 1,
     "data": _PRODUCT,
     "created_at": "2026-01-05T10:00:00Z",
@@ -316,7 +318,7 @@ OPERATIONS: dict[str, Operation] = {
             404: _HIDDEN,
             503: "The list took too long; narrow it or retry.",
         },
-        responses={200: {"data": [_ENVELOPE], "next_cursor": "eyJwIjpbIncxMDQyIl0sInEiOiIxIn0"}},
+        responses={200: {"data": [_ENVELOPE], "next_cursor": "eyJwIjpbIncxIl0sInEiOiIxIn0"}},
     ),
     "POST /v1/datasets/{ds}/records": Operation(
         "records.create",
@@ -332,8 +334,10 @@ OPERATIONS: dict[str, Operation] = {
             "Pointers), or the Idempotency-Key was used with another body.",
             428: _IF_MATCH_NEEDED,
         },
-        example=_PRODUCT,
-        responses={201: _ENVELOPE},
+        example={"sku": "w-2", "name": "Gadget", "price": 12},
+        responses={
+            201: {**_ENVELOPE, "id": "w-2", "data": {"sku": "w-2", "name": "Gadget", "price": 12}}
+        },
     ),
     "GET /v1/datasets/{ds}/records/{record_id}": Operation(
         "records.get",
@@ -378,7 +382,7 @@ OPERATIONS: dict[str, Operation] = {
             "used before with another request.",
             428: _IF_MATCH_NEEDED,
         },
-        example={"price": 8.75, "region": None},
+        example={"price": 8.75},
         responses={200: {**_ENVELOPE, "version": 2}},
     ),
     "DELETE /v1/datasets/{ds}/records/{record_id}": Operation(
@@ -454,7 +458,7 @@ OPERATIONS: dict[str, Operation] = {
                     {
                         "seq": 41,
                         "op": "upsert",
-                        "id": "w-1042",
+                        "id": "w-1",
                         "version": 2,
                         "data": {**_PRODUCT, "price": 8.75},
                         "at": "2026-01-05T10:02:00Z",
@@ -699,7 +703,7 @@ OPERATIONS: dict[str, Operation] = {
         example={
             "note": "Prices only",
             "fields": ["sku", "price"],
-            "row_filter": {"price": {"lt": 50}, "region": "eu"},
+            "row_filter": {"price": {"lt": 50}},
             "expires_at": "2026-12-31T00:00:00Z",
         },
     ),

@@ -15,6 +15,10 @@ from typing import Any
 class Param:
     description: str
     example: Any
+    # Swagger UI's "Try it out" fills every parameter with its example. One whose example
+    # would make that call fail (a cursor of another query, a stale If-Match, a reused
+    # Idempotency-Key) is offered as a second example, after "not sent".
+    only_on_request: bool = False
 
 
 UUID_EXAMPLE = "3f1c2a7e-8b4d-4e0f-9a61-2d5b7c9e1f30"
@@ -31,7 +35,7 @@ PATH: dict[str, Param] = {
     "record_id": Param(
         "The record's id: the value of the dataset's primary key field if it declares one, "
         "else the id the platform assigned (a ULID). Percent-encode reserved characters.",
-        "w-1042",
+        "w-1",
     ),
     "app": Param("An application's id (a UUID, from `POST /v1/apps`).", UUID_EXAMPLE),
     "key_id": Param("An API key's id (a UUID, not the key itself).", UUID_EXAMPLE),
@@ -45,10 +49,10 @@ PATH: dict[str, Param] = {
 
 QUERY: dict[str, Param] = {
     "limit": Param(_PAGE, 100),
-    "cursor": Param(_CURSOR, "eyJwIjpbIjAxSjlaM0s0In0sInEiOiIwMTIzIn0"),
-    "q": Param("Full-text search over names, titles and descriptions.", "prices"),
+    "cursor": Param(_CURSOR, "eyJwIjpbIncxIl0sInEiOiIwMTIzIn0", only_on_request=True),
+    "q": Param("Full-text search over names, titles and descriptions.", "products"),
     "org": Param("Only those of this organisation (its name).", "acme"),
-    "tag": Param("Only datasets carrying this tag.", "shop"),
+    "tag": Param("Only datasets carrying this tag.", "shop", only_on_request=True),
     "actor": Param(_MATCH + " Who acted, e.g. `key:<id>` for an API key.", "key:*"),
     "action": Param(_MATCH, "dataset.*"),
     "target": Param(_MATCH + " E.g. 'dataset:sales*'.", "dataset:products"),
@@ -63,7 +67,7 @@ QUERY: dict[str, Param] = {
         "Conditions on record fields: `filter[field]=value` (equality) or "
         "`filter[field][op]=value` with op one of eq, ne, gt, gte, lt, lte, in "
         "(comma-separated values), like (`%` and `_` wildcards). Unknown fields or ops: 400.",
-        {"region": "eu"},
+        {"name": "Widget"},
     ),
     "sort": Param(
         "Comma-separated fields to sort by, `-` before a field for descending; ties are "
@@ -75,8 +79,8 @@ QUERY: dict[str, Param] = {
         "sku,price",
     ),
     "after": Param("Return changes with seq > after (0: from the start).", 0),
-    "wait": Param("Long-poll up to this many seconds for a first change (0 to 60).", 30),
-    "incarnation": Param("The incarnation `after` belongs to.", "1"),
+    "wait": Param("Long-poll up to this many seconds for a first change (0 to 60).", 2),
+    "incarnation": Param("The incarnation `after` belongs to.", "1", only_on_request=True),
     "mode": Param(
         "insert: a record whose id exists fails its line. upsert: it is replaced.", "upsert"
     ),
@@ -85,8 +89,8 @@ QUERY: dict[str, Param] = {
         "lines and report the failed ones.",
         "skip",
     ),
-    "format": Param("ndjson: one JSON record a line. csv: RFC 4180 with a header row.", "csv"),
-    "envelope": Param("", "true"),
+    "format": Param("ndjson: one JSON record a line. csv: RFC 4180 with a header row.", "ndjson"),
+    "envelope": Param("", "false"),
     "csv": Param("", "exact"),
     "granularity": Param("The period each row counts: an hour or a UTC day.", "day"),
     "from": Param("Inclusive (RFC 3339).", "2026-01-01T00:00:00Z"),
@@ -100,21 +104,25 @@ HEADER: dict[str, Param] = {
         "(`Idempotent-Replayed: true`); the same key with another body is a 422; "
         "while the first is in flight, a 409.",
         "5d0f4a6e-3c1b-4f7a-9e2d-8b6c1a0f3e57",
+        only_on_request=True,
     ),
     "If-Match": Param(
         'Write only if the record\'s current ETag is this one (`"<version>"`), else 412. '
         "A dataset created with `require_if_match` refuses writes without it (428).",
-        '"3"',
+        '"1"',
+        only_on_request=True,
     ),
     "If-None-Match": Param(
         "On GET: answer 304 with no body if the record's ETag is still this one. On PUT: "
         "`*` creates the record only if it does not exist (412 if it does).",
-        '"3"',
+        '"1"',
+        only_on_request=True,
     ),
     "Last-Event-ID": Param(
         "With `Accept: text/event-stream`: resume after this seq (EventSource sends it "
         "when it reconnects); takes precedence over `after`.",
         "1041",
+        only_on_request=True,
     ),
 }
 

@@ -69,6 +69,19 @@ PROBLEM_HEADERS: dict[int, dict[str, Any]] = {
     },
     503: RETRY_AFTER,
 }
+# The usual problems, once each under components/responses; operations refer to them
+# unless they say something of their own about a status.
+SHARED_RESPONSES: dict[int, str] = {
+    400: "BadRequest",
+    401: "Unauthorized",
+    403: "Forbidden",
+    404: "NotFound",
+    409: "Conflict",
+    413: "PayloadTooLarge",
+    422: "ValidationFailed",
+    429: "TooManyRequests",
+    503: "Unavailable",
+}
 GENERIC: dict[int, str] = {
     400: "A malformed URL or query parameter (an unknown or invalid value, a NUL byte).",
     401: "No credential, or one that is malformed, unknown, expired, revoked or disabled.",
@@ -202,7 +215,9 @@ def _describe_responses(
         text = operation.problems.get(status, "")
         problem = _problem_response(status, text, types)
         declared = responses.get(str(status))
-        if declared is None or not declared.get("content"):
+        if declared is None and not text and status in SHARED_RESPONSES:
+            responses[str(status)] = {"$ref": f"#/components/responses/{SHARED_RESPONSES[status]}"}
+        elif declared is None or not declared.get("content"):
             if declared is not None and not text:  # the route says when, in its words
                 problem["description"] = declared["description"]
             responses[str(status)] = problem
@@ -226,6 +241,10 @@ def describe(doc: dict[str, Any]) -> dict[str, Any]:
     schemes = copy.deepcopy(SECURITY_SCHEMES)
     schemes[OAUTH2]["flows"]["clientCredentials"]["scopes"] = {s: SCOPE_TEXT[s] for s in SCOPES}
     components["securitySchemes"] = schemes
+    types = problem_types()
+    components["responses"] = {
+        name: _problem_response(status, "", types) for status, name in SHARED_RESPONSES.items()
+    }
     used = {tag for _, _, op in operations_of(doc) for tag in op.get("tags", [])}
     doc["tags"] = [
         {"name": name, "description": text} for name, text in TAGS.items() if name in used

@@ -158,9 +158,8 @@ def _security(operation: Operation) -> list[dict[str, list[str]]]:
 
 
 def _is_framework_error(response: Any) -> bool:
-    """FastAPI's own 422 (HTTPValidationError), or the old blanket 4XX."""
-    text = str(response)
-    return "HTTPValidationError" in text
+    """FastAPI's own 422 (HTTPValidationError), which errors.py never sends."""
+    return "HTTPValidationError" in str(response)
 
 
 def _describe_parameters(op_id: str, operation_doc: dict[str, Any]) -> None:
@@ -234,10 +233,10 @@ def operations_of(doc: dict[str, Any]) -> Iterator[tuple[str, str, dict[str, Any
 
 
 def describe(doc: dict[str, Any]) -> dict[str, Any]:
-    """Complete FastAPI's document in place (see the module's docstring); idempotent."""
+    """Complete FastAPI's document in place (see the module's docstring)."""
     components = doc.setdefault("components", {})
     schemas = components.setdefault("schemas", {})
-    schemas["Problem"] = PROBLEM_SCHEMA
+    schemas["Problem"] = copy.deepcopy(PROBLEM_SCHEMA)
     schemes = copy.deepcopy(SECURITY_SCHEMES)
     schemes[OAUTH2]["flows"]["clientCredentials"]["scopes"] = {s: SCOPE_TEXT[s] for s in SCOPES}
     components["securitySchemes"] = schemes
@@ -272,7 +271,10 @@ def describe(doc: dict[str, Any]) -> dict[str, Any]:
 
 
 def install(app: Any) -> None:
-    """Serve the described document at the app's openapi_url (built once, on first use)."""
+    """Serve the described document at the app's openapi_url (built once, on first use).
+
+    ``app`` is the FastAPI application; its ``openapi`` method is replaced, as FastAPI's
+    documentation suggests for extending the document."""
     generate: Callable[[], dict[str, Any]] = app.openapi
     described: dict[str, Any] | None = None
 

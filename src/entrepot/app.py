@@ -57,6 +57,9 @@ from entrepot.records.bulk_endpoints import router as bulk_router
 from entrepot.records.endpoints import router as records_router
 from entrepot.records.idempotency import purge_expired
 from entrepot.records.service import ListLimits, RecordService
+from entrepot.reference import document as reference_document
+from entrepot.reference import pages as reference_pages
+from entrepot.reference.operations import OVERVIEW
 from entrepot.settings import Settings
 from entrepot.store.bulk_slots import BulkSlots
 from entrepot.store.notify import InvalidationListener
@@ -71,11 +74,6 @@ log = structlog.get_logger("entrepot.app")
 POOL_CLOSE_SECONDS = 10.0
 HOUSEKEEPING_SECONDS = 600.0
 OTEL_OFF: TelemetryConfig = {"tracing": False, "metrics": False, "logs": False}
-
-DESCRIPTION = """Entrepot: publish datasets, grant access, read, write and sync records.
-
-Authenticate with `Authorization: Bearer <API key or access token>`. Errors are
-RFC 9457 problem documents (`application/problem+json`)."""
 
 
 async def _housekeeping(pool: asyncpg.Pool, settings: Settings, heartbeat: Heartbeat) -> None:
@@ -245,8 +243,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app = DirectAPI(
         title="Entrepot",
         version=__version__,
-        description=DESCRIPTION,
+        description=OVERVIEW,
         lifespan=lifespan,
+        # Served by entrepot.reference.pages from vendored assets: no CDN, works offline.
+        docs_url=None,
+        redoc_url=None,
         # Off unless asked for: even unconfigured, FastAPI's OpenTelemetry hook looks up
         # three providers in the environment on every request (~18 us each request here).
         telemetry=None if settings.opentelemetry else OTEL_OFF,
@@ -270,6 +271,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(bulk_router)
     app.include_router(limits_router)
     app.include_router(usage_router)
+    reference_pages.include(app)
+    reference_document.install(app)
     app.add_middleware(
         EdgeMiddleware,
         max_body=settings.max_body_bytes,

@@ -21,7 +21,6 @@ from starlette.responses import Response
 
 from entrepot.problems import (
     PROBLEM_CONTENT_TYPE,
-    PROBLEM_SCHEMA,
     BadRequest,
     Conflict,
     Forbidden,
@@ -127,49 +126,6 @@ def unexpected_response(request_id: str | None) -> Response:
     )
 
 
-_PROBLEM_REF = {"$ref": "#/components/schemas/Problem"}
-_FRAMEWORK_ERROR_SCHEMAS = ("HTTPValidationError", "ValidationError")
-
-
-def _is_framework_error_content(content: Any) -> bool:
-    """FastAPI's own 422 description, which these handlers never send."""
-    framework = {
-        "application/json": {"schema": {"$ref": "#/components/schemas/HTTPValidationError"}}
-    }
-    return bool(content == framework)
-
-
-def document_problems(doc: dict[str, Any]) -> dict[str, Any]:
-    """Describe error responses in an OpenAPI document as the problem documents they are.
-
-    Every operation gets a ``4XX`` problem response; a declared 4xx/5xx response
-    without content (or with FastAPI's generated validation error) gets the
-    problem schema. Idempotent, so it may run on a cached document.
-    """
-    doc.setdefault("components", {}).setdefault("schemas", {})["Problem"] = PROBLEM_SCHEMA
-    for item in doc.get("paths", {}).values():
-        for operation in item.values():
-            if not isinstance(operation, dict) or "responses" not in operation:
-                continue
-            responses: dict[str, Any] = operation["responses"]
-            for code, response in responses.items():
-                content = response.get("content")
-                if str(code)[:1] in "45" and (not content or _is_framework_error_content(content)):
-                    response["content"] = {PROBLEM_CONTENT_TYPE: {"schema": dict(_PROBLEM_REF)}}
-            responses.setdefault(
-                "4XX",
-                {
-                    "description": "A problem document (RFC 9457)",
-                    "content": {PROBLEM_CONTENT_TYPE: {"schema": dict(_PROBLEM_REF)}},
-                },
-            )
-    referenced = orjson.dumps(doc.get("paths", {})).decode()
-    for name in _FRAMEWORK_ERROR_SCHEMAS:
-        if f"#/components/schemas/{name}" not in referenced:
-            doc["components"]["schemas"].pop(name, None)
-    return doc
-
-
 def _from_store_error(exc: Exception) -> Problem:
     """Map what PostgreSQL says under concurrency and failure to honest statuses.
 
@@ -222,9 +178,4 @@ def install_handlers(app: FastAPI, *, on_denial: OnDenial | None = None) -> None
     app.add_exception_handler(StarletteHTTPException, _on_http)
     # No handler for Exception: EdgeMiddleware renders what escapes the app (with the
     # request id, in the metrics); Starlette's outer handler would log it a second time.
-    generate = app.openapi
-
-    def openapi() -> dict[str, Any]:
-        return document_problems(generate())
-
-    app.openapi = openapi  # type: ignore[method-assign]
+    # The OpenAPI document declares these problems: entrepot.reference.document.

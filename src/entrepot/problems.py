@@ -24,11 +24,32 @@ PROBLEM_SCHEMA: dict[str, Any] = {
         "detail": {"type": "string"},
         "errors": {
             "type": "array",
-            "description": "Validation failures: {path, message} with a JSON Pointer "
-            "(bulk imports report {line, errors}).",
-            "items": {"type": "object"},
+            "description": "Validation failures: {path, message} with a JSON Pointer, or "
+            "query:<name> / header:<name> for a parameter (bulk imports: {line, errors}).",
+            "items": {
+                "type": "object",
+                "properties": {
+                    "path": {"type": "string"},
+                    "message": {"type": "string"},
+                    "line": {"type": "integer"},
+                    "errors": {"type": "array", "items": {"type": "object"}},
+                },
+            },
         },
-        "request_id": {"type": "string"},
+        "request_id": {
+            "type": "string",
+            "description": "The X-Request-ID of the request (yours if you sent one).",
+        },
+        "reason": {
+            "type": "string",
+            "description": "gone (410) only: compacted, ahead or incarnation.",
+        },
+        "min_seq": {"type": "integer", "description": "gone (410) only: the oldest seq kept."},
+        "last_seq": {"type": "integer", "description": "gone (410) only: the feed's head."},
+        "incarnation": {
+            "type": "string",
+            "description": "gone (410) only: the dataset's current incarnation.",
+        },
     },
 }
 

@@ -463,6 +463,9 @@ async def script(s: Session) -> None:
     await s("DELETE", "/v1/datasets/notes", expect=204)
     await s("GET", "/v1/datasets/notes", expect=404)
     await s("GET", "/readyz", key=None, expect=200)
+    # The landing page is for browsers (Accept: text/html); API clients get what they
+    # always got at the root, before it existed.
+    await s("GET", "/", expect=404)
 
 
 def _without_audit_ids(answers: list[dict[str, Any]]) -> list[dict[str, Any]]:

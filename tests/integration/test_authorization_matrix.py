@@ -133,6 +133,7 @@ UNAUTHENTICATED: dict[tuple[str, str], str] = {
     ("GET", "/.well-known/oauth-authorization-server"): "RFC 8414 discovery is public",
     ("POST", "/oauth/token"): "its own client authentication (RFC 6749 2.3: Basic or form)",
     ("POST", "/v1/auth/token"): "password login: the credential is the body",
+    ("GET", "/"): "the landing page for browsers (API clients get the 404 as before)",
 }
 
 
@@ -1216,6 +1217,29 @@ def test_every_endpoint_has_a_row(app: FastAPI) -> None:
     )
     stale = covered - documented
     assert not stale, f"Rows for operations the OpenAPI document no longer has: {sorted(stale)}"
+
+
+def test_the_document_declares_the_scope_each_row_needs(app: FastAPI) -> None:
+    """The OpenAPI document's security (entrepot.reference.operations) says what this
+    matrix enforces: the missing_scope column is refused without exactly that scope."""
+    paths = app.openapi()["paths"]
+    for row in ROWS:
+        security = paths[row.path][row.method.lower()]["security"]
+        declared = {
+            scheme: scopes for requirement in security for scheme, scopes in requirement.items()
+        }
+        wanted = [row.needs] if row.needs else []
+        assert declared == {"bearer": wanted, "oauth2": wanted}, (row.operation, declared)
+    for method, path in UNAUTHENTICATED:
+        assert paths[path][method.lower()]["security"] == [], (method, path)
+
+
+def test_every_status_a_cell_expects_is_declared(app: FastAPI) -> None:
+    paths = app.openapi()["paths"]
+    for row in ROWS:
+        declared = set(paths[row.path][row.method.lower()]["responses"])
+        seen = {str(row.status(column)) for column in COLUMNS}
+        assert seen <= declared, (row.operation, sorted(seen - declared))
 
 
 def test_every_direct_route_runs_both_ways(app: FastAPI) -> None:

@@ -215,7 +215,13 @@ async def test_openapi_document_is_valid_openapi_31(client: httpx.AsyncClient) -
         jsonschema_rs.meta.validate(sub)
 
 
-FRAMEWORK_ROUTES = {"/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc"}
+FRAMEWORK_ROUTES = {
+    "/openapi.json",
+    "/docs",
+    "/docs/oauth2-redirect",
+    "/redoc",
+    "/reference/assets/{name}",  # the pages' scripts and styles (entrepot.reference.pages)
+}
 
 
 def _route_table(app: FastAPI) -> Iterator[tuple[str, frozenset[str], bool]]:

@@ -66,8 +66,9 @@ async def get_dataset(
 async def update_dataset(
     ds: str, body: DatasetPatch, principal: CurrentPrincipal, access: Access, reading: Reading
 ) -> Any:
-    """Runs online: its slow parts outside any transaction, then a short one (the
-    service opens it on this request's connection)."""
+    # Runs online: its slow parts outside any transaction, then a short one (the
+    # service opens it on this request's connection). A comment: a docstring would be
+    # the operation's OpenAPI description (entrepot.reference.operations has it).
     return await service.update_dataset(reading, access, principal, ds, body)
 
 

@@ -14,6 +14,7 @@ from entrepot.auth.authenticate import CurrentPrincipal
 from entrepot.changes.follow import MAX_WAIT_SECONDS, Follower
 from entrepot.changes.incarnation import HEADER as INCARNATION_HEADER
 from entrepot.changes.incarnation import incarnation_of
+from entrepot.changes.models import ChangePage
 from entrepot.changes.service import FeedPage
 from entrepot.parts import components
 from entrepot.problems import BadRequest
@@ -21,6 +22,12 @@ from entrepot.settings import Settings
 
 router = APIRouter(prefix="/v1/datasets/{ds}", tags=["changes"])
 
+LAST_EVENT_ID = {
+    "name": "Last-Event-ID",
+    "in": "header",
+    "required": False,
+    "schema": {"type": "string"},
+}
 HEARTBEAT_SECONDS = 15.0  # unless ENTREPOT_FEED_HEARTBEAT_SECONDS says otherwise
 
 
@@ -80,16 +87,20 @@ async def _unless_disconnected(request: Request, work: Awaitable[FeedPage]) -> F
 @router.get(
     "/changes",
     summary="Changes after a seq, in commit order (long poll with wait, or SSE)",
+    openapi_extra={"parameters": [LAST_EVENT_ID]},
     responses={
         200: {
-            "content": {
-                "application/json": {"schema": {"type": "object"}},
-                "text/event-stream": {"schema": {"type": "string"}},
-            }
-        },
-        410: {
-            "description": "The position cannot be continued from (compacted away, past the "
-            "head, or from an earlier incarnation of the dataset): resnapshot from the export."
+            "description": "A page of changes (JSON), or an event stream (`Accept: "
+            "text/event-stream`): each event `id: <seq>`, `data: <change>`; `event: gone` "
+            "when the position cannot be continued from.",
+            "model": ChangePage,
+            "content": {"text/event-stream": {"schema": {"type": "string"}}},
+            "headers": {
+                INCARNATION_HEADER: {
+                    "description": "The dataset's incarnation.",
+                    "schema": {"type": "string"},
+                }
+            },
         },
     },
 )

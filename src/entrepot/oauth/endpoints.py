@@ -186,7 +186,6 @@ async def token(
     "/.well-known/jwks.json",
     response_model=Jwks,
     summary="Public keys that verify access tokens (JWKS, RFC 7517)",
-    description="Every key that signs now or signed a token that has not yet expired.",
 )
 async def jwks(request: Request) -> Response:
     keys = await _tokens(request).jwks()
@@ -212,8 +211,6 @@ async def metadata(request: Request) -> Any:
     "/rotate",
     response_model=RotatedSigningKey,
     summary="Rotate the token signing key (platform administrators)",
-    description="A new key signs from now on; retired keys stay in the JWKS, and keep "
-    "verifying, until every token they signed has expired.",
 )
 async def rotate_signing_key(request: Request, principal: CurrentPrincipal, work: Work) -> Any:
     return await _service(request).rotate_signing_key(work, principal)

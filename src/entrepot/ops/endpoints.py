@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 import asyncpg
 from fastapi import APIRouter, Request
@@ -15,17 +16,46 @@ from entrepot.parts import components
 
 router = APIRouter(tags=["operations"])
 
+_LIVE: dict[str, Any] = {
+    "type": "object",
+    "required": ["status"],
+    "properties": {
+        "status": {"type": "string", "enum": ["ok", "unavailable"]},
+        "stalled": {
+            "type": "array",
+            "items": {"type": "string"},
+            "description": "The loops that stopped making progress.",
+        },
+    },
+}
+_READY: dict[str, Any] = {
+    "type": "object",
+    "required": ["status", "checks"],
+    "properties": {
+        "status": {"type": "string", "enum": ["ready", "unavailable"]},
+        "checks": {
+            "type": "object",
+            "description": "Each dependency's state: draining (yes/no), store, redis (when "
+            "configured), webhooks.",
+            "additionalProperties": {"type": "string"},
+        },
+    },
+}
+
+
+def _json(schema: dict[str, Any], description: str, example: object) -> dict[str, Any]:
+    return {
+        "description": description,
+        "content": {"application/json": {"schema": schema, "example": example}},
+    }
+
 
 @router.get(
     "/healthz",
     summary="Liveness: the event loop and every background loop make progress",
-    description="Answers without touching the store. 503 names the loops that stopped "
-    "making progress (`event-loop` when the event loop itself froze); restart the process.",
     responses={
-        503: {
-            "description": "A loop stalled",
-            "content": {"application/json": {"schema": {"type": "object"}}},
-        }
+        200: _json(_LIVE, "Alive.", {"status": "ok"}),
+        503: _json(_LIVE, "A loop stalled.", {"status": "unavailable", "stalled": ["webhooks"]}),
     },
 )
 async def healthz(request: Request) -> JSONResponse:
@@ -36,7 +66,22 @@ async def healthz(request: Request) -> JSONResponse:
     return JSONResponse({"status": "ok"})
 
 
-@router.get("/readyz", summary="Readiness: the store answers and we are not draining")
+@router.get(
+    "/readyz",
+    summary="Readiness: the store answers and we are not draining",
+    responses={
+        200: _json(
+            _READY,
+            "Ready.",
+            {"status": "ready", "checks": {"draining": "no", "store": "ok", "webhooks": "ok"}},
+        ),
+        503: _json(
+            _READY,
+            "Not ready: draining, or the store does not answer.",
+            {"status": "unavailable", "checks": {"draining": "yes", "store": "ok"}},
+        ),
+    },
+)
 async def readyz(request: Request) -> JSONResponse:
     found = components(request)
     checks: dict[str, str] = {}

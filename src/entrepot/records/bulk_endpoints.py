@@ -25,6 +25,7 @@ from entrepot.problems import BadRequest, UnsupportedMediaType
 from entrepot.records import export
 from entrepot.records.bulk_import import BulkImportService, Format, ImportOptions
 from entrepot.records.csv_codec import CsvStyle
+from entrepot.records.models import ImportReport
 from entrepot.settings import Settings
 from entrepot.store.bulk_slots import BulkSlots
 from entrepot.streaming import GuardedStreamingResponse, body_chunks, bulk_floor
@@ -50,27 +51,6 @@ EXPORT_DESCRIPTIONS = {
     "in spreadsheet software; a string cell starting with =, +, -, @, tab or carriage return "
     "gets a leading ' so it is shown as text, not run as a formula (the file then no longer "
     "imports back unchanged). CSV only.",
-}
-
-_LINE_ERRORS = {
-    "type": "array",
-    "maxItems": 100,
-    "items": {
-        "type": "object",
-        "properties": {
-            "line": {"type": "integer", "description": "Physical line the record starts on."},
-            "errors": {"type": "array", "items": {"type": "object"}},
-        },
-    },
-}
-IMPORT_REPORT = {
-    "type": "object",
-    "properties": {
-        "inserted": {"type": "integer"},
-        "updated": {"type": "integer"},
-        "failed": {"type": "integer"},
-        "errors": _LINE_ERRORS,
-    },
 }
 
 
@@ -147,9 +127,7 @@ def _body_format(request: Request) -> Format:
     summary="Import records in bulk (NDJSON or CSV)",
     openapi_extra=IMPORT_OPENAPI,
     responses={
-        200: {"content": {"application/json": {"schema": IMPORT_REPORT}}},
-        415: {"description": "Neither NDJSON nor CSV"},
-        422: {"description": "All-or-nothing import with failed lines; nothing was written"},
+        200: {"description": "What was written, and the lines that failed.", "model": ImportReport}
     },
 )
 async def import_records(ds: str, request: Request, principal: CurrentPrincipal) -> Response:

@@ -14,6 +14,7 @@ from entrepot.http import require_json
 from entrepot.parts import part
 from entrepot.principal import Principal
 from entrepot.records import idempotency, preconditions
+from entrepot.records.models import Record, RecordPage
 from entrepot.records.service import RecordService, Written
 from entrepot.store.work import UnitOfWork
 from entrepot.work_deps import LazyWork, Reading
@@ -27,16 +28,16 @@ RECORD_BODY: dict[str, Any] = {
         "content": {JSON: {"schema": {"type": "object", "additionalProperties": True}}},
     }
 }
-ENVELOPE = {
-    "type": "object",
-    "properties": {
-        "id": {"type": "string"},
-        "version": {"type": "integer"},
-        "data": {"type": "object"},
-        "created_at": {"type": "string", "format": "date-time"},
-        "updated_at": {"type": "string", "format": "date-time"},
-    },
+ETAG = {
+    "ETag": {
+        "description": 'The record\'s version, `"<version>"` (weak, `W/"..."`, for a '
+        "field-narrowed grant): send it as If-Match or If-None-Match.",
+        "schema": {"type": "string"},
+    }
 }
+LOCATION = {"Location": {"description": "The created record's URL.", "schema": {"type": "string"}}}
+WRITTEN = {"description": "The record as stored.", "model": Record, "headers": ETAG}
+CREATED = {"description": "Created.", "model": Record, "headers": {**ETAG, **LOCATION}}
 
 
 def _header(name: str, description: str) -> dict[str, Any]:
@@ -143,7 +144,7 @@ async def _json_body(request: Request) -> bytes:
     "",
     summary="List records",
     openapi_extra={"parameters": LIST_PARAMETERS},
-    responses={200: {"content": {JSON: {"schema": {"type": "object"}}}}},
+    responses={200: {"description": "A page of records.", "model": RecordPage}},
 )
 async def list_records(
     ds: str, request: Request, principal: CurrentPrincipal, records: Records, reading: Reading
@@ -157,7 +158,7 @@ async def list_records(
     status_code=201,
     summary="Create a record",
     openapi_extra={**RECORD_BODY, "parameters": [IDEMPOTENCY_KEY]},
-    responses={201: {"content": {JSON: {"schema": ENVELOPE}}}},
+    responses={201: CREATED},
 )
 async def create_record(
     ds: str, request: Request, principal: CurrentPrincipal, records: Records, work: LazyWork
@@ -175,8 +176,8 @@ async def create_record(
     summary="Get a record",
     openapi_extra={"parameters": [IF_NONE_MATCH]},
     responses={
-        200: {"content": {JSON: {"schema": ENVELOPE}}},
-        304: {"description": "Not modified"},
+        200: {"description": "The record.", "model": Record, "headers": ETAG},
+        304: {"description": "Not modified: If-None-Match matched the ETag.", "headers": ETAG},
     },
 )
 async def get_record(
@@ -198,10 +199,7 @@ async def get_record(
     "/{record_id}",
     summary="Replace (or create) a record",
     openapi_extra={**RECORD_BODY, "parameters": [IF_MATCH, IF_NONE_MATCH, IDEMPOTENCY_KEY]},
-    responses={
-        200: {"content": {JSON: {"schema": ENVELOPE}}},
-        201: {"description": "Created", "content": {JSON: {"schema": ENVELOPE}}},
-    },
+    responses={200: WRITTEN, 201: CREATED},
 )
 async def replace_record(
     ds: str,
@@ -236,7 +234,7 @@ async def replace_record(
         },
         "parameters": [IF_MATCH, IDEMPOTENCY_KEY],
     },
-    responses={200: {"content": {JSON: {"schema": ENVELOPE}}}},
+    responses={200: WRITTEN},
 )
 async def patch_record(
     ds: str,
@@ -261,6 +259,7 @@ async def patch_record(
     status_code=204,
     summary="Delete a record",
     openapi_extra={"parameters": [IF_MATCH, IDEMPOTENCY_KEY]},
+    responses={204: {"description": "Deleted."}},
 )
 async def delete_record(
     ds: str,

@@ -12,7 +12,7 @@ the new state, never stored against the old one.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable, Coroutine
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -70,27 +70,36 @@ async def waiting_for(database_url: str, table: str, count: int) -> bool:
     return waiting >= count
 
 
+async def queued_behind(
+    database_url: str,
+    table: str,
+    change: Coroutine[Any, Any, httpx.Response],
+    write: Callable[[], Coroutine[Any, Any, httpx.Response]],
+) -> tuple[httpx.Response, httpx.Response]:
+    """``change`` queued behind an in-flight write, then ``write()`` behind ``change``
+    (each seen waiting in pg_locks); the in-flight write commits; both answers."""
+    async with an_inflight_write(database_url, table):
+        changing = asyncio.create_task(change)
+        await until(lambda: waiting_for(database_url, table, 1), "the change waits")
+        writing = asyncio.create_task(write())
+        await until(lambda: waiting_for(database_url, table, 2), "the write waits behind it")
+        assert not changing.done()
+        assert not writing.done()
+    return await changing, await writing
+
+
 async def test_a_write_queued_behind_a_schema_change_is_judged_by_the_new_schema(
     client: httpx.AsyncClient, database_url: str
 ) -> None:
     ds = (await make_dataset(client, primary_key="sku", schema=SCHEMA))["name"]
-    table = await _table(database_url, ds)
-    async with an_inflight_write(database_url, table):
-        change = asyncio.create_task(client.patch(f"/v1/datasets/{ds}", json={"schema": STRICTER}))
-        await until(
-            lambda: waiting_for(database_url, table, 1),
-            "the schema change waits for the in-flight write",
-        )
-        write = asyncio.create_task(
-            client.put(f"/v1/datasets/{ds}/records/late", json={"sku": "late", "note": LONG_NOTE})
-        )
-        await until(
-            lambda: waiting_for(database_url, table, 2),
-            "the new write waits behind the schema change",
-        )
-        assert not change.done()
-        assert not write.done()
-    changed, written = await change, await write
+    changed, written = await queued_behind(
+        database_url,
+        await _table(database_url, ds),
+        client.patch(f"/v1/datasets/{ds}", json={"schema": STRICTER}),
+        lambda: client.put(
+            f"/v1/datasets/{ds}/records/late", json={"sku": "late", "note": LONG_NOTE}
+        ),
+    )
 
     assert changed.status_code == 200, changed.text
     assert changed.json()["schema_version"] == 2
@@ -107,25 +116,16 @@ async def test_a_conditional_write_queued_behind_a_schema_change_is_judged_by_it
     ds = (await make_dataset(client, primary_key="sku", schema=SCHEMA))["name"]
     created = await client.put(f"/v1/datasets/{ds}/records/a", json={"sku": "a", "note": "ok"})
     assert created.status_code == 201, created.text
-    table = await _table(database_url, ds)
-    async with an_inflight_write(database_url, table):
-        change = asyncio.create_task(client.patch(f"/v1/datasets/{ds}", json={"schema": STRICTER}))
-        await until(
-            lambda: waiting_for(database_url, table, 1),
-            "the schema change waits for the in-flight write",
-        )
-        write = asyncio.create_task(
-            client.patch(
-                f"/v1/datasets/{ds}/records/a",
-                json={"note": LONG_NOTE},
-                headers={"If-Match": created.headers["etag"]},
-            )
-        )
-        await until(
-            lambda: waiting_for(database_url, table, 2),
-            "the conditional write waits behind the schema change",
-        )
-    changed, written = await change, await write
+    changed, written = await queued_behind(
+        database_url,
+        await _table(database_url, ds),
+        client.patch(f"/v1/datasets/{ds}", json={"schema": STRICTER}),
+        lambda: client.patch(
+            f"/v1/datasets/{ds}/records/a",
+            json={"note": LONG_NOTE},
+            headers={"If-Match": created.headers["etag"]},
+        ),
+    )
 
     assert changed.status_code == 200, changed.text
     assert written.status_code == 422, written.text
@@ -137,21 +137,12 @@ async def test_a_write_queued_behind_a_deletion_finds_the_dataset_gone(
     client: httpx.AsyncClient, database_url: str
 ) -> None:
     ds = (await make_dataset(client, primary_key="sku", schema=SCHEMA))["name"]
-    table = await _table(database_url, ds)
-    async with an_inflight_write(database_url, table):
-        deletion = asyncio.create_task(client.delete(f"/v1/datasets/{ds}"))
-        await until(
-            lambda: waiting_for(database_url, table, 1),
-            "the deletion waits for the in-flight write",
-        )
-        write = asyncio.create_task(
-            client.put(f"/v1/datasets/{ds}/records/late", json={"sku": "late"})
-        )
-        await until(
-            lambda: waiting_for(database_url, table, 2),
-            "the new write waits behind the deletion",
-        )
-    deleted, written = await deletion, await write
+    deleted, written = await queued_behind(
+        database_url,
+        await _table(database_url, ds),
+        client.delete(f"/v1/datasets/{ds}"),
+        lambda: client.put(f"/v1/datasets/{ds}/records/late", json={"sku": "late"}),
+    )
 
     assert deleted.status_code == 204, deleted.text
     assert written.status_code == 404, written.text

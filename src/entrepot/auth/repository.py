@@ -32,7 +32,7 @@ class LiveKey:
 
     @classmethod
     def of(cls, row: asyncpg.Record) -> LiveKey:
-        return cls(row[0], row[1], row[2], row[3], row[4], row[5], row[6], row[7])
+        return cls(*row)
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,7 +47,7 @@ class KeyFailure:
 
     @classmethod
     def of(cls, row: asyncpg.Record) -> KeyFailure:
-        return cls(row[0], row[1], row[2], row[3], row[4])
+        return cls(*row)
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,7 +62,7 @@ class LiveApp:
 
     @classmethod
     def of(cls, row: asyncpg.Record) -> LiveApp:
-        return cls(row[0], row[1], row[2], row[3], row[4])
+        return cls(*row)
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,7 +74,7 @@ class LiveUser:
 
     @classmethod
     def of(cls, row: asyncpg.Record) -> LiveUser:
-        return cls(row[0], row[1])
+        return cls(*row)
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,7 +84,7 @@ class OrgRole:
 
     @classmethod
     def of(cls, row: asyncpg.Record) -> OrgRole:
-        return cls(row[0], row[1])
+        return cls(*row)
 
 
 FIND_LIVE_KEY = """

@@ -75,7 +75,7 @@ class WebhookService:
             raise hidden
         require_scope(principal, "webhooks:manage")
 
-    async def _app(self, conn: Conn, principal: Principal, raw_app: str) -> asyncpg.Record:
+    async def _app(self, conn: Conn, principal: Principal, raw_app: str) -> apps_repo.App:
         app_id = uuid_or_404(raw_app, "Application")
         row = await apps_repo.get_app(conn, app_id)
         hidden = NotFound(
@@ -83,7 +83,7 @@ class WebhookService:
         )
         if row is None:
             raise hidden
-        self._authorize(principal, row["id"], row["org_id"], hidden)
+        self._authorize(principal, row.id, row.org_id, hidden)
         return row
 
     async def _webhook(
@@ -153,16 +153,16 @@ class WebhookService:
         conn = work.conn
         app = await self._app(conn, principal, raw_app)
         await self._check_url(body.url)
-        datasets = await self._dataset_ids(conn, app["id"], body.datasets)
-        webhook_id = await repo.insert_webhook(conn, app["id"], body.url, events, secret)
+        datasets = await self._dataset_ids(conn, app.id, body.datasets)
+        webhook_id = await repo.insert_webhook(conn, app.id, body.url, events, secret)
         await repo.set_datasets(conn, webhook_id, [d for d, _ in datasets])
         await record(
             conn,
             principal,
             "webhook.created",
             f"webhook:{webhook_id}",
-            org_id=app["org_id"],
-            app_id=app["id"],
+            org_id=app.org_id,
+            app_id=app.id,
             details={
                 "url": shown_url(body.url),
                 "datasets": [n for _, n in datasets],
@@ -179,7 +179,7 @@ class WebhookService:
     ) -> dict[str, Any]:
         conn = reads.conn
         app = await self._app(conn, principal, raw_app)
-        fp = fingerprint("webhooks", str(app["id"]))
+        fp = fingerprint("webhooks", str(app.id))
         after = None
         if cursor:
             position = decode_cursor(cursor, fp)
@@ -187,7 +187,7 @@ class WebhookService:
                 after = (datetime.fromisoformat(position[0]), uuid.UUID(position[1]))
             except (ValueError, TypeError, IndexError):
                 after = None
-        rows = await repo.list_webhooks(conn, app["id"], after=after, limit=limit + 1)
+        rows = await repo.list_webhooks(conn, app.id, after=after, limit=limit + 1)
         items = [webhook_out(r) for r in rows[:limit]]
         more = len(rows) > limit
         next_cursor = None

@@ -25,14 +25,13 @@ from datetime import datetime
 from typing import Any, Literal
 from urllib.parse import parse_qsl, unquote_plus
 
-import asyncpg
-
 from entrepot.apps.repository import ClientApp, find_app_by_client_id
 from entrepot.apps.service import secret_digest
 from entrepot.auditing.log import record
 from entrepot.auth.tokens import ALGORITHM, TokenService
 from entrepot.oauth import repository as repo
 from entrepot.oauth.models import ErrorCode
+from entrepot.oauth.repository import SigningKey
 from entrepot.pagination import decode_cursor, encode_cursor, fingerprint, invalid_cursor
 from entrepot.principal import SCOPES, Principal, require_platform_admin
 from entrepot.store.types import Conn
@@ -199,13 +198,13 @@ def server_metadata(issuer: str, base_url: str) -> dict[str, Any]:
     }
 
 
-def signing_key_out(row: asyncpg.Record) -> dict[str, Any]:
+def signing_key_out(row: SigningKey) -> dict[str, Any]:
     return {
-        "kid": row["kid"],
-        "alg": row["alg"],
-        "created_at": row["created_at"],
-        "retired_at": row["retired_at"],
-        "publish_until": row["publish_until"],
+        "kid": row.kid,
+        "alg": row.alg,
+        "created_at": row.created_at,
+        "retired_at": row.retired_at,
+        "publish_until": row.publish_until,
     }
 
 
@@ -372,6 +371,6 @@ class OAuthService:
         return {
             "data": items,
             "next_cursor": (
-                encode_cursor([last["created_at"].isoformat(), last["kid"]], fp) if last else None
+                encode_cursor([last.created_at.isoformat(), last.kid], fp) if last else None
             ),
         }

@@ -177,3 +177,65 @@ async def insert_key(
         scopes or [],
     )
     return key_id
+
+
+# --- token signing keys ------------------------------------------------------
+
+SIGNING_KEYS_LOCK = 0x6A77_6B73  # "jwks"
+
+
+@dataclass(frozen=True, slots=True)
+class StoredSigningKey:
+    """A signing key still published: its private PEM, its public JWK (JSON text), and
+    whether it signs (it is not retired)."""
+
+    kid: str
+    private_pem: str
+    jwk: str
+    signing: bool
+
+    @classmethod
+    def of(cls, row: asyncpg.Record) -> StoredSigningKey:
+        return cls(*row)
+
+
+async def published_signing_keys(conn: Executor) -> list[StoredSigningKey]:
+    """Every key that signs or still verifies, oldest first."""
+    rows = await conn.fetch(
+        "SELECT kid, private_pem, public_jwk::text AS jwk, retired_at IS NULL AS signing "
+        "FROM signing_keys WHERE publish_until IS NULL OR publish_until > now() "
+        "ORDER BY created_at"
+    )
+    return [StoredSigningKey.of(r) for r in rows]
+
+
+async def lock_signing_keys(conn: Conn) -> None:
+    """Serialise creating and rotating signing keys until the transaction ends."""
+    await conn.execute("SELECT pg_advisory_xact_lock($1)", SIGNING_KEYS_LOCK)
+
+
+async def has_signing_key(conn: Conn) -> bool:
+    """Whether an unretired key exists."""
+    return bool(await conn.fetchval("SELECT 1 FROM signing_keys WHERE retired_at IS NULL"))
+
+
+async def insert_signing_key(conn: Conn, kid: str, alg: str, private_pem: str, jwk: str) -> None:
+    await conn.execute(
+        "INSERT INTO signing_keys (kid, alg, private_pem, public_jwk) "
+        "VALUES ($1, $2, $3, $4::jsonb)",
+        kid,
+        alg,
+        private_pem,
+        jwk,
+    )
+
+
+async def retire_signing_keys(conn: Conn, publish_seconds: int) -> list[str]:
+    """Retire the signing key(s), published ``publish_seconds`` more; their kids."""
+    rows = await conn.fetch(
+        "UPDATE signing_keys SET retired_at = now(), "
+        "publish_until = now() + make_interval(secs => $1) WHERE retired_at IS NULL "
+        "RETURNING kid",
+        publish_seconds,
+    )
+    return [r[0] for r in rows]

@@ -1,4 +1,4 @@
-"""SQL for signing-key listings (issuing and verifying live in auth.tokens).
+"""SQL for signing-key listings (the keys that sign and verify: auth.tokens, auth.repository).
 
 Rows come back as :class:`SigningKey`, never as string-keyed records."""
 

@@ -24,7 +24,7 @@ import pytest
 from prometheus_client import generate_latest
 
 from entrepot.settings import Settings
-from entrepot.webhooks import repository as repo
+from entrepot.webhooks import queue_repository as queue_repo
 from entrepot.webhooks.runtime import WebhookRuntime
 from tests.conftest import ADMIN_TOKEN, app_and_client, prepared_database
 from tests.e2e.test_webhook_delivery import Receiver
@@ -505,16 +505,16 @@ async def _claim(
     """One claim of up to ``limit`` deliveries (on ``conn``, left in its transaction, if given)."""
     lease = uuid.uuid4()
     if conn is not None:
-        return lease, [r["seq"] for r in await repo.claim(conn, lease, 60.0, limit)]
+        return lease, [r.seq for r in await queue_repo.claim(conn, lease, 60.0, limit)]
     async with pool.acquire() as own, own.transaction():
-        return lease, [r["seq"] for r in await repo.claim(own, lease, 60.0, limit)]
+        return lease, [r.seq for r in await queue_repo.claim(own, lease, 60.0, limit)]
 
 
 async def _finish(
     pool: asyncpg.Pool, seq: int, lease: uuid.UUID, status: str, retry_in: float | None = None
 ) -> bool:
     delivery_id = await pool.fetchval("SELECT id FROM webhook_deliveries WHERE seq = $1", seq)
-    return await repo.finish(
+    return await queue_repo.finish(
         pool,
         delivery_id,
         lease,

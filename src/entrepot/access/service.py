@@ -77,28 +77,28 @@ class AccessService:
         if ds is None:
             raise dataset_not_found(dataset)
         app = await self._requesting_app(conn, principal, body.app)
-        extra = set(scopes) - set(app["scopes"])
+        extra = set(scopes) - set(app.scopes)
         if extra:
             raise invalid(
                 "An application can only ask for scopes it holds.",
                 "/scopes",
                 f"not held by the app: {sorted(extra)}",
             )
-        if app["org_id"] == ds["org_id"]:
+        if app.org_id == ds["org_id"]:
             raise invalid(
                 "The application's organisation owns this dataset; it needs no grant.",
                 "/app",
                 "owner of the dataset",
             )
-        await repo.lock_request_slot(conn, app["id"], ds["id"])
-        if await repo.pending_exists(conn, app["id"], ds["id"]):
+        await repo.lock_request_slot(conn, app.id, ds["id"])
+        if await repo.pending_exists(conn, app.id, ds["id"]):
             raise Conflict(
                 f"Application {body.app!r} already has a pending request for {dataset!r}."
             )
         request_id = await repo.insert_request(
             conn,
             dataset_id=ds["id"],
-            app_id=app["id"],
+            app_id=app.id,
             scopes=scopes,
             reason=body.reason,
             requested_by=principal.subject,
@@ -108,8 +108,8 @@ class AccessService:
             principal,
             "access_request.created",
             f"access_request:{request_id}",
-            org_id=app["org_id"],
-            app_id=app["id"],
+            org_id=app.org_id,
+            app_id=app.id,
             details={"dataset": dataset, "scopes": scopes},
         )
         if ds["auto_approve"] and set(scopes) <= AUTO_APPROVABLE:
@@ -122,7 +122,7 @@ class AccessService:
             work.after_commit(self._forget_grants)
         return request_out(row)
 
-    async def _requesting_app(self, conn: Conn, principal: Principal, raw: str) -> asyncpg.Record:
+    async def _requesting_app(self, conn: Conn, principal: Principal, raw: str) -> apps_repo.App:
         unknown = Unprocessable(
             f"Application {raw!r} does not exist or you may not ask on its behalf.",
             errors=[{"path": "/app", "message": "unknown application"}],
@@ -134,9 +134,9 @@ class AccessService:
         app = await apps_repo.get_app(conn, app_id)
         if app is None:
             raise unknown
-        if principal.app_id != app_id and not can_manage_org(principal, app["org_id"]):
+        if principal.app_id != app_id and not can_manage_org(principal, app.org_id):
             raise unknown
-        if app["disabled"]:
+        if app.disabled:
             raise invalid(f"Application {raw!r} is disabled.", "/app", "disabled")
         return app
 

@@ -1,8 +1,13 @@
-"""SQL for applications and their API keys."""
+"""SQL for applications and their API keys.
+
+Rows come back as :class:`App`, :class:`ClientApp` and :class:`ApiKey`, never as
+string-keyed records; each is built from its columns by position, in one place.
+"""
 
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -15,6 +20,56 @@ APP_COLUMNS = """
     a.scopes, a.plan, a.disabled_at IS NOT NULL AS disabled, a.created_at
 """
 KEY_COLUMNS = "id, name, prefix, scopes, created_at, expires_at, last_used_at, revoked_at"
+
+
+@dataclass(frozen=True, slots=True)
+class App:
+    """An application (``APP_COLUMNS``), with its organisation's name."""
+
+    id: uuid.UUID
+    org: str
+    org_id: uuid.UUID
+    name: str
+    description: str
+    client_id: str
+    redirect_uris: list[str]
+    scopes: list[str]
+    plan: str
+    disabled: bool
+    created_at: datetime
+
+    @classmethod
+    def of(cls, row: asyncpg.Record) -> App:
+        return cls(*row)
+
+
+@dataclass(frozen=True, slots=True)
+class ClientApp(App):
+    """An application found by its client id, with the digest its secret must match."""
+
+    client_secret_digest: bytes
+
+    @classmethod
+    def of(cls, row: asyncpg.Record) -> ClientApp:
+        return cls(*row)
+
+
+@dataclass(frozen=True, slots=True)
+class ApiKey:
+    """An application's API key (``KEY_COLUMNS``); never its digest."""
+
+    id: uuid.UUID
+    name: str
+    prefix: str
+    scopes: list[str]
+    created_at: datetime
+    expires_at: datetime | None
+    last_used_at: datetime | None
+    revoked_at: datetime | None
+
+    @classmethod
+    def of(cls, row: asyncpg.Record) -> ApiKey:
+        return cls(*row)
 
 
 async def insert_app(conn: Conn, values: dict[str, Any]) -> uuid.UUID:
@@ -35,22 +90,22 @@ async def insert_app(conn: Conn, values: dict[str, Any]) -> uuid.UUID:
     return app_id
 
 
-async def get_app(
-    conn: Executor, app_id: uuid.UUID, *, lock: bool = False
-) -> asyncpg.Record | None:
+async def get_app(conn: Executor, app_id: uuid.UUID, *, lock: bool = False) -> App | None:
     suffix = " FOR UPDATE OF a" if lock else ""
-    return await conn.fetchrow(
+    row = await conn.fetchrow(
         f"SELECT {APP_COLUMNS} FROM apps a JOIN orgs o ON o.id = a.org_id WHERE a.id = $1{suffix}",
         app_id,
     )
+    return None if row is None else App.of(row)
 
 
-async def find_app_by_client_id(conn: Executor, client_id: str) -> asyncpg.Record | None:
-    return await conn.fetchrow(
+async def find_app_by_client_id(conn: Executor, client_id: str) -> ClientApp | None:
+    row = await conn.fetchrow(
         f"SELECT {APP_COLUMNS}, a.client_secret_digest FROM apps a JOIN orgs o ON o.id = a.org_id "
         "WHERE a.client_id = $1",
         client_id,
     )
+    return None if row is None else ClientApp.of(row)
 
 
 async def list_apps(
@@ -61,9 +116,9 @@ async def list_apps(
     org_name: str | None,
     after: str | None,
     limit: int,
-) -> list[asyncpg.Record]:
+) -> list[App]:
     """Apps of ``orgs`` (all when None) plus the caller's own app."""
-    return await conn.fetch(
+    rows = await conn.fetch(
         f"""
         SELECT {APP_COLUMNS} FROM apps a JOIN orgs o ON o.id = a.org_id
         WHERE ($1::uuid[] IS NULL OR a.org_id = ANY($1) OR a.id = $2)
@@ -77,6 +132,7 @@ async def list_apps(
         after,
         limit,
     )
+    return [App.of(r) for r in rows]
 
 
 async def update_app(conn: Conn, app_id: uuid.UUID, changes: dict[str, Any]) -> None:
@@ -101,20 +157,22 @@ async def delete_app(conn: Conn, app_id: uuid.UUID) -> None:
 
 async def list_keys(
     conn: Executor, app_id: uuid.UUID, *, after: str | None, limit: int
-) -> list[asyncpg.Record]:
-    return await conn.fetch(
+) -> list[ApiKey]:
+    rows = await conn.fetch(
         f"SELECT {KEY_COLUMNS} FROM api_keys WHERE app_id = $1 "
         "AND ($2::text IS NULL OR id::text > $2) ORDER BY id LIMIT $3",
         app_id,
         after,
         limit,
     )
+    return [ApiKey.of(r) for r in rows]
 
 
-async def get_key(conn: Executor, app_id: uuid.UUID, key_id: uuid.UUID) -> asyncpg.Record | None:
-    return await conn.fetchrow(
+async def get_key(conn: Executor, app_id: uuid.UUID, key_id: uuid.UUID) -> ApiKey | None:
+    row = await conn.fetchrow(
         f"SELECT {KEY_COLUMNS} FROM api_keys WHERE app_id = $1 AND id = $2", app_id, key_id
     )
+    return None if row is None else ApiKey.of(row)
 
 
 async def revoke_key(conn: Conn, key_id: uuid.UUID) -> None:

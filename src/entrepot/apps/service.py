@@ -14,6 +14,7 @@ import asyncpg
 
 from entrepot.apps import repository as repo
 from entrepot.apps.models import AppCreate, AppPatch, KeyCreate, KeyRotate
+from entrepot.apps.repository import ApiKey, App
 from entrepot.auditing.log import record
 from entrepot.auth.keys import new_key
 from entrepot.auth.repository import insert_key
@@ -41,31 +42,31 @@ def new_client_credentials() -> tuple[str, str]:
     return "app_" + secrets.token_urlsafe(12), "secret_" + secrets.token_urlsafe(32)
 
 
-def app_out(row: asyncpg.Record) -> dict[str, Any]:
+def app_out(row: App) -> dict[str, Any]:
     return {
-        "id": str(row["id"]),
-        "org": row["org"],
-        "name": row["name"],
-        "description": row["description"],
-        "client_id": row["client_id"],
-        "redirect_uris": list(row["redirect_uris"]),
-        "scopes": list(row["scopes"]),
-        "plan": row["plan"],
-        "disabled": row["disabled"],
-        "created_at": row["created_at"],
+        "id": str(row.id),
+        "org": row.org,
+        "name": row.name,
+        "description": row.description,
+        "client_id": row.client_id,
+        "redirect_uris": list(row.redirect_uris),
+        "scopes": list(row.scopes),
+        "plan": row.plan,
+        "disabled": row.disabled,
+        "created_at": row.created_at,
     }
 
 
-def key_out(row: asyncpg.Record) -> dict[str, Any]:
+def key_out(row: ApiKey) -> dict[str, Any]:
     return {
-        "id": str(row["id"]),
-        "name": row["name"],
-        "prefix": row["prefix"],
-        "scopes": list(row["scopes"]),
-        "created_at": row["created_at"],
-        "expires_at": row["expires_at"],
-        "last_used_at": row["last_used_at"],
-        "revoked_at": row["revoked_at"],
+        "id": str(row.id),
+        "name": row.name,
+        "prefix": row.prefix,
+        "scopes": list(row.scopes),
+        "created_at": row.created_at,
+        "expires_at": row.expires_at,
+        "last_used_at": row.last_used_at,
+        "revoked_at": row.revoked_at,
     }
 
 
@@ -105,7 +106,7 @@ class AppService:
 
     async def _app(
         self, conn: Any, principal: Principal, raw_id: str, *, manage: bool, lock: bool = False
-    ) -> asyncpg.Record:
+    ) -> App:
         app_id = uuid_or_404(raw_id, "Application")
         row = await repo.get_app(conn, app_id, lock=lock)
         hidden = NotFound(
@@ -113,7 +114,7 @@ class AppService:
         )
         if row is None:
             raise hidden
-        manager = can_manage_org(principal, row["org_id"])
+        manager = can_manage_org(principal, row.org_id)
         if not manager and principal.app_id != app_id:
             raise hidden
         if manage and not manager:
@@ -211,19 +212,19 @@ class AppService:
         if "plan" in changes:
             await _check_plan_change(conn, principal, changes["plan"])
         if changes:
-            await repo.update_app(conn, row["id"], changes)
+            await repo.update_app(conn, row.id, changes)
             work.announce("credentials")
-        if changes.get("disabled") is True and not row["disabled"]:
-            await record(conn, principal, "app.disabled", f"app:{row['id']}", org_id=row["org_id"])
+        if changes.get("disabled") is True and not row.disabled:
+            await record(conn, principal, "app.disabled", f"app:{row.id}", org_id=row.org_id)
         await record(
             conn,
             principal,
             "app.updated",
-            f"app:{row['id']}",
-            org_id=row["org_id"],
+            f"app:{row.id}",
+            org_id=row.org_id,
             details={k: v for k, v in changes.items()},
         )
-        updated = await repo.get_app(conn, row["id"])
+        updated = await repo.get_app(conn, row.id)
         work.after_commit(self.forget_principals)
         assert updated is not None
         return app_out(updated)
@@ -231,8 +232,8 @@ class AppService:
     async def delete(self, work: UnitOfWork, principal: Principal, raw_id: str) -> None:
         conn = work.conn
         row = await self._app(conn, principal, raw_id, manage=True, lock=True)
-        await repo.delete_app(conn, row["id"])
-        await record(conn, principal, "app.deleted", f"app:{row['id']}", org_id=row["org_id"])
+        await repo.delete_app(conn, row.id)
+        await record(conn, principal, "app.deleted", f"app:{row.id}", org_id=row.org_id)
         work.announce("credentials")
         work.after_commit(self.forget_principals)
 
@@ -242,23 +243,21 @@ class AppService:
         _, client_secret = new_client_credentials()
         conn = work.conn
         row = await self._app(conn, principal, raw_id, manage=True, lock=True)
-        await repo.update_app(
-            conn, row["id"], {"client_secret_digest": secret_digest(client_secret)}
-        )
+        await repo.update_app(conn, row.id, {"client_secret_digest": secret_digest(client_secret)})
         await record(
             conn,
             principal,
             "credential.rotated",
-            f"app:{row['id']}",
-            org_id=row["org_id"],
+            f"app:{row.id}",
+            org_id=row.org_id,
             details={"kind": "client_secret"},
         )
-        return {"client_id": row["client_id"], "client_secret": client_secret}
+        return {"client_id": row.client_id, "client_secret": client_secret}
 
     # --- API keys -------------------------------------------------------
 
-    def _key_scopes(self, app: asyncpg.Record, requested: list[str] | None) -> list[str]:
-        app_scopes = set(app["scopes"])
+    def _key_scopes(self, app: App, requested: list[str] | None) -> list[str]:
+        app_scopes = set(app.scopes)
         scopes = set(requested) if requested is not None else app_scopes
         extra = scopes - app_scopes
         if extra:
@@ -272,13 +271,13 @@ class AppService:
         self,
         conn: Conn,
         principal: Principal,
-        app: asyncpg.Record,
+        app: App,
         name: str,
         scopes: list[str],
         expires_at: datetime | None,
     ) -> dict[str, Any]:
         key = new_key()
-        key_id = await insert_key(conn, key, name=name, app_id=app["id"], scopes=scopes)
+        key_id = await insert_key(conn, key, name=name, app_id=app.id, scopes=scopes)
         if expires_at is not None:
             await repo.expire_key(conn, key_id, expires_at)
         await record(
@@ -286,11 +285,11 @@ class AppService:
             principal,
             "credential.issued",
             f"key:{key_id}",
-            org_id=app["org_id"],
-            app_id=app["id"],
+            org_id=app.org_id,
+            app_id=app.id,
             details={"kind": "api_key", "prefix": key.prefix, "scopes": scopes},
         )
-        row = await repo.get_key(conn, app["id"], key_id)
+        row = await repo.get_key(conn, app.id, key_id)
         assert row is not None
         return {**key_out(row), "key": key.secret}
 
@@ -307,15 +306,15 @@ class AppService:
         self, reads: Reads, principal: Principal, raw_id: str, *, cursor: str | None, limit: int
     ) -> dict[str, Any]:
         app = await self._app(reads.conn, principal, raw_id, manage=True)
-        fp = fingerprint("keys", str(app["id"]))
+        fp = fingerprint("keys", str(app.id))
         after = decode_cursor(cursor, fp)[0] if cursor else None
         rows = await repo.list_keys(
-            reads.conn, app["id"], after=after if isinstance(after, str) else None, limit=limit + 1
+            reads.conn, app.id, after=after if isinstance(after, str) else None, limit=limit + 1
         )
         return page([key_out(r) for r in rows], limit, fp, lambda item: [item["id"]])
 
-    async def _key(self, conn: Any, app: asyncpg.Record, raw_key: str) -> asyncpg.Record:
-        key = await repo.get_key(conn, app["id"], uuid_or_404(raw_key, "Key"))
+    async def _key(self, conn: Any, app: App, raw_key: str) -> ApiKey:
+        key = await repo.get_key(conn, app.id, uuid_or_404(raw_key, "Key"))
         if key is None:
             raise NotFound(f"Key {raw_key!r} does not exist.")
         return key
@@ -326,15 +325,15 @@ class AppService:
         conn = work.conn
         app = await self._app(conn, principal, raw_id, manage=True)
         key = await self._key(conn, app, raw_key)
-        await repo.revoke_key(conn, key["id"])
+        await repo.revoke_key(conn, key.id)
         await record(
             conn,
             principal,
             "credential.revoked",
-            f"key:{key['id']}",
-            org_id=app["org_id"],
-            app_id=app["id"],
-            details={"prefix": key["prefix"]},
+            f"key:{key.id}",
+            org_id=app.org_id,
+            app_id=app.id,
+            details={"prefix": key.prefix},
         )
         work.announce("credentials")
         work.after_commit(self.forget_principals)
@@ -351,23 +350,21 @@ class AppService:
         conn = work.conn
         app = await self._app(conn, principal, raw_id, manage=True)
         old = await self._key(conn, app, raw_key)
-        if old["revoked_at"] is not None:
+        if old.revoked_at is not None:
             raise Conflict("A revoked key cannot be rotated; issue a new one.")
-        scopes = [s for s in old["scopes"] if s in set(app["scopes"])]
-        created = await self._issue_key(
-            conn, principal, app, old["name"], scopes, old["expires_at"]
-        )
-        await repo.set_rotated_from(conn, uuid.UUID(created["id"]), old["id"], old["expires_at"])
-        await repo.expire_key(conn, old["id"], old_until)
+        scopes = [s for s in old.scopes if s in set(app.scopes)]
+        created = await self._issue_key(conn, principal, app, old.name, scopes, old.expires_at)
+        await repo.set_rotated_from(conn, uuid.UUID(created["id"]), old.id, old.expires_at)
+        await repo.expire_key(conn, old.id, old_until)
         await record(
             conn,
             principal,
             "credential.rotated",
-            f"key:{old['id']}",
-            org_id=app["org_id"],
-            app_id=app["id"],
+            f"key:{old.id}",
+            org_id=app.org_id,
+            app_id=app.id,
             details={"new_key": created["id"], "old_key_expires_at": old_until},
         )
         work.announce("credentials")
         work.after_commit(self.forget_principals)
-        return {**created, "replaces": str(old["id"]), "old_key_expires_at": old_until}
+        return {**created, "replaces": str(old.id), "old_key_expires_at": old_until}

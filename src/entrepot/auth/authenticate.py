@@ -109,35 +109,35 @@ async def _from_key(pool: asyncpg.Pool, token: str, key: bytes) -> tuple[Princip
         failed = await repo.why_key_failed(pool, key)
         raise Unauthorized(
             "The credential is invalid, expired or revoked.",
-            reason=failed["reason"] if failed else "unknown",
-            credential=f"key:{failed['id']}" if failed else f"prefix:{display_prefix(token)}",
-            app_id=failed["app_id"] if failed else None,
-            org_id=failed["org_id"] if failed else None,
+            reason=failed.reason if failed else "unknown",
+            credential=f"key:{failed.id}" if failed else f"prefix:{display_prefix(token)}",
+            app_id=failed.app_id if failed else None,
+            org_id=failed.org_id if failed else None,
         )
-    credential = f"key:{row['id']}"
-    if row["is_admin"]:
+    credential = f"key:{row.id}"
+    if row.is_admin:
         principal = Principal("admin", credential, credential, ALL_SCOPES, is_admin=True)
         return principal, await _mark_used(pool, row, principal)
-    app_scopes = frozenset(row["app_scopes"] or ())
-    scopes = frozenset(row["scopes"]) & app_scopes  # an empty list is no scope, not all
+    app_scopes = frozenset(row.app_scopes or ())
+    scopes = frozenset(row.scopes) & app_scopes  # an empty list is no scope, not all
     principal = Principal(
         "app",
-        f"app:{row['app_id']}",
+        f"app:{row.app_id}",
         credential,
         scopes,
-        app_id=row["app_id"],
-        org_id=row["org_id"],
-        plan=row["plan"],
+        app_id=row.app_id,
+        org_id=row.org_id,
+        plan=row.plan,
     )
     return principal, await _mark_used(pool, row, principal)
 
 
-async def _mark_used(pool: asyncpg.Pool, row: asyncpg.Record, principal: Principal) -> bool:
+async def _mark_used(pool: asyncpg.Pool, row: repo.LiveKey, principal: Principal) -> bool:
     """Note the key's use; its first use ever is audited in the same transaction."""
-    if not row["first_use"]:
-        return await repo.mark_used(pool, row["id"])
+    if not row.first_use:
+        return await repo.mark_used(pool, row.id)
     async with unit_of_work(pool) as work:
-        first_use = await repo.mark_used(work.conn, row["id"])
+        first_use = await repo.mark_used(work.conn, row.id)
         if first_use:
             await record(
                 work.conn,
@@ -177,10 +177,10 @@ async def _from_token(pool: asyncpg.Pool, tokens: TokenService, token: str) -> P
             "app",
             f"app:{subject_id}",
             credential,
-            granted & frozenset(app["scopes"]),
+            granted & frozenset(app.scopes),
             app_id=subject_id,
-            org_id=app["org_id"],
-            plan=app["plan"],
+            org_id=app.org_id,
+            plan=app.plan,
         )
     if kind == "user":
         user = await repo.find_user(pool, subject_id)
@@ -189,9 +189,9 @@ async def _from_token(pool: asyncpg.Pool, tokens: TokenService, token: str) -> P
                 "The user is disabled or deleted.", reason="user_disabled", credential=credential
             )
         roles: dict[uuid.UUID, Role] = {
-            r["org_id"]: r["role"] for r in await repo.user_roles(pool, subject_id)
+            r.org_id: r.role for r in await repo.user_roles(pool, subject_id)
         }
-        admin = bool(user["is_platform_admin"])
+        admin = bool(user.is_platform_admin)
         scopes = granted if not admin else granted | {"admin"}
         return Principal(
             "user",

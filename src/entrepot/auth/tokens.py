@@ -22,13 +22,13 @@ import orjson
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from entrepot.auth import repository as repo
 from entrepot.components import Components
 from entrepot.store.types import Conn, Executor
 from entrepot.store.work import UnitOfWork
 
 ALGORITHM = "EdDSA"
 SIGNING_KEYS_TOPIC = "signing_keys"
-KEY_LOCK = 0x6A77_6B73  # "jwks"
 
 
 RotationHook = Callable[[Any, str, list[str]], Awaitable[None]]
@@ -90,16 +90,11 @@ class TokenService:
     async def _load(self, *, force: bool = False, conn: Executor | None = None) -> None:
         if not force and self._keys and time.monotonic() - self._loaded_at < 60:
             return
-        rows = await (conn or self.pool).fetch(
-            "SELECT kid, private_pem, public_jwk::text AS jwk, retired_at IS NULL AS signing "
-            "FROM signing_keys WHERE publish_until IS NULL OR publish_until > now() "
-            "ORDER BY created_at"
-        )
         keys = {}
-        for row in rows:
-            private = serialization.load_pem_private_key(row["private_pem"].encode(), None)
-            keys[row["kid"]] = _Key(
-                row["kid"], private, private.public_key(), orjson.loads(row["jwk"]), row["signing"]
+        for row in await repo.published_signing_keys(conn or self.pool):
+            private = serialization.load_pem_private_key(row.private_pem.encode(), None)
+            keys[row.kid] = _Key(
+                row.kid, private, private.public_key(), orjson.loads(row.jwk), row.signing
             )
         self._keys = keys
         self._loaded_at = time.monotonic()
@@ -114,22 +109,14 @@ class TokenService:
                 await self.ensure_signing_key(own)
             return
         async with conn.transaction():
-            await conn.execute("SELECT pg_advisory_xact_lock($1)", KEY_LOCK)
-            exists = await conn.fetchval("SELECT 1 FROM signing_keys WHERE retired_at IS NULL")
-            if not exists:
+            await repo.lock_signing_keys(conn)
+            if not await repo.has_signing_key(conn):
                 await self._insert_key(conn)
         await self._load(force=True, conn=conn)
 
-    async def _insert_key(self, conn: Any) -> str:
+    async def _insert_key(self, conn: Conn) -> str:
         kid, pem, jwk = _new_key_material()
-        await conn.execute(
-            "INSERT INTO signing_keys (kid, alg, private_pem, public_jwk) "
-            "VALUES ($1, $2, $3, $4::jsonb)",
-            kid,
-            ALGORITHM,
-            pem,
-            orjson.dumps(jwk).decode(),
-        )
+        await repo.insert_signing_key(conn, kid, ALGORITHM, pem, orjson.dumps(jwk).decode())
         return kid
 
     async def rotate(self, work: UnitOfWork, on_rotated: RotationHook | None = None) -> str:
@@ -139,16 +126,11 @@ class TokenService:
         transaction (for the audit row). Once it commits, this replica reloads its
         keys on the same connection and every other replica is told to."""
         conn = work.conn
-        await conn.execute("SELECT pg_advisory_xact_lock($1)", KEY_LOCK)
-        retired = await conn.fetch(
-            "UPDATE signing_keys SET retired_at = now(), "
-            "publish_until = now() + make_interval(secs => $1) WHERE retired_at IS NULL "
-            "RETURNING kid",
-            self.ttl + 60,
-        )
+        await repo.lock_signing_keys(conn)
+        retired = await repo.retire_signing_keys(conn, self.ttl + 60)
         kid = await self._insert_key(conn)
         if on_rotated is not None:
-            await on_rotated(conn, kid, [r["kid"] for r in retired])
+            await on_rotated(conn, kid, retired)
         work.announce(SIGNING_KEYS_TOPIC)
         work.after_commit(lambda: self._load(force=True, conn=conn))
         return kid

@@ -9,6 +9,7 @@ import asyncpg
 import orjson
 from fastapi import APIRouter, Depends, Query, Request, Response
 
+from entrepot.apps.repository import ClientApp
 from entrepot.auth.authenticate import CurrentPrincipal
 from entrepot.auth.tokens import TokenService
 from entrepot.limits.auth_failures import AuthFailureThrottle
@@ -115,7 +116,7 @@ class TokenClient:
     """The token request's client, authenticated and admitted; or why it was not."""
 
     request: TokenRequest | None = None
-    app: asyncpg.Record | None = None
+    app: ClientApp | None = None
     refused: OAuthError | None = None
 
 

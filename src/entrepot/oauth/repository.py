@@ -1,7 +1,10 @@
-"""SQL for signing-key listings (issuing and verifying live in auth.tokens)."""
+"""SQL for signing-key listings (the keys that sign and verify: auth.tokens, auth.repository).
+
+Rows come back as :class:`SigningKey`, never as string-keyed records."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 
 import asyncpg
@@ -9,11 +12,26 @@ import asyncpg
 from entrepot.store.types import Executor
 
 
+@dataclass(frozen=True, slots=True)
+class SigningKey:
+    """A signing key as listed: never its private material."""
+
+    kid: str
+    alg: str
+    created_at: datetime
+    retired_at: datetime | None
+    publish_until: datetime | None
+
+    @classmethod
+    def of(cls, row: asyncpg.Record) -> SigningKey:
+        return cls(*row)
+
+
 async def list_signing_keys(
     conn: Executor, *, after: tuple[datetime, str] | None, limit: int
-) -> list[asyncpg.Record]:
+) -> list[SigningKey]:
     """Newest first; never the private material."""
-    return await conn.fetch(
+    rows = await conn.fetch(
         """
         SELECT kid, alg, created_at, retired_at, publish_until FROM signing_keys
         WHERE ($1::timestamptz IS NULL OR (created_at, kid) < ($1::timestamptz, $2::text))
@@ -23,3 +41,4 @@ async def list_signing_keys(
         after[1] if after else None,
         limit,
     )
+    return [SigningKey.of(r) for r in rows]

@@ -25,14 +25,13 @@ from datetime import datetime
 from typing import Any, Literal
 from urllib.parse import parse_qsl, unquote_plus
 
-import asyncpg
-
-from entrepot.apps.repository import find_app_by_client_id
+from entrepot.apps.repository import ClientApp, find_app_by_client_id
 from entrepot.apps.service import secret_digest
 from entrepot.auditing.log import record
 from entrepot.auth.tokens import ALGORITHM, TokenService
 from entrepot.oauth import repository as repo
 from entrepot.oauth.models import ErrorCode
+from entrepot.oauth.repository import SigningKey
 from entrepot.pagination import decode_cursor, encode_cursor, fingerprint, invalid_cursor
 from entrepot.principal import SCOPES, Principal, require_platform_admin
 from entrepot.store.types import Conn
@@ -199,13 +198,13 @@ def server_metadata(issuer: str, base_url: str) -> dict[str, Any]:
     }
 
 
-def signing_key_out(row: asyncpg.Record) -> dict[str, Any]:
+def signing_key_out(row: SigningKey) -> dict[str, Any]:
     return {
-        "kid": row["kid"],
-        "alg": row["alg"],
-        "created_at": row["created_at"],
-        "retired_at": row["retired_at"],
-        "publish_until": row["publish_until"],
+        "kid": row.kid,
+        "alg": row.alg,
+        "created_at": row.created_at,
+        "retired_at": row.retired_at,
+        "publish_until": row.publish_until,
     }
 
 
@@ -220,21 +219,19 @@ class OAuthService:
         self.admit = admit
 
     async def _refuse_client(
-        self, conn: Conn, request: TokenRequest, reason: str, app: asyncpg.Record | None = None
+        self, conn: Conn, request: TokenRequest, reason: str, app: ClientApp | None = None
     ) -> OAuthError:
         client_id = (request.client_id or "")[:MAX_CLIENT_ID] or None
         await record(
             conn,
             None,
             "oauth.token",
-            f"app:{app['id']}"
-            if app is not None
-            else (f"client:{client_id}" if client_id else None),
+            f"app:{app.id}" if app is not None else (f"client:{client_id}" if client_id else None),
             outcome="denied",
             status=401,
-            actor=f"app:{app['id']}" if app is not None else None,
-            app_id=app["id"] if app is not None else None,
-            org_id=app["org_id"] if app is not None else None,
+            actor=f"app:{app.id}" if app is not None else None,
+            app_id=app.id if app is not None else None,
+            org_id=app.org_id if app is not None else None,
             details={
                 "error": "invalid_client",
                 "reason": reason,
@@ -244,7 +241,7 @@ class OAuthService:
         )
         return OAuthError("invalid_client", "Client authentication failed.")
 
-    async def _authenticate_client(self, conn: Conn, request: TokenRequest) -> asyncpg.Record:
+    async def _authenticate_client(self, conn: Conn, request: TokenRequest) -> ClientApp:
         if request.auth_failure is not None:
             raise await self._refuse_client(conn, request, request.auth_failure)
         assert request.client_id is not None
@@ -252,17 +249,17 @@ class OAuthService:
         app = None
         if len(request.client_id) <= MAX_CLIENT_ID:
             app = await find_app_by_client_id(conn, request.client_id)
-        expected = bytes(app["client_secret_digest"]) if app is not None else _NO_CLIENT_DIGEST
+        expected = bytes(app.client_secret_digest) if app is not None else _NO_CLIENT_DIGEST
         matches = hmac.compare_digest(secret_digest(request.client_secret), expected)
         if app is None:
             raise await self._refuse_client(conn, request, "unknown_client")
         if not matches:
             raise await self._refuse_client(conn, request, "wrong_secret", app)
-        if app["disabled"]:
+        if app.disabled:
             raise await self._refuse_client(conn, request, "app_disabled", app)
         return app
 
-    async def client(self, reads: Reads, request: TokenRequest) -> asyncpg.Record:
+    async def client(self, reads: Reads, request: TokenRequest) -> ClientApp:
         """The token request's grant and client, checked (RFC 6749 2.3, 4.4); a failed
         client authentication is audited on ``reads`` (a denial: no transaction)."""
         if request.grant_type is None:
@@ -273,54 +270,54 @@ class OAuthService:
             )
         return await self._authenticate_client(reads.conn, request)
 
-    async def admit_client(self, app: asyncpg.Record) -> None:
+    async def admit_client(self, app: ClientApp) -> None:
         """Count the request against the app's plan (429 beyond it); call it holding no
         connection, since the limiter may take one."""
         if self.admit is not None:
             await self.admit(
                 Principal(
                     "app",
-                    f"app:{app['id']}",
-                    f"client:{app['client_id']}",
-                    frozenset(app["scopes"]),
-                    app_id=app["id"],
-                    org_id=app["org_id"],
-                    plan=app["plan"],
+                    f"app:{app.id}",
+                    f"client:{app.client_id}",
+                    frozenset(app.scopes),
+                    app_id=app.id,
+                    org_id=app.org_id,
+                    plan=app.plan,
                 )
             )
 
     async def token(
-        self, work: UnitOfWork, app: asyncpg.Record, request: TokenRequest
+        self, work: UnitOfWork, app: ClientApp, request: TokenRequest
     ) -> dict[str, Any]:
         """Issue the admitted client's token. A scope refusal is audited in ``work`` and
         raised: the edge answers it and lets the unit commit, so its row stays."""
         try:
-            scopes = _requested_scopes(request.scope, list(app["scopes"]))
+            scopes = _requested_scopes(request.scope, list(app.scopes))
         except OAuthError as refused:
             await record(
                 work.conn,
                 None,
                 "oauth.token",
-                f"app:{app['id']}",
+                f"app:{app.id}",
                 outcome="denied",
                 status=400,
-                actor=f"app:{app['id']}",
-                app_id=app["id"],
-                org_id=app["org_id"],
+                actor=f"app:{app.id}",
+                app_id=app.id,
+                org_id=app.org_id,
                 details={"error": refused.error, "method": request.method},
             )
             raise
         issued = await self.tokens.issue(
-            subject=f"app:{app['id']}", scopes=scopes, client_id=app["client_id"], conn=work.conn
+            subject=f"app:{app.id}", scopes=scopes, client_id=app.client_id, conn=work.conn
         )
         await record(
             work.conn,
             None,
             "credential.issued",
             f"token:{issued.jti}",
-            actor=f"app:{app['id']}",
-            app_id=app["id"],
-            org_id=app["org_id"],
+            actor=f"app:{app.id}",
+            app_id=app.id,
+            org_id=app.org_id,
             details={
                 "kind": "access_token",
                 "jti": issued.jti,
@@ -374,6 +371,6 @@ class OAuthService:
         return {
             "data": items,
             "next_cursor": (
-                encode_cursor([last["created_at"].isoformat(), last["kid"]], fp) if last else None
+                encode_cursor([last.created_at.isoformat(), last.kid], fp) if last else None
             ),
         }

@@ -1,11 +1,18 @@
-"""SQL for users and organisation memberships."""
+"""SQL for users and organisation memberships.
+
+Rows come back as the frozen dataclasses below (:class:`User`, :class:`Member`...),
+never as string-keyed records; each is built from its columns by position, in one place.
+"""
 
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass
+from datetime import datetime
 
 import asyncpg
 
+from entrepot.principal import Role
 from entrepot.store.types import Conn, Executor
 
 USER_COLUMNS = (
@@ -14,9 +21,62 @@ USER_COLUMNS = (
 MEMBER_COLUMNS = "o.name AS org, m.user_id, u.email, m.role, m.created_at"
 
 
+@dataclass(frozen=True, slots=True)
+class User:
+    """A user (``USER_COLUMNS``); ``password_hash`` is None for one who cannot log in."""
+
+    id: uuid.UUID
+    email: str
+    password_hash: str | None
+    is_platform_admin: bool
+    disabled: bool
+    created_at: datetime
+
+    @classmethod
+    def of(cls, row: asyncpg.Record) -> User:
+        return cls(*row)
+
+
+@dataclass(frozen=True, slots=True)
+class Membership:
+    """One of a user's organisations, by name, and the user's role in it."""
+
+    org: str
+    role: Role
+
+    @classmethod
+    def of(cls, row: asyncpg.Record) -> Membership:
+        return cls(*row)
+
+
+@dataclass(frozen=True, slots=True)
+class OrgRef:
+    id: uuid.UUID
+    name: str
+
+    @classmethod
+    def of(cls, row: asyncpg.Record) -> OrgRef:
+        return cls(*row)
+
+
+@dataclass(frozen=True, slots=True)
+class Member:
+    """A membership (``MEMBER_COLUMNS``), with its org's name and its user's email."""
+
+    org: str
+    user_id: uuid.UUID
+    email: str
+    role: Role
+    created_at: datetime
+
+    @classmethod
+    def of(cls, row: asyncpg.Record) -> Member:
+        return cls(*row)
+
+
 async def insert_user(
     conn: Conn, email: str, password_hash: str, *, is_platform_admin: bool
-) -> asyncpg.Record:
+) -> User:
     row = await conn.fetchrow(
         f"""
         INSERT INTO users (email, password_hash, is_platform_admin) VALUES ($1, $2, $3)
@@ -27,21 +87,21 @@ async def insert_user(
         is_platform_admin,
     )
     assert row is not None
-    return row
+    return User.of(row)
 
 
-async def get_user(
-    conn: Executor, user_id: uuid.UUID, *, lock: bool = False
-) -> asyncpg.Record | None:
+async def get_user(conn: Executor, user_id: uuid.UUID, *, lock: bool = False) -> User | None:
     suffix = " FOR UPDATE" if lock else ""
-    return await conn.fetchrow(f"SELECT {USER_COLUMNS} FROM users WHERE id = $1{suffix}", user_id)
+    row = await conn.fetchrow(f"SELECT {USER_COLUMNS} FROM users WHERE id = $1{suffix}", user_id)
+    return None if row is None else User.of(row)
 
 
-async def find_user_by_email(conn: Executor, email: str) -> asyncpg.Record | None:
+async def find_user_by_email(conn: Executor, email: str) -> User | None:
     """Served by the unique index on lower(email)."""
-    return await conn.fetchrow(
+    row = await conn.fetchrow(
         f"SELECT {USER_COLUMNS} FROM users WHERE lower(email) = lower($1)", email
     )
+    return None if row is None else User.of(row)
 
 
 async def set_password_hash(conn: Executor, user_id: uuid.UUID, password_hash: str) -> None:
@@ -57,25 +117,25 @@ async def set_disabled(conn: Conn, user_id: uuid.UUID, disabled: bool) -> None:
     )
 
 
-async def memberships(conn: Executor, user_id: uuid.UUID) -> list[asyncpg.Record]:
-    return await conn.fetch(
+async def memberships(conn: Executor, user_id: uuid.UUID) -> list[Membership]:
+    rows = await conn.fetch(
         "SELECT o.name AS org, m.role FROM org_members m JOIN orgs o ON o.id = m.org_id "
         "WHERE m.user_id = $1 ORDER BY o.name",
         user_id,
     )
+    return [Membership.of(r) for r in rows]
 
 
-async def get_org(conn: Executor, name: str, *, lock: bool = False) -> asyncpg.Record | None:
+async def get_org(conn: Executor, name: str, *, lock: bool = False) -> OrgRef | None:
     """The org row; ``lock`` serialises membership changes of one org (the last-owner
     rule) without blocking inserts that merely reference the org."""
     suffix = " FOR NO KEY UPDATE" if lock else ""
-    return await conn.fetchrow(f"SELECT id, name FROM orgs WHERE name = $1{suffix}", name)
+    row = await conn.fetchrow(f"SELECT id, name FROM orgs WHERE name = $1{suffix}", name)
+    return None if row is None else OrgRef.of(row)
 
 
-async def get_member(
-    conn: Executor, org_id: uuid.UUID, user_id: uuid.UUID
-) -> asyncpg.Record | None:
-    return await conn.fetchrow(
+async def get_member(conn: Executor, org_id: uuid.UUID, user_id: uuid.UUID) -> Member | None:
+    row = await conn.fetchrow(
         f"""
         SELECT {MEMBER_COLUMNS}
         FROM org_members m JOIN orgs o ON o.id = m.org_id JOIN users u ON u.id = m.user_id
@@ -84,6 +144,7 @@ async def get_member(
         org_id,
         user_id,
     )
+    return None if row is None else Member.of(row)
 
 
 async def upsert_member(conn: Conn, org_id: uuid.UUID, user_id: uuid.UUID, role: str) -> None:
@@ -113,8 +174,8 @@ async def count_owners(conn: Conn, org_id: uuid.UUID) -> int:
 
 async def list_members(
     conn: Executor, org_id: uuid.UUID, *, after: uuid.UUID | None, limit: int
-) -> list[asyncpg.Record]:
-    return await conn.fetch(
+) -> list[Member]:
+    rows = await conn.fetch(
         f"""
         SELECT {MEMBER_COLUMNS}
         FROM org_members m JOIN orgs o ON o.id = m.org_id JOIN users u ON u.id = m.user_id
@@ -125,3 +186,4 @@ async def list_members(
         after,
         limit,
     )
+    return [Member.of(r) for r in rows]

@@ -38,6 +38,7 @@ from entrepot.store.work import Reads, UnitOfWork, Units
 from entrepot.users import repository as repo
 from entrepot.users.models import MemberAdd, UserCreate, UserPatch
 from entrepot.users.passwords import Passwords, passwords
+from entrepot.users.repository import Member, OrgRef, User
 from entrepot.uuids import uuid_or_404
 
 USER_SCOPES = tuple(s for s in SCOPES if s != "admin")
@@ -48,23 +49,23 @@ def normalise_email(email: str) -> str:
     return email.strip().lower()
 
 
-def user_out(row: asyncpg.Record) -> dict[str, Any]:
+def user_out(row: User) -> dict[str, Any]:
     return {
-        "id": str(row["id"]),
-        "email": row["email"],
-        "is_platform_admin": row["is_platform_admin"],
-        "disabled": row["disabled"],
-        "created_at": row["created_at"],
+        "id": str(row.id),
+        "email": row.email,
+        "is_platform_admin": row.is_platform_admin,
+        "disabled": row.disabled,
+        "created_at": row.created_at,
     }
 
 
-def member_out(row: asyncpg.Record) -> dict[str, Any]:
+def member_out(row: Member) -> dict[str, Any]:
     return {
-        "org": row["org"],
-        "user_id": str(row["user_id"]),
-        "email": row["email"],
-        "role": row["role"],
-        "created_at": row["created_at"],
+        "org": row.org,
+        "user_id": str(row.user_id),
+        "email": row.email,
+        "role": row.role,
+        "created_at": row.created_at,
     }
 
 
@@ -116,7 +117,7 @@ class UserService:
                 conn,
                 principal,
                 "user.created",
-                f"user:{row['id']}",
+                f"user:{row.id}",
                 details={"email": email, "is_platform_admin": body.is_platform_admin},
             )
         return user_out(row)
@@ -130,7 +131,7 @@ class UserService:
         row = await repo.get_user(conn, user_id, lock=True)
         if row is None:
             raise NotFound(f"User {raw_id!r} does not exist.")
-        if patch.disabled is not None and patch.disabled != row["disabled"]:
+        if patch.disabled is not None and patch.disabled != row.disabled:
             await repo.set_disabled(conn, user_id, patch.disabled)
             work.announce("credentials")
             action = "user.disabled" if patch.disabled else "user.enabled"
@@ -150,10 +151,10 @@ class UserService:
             raise NotFound("No user stands behind this credential.")
         roles = await repo.memberships(reads.conn, principal.user_id)
         return {
-            "id": str(row["id"]),
-            "email": row["email"],
-            "is_platform_admin": row["is_platform_admin"],
-            "memberships": [{"org": r["org"], "role": r["role"]} for r in roles],
+            "id": str(row.id),
+            "email": row.email,
+            "is_platform_admin": row.is_platform_admin,
+            "memberships": [{"org": r.org, "role": r.role} for r in roles],
         }
 
     # --- login --------------------------------------------------------------
@@ -171,8 +172,8 @@ class UserService:
         await self.sign_in_throttle.check(email)
         async with units.reads() as reads:
             row = await repo.find_user_by_email(reads.conn, email)
-        ok = await self._verify(row["password_hash"] if row else None, password)
-        if row is None or not ok or row["disabled"]:
+        ok = await self._verify(row.password_hash if row else None, password)
+        if row is None or not ok or row.disabled:
             await self.sign_in_throttle.failed(email)
             reason = (
                 "unknown_email"
@@ -184,7 +185,7 @@ class UserService:
                     reads.conn,
                     None,
                     "auth.login",
-                    f"user:{row['id']}" if row else None,
+                    f"user:{row.id}" if row else None,
                     outcome="denied",
                     status=401,
                     details={"email": email, "reason": reason},
@@ -192,11 +193,11 @@ class UserService:
             problem = Unauthorized(LOGIN_FAILED, error="invalid_request", reason=reason)
             problem.denial = False  # audited above, with what was attempted
             raise problem
-        user_id: uuid.UUID = row["id"]
-        rehashed = (
-            await self._hash(password) if self.hasher.needs_rehash(row["password_hash"]) else None
-        )
-        scopes = USER_SCOPES + (("admin",) if row["is_platform_admin"] else ())
+        user_id: uuid.UUID = row.id
+        stored = row.password_hash
+        assert stored is not None  # verified above: an absent hash never matches
+        rehashed = await self._hash(password) if self.hasher.needs_rehash(stored) else None
+        scopes = USER_SCOPES + (("admin",) if row.is_platform_admin else ())
         async with units.work() as work:
             if rehashed is not None:
                 await repo.set_password_hash(work.conn, user_id, rehashed)
@@ -222,9 +223,9 @@ class UserService:
 
     async def _org(
         self, conn: Conn, principal: Principal, name: str, *, lock: bool = False
-    ) -> asyncpg.Record:
+    ) -> OrgRef:
         row = await repo.get_org(conn, name, lock=lock)
-        if row is None or not can_see_org(principal, row["id"]):
+        if row is None or not can_see_org(principal, row.id):
             raise NotFound(
                 f"Organisation {name!r} does not exist or is not visible to you.", denial=True
             )
@@ -251,35 +252,35 @@ class UserService:
         email = normalise_email(body.email)
         conn = work.conn
         org = await self._org(conn, principal, org_name, lock=True)
-        self._require_manager(principal, org["id"])
+        self._require_manager(principal, org.id)
         user = await repo.find_user_by_email(conn, email)
         if user is None:
             raise Unprocessable(
                 f"No user has the email {email!r}; a platform admin creates users first.",
                 errors=[{"path": "/email", "message": "unknown user"}],
             )
-        current = await repo.get_member(conn, org["id"], user["id"])
-        previous = current["role"] if current else None
+        current = await repo.get_member(conn, org.id, user.id)
+        previous = current.role if current else None
         if body.role == "owner" or previous == "owner":
-            self._require_owner(principal, org["id"])
+            self._require_owner(principal, org.id)
         if (
             previous == "owner"
             and body.role != "owner"
-            and await repo.count_owners(conn, org["id"]) <= 1
+            and await repo.count_owners(conn, org.id) <= 1
         ):
             raise Conflict("An organisation keeps at least one owner; add another first.")
         if previous != body.role:
-            await repo.upsert_member(conn, org["id"], user["id"], body.role)
+            await repo.upsert_member(conn, org.id, user.id, body.role)
             work.announce("credentials")
             await record(
                 conn,
                 principal,
                 "member.added" if previous is None else "member.role_changed",
-                f"user:{user['id']}",
-                org_id=org["id"],
+                f"user:{user.id}",
+                org_id=org.id,
                 details={"role": body.role, "previous_role": previous, "email": email},
             )
-        row = await repo.get_member(conn, org["id"], user["id"])
+        row = await repo.get_member(conn, org.id, user.id)
         work.after_commit(self.forget_principals)
         assert row is not None
         return member_out(row), previous is None
@@ -288,12 +289,12 @@ class UserService:
         self, reads: Reads, principal: Principal, org_name: str, *, cursor: str | None, limit: int
     ) -> dict[str, Any]:
         org = await self._org(reads.conn, principal, org_name)
-        if principal.kind == "app" and not can_manage_org(principal, org["id"]):
+        if principal.kind == "app" and not can_manage_org(principal, org.id):
             raise Forbidden(
                 "Listing people needs an admin of the organisation or one of its members.",
                 denial=True,
             )
-        fp = fingerprint("members", str(org["id"]))
+        fp = fingerprint("members", str(org.id))
         after: uuid.UUID | None = None
         if cursor:
             position = decode_cursor(cursor, fp)
@@ -301,7 +302,7 @@ class UserService:
                 after = uuid.UUID(str(position[0]))
             except (ValueError, IndexError):
                 raise invalid_cursor() from None
-        rows = await repo.list_members(reads.conn, org["id"], after=after, limit=limit + 1)
+        rows = await repo.list_members(reads.conn, org.id, after=after, limit=limit + 1)
         return page([member_out(r) for r in rows], limit, fp, lambda item: [item["user_id"]])
 
     async def remove_member(
@@ -309,23 +310,23 @@ class UserService:
     ) -> None:
         conn = work.conn
         org = await self._org(conn, principal, org_name, lock=True)
-        self._require_manager(principal, org["id"])
+        self._require_manager(principal, org.id)
         user_id = uuid_or_404(raw_user, "User")
-        current = await repo.get_member(conn, org["id"], user_id)
+        current = await repo.get_member(conn, org.id, user_id)
         if current is None:
             raise NotFound(f"User {raw_user!r} is not a member of {org_name!r}.")
-        if current["role"] == "owner":
-            self._require_owner(principal, org["id"])
-            if await repo.count_owners(conn, org["id"]) <= 1:
+        if current.role == "owner":
+            self._require_owner(principal, org.id)
+            if await repo.count_owners(conn, org.id) <= 1:
                 raise Conflict("The last owner cannot be removed; add another owner first.")
-        await repo.delete_member(conn, org["id"], user_id)
+        await repo.delete_member(conn, org.id, user_id)
         await record(
             conn,
             principal,
             "member.removed",
             f"user:{user_id}",
-            org_id=org["id"],
-            details={"role": current["role"], "email": current["email"]},
+            org_id=org.id,
+            details={"role": current.role, "email": current.email},
         )
         work.announce("credentials")
         work.after_commit(self.forget_principals)

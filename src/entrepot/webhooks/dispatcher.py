@@ -18,7 +18,7 @@ from entrepot.aio import stop_tasks
 from entrepot.changes import repository as changes_repo
 from entrepot.changes.waiter import ChangeWaiter
 from entrepot.liveness import Heartbeat, Liveness
-from entrepot.webhooks import repository as repo
+from entrepot.webhooks import dispatch_repository as dispatch_repo
 from entrepot.webhooks.enqueue import Enqueuer
 
 log = structlog.get_logger("entrepot.webhooks")
@@ -61,11 +61,11 @@ class Dispatcher:
         # Number what has committed first: a head that has not moved hides new changes.
         # Only the followed datasets matter here.
         pool = self.enqueuer.pool
-        followed = await repo.followed_datasets(pool)
+        followed = await dispatch_repo.followed_datasets(pool)
         for dataset_id in await changes_repo.pending_datasets(pool, followed):
             await changes_repo.sequence(pool, dataset_id)
             beat()
-        for pair in await repo.pairs_behind(pool):
+        for pair in await dispatch_repo.pairs_behind(pool):
             for _ in range(ROUNDS_PER_PAIR):
                 more = await self.enqueuer.dispatch(pair)
                 beat()
@@ -77,7 +77,7 @@ class Dispatcher:
             heartbeat.beat()
             try:
                 self._kick.clear()
-                datasets = await repo.followed_datasets(self.enqueuer.pool)
+                datasets = await dispatch_repo.followed_datasets(self.enqueuer.pool)
                 if len(datasets) > MAX_WATCHED:
                     datasets = []
                 # Subscribe before reading, so a commit landing meanwhile still wakes us.

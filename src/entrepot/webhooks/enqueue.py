@@ -18,8 +18,10 @@ from entrepot.changes.service import FeedService
 from entrepot.problems import Forbidden, Gone, NotFound
 from entrepot.store.types import Conn
 from entrepot.store.work import unit_of_work
-from entrepot.webhooks import repository as repo
+from entrepot.webhooks import dispatch_repository as dispatch_repo
+from entrepot.webhooks import queue_repository as queue_repo
 from entrepot.webhooks.config import WebhookConfig
+from entrepot.webhooks.dispatch_repository import PairBehind
 from entrepot.webhooks.events import Batch, app_principal
 from entrepot.webhooks.metrics import ENQUEUED
 
@@ -48,7 +50,7 @@ async def queue_changes(
         dataset=view.access.meta.name,
         wanted=wanted,
     )
-    enqueued = await repo.enqueue(
+    enqueued = await dispatch_repo.enqueue(
         conn,
         webhook_id,
         dataset_id,
@@ -97,25 +99,25 @@ class Enqueuer:
         self.feed = feed
         self.config = config
 
-    async def dispatch(self, pair: asyncpg.Record) -> bool:
+    async def dispatch(self, pair: PairBehind) -> bool:
         """Queue the next page of one (webhook, dataset) pair; True if more may follow.
 
         The cursor row stays locked (SKIP LOCKED: another replica moves on)
         from reading it to advancing it, and the deliveries are inserted in
         the same transaction, so each change is queued exactly once.
         """
-        webhook_id, dataset_id = pair["webhook_id"], pair["dataset_id"]
-        principal = app_principal(pair["app_id"], pair["org_id"], pair["scopes"], webhook_id)
+        webhook_id, dataset_id = pair.webhook_id, pair.dataset_id
+        principal = app_principal(pair.app_id, pair.org_id, pair.scopes, webhook_id)
         async with unit_of_work(self.pool) as work:
             conn = work.conn
             try:
-                view = await self.feed.view(conn, principal, pair["dataset"])
+                view = await self.feed.view(conn, principal, pair.dataset)
             except (NotFound, Forbidden):
                 # The app lost access: hold the cursor; nothing is sent until access returns.
                 return False
             if view.access.meta.id != dataset_id:
                 return False  # the name is a new dataset's now; the old one's cursor is going
-            cursor = await repo.lock_cursor(conn, webhook_id, dataset_id)
+            cursor = await dispatch_repo.lock_cursor(conn, webhook_id, dataset_id)
             if cursor is None:
                 return False
             try:
@@ -125,11 +127,11 @@ class Enqueuer:
                 log.warning(
                     "webhook_events_compacted",
                     webhook=str(webhook_id),
-                    dataset=pair["dataset"],
+                    dataset=pair.dataset,
                     from_seq=cursor + 1,
                     to_seq=horizon,
                 )
-                await repo.advance_cursor(conn, webhook_id, dataset_id, horizon)
+                await dispatch_repo.advance_cursor(conn, webhook_id, dataset_id, horizon)
                 return True
             if not page.scanned:
                 return False
@@ -139,10 +141,10 @@ class Enqueuer:
                     view,
                     page.changes,
                     webhook_id=webhook_id,
-                    wanted=frozenset(pair["events"]),
+                    wanted=frozenset(pair.events),
                     delay_seconds=self.config.schedule[0],
                 )
                 if queued:
-                    work.after_commit(partial(repo.wake_workers, conn))
-            await repo.advance_cursor(conn, webhook_id, dataset_id, page.last_seq)
+                    work.after_commit(partial(queue_repo.wake_workers, conn))
+            await dispatch_repo.advance_cursor(conn, webhook_id, dataset_id, page.last_seq)
         return page.scanned == DISPATCH_PAGE

@@ -10,8 +10,9 @@ from __future__ import annotations
 import os
 from collections.abc import Iterable
 
-import asyncpg
 from prometheus_client import Counter, Gauge, Histogram
+
+from entrepot.webhooks.dispatch_repository import FeedLag
 
 DELIVERIES = Counter(
     "entrepot_webhook_deliveries_total",
@@ -43,13 +44,13 @@ FEED_LAG = Gauge(
 
 
 def set_feed_lag(
-    lags: Iterable[asyncpg.Record], before: frozenset[tuple[str, str]]
+    lags: Iterable[FeedLag], before: frozenset[tuple[str, str]]
 ) -> frozenset[tuple[str, str]]:
     """Set each subscription's lag; one no longer there reads 0 (removed where the client
     library can: not in multiprocess mode). Returns the series now set."""
     now = {}
     for lag in lags:
-        now[(str(lag["webhook_id"]), str(lag["dataset"]))] = float(lag["lag"])
+        now[(str(lag.webhook_id), str(lag.dataset))] = float(lag.lag)
     for labels, value in now.items():
         FEED_LAG.labels(*labels).set(value)
     for labels in before - now.keys():

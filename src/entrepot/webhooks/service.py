@@ -32,6 +32,9 @@ from entrepot.problems import Conflict, Forbidden, NotFound, Unprocessable, refu
 from entrepot.store.types import Conn, Executor
 from entrepot.store.work import Reads, UnitOfWork
 from entrepot.uuids import uuid_or_404
+from entrepot.webhooks import deliveries_repository as deliveries_repo
+from entrepot.webhooks import dispatch_repository as dispatch_repo
+from entrepot.webhooks import queue_repository as queue_repo
 from entrepot.webhooks import repository as repo
 from entrepot.webhooks import signing, ssrf
 from entrepot.webhooks.config import WebhookConfig
@@ -43,6 +46,7 @@ from entrepot.webhooks.models import (
     WebhookCreate,
     WebhookPatch,
 )
+from entrepot.webhooks.repository import Webhook
 from entrepot.webhooks.shaping import delivery_out, ordered_events, shown_url, webhook_out
 
 Signal = Callable[[Executor], Awaitable[None]]  # a NOTIFY on the webhooks channel
@@ -75,7 +79,7 @@ class WebhookService:
             raise hidden
         require_scope(principal, "webhooks:manage")
 
-    async def _app(self, conn: Conn, principal: Principal, raw_app: str) -> asyncpg.Record:
+    async def _app(self, conn: Conn, principal: Principal, raw_app: str) -> apps_repo.App:
         app_id = uuid_or_404(raw_app, "Application")
         row = await apps_repo.get_app(conn, app_id)
         hidden = NotFound(
@@ -83,12 +87,12 @@ class WebhookService:
         )
         if row is None:
             raise hidden
-        self._authorize(principal, row["id"], row["org_id"], hidden)
+        self._authorize(principal, row.id, row.org_id, hidden)
         return row
 
     async def _webhook(
         self, conn: Conn, principal: Principal, raw_id: str, *, lock: bool = False
-    ) -> asyncpg.Record:
+    ) -> Webhook:
         webhook_id = uuid_or_404(raw_id, "Webhook")
         row = await repo.get_webhook(conn, webhook_id, lock=lock)
         hidden = NotFound(
@@ -96,7 +100,7 @@ class WebhookService:
         )
         if row is None:
             raise hidden
-        self._authorize(principal, row["app_id"], row["org_id"], hidden)
+        self._authorize(principal, row.app_id, row.org_id, hidden)
         return row
 
     # --- validation ---------------------------------------------------------
@@ -115,8 +119,8 @@ class WebhookService:
     ) -> list[tuple[int, str]]:
         """Each dataset the app may follow (it needs changes:read on it), else 422."""
         app = await repo.app_for_dispatch(conn, app_id)
-        scopes = list(app["scopes"]) if app is not None else []
-        org_id = app["org_id"] if app is not None else uuid.UUID(int=0)
+        scopes = list(app.scopes) if app is not None else []
+        org_id = app.org_id if app is not None else uuid.UUID(int=0)
         principal = app_principal(app_id, org_id, scopes, uuid.UUID(int=0))
         found: list[tuple[int, str]] = []
         errors = []
@@ -153,16 +157,16 @@ class WebhookService:
         conn = work.conn
         app = await self._app(conn, principal, raw_app)
         await self._check_url(body.url)
-        datasets = await self._dataset_ids(conn, app["id"], body.datasets)
-        webhook_id = await repo.insert_webhook(conn, app["id"], body.url, events, secret)
+        datasets = await self._dataset_ids(conn, app.id, body.datasets)
+        webhook_id = await repo.insert_webhook(conn, app.id, body.url, events, secret)
         await repo.set_datasets(conn, webhook_id, [d for d, _ in datasets])
         await record(
             conn,
             principal,
             "webhook.created",
             f"webhook:{webhook_id}",
-            org_id=app["org_id"],
-            app_id=app["id"],
+            org_id=app.org_id,
+            app_id=app.id,
             details={
                 "url": shown_url(body.url),
                 "datasets": [n for _, n in datasets],
@@ -170,7 +174,7 @@ class WebhookService:
             },
         )
         row = await repo.get_webhook(conn, webhook_id)
-        _after_commit(work, [repo.announce_subscriptions])
+        _after_commit(work, [queue_repo.announce_subscriptions])
         assert row is not None
         return {**webhook_out(row), "secret": secret}
 
@@ -179,7 +183,7 @@ class WebhookService:
     ) -> dict[str, Any]:
         conn = reads.conn
         app = await self._app(conn, principal, raw_app)
-        fp = fingerprint("webhooks", str(app["id"]))
+        fp = fingerprint("webhooks", str(app.id))
         after = None
         if cursor:
             position = decode_cursor(cursor, fp)
@@ -187,13 +191,13 @@ class WebhookService:
                 after = (datetime.fromisoformat(position[0]), uuid.UUID(position[1]))
             except (ValueError, TypeError, IndexError):
                 after = None
-        rows = await repo.list_webhooks(conn, app["id"], after=after, limit=limit + 1)
+        rows = await repo.list_webhooks(conn, app.id, after=after, limit=limit + 1)
         items = [webhook_out(r) for r in rows[:limit]]
         more = len(rows) > limit
         next_cursor = None
         if more:
             last = rows[limit - 1]
-            next_cursor = encode_cursor([last["created_at"].isoformat(), str(last["id"])], fp)
+            next_cursor = encode_cursor([last.created_at.isoformat(), str(last.id)], fp)
         return {"data": items, "next_cursor": next_cursor}
 
     async def get(self, reads: Reads, principal: Principal, raw_id: str) -> dict[str, Any]:
@@ -208,7 +212,7 @@ class WebhookService:
         signals: list[Signal] = []
         conn = work.conn
         row = await self._webhook(conn, principal, raw_id, lock=True)
-        webhook_id = row["id"]
+        webhook_id = row.id
         if "url" in changes:
             await self._check_url(changes["url"])
             details["url"] = shown_url(changes["url"])
@@ -218,22 +222,22 @@ class WebhookService:
         if "url" in changes or events is not None:
             await repo.update_webhook(conn, webhook_id, url=changes.get("url"), events=events)
         if "datasets" in changes:
-            datasets = await self._dataset_ids(conn, row["app_id"], changes["datasets"])
+            datasets = await self._dataset_ids(conn, row.app_id, changes["datasets"])
             removed = await repo.set_datasets(conn, webhook_id, [d for d, _ in datasets])
             if removed:
                 await repo.cancel_for_datasets(conn, webhook_id, removed)
             details["datasets"] = [n for _, n in datasets]
-            signals.append(repo.announce_subscriptions)
-        disabled = row["disabled_at"] is not None
+            signals.append(queue_repo.announce_subscriptions)
+        disabled = row.disabled_at is not None
         if changes.get("disabled") is True and not disabled:
             cancelled = await repo.disable(conn, webhook_id, f"disabled by {principal.subject}")
             details["disabled"] = True
             details["cancelled_deliveries"] = cancelled
         elif changes.get("disabled") is False and disabled:
             revived = await repo.enable(conn, webhook_id)
-            signals.append(repo.wake_workers)
-            if repo.announce_subscriptions not in signals:
-                signals.append(repo.announce_subscriptions)
+            signals.append(queue_repo.wake_workers)
+            if queue_repo.announce_subscriptions not in signals:
+                signals.append(queue_repo.announce_subscriptions)
             details["disabled"] = False
             details["revived_deliveries"] = revived
         await record(
@@ -241,8 +245,8 @@ class WebhookService:
             principal,
             "webhook.updated",
             f"webhook:{webhook_id}",
-            org_id=row["org_id"],
-            app_id=row["app_id"],
+            org_id=row.org_id,
+            app_id=row.app_id,
             details=details,
         )
         updated = await repo.get_webhook(conn, webhook_id)
@@ -253,15 +257,15 @@ class WebhookService:
     async def delete(self, work: UnitOfWork, principal: Principal, raw_id: str) -> None:
         conn = work.conn
         row = await self._webhook(conn, principal, raw_id, lock=True)
-        await repo.delete_webhook(conn, row["id"])
+        await repo.delete_webhook(conn, row.id)
         await record(
             conn,
             principal,
             "webhook.deleted",
-            f"webhook:{row['id']}",
-            org_id=row["org_id"],
-            app_id=row["app_id"],
-            details={"url": shown_url(row["url"])},
+            f"webhook:{row.id}",
+            org_id=row.org_id,
+            app_id=row.app_id,
+            details={"url": shown_url(row.url)},
         )
 
     async def rotate_secret(
@@ -270,14 +274,14 @@ class WebhookService:
         secret = signing.new_secret()
         conn = work.conn
         row = await self._webhook(conn, principal, raw_id, lock=True)
-        until = await repo.rotate_secret(conn, row["id"], secret, body.overlap_seconds)
+        until = await repo.rotate_secret(conn, row.id, secret, body.overlap_seconds)
         await record(
             conn,
             principal,
             "webhook.secret_rotated",
-            f"webhook:{row['id']}",
-            org_id=row["org_id"],
-            app_id=row["app_id"],
+            f"webhook:{row.id}",
+            org_id=row.org_id,
+            app_id=row.app_id,
             details={"overlap_seconds": body.overlap_seconds},
         )
         return {"secret": secret, "previous_secret_expires_at": until}
@@ -296,19 +300,19 @@ class WebhookService:
     ) -> dict[str, Any]:
         conn = reads.conn
         row = await self._webhook(conn, principal, raw_id)
-        fp = fingerprint("deliveries", str(row["id"]), status)
+        fp = fingerprint("deliveries", str(row.id), status)
         before = None
         if cursor:
             position = decode_cursor(cursor, fp)
             before = position[0] if position and isinstance(position[0], int) else None
-        rows = await repo.list_deliveries(
-            conn, row["id"], status=status, before=before, limit=limit + 1
+        rows = await deliveries_repo.list_deliveries(
+            conn, row.id, status=status, before=before, limit=limit + 1
         )
         items = [delivery_out(r) for r in rows[:limit]]
         more = len(rows) > limit
         return {
             "data": items,
-            "next_cursor": encode_cursor([rows[limit - 1]["n"]], fp) if more else None,
+            "next_cursor": encode_cursor([rows[limit - 1].n], fp) if more else None,
         }
 
     async def retry(
@@ -318,29 +322,29 @@ class WebhookService:
         delivery_id = uuid_or_404(raw_delivery, "Delivery")
         conn = work.conn
         webhook = await self._webhook(conn, principal, raw_id)
-        row = await repo.get_delivery(conn, webhook["id"], delivery_id, lock=True)
+        row = await deliveries_repo.get_delivery(conn, webhook.id, delivery_id, lock=True)
         if row is None:
             raise NotFound(f"Delivery {raw_delivery!r} does not exist.")
-        if webhook["disabled_at"] is not None:
+        if webhook.disabled_at is not None:
             raise Conflict("The webhook is disabled; enable it (PATCH disabled=false) first.")
-        if row["status"] in ("pending", "delivering"):
+        if row.status in ("pending", "delivering"):
             raise Conflict("The delivery is already queued.")
         try:
             # No savepoint: the conflict rolls the whole unit of work back anyway.
-            await repo.requeue(conn, row["id"])
+            await deliveries_repo.requeue(conn, row.id)
         except asyncpg.UniqueViolationError:
             raise Conflict("That event is already queued in another delivery.") from None
         await record(
             conn,
             principal,
             "webhook.delivery_retried",
-            f"webhook:{webhook['id']}",
-            org_id=webhook["org_id"],
-            app_id=webhook["app_id"],
-            details={"delivery": str(row["id"]), "previous_status": row["status"]},
+            f"webhook:{webhook.id}",
+            org_id=webhook.org_id,
+            app_id=webhook.app_id,
+            details={"delivery": str(row.id), "previous_status": row.status},
         )
-        updated = await repo.get_delivery(conn, webhook["id"], delivery_id)
-        _after_commit(work, [repo.wake_workers])
+        updated = await deliveries_repo.get_delivery(conn, webhook.id, delivery_id)
+        _after_commit(work, [queue_repo.wake_workers])
         assert updated is not None
         return delivery_out(updated)
 
@@ -350,18 +354,18 @@ class WebhookService:
         """Queue again the events from ``from_seq`` up to what was already dispatched."""
         conn = work.conn
         webhook = await self._webhook(conn, principal, raw_id)
-        if webhook["disabled_at"] is not None:
+        if webhook.disabled_at is not None:
             raise Conflict("The webhook is disabled; enable it (PATCH disabled=false) first.")
         not_followed = Unprocessable(
             f"The webhook does not follow {body.dataset!r}.",
             errors=[{"path": "/dataset", "message": "not followed by this webhook"}],
         )
-        if body.dataset not in webhook["datasets"]:
+        if body.dataset not in webhook.datasets:
             raise not_followed
-        app = await repo.app_for_dispatch(conn, webhook["app_id"])
+        app = await repo.app_for_dispatch(conn, webhook.app_id)
         if app is None:
             raise Conflict("The webhook's application is disabled.")
-        principal_app = app_principal(app["id"], app["org_id"], app["scopes"], webhook["id"])
+        principal_app = app_principal(app.id, app.org_id, app.scopes, webhook.id)
         try:
             view = await self.feed.view(conn, principal_app, body.dataset)
         except (NotFound, Forbidden):
@@ -370,27 +374,27 @@ class WebhookService:
                 errors=[{"path": "/dataset", "message": "not readable by the app"}],
             ) from None
         dataset_id = view.access.meta.id
-        cursor = await repo.lock_cursor(conn, webhook["id"], dataset_id, wait=True)
+        cursor = await dispatch_repo.lock_cursor(conn, webhook.id, dataset_id, wait=True)
         if cursor is None:
             raise not_followed
         enqueued, through = await requeue(
             conn,
             self.feed,
             view,
-            webhook_id=webhook["id"],
-            wanted=frozenset(webhook["events"]),
+            webhook_id=webhook.id,
+            wanted=frozenset(webhook.events),
             from_seq=body.from_seq,
             through=cursor,
         )
         if enqueued:
-            _after_commit(work, [repo.wake_workers])
+            _after_commit(work, [queue_repo.wake_workers])
         await record(
             conn,
             principal,
             "webhook.replayed",
-            f"webhook:{webhook['id']}",
-            org_id=webhook["org_id"],
-            app_id=webhook["app_id"],
+            f"webhook:{webhook.id}",
+            org_id=webhook.org_id,
+            app_id=webhook.app_id,
             details={
                 "dataset": body.dataset,
                 "from_seq": body.from_seq,

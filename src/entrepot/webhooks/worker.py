@@ -32,6 +32,8 @@ from entrepot.aio import stop_tasks, wait_event
 from entrepot.auditing.log import record
 from entrepot.liveness import Heartbeat, Liveness
 from entrepot.store import listen
+from entrepot.webhooks import dispatch_repository as dispatch_repo
+from entrepot.webhooks import queue_repository as queue_repo
 from entrepot.webhooks import repository as repo
 from entrepot.webhooks import signing, ssrf
 from entrepot.webhooks.config import (
@@ -47,6 +49,7 @@ from entrepot.webhooks.metrics import (
     QUEUE_DEPTH,
     set_feed_lag,
 )
+from entrepot.webhooks.queue_repository import Job
 
 log = structlog.get_logger("entrepot.webhooks")
 
@@ -171,7 +174,7 @@ class DeliveryWorker:
             try:
                 lease = uuid.uuid4()
                 async with self.pool.acquire() as conn, conn.transaction():
-                    jobs = await repo.claim(conn, lease, self.config.lease_seconds, held)
+                    jobs = await queue_repo.claim(conn, lease, self.config.lease_seconds, held)
             except asyncio.CancelledError:
                 self._release(held)
                 raise
@@ -191,7 +194,7 @@ class DeliveryWorker:
             # may make a record's next event claimable) or the next due time.
             delay = IDLE_MAX_SECONDS
             with contextlib.suppress(Exception):
-                due = await repo.seconds_until_due(self.pool)
+                due = await queue_repo.seconds_until_due(self.pool)
                 if due is not None and due > 0:
                     delay = min(due, IDLE_MAX_SECONDS)
             await wait_event(self._wake, max(delay, 0.005))
@@ -205,14 +208,16 @@ class DeliveryWorker:
         while True:
             heartbeat.beat()
             try:
-                row = await repo.backlog(self.pool, STUCK_AFTER_SECONDS)
-                QUEUE_DEPTH.set(row["depth"])
-                OLDEST_PENDING_AGE.set(row["oldest_age"])
-                self.stuck = bool(row["stuck"])
-                self._lag_series = set_feed_lag(await repo.feed_lag(self.pool), self._lag_series)
+                row = await queue_repo.backlog(self.pool, STUCK_AFTER_SECONDS)
+                QUEUE_DEPTH.set(row.depth)
+                OLDEST_PENDING_AGE.set(row.oldest_age)
+                self.stuck = bool(row.stuck)
+                self._lag_series = set_feed_lag(
+                    await dispatch_repo.feed_lag(self.pool), self._lag_series
+                )
                 rounds += 1
                 if rounds % PURGE_EVERY_ROUNDS == 1:
-                    await repo.purge_finished(self.pool, LOG_RETENTION_SECONDS, PURGE_BATCH)
+                    await queue_repo.purge_finished(self.pool, LOG_RETENTION_SECONDS, PURGE_BATCH)
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
@@ -226,7 +231,7 @@ class DeliveryWorker:
 
         await listen.listen_forever(
             self.dsn,
-            repo.CHANNEL,
+            queue_repo.CHANNEL,
             self._on_message,
             on_connect=connected,
             on_disconnect=self._wake.set,
@@ -235,37 +240,37 @@ class DeliveryWorker:
         )
 
     def _on_message(self, payload: str) -> None:
-        if payload == repo.SUBSCRIPTIONS:
+        if payload == queue_repo.SUBSCRIPTIONS:
             self.on_subscriptions()
         else:
             self._wake.set()
 
     # --- one attempt ------------------------------------------------------
 
-    async def _deliver(self, job: asyncpg.Record, lease: uuid.UUID) -> None:
+    async def _deliver(self, job: Job, lease: uuid.UUID) -> None:
         try:
             attempt = await self.attempt(job)
             await self._record(job, lease, attempt)
         except Exception as exc:  # the lease expires and the delivery is claimed again
             log.warning(
                 "webhook_delivery_error",
-                delivery=str(job["id"]),
+                delivery=str(job.id),
                 error=f"{type(exc).__name__}: {exc}",
             )
         finally:
             self._slots.release()
             self._wake.set()
 
-    async def attempt(self, job: asyncpg.Record) -> Attempt:
-        body: bytes = job["payload"].encode()
+    async def attempt(self, job: Job) -> Attempt:
+        body: bytes = job.payload.encode()
         try:
-            target = await ssrf.resolve(job["url"], self.config.networks)
+            target = await ssrf.resolve(job.url, self.config.networks)
         except ssrf.UnsafeURL as exc:
             return Attempt(None, f"refused: {exc}", None, None)
-        secrets = [job["secret"]]
-        if job["previous_secret"]:
-            secrets.append(job["previous_secret"])
-        headers = signing.headers(secrets, job["message_id"], int(time.time()), body)
+        secrets = [job.secret]
+        if job.previous_secret:
+            secrets.append(job.previous_secret)
+        headers = signing.headers(secrets, job.message_id, int(time.time()), body)
         headers.update(
             {
                 "content-type": "application/json",
@@ -297,15 +302,15 @@ class DeliveryWorker:
 
     async def _finish(
         self,
-        job: asyncpg.Record,
+        job: Job,
         lease: uuid.UUID,
         attempt: Attempt,
         status: str,
         retry_in: float | None = None,
     ) -> bool:
-        return await repo.finish(
+        return await queue_repo.finish(
             self.pool,
-            job["id"],
+            job.id,
             lease,
             status=status,
             status_code=attempt.status_code,
@@ -314,30 +319,30 @@ class DeliveryWorker:
             retry_in=retry_in,
         )
 
-    async def _record(self, job: asyncpg.Record, lease: uuid.UUID, attempt: Attempt) -> None:
+    async def _record(self, job: Job, lease: uuid.UUID, attempt: Attempt) -> None:
         code = attempt.status_code
         if code is not None and 200 <= code < 300:
             if await self._finish(job, lease, attempt, "delivered"):
                 DELIVERIES.labels("delivered").inc()
                 with contextlib.suppress(Exception):
-                    at = orjson.loads(job["payload"])["timestamp"]
+                    at = orjson.loads(job.payload)["timestamp"]
                     LATENCY.observe(time.time() - datetime.fromisoformat(at).timestamp())
             return
         if code == 410:
             await self._gone(job, lease, attempt)
             return
-        attempts = job["attempts"] + 1
+        attempts = job.attempts + 1
         delay = next_delay(self.config.schedule, attempts, attempt.retry_after)
         if delay is None:
             if await self._finish(job, lease, attempt, "failed"):
                 DELIVERIES.labels("failed").inc()
-                log.info("webhook_delivery_failed", delivery=str(job["id"]), attempts=attempts)
+                log.info("webhook_delivery_failed", delivery=str(job.id), attempts=attempts)
             return
         if await self._finish(job, lease, attempt, "pending", delay):
             refused = code is None and (attempt.error or "").startswith("refused")
             DELIVERIES.labels("refused" if refused else "retrying").inc()
 
-    async def _gone(self, job: asyncpg.Record, lease: uuid.UUID, attempt: Attempt) -> None:
+    async def _gone(self, job: Job, lease: uuid.UUID, attempt: Attempt) -> None:
         """The receiver answered 410 Gone: disable the webhook and cancel what is queued.
 
         This delivery is cancelled with the rest, not failed: re-enabling the
@@ -345,9 +350,9 @@ class DeliveryWorker:
         """
         reason = "the receiver answered 410 Gone"
         async with self.pool.acquire() as conn, conn.transaction():
-            if not await repo.finish(
+            if not await queue_repo.finish(
                 conn,
-                job["id"],
+                job.id,
                 lease,
                 status="cancelled",
                 status_code=410,
@@ -356,19 +361,19 @@ class DeliveryWorker:
                 retry_in=None,
             ):
                 return
-            webhook = await repo.get_webhook(conn, job["webhook_id"], lock=True)
-            if webhook is None or webhook["disabled_at"] is not None:
+            webhook = await repo.get_webhook(conn, job.webhook_id, lock=True)
+            if webhook is None or webhook.disabled_at is not None:
                 return
-            cancelled = await repo.disable(conn, webhook["id"], reason)
+            cancelled = await repo.disable(conn, webhook.id, reason)
             await record(
                 conn,
                 None,
                 "webhook.disabled",
-                f"webhook:{webhook['id']}",
+                f"webhook:{webhook.id}",
                 actor="system:webhooks",
-                org_id=webhook["org_id"],
-                app_id=webhook["app_id"],
+                org_id=webhook.org_id,
+                app_id=webhook.app_id,
                 details={"reason": reason, "cancelled_deliveries": cancelled},
             )
         DELIVERIES.labels("gone").inc()
-        log.info("webhook_disabled", webhook=str(job["webhook_id"]), reason=reason)
+        log.info("webhook_disabled", webhook=str(job.webhook_id), reason=reason)

@@ -1,0 +1,205 @@
+"""SQL for the delivery queue: claims under a lease, outcomes, the backlog, purging;
+and the channel that wakes the delivery workers and the dispatchers.
+
+Rows come back as :class:`Job` and :class:`Backlog`, never as string-keyed records.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+
+import asyncpg
+
+from entrepot.store.types import Conn, Executor
+from entrepot.store.work import plan_for_values
+
+CHANNEL = "entrepot_webhooks"
+SUBSCRIPTIONS = "subscriptions"  # payload: re-read which datasets to watch
+OPEN = "('pending', 'delivering')"
+
+
+@dataclass(frozen=True, slots=True)
+class Job:
+    """A claimed delivery, with what its attempt needs: where, and the secrets to sign with."""
+
+    id: uuid.UUID
+    webhook_id: uuid.UUID
+    message_id: str
+    payload: str
+    attempts: int
+    seq: int
+    dataset_id: int
+    next_attempt_at: datetime
+    url: str
+    secret: str
+    previous_secret: str | None
+
+    @classmethod
+    def of(cls, row: asyncpg.Record) -> Job:
+        return cls(*row)
+
+
+@dataclass(frozen=True, slots=True)
+class Backlog:
+    """Queue depth, the oldest unfinished delivery's age (seconds), and whether
+    claimable work has waited too long."""
+
+    depth: int
+    oldest_age: float
+    stuck: bool
+
+    @classmethod
+    def of(cls, row: asyncpg.Record) -> Backlog:
+        return cls(*row)
+
+
+async def wake_workers(conn: Executor) -> None:
+    await conn.execute(f"SELECT pg_notify('{CHANNEL}', '')")
+
+
+async def announce_subscriptions(conn: Executor) -> None:
+    """Tell every replica's dispatcher (at commit) that a webhook's datasets changed."""
+    await conn.execute(f"SELECT pg_notify('{CHANNEL}', '{SUBSCRIPTIONS}')")
+
+
+CLAIM = f"""
+WITH next AS (
+    SELECT d.id FROM webhook_deliveries d
+    JOIN webhooks w ON w.id = d.webhook_id AND w.disabled_at IS NULL
+    JOIN apps a ON a.id = w.app_id AND a.disabled_at IS NULL
+    WHERE ((d.status = 'pending' AND d.next_attempt_at <= now())
+           OR (d.status = 'delivering' AND d.locked_until < now()))
+      AND NOT EXISTS (
+          SELECT 1 FROM webhook_deliveries e
+          WHERE e.webhook_id = d.webhook_id AND e.dataset_id = d.dataset_id
+            AND e.record_id = d.record_id AND e.status IN {OPEN} AND e.seq < d.seq)
+    ORDER BY d.next_attempt_at
+    LIMIT $3
+    FOR UPDATE OF d SKIP LOCKED
+), claimed AS (
+    UPDATE webhook_deliveries d
+    SET status = 'delivering', lease = $1, locked_until = now() + make_interval(secs => $2)
+    FROM next, webhooks w
+    WHERE d.id = next.id AND w.id = d.webhook_id
+    RETURNING d.id, d.webhook_id, d.message_id, d.payload, d.attempts, d.seq, d.dataset_id,
+              d.next_attempt_at, w.url, w.secret,
+              CASE WHEN w.previous_secret_until > now() THEN w.previous_secret END
+                  AS previous_secret
+)
+SELECT * FROM claimed ORDER BY next_attempt_at, seq
+"""
+
+
+async def claim(conn: Conn, lease: uuid.UUID, lease_seconds: float, limit: int = 1) -> list[Job]:
+    """Claim up to ``limit`` due deliveries in one statement, oldest due first, under one lease.
+
+    Only the earliest unfinished delivery of a record is claimable (the NOT
+    EXISTS), so a batch holds at most one delivery per record, and never one
+    whose predecessor is pending or in flight: a record's events still go out
+    one at a time, in seq order. Rows another claimer holds are skipped.
+
+    The query is re-planned every time. The queue swings from empty to
+    thousands of rows within seconds. A plan cached while it was nearly empty
+    (found by bench/webhooks.py: a nested-loop anti-join) made every claim scan
+    the whole queue, stalling delivery at ~2/s for a minute until autovacuum's
+    ANALYZE; a custom plan per claim costs well under a millisecond and adapts
+    at once. ``conn`` is in a transaction (the setting is local to it).
+    """
+    await plan_for_values(conn)
+    return [Job.of(r) for r in await conn.fetch(CLAIM, lease, float(lease_seconds), limit)]
+
+
+async def seconds_until_due(conn: Executor) -> float | None:
+    value: float | None = await conn.fetchval(
+        f"SELECT extract(epoch FROM min(CASE WHEN status = 'pending' THEN next_attempt_at "
+        f"ELSE locked_until END) - now())::float8 FROM webhook_deliveries WHERE status IN {OPEN}"
+    )
+    return value
+
+
+async def finish(
+    conn: Executor,
+    delivery_id: uuid.UUID,
+    lease: uuid.UUID,
+    *,
+    status: str,
+    status_code: int | None,
+    error: str | None,
+    response: str | None,
+    retry_in: float | None,
+) -> bool:
+    """Record one attempt's outcome, if this worker still holds the delivery's lease.
+
+    A finished delivery (not a retry) wakes the workers of every replica: the
+    record's next event may be claimable now.
+    """
+    done: str = await conn.execute(
+        f"""
+        UPDATE webhook_deliveries SET
+            status = $3, attempts = attempts + 1, last_attempt_at = now(),
+            last_status_code = $4, last_error = $5, last_response = $6,
+            next_attempt_at = CASE WHEN $7::float8 IS NULL THEN next_attempt_at
+                                   ELSE now() + make_interval(secs => $7) END,
+            delivered_at = CASE WHEN $3 = 'delivered' THEN now() END,
+            lease = NULL, locked_until = NULL
+        FROM (SELECT CASE WHEN $3 <> 'pending' THEN pg_notify('{CHANNEL}', '') END) AS wake
+        WHERE id = $1 AND lease = $2 AND status = 'delivering'
+        """,
+        delivery_id,
+        lease,
+        status,
+        status_code,
+        error,
+        response,
+        retry_in,
+    )
+    return done.endswith(" 1")
+
+
+async def backlog(conn: Executor, stuck_after: float) -> Backlog:
+    """Queue depth, oldest unfinished age, and whether claimable work has waited too long.
+
+    A delivery waiting behind an earlier one for the same record, or on a
+    disabled webhook or app, is not stuck: it is not claimable.
+    """
+    row = await conn.fetchrow(
+        f"""
+        SELECT
+            (SELECT count(*) FROM webhook_deliveries WHERE status IN {OPEN}) AS depth,
+            coalesce((SELECT extract(epoch FROM now() - min(created_at))
+                      FROM webhook_deliveries WHERE status IN {OPEN}), 0)::float8 AS oldest_age,
+            EXISTS (
+                SELECT 1 FROM webhook_deliveries d
+                JOIN webhooks w ON w.id = d.webhook_id AND w.disabled_at IS NULL
+                JOIN apps a ON a.id = w.app_id AND a.disabled_at IS NULL
+                WHERE d.status IN {OPEN}
+                  AND d.next_attempt_at < now() - make_interval(secs => $1)
+                  AND (d.status = 'pending' OR d.locked_until < now())
+                  AND NOT EXISTS (
+                      SELECT 1 FROM webhook_deliveries e
+                      WHERE e.webhook_id = d.webhook_id AND e.dataset_id = d.dataset_id
+                        AND e.record_id = d.record_id AND e.status IN {OPEN} AND e.seq < d.seq)
+            ) AS stuck
+        """,
+        float(stuck_after),
+    )
+    assert row is not None
+    return Backlog.of(row)
+
+
+async def purge_finished(conn: Executor, older_than_seconds: float, batch: int) -> int:
+    """Forget delivered and cancelled deliveries past the log's retention (one batch)."""
+    status: str = await conn.execute(
+        """
+        DELETE FROM webhook_deliveries WHERE id IN (
+            SELECT id FROM webhook_deliveries
+            WHERE status IN ('delivered', 'cancelled')
+              AND created_at < now() - make_interval(secs => $1)
+            LIMIT $2)
+        """,
+        float(older_than_seconds),
+        batch,
+    )
+    return int(status.split()[-1])

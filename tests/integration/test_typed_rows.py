@@ -19,7 +19,10 @@ import asyncpg
 import pytest
 
 from entrepot.apps import repository as apps
+from entrepot.audit import repository as audit
+from entrepot.audit.models import AuditFilter
 from entrepot.auth import repository as auth
+from entrepot.catalog import repository as catalog
 from entrepot.oauth import repository as oauth
 from entrepot.users import repository as users
 from entrepot.webhooks import deliveries_repository as deliveries
@@ -102,6 +105,17 @@ CASES: list[tuple[str, Call, type]] = [
         deliveries.Delivery,
     ),
     ("deliveries.get_delivery", lambda c: deliveries.get_delivery(c, ID, ID), deliveries.Delivery),
+    ("catalog.get_dataset", lambda c: catalog.get_dataset(c, "x"), catalog.DatasetRow),
+    (
+        "catalog.live_grant_narrowing",
+        lambda c: catalog.live_grant_narrowing(c, 1),
+        catalog.NarrowingGrant,
+    ),
+    (
+        "audit.page",
+        lambda c: audit.page(c, AuditFilter(), orgs=None, before=None, limit=1),
+        audit.AuditRow,
+    ),
 ]
 
 
@@ -128,7 +142,7 @@ async def test_each_statement_names_its_rows_fields_in_order(
 
 
 def test_every_row_type_of_these_repositories_is_checked() -> None:
-    modules = [apps, auth, oauth, users, webhooks, dispatch, queue, deliveries]
+    modules = [apps, auth, oauth, users, webhooks, dispatch, queue, deliveries, catalog, audit]
     rows = {
         value
         for module in modules

@@ -62,6 +62,10 @@ class NarrowingGrant:
     fields: list[str] | None
     row_filter: str | None
 
+    @classmethod
+    def of(cls, row: asyncpg.Record) -> NarrowingGrant:
+        return cls(*row)
+
 
 async def insert_dataset(conn: Conn, values: dict[str, Any]) -> int:
     """The dataset and its partition of ``records``; its partition of ``changes`` is
@@ -269,4 +273,4 @@ async def live_grant_narrowing(conn: Conn, dataset_id: int) -> list[NarrowingGra
         "AND (fields IS NOT NULL OR row_filter IS NOT NULL)",
         dataset_id,
     )
-    return [NarrowingGrant(*row) for row in rows]
+    return [NarrowingGrant.of(row) for row in rows]

@@ -8,6 +8,7 @@ their feed entry as its last statement.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Iterable
+from contextlib import nullcontext
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, TypeVar
@@ -145,8 +146,11 @@ class RecordService:
         if scanned and meta.estimated_rows > self.limits.scan_rows:
             raise _needs_index(meta, scanned, view.schema)
         sql, args = query.build_sql(meta.table, meta.id, parsed, view.schema, view.row_conditions)
+        # How selective a filter is depends on its values: a filtered list gets a plan of
+        # its own; an unfiltered page (id order, or an indexed sort) the cached one.
+        filtered = bool(parsed.conditions or view.row_conditions)
         try:
-            async with reads.planned_for_values():  # how selective a filter is depends on it
+            async with reads.planned_for_values() if filtered else nullcontext():
                 rows = await reads.conn.fetch(sql, *args, timeout=self.limits.timeout)
         except asyncpg.UndefinedTableError:
             raise _dropped(self.registry, dataset) from None

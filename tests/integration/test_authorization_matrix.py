@@ -928,6 +928,15 @@ ROWS: list[Row] = [
     ),
     Row(
         "GET",
+        "/v1/me",
+        fixed(lambda w: "/v1/me"),
+        # Every credential may ask who it is; it learns nothing it cannot already do.
+        expect(200, 200, 200, 200, 200, oauth=200, user=200),
+        None,
+        not_denied=frozenset(PRINCIPAL_COLUMNS),
+    ),
+    Row(
+        "GET",
         "/v1/users/me",
         fixed(lambda w: "/v1/users/me"),
         # No user stands behind an app or admin key; the signed-in user is one.

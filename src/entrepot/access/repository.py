@@ -219,6 +219,19 @@ async def revoke_grant(conn: Conn, grant_id: uuid.UUID) -> None:
     )
 
 
+async def live_grants_of(conn: Executor, app_id: uuid.UUID) -> list[asyncpg.Record]:
+    """The app's grants that are in force now, by dataset name."""
+    return await conn.fetch(
+        f"""
+        SELECT {GRANT_COLUMNS} {GRANT_FROM}
+        WHERE g.app_id = $1 AND g.revoked_at IS NULL
+          AND (g.expires_at IS NULL OR g.expires_at > now())
+        ORDER BY d.name, g.created_at DESC
+        """,
+        app_id,
+    )
+
+
 async def list_grants(
     conn: Executor,
     *,

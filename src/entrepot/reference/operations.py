@@ -201,6 +201,15 @@ OPERATIONS: dict[str, Operation] = {
         problems={403: _NOT_ADMIN, 409: "A user with this email exists."},
         example={"email": "ada@example.org", "password": "correct horse battery staple"},
     ),
+    "GET /v1/me": Operation(
+        "me.get",
+        ANY,
+        "Who the credential in `Authorization` is, as every request made with it is "
+        "judged: its kind (`admin`, `app` or `user`), the key's or token's id, its scopes, "
+        "the application (and its organisation) or the person (and their memberships), and "
+        "an application's grants in force now, narrowed as the application sees them. " + _ANYONE,
+        problems={404: "The app or user behind the credential was deleted meanwhile."},
+    ),
     "GET /v1/users/me": Operation(
         "users.me",
         ANY,

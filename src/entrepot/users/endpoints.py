@@ -20,8 +20,10 @@ from entrepot.users.models import (
     User,
     UserCreate,
     UserPatch,
+    WhoAmI,
 )
 from entrepot.users.service import UserService
+from entrepot.users.whoami import whoami
 from entrepot.work_deps import OnDemand, Reading, Work
 
 router = APIRouter(prefix="/v1")
@@ -44,6 +46,11 @@ async def create_user(
     # opens it on this request's connection). A comment: a docstring would be the
     # operation's OpenAPI description.
     return await users.create_user(reading, principal, body)
+
+
+@router.get("/me", response_model=WhoAmI, tags=["users"], summary="Who this credential is")
+async def get_whoami(principal: CurrentPrincipal, reading: Reading) -> Any:
+    return await whoami(reading, principal)
 
 
 @router.get(

@@ -60,6 +60,39 @@ class Me(BaseModel):
     memberships: list[Membership]
 
 
+class Credential(BaseModel):
+    kind: Literal["api_key", "access_token"]
+    id: str = Field(description="The API key's id, or the access token's id (`jti`).")
+
+
+class AppRef(BaseModel):
+    id: str
+    name: str
+    org: str
+
+
+class LiveGrant(BaseModel):
+    id: str
+    dataset: str
+    scopes: list[str]
+    fields: list[str] | None
+    row_filter: dict[str, object] | None
+    expires_at: datetime | None
+
+
+class WhoAmI(BaseModel):
+    """Who a credential is: what every request made with it is judged as."""
+
+    kind: Literal["admin", "app", "user"]
+    credential: Credential
+    scopes: list[str] = Field(description="What the credential may do, sorted.")
+    app: AppRef | None = Field(description="The application, for an app's key or token.")
+    user: Me | None = Field(description="The person, for a user's token.")
+    grants: list[LiveGrant] = Field(
+        description="An application's grants in force now (empty for other credentials)."
+    )
+
+
 class TokenRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
     email: Text = Field(min_length=1, max_length=320)

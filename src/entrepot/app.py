@@ -34,6 +34,7 @@ from entrepot.changes.service import FeedService
 from entrepot.changes.waiter import ChangeWaiter
 from entrepot.changes.waker import FeedWaker
 from entrepot.components import Components
+from entrepot.cors import add_cors
 from entrepot.datasets.registry import DatasetRegistry
 from entrepot.direct_routes import DirectAPI, direct_routes
 from entrepot.errors import install_handlers
@@ -273,6 +274,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(usage_router)
     reference_pages.include(app)
     reference_document.install(app)
+    if settings.cors_origin_list():
+        add_cors(app, settings.cors_origin_list())  # inside the edge: its answers logged too
     app.add_middleware(
         EdgeMiddleware,
         max_body=settings.max_body_bytes,

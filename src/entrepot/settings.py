@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from functools import lru_cache
 from pathlib import Path
 
@@ -191,6 +192,12 @@ class Settings(BaseSettings):
     log_level: str = "info"
     log_format: str = Field(default="json", pattern="^(json|console)$")
 
+    cors_origins: str = Field(
+        default="",
+        description="Origins whose pages may call the API from a browser, comma-separated "
+        "(https://app.example.com,http://localhost:3000), or * for any. Empty: none.",
+    )
+
     @field_validator("bootstrap_token")
     @classmethod
     def _bootstrap_token_is_long(cls, token: SecretStr | None) -> SecretStr | None:
@@ -202,6 +209,19 @@ class Settings(BaseSettings):
             )
         return token
 
+    @field_validator("cors_origins")
+    @classmethod
+    def _cors_origins_are_origins(cls, value: str) -> str:
+        for origin in _origins(value):
+            if origin != "*" and not _ORIGIN.fullmatch(origin):
+                raise ValueError(
+                    f"{origin!r} is not an origin: write scheme://host[:port], no path"
+                )
+        return value
+
+    def cors_origin_list(self) -> list[str]:
+        return _origins(self.cors_origins)
+
     @field_validator("database_url")
     @classmethod
     def _database_url_is_postgres(cls, url: str | None) -> str | None:
@@ -209,6 +229,15 @@ class Settings(BaseSettings):
         if url:
             check_postgres_url(url)
         return url
+
+
+_ORIGIN = re.compile(
+    r"https?://[A-Za-z0-9.-]+(:[0-9]{1,5})?|https?://\[[0-9A-Fa-f:.]+\](:[0-9]{1,5})?"
+)
+
+
+def _origins(value: str) -> list[str]:
+    return [part.strip().rstrip("/") for part in value.split(",") if part.strip()]
 
 
 @lru_cache(maxsize=1)

@@ -36,7 +36,7 @@ _store: ContextVar[str | None] = ContextVar("entrepot_store_url", default=None)
 app = typer.Typer(
     help="Entrepot: an open data platform. Settings come from ENTREPOT_* variables.",
     no_args_is_help=True,
-    add_completion=False,
+    add_completion=True,
 )
 admin_app = typer.Typer(
     help="Operator commands, run where the store is reachable; no server needed.",
@@ -212,14 +212,10 @@ def version() -> None:
 
 
 def _client_commands() -> None:
-    """Commands that talk to a server (--url/ENTREPOT_URL, --token/ENTREPOT_TOKEN)."""
-    from entrepot.client.commands import datasets_app, export, import_
-    from entrepot.sync.command import sync
+    """Commands that talk to a server, through the SDK (entrepot.commands, docs/cli.md)."""
+    from entrepot.commands import register
 
-    app.add_typer(datasets_app, name="datasets")
-    app.command("export")(export)
-    app.command("import")(import_)
-    app.command("sync")(sync)
+    register(app)
 
 
 _client_commands()

@@ -34,11 +34,13 @@ KEY_NAME_MAX = 100  # as for the API keys of apps
 _store: ContextVar[str | None] = ContextVar("entrepot_store_url", default=None)
 
 app = typer.Typer(
+    rich_markup_mode=None,
     help="Entrepot: an open data platform. Settings come from ENTREPOT_* variables.",
     no_args_is_help=True,
     add_completion=True,
 )
 admin_app = typer.Typer(
+    rich_markup_mode=None,
     help="Operator commands, run where the store is reachable; no server needed.",
     no_args_is_help=True,
 )

@@ -13,10 +13,13 @@ from entrepot.commands.options import Limit, Scope, page_size, scope_values
 from entrepot.commands.session import Session, api_command
 
 requests = typer.Typer(
+    rich_markup_mode=None,
     help="Access requests to restricted datasets: ask, list pending, approve (optionally "
-    "narrowed), reject."
+    "narrowed), reject.",
 )
-grants = typer.Typer(help="Grants: who may read or write which dataset; revoke at once.")
+grants = typer.Typer(
+    rich_markup_mode=None, help="Grants: who may read or write which dataset; revoke at once."
+)
 
 
 class Status(StrEnum):

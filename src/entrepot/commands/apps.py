@@ -12,8 +12,13 @@ from entrepot.commands.inputs import moment
 from entrepot.commands.options import Limit, Scope, Scopes, page_size, scope_values
 from entrepot.commands.session import Session, api_command
 
-apps = typer.Typer(help="Applications: create (shows the OAuth client secret once), manage.")
-keys = typer.Typer(help="API keys of an application: create (shows the key once), rotate, revoke.")
+apps = typer.Typer(
+    rich_markup_mode=None, help="Applications: create (shows the OAuth client secret once), manage."
+)
+keys = typer.Typer(
+    rich_markup_mode=None,
+    help="API keys of an application: create (shows the key once), rotate, revoke.",
+)
 
 App = Annotated[str, typer.Argument(help="Application id.", show_default=False)]
 RedirectUris = Annotated[

@@ -14,9 +14,11 @@ from entrepot.commands.inputs import moment
 from entrepot.commands.options import Limit, page_size
 from entrepot.commands.session import Session, api_command
 
-audit = typer.Typer(help="The audit log (admins): every change and every denied access.")
+audit = typer.Typer(
+    rich_markup_mode=None, help="The audit log (admins): every change and every denied access."
+)
 # `entrepot usage APP`, a top-level command, merged into the root app.
-commands = typer.Typer()
+commands = typer.Typer(rich_markup_mode=None)
 
 
 class Outcome(StrEnum):

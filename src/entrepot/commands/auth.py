@@ -27,7 +27,7 @@ from entrepot.commands.errors import UsageProblem, reporting
 from entrepot.commands.output import Output, Printer
 from entrepot.commands.session import OutputOption
 
-commands = typer.Typer()
+commands = typer.Typer(rich_markup_mode=None)
 
 ProfileName = Annotated[
     str | None,

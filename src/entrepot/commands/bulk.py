@@ -51,7 +51,7 @@ class OnError(StrEnum):
 
 
 # Top-level commands (entrepot import, entrepot export), merged into the root app.
-commands = typer.Typer()
+commands = typer.Typer(rich_markup_mode=None)
 
 Dataset = Annotated[str, typer.Argument(help="Dataset name.", show_default=False)]
 

@@ -16,7 +16,10 @@ from entrepot.commands.options import Limit, Yes, page_size
 from entrepot.commands.output import Output
 from entrepot.commands.session import Session, api_command
 
-app = typer.Typer(help="Datasets: create from a JSON Schema file, get, list, patch, delete.")
+app = typer.Typer(
+    rich_markup_mode=None,
+    help="Datasets: create from a JSON Schema file, get, list, patch, delete.",
+)
 
 
 class Visibility(StrEnum):

@@ -10,7 +10,9 @@ import typer
 from entrepot.commands.options import Limit, page_size
 from entrepot.commands.session import Session, api_command
 
-app = typer.Typer(help="Organisations (they own datasets and apps) and their members.")
+app = typer.Typer(
+    rich_markup_mode=None, help="Organisations (they own datasets and apps) and their members."
+)
 
 
 Org = Annotated[str, typer.Argument(help="Organisation name.", show_default=False)]

@@ -11,7 +11,9 @@ from entrepot.commands.inputs import filters, json_object
 from entrepot.commands.options import Limit, page_size
 from entrepot.commands.session import Session, api_command
 
-app = typer.Typer(help="Records: get, create, put, patch, delete, and list with filters.")
+app = typer.Typer(
+    rich_markup_mode=None, help="Records: get, create, put, patch, delete, and list with filters."
+)
 
 Dataset = Annotated[str, typer.Argument(help="Dataset name.", show_default=False)]
 RecordId = Annotated[str, typer.Argument(help="Record id.", show_default=False)]

@@ -16,7 +16,7 @@ from entrepot.sync.agent import SyncFailed, SyncOptions, run_sync
 from entrepot.sync.progress import reporter_for
 from entrepot.sync.targets import open_target
 
-commands = typer.Typer()
+commands = typer.Typer(rich_markup_mode=None)
 
 
 @api_command(commands, "sync", output=False)

@@ -12,7 +12,10 @@ from entrepot.commands.errors import UsageProblem
 from entrepot.commands.options import Limit, page_size
 from entrepot.commands.session import Session, api_command
 
-app = typer.Typer(help="Webhooks: create (shows the signing secret once), deliveries, replay.")
+app = typer.Typer(
+    rich_markup_mode=None,
+    help="Webhooks: create (shows the signing secret once), deliveries, replay.",
+)
 
 
 class Event(StrEnum):

@@ -18,8 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from click.testing import Result
-from typer.testing import CliRunner
+from typer.testing import CliRunner, Result
 
 from entrepot.cli import app
 from entrepot.client import Client

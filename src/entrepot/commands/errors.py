@@ -28,7 +28,7 @@ EXIT_INTERRUPTED = 130
 
 MAX_FIELD_ERRORS = 20
 _UNREACHABLE = {errno.ECONNREFUSED, errno.ETIMEDOUT, errno.EHOSTUNREACH, errno.ENETUNREACH}
-_SCOPE = re.compile(r"lacks the '([a-z:_]+)' scope")
+_SCOPE = re.compile(r"(?:lacks the|does not include) '([a-z]+:[a-z_]+|admin)'")
 
 
 class UsageProblem(Exception):
@@ -87,8 +87,9 @@ def _problem(exc: ProblemError, connection: Connection | None) -> None:
         scope = exc.problem.get("scope") or _scope_in(exc.detail)
         if scope:
             _say(
-                f"hint: this needs the {scope} scope; use a key that has it "
-                f"(entrepot keys create APP NAME --scope {scope})."
+                f"hint: this needs the {scope} scope, on the credential (entrepot keys create "
+                f"APP NAME --scope {scope}) and, for a restricted dataset, in the app's grant "
+                f"(entrepot access-requests create DATASET --app APP --scope {scope})."
             )
         else:
             _say("hint: the credential is valid but not allowed to do this.")

@@ -3,7 +3,8 @@
 Exit statuses: 1 the server answered with an error (its problem's title and
 detail are printed, with the field errors), 2 the command was used wrongly
 (bad option, unknown profile; click's own usage errors exit 2 too), 3 no
-answer was had from the server (the URL tried is printed), 130 interrupted.
+answer was had from the server (the URL tried is printed), 130 interrupted; a
+reader that stops reading stdout (``| head``) ends the command quietly with 0.
 Tokens are never printed.
 """
 
@@ -14,7 +15,7 @@ import os
 import re
 import sys
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 
 import typer
 
@@ -62,6 +63,11 @@ def reporting(connection: Connection | None) -> Iterator[None]:
     except KeyboardInterrupt:
         _say("entrepot: interrupted")
         raise typer.Exit(EXIT_INTERRUPTED) from None
+    except BrokenPipeError:
+        # The reader stopped reading (`| head`): that is its choice, not a failure.
+        with suppress(OSError, ValueError):  # so the flush at exit does not fail again
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        raise typer.Exit(0) from None
 
 
 def _problem(exc: ProblemError, connection: Connection | None) -> None:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import typer
@@ -59,3 +61,15 @@ def test_shell_completion_is_offered() -> None:
     shown = CliRunner().invoke(app, ["--help"])
     assert "--install-completion" in shown.stdout
     assert "--show-completion" in shown.stdout
+
+
+def test_every_client_command_has_a_test() -> None:
+    """Each command is run somewhere in tests/cli against the real server."""
+    here = Path(__file__).parent
+    sources = "".join(p.read_text() for p in here.glob("test_*.py"))
+    sources = re.sub(r",\s+", ", ", re.sub(r"\(\s+", "(", sources))  # as black wraps calls
+    for path, _ in commands():
+        if path in SERVER_SIDE:
+            continue
+        called = "(" + ", ".join(f'"{word}"' for word in path.split())
+        assert f"{called}," in sources or f"{called})" in sources, f"no test runs {path}"

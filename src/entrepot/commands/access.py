@@ -29,7 +29,9 @@ class Status(StrEnum):
     all = "all"
 
 
-RequestId = Annotated[str, typer.Argument(help="Access request id.", show_default=False)]
+RequestId = Annotated[
+    str, typer.Argument(metavar="REQUEST_ID", help="Access request id.", show_default=False)
+]
 Note = Annotated[str | None, typer.Option("--note", help="A note for the requester.")]
 COLUMNS = ["id", "dataset", "app", "scopes", "status", "reason", "created_at"]
 
@@ -37,7 +39,7 @@ COLUMNS = ["id", "dataset", "app", "scopes", "status", "reason", "created_at"]
 @api_command(requests, "create")
 def create(
     session: Session,
-    dataset: Annotated[str, typer.Argument(help="Dataset name.")],
+    dataset: Annotated[str, typer.Argument(metavar="DATASET", help="Dataset name.")],
     app: Annotated[str, typer.Option("--app", help="The application asking.")],
     scope: Annotated[
         list[Scope], typer.Option("--scope", help="A scope asked for; repeat for several.")
@@ -118,7 +120,7 @@ def reject(session: Session, request_id: RequestId, note: Note = None) -> None:
     session.printer.one(session.api.access_requests.reject(request_id, note=note))
 
 
-GrantId = Annotated[str, typer.Argument(help="Grant id.", show_default=False)]
+GrantId = Annotated[str, typer.Argument(metavar="GRANT_ID", help="Grant id.", show_default=False)]
 
 
 @api_command(grants, "list")

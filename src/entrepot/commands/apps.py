@@ -20,7 +20,7 @@ keys = typer.Typer(
     help="API keys of an application: create (shows the key once), rotate, revoke.",
 )
 
-App = Annotated[str, typer.Argument(help="Application id.", show_default=False)]
+App = Annotated[str, typer.Argument(metavar="APP", help="Application id.", show_default=False)]
 RedirectUris = Annotated[
     list[str] | None, typer.Option("--redirect-uri", help="Repeat for several.")
 ]
@@ -29,8 +29,8 @@ RedirectUris = Annotated[
 @api_command(apps, "create")
 def create_app(
     session: Session,
-    org: Annotated[str, typer.Argument(help="The organisation that owns it.")],
-    name: Annotated[str, typer.Argument(help="Application name.")],
+    org: Annotated[str, typer.Argument(metavar="ORG", help="The organisation that owns it.")],
+    name: Annotated[str, typer.Argument(metavar="NAME", help="Application name.")],
     description: Annotated[str | None, typer.Option("--description")] = None,
     redirect_uri: RedirectUris = None,
     scope: Scopes = None,
@@ -107,14 +107,14 @@ def rotate_secret(session: Session, app: App) -> None:
     session.printer.one(session.api.apps.rotate_secret(app))
 
 
-KeyId = Annotated[str, typer.Argument(help="Key id.", show_default=False)]
+KeyId = Annotated[str, typer.Argument(metavar="KEY_ID", help="Key id.", show_default=False)]
 
 
 @api_command(keys, "create")
 def create_key(
     session: Session,
     app: App,
-    name: Annotated[str, typer.Argument(help="A name for people.")],
+    name: Annotated[str, typer.Argument(metavar="NAME", help="A name for people.")],
     scope: Scopes = None,
     expires_at: Annotated[
         str | None, typer.Option("--expires-at", help="RFC 3339 time [default: never].")

@@ -110,7 +110,7 @@ def export(
 @api_command(commands, "usage")
 def usage(
     session: Session,
-    app: Annotated[str, typer.Argument(help="Application id.", show_default=False)],
+    app: Annotated[str, typer.Argument(metavar="APP", help="Application id.", show_default=False)],
     start: Annotated[
         str | None, typer.Option("--from", help="RFC 3339 time [default: the server's].")
     ] = None,

@@ -53,7 +53,9 @@ class OnError(StrEnum):
 # Top-level commands (entrepot import, entrepot export), merged into the root app.
 commands = typer.Typer(rich_markup_mode=None)
 
-Dataset = Annotated[str, typer.Argument(help="Dataset name.", show_default=False)]
+Dataset = Annotated[
+    str, typer.Argument(metavar="DATASET", help="Dataset name.", show_default=False)
+]
 
 
 class RowsColumn(ProgressColumn):
@@ -91,7 +93,10 @@ def _advance(progress: Progress, task: TaskID) -> Callable[[Transfer], None]:
 def import_(
     session: Session,
     dataset: Dataset,
-    file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, help="NDJSON or CSV file.")],
+    file: Annotated[
+        Path,
+        typer.Argument(metavar="FILE", exists=True, dir_okay=False, help="NDJSON or CSV file."),
+    ],
     mode: Annotated[Mode, typer.Option("--mode", help="insert refuses existing ids.")] = (
         Mode.insert
     ),

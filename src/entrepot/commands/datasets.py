@@ -27,7 +27,7 @@ class Visibility(StrEnum):
     restricted = "restricted"
 
 
-Name = Annotated[str, typer.Argument(help="Dataset name.", show_default=False)]
+Name = Annotated[str, typer.Argument(metavar="DATASET", help="Dataset name.", show_default=False)]
 SchemaFile = Annotated[
     Path,
     typer.Option(
@@ -46,7 +46,9 @@ Tags = Annotated[list[str] | None, typer.Option("--tag", help="A tag; repeat for
 @api_command(app, "create")
 def create(
     session: Session,
-    name: Annotated[str, typer.Argument(help="A URL slug, unique on the platform.")],
+    name: Annotated[
+        str, typer.Argument(metavar="NAME", help="A URL slug, unique on the platform.")
+    ],
     schema: SchemaFile,
     org: Annotated[str, typer.Option("--org", help="The organisation that owns it.")],
     title: Annotated[str, typer.Option("--title", help="A name for people.")],

@@ -15,13 +15,15 @@ app = typer.Typer(
 )
 
 
-Org = Annotated[str, typer.Argument(help="Organisation name.", show_default=False)]
+Org = Annotated[str, typer.Argument(metavar="ORG", help="Organisation name.", show_default=False)]
 
 
 @api_command(app, "create")
 def create(
     session: Session,
-    name: Annotated[str, typer.Argument(help="A URL slug, unique on the platform.")],
+    name: Annotated[
+        str, typer.Argument(metavar="NAME", help="A URL slug, unique on the platform.")
+    ],
     title: Annotated[str, typer.Option("--title", help="A name for people.")],
 ) -> None:
     """Create an organisation."""

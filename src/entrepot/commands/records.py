@@ -15,8 +15,12 @@ app = typer.Typer(
     rich_markup_mode=None, help="Records: get, create, put, patch, delete, and list with filters."
 )
 
-Dataset = Annotated[str, typer.Argument(help="Dataset name.", show_default=False)]
-RecordId = Annotated[str, typer.Argument(help="Record id.", show_default=False)]
+Dataset = Annotated[
+    str, typer.Argument(metavar="DATASET", help="Dataset name.", show_default=False)
+]
+RecordId = Annotated[
+    str, typer.Argument(metavar="RECORD_ID", help="Record id.", show_default=False)
+]
 Data = Annotated[
     str,
     typer.Option(

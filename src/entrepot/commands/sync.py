@@ -22,7 +22,7 @@ commands = typer.Typer(rich_markup_mode=None)
 @api_command(commands, "sync", output=False)
 def sync(
     session: Session,
-    datasets: Annotated[list[str], typer.Argument(help="Datasets to mirror.")],
+    datasets: Annotated[list[str], typer.Argument(metavar="DATASET", help="Datasets to mirror.")],
     to: Annotated[
         str,
         typer.Option("--to", help="sqlite:///PATH (sqlite:////abs/path) or postgresql://..."),

@@ -32,7 +32,7 @@ class DeliveryStatus(StrEnum):
     cancelled = "cancelled"
 
 
-Webhook = Annotated[str, typer.Argument(help="Webhook id.", show_default=False)]
+Webhook = Annotated[str, typer.Argument(metavar="WEBHOOK", help="Webhook id.", show_default=False)]
 Events = Annotated[
     list[Event] | None,
     typer.Option("--event", help="An event to send; repeat [default: all three]."),
@@ -133,7 +133,7 @@ def deliveries(
 def retry(
     session: Session,
     webhook: Webhook,
-    delivery: Annotated[str, typer.Argument(help="Delivery id.")],
+    delivery: Annotated[str, typer.Argument(metavar="DELIVERY", help="Delivery id.")],
 ) -> None:
     """Send a delivery again now (a failed one, typically)."""
     session.printer.one(session.api.webhooks.retry_delivery(webhook, delivery))

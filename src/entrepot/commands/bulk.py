@@ -82,9 +82,17 @@ def progress_bar(label: str, total: int | None) -> Iterator[tuple[Progress, Task
         yield progress, progress.add_task(label, total=total, rows=0)
 
 
-def _advance(progress: Progress, task: TaskID) -> Callable[[Transfer], None]:
+def _advance(
+    progress: Progress, task: TaskID, label: str, total: int | None = None
+) -> Callable[[Transfer], None]:
     def update(transfer: Transfer) -> None:
-        progress.update(task, completed=transfer.bytes, rows=transfer.records)
+        sent = total is not None and transfer.bytes >= total
+        progress.update(
+            task,
+            completed=transfer.bytes,
+            rows=transfer.records,
+            description=f"{label} (saving)" if sent else label,
+        )
 
     return update
 
@@ -109,14 +117,15 @@ def import_(
     ] = None,
 ) -> None:
     """Import a file of records in bulk; prints the report (inserted, updated, failed)."""
-    with progress_bar(dataset, file.stat().st_size) as (progress, task):
+    size = file.stat().st_size
+    with progress_bar(dataset, size) as (progress, task):
         report = session.api.import_records(
             dataset,
             file,
             format=fmt.value if fmt else None,
             mode=mode.value,
             on_error=on_error.value,
-            progress=_advance(progress, task),
+            progress=_advance(progress, task, dataset, size),
         )
     session.printer.one(report)
 
@@ -157,7 +166,7 @@ def export(
             format=fmt.value,
             envelope=envelope,
             spreadsheet_safe=spreadsheet_safe,
-            progress=_advance(progress, task),
+            progress=_advance(progress, task, dataset),
         )
     if to is None:
         sys.stdout.buffer.flush()

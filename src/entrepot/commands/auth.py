@@ -21,6 +21,7 @@ from entrepot.commands.connection import (
     Config,
     Connection,
     Profile,
+    checked_url,
     config_path,
 )
 from entrepot.commands.errors import UsageProblem, reporting
@@ -45,7 +46,12 @@ def login(
     profile: ProfileName = None,
     url: Annotated[
         str | None,
-        typer.Option("--url", help="Server base URL [default: asked, or " + DEFAULT_URL + "]."),
+        typer.Option(
+            "--url",
+            envvar="ENTREPOT_URL",
+            show_envvar=True,
+            help=f"Server base URL [default: asked, or {DEFAULT_URL}].",
+        ),
     ] = None,
     token: Annotated[
         str | None,
@@ -68,7 +74,7 @@ def login(
         interactive = sys.stdin.isatty()
         if url is None:
             url = typer.prompt("Server URL", default=DEFAULT_URL) if interactive else DEFAULT_URL
-        url = url.rstrip("/")
+        url = checked_url(url)
         if token is None:
             if with_token or not interactive:
                 token = sys.stdin.readline().strip()

@@ -22,6 +22,7 @@ import os
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlsplit
 
 DEFAULT_URL = "http://127.0.0.1:8000"
 DEFAULT_PROFILE = "default"
@@ -40,11 +41,13 @@ class Profile:
 
 @dataclass(frozen=True)
 class Connection:
-    """Where requests go; ``profile`` names the profile used, if any."""
+    """Where requests go; ``profile`` names the profile used, if any; ``source`` says
+    where the URL came from (for a message about it)."""
 
     url: str
     token: str | None
     profile: str | None = None
+    source: str = "--url or ENTREPOT_URL"
 
 
 def config_path() -> Path:
@@ -118,12 +121,26 @@ def _string(value: str | None) -> str:
     return json.dumps(value, ensure_ascii=False)
 
 
+def checked_url(url: str) -> str:
+    """``url`` without its trailing slash, if it is an http(s) URL with a host."""
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ConfigError(f"{url!r} is not a server URL like {DEFAULT_URL}")
+    return url.rstrip("/")
+
+
 def resolve(url: str | None, token: str | None, profile: str | None) -> Connection:
     """The connection from the options (or their environment variables) and the config."""
     chosen = Config.load().chosen(profile)
     if chosen is None:
-        return Connection((url or DEFAULT_URL).rstrip("/"), token)
+        if url is None:
+            default = "the default: no --url, ENTREPOT_URL or profile (entrepot login) was given"
+            return Connection(DEFAULT_URL, token, source=default)
+        return Connection(checked_url(url), token)
     same_server = url is None or url.rstrip("/") == chosen.url.rstrip("/")
     if token is None and same_server:
         token = chosen.token
-    return Connection((url or chosen.url).rstrip("/"), token, chosen.name)
+    source = f"profile {chosen.name!r} in {config_path()}" if url is None else None
+    return Connection(
+        checked_url(url or chosen.url), token, chosen.name, source or "--url or ENTREPOT_URL"
+    )

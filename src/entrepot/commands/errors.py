@@ -13,6 +13,7 @@ from __future__ import annotations
 import errno
 import os
 import re
+import socket
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
@@ -20,7 +21,7 @@ from contextlib import contextmanager, suppress
 import typer
 
 from entrepot.client.errors import ConnectionFailed, Forbidden, ProblemError, Unauthorized
-from entrepot.commands.connection import ConfigError, Connection, config_path
+from entrepot.commands.connection import ConfigError, Connection
 
 EXIT_API = 1
 EXIT_USAGE = 2
@@ -50,11 +51,7 @@ def reporting(connection: Connection | None) -> Iterator[None]:
         raise typer.Exit(EXIT_API) from None
     except ConnectionFailed as exc:
         _say(f"entrepot: no answer from {exc.url} ({_reason(exc.cause)})")
-        where = (
-            f"profile {connection.profile!r} in {config_path()}"
-            if connection and (connection.profile)
-            else "--url or ENTREPOT_URL"
-        )
+        where = connection.source if connection else "--url or ENTREPOT_URL"
         _say(f"hint: is the server running at that address? It came from {where}.")
         raise typer.Exit(EXIT_CONNECTION) from None
     except (ConfigError, UsageProblem) as exc:
@@ -110,6 +107,8 @@ def _reason(cause: BaseException) -> str:
     """Why no answer came: the OS's words for a socket error, else the exception's."""
     seen: BaseException | None = cause
     while seen is not None:
+        if isinstance(seen, socket.gaierror):
+            return "host not found" if seen.errno == socket.EAI_NONAME else str(seen.strerror)
         if isinstance(seen, OSError) and seen.errno in _UNREACHABLE:
             return os.strerror(seen.errno).lower()
         seen = seen.__cause__ or seen.__context__

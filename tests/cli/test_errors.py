@@ -4,6 +4,7 @@ status, never a traceback and never the token. Run as real processes."""
 from __future__ import annotations
 
 import subprocess
+from pathlib import Path
 
 from entrepot.client import Client
 from tests.cli.conftest import Cli, unique
@@ -46,9 +47,7 @@ def test_a_problem_prints_title_and_detail(cli: Cli) -> None:
 
 def test_a_closed_port_names_the_url_tried() -> None:
     url = f"http://127.0.0.1:{free_port()}"
-    done = Cli(url, config=__import__("pathlib").Path("/nonexistent")).process(
-        "orgs", "list", token="ent_whatever"
-    )
+    done = Cli(url, config=Path("/nonexistent")).process("orgs", "list", token="ent_whatever")
     assert done.returncode == 3
     assert f"no answer from {url}/v1/orgs (connection refused)" in done.stderr
     assert "--url or ENTREPOT_URL" in done.stderr
@@ -67,3 +66,19 @@ def test_usage_mistakes_exit_2(cli: Cli, products: str) -> None:
     bad_filter = cli.process("records", "list", products, "--filter", "price<3")
     assert bad_filter.returncode == 2
     clean(bad_filter)
+
+
+def test_sync_failures_are_explained(cli: Cli, products: str, tmp_path: Path) -> None:
+    to = f"sqlite:///{tmp_path / 'mirror.db'}"
+    missing = cli.process("sync", products, "no-such-dataset", "--to", to, "--once")
+    assert missing.returncode == 1
+    assert "no-such-dataset" in missing.stderr
+    clean(missing)
+    refused = cli.process("sync", products, "--to", to, "--once", token="ent_nope-nope-nope")
+    assert refused.returncode == 1
+    assert "401" in refused.stderr
+    assert "ENTREPOT_TOKEN" in refused.stderr
+    clean(refused, "ent_nope-nope-nope")
+    bad_target = cli.process("sync", products, "--to", "mysql://db/x", "--once")
+    assert bad_target.returncode == 2
+    clean(bad_target)

@@ -72,8 +72,9 @@ def sync(
         raise _sdk_error(exc) from None
     except SyncFailed as exc:
         causes = [e for e in exc.failures.values() if isinstance(e, ClientError)]
-        if len(causes) == len(exc.failures) and len({e.status for e in causes}) == 1:
-            raise _sdk_error(causes[0]) from None  # all stopped alike: its hint
+        alike = len(causes) == len(exc.failures) and len({e.status for e in causes}) == 1
+        if alike and causes[0].status in (0, 401, 403):  # all stopped alike: with its hint
+            raise _sdk_error(causes[0]) from None
         _stopped(str(exc))
     except ValueError as exc:
         raise UsageProblem(str(exc)) from None

@@ -33,6 +33,8 @@ KEY_NAME_MAX = 100  # as for the API keys of apps
 # so connection errors are blamed on PostgreSQL only when PostgreSQL was being reached.
 _store: ContextVar[str | None] = ContextVar("entrepot_store_url", default=None)
 
+# Plain Click help (rich_markup_mode=None) in every group: a flag shows no value placeholder
+# and a choice lists its values (Typer's Rich help prints a type such as <bool> after flags).
 app = typer.Typer(
     rich_markup_mode=None,
     help="Entrepot: an open data platform. Settings come from ENTREPOT_* variables.",

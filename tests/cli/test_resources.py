@@ -160,6 +160,10 @@ def test_import_and_export(cli: Cli, products: str, tmp_path: Path) -> None:
     sheet = tmp_path / "sheet.csv"
     cli.ok("export", products, "--format", "csv", "--spreadsheet-safe", "-o", str(sheet))
     assert "'=cmd" in sheet.read_text()
+    exact = tmp_path / "exact.csv"
+    cli.ok("export", products, "--format", "csv", "-o", str(exact))
+    assert ",=cmd," in exact.read_text()  # CSV is exact by default: it imports back unchanged
+    assert "no longer imports back unchanged" in " ".join(cli.ok("export", "--help").stdout.split())
     assert cli.run("export", products, "--spreadsheet-safe").exit_code == 2
 
 

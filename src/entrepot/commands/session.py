@@ -116,8 +116,7 @@ def api_command(
         @functools.wraps(fn)
         def run(**options: Any) -> None:
             given = {key: options.pop(key, None) for key in added}
-            connection = None
-            with reporting(connection):
+            with reporting(None):  # an unknown profile, a URL that is not one
                 connection = resolve(given["url"], given["token"], given["profile"])
             session = Session(connection, Printer(given.get("output")))
             try:

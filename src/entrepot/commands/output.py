@@ -82,18 +82,19 @@ class Printer:
 
     def many(self, items: Iterable[Any], columns: Sequence[str]) -> int:
         """A list, streamed as it is iterated; ``columns`` are the table's (dotted for
-        nested members, e.g. ``data.name``). Returns how many items were printed."""
+        nested members, e.g. ``data.name``; ``data.*`` for every member of ``data`` the
+        items have). Returns how many items were printed."""
         count = 0
         if self.format is Output.table:
+            rows = [plain(item) for item in items]  # a table needs every width first
+            names = _expanded(columns, rows)
             table = Table()
-            for column in columns:
-                table.add_column(column.rsplit(".", 1)[-1], overflow="fold")
-            for item in items:
-                data = plain(item)
-                table.add_row(*(_cell(_member(data, c)) for c in columns))
-                count += 1
+            for column in names:
+                table.add_column(column.split(".", 1)[-1], overflow="fold")
+            for data in rows:
+                table.add_row(*(_cell(_member(data, c)) for c in names))
             self.console.print(table)
-            return count
+            return len(rows)
         opened = False
         for item in items:
             line = dumps(plain(item))
@@ -124,3 +125,20 @@ def _member(data: Any, dotted: str) -> Any:
             return None
         data = data.get(part)
     return data
+
+
+def _expanded(columns: Sequence[str], rows: list[Any]) -> list[str]:
+    """``prefix.*`` replaced by ``prefix.<key>`` for each key the rows have, in order."""
+    out: list[str] = []
+    for column in columns:
+        if not column.endswith(".*"):
+            out.append(column)
+            continue
+        prefix = column[:-2]
+        keys: dict[str, None] = {}
+        for row in rows:
+            inner = _member(row, prefix)
+            if isinstance(inner, dict):
+                keys.update(dict.fromkeys(inner))
+        out.extend(f"{prefix}.{key}" for key in keys)
+    return out

@@ -124,4 +124,4 @@ def list_(
     found = session.api.records.list(
         dataset, filter=filters(filter), sort=sort, fields=fields, limit=page_size(limit)
     )
-    session.printer.many(islice(found, limit), ["id", "version", "data", "updated_at"])
+    session.printer.many(islice(found, limit), ["id", "version", "data.*"])

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,6 +27,7 @@ from urllib.parse import urlsplit
 
 DEFAULT_URL = "http://127.0.0.1:8000"
 DEFAULT_PROFILE = "default"
+_BARE_KEY = re.compile(r"[A-Za-z0-9_-]+")
 
 
 class ConfigError(Exception):
@@ -87,7 +89,7 @@ class Config:
         path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         lines = [f"default = {_string(self.default)}", ""] if self.default else []
         for profile in self.profiles.values():
-            lines.append(f"[profiles.{_string(profile.name)}]")
+            lines.append(f"[profiles.{_key(profile.name)}]")
             lines.append(f"url = {_string(profile.url)}")
             if profile.token is not None:
                 lines.append(f"token = {_string(profile.token)}")
@@ -114,6 +116,11 @@ class Config:
                 )
             return self.profiles[name]
         return self.profiles.get(self.default or DEFAULT_PROFILE)
+
+
+def _key(name: str) -> str:
+    """A TOML key: bare when it can be, else quoted."""
+    return name if _BARE_KEY.fullmatch(name) else _string(name)
 
 
 def _string(value: str | None) -> str:

@@ -63,6 +63,7 @@ def test_import_and_export_memory_is_flat(
         results["small"],
         results["large"],
     )
+    print("size, import peak KiB, export peak KiB:", results)
     assert large_size > 30 * 2**20
     grown = (large_size - small_size) // 1024
     # Reading the file (or the export) whole would add its size; a stream adds little.

@@ -60,8 +60,8 @@ class Cli:
         assert result.exit_code == 0, f"{args}: {result.exit_code}\n{result.stderr}"
         return result
 
-    def json(self, *args: str, **env: str | None) -> Any:
-        return json.loads(self.ok(*args, "--output", "json", **env).stdout)
+    def json(self, *args: str, input: str | None = None, **env: str | None) -> Any:
+        return json.loads(self.ok(*args, "--output", "json", input=input, **env).stdout)
 
     def process(
         self, *args: str, input: str | None = None, **env: str | None

@@ -375,3 +375,26 @@ def test_sync(cli: Cli, products: str, tmp_path: Path) -> None:
         tables = [r[0] for r in db.execute("select name from sqlite_master where type='table'")]
         table = next(t for t in tables if t.startswith("m_"))
         assert db.execute(f'select count(*) from "{table}"').fetchone()[0] == 3
+
+
+def test_users_and_members(cli: Cli, admin: Client, org: str) -> None:
+    email = f"{unique('ada')}@example.org"
+    password = "correct horse battery staple"
+    user = cli.json("users", "create", email, "--password-stdin", input=password + "\n")
+    assert (user["email"], user["is_platform_admin"]) == (email, False)
+    assert password not in json.dumps(user)
+
+    member = cli.json("orgs", "add-member", org, email, "--role", "admin")
+    assert (member["email"], member["role"]) == (email, "admin")
+    assert [m["email"] for m in cli.json("orgs", "members", org)] == [email]
+
+    token = admin.users.sign_in(email, password)
+    me = cli.json("users", "me", token=token)
+    assert me["memberships"] == [{"org": org, "role": "admin"}]
+    assert cli.run("users", "me").exit_code == 1  # an API key is no person: 404
+
+    assert cli.json("users", "patch", user["id"], "--disabled")["disabled"] is True
+    assert cli.run("users", "me", token=token).exit_code == 1
+    assert cli.json("users", "patch", user["id"], "--enabled")["disabled"] is False
+    cli.ok("orgs", "remove-member", org, user["id"])
+    assert cli.json("orgs", "members", org) == []

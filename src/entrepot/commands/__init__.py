@@ -20,6 +20,7 @@ from entrepot.commands import (
     orgs,
     records,
     sync,
+    users,
     webhooks,
 )
 
@@ -28,6 +29,7 @@ def register(app: typer.Typer) -> None:
     for flat in (auth.commands, bulk.commands, audit.commands, sync.commands):
         app.registered_commands.extend(flat.registered_commands)
     app.add_typer(orgs.app, name="orgs", no_args_is_help=True)
+    app.add_typer(users.app, name="users", no_args_is_help=True)
     app.add_typer(datasets.app, name="datasets", no_args_is_help=True)
     app.add_typer(records.app, name="records", no_args_is_help=True)
     app.add_typer(apps.apps, name="apps", no_args_is_help=True)

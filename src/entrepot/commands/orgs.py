@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from enum import StrEnum
 from itertools import islice
 from typing import Annotated
 
@@ -48,3 +49,33 @@ def members(session: Session, org: Org, limit: Limit = None) -> None:
     """List an organisation's members."""
     found = session.api.orgs.members(org, limit=page_size(limit))
     session.printer.many(islice(found, limit), ["user_id", "email", "role", "created_at"])
+
+
+class Role(StrEnum):
+    owner = "owner"
+    admin = "admin"
+    member = "member"
+
+
+@api_command(app, "add-member")
+def add_member(
+    session: Session,
+    org: Org,
+    email: Annotated[
+        str, typer.Argument(metavar="EMAIL", help="The user's email (the account must exist).")
+    ],
+    role: Annotated[Role, typer.Option("--role", help="Their role.")] = Role.member,
+) -> None:
+    """Make a user a member of an organisation (again: change their role)."""
+    session.printer.one(session.api.orgs.add_member(org, email, role.value))
+
+
+@api_command(app, "remove-member", output=False)
+def remove_member(
+    session: Session,
+    org: Org,
+    user_id: Annotated[str, typer.Argument(metavar="USER_ID", help="The member's user id.")],
+) -> None:
+    """Remove a member from an organisation."""
+    session.api.orgs.remove_member(org, user_id)
+    session.printer.done(f"Removed {user_id} from {org}")

@@ -398,3 +398,21 @@ def test_users_and_members(cli: Cli, admin: Client, org: str) -> None:
     assert cli.json("users", "patch", user["id"], "--enabled")["disabled"] is False
     cli.ok("orgs", "remove-member", org, user["id"])
     assert cli.json("orgs", "members", org) == []
+
+
+def test_plans(cli: Cli, admin: Client, org: str) -> None:
+    name = unique("gold")
+    plan = cli.json(
+        "plans", "create", name, "--rate", "50", "--burst", "100", "--daily-quota", "1000000"
+    )
+    assert (plan["rate_per_second"], plan["burst"], plan["daily_quota"]) == (50, 100, 1_000_000)
+    assert cli.json("plans", "get", name)["monthly_quota"] is None
+    assert name in {p["name"] for p in cli.json("plans", "list")}
+    patched = cli.json("plans", "patch", name, "--burst", "200", "--no-daily-quota")
+    assert (patched["burst"], patched["daily_quota"]) == (200, None)
+    app = admin.apps.create(org, unique("planned"))
+    assert cli.json("apps", "patch", app.id, "--plan", name)["plan"] == name
+    assert cli.run("plans", "delete", name).exit_code == 1  # an app is on it
+    cli.ok("apps", "patch", app.id, "--plan", "default")
+    cli.ok("plans", "delete", name)
+    assert cli.run("plans", "get", name).exit_code == 1

@@ -18,6 +18,7 @@ from entrepot.commands import (
     bulk,
     datasets,
     orgs,
+    plans,
     records,
     sync,
     users,
@@ -38,3 +39,4 @@ def register(app: typer.Typer) -> None:
     app.add_typer(access.grants, name="grants", no_args_is_help=True)
     app.add_typer(webhooks.app, name="webhooks", no_args_is_help=True)
     app.add_typer(audit.audit, name="audit", no_args_is_help=True)
+    app.add_typer(plans.app, name="plans", no_args_is_help=True)

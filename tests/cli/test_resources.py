@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import json
+import os
+import signal
 import sqlite3
+import subprocess
+import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -416,3 +420,51 @@ def test_plans(cli: Cli, admin: Client, org: str) -> None:
     cli.ok("apps", "patch", app.id, "--plan", "default")
     cli.ok("plans", "delete", name)
     assert cli.run("plans", "get", name).exit_code == 1
+
+
+def test_changes(cli: Cli, admin: Client, products: str) -> None:
+    feed = cli.json("changes", products)
+    assert [(c["seq"], c["op"], c["id"]) for c in feed] == [
+        (1, "upsert", "a"),
+        (2, "upsert", "b"),
+        (3, "upsert", "c"),
+    ]
+    assert set(feed[0]) == {"seq", "op", "id", "version", "data", "at"}
+    later = cli.ok("changes", products, "--after", "1", "--limit", "1", "-o", "ndjson")
+    assert [json.loads(line)["id"] for line in later.stdout.splitlines()] == ["b"]
+
+    follower = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "entrepot",
+            "changes",
+            products,
+            "--after",
+            "3",
+            "--follow",
+            "--wait",
+            "5",
+        ],
+        env={
+            **{k: v for k, v in os.environ.items() if not k.startswith("ENTREPOT_")},
+            **{k: v for k, v in cli.env().items() if v is not None},
+        },
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        admin.records.delete(products, "a")
+        assert follower.stdout is not None
+        line = json.loads(follower.stdout.readline())
+        assert (line["seq"], line["op"], line["id"]) == (4, "delete", "a")
+    finally:
+        follower.send_signal(signal.SIGINT)
+        follower.wait(30)
+    assert "Traceback" not in (follower.stderr.read() if follower.stderr else "")
+
+    ahead = cli.run("changes", products, "--after", "999")
+    assert ahead.exit_code == 1
+    assert "410" in ahead.stderr
+    assert "entrepot export" in ahead.stderr

@@ -16,6 +16,7 @@ from entrepot.commands import (
     audit,
     auth,
     bulk,
+    changes,
     datasets,
     orgs,
     plans,
@@ -27,7 +28,7 @@ from entrepot.commands import (
 
 
 def register(app: typer.Typer) -> None:
-    for flat in (auth.commands, bulk.commands, audit.commands, sync.commands):
+    for flat in (auth.commands, bulk.commands, changes.commands, audit.commands, sync.commands):
         app.registered_commands.extend(flat.registered_commands)
     app.add_typer(orgs.app, name="orgs", no_args_is_help=True)
     app.add_typer(users.app, name="users", no_args_is_help=True)

@@ -20,7 +20,13 @@ from contextlib import contextmanager, suppress
 
 import typer
 
-from entrepot.client.errors import ConnectionFailed, Forbidden, ProblemError, Unauthorized
+from entrepot.client.errors import (
+    ConnectionFailed,
+    Forbidden,
+    Gone,
+    ProblemError,
+    Unauthorized,
+)
 from entrepot.commands.connection import ConfigError, Connection
 
 EXIT_API = 1
@@ -85,6 +91,11 @@ def _problem(exc: ProblemError, connection: Connection | None) -> None:
         _say(
             "hint: pass a valid API key or access token with --token or ENTREPOT_TOKEN, "
             f"or save one with 'entrepot login'{used}."
+        )
+    elif isinstance(exc, Gone):
+        _say(
+            "hint: the feed cannot continue from there; start again from a snapshot "
+            "(entrepot export DATASET -o FILE says the seq to follow from)."
         )
     elif isinstance(exc, Forbidden):
         scope = exc.problem.get("scope") or _scope_in(exc.detail)

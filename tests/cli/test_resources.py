@@ -433,36 +433,26 @@ def test_changes(cli: Cli, admin: Client, products: str) -> None:
     later = cli.ok("changes", products, "--after", "1", "--limit", "1", "-o", "ndjson")
     assert [json.loads(line)["id"] for line in later.stdout.splitlines()] == ["b"]
 
-    follower = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "entrepot",
-            "changes",
-            products,
-            "--after",
-            "3",
-            "--follow",
-            "--wait",
-            "5",
-        ],
-        env={
-            **{k: v for k, v in os.environ.items() if not k.startswith("ENTREPOT_")},
-            **{k: v for k, v in cli.env().items() if v is not None},
-        },
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ENTREPOT_")}
+    env.update({k: v for k, v in cli.env().items() if v is not None})
+    command = ["changes", products, "--after", "3", "--follow", "--wait", "5"]
+    with subprocess.Popen(
+        [sys.executable, "-m", "entrepot", *command],
+        env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
-    )
-    try:
-        admin.records.delete(products, "a")
+    ) as follower:
         assert follower.stdout is not None
-        line = json.loads(follower.stdout.readline())
-        assert (line["seq"], line["op"], line["id"]) == (4, "delete", "a")
-    finally:
-        follower.send_signal(signal.SIGINT)
-        follower.wait(30)
-    assert "Traceback" not in (follower.stderr.read() if follower.stderr else "")
+        assert follower.stderr is not None
+        try:
+            admin.records.delete(products, "a")
+            line = json.loads(follower.stdout.readline())
+            assert (line["seq"], line["op"], line["id"]) == (4, "delete", "a")
+        finally:
+            follower.send_signal(signal.SIGINT)
+            follower.wait(30)
+        assert "Traceback" not in follower.stderr.read()
 
     ahead = cli.run("changes", products, "--after", "999")
     assert ahead.exit_code == 1

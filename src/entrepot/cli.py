@@ -33,12 +33,16 @@ KEY_NAME_MAX = 100  # as for the API keys of apps
 # so connection errors are blamed on PostgreSQL only when PostgreSQL was being reached.
 _store: ContextVar[str | None] = ContextVar("entrepot_store_url", default=None)
 
+# Plain Click help (rich_markup_mode=None) in every group: a flag shows no value placeholder
+# and a choice lists its values (Typer's Rich help prints a type such as <bool> after flags).
 app = typer.Typer(
+    rich_markup_mode=None,
     help="Entrepot: an open data platform. Settings come from ENTREPOT_* variables.",
     no_args_is_help=True,
-    add_completion=False,
+    add_completion=True,
 )
 admin_app = typer.Typer(
+    rich_markup_mode=None,
     help="Operator commands, run where the store is reachable; no server needed.",
     no_args_is_help=True,
 )
@@ -212,14 +216,10 @@ def version() -> None:
 
 
 def _client_commands() -> None:
-    """Commands that talk to a server (--url/ENTREPOT_URL, --token/ENTREPOT_TOKEN)."""
-    from entrepot.client.commands import datasets_app, export, import_
-    from entrepot.sync.command import sync
+    """Commands that talk to a server, through the SDK (entrepot.commands, docs/cli.md)."""
+    from entrepot.commands import register
 
-    app.add_typer(datasets_app, name="datasets")
-    app.command("export")(export)
-    app.command("import")(import_)
-    app.command("sync")(sync)
+    register(app)
 
 
 _client_commands()

@@ -1,4 +1,4 @@
-"""The CLI's client commands still work on the shared transport (client/http.py)."""
+"""The client commands (entrepot.commands, on the SDK) keep their first behaviour."""
 
 from __future__ import annotations
 

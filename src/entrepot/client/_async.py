@@ -582,11 +582,19 @@ class AsyncBulk(_AsyncNamespace):
         *,
         format: str = "ndjson",
         envelope: bool = False,
+        spreadsheet_safe: bool = False,
         progress: ProgressCallback | None = None,
     ) -> ExportResult:
         """Stream every record (bare data, or ``{id, version, data}`` with ``envelope``) to
-        a path or a binary file; retried until the first byte, then streamed as is."""
-        params = rq.query(format=format, envelope="true" if envelope else None)
+        a path or a binary file; retried until the first byte, then streamed as is.
+
+        ``spreadsheet_safe`` (CSV only) prefixes text cells that spreadsheet software
+        would run as formulas with ``'``; such a file no longer imports back unchanged."""
+        params = rq.query(
+            format=format,
+            envelope="true" if envelope else None,
+            csv="spreadsheet" if spreadsheet_safe else None,
+        )
         response = await self._t.request(
             "GET",
             f"/v1/datasets/{rq.segment(dataset)}/export",

@@ -43,6 +43,10 @@ def test_login_saves_a_checked_profile_readable_by_its_owner_only(cli: Cli) -> N
     by_default = cli.run("orgs", "list", "-o", "json", token=None, ENTREPOT_URL=None)
     assert by_default.exit_code == 0
 
+    me = cli.json("whoami", token=None, ENTREPOT_URL=None)
+    assert (me["kind"], me["credential"]["kind"]) == ("admin", "api_key")
+    assert "admin" in me["scopes"]
+
     profiles = cli.json("profiles", token=None)
     assert profiles == [{"name": "work", "url": cli.server, "default": True, "logged_in": True}]
     assert ADMIN not in cli.ok("profiles", "-o", "table").stdout

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import asyncpg
 import pytest
+from fastapi import FastAPI
 
-from entrepot.store.work import lazy_unit_of_work, unit_of_work
+from entrepot.store.work import lazy_unit_of_work, reads, unit_of_work
 
 
 @pytest.fixture
@@ -62,3 +63,22 @@ async def test_an_eager_unit_is_in_its_transaction_from_the_start(pool: asyncpg.
     async with unit_of_work(pool) as work:
         assert work.in_transaction
         assert work.conn.is_in_transaction()
+
+
+async def test_a_connection_left_in_a_transaction_is_rolled_back_before_the_pool_has_it(
+    app: FastAPI, database_url: str
+) -> None:
+    """The pool skips asyncpg's session reset on release (``store/pool.py``), which we
+    rely on asyncpg not to extend to an open transaction: one left open by a bug is
+    rolled back, never handed to the next request."""
+    pool = app.state.components.get(asyncpg.Pool)
+    async with reads(pool) as unit:
+        await unit.conn.execute("BEGIN; CREATE TEMP TABLE left_open (x int)")
+        assert unit.conn.is_in_transaction()
+        pid = unit.conn.get_server_pid()
+    observer = await asyncpg.connect(database_url)  # not the pool: it might hand out pid
+    try:
+        state = await observer.fetchval("SELECT state FROM pg_stat_activity WHERE pid = $1", pid)
+    finally:
+        await observer.close()
+    assert state == "idle"

@@ -59,7 +59,7 @@ def test_datasets_create_get_list_update_delete(admin: Client) -> None:
         admin.datasets.get(name)
 
 
-def test_apps_and_keys_secrets_are_shown_once(admin: Client) -> None:
+def test_apps_and_keys_secrets_are_shown_once(server: str, admin: Client) -> None:
     org = admin.orgs.create(unique("org"), "Org").name
     app = admin.apps.create(org, "reader", description="Reads", scopes=["datasets:read"])
     assert app.client_secret
@@ -72,6 +72,11 @@ def test_apps_and_keys_secrets_are_shown_once(admin: Client) -> None:
     assert rotated.client_secret != app.client_secret
 
     key = admin.keys.create(app.id, "ci", expires_at=datetime.now(UTC) + timedelta(days=1))
+    with Client(server, key.key) as as_app:
+        me = as_app.me()
+    assert (me.kind, me.credential.kind, me.credential.id) == ("app", "api_key", key.id)
+    assert (me.app and me.app.id, me.scopes) == (app.id, ["datasets:read"])
+    assert admin.me().kind == "admin"
     listed = list(admin.keys.list(app.id))
     assert [(k.id, k.prefix) for k in listed] == [(key.id, key.prefix)]
     assert "key" not in listed[0].model_dump()

@@ -56,6 +56,7 @@ from entrepot.client.models import (
     User,
     Webhook,
     WebhookCreated,
+    WhoAmI,
 )
 from entrepot.client.request import AUTO
 from entrepot.client.retry import RetryPolicy
@@ -119,6 +120,7 @@ __all__ = [
     "Webhook",
     "WebhookCreated",
     "WebhookVerificationError",
+    "WhoAmI",
     "sign_webhook",
     "verify_webhook",
 ]

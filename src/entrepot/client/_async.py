@@ -54,6 +54,7 @@ from entrepot.client.models import (
     User,
     Webhook,
     WebhookCreated,
+    WhoAmI,
 )
 from entrepot.client.request import AUTO, KeyOption, Params
 from entrepot.client.retry import SAFE_METHODS, RetryPolicy
@@ -1183,6 +1184,10 @@ class AsyncClient:
     async def usage(self, app: str, **options: Any) -> Usage:
         """Shortcut for :meth:`AsyncApps.usage`."""
         return await self.apps.usage(app, **options)
+
+    async def me(self) -> WhoAmI:
+        """Who this client's credential is: its kind, scopes, app or person, and grants."""
+        return WhoAmI.model_validate(await self.transport.json("GET", "/v1/me"))
 
 
 def _json_headers(

@@ -53,6 +53,7 @@ from entrepot.client.models import (
     User,
     Webhook,
     WebhookCreated,
+    WhoAmI,
 )
 from entrepot.client.request import AUTO, KeyOption, Params
 from entrepot.client.retry import SAFE_METHODS, RetryPolicy
@@ -1156,6 +1157,10 @@ class Client:
     def usage(self, app: str, **options: Any) -> Usage:
         """Shortcut for :meth:`Apps.usage`."""
         return self.apps.usage(app, **options)
+
+    def me(self) -> WhoAmI:
+        """Who this client's credential is: its kind, scopes, app or person, and grants."""
+        return WhoAmI.model_validate(self.transport.json("GET", "/v1/me"))
 
 
 def _json_headers(

@@ -20,6 +20,26 @@ class Resource(BaseModel):
     model_config = ConfigDict(extra="allow", populate_by_name=True)
 
 
+class CredentialRef(Resource):
+    kind: str  # "api_key" or "access_token"
+    id: str
+
+
+class AppRef(Resource):
+    id: str
+    name: str
+    org: str
+
+
+class LiveGrant(Resource):
+    id: str
+    dataset: str
+    scopes: list[str]
+    fields: list[str] | None = None
+    row_filter: dict[str, Any] | None = None
+    expires_at: datetime | None = None
+
+
 class Org(Resource):
     id: str
     name: str
@@ -47,6 +67,17 @@ class Me(Resource):
     email: str
     is_platform_admin: bool
     memberships: list[Membership]
+
+
+class WhoAmI(Resource):
+    """Who the client's credential is (``GET /v1/me``), whatever its kind."""
+
+    kind: str  # "admin", "app" or "user"
+    credential: CredentialRef
+    scopes: list[str]
+    app: AppRef | None = None
+    user: Me | None = None
+    grants: list[LiveGrant] = []
 
 
 class Member(Resource):

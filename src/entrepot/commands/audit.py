@@ -107,6 +107,12 @@ def export(
         session.printer.done(f"Saved {saved.records:,} audit entries to {to}")
 
 
+@api_command(commands, "whoami")
+def whoami(session: Session) -> None:
+    """Who the credential is: its kind, scopes, application or person, and grants."""
+    session.printer.one(session.api.me())
+
+
 @api_command(commands, "usage")
 def usage(
     session: Session,

@@ -8,13 +8,12 @@ scripts), or asked for without echo; it is never printed.
 
 from __future__ import annotations
 
-import contextlib
 import sys
 from typing import Annotated
 
 import typer
 
-from entrepot.client import Client, Forbidden
+from entrepot.client import Client
 from entrepot.commands.connection import (
     DEFAULT_PROFILE,
     DEFAULT_URL,
@@ -93,9 +92,9 @@ def login(
 
 
 def _verify(connection: Connection) -> None:
-    """An authenticated call: 401 raises (nothing is saved); 403 means valid but narrow."""
-    with Client(connection.url, connection.token) as api, contextlib.suppress(Forbidden):
-        next(iter(api.datasets.list(limit=1).pages()))
+    """Ask who the token is (any valid credential may): a 401 raises, nothing is saved."""
+    with Client(connection.url, connection.token) as api:
+        api.me()
 
 
 @commands.command("logout")

@@ -35,7 +35,16 @@ def endpoint_class(method: str, route: str) -> str:
     if route.startswith(("/v1/webhooks", "/v1/apps/{app}/webhooks")):
         return "webhooks"
     if route.startswith(
-        ("/v1/apps", "/v1/orgs", "/v1/plans", "/v1/users", "/v1/auth", "/v1/audit", "/v1/admin")
+        (
+            "/v1/apps",
+            "/v1/orgs",
+            "/v1/plans",
+            "/v1/users",
+            "/v1/auth",
+            "/v1/audit",
+            "/v1/admin",
+            "/v1/me",
+        )
     ):
         return "management"
     return "other"

@@ -129,29 +129,27 @@ class UnitOfWork(Reads):
 
 
 class _PlannedForValues:
-    __slots__ = ("_conn", "_transaction")
+    """A read-only transaction begun and planned in one round trip (one simple-query
+    message of two statements), or the caller's transaction planned."""
+
+    __slots__ = ("_began", "_conn")
 
     def __init__(self, conn: Conn) -> None:
         self._conn = conn
-        self._transaction: Transaction | None = None
+        self._began = False
 
     async def __aenter__(self) -> None:
         if self._conn.is_in_transaction():
             await plan_for_values(self._conn)
             return
-        transaction = self._conn.transaction(readonly=True)
-        await transaction.start()
-        self._transaction = transaction
-        await plan_for_values(self._conn)
+        await self._conn.execute(f"BEGIN READ ONLY; {PLAN_FOR_VALUES}")
+        self._began = True
 
     async def __aexit__(self, exc_type: type[BaseException] | None, *_: object) -> None:
-        transaction, self._transaction = self._transaction, None
-        if transaction is None:
+        if not self._began:
             return
-        if exc_type is None:
-            await transaction.commit()
-        else:
-            await transaction.rollback()
+        self._began = False
+        await self._conn.execute("COMMIT" if exc_type is None else "ROLLBACK")
 
 
 class _PlannedInUnit:

@@ -6,7 +6,7 @@ import sys
 from enum import StrEnum
 from itertools import islice
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -44,6 +44,29 @@ Until = Annotated[str | None, typer.Option("--until", help="RFC 3339 time, exclu
 Org = Annotated[str | None, typer.Option("--org", help="Only this organisation's entries.")]
 
 
+def _filters(
+    actor: str | None,
+    action: str | None,
+    target: str | None,
+    outcome: Outcome | None,
+    request_id: str | None,
+    since: str | None,
+    until: str | None,
+    org: str | None,
+) -> dict[str, Any]:
+    """The audit filters as the SDK takes them (one place for list and export)."""
+    return {
+        "actor": actor,
+        "action": action,
+        "target": target,
+        "outcome": outcome.value if outcome else None,
+        "request_id": request_id,
+        "since": moment(since, "--since"),
+        "until": moment(until, "--until"),
+        "org": org,
+    }
+
+
 @api_command(audit, "list")
 def list_(
     session: Session,
@@ -59,14 +82,7 @@ def list_(
 ) -> None:
     """List audit entries, newest first."""
     found = session.api.audit.list(
-        actor=actor,
-        action=action,
-        target=target,
-        outcome=outcome.value if outcome else None,
-        request_id=request_id,
-        since=moment(since, "--since"),
-        until=moment(until, "--until"),
-        org=org,
+        **_filters(actor, action, target, outcome, request_id, since, until, org),
         limit=page_size(limit),
     )
     session.printer.many(
@@ -92,14 +108,7 @@ def export(
     """Every matching entry as NDJSON, newest first, streamed to a file or stdout."""
     saved = session.api.audit.export(
         to if to is not None else sys.stdout.buffer,
-        actor=actor,
-        action=action,
-        target=target,
-        outcome=outcome.value if outcome else None,
-        request_id=request_id,
-        since=moment(since, "--since"),
-        until=moment(until, "--until"),
-        org=org,
+        **_filters(actor, action, target, outcome, request_id, since, until, org),
     )
     if to is None:
         sys.stdout.buffer.flush()

@@ -7,7 +7,7 @@ import logging
 import sys
 from collections.abc import Callable, MutableMapping
 from datetime import UTC, datetime
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, TextIO
 
 import orjson
 import structlog
@@ -67,8 +67,18 @@ class AccessLog:
 access_log = AccessLog("entrepot.access")
 
 
+def resolved_format(fmt: str, stream: TextIO | None = None) -> str:
+    """``auto`` is ``console`` on a terminal (a person running ``make run``), else ``json``
+    (a service, a container, a pipe into a log shipper)."""
+    if fmt != "auto":
+        return fmt
+    stream = sys.stderr if stream is None else stream
+    return "console" if stream.isatty() else "json"
+
+
 def configure(level: str = "info", fmt: str = "json") -> None:
     logging.getLogger("uvicorn.error").addFilter(_CUT_ANSWERS)  # idempotent
+    fmt = resolved_format(fmt)
     numeric = logging.getLevelNamesMapping().get(level.upper(), logging.INFO)
     renderer: structlog.typing.Processor
     factory: Callable[..., Any]

@@ -190,7 +190,12 @@ class Settings(BaseSettings):
     )
 
     log_level: str = "info"
-    log_format: str = Field(default="json", pattern="^(json|console)$")
+    log_format: str = Field(
+        default="auto",
+        pattern="^(auto|json|console)$",
+        description="json for machines, console for people; auto: console when stderr is a "
+        "terminal, else json.",
+    )
 
     cors_origins: str = Field(
         default="",

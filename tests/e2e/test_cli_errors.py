@@ -127,7 +127,7 @@ def cases(pg_admin_url: str, refusing_port: int) -> dict[str, Case]:
         "unknown log format": Case(
             {"ENTREPOT_LOG_FORMAT": "xml"},
             2,
-            "entrepot: ENTREPOT_LOG_FORMAT: must match ^(json|console)$ ('xml')",
+            "entrepot: ENTREPOT_LOG_FORMAT: must match ^(auto|json|console)$ ('xml')",
         ),
         "short bootstrap token": Case(
             {"ENTREPOT_BOOTSTRAP_TOKEN": PASSWORD},

@@ -21,6 +21,7 @@ import uvicorn
 
 from entrepot import __version__
 from entrepot.cli_errors import explain
+from entrepot.first_key import FirstKeyNotice
 from entrepot.logging import configure as configure_logging
 from entrepot.settings import Settings
 
@@ -115,12 +116,9 @@ def serve(
     with _store_url(settings) as url:
         os.environ["ENTREPOT_DATABASE_URL"] = url
         generated = asyncio.run(_prepare(url, settings))
-        if generated:
-            typer.echo(
-                "\nFirst start: a platform-admin API key was created. It is shown only now:\n\n"
-                f"    {generated}\n\nStore it safely; use it as 'Authorization: Bearer <key>'.\n",
-                err=True,
-            )
+        notice = FirstKeyNotice(generated, host, port) if generated else None
+        if notice is not None:
+            notice.when_serving()
         metrics_host = settings.metrics_host or host
         with metrics_listener(metrics_host, settings.metrics_port, workers):
             if settings.metrics_port is not None:
@@ -130,19 +128,23 @@ def serve(
             typer.echo(
                 f"Entrepot {__version__} serving on http://{host}:{port} (docs at /docs)", err=True
             )
-            uvicorn.run(
-                "entrepot.app:app_from_env",
-                factory=True,
-                host=host,
-                port=port,
-                workers=workers,
-                loop="uvloop",
-                http="entrepot.server_protocol:AbortableHttpToolsProtocol",
-                log_config=None,
-                access_log=False,
-                proxy_headers=True,
-                timeout_graceful_shutdown=30,
-            )
+            try:
+                uvicorn.run(
+                    "entrepot.app:app_from_env",
+                    factory=True,
+                    host=host,
+                    port=port,
+                    workers=workers,
+                    loop="uvloop",
+                    http="entrepot.server_protocol:AbortableHttpToolsProtocol",
+                    log_config=None,
+                    access_log=False,
+                    proxy_headers=True,
+                    timeout_graceful_shutdown=30,
+                )
+            finally:
+                if notice is not None:
+                    notice.show()  # the server never came up: the key must not be lost
 
 
 @app.command()

@@ -17,6 +17,8 @@ import httpx
 import psutil
 import pytest
 
+from tests.waiting import wait_until
+
 pytestmark = pytest.mark.slow
 
 
@@ -74,8 +76,11 @@ def test_serve_on_embedded_postgres_from_nothing(tmp_path: Path) -> None:
     log = tmp_path / "serve.log"
     env = {"ENTREPOT_DATA_DIR": str(data_dir), "ENTREPOT_LOG_FORMAT": "console"}
     with serving(env, log=log) as base:
-        match = re.search(r"^\s+(ent_\S+)$", log.read_text(), re.MULTILINE)
-        assert match, log.read_text()
+        # Shown once the server answers, after its start-up lines.
+        match = wait_until(
+            lambda: re.search(r"^\s+(ent_\S+)$", log.read_text(), re.MULTILINE),
+            "the first start's admin key in the log",
+        )
         auth = {"Authorization": f"Bearer {match.group(1)}"}
         assert (
             httpx.post(

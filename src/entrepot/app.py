@@ -145,7 +145,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         tokens = parts.provide(
             TokenService(
                 pool,
-                issuer=settings.issuer,
+                issuer=settings.token_issuer(),
                 audience=settings.token_audience,
                 ttl=settings.access_token_ttl_seconds,
             )

@@ -158,8 +158,10 @@ class Settings(BaseSettings):
         default=400, ge=31, description="Monthly quotas without Redis are counted from usage."
     )
 
-    issuer: str = Field(
-        default="entrepot", description="'iss' of access tokens; set to the public base URL."
+    issuer: str | None = Field(
+        default=None,
+        description="'iss' of access tokens and the OAuth metadata's issuer (RFC 8414: the "
+        "platform's URL). Unset: ENTREPOT_PUBLIC_URL, else http://HOST:PORT.",
     )
     token_audience: str = "entrepot"  # noqa: S105 - an audience name, not a secret
     access_token_ttl_seconds: int = Field(default=3600, ge=60, le=86_400)
@@ -223,6 +225,15 @@ class Settings(BaseSettings):
                     f"{origin!r} is not an origin: write scheme://host[:port], no path"
                 )
         return value
+
+    def token_issuer(self) -> str:
+        """The issuer tokens carry and the metadata names: one value for every replica."""
+        if self.issuer:
+            return self.issuer
+        if self.public_url:
+            return self.public_url.rstrip("/")
+        host = "127.0.0.1" if self.host in ("0.0.0.0", "::", "") else self.host  # noqa: S104
+        return f"http://{host}:{self.port}"
 
     def cors_origin_list(self) -> list[str]:
         return _origins(self.cors_origins)

@@ -145,10 +145,11 @@ async def test_server_metadata_lets_a_client_discover_the_token_endpoint(
     response = await anon.get("/.well-known/oauth-authorization-server")
     assert response.status_code == 200
     metadata = response.json()
-    assert metadata["issuer"] == settings.issuer
+    assert metadata["issuer"] == settings.token_issuer()
     assert metadata["token_endpoint"] == "http://testserver/oauth/token"
     assert metadata["jwks_uri"] == "http://testserver/.well-known/jwks.json"
     assert metadata["grant_types_supported"] == ["client_credentials"]
+    assert None not in metadata.values()  # RFC 8414: members without a value are omitted
     assert metadata["token_endpoint_auth_methods_supported"] == [
         "client_secret_basic",
         "client_secret_post",
@@ -365,7 +366,7 @@ async def test_signing_key_rotation_keeps_old_tokens_valid_and_new_ones_verifiab
             published[kid].key,
             algorithms=["EdDSA"],
             audience=settings.token_audience,
-            issuer=settings.issuer,
+            issuer=settings.token_issuer(),
             options={"require": ["iss", "sub", "aud", "exp", "iat", "jti", "scope"]},
         )
         assert claims["sub"] == f"app:{registered['id']}"

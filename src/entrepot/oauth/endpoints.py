@@ -200,12 +200,13 @@ async def jwks(request: Request) -> Response:
 @router.get(
     "/.well-known/oauth-authorization-server",
     response_model=ServerMetadata,
+    response_model_exclude_none=True,  # RFC 8414: a member with no value is omitted
     summary="Authorization server metadata (RFC 8414)",
 )
 async def metadata(request: Request) -> Any:
     settings: Settings = components(request).get(Settings)
     base = settings.public_url or str(request.base_url)
-    return server_metadata(settings.issuer, base)
+    return server_metadata(settings.token_issuer(), base)
 
 
 @admin_router.post(

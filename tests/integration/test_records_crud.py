@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import httpx
+import pytest
 
 from tests.factories import make_dataset
 
@@ -125,3 +126,18 @@ async def test_unknown_record_and_dataset_are_404(client: httpx.AsyncClient) -> 
     ds = await make_dataset(client)
     assert (await client.get(f"/v1/datasets/{ds['name']}/records/nope")).status_code == 404
     assert (await client.get("/v1/datasets/no-such-ds/records/x")).status_code == 404
+
+
+@pytest.mark.parametrize("method", ["GET", "PUT", "PATCH", "DELETE"])
+async def test_a_record_id_over_the_limit_in_the_url_is_a_400_saying_so(
+    client: httpx.AsyncClient, method: str
+) -> None:
+    ds = (await make_dataset(client))["name"]
+    body = {"json": {"name": "n", "price": 1}} if method in ("PUT", "PATCH") else {}
+    answer = await client.request(method, f"/v1/datasets/{ds}/records/{'x' * 256}", **body)
+    assert answer.status_code == 400, answer.text
+    problem = answer.json()
+    assert problem["errors"] == [
+        {"path": "path:record_id", "message": "record ids are at most 255 characters"}
+    ]
+    assert "x" * 256 not in problem["detail"]

@@ -6,7 +6,7 @@ import os
 import re
 import time
 
-from entrepot.problems import Unprocessable
+from entrepot.problems import BadRequest, Unprocessable
 
 _CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 MAX_ID_LENGTH = 255
@@ -44,5 +44,17 @@ def check_id(record_id: str, pointer: str) -> str:
     if problem:
         raise Unprocessable(
             "The record id is invalid.", errors=[{"path": pointer, "message": problem}]
+        )
+    return record_id
+
+
+def check_path_id(record_id: str) -> str:
+    """A record id given in the URL: a bad one is the URL's fault (400, saying why),
+    found before anything is looked up."""
+    problem = id_problem(record_id)
+    if problem:
+        raise BadRequest(
+            f"The record id in the URL is invalid: {problem}.",
+            errors=[{"path": "path:record_id", "message": problem}],
         )
     return record_id

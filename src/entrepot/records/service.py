@@ -33,7 +33,7 @@ from entrepot.problems import (
 )
 from entrepot.records import query, render, validation
 from entrepot.records import repository as repo
-from entrepot.records.ids import new_id
+from entrepot.records.ids import check_path_id, new_id
 from entrepot.records.mergepatch import merge_patch
 from entrepot.records.preconditions import ETagSet
 from entrepot.schema.record_schema import RecordSchema
@@ -111,6 +111,7 @@ class RecordService:
     # --- reads ------------------------------------------------------------
 
     async def get(self, reads: Reads, principal: Principal, dataset: str, record_id: str) -> Found:
+        check_path_id(record_id)
         access = readable_records(await self.access.for_dataset(principal, dataset, reads.conn))
         meta = access.meta
         view = read_view(access) if access.narrowed else None
@@ -203,6 +204,7 @@ class RecordService:
         if_match: ETagSet | None,
         if_none_match: ETagSet | None,
     ) -> Written:
+        check_path_id(record_id)
         meta = self._writable_meta(await self._access(work, principal, dataset))
         data = _parse_record(body)
         text = jsonbody.dumps_parsed(data)
@@ -252,6 +254,7 @@ class RecordService:
         body: bytes,
         if_match: ETagSet | None,
     ) -> Written:
+        check_path_id(record_id)
         meta = await self._locked(
             work, self._writable_meta(await self._access(work, principal, dataset))
         )
@@ -286,6 +289,7 @@ class RecordService:
         record_id: str,
         if_match: ETagSet | None,
     ) -> Written:
+        check_path_id(record_id)
         meta = self._writable_meta(await self._access(work, principal, dataset))
         if if_match is not None:
             meta = await self._locked(work, meta)

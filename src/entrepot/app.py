@@ -274,8 +274,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(usage_router)
     reference_pages.include(app)
     reference_document.install(app)
-    if settings.cors_origin_list():
-        add_cors(app, settings.cors_origin_list())  # inside the edge: its answers logged too
+    if origins := settings.cors_origin_list():
+        add_cors(app, origins)  # inside the edge: its answers logged too
     app.add_middleware(
         EdgeMiddleware,
         max_body=settings.max_body_bytes,

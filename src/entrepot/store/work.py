@@ -198,13 +198,12 @@ class _Within:
 
     __slots__ = ("_conn", "_lazy", "_work")
 
-    def __init__(self, conn: Conn | None, lazy: bool) -> None:
+    def __init__(self, conn: Conn, lazy: bool) -> None:
         self._conn = conn
         self._lazy = lazy
         self._work: UnitOfWork | None = None
 
     async def __aenter__(self) -> UnitOfWork:
-        assert self._conn is not None
         work = self._work = UnitOfWork(self._conn)
         if not self._lazy:
             await work.begin_transaction()
@@ -222,33 +221,37 @@ class _Within:
         await work._release()
 
 
-class _Unit(_Within):
-    """``unit_of_work(pool)``: a pooled connection, and a unit of work on it."""
+class _Unit:
+    """``unit_of_work(pool)``: a pooled connection, and a unit of work (``_Within``) on it."""
 
-    __slots__ = ("_pool", "_pooled")
+    __slots__ = ("_conn", "_lazy", "_pool", "_within")
 
     def __init__(self, pool: asyncpg.Pool, lazy: bool) -> None:
-        super().__init__(None, lazy)
         self._pool = pool
-        self._pooled: PoolConnectionProxy | None = None
+        self._lazy = lazy
+        self._conn: PoolConnectionProxy | None = None
+        self._within: _Within | None = None
 
     async def __aenter__(self) -> UnitOfWork:
-        self._conn = self._pooled = conn = await self._pool.acquire()
+        conn: PoolConnectionProxy = await self._pool.acquire()
+        within = _Within(conn, self._lazy)
         try:
-            return await super().__aenter__()
+            work = await within.__aenter__()
         except BaseException:
-            self._conn = self._pooled = None
             await self._pool.release(conn)
             raise
+        self._conn, self._within = conn, within
+        return work
 
     async def __aexit__(self, exc_type: type[BaseException] | None, *rest: object) -> None:
-        conn, self._pooled = self._pooled, None
+        conn, within = self._conn, self._within
+        self._conn = self._within = None
+        assert conn is not None
+        assert within is not None
         try:
-            await super().__aexit__(exc_type, *rest)
+            await within.__aexit__(exc_type, *rest)
         finally:
-            self._conn = None
-            if conn is not None:
-                await self._pool.release(conn)
+            await self._pool.release(conn)
 
 
 def unit_of_work(

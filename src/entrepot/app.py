@@ -187,7 +187,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 pool, settings.auth_failures_per_second, settings.auth_failures_burst
             )
         )
-        parts.provide(Gate(pool, tokens, credentials, failures, limiter))
+        parts.provide(Gate(pool, tokens, credentials, failures, limiter, settings.anonymous_reads))
         parts.provide(
             UserService(
                 tokens,

@@ -121,6 +121,15 @@ class Unauthorized(Problem):
         self.app_id = app_id
         self.org_id = org_id
 
+    @classmethod
+    def missing(cls) -> Unauthorized:
+        """The answer to a request that sends no credential where one is needed."""
+        return cls(
+            "Send an API key or access token as 'Authorization: Bearer <token>'.",
+            error="invalid_request",
+            reason="missing",
+        )
+
 
 class Forbidden(Problem):
     status, slug, title = 403, "forbidden", "Forbidden"

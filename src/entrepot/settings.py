@@ -199,6 +199,13 @@ class Settings(BaseSettings):
         "terminal, else json.",
     )
 
+    anonymous_reads: bool = Field(
+        default=True,
+        description="Let callers with no credential read datasets their providers made "
+        "open (visibility open), rate limited per client address by the anonymous plan. "
+        "false: every request needs a credential; open datasets read as public ones.",
+    )
+
     cors_origins: str = Field(
         default="",
         description="Origins whose pages may call the API from a browser, comma-separated "

@@ -92,7 +92,9 @@ def anonymous(address: str | None) -> Principal:
 
 def require_scope(principal: Principal, scope: str) -> None:
     if not principal.has_scope(scope):
-        raise Forbidden(f"This credential lacks the {scope!r} scope.", denial=True)
+        raise Forbidden(
+            f"This credential lacks the {scope!r} scope.", denial=True, required_scope=scope
+        )
 
 
 def require_platform_admin(principal: Principal) -> None:

@@ -44,6 +44,11 @@ PROBLEM_SCHEMA: dict[str, Any] = {
             "type": "string",
             "description": "gone (410) only: compacted, ahead or incarnation.",
         },
+        "required_scope": {
+            "type": "string",
+            "description": "forbidden (403) for want of a scope only: the scope needed, "
+            "missing from the credential or from your access to the dataset.",
+        },
         "min_seq": {"type": "integer", "description": "gone (410) only: the oldest seq kept."},
         "last_seq": {"type": "integer", "description": "gone (410) only: the feed's head."},
         "incarnation": {

@@ -51,6 +51,7 @@ from entrepot.logging import configure as configure_logging
 from entrepot.middleware import EdgeMiddleware
 from entrepot.oauth.endpoints import admin_router as signing_keys_router
 from entrepot.oauth.endpoints import router as oauth_router
+from entrepot.ops.draining import drain_on_sigterm
 from entrepot.ops.endpoints import router as ops_router
 from entrepot.ops.lifecycle import Lifecycle
 from entrepot.orgs.endpoints import router as orgs_router
@@ -116,7 +117,10 @@ async def _close_pool(pool: asyncpg.Pool) -> None:
         pool.terminate()
 
 
-def create_app(settings: Settings | None = None) -> FastAPI:
+def create_app(settings: Settings | None = None, *, served: bool = False) -> FastAPI:
+    """The platform as an ASGI app. ``served``: the process is ``entrepot serve``'s
+    worker, whose SIGTERM drains first (ops/draining.py); tests and embedders leave
+    their own signal handlers alone."""
     settings = settings or Settings()
     if not settings.database_url:
         raise RuntimeError("create_app needs ENTREPOT_DATABASE_URL; `entrepot serve` sets it.")
@@ -200,7 +204,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
         parts.provide(AccessService(access))
         feed = parts.provide(FeedService(access))
-        parts.provide(Follower(pool, feed, waiter))
+        parts.provide(Follower(pool, feed, waiter, lifecycle))
+        lifecycle.on_stop(waiter.wake_all)
         webhooks = parts.provide(
             WebhookRuntime.started(pool, feed, waiter, dsn, settings, liveness)
         )
@@ -223,10 +228,16 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         task = asyncio.create_task(_housekeeping(pool, settings, housekeeping))
         liveness.start()
         log.info("started", pid=os.getpid(), version=__version__)
+        draining = (
+            drain_on_sigterm(lifecycle, settings.drain_seconds)
+            if served
+            else contextlib.nullcontext()
+        )
         try:
-            yield
+            with draining:
+                yield
         finally:
-            lifecycle.draining = True
+            lifecycle.stop_serving()
             liveness.stop()  # the event loop's watch; each loop unregisters as it stops
             await webhooks.stop()
             await listener.stop()
@@ -288,4 +299,4 @@ def app_from_env() -> FastAPI:
     """Factory for ``uvicorn --factory`` (used by ``entrepot serve`` workers)."""
     settings = Settings()
     configure_logging(settings.log_level, settings.log_format)
-    return create_app(settings)
+    return create_app(settings, served=True)

@@ -191,6 +191,22 @@ class Settings(BaseSettings):
         "timeout).",
     )
 
+    drain_seconds: float = Field(
+        default=0.0,
+        ge=0,
+        le=3600,
+        description="On SIGTERM, /readyz answers 503 at once and requests are still served "
+        "this long before the server stops accepting: longer than the load balancer's "
+        "health-check interval times its failure threshold.",
+    )
+    shutdown_timeout_seconds: float = Field(
+        default=30.0,
+        gt=0,
+        le=3600,
+        description="After draining, how long requests in flight may take to finish before "
+        "they are cut (long polls and event streams end at once).",
+    )
+
     log_level: str = "info"
     log_format: str = Field(
         default="auto",

@@ -122,7 +122,8 @@ class DeliveryWorker:
         self._lag_series: frozenset[tuple[str, str]] = frozenset()
         self._wake = asyncio.Event()
         self._slots = asyncio.Semaphore(config.concurrency)
-        self._inflight: set[asyncio.Task[None]] = set()
+        # Each attempt in flight, and the (delivery, lease) it holds.
+        self._inflight: dict[asyncio.Task[None], tuple[uuid.UUID, uuid.UUID]] = {}
         self._tasks: list[asyncio.Task[None]] = []
         self._heartbeats: list[Heartbeat] = []
         self._client = httpx.AsyncClient(
@@ -153,11 +154,30 @@ class DeliveryWorker:
         await stop_tasks(self._tasks)
         if self._inflight:  # let attempts in flight finish and record their outcome
             await asyncio.wait(set(self._inflight), timeout=DRAIN_SECONDS)
+        unfinished = list(self._inflight.values())
         await stop_tasks(set(self._inflight))
+        await self._hand_back(unfinished)
         await self._client.aclose()
 
     def wake(self) -> None:
         self._wake.set()
+
+    def _forget(self, task: asyncio.Task[None]) -> None:
+        self._inflight.pop(task, None)
+
+    async def _hand_back(self, claims: list[tuple[uuid.UUID, uuid.UUID]]) -> None:
+        """Make the attempts cut short claimable again now, by any replica, rather than
+        when their leases run out. The attempt may have reached the receiver: the
+        delivery goes again (at least once, as always), under the same webhook-id."""
+        if not claims:
+            return
+        try:
+            released = await queue_repo.release(self.pool, claims)
+            await queue_repo.wake_workers(self.pool)
+        except Exception as exc:  # the leases still expire: handed back late, never lost
+            log.warning("webhook_hand_back_failed", error=f"{type(exc).__name__}: {exc}")
+            return
+        log.info("webhook_deliveries_handed_back", count=released)
 
     # --- loops ------------------------------------------------------------
 
@@ -185,8 +205,8 @@ class DeliveryWorker:
                 continue
             for job in jobs:  # each attempt gives its slot back when it ends
                 task = asyncio.create_task(self._deliver(job, lease))
-                self._inflight.add(task)
-                task.add_done_callback(self._inflight.discard)
+                self._inflight[task] = (job.id, lease)
+                task.add_done_callback(self._forget)
             self._release(held - len(jobs))
             if jobs and len(jobs) == held:
                 continue  # every slot busy: claim again as soon as one frees

@@ -212,3 +212,21 @@ def test_workers_drain_too(tmp_path: Path, fresh_database: object) -> None:
         )
         assert httpx.get(f"{server.base}/v1/datasets", headers=AUTH).status_code == 200
         server.proc.wait(timeout=DRAIN + 20)
+
+
+def test_ctrl_c_does_not_drain_and_is_not_held_up_by_a_long_poll(
+    tmp_path: Path, fresh_database: object
+) -> None:
+    with served(tmp_path, fresh_database) as server:
+        ds = dataset_with_a_record(server.base)
+        poll = long_poll(server.base, ds)
+        stream = event_stream(server.base, ds)
+        started = time.monotonic()
+        server.proc.send_signal(signal.SIGINT)
+        server.proc.wait(timeout=20)
+        assert time.monotonic() - started < DRAIN, "SIGINT waited out the drain"
+        for waiting in (poll, stream):
+            assert waiting.thread is not None
+            waiting.thread.join(timeout=10)
+            assert waiting.ended_at is not None
+        assert poll.status == 200, poll.body

@@ -7,7 +7,8 @@ the seconds before its health checks notice are refused. Only the served process
 the app starts) wraps uvicorn's SIGTERM handler: the first SIGTERM starts draining
 and hands the signal on to uvicorn ``ENTREPOT_DRAIN_SECONDS`` later, after telling
 the app to stop what waits; a second SIGTERM hands it on at once. SIGINT (Ctrl-C)
-is left alone: a person at a terminal means now.
+does not drain: a person at a terminal means now (what waits still ends first, so
+the server is not held up by long polls).
 """
 
 from __future__ import annotations
@@ -16,9 +17,8 @@ import asyncio
 import contextlib
 import signal
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from types import FrameType
-from typing import Any
 
 import structlog
 
@@ -26,42 +26,45 @@ from entrepot.ops.lifecycle import Lifecycle
 
 log = structlog.get_logger("entrepot.lifecycle")
 
-Handler = Callable[[int, FrameType | None], Any]
-
 
 @contextlib.contextmanager
 def drain_on_sigterm(lifecycle: Lifecycle, seconds: float) -> Iterator[None]:
-    """While inside, SIGTERM drains for ``seconds`` before uvicorn's handler runs.
+    """While inside, SIGTERM drains for ``seconds`` before uvicorn's handler runs, and
+    SIGINT ends what waits before it runs (at once).
 
     Must be entered on the main thread with the event loop running (the app's
-    lifespan, in a served worker). Restores the previous handler on the way out."""
+    lifespan, in a served worker). Restores the previous handlers on the way out."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
     loop = asyncio.get_running_loop()
-    previous = signal.getsignal(signal.SIGTERM)
-    state = {"draining": False}
+    previous = {sig: signal.getsignal(sig) for sig in (signal.SIGTERM, signal.SIGINT)}
+    draining = False
 
     def hand_on(signum: int, frame: FrameType | None) -> None:
         lifecycle.stop_serving()
-        if callable(previous):
-            previous(signum, frame)
-        else:  # no server handler to hand on to: SIGTERM's own action
-            signal.signal(signal.SIGTERM, previous)
-            signal.raise_signal(signal.SIGTERM)
+        handler = previous[signal.Signals(signum)]
+        if callable(handler):
+            handler(signum, frame)
+        else:  # no server handler to hand on to: the signal's own action
+            signal.signal(signum, handler)
+            signal.raise_signal(signum)
 
-    def on_sigterm(signum: int, frame: FrameType | None) -> None:
-        if state["draining"]:  # asked twice: stop now
+    def on_signal(signum: int, frame: FrameType | None) -> None:
+        nonlocal draining
+        if signum == signal.SIGINT or draining:  # a person at a terminal, or asked twice
             hand_on(signum, frame)
             return
-        state["draining"] = True
+        draining = True
         lifecycle.begin_drain()
         log.info("draining", seconds=seconds)
         loop.call_soon_threadsafe(loop.call_later, seconds, hand_on, signum, None)
 
-    signal.signal(signal.SIGTERM, on_sigterm)
+    for sig in previous:
+        signal.signal(sig, on_signal)
     try:
         yield
     finally:
-        if signal.getsignal(signal.SIGTERM) is on_sigterm:
-            signal.signal(signal.SIGTERM, previous)
+        for sig, handler in previous.items():
+            if signal.getsignal(sig) is on_signal:
+                signal.signal(sig, handler)

@@ -53,6 +53,12 @@ class Principal:
         None for platform administrators, who are not limited."""
         return None if self.is_admin else self.subject
 
+    @property
+    def actor(self) -> str:
+        """Who the audit log says acted: a caller with no credential is ``anonymous``
+        (its address is in the row's own ``ip``)."""
+        return "anonymous" if self.kind == "anonymous" else self.subject
+
     def has_scope(self, scope: str) -> bool:
         return self.is_admin or scope in self.scopes
 

@@ -65,6 +65,7 @@ from entrepot.settings import Settings
 from entrepot.store.bulk_slots import BulkSlots
 from entrepot.store.notify import InvalidationListener
 from entrepot.store.pool import create_pool
+from entrepot.store.pool_metrics import sample_forever as sample_pools
 from entrepot.users.endpoints import router as users_router
 from entrepot.users.service import UserService
 from entrepot.webhooks.endpoints import router as webhooks_router
@@ -128,10 +129,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.components = parts  # the one attribute: everything else is found by type
         parts.provide(settings)
         lifecycle = parts.provide(Lifecycle())
-        pool = parts.provide(await create_pool(settings, dsn), asyncpg.Pool)
+        request_pool = await create_pool(settings, dsn)
+        pool = parts.provide(request_pool, asyncpg.Pool)
         bulk_pool = await create_pool(
             settings, dsn, size=settings.bulk_pool_size, name="entrepot-bulk"
         )
+        pool_gauges = asyncio.create_task(sample_pools([request_pool, bulk_pool]), name="pools")
         parts.provide(
             BulkSlots(
                 bulk_pool,
@@ -233,7 +236,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             await feed_waker.stop()
             await waiter.stop()
             liveness.unregister(housekeeping)
-            await stop_tasks([task])
+            await stop_tasks([task, pool_gauges])
             await meter.stop()
             if redis is not None:
                 await redis.aclose()

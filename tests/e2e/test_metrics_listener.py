@@ -55,7 +55,7 @@ def samples(text: str, name: str) -> list[tuple[dict[str, str], float]]:
 
 def listed(text: str) -> float:
     """``entrepot_http_requests_total`` of GET /v1/datasets answered 200, in Prometheus text."""
-    want = {"method": "GET", "route": ROUTE, "status": "200"}
+    want = {"method": "GET", "route": ROUTE, "status": "200", "app": "admin"}
     return sum(v for labels, v in samples(text, "entrepot_http_requests_total") if labels == want)
 
 
@@ -119,7 +119,7 @@ def test_two_workers_are_summed_even_after_one_dies(tmp_path: Path, fresh_databa
 
         def listed_by(pid: int) -> float:
             merged = MultiProcessCollector.merge([str(directory / f"counter_{pid}.db")])
-            want = {"method": "GET", "route": ROUTE, "status": "200"}
+            want = {"method": "GET", "route": ROUTE, "status": "200", "app": "admin"}
             return sum(
                 s.value
                 for family in merged

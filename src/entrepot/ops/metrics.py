@@ -1,13 +1,18 @@
-"""HTTP metrics, served on the metrics listener (ops/metrics_server.py), never the API port."""
+"""HTTP and bulk-job metrics, served on the metrics listener (ops/metrics_server.py),
+never the API port."""
 
 from __future__ import annotations
+
+import asyncio
+from typing import Literal
 
 from prometheus_client import Counter, Histogram
 
 REQUESTS = Counter(
     "entrepot_http_requests_total",
-    "HTTP requests by method, route and status",
-    ["method", "route", "status"],
+    "HTTP requests by method, route, status and calling app (an app's id; user, admin or "
+    "anonymous otherwise)",
+    ["method", "route", "status", "app"],
 )
 REQUEST_SECONDS = Histogram(
     "entrepot_http_request_duration_seconds",
@@ -27,3 +32,54 @@ BULK_CUT = Counter(
     "(ENTREPOT_BULK_MIN_BYTES_PER_SECOND over ENTREPOT_BULK_STALL_SECONDS)",
     ["direction"],
 )
+BULK_STARTED = Counter(
+    "entrepot_bulk_jobs_started_total",
+    "Bulk jobs admitted to the bulk pool, by kind (import, export, audit_export)",
+    ["kind"],
+)
+BULK_FINISHED = Counter(
+    "entrepot_bulk_jobs_finished_total",
+    "Bulk jobs ended, by kind and outcome: completed, failed (an error or a refused "
+    "import), abandoned (the client left, or the job was cancelled)",
+    ["kind", "outcome"],
+)
+BULK_ROWS = Counter(
+    "entrepot_bulk_rows_total",
+    "Rows moved by bulk jobs: import inserted, updated and failed (of committed imports), "
+    "export and audit_export exported",
+    ["kind", "result"],
+)
+
+BulkKind = Literal["import", "export", "audit_export"]
+
+
+class bulk_job:  # a function to its callers, usable in `with` and `async with` alike
+    """Count a bulk job from its admission to its end, whichever way it ends.
+
+    An export is a generator: a client that leaves closes it (GeneratorExit at
+    its ``yield``), a server that stops cancels it; both are ``abandoned``.
+    Asynchronous too, so it joins the ``async with`` that admits the job.
+    """
+
+    __slots__ = ("_kind",)
+
+    def __init__(self, kind: BulkKind) -> None:
+        self._kind = kind
+
+    def __enter__(self) -> None:
+        BULK_STARTED.labels(self._kind).inc()
+
+    def __exit__(self, exc_type: type[BaseException] | None, *_: object) -> None:
+        if exc_type is None:
+            outcome = "completed"
+        elif issubclass(exc_type, GeneratorExit | asyncio.CancelledError):
+            outcome = "abandoned"
+        else:
+            outcome = "failed"
+        BULK_FINISHED.labels(self._kind, outcome).inc()
+
+    async def __aenter__(self) -> None:
+        self.__enter__()
+
+    async def __aexit__(self, exc_type: type[BaseException] | None, *rest: object) -> None:
+        self.__exit__(exc_type, *rest)

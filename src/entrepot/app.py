@@ -48,9 +48,11 @@ from entrepot.limits.service import PlanService
 from entrepot.limits.sign_in import SignInThrottle
 from entrepot.liveness import Heartbeat, Liveness
 from entrepot.logging import configure as configure_logging
+from entrepot.logging import trace_ids
 from entrepot.middleware import EdgeMiddleware
 from entrepot.oauth.endpoints import admin_router as signing_keys_router
 from entrepot.oauth.endpoints import router as oauth_router
+from entrepot.ops import tracing
 from entrepot.ops.endpoints import router as ops_router
 from entrepot.ops.lifecycle import Lifecycle
 from entrepot.orgs.endpoints import router as orgs_router
@@ -125,6 +127,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        if settings.opentelemetry:
+            tracing.start()
+            trace_ids(True)
         parts = Components()
         app.state.components = parts  # the one attribute: everything else is found by type
         parts.provide(settings)
@@ -243,6 +248,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             await _close_pool(bulk_pool)
             await _close_pool(pool)
             log.info("stopped", pid=os.getpid())
+            if settings.opentelemetry:
+                trace_ids(False)
+                tracing.stop()
 
     app = DirectAPI(
         title="Entrepot",

@@ -7,6 +7,7 @@ import asyncio
 from typing import Literal
 
 from prometheus_client import Counter, Histogram
+from starlette.requests import ClientDisconnect
 
 REQUESTS = Counter(
     "entrepot_http_requests_total",
@@ -57,7 +58,8 @@ class bulk_job:  # a function to its callers, usable in `with` and `async with` 
     """Count a bulk job from its admission to its end, whichever way it ends.
 
     An export is a generator: a client that leaves closes it (GeneratorExit at
-    its ``yield``), a server that stops cancels it; both are ``abandoned``.
+    its ``yield``); an importing client that leaves mid-body ends its body
+    (ClientDisconnect); a server that stops cancels both: all ``abandoned``.
     Asynchronous too, so it joins the ``async with`` that admits the job.
     """
 
@@ -72,7 +74,7 @@ class bulk_job:  # a function to its callers, usable in `with` and `async with` 
     def __exit__(self, exc_type: type[BaseException] | None, *_: object) -> None:
         if exc_type is None:
             outcome = "completed"
-        elif issubclass(exc_type, GeneratorExit | asyncio.CancelledError):
+        elif issubclass(exc_type, GeneratorExit | asyncio.CancelledError | ClientDisconnect):
             outcome = "abandoned"
         else:
             outcome = "failed"

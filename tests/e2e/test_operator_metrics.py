@@ -264,8 +264,16 @@ async def test_bulk_jobs_are_counted_from_admission_to_end(server: Server) -> No
         export = await client.get(f"/v1/datasets/{ds}/export")
         assert export.status_code == 200
         assert len(export.text.splitlines()) == 3
-    assert jobs("jobs_finished", kind="export", outcome="completed") == done + 1
-    assert jobs("rows", kind="export", result="exported") == exported + 3
+        assert jobs("jobs_finished", kind="export", outcome="completed") == done + 1
+        assert jobs("rows", kind="export", result="exported") == exported + 3
+
+        audited = jobs("jobs_finished", kind="audit_export", outcome="completed")
+        audit = await client.get("/v1/audit/export")
+        assert audit.status_code == 200, audit.text
+        entries = len(audit.text.splitlines())
+        assert entries > 0
+    assert jobs("jobs_finished", kind="audit_export", outcome="completed") == audited + 1
+    assert jobs("rows", kind="audit_export", result="exported") >= entries
 
 
 def test_the_dashboard_and_the_rules_read_only_exported_metrics(server: Server) -> None:

@@ -14,11 +14,11 @@ from collections.abc import AsyncGenerator, AsyncIterator
 from entrepot.audit import repository as repo
 from entrepot.audit.models import AuditFilter
 from entrepot.audit.service import entry_out, normalised, visible_orgs
-from entrepot.ops.metrics import BULK_ROWS, bulk_job
+from entrepot.ops.metrics import BULK_ROWS
 from entrepot.principal import Principal
 from entrepot.store.bulk_slots import BulkSlots
 from entrepot.store.work import Units, plan_for_values
-from entrepot.streaming import prepend
+from entrepot.streaming import bulk_job, prepend
 
 FETCH_ROWS = 1_000
 _EXPORTED = BULK_ROWS.labels("audit_export", "exported")

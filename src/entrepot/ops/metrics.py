@@ -1,13 +1,9 @@
-"""HTTP and bulk-job metrics, served on the metrics listener (ops/metrics_server.py),
-never the API port."""
+"""HTTP and bulk-job metrics (bulk jobs counted by streaming.bulk_job), served on the
+metrics listener (ops/metrics_server.py), never the API port."""
 
 from __future__ import annotations
 
-import asyncio
-from typing import Literal
-
 from prometheus_client import Counter, Histogram
-from starlette.requests import ClientDisconnect
 
 REQUESTS = Counter(
     "entrepot_http_requests_total",
@@ -50,38 +46,3 @@ BULK_ROWS = Counter(
     "export and audit_export exported",
     ["kind", "result"],
 )
-
-BulkKind = Literal["import", "export", "audit_export"]
-
-
-class bulk_job:  # a function to its callers, usable in `with` and `async with` alike
-    """Count a bulk job from its admission to its end, whichever way it ends.
-
-    An export is a generator: a client that leaves closes it (GeneratorExit at
-    its ``yield``); an importing client that leaves mid-body ends its body
-    (ClientDisconnect); a server that stops cancels both: all ``abandoned``.
-    Asynchronous too, so it joins the ``async with`` that admits the job.
-    """
-
-    __slots__ = ("_kind",)
-
-    def __init__(self, kind: BulkKind) -> None:
-        self._kind = kind
-
-    def __enter__(self) -> None:
-        BULK_STARTED.labels(self._kind).inc()
-
-    def __exit__(self, exc_type: type[BaseException] | None, *_: object) -> None:
-        if exc_type is None:
-            outcome = "completed"
-        elif issubclass(exc_type, GeneratorExit | asyncio.CancelledError | ClientDisconnect):
-            outcome = "abandoned"
-        else:
-            outcome = "failed"
-        BULK_FINISHED.labels(self._kind, outcome).inc()
-
-    async def __aenter__(self) -> None:
-        self.__enter__()
-
-    async def __aexit__(self, exc_type: type[BaseException] | None, *rest: object) -> None:
-        self.__exit__(exc_type, *rest)

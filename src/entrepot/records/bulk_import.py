@@ -24,7 +24,7 @@ from entrepot.aio import stop_tasks
 from entrepot.auditing import log as audit
 from entrepot.changes import repository as changes_repo
 from entrepot.datasets.registry import DatasetMeta, DatasetRegistry
-from entrepot.ops.metrics import BULK_ROWS, bulk_job
+from entrepot.ops.metrics import BULK_ROWS
 from entrepot.principal import Principal
 from entrepot.problems import BadRequest, Conflict, NotFound, PreconditionRequired, Unprocessable
 from entrepot.records import bulk_repository as repo
@@ -33,6 +33,7 @@ from entrepot.records.ids import new_id
 from entrepot.records.lines import Line, split_lines
 from entrepot.store.bulk_slots import BulkSlots
 from entrepot.store.types import Conn
+from entrepot.streaming import bulk_job
 
 Format = Literal["ndjson", "csv"]
 Mode = Literal["insert", "upsert"]

@@ -27,14 +27,14 @@ from entrepot.access.policy import readable_records
 from entrepot.access.resolver import AccessResolver
 from entrepot.changes import repository as changes_repo
 from entrepot.changes.incarnation import incarnation_of
-from entrepot.ops.metrics import BULK_ROWS, bulk_job
+from entrepot.ops.metrics import BULK_ROWS
 from entrepot.principal import Principal
 from entrepot.problems import NotFound
 from entrepot.records import bulk_repository as repo
 from entrepot.records import csv_codec, query
 from entrepot.store.bulk_slots import BulkSlots
 from entrepot.store.work import plan_for_values
-from entrepot.streaming import prepend
+from entrepot.streaming import bulk_job, prepend
 
 ExportFormat = Literal["ndjson", "csv"]
 MEDIA_TYPES: dict[ExportFormat, str] = {"ndjson": "application/x-ndjson", "csv": "text/csv"}

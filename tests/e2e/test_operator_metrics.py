@@ -220,6 +220,13 @@ async def test_rate_limit_decisions_are_counted_allowed_and_refused(server: Serv
         failures = server.value("entrepot_rate_limit_decisions_total", limit="auth_failures")
         bad = await client.get("/v1/datasets", headers={"Authorization": "Bearer ent_nope"})
         assert bad.status_code == 401
+        # A password sign-in passes the account's throttle of failed sign-ins first.
+        sign_ins = server.value("entrepot_rate_limit_decisions_total", limit="sign_in")
+        wrong = await client.post(
+            "/v1/auth/token", json={"email": "nobody@example.test", "password": "wrong-password"}
+        )
+        assert wrong.status_code == 401, wrong.text
+    assert server.value("entrepot_rate_limit_decisions_total", limit="sign_in") == sign_ins + 1
     assert (
         server.value("entrepot_rate_limit_decisions_total", limit="plan", outcome="allowed")
         == allowed + 2

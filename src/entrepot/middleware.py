@@ -236,7 +236,8 @@ def _app_label(principal: Principal | None) -> str:
     """Who called, for the request counter: an app by its id (the first
     ``MAX_APP_LABELS`` this process meets; ``other`` past them, so a platform with
     many apps cannot grow the series without bound), else ``admin``, ``user`` or
-    ``anonymous``. Per-app accounting that must be complete is the usage table's."""
+    ``anonymous`` (no credential: open data, health, the reference). Per-app
+    accounting that must be complete is the usage table's."""
     if principal is None:
         return "anonymous"
     if principal.kind == "app" and principal.app_id is not None:
@@ -246,7 +247,7 @@ def _app_label(principal: Principal | None) -> str:
                 return "other"
             label = _app_labels[principal.app_id] = str(principal.app_id)
         return label
-    return "admin" if principal.is_admin else "user"
+    return "admin" if principal.is_admin else principal.kind  # user, anonymous (open data)
 
 
 @functools.cache

@@ -8,7 +8,7 @@ import uuid
 import pytest
 
 from entrepot import middleware
-from entrepot.principal import Principal
+from entrepot.principal import Principal, anonymous
 
 
 def app(app_id: uuid.UUID) -> Principal:
@@ -19,6 +19,7 @@ def test_callers_are_named_by_app_id_or_by_kind() -> None:
     some = uuid.uuid4()
     assert middleware._app_label(app(some)) == str(some)
     assert middleware._app_label(None) == "anonymous"
+    assert middleware._app_label(anonymous("192.0.2.1")) == "anonymous", "reading open data"
     assert middleware._app_label(Principal("user", "user:u", "t", frozenset())) == "user"
     admin = Principal("admin", "admin", "bootstrap", frozenset(), is_admin=True)
     assert middleware._app_label(admin) == "admin"

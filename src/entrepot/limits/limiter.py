@@ -53,7 +53,7 @@ DECISIONS = Counter(
 @functools.cache
 def decided(limit: str, refused_by: str | None) -> Counter:
     """The decision counter's child, cached: ``labels()`` takes a lock on every call,
-    and plans decide on every authenticated request. Bounded: three limits, five reasons."""
+    and plans decide on nearly every request. Bounded: three limits, five reasons."""
     if refused_by is None:
         return DECISIONS.labels(limit, "allowed", "none")
     return DECISIONS.labels(limit, "refused", refused_by)

@@ -41,10 +41,10 @@ OnError = Literal["abort", "skip"]
 ErrorList = list[dict[str, str]]
 
 MAX_REPORTED = 100
+"""Errors listed in a report; also where an all-or-nothing import stops reading."""
 _IMPORTED = BULK_ROWS.labels("import", "inserted")
 _UPDATED = BULK_ROWS.labels("import", "updated")
 _FAILED = BULK_ROWS.labels("import", "failed")
-"""Errors listed in a report; also where an all-or-nothing import stops reading."""
 
 
 @dataclass(frozen=True, slots=True)

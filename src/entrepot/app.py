@@ -48,9 +48,11 @@ from entrepot.limits.service import PlanService
 from entrepot.limits.sign_in import SignInThrottle
 from entrepot.liveness import Heartbeat, Liveness
 from entrepot.logging import configure as configure_logging
+from entrepot.logging import trace_ids
 from entrepot.middleware import EdgeMiddleware
 from entrepot.oauth.endpoints import admin_router as signing_keys_router
 from entrepot.oauth.endpoints import router as oauth_router
+from entrepot.ops import tracing
 from entrepot.ops.draining import drain_on_sigterm
 from entrepot.ops.endpoints import router as ops_router
 from entrepot.ops.lifecycle import Lifecycle
@@ -66,6 +68,7 @@ from entrepot.settings import Settings
 from entrepot.store.bulk_slots import BulkSlots
 from entrepot.store.notify import InvalidationListener
 from entrepot.store.pool import create_pool
+from entrepot.store.pool_metrics import sample_forever as sample_pools
 from entrepot.users.endpoints import router as users_router
 from entrepot.users.service import UserService
 from entrepot.webhooks.endpoints import router as webhooks_router
@@ -128,14 +131,19 @@ def create_app(settings: Settings | None = None, *, served: bool = False) -> Fas
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        if settings.opentelemetry:
+            tracing.start()
+            trace_ids(True)
         parts = Components()
         app.state.components = parts  # the one attribute: everything else is found by type
         parts.provide(settings)
         lifecycle = parts.provide(Lifecycle())
-        pool = parts.provide(await create_pool(settings, dsn), asyncpg.Pool)
+        request_pool = await create_pool(settings, dsn)
+        pool = parts.provide(request_pool, asyncpg.Pool)
         bulk_pool = await create_pool(
             settings, dsn, size=settings.bulk_pool_size, name="entrepot-bulk"
         )
+        pool_gauges = asyncio.create_task(sample_pools([request_pool, bulk_pool]), name="pools")
         parts.provide(
             BulkSlots(
                 bulk_pool,
@@ -244,13 +252,16 @@ def create_app(settings: Settings | None = None, *, served: bool = False) -> Fas
             await feed_waker.stop()
             await waiter.stop()
             liveness.unregister(housekeeping)
-            await stop_tasks([task])
+            await stop_tasks([task, pool_gauges])
             await meter.stop()
             if redis is not None:
                 await redis.aclose()
             await _close_pool(bulk_pool)
             await _close_pool(pool)
             log.info("stopped", pid=os.getpid())
+            if settings.opentelemetry:
+                trace_ids(False)
+                tracing.stop()
 
     app = DirectAPI(
         title="Entrepot",

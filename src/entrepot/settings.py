@@ -134,9 +134,10 @@ class Settings(BaseSettings):
     )
     opentelemetry: bool = Field(
         default=False,
-        description="FastAPI's native OpenTelemetry spans, metrics and logs, sent to the "
-        "providers configured in the process (e.g. FASTAPI_OTEL_AUTO_CONFIGURE=true with "
-        "OTEL_EXPORTER_OTLP_ENDPOINT).",
+        description="FastAPI's native OpenTelemetry spans, metrics and logs, and with the "
+        "otel extra SQL and webhook spans and trace ids in log lines (ops/tracing.py), sent "
+        "to the providers configured in the process (e.g. FASTAPI_OTEL_AUTO_CONFIGURE=true "
+        "with OTEL_EXPORTER_OTLP_ENDPOINT).",
     )
     auth_failures_burst: int = Field(
         default=100,

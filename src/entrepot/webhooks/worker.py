@@ -31,6 +31,7 @@ from entrepot import __version__
 from entrepot.aio import stop_tasks, wait_event
 from entrepot.auditing.log import record
 from entrepot.liveness import Heartbeat, Liveness
+from entrepot.ops import tracing
 from entrepot.store import listen
 from entrepot.webhooks import dispatch_repository as dispatch_repo
 from entrepot.webhooks import queue_repository as queue_repo
@@ -135,6 +136,7 @@ class DeliveryWorker:
             limits=httpx.Limits(max_keepalive_connections=0),
             trust_env=False,
         )
+        tracing.instrument_client(self._client)
 
     def start(self) -> None:
         register = self.liveness.register
@@ -268,9 +270,14 @@ class DeliveryWorker:
     # --- one attempt ------------------------------------------------------
 
     async def _deliver(self, job: Job, lease: uuid.UUID) -> None:
+        attributes = {
+            "entrepot.webhook.id": str(job.webhook_id),
+            "entrepot.delivery.id": str(job.id),
+        }
         try:
-            attempt = await self.attempt(job)
-            await self._record(job, lease, attempt)
+            with tracing.span("webhook delivery", attributes):
+                attempt = await self.attempt(job)
+                await self._record(job, lease, attempt)
         except Exception as exc:  # the lease expires and the delivery is claimed again
             log.warning(
                 "webhook_delivery_error",

@@ -28,7 +28,7 @@ ENV PATH="$VIRTUAL_ENV/bin:$PATH" \
     ENTREPOT_PORT=8000 \
     ENTREPOT_WORKERS=1 \
     ENTREPOT_LOG_FORMAT=json \
-    ENTREPOT_DATA_DIR=/nonexistent/set-ENTREPOT_DATABASE_URL
+    ENTREPOT_DATA_DIR=/set-ENTREPOT_DATABASE_URL
 # image-test: install
 RUN --mount=type=bind,from=build,source=/wheels,target=/wheels \
     --mount=type=cache,target=/root/.cache/pip \

@@ -63,8 +63,9 @@ class Stage:
         values = dict(inherited)
         declared: dict[str, str] = {}
         for instruction in self.all("ENV"):
+            before = dict(values)  # one ENV's pairs see the values from before it, as Docker
             for key, value in _pairs(instruction.text):
-                value = given.get(key, _expand(value, values))
+                value = given.get(key, _expand(value, before))
                 values[key] = value
                 declared[key] = value
         return declared

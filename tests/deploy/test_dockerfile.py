@@ -72,3 +72,25 @@ def test_every_file_the_wheel_ships_is_in_the_build_context() -> None:
     assert shipped
     for path in shipped:
         assert not dockerfile.ignored(path.relative_to(facts.ROOT).as_posix(), rules), path
+
+
+def test_the_install_step_mounts_the_wheels_the_build_step_made() -> None:
+    """BuildKit's bind mount carries the wheel across, so no layer of the image holds it."""
+    parsed = dockerfile.parse(DOCKERFILE)
+    built_into = parsed.stage("build").args({}, parsed.global_args)["WHEELS"]
+    install = parsed.final.marked("install")
+    installs_from = parsed.final.args({}, parsed.global_args)["WHEELS"]
+    mounts = [
+        dict(part.split("=", 1) for part in word.removeprefix("--mount=").split(","))
+        for word in install.text.split()
+        if word.startswith("--mount=")
+    ]
+    bind = next(m for m in mounts if m["type"] == "bind")
+    assert bind == {
+        "type": "bind",
+        "from": "build",
+        "source": built_into,
+        "target": installs_from,
+    }
+    assert '"$WHEELS"/entrepot-' in dockerfile.run_command(install)
+    assert not [c for c in parsed.final.all("COPY")], "nothing is copied into the image"

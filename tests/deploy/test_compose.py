@@ -179,3 +179,15 @@ def test_haproxy_accepts_its_configuration() -> None:
 @pytest.mark.parametrize("name", ["postgres", "redis", "haproxy"])
 def test_the_other_services_have_healthchecks(name: str) -> None:
     assert services()[name]["healthcheck"]["test"][0] == "CMD"
+
+
+def test_the_stores_keep_their_data_in_volumes() -> None:
+    """PostgreSQL's data, and Redis's quota counters (docs/limits.md), outlive containers."""
+    volumes = set(compose()["volumes"])
+    postgres = services()["postgres"]
+    assert any(v.endswith(":/var/lib/postgresql/data") for v in postgres["volumes"])
+    redis = services()["redis"]
+    assert redis["command"][redis["command"].index("--appendonly") + 1] == "yes"
+    (redis_volume,) = redis["volumes"]
+    assert redis_volume.split(":")[0] in volumes
+    assert redis_volume.endswith(":/data")

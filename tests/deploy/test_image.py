@@ -34,7 +34,7 @@ ROOT = facts.ROOT
 DOCKERFILE = ROOT / "Dockerfile"
 INSTALL_TIMEOUT = 240  # the dependencies come from the package index
 START_TIMEOUT = 60
-STOP_TIMEOUT = 45  # the server's graceful shutdown is 30 s
+STOP_TIMEOUT = facts.graceful_shutdown_seconds() + 15
 TOKEN = "image-test-bootstrap-token-" + "x" * 16
 
 

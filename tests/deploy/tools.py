@@ -1,0 +1,21 @@
+"""What the deployment suites need from the machine: a tool CI installs, else a skip."""
+
+from __future__ import annotations
+
+import shutil
+
+import pytest
+
+from tests.conftest import IN_CI
+
+
+def require(command: str, debian_package: str) -> str:
+    """The path of ``command``; without it, skip naming the package (fail in CI, which
+    must install it)."""
+    found = shutil.which(command)
+    if found:
+        return found
+    reason = f"{command} not found: install the Debian package {debian_package}"
+    if IN_CI:
+        pytest.fail(f"CI is set but {reason}")
+    pytest.skip(reason)

@@ -1,0 +1,52 @@
+"""README.md and docs/*.md run, as a newcomer pastes them: every shell block, page after
+page in the reading order, in one shell against one fresh server (runner.py)."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from tests.docs.pages import DOCS, READING_ORDER, ROOT, SELF_CONTAINED, Block, blocks
+from tests.docs.runner import FirstStart, run_shell
+
+pytestmark = pytest.mark.slow
+
+
+def test_every_page_is_read_somewhere() -> None:
+    pages = {f"docs/{page.name}" for page in DOCS.glob("*.md")} | {"README.md"}
+    assert pages == set(READING_ORDER) | set(SELF_CONTAINED)
+    assert len(READING_ORDER) == len(set(READING_ORDER))
+
+
+def test_the_readme_lists_the_pages_in_reading_order() -> None:
+    readme = (ROOT / "README.md").read_text()
+    section = readme.split("## Documentation", 1)[1]
+    listed = [f"docs/{name}" for name in re.findall(r"\]\(docs/([a-z-]+\.md)\)", section)]
+    chained = [page for page in READING_ORDER if page != "README.md"]
+    assert [page for page in listed if page in chained] == chained
+
+
+def test_skipped_blocks_are_few_and_say_why() -> None:
+    every = [block for page in (*READING_ORDER, *SELF_CONTAINED) for block in blocks(page)]
+    skipped = [block for block in every if block.tag == "skip"]
+    assert all(block.reason for block in skipped)
+    assert len(skipped) <= 6, [block.where for block in skipped]
+
+
+def test_the_pages_run_in_reading_order(first_server: FirstStart, tmp_path: Path) -> None:
+    chain: list[Block] = [
+        block for page in READING_ORDER for block in blocks(page) if block.lang == "shell"
+    ]
+    ran = run_shell(chain, first_server, tmp_path)
+    assert {block.page for block in ran} >= {
+        "README.md",
+        "docs/quickstart.md",
+        "docs/datasets-and-records.md",
+        "docs/bulk.md",
+        "docs/access.md",
+        "docs/limits.md",
+        "docs/sync.md",
+        "docs/webhooks.md",
+    }

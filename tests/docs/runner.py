@@ -50,6 +50,14 @@ FIRST_KEY = re.compile(r"^\s+(ent_\S+)$", re.MULTILINE)
 
 
 @dataclass(frozen=True, slots=True)
+class Ran:
+    """A block that ran, and what it printed (stdout and stderr, as a terminal shows them)."""
+
+    block: Block
+    output: str
+
+
+@dataclass(frozen=True, slots=True)
 class FirstStart:
     url: str  # E
     key: str  # TOKEN
@@ -110,7 +118,7 @@ def _tail(lines: list[str]) -> str:
     return "".join(lines[-TAIL_LINES:])
 
 
-def run_shell(blocks: Iterable[Block], server: FirstStart, directory: Path) -> list[Block]:
+def run_shell(blocks: Iterable[Block], server: FirstStart, directory: Path) -> list[Ran]:
     """Run every shell block in one bash session, in order; return those that ran."""
     home = checkout(directory / "checkout")
     env = environment(server, directory)
@@ -145,7 +153,7 @@ def run_shell(blocks: Iterable[Block], server: FirstStart, directory: Path) -> l
 
     reader = threading.Thread(target=read, daemon=True)
     reader.start()
-    ran: list[Block] = []
+    ran: list[Ran] = []
     output: list[str] = []
     try:
         for number, block in enumerate(blocks, 1):
@@ -173,7 +181,9 @@ def run_shell(blocks: Iterable[Block], server: FirstStart, directory: Path) -> l
                         f"{block.where} failed (the shell exited, status {shell.wait()}):\n"
                         f"{block.code}\n--- output:\n{_tail(output + mine)}"
                     )
-                if line.rstrip("\n") == done_mark:
+                if line.endswith(f"{done_mark}\n"):  # after output with no newline of its own
+                    if rest := line.removesuffix(f"{done_mark}\n"):
+                        mine.append(f"{rest}\n")
                     break
                 mine.append(line)
             text = "".join(mine)
@@ -182,12 +192,17 @@ def run_shell(blocks: Iterable[Block], server: FirstStart, directory: Path) -> l
                     f"{block.where} answered a problem document (tag it `problems` if that is"
                     f" the point):\n{block.code}\n--- output:\n{_tail(mine)}"
                 )
+            if block.tag == "problems" and not PROBLEM.search(text):
+                raise AssertionError(
+                    f"{block.where} is tagged `problems` but answered none:\n{block.code}\n"
+                    f"--- output:\n{_tail(mine)}"
+                )
             if "Traceback (most recent call last)" in text:
                 raise AssertionError(f"{block.where} printed a traceback:\n{_tail(mine)}")
             if server.key in text:
                 raise AssertionError(f"{block.where} printed the platform-admin key")
             output.extend(mine)
-            ran.append(block)
+            ran.append(Ran(block, text))
     finally:
         names.close()
         _stop(shell)
@@ -208,11 +223,11 @@ def _stop(shell: subprocess.Popen[str]) -> None:
         shell.wait(timeout=10)
 
 
-def run_python(blocks: Iterable[Block], server: FirstStart, directory: Path) -> list[Block]:
+def run_python(blocks: Iterable[Block], server: FirstStart, directory: Path) -> list[Ran]:
     """Run each python block as a program of its own, in order; return those that ran."""
     home = checkout(directory / "checkout")
     env = environment(server, directory)
-    ran: list[Block] = []
+    ran: list[Ran] = []
     for block in blocks:
         if block.tag == "skip":
             continue
@@ -228,5 +243,5 @@ def run_python(blocks: Iterable[Block], server: FirstStart, directory: Path) -> 
         printed = done.stdout + done.stderr
         assert done.returncode == 0, f"{block.where} failed:\n{block.code}\n--- output:\n{printed}"
         assert "Traceback" not in done.stderr, f"{block.where}:\n{done.stderr}"
-        ran.append(block)
+        ran.append(Ran(block, printed))
     return ran

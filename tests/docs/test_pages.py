@@ -28,11 +28,23 @@ def test_the_readme_lists_the_pages_in_reading_order() -> None:
     assert [page for page in listed if page in chained] == chained
 
 
-def test_skipped_blocks_are_few_and_say_why() -> None:
+# The only examples not run, each for the reason its tag gives: a skip is a decision,
+# made here as well as on the page.
+SKIPPED = {
+    ("README.md", 1),  # make run / make test
+    ("docs/quickstart.md", 1),  # make run
+    ("docs/access.md", 14),  # entrepot admin create-key: the server's store
+    ("docs/operations.md", 1),  # your own PostgreSQL
+    ("docs/operations.md", 2),  # the metrics listener on another address
+    ("docs/ha.md", 1),  # setting up the HA stack
+    ("docs/ha.md", 2),  # make chaos
+}
+
+
+def test_only_the_listed_blocks_are_skipped() -> None:
     every = [block for page in (*READING_ORDER, *SELF_CONTAINED) for block in blocks(page)]
-    skipped = [block for block in every if block.tag == "skip"]
-    assert all(block.reason for block in skipped)
-    assert len(skipped) <= 6, [block.where for block in skipped]
+    skipped = {(block.page, block.number) for block in every if block.tag == "skip"}
+    assert skipped == SKIPPED
 
 
 def test_the_pages_run_in_reading_order(first_server: FirstStart, tmp_path: Path) -> None:
@@ -40,7 +52,9 @@ def test_the_pages_run_in_reading_order(first_server: FirstStart, tmp_path: Path
         block for page in READING_ORDER for block in blocks(page) if block.lang == "shell"
     ]
     ran = run_shell(chain, first_server, tmp_path)
-    assert {block.page for block in ran} >= {
+    for done in ran:
+        print(f"--- {done.block.where}\n{done.output}")
+    assert {done.block.page for done in ran} >= {
         "README.md",
         "docs/quickstart.md",
         "docs/datasets-and-records.md",

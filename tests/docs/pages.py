@@ -79,8 +79,13 @@ class PageError(AssertionError):
 
 
 def blocks(page: str) -> list[Block]:
-    """Every fenced block of ``page`` (a path relative to the repository), in order."""
-    lines = (ROOT / page).read_text().splitlines()
+    """The shell and python blocks of ``page`` (a path relative to the repository), in order."""
+    return parse(page, (ROOT / page).read_text())
+
+
+def parse(page: str, text: str) -> list[Block]:
+    """The shell and python blocks of a page's ``text``, with their tags, in order."""
+    lines = text.splitlines()
     found: list[Block] = []
     counts: dict[str, int] = {}
     pending: tuple[str, str | None, int] | None = None  # a tag waiting for its block

@@ -19,7 +19,8 @@ What the test provides, and nothing more (the contract with the pages):
 Shell blocks run in that order in **one** ``bash`` (``set -euo pipefail``), each sourced
 in turn, so a variable a block sets is there for every later one, across pages. Each
 block must finish within ``BLOCK_SECONDS``; a failure names the page, the block and
-its line, with the tail of what the shell printed. Python blocks run one program each
+its line, with the tail of what the shell printed; a whole run must finish within
+``TOTAL_SECONDS``. Python blocks run one program each
 (``python -c``), with E and TOKEN in the environment.
 """
 
@@ -43,7 +44,8 @@ from tests.docs.pages import Block, check_given
 from tests.e2e.test_serve import serving
 from tests.waiting import wait_until
 
-BLOCK_SECONDS = 90.0
+BLOCK_SECONDS = 90.0  # one block
+TOTAL_SECONDS = 240.0  # a whole run_shell
 TAIL_LINES = 40
 PROBLEM = re.compile(r'"type":\s*"https://entrepot\.dev/problems/')
 FIRST_KEY = re.compile(r"^\s+(ent_\S+)$", re.MULTILINE)
@@ -114,11 +116,25 @@ def environment(server: FirstStart, directory: Path) -> dict[str, str]:
     return env
 
 
+def _decoded(captured: bytes | str | None) -> str:
+    """What a timed-out run had printed (bytes, whatever ``text=`` said)."""
+    if isinstance(captured, bytes):
+        return captured.decode(errors="replace")
+    return captured or ""
+
+
 def _tail(lines: list[str]) -> str:
     return "".join(lines[-TAIL_LINES:])
 
 
-def run_shell(blocks: Iterable[Block], server: FirstStart, directory: Path) -> list[Ran]:
+def run_shell(
+    blocks: Iterable[Block],
+    server: FirstStart,
+    directory: Path,
+    *,
+    block_seconds: float = BLOCK_SECONDS,
+    total_seconds: float = TOTAL_SECONDS,
+) -> list[Ran]:
     """Run every shell block in one bash session, in order; return those that ran."""
     home = checkout(directory / "checkout")
     env = environment(server, directory)
@@ -155,6 +171,7 @@ def run_shell(blocks: Iterable[Block], server: FirstStart, directory: Path) -> l
     reader.start()
     ran: list[Ran] = []
     output: list[str] = []
+    end_of_run = time.monotonic() + total_seconds
     try:
         for number, block in enumerate(blocks, 1):
             if block.tag == "given":
@@ -167,14 +184,15 @@ def run_shell(blocks: Iterable[Block], server: FirstStart, directory: Path) -> l
             names.write(f"{script}\n")
             names.flush()
             mine: list[str] = []
-            deadline = time.monotonic() + BLOCK_SECONDS
+            deadline = min(time.monotonic() + block_seconds, end_of_run)
             while True:
                 try:
                     line = lines.get(timeout=max(0.0, deadline - time.monotonic()))
                 except queue.Empty:
                     raise AssertionError(
-                        f"{block.where} still running after {BLOCK_SECONDS:g} s:\n"
-                        f"{block.code}\n--- output:\n{_tail(output + mine)}"
+                        f"{block.where} still running after {block_seconds:g} s (or the run"
+                        f" after {total_seconds:g} s):\n{block.code}\n"
+                        f"--- output:\n{_tail(output + mine)}"
                     ) from None
                 if line is None:
                     raise AssertionError(
@@ -231,15 +249,21 @@ def run_python(blocks: Iterable[Block], server: FirstStart, directory: Path) -> 
     for block in blocks:
         if block.tag == "skip":
             continue
-        done = subprocess.run(
-            [sys.executable, "-c", block.code],
-            env=env,
-            cwd=home,
-            capture_output=True,
-            text=True,
-            timeout=BLOCK_SECONDS,
-            check=False,
-        )
+        try:
+            done = subprocess.run(
+                [sys.executable, "-c", block.code],
+                env=env,
+                cwd=home,
+                capture_output=True,
+                text=True,
+                timeout=BLOCK_SECONDS,
+                check=False,
+            )
+        except subprocess.TimeoutExpired as late:
+            raise AssertionError(
+                f"{block.where} still running after {BLOCK_SECONDS:g} s:\n{block.code}\n"
+                f"--- output:\n{_decoded(late.stdout)}{_decoded(late.stderr)}"
+            ) from None
         printed = done.stdout + done.stderr
         assert done.returncode == 0, f"{block.where} failed:\n{block.code}\n--- output:\n{printed}"
         assert "Traceback" not in done.stderr, f"{block.where}:\n{done.stderr}"

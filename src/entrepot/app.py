@@ -48,9 +48,12 @@ from entrepot.limits.service import PlanService
 from entrepot.limits.sign_in import SignInThrottle
 from entrepot.liveness import Heartbeat, Liveness
 from entrepot.logging import configure as configure_logging
+from entrepot.logging import trace_ids
 from entrepot.middleware import EdgeMiddleware
 from entrepot.oauth.endpoints import admin_router as signing_keys_router
 from entrepot.oauth.endpoints import router as oauth_router
+from entrepot.ops import tracing
+from entrepot.ops.draining import drain_on_sigterm
 from entrepot.ops.endpoints import router as ops_router
 from entrepot.ops.lifecycle import Lifecycle
 from entrepot.orgs.endpoints import router as orgs_router
@@ -65,6 +68,7 @@ from entrepot.settings import Settings
 from entrepot.store.bulk_slots import BulkSlots
 from entrepot.store.notify import InvalidationListener
 from entrepot.store.pool import create_pool
+from entrepot.store.pool_metrics import sample_forever as sample_pools
 from entrepot.users.endpoints import router as users_router
 from entrepot.users.service import UserService
 from entrepot.webhooks.endpoints import router as webhooks_router
@@ -116,7 +120,10 @@ async def _close_pool(pool: asyncpg.Pool) -> None:
         pool.terminate()
 
 
-def create_app(settings: Settings | None = None) -> FastAPI:
+def create_app(settings: Settings | None = None, *, served: bool = False) -> FastAPI:
+    """The platform as an ASGI app. ``served``: the process is ``entrepot serve``'s
+    worker, whose SIGTERM drains first (ops/draining.py); tests and embedders leave
+    their own signal handlers alone."""
     settings = settings or Settings()
     if not settings.database_url:
         raise RuntimeError("create_app needs ENTREPOT_DATABASE_URL; `entrepot serve` sets it.")
@@ -124,14 +131,19 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        if settings.opentelemetry:
+            tracing.start()
+            trace_ids(True)
         parts = Components()
         app.state.components = parts  # the one attribute: everything else is found by type
         parts.provide(settings)
         lifecycle = parts.provide(Lifecycle())
-        pool = parts.provide(await create_pool(settings, dsn), asyncpg.Pool)
+        request_pool = await create_pool(settings, dsn)
+        pool = parts.provide(request_pool, asyncpg.Pool)
         bulk_pool = await create_pool(
             settings, dsn, size=settings.bulk_pool_size, name="entrepot-bulk"
         )
+        pool_gauges = asyncio.create_task(sample_pools([request_pool, bulk_pool]), name="pools")
         parts.provide(
             BulkSlots(
                 bulk_pool,
@@ -187,7 +199,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 pool, settings.auth_failures_per_second, settings.auth_failures_burst
             )
         )
-        parts.provide(Gate(pool, tokens, credentials, failures, limiter))
+        parts.provide(Gate(pool, tokens, credentials, failures, limiter, settings.anonymous_reads))
         parts.provide(
             UserService(
                 tokens,
@@ -200,7 +212,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
         parts.provide(AccessService(access))
         feed = parts.provide(FeedService(access))
-        parts.provide(Follower(pool, feed, waiter))
+        parts.provide(Follower(pool, feed, waiter, lifecycle))
+        lifecycle.on_stop(waiter.wake_all)
         webhooks = parts.provide(
             WebhookRuntime.started(pool, feed, waiter, dsn, settings, liveness)
         )
@@ -223,23 +236,32 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         task = asyncio.create_task(_housekeeping(pool, settings, housekeeping))
         liveness.start()
         log.info("started", pid=os.getpid(), version=__version__)
+        draining = (
+            drain_on_sigterm(lifecycle, settings.drain_seconds)
+            if served
+            else contextlib.nullcontext()
+        )
         try:
-            yield
+            with draining:
+                yield
         finally:
-            lifecycle.draining = True
+            lifecycle.stop_serving()
             liveness.stop()  # the event loop's watch; each loop unregisters as it stops
             await webhooks.stop()
             await listener.stop()
             await feed_waker.stop()
             await waiter.stop()
             liveness.unregister(housekeeping)
-            await stop_tasks([task])
+            await stop_tasks([task, pool_gauges])
             await meter.stop()
             if redis is not None:
                 await redis.aclose()
             await _close_pool(bulk_pool)
             await _close_pool(pool)
             log.info("stopped", pid=os.getpid())
+            if settings.opentelemetry:
+                trace_ids(False)
+                tracing.stop()
 
     app = DirectAPI(
         title="Entrepot",
@@ -288,4 +310,4 @@ def app_from_env() -> FastAPI:
     """Factory for ``uvicorn --factory`` (used by ``entrepot serve`` workers)."""
     settings = Settings()
     configure_logging(settings.log_level, settings.log_format)
-    return create_app(settings)
+    return create_app(settings, served=True)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import getpass
+import math
 import os
 import signal
 from collections.abc import Iterator
@@ -140,7 +141,7 @@ def serve(
                     log_config=None,
                     access_log=False,
                     proxy_headers=True,
-                    timeout_graceful_shutdown=30,
+                    timeout_graceful_shutdown=math.ceil(settings.shutdown_timeout_seconds),
                 )
             finally:
                 if notice is not None:

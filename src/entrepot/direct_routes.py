@@ -9,7 +9,8 @@ by a plain Starlette route placed first in the app's table:
 - the endpoint's arguments come from a plan made once, when the app is built,
   from its signature; it may ask only for what the plan knows how to give:
   path parameters as text, the ``Request``, the principal (``authenticate``,
-  the one auth step every route takes), the app's parts by type
+  the one auth step every route takes, or ``authenticate_reader``, the same step
+  letting an anonymous caller read open datasets), the app's parts by type
   (``Depends(part(RecordService))``) and a unit of work last (``Reading``,
   ``Work`` or ``LazyWork``, ended before the answer is sent, as those
   dependencies are). An
@@ -40,13 +41,25 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Match, Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from entrepot.auth.authenticate import CurrentPrincipal, authenticate
+from entrepot.auth.authenticate import (
+    CurrentPrincipal,
+    CurrentReader,
+    authenticate,
+    authenticate_reader,
+)
 from entrepot.parts import Part, components
+from entrepot.principal import Principal
 from entrepot.store.work import Reads, lazy_unit_of_work, reads, unit_of_work
 from entrepot.work_deps import LazyWork, Reading, Work
 
 Opener = Callable[[asyncpg.Pool], AbstractAsyncContextManager[Reads]]
 UNITS: dict[object, Opener] = {Reading: reads, Work: unit_of_work, LazyWork: lazy_unit_of_work}
+
+Authenticator = Callable[[Request], Awaitable[Principal]]
+AUTH_STEPS: dict[object, Authenticator] = {
+    CurrentPrincipal: authenticate,
+    CurrentReader: authenticate_reader,
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,7 +68,7 @@ class Plan:
 
     path_params: tuple[str, ...]
     request: str | None
-    principal: str | None
+    principal: tuple[str, Authenticator] | None
     parts: tuple[tuple[str, type[Any]], ...]
     unit: tuple[str, Opener] | None
 
@@ -77,7 +90,8 @@ def plan_for(route: APIRoute) -> Plan:
     hints = typing.get_type_hints(route.endpoint, include_extras=True)
     path_params: list[str] = []
     parts: list[tuple[str, type[Any]]] = []
-    request = principal = None
+    request: str | None = None
+    principal: tuple[str, Authenticator] | None = None
     unit: tuple[str, Opener] | None = None
     for name, parameter in inspect.signature(route.endpoint).parameters.items():
         hint = hints.get(name)
@@ -89,8 +103,8 @@ def plan_for(route: APIRoute) -> Plan:
             path_params.append(name)
         elif hint is Request:
             request = name
-        elif hint == CurrentPrincipal:
-            principal = name
+        elif hint in AUTH_STEPS:
+            principal = (name, AUTH_STEPS[hint])
         elif hint in UNITS:
             unit = (name, UNITS[hint])
         elif (kind := _part_of(hint)) is not None:
@@ -112,7 +126,8 @@ def serving(endpoint: Endpoint, plan: Plan) -> Callable[[Request], Awaitable[Res
         if plan.request is not None:
             kwargs[plan.request] = request
         if plan.principal is not None:
-            kwargs[plan.principal] = await authenticate(request)
+            name, auth_step = plan.principal
+            kwargs[name] = await auth_step(request)
         found = components(request)
         for name, kind in plan.parts:
             kwargs[name] = found.get(kind)

@@ -32,7 +32,32 @@ def add_request_id(_: Any, __: str, event: MutableMapping[str, Any]) -> MutableM
     context = current_request.get()
     if context is not None and "request_id" not in event:
         event["request_id"] = context.request_id
+    if _current_span is not None:
+        _add_trace(event)
     return event
+
+
+_current_span: Callable[[], Any] | None = None
+
+
+def trace_ids(enabled: bool) -> None:
+    """Lines logged inside a span carry its ``trace_id`` and ``span_id`` (OpenTelemetry's
+    hex forms), to go from a log line to its trace; off, nothing is looked up."""
+    global _current_span
+    if enabled:
+        from opentelemetry.trace import get_current_span
+
+        _current_span = get_current_span
+    else:
+        _current_span = None
+
+
+def _add_trace(event: MutableMapping[str, Any]) -> None:
+    assert _current_span is not None
+    context = _current_span().get_span_context()
+    if context.is_valid:
+        event["trace_id"] = format(context.trace_id, "032x")
+        event["span_id"] = format(context.span_id, "016x")
 
 
 class AccessLog:
@@ -58,6 +83,8 @@ class AccessLog:
             self._structlog.info(event, **fields)
             return
         fields["event"] = event
+        if _current_span is not None:
+            _add_trace(fields)
         fields["level"] = "info"
         fields["timestamp"] = datetime.now(UTC).isoformat().replace("+00:00", "Z")
         stream.write(orjson.dumps(fields, option=orjson.OPT_APPEND_NEWLINE))

@@ -12,6 +12,7 @@ import os
 import re
 import time
 import traceback
+import uuid
 from typing import Any
 
 from prometheus_client import Counter, Histogram
@@ -24,6 +25,7 @@ from entrepot.limits.limiter import rate_limit_headers
 from entrepot.limits.meter import UsageMeter
 from entrepot.logging import access_log
 from entrepot.ops.metrics import REQUEST_SECONDS, REQUESTS
+from entrepot.principal import Principal
 from entrepot.problems import BadRequest, PayloadTooLarge, Problem
 from entrepot.server_protocol import ABORT_EXTENSION
 from entrepot.streaming import ClientTooSlow
@@ -198,9 +200,9 @@ class EdgeMiddleware:
         elapsed = time.perf_counter() - started
         route = _route_template(scope)
         path: str = scope["path"]
-        _counted(method, route, status).inc()
-        _timed(method, route).observe(elapsed)
         principal = scope["state"].get("principal")
+        _counted(method, route, status, _app_label(principal)).inc()
+        _timed(method, route).observe(elapsed)
         if principal is not None and principal.app_id is not None and principal.kind == "app":
             meter = scope["app"].state.components.find(UsageMeter)
             if meter is not None:
@@ -218,11 +220,34 @@ class EdgeMiddleware:
 
 
 @functools.cache
-def _counted(method: str, route: str, status: int) -> Counter:
+def _counted(method: str, route: str, status: int, app: str) -> Counter:
     """The request counter's child for these labels: ``labels()`` takes a lock and
     validates the labels on every call, a third of what metrics cost a request. Bounded:
-    the server parses only the standard methods, routes are templates, statuses few."""
-    return REQUESTS.labels(method, route, str(status))
+    the server parses only the standard methods, routes are templates, statuses few,
+    apps at most ``MAX_APP_LABELS``."""
+    return REQUESTS.labels(method, route, str(status), app)
+
+
+MAX_APP_LABELS = 1000
+_app_labels: dict[uuid.UUID, str] = {}
+
+
+def _app_label(principal: Principal | None) -> str:
+    """Who called, for the request counter: an app by its id (the first
+    ``MAX_APP_LABELS`` this process meets; ``other`` past them, so a platform with
+    many apps cannot grow the series without bound), else ``admin``, ``user`` or
+    ``anonymous`` (no credential: open data, health, the reference). Per-app
+    accounting that must be complete is the usage table's."""
+    if principal is None:
+        return "anonymous"
+    if principal.kind == "app" and principal.app_id is not None:
+        label = _app_labels.get(principal.app_id)
+        if label is None:
+            if len(_app_labels) >= MAX_APP_LABELS:
+                return "other"
+            label = _app_labels[principal.app_id] = str(principal.app_id)
+        return label
+    return "admin" if principal.is_admin else principal.kind  # user, anonymous (open data)
 
 
 @functools.cache

@@ -6,6 +6,7 @@ Decisions that depend on a dataset grant live in :mod:`entrepot.access.policy`.
 
 from __future__ import annotations
 
+import ipaddress
 import uuid
 from dataclasses import dataclass, field
 from typing import Literal
@@ -22,8 +23,10 @@ SCOPES = (
 )
 ALL_SCOPES = frozenset(SCOPES)
 DEFAULT_APP_SCOPES = ("datasets:read", "records:read", "changes:read")
+READ_SCOPES = frozenset(DEFAULT_APP_SCOPES)
+ANONYMOUS_PLAN = "anonymous"
 
-Kind = Literal["admin", "app", "user"]
+Kind = Literal["admin", "app", "user", "anonymous"]
 Role = Literal["owner", "admin", "member"]
 
 
@@ -50,6 +53,12 @@ class Principal:
         None for platform administrators, who are not limited."""
         return None if self.is_admin else self.subject
 
+    @property
+    def actor(self) -> str:
+        """Who the audit log says acted: a caller with no credential is ``anonymous``
+        (its address is in the row's own ``ip``)."""
+        return "anonymous" if self.kind == "anonymous" else self.subject
+
     def has_scope(self, scope: str) -> bool:
         return self.is_admin or scope in self.scopes
 
@@ -69,9 +78,29 @@ class Principal:
         return self.roles.get(org_id)
 
 
+def anonymous(address: str | None) -> Principal:
+    """A caller with no credential, reading open datasets only. Its subject is its
+    client address (an IPv6 address's /64, which one host commonly holds whole), so
+    rate limits and bulk shares are per address."""
+    where = "unknown"
+    if address:
+        try:
+            ip = ipaddress.ip_address(address)
+        except ValueError:
+            where = address
+        else:
+            net = ipaddress.ip_network(f"{ip}/64", strict=False) if ip.version == 6 else ip
+            where = str(net)
+    return Principal(
+        "anonymous", f"anonymous:{where}", "anonymous", READ_SCOPES, plan=ANONYMOUS_PLAN
+    )
+
+
 def require_scope(principal: Principal, scope: str) -> None:
     if not principal.has_scope(scope):
-        raise Forbidden(f"This credential lacks the {scope!r} scope.", denial=True)
+        raise Forbidden(
+            f"This credential lacks the {scope!r} scope.", denial=True, required_scope=scope
+        )
 
 
 def require_platform_admin(principal: Principal) -> None:

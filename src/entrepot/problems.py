@@ -44,6 +44,11 @@ PROBLEM_SCHEMA: dict[str, Any] = {
             "type": "string",
             "description": "gone (410) only: compacted, ahead or incarnation.",
         },
+        "required_scope": {
+            "type": "string",
+            "description": "forbidden (403) for want of a scope only: the scope needed, "
+            "missing from the credential or from your access to the dataset.",
+        },
         "min_seq": {"type": "integer", "description": "gone (410) only: the oldest seq kept."},
         "last_seq": {"type": "integer", "description": "gone (410) only: the feed's head."},
         "incarnation": {
@@ -120,6 +125,15 @@ class Unauthorized(Problem):
         self.credential = credential
         self.app_id = app_id
         self.org_id = org_id
+
+    @classmethod
+    def missing(cls) -> Unauthorized:
+        """The answer to a request that sends no credential where one is needed."""
+        return cls(
+            "Send an API key or access token as 'Authorization: Bearer <token>'.",
+            error="invalid_request",
+            reason="missing",
+        )
 
 
 class Forbidden(Problem):

@@ -134,9 +134,10 @@ class Settings(BaseSettings):
     )
     opentelemetry: bool = Field(
         default=False,
-        description="FastAPI's native OpenTelemetry spans, metrics and logs, sent to the "
-        "providers configured in the process (e.g. FASTAPI_OTEL_AUTO_CONFIGURE=true with "
-        "OTEL_EXPORTER_OTLP_ENDPOINT).",
+        description="FastAPI's native OpenTelemetry spans, metrics and logs, and with the "
+        "otel extra SQL and webhook spans and trace ids in log lines (ops/tracing.py), sent "
+        "to the providers configured in the process (e.g. FASTAPI_OTEL_AUTO_CONFIGURE=true "
+        "with OTEL_EXPORTER_OTLP_ENDPOINT).",
     )
     auth_failures_burst: int = Field(
         default=100,
@@ -191,12 +192,35 @@ class Settings(BaseSettings):
         "timeout).",
     )
 
+    drain_seconds: float = Field(
+        default=0.0,
+        ge=0,
+        le=3600,
+        description="On SIGTERM, /readyz answers 503 at once and requests are still served "
+        "this long before the server stops accepting: longer than the load balancer's "
+        "health-check interval times its failure threshold.",
+    )
+    shutdown_timeout_seconds: float = Field(
+        default=30.0,
+        gt=0,
+        le=3600,
+        description="After draining, how long requests in flight may take to finish before "
+        "they are cut (long polls and event streams end at once).",
+    )
+
     log_level: str = "info"
     log_format: str = Field(
         default="auto",
         pattern="^(auto|json|console)$",
         description="json for machines, console for people; auto: console when stderr is a "
         "terminal, else json.",
+    )
+
+    anonymous_reads: bool = Field(
+        default=True,
+        description="Let callers with no credential read datasets their providers made "
+        "open (visibility open), rate limited per client address by the anonymous plan. "
+        "false: every request needs a credential; open datasets read as public ones.",
     )
 
     cors_origins: str = Field(

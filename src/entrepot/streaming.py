@@ -8,6 +8,9 @@ server's own work does not count), the client must move at least
 client that stops altogether is cut one window after it stopped; one that
 crawls, at the end of the window it crawled through. Like nginx's
 ``send_timeout`` and ``client_body_timeout``, with Apache's ``MinRate``.
+
+Here too, :class:`bulk_job` counts each import and export from its admission
+to its end, however it ends (``entrepot_bulk_jobs_*``).
 """
 
 from __future__ import annotations
@@ -15,13 +18,13 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
-from typing import TypeVar
+from typing import Literal, TypeVar
 
 from starlette.requests import ClientDisconnect
 from starlette.responses import StreamingResponse
 from starlette.types import Message, Receive, Scope, Send
 
-from entrepot.ops.metrics import BULK_CUT
+from entrepot.ops.metrics import BULK_CUT, BULK_FINISHED, BULK_STARTED
 from entrepot.problems import RequestTimeout
 from entrepot.settings import Settings
 
@@ -165,3 +168,39 @@ class GuardedStreamingResponse(StreamingResponse):
             closing = getattr(self.source, "aclose", None)
             if closing is not None:
                 await closing()
+
+
+BulkKind = Literal["import", "export", "audit_export"]
+
+
+class bulk_job:  # a function to its callers, usable in `with` and `async with` alike
+    """Count a bulk job from its admission to its end, whichever way it ends.
+
+    An export is a generator: a client that leaves closes it (GeneratorExit at
+    its ``yield``); an importing client that leaves mid-body ends its body
+    (ClientDisconnect); a server that stops cancels both: all ``abandoned``.
+    Asynchronous too, so it joins the ``async with`` that admits the job.
+    """
+
+    __slots__ = ("_kind",)
+
+    def __init__(self, kind: BulkKind) -> None:
+        self._kind = kind
+
+    def __enter__(self) -> None:
+        BULK_STARTED.labels(self._kind).inc()
+
+    def __exit__(self, exc_type: type[BaseException] | None, *_: object) -> None:
+        if exc_type is None:
+            outcome = "completed"
+        elif issubclass(exc_type, GeneratorExit | asyncio.CancelledError | ClientDisconnect):
+            outcome = "abandoned"
+        else:
+            outcome = "failed"
+        BULK_FINISHED.labels(self._kind, outcome).inc()
+
+    async def __aenter__(self) -> None:
+        self.__enter__()
+
+    async def __aexit__(self, exc_type: type[BaseException] | None, *rest: object) -> None:
+        self.__exit__(exc_type, *rest)

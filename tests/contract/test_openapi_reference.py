@@ -21,6 +21,7 @@ from openapi_spec_validator import validate
 from openapi_spec_validator.validation.exceptions import OpenAPIValidationError
 
 from entrepot.app import create_app
+from entrepot.auth.authenticate import authenticate_reader
 from entrepot.principal import SCOPES
 from entrepot.problems import PROBLEM_CONTENT_TYPE
 from entrepot.reference.document import METHODS, usual_problems
@@ -28,7 +29,8 @@ from entrepot.reference.operations import OPERATIONS, PUBLIC
 from entrepot.settings import Settings
 from tests.factories import make_app, make_dataset, make_key, make_org
 
-DOCUMENT = create_app(Settings(database_url="postgresql://unused.invalid/none")).openapi()
+APP = create_app(Settings(database_url="postgresql://unused.invalid/none"))
+DOCUMENT = APP.openapi()
 OPERATION_ID = re.compile(r"^[a-z][a-z_]*(\.[a-z][a-z_]*)+$")
 # FastAPI's generated ids: the function name, the path and the method, underscored.
 GENERATED_ID = re.compile(r"_(get|put|post|patch|delete)$|__|_v1_")
@@ -100,12 +102,20 @@ def test_operation_ids_are_explicit_unique_and_sdk_like() -> None:
     } <= set(ids)
 
 
-def _declared_routes() -> Iterator[tuple[str, APIRoute]]:
-    app = create_app(Settings(database_url="postgresql://unused.invalid/none"))
-    for route in app.routes:
-        if isinstance(route, APIRoute) and route.include_in_schema:
-            for method in route.methods:
-                yield f"{method} {route.path}", route
+def _declared_routes() -> Iterator[tuple[str, Any]]:
+    """Every declared operation's route, as ``METHOD /path``. FastAPI keeps an included
+    router's routes behind one entry of ``app.routes``, each as a context carrying the
+    route's effective path, texts and dependencies."""
+    found = 0
+    for route in APP.routes:
+        declared = getattr(route, "effective_route_contexts", None)
+        for each in declared() if declared is not None else [route]:
+            route_of = each.original_route if declared is not None else each
+            if isinstance(route_of, APIRoute) and each.include_in_schema:
+                for method in each.methods:
+                    found += 1
+                    yield f"{method} {each.path}", each
+    assert found > 50, "the routes were not found: has FastAPI changed how it keeps them?"
 
 
 def test_each_text_has_one_source() -> None:
@@ -168,7 +178,8 @@ def test_security_schemes_and_each_operation_s_scopes() -> None:
         if name in PUBLIC_OPERATIONS:
             assert operation["security"] == [], name
             continue
-        bearer, oauth2 = operation["security"]
+        bearer, oauth2, *anonymous = operation["security"]
+        assert anonymous == ([{}] if OPERATIONS[name].open_data else []), name
         assert list(bearer) == ["bearer"], name
         assert list(oauth2) == ["oauth2"], name
         assert bearer["bearer"] == oauth2["oauth2"], name
@@ -176,6 +187,20 @@ def test_security_schemes_and_each_operation_s_scopes() -> None:
         assert set(oauth2["oauth2"]) <= set(SCOPES), name
     public = {name for name, entry in OPERATIONS.items() if entry.scope == PUBLIC}
     assert public == PUBLIC_OPERATIONS
+
+
+def test_operations_open_to_anonymous_callers_are_those_that_admit_them() -> None:
+    """``open_data`` (security: {} too) marks exactly the routes whose auth step lets a
+    caller with no credential read open datasets."""
+    admitting = {
+        name
+        for name, route in _declared_routes()
+        if any(d.call is authenticate_reader for d in route.dependant.dependencies)
+        and not name.startswith("HEAD ")
+    }
+    marked = {name for name, entry in OPERATIONS.items() if entry.open_data}
+    assert admitting == marked
+    assert marked  # the catalog, records, export and the feed
 
 
 def test_error_answers_are_problem_documents() -> None:

@@ -116,7 +116,8 @@ async def script(s: Session) -> None:
     # Operations and discovery
     await s("GET", "/healthz", key=None)
     await s("GET", "/.well-known/oauth-authorization-server", key=None)
-    await s("GET", "/v1/datasets", key=None, expect=401)
+    await s("GET", "/v1/apps", key=None, expect=401)
+    await s("GET", "/v1/datasets", key=None, expect=200)  # the open datasets: none yet
     await s("GET", "/v1/datasets", key="ent_not-a-key-at-all-000000000000", expect=401)
 
     # Organisations, users, members
@@ -198,6 +199,7 @@ async def script(s: Session) -> None:
     )
     await s("GET", "/v1/datasets", params={"tag": "shop"}, expect=200)
     await s("GET", "/v1/datasets/products", expect=200)
+    await s("GET", "/v1/datasets/products", key=None, expect=401)  # public, not open
     await s("PATCH", "/v1/datasets/products", json_body={"title": "All products"}, expect=200)
     await s("PATCH", "/v1/datasets/products", json_body={"primary_key": "name"}, expect=409)
 

@@ -55,7 +55,7 @@ def samples(text: str, name: str) -> list[tuple[dict[str, str], float]]:
 
 def listed(text: str) -> float:
     """``entrepot_http_requests_total`` of GET /v1/datasets answered 200, in Prometheus text."""
-    want = {"method": "GET", "route": ROUTE, "status": "200"}
+    want = {"method": "GET", "route": ROUTE, "status": "200", "app": "admin"}
     return sum(v for labels, v in samples(text, "entrepot_http_requests_total") if labels == want)
 
 
@@ -95,7 +95,8 @@ def test_two_workers_are_summed_even_after_one_dies(tmp_path: Path, fresh_databa
     url = asyncio.run(fresh_database())  # type: ignore[operator]
     metrics_port = free_port()
     log = tmp_path / "serve.log"
-    with serving(env_for(url, metrics_port), "--workers", "2", log=log) as base:
+    env = env_for(url, metrics_port) | {"ENTREPOT_POOL_MAX_SIZE": "3"}
+    with serving(env, "--workers", "2", log=log) as base:
         api_port = base.rsplit(":", 1)[1]
         [serve] = [
             p
@@ -119,7 +120,7 @@ def test_two_workers_are_summed_even_after_one_dies(tmp_path: Path, fresh_databa
 
         def listed_by(pid: int) -> float:
             merged = MultiProcessCollector.merge([str(directory / f"counter_{pid}.db")])
-            want = {"method": "GET", "route": ROUTE, "status": "200"}
+            want = {"method": "GET", "route": ROUTE, "status": "200", "app": "admin"}
             return sum(
                 s.value
                 for family in merged
@@ -140,6 +141,14 @@ def test_two_workers_are_summed_even_after_one_dies(tmp_path: Path, fresh_databa
         assert listed(text) == sum(shares) == sent
         [(labels, _)] = samples(text, "entrepot_webhook_queue_depth")
         assert "pid" not in labels, "the gauge is one series, not one per worker"
+        # Each worker has pools of its own: the replica's are their sum.
+        [(labels, most)] = [
+            (labels, v)
+            for labels, v in samples(text, "entrepot_db_pool_max_connections")
+            if labels["pool"] == "requests"
+        ]
+        assert "pid" not in labels
+        assert most == 2 * 3
         assert "process_resident_memory_bytes" not in text  # per-process metrics do not merge
 
         dead = pids[0]

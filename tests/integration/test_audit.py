@@ -206,7 +206,7 @@ async def test_a_denial_is_still_answered_when_the_audit_store_is_down(
         try:
             transport = httpx.ASGITransport(app=application)
             async with httpx.AsyncClient(transport=transport, base_url="http://t") as c:
-                response = await c.get("/v1/datasets")
+                response = await c.get("/v1/apps")
         finally:
             parts.replace(working, asyncpg.Pool)
     assert response.status_code == 401

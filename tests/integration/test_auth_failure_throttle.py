@@ -55,9 +55,9 @@ async def test_a_flood_of_bad_bearers_gets_429s_without_audit_rows(
         headers = {"X-Request-ID": request_id}
         if n % 2:  # missing and unknown credentials count alike
             headers["Authorization"] = "Bearer ent_nobody_issued_this_key_" + str(n)
-        statuses.append((await strict.get("/v1/datasets", headers=headers)).status_code)
+        statuses.append((await strict.get("/v1/apps", headers=headers)).status_code)
     assert statuses == [401] * BURST + [429] * 3
-    refused = await strict.get("/v1/datasets")
+    refused = await strict.get("/v1/apps")
     assert refused.headers["content-type"] == "application/problem+json"
     assert int(refused.headers["Retry-After"]) >= 1
     assert await audit_actions(database_url, ids[:BURST]) == ["auth.failed"] * BURST
@@ -69,7 +69,7 @@ async def test_the_throttle_engaging_is_audited_once(
     strict: httpx.AsyncClient, client: httpx.AsyncClient, address: str
 ) -> None:
     for _ in range(BURST + 4):
-        await strict.get("/v1/datasets")
+        await strict.get("/v1/apps")
     rows = (await client.get("/v1/audit", params={"action": "auth.throttled"})).json()["data"]
     mine = [row for row in rows if row["target"] == f"ip:{address}"]
     assert len(mine) == 1
@@ -82,11 +82,11 @@ async def test_valid_cached_credentials_pass_while_the_address_is_throttled(
     from tests.conftest import ADMIN_TOKEN
 
     admin = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
-    assert (await strict.get("/v1/datasets", headers=admin)).status_code == 200  # now cached
+    assert (await strict.get("/v1/apps", headers=admin)).status_code == 200  # now cached
     for _ in range(BURST + 1):
-        await strict.get("/v1/datasets")
-    assert (await strict.get("/v1/datasets")).status_code == 429
-    assert (await strict.get("/v1/datasets", headers=admin)).status_code == 200
+        await strict.get("/v1/apps")
+    assert (await strict.get("/v1/apps")).status_code == 429
+    assert (await strict.get("/v1/apps", headers=admin)).status_code == 200
 
 
 async def test_guessing_client_secrets_is_cut_off_too(strict: httpx.AsyncClient) -> None:

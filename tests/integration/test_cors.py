@@ -87,7 +87,7 @@ async def test_an_answer_to_an_allowed_origin_exposes_what_a_client_follows(
 async def test_a_problem_to_an_allowed_origin_is_readable_by_the_page(
     browser: httpx.AsyncClient,
 ) -> None:
-    refused = await browser.get("/v1/datasets", headers={"Origin": ALLOWED})
+    refused = await browser.get("/v1/apps", headers={"Origin": ALLOWED})
     assert refused.status_code == 401
     assert refused.headers["access-control-allow-origin"] == ALLOWED
     assert refused.json()["status"] == 401

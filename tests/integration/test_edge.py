@@ -9,7 +9,7 @@ from tests.factories import make_dataset
 
 
 async def test_missing_credential_is_401_with_challenge(anon: httpx.AsyncClient) -> None:
-    response = await anon.get("/v1/datasets")
+    response = await anon.get("/v1/apps")
     assert response.status_code == 401
     assert response.headers["WWW-Authenticate"].startswith("Bearer")
     assert response.headers["content-type"] == "application/problem+json"

@@ -23,7 +23,7 @@ async def test_the_api_port_answers_404_for_metrics(
 
 
 async def test_requests_are_still_counted_for_the_listener(anon: httpx.AsyncClient) -> None:
-    labels = {"method": "GET", "route": "/healthz", "status": "200"}
+    labels = {"method": "GET", "route": "/healthz", "status": "200", "app": "anonymous"}
     before = REGISTRY.get_sample_value("entrepot_http_requests_total", labels) or 0.0
     assert (await anon.get("/healthz")).status_code == 200
     assert REGISTRY.get_sample_value("entrepot_http_requests_total", labels) == before + 1

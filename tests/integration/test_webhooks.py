@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import re
+import threading
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -25,10 +26,12 @@ from prometheus_client import generate_latest
 
 from entrepot.settings import Settings
 from entrepot.webhooks import queue_repository as queue_repo
+from entrepot.webhooks import worker as worker_module
 from entrepot.webhooks.runtime import WebhookRuntime
 from tests.conftest import ADMIN_TOKEN, app_and_client, prepared_database
 from tests.e2e.test_webhook_delivery import Receiver
 from tests.factories import make_app, make_dataset, make_key, make_org
+from tests.waiting import until
 
 HOOK_SCOPES = ["datasets:read", "records:read", "changes:read", "webhooks:manage"]
 
@@ -592,3 +595,58 @@ async def test_a_claim_takes_a_batch_holding_each_records_next_event_only(
             5: ("pending", 0),
             6: ("delivered", 1),
         }
+
+
+async def test_an_attempt_cut_short_by_shutdown_is_handed_back_at_once(
+    fresh_database: Callable[[], Awaitable[str]],
+    receiver: Receiver,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A replica stopping while its receiver hangs does not leave the delivery locked
+    for its lease: another replica may take it at once (and sends it again)."""
+    monkeypatch.setattr(worker_module, "DRAIN_SECONDS", 0.2)
+    answer = threading.Event()
+
+    def hang() -> tuple[int, bytes]:
+        answer.wait(60)
+        return 200, b"ok"
+
+    receiver.respond = hang
+    url = await prepared_database(fresh_database)
+    settings = Settings(
+        database_url=url,
+        bootstrap_token=ADMIN_TOKEN,
+        log_level="warning",
+        webhook_allowed_networks="127.0.0.0/8",
+        webhook_timeout_seconds=30,
+    )
+    db = await asyncpg.connect(url)
+    try:
+        async with app_and_client(settings) as (_, client):
+            _, ds, app_id, _ = await app_with_dataset(client)
+            hook = await subscribe(client, app_id, receiver.url, [ds])
+            assert hook.status_code == 201, hook.text
+            put = await client.put(
+                f"/v1/datasets/{ds}/records/a", json={"sku": "a", "name": "A", "price": 1}
+            )
+            assert put.status_code == 201, put.text
+
+            async def in_flight() -> bool:
+                return bool(
+                    await db.fetchval(
+                        "SELECT locked_until > now() + interval '10 seconds' "
+                        "FROM webhook_deliveries WHERE webhook_id = $1 AND status = 'delivering'",
+                        uuid.UUID(hook.json()["id"]),
+                    )
+                )
+
+            await until(in_flight, "the delivery claimed, its attempt hanging")
+        row = await db.fetchrow(
+            "SELECT status, locked_until <= now() AS claimable FROM webhook_deliveries "
+            "WHERE webhook_id = $1",
+            uuid.UUID(hook.json()["id"]),
+        )
+        assert (row["status"], row["claimable"]) == ("delivering", True)
+    finally:
+        answer.set()
+        await db.close()

@@ -10,9 +10,10 @@ from entrepot.client import (
     NotFound,
     PreconditionFailed,
     Record,
+    Unauthorized,
     ValidationError,
 )
-from tests.sdk.conftest import ADMIN
+from tests.sdk.conftest import ADMIN, SCHEMA, unique
 
 
 def test_create_get_put_patch_delete_round_trip(admin: Client, dataset: str) -> None:
@@ -126,3 +127,26 @@ def test_an_http_client_of_your_own_is_used_and_left_open(server: str, dataset: 
     assert seen[0].headers["authorization"] == f"Bearer {ADMIN}"
     assert not http.is_closed
     http.close()
+
+
+def test_a_client_without_a_credential_reads_open_data_only(
+    admin: Client, server: str, keyed_dataset: str
+) -> None:
+    org = admin.orgs.create(unique("org"), "Org")
+    stations = admin.datasets.create(
+        unique("ds"),
+        org=org.name,
+        title="Stations",
+        schema=SCHEMA,
+        primary_key="sku",
+        visibility="open",
+    ).name
+    admin.records.create(stations, {"sku": "brest", "name": "Brest"})
+    admin.records.create(keyed_dataset, {"sku": "x", "name": "Hidden"})
+    with Client(server, None) as nobody:
+        assert nobody.records.get(stations, "brest").data == {"sku": "brest", "name": "Brest"}
+        assert [r.id for r in nobody.records.list(stations)] == ["brest"]
+        with pytest.raises(Unauthorized):
+            nobody.records.get(keyed_dataset, "x")
+        with pytest.raises(Unauthorized):
+            nobody.records.create(stations, {"sku": "mine", "name": "Mine"})

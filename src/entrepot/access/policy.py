@@ -28,6 +28,7 @@ def require_dataset_scope(access: DatasetAccess, scope: str) -> DatasetAccess:
             f"Your access to {access.meta.name!r} does not include {scope!r}.",
             denial=True,
             target_org=access.meta.org_id,
+            required_scope=scope,
         )
     return access
 

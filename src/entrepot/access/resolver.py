@@ -2,10 +2,11 @@
 
 The answer combines four sources, strongest first: platform admin, owning
 organisation, a live grant (possibly narrowed to some fields and rows), and
-public visibility. Grant lookups are cached per process for at most
-``ttl`` seconds and dropped at once when any replica announces a change
-(see :mod:`entrepot.store.notify`), so a revoked grant stops working
-everywhere within a second at worst.
+visibility (`public` and `open` datasets are read by every authenticated caller;
+a caller with no credential reads `open` ones and nothing else). Grant lookups
+are cached per process for at most ``ttl`` seconds and dropped at once when any
+replica announces a change (see :mod:`entrepot.store.notify`), so a revoked grant
+stops working everywhere within a second at worst.
 """
 
 from __future__ import annotations
@@ -21,9 +22,10 @@ import orjson
 from entrepot.components import Components
 from entrepot.datasets.registry import DatasetMeta, DatasetRegistry
 from entrepot.principal import ALL_SCOPES, Principal
-from entrepot.problems import NotFound
+from entrepot.problems import NotFound, Problem, Unauthorized
 from entrepot.store.types import Executor
 
+READABLE_BY_ALL = frozenset({"public", "open"})  # every authenticated caller reads these
 PUBLIC_SCOPES = frozenset({"datasets:read", "records:read", "changes:read"})
 MEMBER_SCOPES = ALL_SCOPES - {"admin"}
 
@@ -35,6 +37,11 @@ WHERE app_id = $1 AND dataset_id = $2 AND revoked_at IS NULL
 ORDER BY created_at DESC
 LIMIT 1
 """
+
+
+def readable_visibilities(principal: Principal) -> list[str]:
+    """The visibilities that let this caller read a dataset it has no other claim to."""
+    return ["open"] if principal.kind == "anonymous" else sorted(READABLE_BY_ALL)
 
 
 @dataclass(frozen=True)
@@ -104,6 +111,10 @@ class AccessResolver:
         self, principal: Principal, meta: DatasetMeta, conn: Executor | None = None
     ) -> DatasetAccess | None:
         """None when the dataset must look nonexistent to this principal."""
+        if principal.kind == "anonymous":  # open datasets only, whoever owns them
+            if meta.visibility != "open":
+                return None
+            return DatasetAccess(meta, "open", PUBLIC_SCOPES & principal.scopes)
         if principal.is_admin:
             return DatasetAccess(meta, "admin", ALL_SCOPES)
         role = principal.role_in(meta.org_id)
@@ -114,7 +125,7 @@ class AccessResolver:
             return DatasetAccess(meta, "owner", frozenset(scopes))
         if principal.app_id is not None:
             grant = await self.live_grant(principal.app_id, meta.id, conn)
-            if grant is not None and meta.visibility == "public":
+            if grant is not None and meta.visibility in READABLE_BY_ALL:
                 # Anyone may read a public dataset in full: a grant only adds scopes.
                 scopes = (grant.scopes | PUBLIC_SCOPES) & principal.scopes
                 return DatasetAccess(meta, "grant", scopes, grant_id=grant.id)
@@ -127,7 +138,7 @@ class AccessResolver:
                     grant.row_filter,
                     grant.id,
                 )
-        if meta.visibility == "public":
+        if meta.visibility in READABLE_BY_ALL:
             return DatasetAccess(meta, "public", PUBLIC_SCOPES & principal.scopes)
         return None
 
@@ -143,8 +154,16 @@ class AccessResolver:
         try:
             meta = await self.registry.get(name, conn)
         except NotFound:
-            raise NotFound(detail, denial=True) from None
+            raise self._hidden(principal, detail, None) from None
         access = await self.resolve(principal, meta, conn)
         if access is None:  # answered as if missing; its owners see the attempt
-            raise NotFound(detail, denial=True, target_org=meta.org_id)
+            raise self._hidden(principal, detail, meta.org_id)
         return access
+
+    @staticmethod
+    def _hidden(principal: Principal, detail: str, org_id: uuid.UUID | None) -> Problem:
+        """A dataset this caller may not see: missing to a credential, and to a caller
+        without one, the 401 every route gives it (whether the dataset exists or not)."""
+        if principal.kind == "anonymous":
+            return Unauthorized.missing()
+        return NotFound(detail, denial=True, target_org=org_id)

@@ -14,12 +14,14 @@ from collections.abc import AsyncGenerator, AsyncIterator
 from entrepot.audit import repository as repo
 from entrepot.audit.models import AuditFilter
 from entrepot.audit.service import entry_out, normalised, visible_orgs
+from entrepot.ops.metrics import BULK_ROWS
 from entrepot.principal import Principal
 from entrepot.store.bulk_slots import BulkSlots
 from entrepot.store.work import Units, plan_for_values
-from entrepot.streaming import prepend
+from entrepot.streaming import bulk_job, prepend
 
 FETCH_ROWS = 1_000
+_EXPORTED = BULK_ROWS.labels("audit_export", "exported")
 
 
 async def export(
@@ -40,11 +42,13 @@ async def _stream(
     async with (
         slots.connection(caller) as conn,
         conn.transaction(isolation="repeatable_read", readonly=True),
+        bulk_job("audit_export"),
     ):
         await plan_for_values(conn)
         batches = repo.export_batches(conn, filters, orgs=orgs, size=FETCH_ROWS)
         rows = await anext(batches, None)  # the cursor is open, its first rows read
         yield b""
         while rows is not None:
+            _EXPORTED.inc(len(rows))
             yield b"".join(entry_out(row, orgs).model_dump_json().encode() + b"\n" for row in rows)
             rows = await anext(batches, None)

@@ -46,7 +46,7 @@ async def record(
     ctx = current_request.get()
     await conn.execute(
         INSERT,
-        actor or (principal.subject if principal else "anonymous"),
+        actor or (principal.actor if principal else "anonymous"),
         app_id or (principal.app_id if principal else None),
         org_id or (principal.org_id if principal else None),
         action,

@@ -27,7 +27,7 @@ from entrepot.auth.keys import digest, display_prefix
 from entrepot.auth.tokens import InvalidToken, TokenService, looks_like_jwt
 from entrepot.components import Components
 from entrepot.parts import components
-from entrepot.principal import ALL_SCOPES, Principal, Role
+from entrepot.principal import ALL_SCOPES, Principal, Role, anonymous
 from entrepot.problems import Unauthorized
 from entrepot.store.work import unit_of_work
 
@@ -87,11 +87,7 @@ class CredentialCache:
 def bearer_token(request: Request) -> str:
     header = request.headers.get("authorization")
     if not header:
-        raise Unauthorized(
-            "Send an API key or access token as 'Authorization: Bearer <token>'.",
-            error="invalid_request",
-            reason="missing",
-        )
+        raise Unauthorized.missing()
     scheme, _, token = header.partition(" ")
     token = token.strip()
     if scheme.lower() != "bearer" or not token:
@@ -228,6 +224,7 @@ class Gate:
     credentials: CredentialCache
     failures: FailureThrottle
     limiter: Admission
+    anonymous_reads: bool = True  # ENTREPOT_ANONYMOUS_READS: open datasets need no credential
 
 
 async def authenticate(request: Request) -> Principal:
@@ -238,6 +235,22 @@ async def authenticate(request: Request) -> Principal:
     except Unauthorized:
         gate.failures.failed(ip)
         raise
+    request.state.principal = principal
+    request.state.rate_limit = await gate.limiter.admit(principal)
+    return principal
+
+
+async def authenticate_reader(request: Request) -> Principal:
+    """The auth step of the routes that read datasets, records and feeds: as
+    :func:`authenticate`, except that a request with no ``Authorization`` header at
+    all is an anonymous caller (when the platform allows it), rate limited per client
+    address, to whom only open datasets exist; any other dataset answers it the 401
+    a missing credential gets (access/resolver.py). A header that is present is
+    checked as always: a bad credential never falls back to anonymous."""
+    gate = components(request).get(Gate)
+    if not gate.anonymous_reads or "authorization" in request.headers:
+        return await authenticate(request)
+    principal = anonymous(request.client.host if request.client else None)
     request.state.principal = principal
     request.state.rate_limit = await gate.limiter.admit(principal)
     return principal
@@ -270,3 +283,4 @@ async def _principal(request: Request, gate: Gate, ip: str | None) -> Principal:
 
 
 CurrentPrincipal = Annotated[Principal, Depends(authenticate)]
+CurrentReader = Annotated[Principal, Depends(authenticate_reader)]

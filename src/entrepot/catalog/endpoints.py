@@ -7,7 +7,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Query, Response
 
 from entrepot.access.resolver import AccessResolver
-from entrepot.auth.authenticate import CurrentPrincipal
+from entrepot.auth.authenticate import CurrentPrincipal, CurrentReader
 from entrepot.catalog import service
 from entrepot.catalog.models import (
     Dataset,
@@ -36,7 +36,7 @@ async def create_dataset(
 
 @router.get("/datasets", response_model=DatasetPage, tags=["datasets"])
 async def list_datasets(
-    principal: CurrentPrincipal,
+    principal: CurrentReader,
     reading: Reading,
     q: Annotated[str | None, Query(max_length=200, description="Full-text search.")] = None,
     org: Annotated[str | None, Query(max_length=64)] = None,
@@ -56,9 +56,7 @@ async def list_datasets(
 
 
 @router.get("/datasets/{ds}", response_model=Dataset, tags=["datasets"])
-async def get_dataset(
-    ds: str, principal: CurrentPrincipal, access: Access, reading: Reading
-) -> Any:
+async def get_dataset(ds: str, principal: CurrentReader, access: Access, reading: Reading) -> Any:
     return await service.get_dataset(reading, access, principal, ds)
 
 

@@ -9,6 +9,8 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from entrepot.fields import FIELD_NAME, SLUG, JsonObject, Page, Text
 
+Visibility = Literal["open", "public", "restricted"]
+
 
 class DatasetCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
@@ -18,7 +20,11 @@ class DatasetCreate(BaseModel):
     description: Text = Field(default="", max_length=10_000)
     schema_: JsonObject = Field(alias="schema", description="JSON Schema 2020-12 for one record.")
     primary_key: Text | None = Field(default=None, pattern=FIELD_NAME)
-    visibility: Literal["public", "restricted"] = "restricted"
+    visibility: Visibility = Field(
+        default="restricted",
+        description="`restricted`: a grant is needed; `public`: any authenticated caller "
+        "reads it; `open`: anyone reads it, with no credential at all (open data).",
+    )
     indexes: list[Text] = Field(default_factory=list, max_length=32)
     tags: list[Text] = Field(default_factory=list, max_length=32)
     require_if_match: bool = False
@@ -33,7 +39,7 @@ class DatasetPatch(BaseModel):
     description: Text | None = Field(default=None, max_length=10_000)
     schema_: JsonObject | None = Field(default=None, alias="schema")
     primary_key: Text | None = None
-    visibility: Literal["public", "restricted"] | None = None
+    visibility: Visibility | None = None
     indexes: list[Text] | None = Field(default=None, max_length=32)
     tags: list[Text] | None = Field(default=None, max_length=32)
     require_if_match: bool | None = None

@@ -192,13 +192,15 @@ async def list_datasets(
     is_admin: bool,
     viewer_orgs: list[uuid.UUID],
     viewer_app: uuid.UUID | None,
+    readable: list[str],
     q: str | None,
     org: str | None,
     tag: str | None,
     after: str | None,
     limit: int,
 ) -> list[ListedDataset]:
-    """Datasets the viewer may see: admin, own org, a live grant, or public.
+    """Datasets the viewer may see: admin, own org, a live grant, or a visibility in
+    ``readable`` (``public`` and ``open``; ``open`` alone for anonymous callers).
 
     ``grant_fields`` is the narrowing of the viewer's grant where that grant is
     the only reason it sees the dataset (NULL otherwise).
@@ -206,7 +208,7 @@ async def list_datasets(
     rows = await conn.fetch(
         f"""
         SELECT {DATASET_COLUMNS},
-               CASE WHEN $1 OR d.org_id = ANY($2) OR d.visibility = 'public' THEN NULL
+               CASE WHEN $1 OR d.org_id = ANY($2) OR d.visibility = ANY($9) THEN NULL
                     ELSE g.fields END AS grant_fields
         FROM datasets d JOIN orgs o ON o.id = d.org_id
         LEFT JOIN LATERAL (
@@ -215,7 +217,7 @@ async def list_datasets(
               AND (expires_at IS NULL OR expires_at > now())
             ORDER BY created_at DESC LIMIT 1
         ) g ON true
-        WHERE ($1 OR d.visibility = 'public' OR d.org_id = ANY($2)
+        WHERE ($1 OR d.visibility = ANY($9) OR d.org_id = ANY($2)
                OR ($3::uuid IS NOT NULL AND g.id IS NOT NULL))
           AND ($4::text IS NULL OR d.search @@ websearch_to_tsquery('simple', $4))
           AND ($5::text IS NULL OR o.name = $5)
@@ -232,6 +234,7 @@ async def list_datasets(
         tag,
         after,
         limit,
+        readable,
     )
     return [ListedDataset(DatasetRow.of(row), row["grant_fields"]) for row in rows]
 

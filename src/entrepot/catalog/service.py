@@ -8,7 +8,7 @@ import asyncpg
 
 from entrepot import jsonbody
 from entrepot.access.policy import require_dataset_scope
-from entrepot.access.resolver import AccessResolver
+from entrepot.access.resolver import AccessResolver, readable_visibilities
 from entrepot.auditing.log import record
 from entrepot.catalog import online_change
 from entrepot.catalog import repository as repo
@@ -156,6 +156,7 @@ async def list_datasets(
         is_admin=principal.is_admin,
         viewer_orgs=principal.org_ids(),
         viewer_app=principal.app_id,
+        readable=readable_visibilities(principal),
         q=q or None,
         org=org or None,
         tag=tag or None,

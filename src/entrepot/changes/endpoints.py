@@ -10,7 +10,7 @@ from fastapi import APIRouter, Query, Request, Response
 from fastapi.responses import StreamingResponse
 from starlette.requests import ClientDisconnect
 
-from entrepot.auth.authenticate import CurrentPrincipal
+from entrepot.auth.authenticate import CurrentReader
 from entrepot.changes.follow import MAX_WAIT_SECONDS, Follower
 from entrepot.changes.incarnation import HEADER as INCARNATION_HEADER
 from entrepot.changes.incarnation import incarnation_of
@@ -107,7 +107,7 @@ async def _unless_disconnected(request: Request, work: Awaitable[FeedPage]) -> F
 async def read_changes(
     ds: str,
     request: Request,
-    principal: CurrentPrincipal,
+    principal: CurrentReader,
     after: Annotated[
         int, Query(ge=0, le=2**62, description="Return changes with seq > after.")
     ] = 0,

@@ -20,6 +20,7 @@ from entrepot.changes import repository as repo
 from entrepot.changes.incarnation import incarnation_of
 from entrepot.changes.service import FeedPage, FeedService
 from entrepot.changes.waiter import ChangeWaiter
+from entrepot.ops.lifecycle import Lifecycle
 from entrepot.principal import Principal
 from entrepot.problems import Gone, Problem
 from entrepot.store.work import reads
@@ -30,10 +31,19 @@ MAX_SKIPPED_PAGES = 10  # pages of changes a narrowed reader cannot see, read in
 
 
 class Follower:
-    def __init__(self, pool: asyncpg.Pool, feed: FeedService, waiter: ChangeWaiter) -> None:
+    def __init__(
+        self,
+        pool: asyncpg.Pool,
+        feed: FeedService,
+        waiter: ChangeWaiter,
+        lifecycle: Lifecycle | None = None,
+    ) -> None:
         self.pool = pool
         self.feed = feed
         self.waiter = waiter
+        # When the replica stops (ops/lifecycle.py), a long poll answers what it has and
+        # a stream ends: their clients carry on from another replica at once.
+        self.lifecycle = lifecycle or Lifecycle()
 
     async def view(self, principal: Principal, dataset: str) -> ReadView:
         async with reads(self.pool) as reading:
@@ -67,7 +77,7 @@ class Follower:
             try:
                 page = await self.read(view, after, limit, incarnation)
                 remaining = deadline - time.monotonic()
-                if page.changes or remaining <= 0:
+                if page.changes or remaining <= 0 or self.lifecycle.stopping:
                     return page
                 if page.last_seq > after:  # only changes this reader sees as nothing
                     skipped += 1
@@ -75,7 +85,7 @@ class Follower:
                         return page  # the reader resumes past them; one request stays short
                     after = page.last_seq
                     continue
-                if not await wait_event(event, remaining):
+                if not await wait_event(event, remaining) or self.lifecycle.stopping:
                     return page
             finally:
                 self.waiter.unsubscribe(dataset_id, event)
@@ -97,7 +107,8 @@ class Follower:
         continue from (compacted away, past the head, or from an earlier
         incarnation of the dataset) gets ``event: gone`` and ends. The stream
         stays on the incarnation it started on, so a dataset deleted and
-        created again ends it with ``gone``.
+        created again ends it with ``gone``. When the replica stops, the stream
+        ends after what it has read: the client reconnects with Last-Event-ID.
         """
         last = after
         yield b"retry: 2000\n\n"
@@ -127,6 +138,9 @@ class Follower:
                 if page.last_seq > last:
                     last = page.last_seq
                     continue
+                if self.lifecycle.stopping:
+                    yield b": this replica is stopping: reconnect\n\n"
+                    return
                 if not await wait_event(event, heartbeat):
                     yield b": heartbeat\n\n"
             finally:

@@ -34,7 +34,7 @@ class ChangeWaiter:
     async def stop(self) -> None:
         self.liveness.unregister(self._heartbeat)
         await stop_tasks([self._task])
-        self._wake_all()
+        self.wake_all()
 
     def subscribe(self, dataset_id: int) -> asyncio.Event:
         """Register interest *before* reading the feed, so no commit slips between."""
@@ -57,7 +57,7 @@ class ChangeWaiter:
         for event in self._events.get(dataset_id, ()):
             event.set()
 
-    def _wake_all(self) -> None:
+    def wake_all(self) -> None:
         for waiters in self._events.values():
             for event in waiters:
                 event.set()
@@ -66,15 +66,15 @@ class ChangeWaiter:
         try:
             self.wake(int(payload))
         except ValueError:
-            self._wake_all()
+            self.wake_all()
 
     async def _run(self, heartbeat: Heartbeat) -> None:
         await listen_forever(
             self.dsn,
             CHANNEL,
             self._on_message,
-            on_connect=self._wake_all,
-            on_disconnect=self._wake_all,
+            on_connect=self.wake_all,
+            on_disconnect=self.wake_all,
             name="changes",
             heartbeat=heartbeat,
         )

@@ -16,7 +16,7 @@ import asyncpg
 
 from entrepot.limits.audit_once import AuditOnce
 from entrepot.limits.bucket import LocalBuckets
-from entrepot.limits.limiter import LIMITED, rate_limit_headers
+from entrepot.limits.limiter import LIMITED, decided, rate_limit_headers
 from entrepot.problems import RateLimited
 
 MAX_ADDRESSES = 100_000
@@ -36,7 +36,9 @@ class AuthFailureThrottle:
             return
         decision = self._buckets.peek(ip, self.rate, self.burst)
         if decision.allowed:
+            decided("auth_failures", None).inc()
             return
+        decided("auth_failures", "failures").inc()
         LIMITED.labels("auth_failures").inc()
         await self._audit.record(
             ip, "auth.throttled", f"ip:{ip}", {"burst": self.burst, "per_second": self.rate}

@@ -37,7 +37,7 @@ async def list_plans(
     return await plans.list_plans(reading, cursor, parse_limit(limit))
 
 
-@router.get("/v1/plans/{plan}", response_model=Plan, summary="One plan")
+@router.get("/v1/plans/{plan}", response_model=Plan)
 async def get_plan(plan: str, principal: CurrentPrincipal, plans: Plans, reading: Reading) -> Any:
     return await plans.get(reading, plan)
 

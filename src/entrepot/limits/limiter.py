@@ -12,6 +12,7 @@ looked, so quotas hold to within one flush interval across replicas.
 from __future__ import annotations
 
 import asyncio
+import functools
 import time
 import uuid
 from dataclasses import dataclass
@@ -41,6 +42,21 @@ LIMITED = Counter("entrepot_requests_limited_total", "Requests refused with 429"
 FALLBACKS = Counter(
     "entrepot_rate_limit_fallbacks_total", "Times Redis failed and local limits took over"
 )
+DECISIONS = Counter(
+    "entrepot_rate_limit_decisions_total",
+    "Rate-limit decisions by limit (plan, sign_in, auth_failures), outcome (allowed, "
+    "refused) and reason (none; rate, day, month for plans; failures for the throttles)",
+    ["limit", "outcome", "reason"],
+)
+
+
+@functools.cache
+def decided(limit: str, refused_by: str | None) -> Counter:
+    """The decision counter's child, cached: ``labels()`` takes a lock on every call,
+    and plans decide on nearly every request. Bounded: three limits, five reasons."""
+    if refused_by is None:
+        return DECISIONS.labels(limit, "allowed", "none")
+    return DECISIONS.labels(limit, "refused", refused_by)
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,6 +124,7 @@ class RateLimiter:
             return None
         app_id = principal.app_id if principal.kind == "app" else None
         verdict = await self.check(principal.subject, plan, app_id)
+        decided("plan", verdict.refused_by).inc()
         if verdict.refused_by is None:
             return verdict.decision
         LIMITED.labels(verdict.refused_by).inc()

@@ -12,7 +12,7 @@ from entrepot.limits import repository as repo
 from entrepot.limits.models import Granularity, PlanCreate, PlanPatch
 from entrepot.limits.plans import DEFAULT_PLAN, PLANS_TOPIC
 from entrepot.pagination import decode_cursor, fingerprint, page
-from entrepot.principal import Principal, require_platform_admin
+from entrepot.principal import ANONYMOUS_PLAN, Principal, require_platform_admin
 from entrepot.problems import BadRequest, Conflict, NotFound, refuse_nulls
 from entrepot.store.work import Reads, UnitOfWork
 
@@ -78,6 +78,11 @@ class PlanService:
         require_platform_admin(principal)
         if name == DEFAULT_PLAN:
             raise Conflict("The default plan cannot be deleted: new applications get it.")
+        if name == ANONYMOUS_PLAN:
+            raise Conflict(
+                "The anonymous plan cannot be deleted: it limits callers without a "
+                "credential (open data). Change its limits instead."
+            )
         conn = work.conn
         if await repo.get_plan(conn, name, lock=True) is None:
             raise NotFound(f"Plan {name!r} does not exist.")

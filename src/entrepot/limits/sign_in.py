@@ -12,7 +12,7 @@ from __future__ import annotations
 import hashlib
 
 from entrepot.limits.audit_once import AuditOnce
-from entrepot.limits.limiter import LIMITED, RateLimiter, rate_limit_headers
+from entrepot.limits.limiter import LIMITED, RateLimiter, decided, rate_limit_headers
 from entrepot.limits.plans import PlanLimits
 from entrepot.problems import RateLimited
 from entrepot.settings import Settings
@@ -41,7 +41,9 @@ class SignInThrottle:
         ``auth.sign_in_throttled`` row per account and minute says it happened."""
         decision = await self.limiter.spend(self._key(email), self.limits, cost=0)
         if decision.allowed:
+            decided("sign_in", None).inc()
             return
+        decided("sign_in", "failures").inc()
         LIMITED.labels("sign_in").inc()
         await self._audit.record(email, "auth.sign_in_throttled", None, {"email": email})
         raise RateLimited(

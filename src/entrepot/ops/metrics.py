@@ -1,4 +1,5 @@
-"""HTTP metrics, served on the metrics listener (ops/metrics_server.py), never the API port."""
+"""HTTP and bulk-job metrics (bulk jobs counted by streaming.bulk_job), served on the
+metrics listener (ops/metrics_server.py), never the API port."""
 
 from __future__ import annotations
 
@@ -6,8 +7,9 @@ from prometheus_client import Counter, Histogram
 
 REQUESTS = Counter(
     "entrepot_http_requests_total",
-    "HTTP requests by method, route and status",
-    ["method", "route", "status"],
+    "HTTP requests by method, route, status and calling app (an app's id; user, admin or "
+    "anonymous otherwise)",
+    ["method", "route", "status", "app"],
 )
 REQUEST_SECONDS = Histogram(
     "entrepot_http_request_duration_seconds",
@@ -26,4 +28,21 @@ BULK_CUT = Counter(
     "Imports and exports cut because their client moved data slower than the floor "
     "(ENTREPOT_BULK_MIN_BYTES_PER_SECOND over ENTREPOT_BULK_STALL_SECONDS)",
     ["direction"],
+)
+BULK_STARTED = Counter(
+    "entrepot_bulk_jobs_started_total",
+    "Bulk jobs admitted to the bulk pool, by kind (import, export, audit_export)",
+    ["kind"],
+)
+BULK_FINISHED = Counter(
+    "entrepot_bulk_jobs_finished_total",
+    "Bulk jobs ended, by kind and outcome: completed, failed (an error or a refused "
+    "import), abandoned (the client left, or the job was cancelled)",
+    ["kind", "outcome"],
+)
+BULK_ROWS = Counter(
+    "entrepot_bulk_rows_total",
+    "Rows moved by bulk jobs: import inserted, updated and failed (of committed imports), "
+    "export and audit_export exported",
+    ["kind", "result"],
 )

@@ -15,7 +15,7 @@ from fastapi.responses import StreamingResponse
 from starlette.datastructures import QueryParams
 
 from entrepot.access.resolver import AccessResolver
-from entrepot.auth.authenticate import CurrentPrincipal
+from entrepot.auth.authenticate import CurrentPrincipal, CurrentReader
 from entrepot.changes.incarnation import HEADER as INCARNATION_HEADER
 from entrepot.changes.waker import FeedWaker
 from entrepot.datasets.registry import DatasetRegistry
@@ -169,7 +169,7 @@ async def import_records(ds: str, request: Request, principal: CurrentPrincipal)
         }
     },
 )
-async def export_records(ds: str, request: Request, principal: CurrentPrincipal) -> Response:
+async def export_records(ds: str, request: Request, principal: CurrentReader) -> Response:
     chosen = _options(request.query_params, EXPORT_PARAMETERS)
     fmt: export.ExportFormat = "csv" if chosen["format"] == "csv" else "ndjson"
     envelope = chosen["envelope"] == "true"

@@ -24,6 +24,7 @@ from entrepot.aio import stop_tasks
 from entrepot.auditing import log as audit
 from entrepot.changes import repository as changes_repo
 from entrepot.datasets.registry import DatasetMeta, DatasetRegistry
+from entrepot.ops.metrics import BULK_ROWS
 from entrepot.principal import Principal
 from entrepot.problems import BadRequest, Conflict, NotFound, PreconditionRequired, Unprocessable
 from entrepot.records import bulk_repository as repo
@@ -32,6 +33,7 @@ from entrepot.records.ids import new_id
 from entrepot.records.lines import Line, split_lines
 from entrepot.store.bulk_slots import BulkSlots
 from entrepot.store.types import Conn
+from entrepot.streaming import bulk_job
 
 Format = Literal["ndjson", "csv"]
 Mode = Literal["insert", "upsert"]
@@ -40,6 +42,9 @@ ErrorList = list[dict[str, str]]
 
 MAX_REPORTED = 100
 """Errors listed in a report; also where an all-or-nothing import stops reading."""
+_IMPORTED = BULK_ROWS.labels("import", "inserted")
+_UPDATED = BULK_ROWS.labels("import", "updated")
+_FAILED = BULK_ROWS.labels("import", "failed")
 
 
 @dataclass(frozen=True, slots=True)
@@ -128,7 +133,7 @@ class BulkImportService:
         lines = split_lines(body, self.max_record_bytes)
         reader = _ndjson_items if options.format == "ndjson" else _csv_items
         try:
-            async with self.slots.admit(principal.share_key) as ticket:
+            async with self.slots.admit(principal.share_key) as ticket, bulk_job("import"):
                 items = reader(lines, meta, self.max_record_bytes)
                 first = await self._read_ahead(items, options)
                 async with ticket.connection() as conn, conn.transaction():
@@ -169,6 +174,9 @@ class BulkImportService:
                         },
                     )
                 self.changed(locked.id)
+                _IMPORTED.inc(report.inserted)
+                _UPDATED.inc(report.updated)
+                _FAILED.inc(report.failed)
                 return report
         except asyncpg.UndefinedTableError:
             self.registry.forget(dataset)

@@ -9,7 +9,7 @@ from urllib.parse import quote
 
 from fastapi import APIRouter, Depends, Request, Response
 
-from entrepot.auth.authenticate import CurrentPrincipal
+from entrepot.auth.authenticate import CurrentPrincipal, CurrentReader
 from entrepot.http import require_json
 from entrepot.parts import part
 from entrepot.principal import Principal
@@ -147,7 +147,7 @@ async def _json_body(request: Request) -> bytes:
     responses={200: {"description": "A page of records.", "model": RecordPage}},
 )
 async def list_records(
-    ds: str, request: Request, principal: CurrentPrincipal, records: Records, reading: Reading
+    ds: str, request: Request, principal: CurrentReader, records: Records, reading: Reading
 ) -> Response:
     page = await records.list(reading, principal, ds, request.query_params.multi_items())
     return Response(page.body(), media_type=JSON)
@@ -184,7 +184,7 @@ async def get_record(
     ds: str,
     record_id: str,
     request: Request,
-    principal: CurrentPrincipal,
+    principal: CurrentReader,
     records: Records,
     reading: Reading,
 ) -> Response:

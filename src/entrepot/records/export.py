@@ -27,17 +27,19 @@ from entrepot.access.policy import readable_records
 from entrepot.access.resolver import AccessResolver
 from entrepot.changes import repository as changes_repo
 from entrepot.changes.incarnation import incarnation_of
+from entrepot.ops.metrics import BULK_ROWS
 from entrepot.principal import Principal
 from entrepot.problems import NotFound
 from entrepot.records import bulk_repository as repo
 from entrepot.records import csv_codec, query
 from entrepot.store.bulk_slots import BulkSlots
 from entrepot.store.work import plan_for_values
-from entrepot.streaming import prepend
+from entrepot.streaming import bulk_job, prepend
 
 ExportFormat = Literal["ndjson", "csv"]
 MEDIA_TYPES: dict[ExportFormat, str] = {"ndjson": "application/x-ndjson", "csv": "text/csv"}
 FETCH_ROWS = 1_000
+_EXPORTED = BULK_ROWS.labels("export", "exported")
 
 
 @dataclass(frozen=True)
@@ -99,7 +101,7 @@ async def _stream(
     meta = view.access.meta
     names = csv_codec.columns(view.schema)
     sql, args = query.build_export_sql(meta.table, meta.id, view.schema, view.row_conditions)
-    async with slots.connection(caller) as conn:
+    async with slots.connection(caller) as conn, bulk_job("export"):
         # What has committed is numbered first; changes committing between this and
         # the snapshot are in the snapshot's records and get seqs above its head, so
         # a follower resuming from the head meets them again: applied by version,
@@ -111,6 +113,7 @@ async def _stream(
             cursor = await repo.export_cursor(conn, sql, args)
             yield csv_codec.render_header(names, csv_style).encode() if fmt == "csv" else b""
             while rows := await cursor.fetch(FETCH_ROWS):
+                _EXPORTED.inc(len(rows))
                 if fmt == "ndjson" and envelope:
                     yield b"".join(_envelope_line(view, row) for row in rows)
                 elif fmt == "ndjson":

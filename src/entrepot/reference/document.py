@@ -154,7 +154,8 @@ def _security(operation: Operation) -> list[dict[str, list[str]]]:
     if operation.scope == PUBLIC:
         return []
     scopes = [] if operation.scope is None else [operation.scope]
-    return [{BEARER: scopes}, {OAUTH2: list(scopes)}]
+    schemes: list[dict[str, list[str]]] = [{BEARER: scopes}, {OAUTH2: list(scopes)}]
+    return [*schemes, {}] if operation.open_data else schemes  # {}: no credential at all
 
 
 def _is_framework_error(response: Any) -> bool:

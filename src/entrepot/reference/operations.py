@@ -32,6 +32,9 @@ class Operation:
     summary: str | None = None  # only when the route declares none (a test checks)
     example: Any = None  # the request body's example
     responses: Mapping[int, Any] = field(default_factory=dict)  # 2xx examples by status
+    # Callable with no credential at all on open datasets (auth/authenticate.py:
+    # authenticate_reader); a test checks it is set on exactly those routes.
+    open_data: bool = False
 
 
 _ORG_ADMIN = (
@@ -50,7 +53,8 @@ _HOOK_WHO = (
 )
 _RECORD_READ = (
     "**Who:** any caller with `records:read` on the dataset: its organisation, a live grant, "
-    "or anyone if the dataset is public. A narrowed grant sees only its fields and rows."
+    "any authenticated caller if the dataset is public, and anyone, with no credential, if "
+    "it is open. A narrowed grant sees only its fields and rows."
 )
 _RECORD_WRITE = (
     "**Who:** the owning organisation, or an app whose grant includes `records:write` "
@@ -246,7 +250,8 @@ OPERATIONS: dict[str, Operation] = {
         "admin",
         "Publishes a dataset: its record JSON Schema (2020-12), an optional primary key "
         "(a field used as the record id), indexes for filters and sorts, and visibility "
-        "(`public`: any authenticated caller reads it; `restricted`: a grant is needed). "
+        "(`restricted`: a grant is needed; `public`: any authenticated caller reads it; "
+        "`open`: anyone reads it with no credential, rate limited per client address). "
         "Answers 201 with `Location`. " + _ORG_ADMIN,
         problems={
             403: "You do not administer the organisation.",
@@ -278,17 +283,19 @@ OPERATIONS: dict[str, Operation] = {
         "datasets.list",
         "datasets:read",
         "The catalog: the datasets you may see (your organisations', those granted to you, "
-        "public ones), searchable by text, organisation and tag. "
-        "**Who:** any caller with `datasets:read`.",
+        "public and open ones), searchable by text, organisation and tag. "
+        "**Who:** any caller with `datasets:read`; with no credential, the open datasets.",
         summary="Search the catalog",
+        open_data=True,
     ),
     "GET /v1/datasets/{ds}": Operation(
         "datasets.get",
         "datasets:read",
         "A dataset's metadata and schema (narrowed to the fields a narrowed grant sees). "
-        "**Who:** any caller with `datasets:read` on it.",
+        "**Who:** any caller with `datasets:read` on it; anyone if it is open.",
         summary="Get a dataset",
         problems={403: "Your access does not include `datasets:read`.", 404: _HIDDEN},
+        open_data=True,
     ),
     "PATCH /v1/datasets/{ds}": Operation(
         "datasets.update",
@@ -328,6 +335,7 @@ OPERATIONS: dict[str, Operation] = {
             503: "The list took too long; narrow it or retry.",
         },
         responses={200: {"data": [_ENVELOPE], "next_cursor": "eyJwIjpbIncxIl0sInEiOiIxIn0"}},
+        open_data=True,
     ),
     "POST /v1/datasets/{ds}/records": Operation(
         "records.create",
@@ -356,6 +364,7 @@ OPERATIONS: dict[str, Operation] = {
         + _RECORD_READ,
         problems={403: "Your access does not include `records:read`.", 404: _RECORD_404},
         responses={200: _ENVELOPE},
+        open_data=True,
     ),
     "PUT /v1/datasets/{ds}/records/{record_id}": Operation(
         "records.replace",
@@ -443,6 +452,7 @@ OPERATIONS: dict[str, Operation] = {
             404: _HIDDEN,
             429: "Too many imports and exports of yours run at once, or the rate limit.",
         },
+        open_data=True,
     ),
     # --- the change feed ----------------------------------------------------------------
     "GET /v1/datasets/{ds}/changes": Operation(
@@ -452,7 +462,8 @@ OPERATIONS: dict[str, Operation] = {
         "version, data, at}], last_seq, incarnation}`. `wait` holds the request open until "
         "a change arrives (long poll). `Accept: text/event-stream` streams the same as "
         "Server-Sent Events (`id: <seq>`, resuming from Last-Event-ID). **Who:** any caller "
-        "with `changes:read` on the dataset; a narrowed grant sees only its rows and fields.",
+        "with `changes:read` on the dataset, anyone if it is open; a narrowed grant sees "
+        "only its rows and fields.",
         problems={
             400: "A bad `after`, `limit`, `wait` or Last-Event-ID.",
             403: "Your access does not include `changes:read`.",
@@ -485,6 +496,7 @@ OPERATIONS: dict[str, Operation] = {
                 "incarnation": "1",
             }
         },
+        open_data=True,
     ),
     # --- applications and keys ----------------------------------------------------------
     "POST /v1/apps": Operation(

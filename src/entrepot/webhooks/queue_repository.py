@@ -111,6 +111,19 @@ async def claim(conn: Conn, lease: uuid.UUID, lease_seconds: float, limit: int =
     return [Job.of(r) for r in await conn.fetch(CLAIM, lease, float(lease_seconds), limit)]
 
 
+async def release(conn: Executor, claims: list[tuple[uuid.UUID, uuid.UUID]]) -> int:
+    """End these (delivery, lease) claims now: each is claimable again at once, unless
+    its attempt finished after all (its lease is gone). How many were handed back."""
+    status: str = await conn.execute(
+        "UPDATE webhook_deliveries d SET locked_until = now() "
+        "FROM unnest($1::uuid[], $2::uuid[]) AS c(id, lease) "
+        "WHERE d.id = c.id AND d.lease = c.lease AND d.status = 'delivering'",
+        [delivery for delivery, _ in claims],
+        [lease for _, lease in claims],
+    )
+    return int(status.rsplit(" ", 1)[-1])
+
+
 async def seconds_until_due(conn: Executor) -> float | None:
     value: float | None = await conn.fetchval(
         f"SELECT extract(epoch FROM min(CASE WHEN status = 'pending' THEN next_attempt_at "

@@ -31,6 +31,7 @@ from entrepot import __version__
 from entrepot.aio import stop_tasks, wait_event
 from entrepot.auditing.log import record
 from entrepot.liveness import Heartbeat, Liveness
+from entrepot.ops import tracing
 from entrepot.store import listen
 from entrepot.webhooks import dispatch_repository as dispatch_repo
 from entrepot.webhooks import queue_repository as queue_repo
@@ -122,7 +123,8 @@ class DeliveryWorker:
         self._lag_series: frozenset[tuple[str, str]] = frozenset()
         self._wake = asyncio.Event()
         self._slots = asyncio.Semaphore(config.concurrency)
-        self._inflight: set[asyncio.Task[None]] = set()
+        # Each attempt in flight, and the (delivery, lease) it holds.
+        self._inflight: dict[asyncio.Task[None], tuple[uuid.UUID, uuid.UUID]] = {}
         self._tasks: list[asyncio.Task[None]] = []
         self._heartbeats: list[Heartbeat] = []
         self._client = httpx.AsyncClient(
@@ -134,6 +136,7 @@ class DeliveryWorker:
             limits=httpx.Limits(max_keepalive_connections=0),
             trust_env=False,
         )
+        tracing.instrument_client(self._client)
 
     def start(self) -> None:
         register = self.liveness.register
@@ -153,11 +156,30 @@ class DeliveryWorker:
         await stop_tasks(self._tasks)
         if self._inflight:  # let attempts in flight finish and record their outcome
             await asyncio.wait(set(self._inflight), timeout=DRAIN_SECONDS)
+        unfinished = list(self._inflight.values())
         await stop_tasks(set(self._inflight))
+        await self._hand_back(unfinished)
         await self._client.aclose()
 
     def wake(self) -> None:
         self._wake.set()
+
+    def _forget(self, task: asyncio.Task[None]) -> None:
+        self._inflight.pop(task, None)
+
+    async def _hand_back(self, claims: list[tuple[uuid.UUID, uuid.UUID]]) -> None:
+        """Make the attempts cut short claimable again now, by any replica, rather than
+        when their leases run out. The attempt may have reached the receiver: the
+        delivery goes again (at least once, as always), under the same webhook-id."""
+        if not claims:
+            return
+        try:
+            released = await queue_repo.release(self.pool, claims)
+            await queue_repo.wake_workers(self.pool)
+        except Exception as exc:  # the leases still expire: handed back late, never lost
+            log.warning("webhook_hand_back_failed", error=f"{type(exc).__name__}: {exc}")
+            return
+        log.info("webhook_deliveries_handed_back", count=released)
 
     # --- loops ------------------------------------------------------------
 
@@ -185,8 +207,8 @@ class DeliveryWorker:
                 continue
             for job in jobs:  # each attempt gives its slot back when it ends
                 task = asyncio.create_task(self._deliver(job, lease))
-                self._inflight.add(task)
-                task.add_done_callback(self._inflight.discard)
+                self._inflight[task] = (job.id, lease)
+                task.add_done_callback(self._forget)
             self._release(held - len(jobs))
             if jobs and len(jobs) == held:
                 continue  # every slot busy: claim again as soon as one frees
@@ -248,9 +270,14 @@ class DeliveryWorker:
     # --- one attempt ------------------------------------------------------
 
     async def _deliver(self, job: Job, lease: uuid.UUID) -> None:
+        attributes = {
+            "entrepot.webhook.id": str(job.webhook_id),
+            "entrepot.delivery.id": str(job.id),
+        }
         try:
-            attempt = await self.attempt(job)
-            await self._record(job, lease, attempt)
+            with tracing.span("webhook delivery", attributes):
+                attempt = await self.attempt(job)
+                await self._record(job, lease, attempt)
         except Exception as exc:  # the lease expires and the delivery is claimed again
             log.warning(
                 "webhook_delivery_error",

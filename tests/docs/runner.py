@@ -16,11 +16,14 @@ What the test provides, and nothing more (the contract with the pages):
   (``. .venv/bin/activate``). ``HOME``, ``XDG_CONFIG_HOME`` and ``TMPDIR`` are
   scratch too, so no example reads or writes the profiles of whoever runs the suite.
 
-Shell blocks run in that order in **one** ``bash`` (``set -euo pipefail``), each sourced
-in turn, so a variable a block sets is there for every later one, across pages. Each
-block must finish within ``BLOCK_SECONDS``; a failure names the page, the block and
-its line, with the tail of what the shell printed; a whole run must finish within
-``TOTAL_SECONDS``. Python blocks run one program each
+Shell blocks run in the order given (pages.py's READING_ORDER, or one self-contained
+page) in **one** ``bash`` (``set -euo pipefail``, stdin empty), each sourced in turn, so
+a variable a block sets is there for every later one, across pages. A block fails
+when a command fails, when it prints a problem document (unless tagged ``problems``),
+a traceback or the platform-admin key, or when it runs longer than ``BLOCK_SECONDS``
+(a whole run: ``TOTAL_SECONDS``); the message names the page, the block and its line,
+with the tail of what the shell printed. What the pages leave running (a receiver, a
+sync agent) is ended with the session. Python blocks run one program each
 (``python -c``), with E and TOKEN in the environment.
 """
 

@@ -52,6 +52,22 @@ def test_only_the_listed_blocks_are_skipped() -> None:
     assert len(skipped) == len(SKIPPED)
 
 
+# Tools a reader may not have: what the pages need is Python, make, curl and a shell.
+NOT_REQUIRED = ("jq", "yq", "wget", "http", "httpie", "sqlite3", "psql", "node", "docker")
+COMMAND = re.compile(r"(?:^|[|;&(]|\$\(|\bthen|\bdo)\s*(?:[A-Z_]+=\S*\s+)*([a-z][\w.-]*)")
+
+
+def test_the_examples_use_only_tools_the_requirements_bring() -> None:
+    for page in (*READING_ORDER, *SELF_CONTAINED):
+        for block in blocks(page):
+            if block.lang != "shell" or block.tag in ("skip", "given"):
+                continue
+            for line in block.code.splitlines():
+                code = re.sub(r"(^|\s)#.*$", "", line)
+                used = set(COMMAND.findall(code)) & set(NOT_REQUIRED)
+                assert not used, f"{block.where} uses {', '.join(sorted(used))}: {line.strip()}"
+
+
 def test_the_pages_run_in_reading_order(first_server: FirstStart, tmp_path: Path) -> None:
     chain: list[Block] = [
         block for page in READING_ORDER for block in blocks(page) if block.lang == "shell"

@@ -49,7 +49,7 @@ READING_ORDER = (
     "docs/architecture.md",
 )
 # Pages that say they start from nothing but the quickstart's E and TOKEN, each run
-# alone against a server of its own.
+# alone against a server of its own: by tests/cli/test_docs.py and tests/sdk/test_docs.py.
 SELF_CONTAINED = ("docs/cli.md", "docs/sdk.md")
 
 _FENCE = re.compile(r"^(?P<indent> {0,3})(?P<fence>`{3,}|~{3,})(?P<info>[^`\n]*)$")

@@ -71,11 +71,15 @@ class AccessLog:
     """
 
     def __init__(self, name: str) -> None:
+        self._name = name
         self._structlog = structlog.get_logger(name)
         self._stream: BinaryIO | None = None
 
     def direct(self, stream: BinaryIO | None) -> None:
+        """Write JSON lines straight to ``stream`` (None: through structlog, whose logger
+        is taken anew: a cached one would keep the configuration it was first used in)."""
         self._stream = stream
+        self._structlog = structlog.get_logger(self._name)
 
     def info(self, event: str, **fields: Any) -> None:
         stream = self._stream

@@ -22,9 +22,10 @@ from typer.testing import CliRunner, Result
 
 from entrepot.cli import app
 from entrepot.client import Client
+from tests.docs.conftest import first_server
 from tests.sdk.conftest import ADMIN, SCHEMA, admin, receiver, server, unique
 
-__all__ = ["ADMIN", "SCHEMA", "Cli", "admin", "receiver", "server", "unique"]
+__all__ = ["ADMIN", "SCHEMA", "Cli", "admin", "first_server", "receiver", "server", "unique"]
 
 
 @dataclass

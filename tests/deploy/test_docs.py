@@ -4,23 +4,22 @@ those that need a cluster or a container engine say so in a comment above them."
 from __future__ import annotations
 
 import os
-import re
 import subprocess
 import sys
 from pathlib import Path
 
 from tests.deploy import facts
 from tests.deploy.tools import require
+from tests.docs.pages import FROM_THE_CHECKOUT, blocks
 
-PAGE = facts.ROOT / "docs" / "deploy.md"
-BLOCK = re.compile(r"(<!-- docs-test: skip \(([^)]*)\) -->\n)?^```sh\n(.*?)^```", re.M | re.S)
+PAGE = "docs/deploy.md"
 
 
 def test_the_offline_shell_blocks_run() -> None:
-    blocks = BLOCK.findall(PAGE.read_text())
-    runnable = [code for skip, _, code in blocks if not skip]
+    assert PAGE in FROM_THE_CHECKOUT
+    shell = [block for block in blocks(PAGE) if block.lang == "shell"]
+    runnable = [block.code for block in shell if block.tag != "skip"]
     assert len(runnable) >= 3, "the page keeps commands that run without a cluster"
-    assert all(reason for skip, reason, _ in blocks if skip), "a skip says why"
     require("kubectl", "kubectl")
     require("docker-compose", "docker-compose")
     env = {k: v for k, v in os.environ.items() if not k.startswith("ENTREPOT_")}

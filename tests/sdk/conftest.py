@@ -14,8 +14,11 @@ from typing import Any
 import pytest
 
 from entrepot.client import Client, RetryPolicy
+from tests.docs.conftest import first_server
 from tests.e2e.test_serve import serving
 from tests.sdk.proxy import Proxy
+
+__all__ = ["first_server"]
 
 ADMIN = "sdk-admin-" + uuid.uuid4().hex
 FAST = RetryPolicy(attempts=4, base_delay=0.01, max_delay=0.05, max_retry_after=5)

@@ -25,6 +25,7 @@ from entrepot.audit.endpoints import router as audit_router
 from entrepot.audit.retention import maintain as maintain_audit_log
 from entrepot.auditing.denials import audit_denial
 from entrepot.auth.authenticate import CredentialCache, Gate
+from entrepot.auth.tickets import StreamTickets
 from entrepot.auth.tokens import TokenService
 from entrepot.catalog.endpoints import router as catalog_router
 from entrepot.changes.compaction import compact_all
@@ -163,6 +164,7 @@ def create_app(settings: Settings | None = None, *, served: bool = False) -> Fas
             )
         )
         await tokens.ensure_signing_key()
+        parts.provide(StreamTickets(tokens, settings.stream_ticket_seconds))
         liveness = parts.provide(
             Liveness(lag=settings.liveness_lag_seconds, grace=settings.liveness_grace_seconds)
         )

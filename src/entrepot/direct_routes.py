@@ -47,6 +47,7 @@ from entrepot.auth.authenticate import (
     authenticate,
     authenticate_reader,
 )
+from entrepot.auth.tickets import take_from_query
 from entrepot.parts import Part, components
 from entrepot.principal import Principal
 from entrepot.store.work import Reads, lazy_unit_of_work, reads, unit_of_work
@@ -217,6 +218,11 @@ class DirectAPI(FastAPI):
     bodies, per route class) and its exception telemetry (kept, with FastAPI's own
     stack, when OpenTelemetry is on). Measured in bench/RESULTS.md.
     """
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            take_from_query(scope)  # before FastAPI's telemetry records the URL
+        await super().__call__(scope, receive, send)
 
     def build_middleware_stack(self) -> ASGIApp:
         if self._native_telemetry.enabled():

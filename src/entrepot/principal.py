@@ -46,6 +46,9 @@ class Principal:
     user_id: uuid.UUID | None = None
     roles: dict[uuid.UUID, Role] = field(default_factory=dict)
     plan: str | None = None  # an app's plan; users are limited by the default plan
+    # When the credential stops working by itself (an access token's exp, Unix time), so
+    # that what is derived from it (a stream ticket) never outlives it. None: no such end.
+    expires_at: int | None = None
 
     @property
     def share_key(self) -> str | None:

@@ -166,6 +166,13 @@ class Settings(BaseSettings):
     )
     token_audience: str = "entrepot"  # noqa: S105 - an audience name, not a secret
     access_token_ttl_seconds: int = Field(default=3600, ge=60, le=86_400)
+    stream_ticket_seconds: int = Field(
+        default=60,
+        ge=1,
+        le=3600,
+        description="How long a stream ticket may (re)open its event stream (never beyond "
+        "the credential it was issued through).",
+    )
     key_rotation_max_overlap_seconds: int = 30 * 86_400
 
     webhook_retry_schedule: str = Field(

@@ -22,6 +22,7 @@ from openapi_spec_validator.validation.exceptions import OpenAPIValidationError
 
 from entrepot.app import create_app
 from entrepot.auth.authenticate import authenticate_reader
+from entrepot.auth.feed_reader import feed_reader
 from entrepot.principal import SCOPES
 from entrepot.problems import PROBLEM_CONTENT_TYPE
 from entrepot.reference.document import METHODS, usual_problems
@@ -189,13 +190,17 @@ def test_security_schemes_and_each_operation_s_scopes() -> None:
     assert public == PUBLIC_OPERATIONS
 
 
+# The feed's step takes a stream ticket or else is authenticate_reader.
+ADMITTING = (authenticate_reader, feed_reader)
+
+
 def test_operations_open_to_anonymous_callers_are_those_that_admit_them() -> None:
     """``open_data`` (security: {} too) marks exactly the routes whose auth step lets a
     caller with no credential read open datasets."""
     admitting = {
         name
         for name, route in _declared_routes()
-        if any(d.call is authenticate_reader for d in route.dependant.dependencies)
+        if any(d.call in ADMITTING for d in route.dependant.dependencies)
         and not name.startswith("HEAD ")
     }
     marked = {name for name, entry in OPERATIONS.items() if entry.open_data}

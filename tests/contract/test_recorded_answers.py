@@ -469,6 +469,17 @@ async def script(s: Session) -> None:
     # always got at the root, before it existed.
     await s("GET", "/", expect=404)
 
+    # Stream tickets, for a browser's EventSource (last: nothing above counts them)
+    issued = await s("POST", "/v1/datasets/products/changes/tickets", expect=200)
+    await s("POST", "/v1/datasets/nope/changes/tickets", expect=404)
+    await s(
+        "GET",
+        "/v1/datasets/products/changes",
+        key=None,
+        params={"ticket": issued["ticket"]},
+        expect=403,  # the JSON feed: a ticket opens the event stream only
+    )
+
 
 def _without_audit_ids(answers: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Audit row ids count every row written before, background ones included."""

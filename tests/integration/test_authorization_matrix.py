@@ -53,6 +53,7 @@ A new endpoint without a row here fails ``test_every_endpoint_has_a_row``.
 
 from __future__ import annotations
 
+import base64
 import secrets
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -699,6 +700,16 @@ def narrowed_changes(w: World, column: str, response: httpx.Response) -> None:
     assert (SECRET in response.text) is (column in SEES_SECRET), column
 
 
+def stream_ticket(w: World, column: str, response: httpx.Response) -> None:
+    """A ticket for D's feed only, carrying nothing of D's data."""
+    body = response.json()
+    payload = body["ticket"].split(".")[1]
+    claims = orjson.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+    assert (claims["ds"], claims["scope"]) == (w.ds, "changes:read"), claims
+    assert body["url"].endswith(f"/v1/datasets/{w.ds}/changes?ticket={body['ticket']}")
+    assert SECRET not in response.text
+
+
 ALL_200 = expect(200, 200, 200, 200, 200, oauth=200, user=200)
 PLATFORM_ADMIN_ONLY = expect(403, 403, 403, 403, 200, oauth=403, user=403)
 PLATFORM_ADMIN_ONLY_CREATE = expect(403, 403, 403, 403, 201, oauth=403, user=403)
@@ -1090,6 +1101,14 @@ ROWS: list[Row] = [
         expect(404, 403, 200, 200, 200, oauth=200, user=200),
         "changes:read",
         check=narrowed_changes,
+    ),
+    Row(
+        "POST",
+        "/v1/datasets/{ds}/changes/tickets",
+        fixed(lambda w: f"/v1/datasets/{w.ds}/changes/tickets"),
+        expect(404, 403, 200, 200, 200, oauth=200, user=200),
+        "changes:read",
+        check=stream_ticket,
     ),
     # Webhooks of the right-grant app (on hook_ds). The narrowed app is a sibling
     # app of the same organisation without the admin scope: it sees no such thing.

@@ -30,7 +30,7 @@ from opentelemetry.trace import SpanKind
 
 from entrepot.logging import configure as configure_logging
 from entrepot.settings import Settings
-from tests.conftest import ADMIN_TOKEN, app_and_client
+from tests.conftest import ADMIN_TOKEN, app_and_client, prepared_database
 from tests.e2e.test_webhook_delivery import Receiver
 from tests.factories import make_app, make_dataset, make_org
 from tests.integration.test_webhooks import HOOK_SCOPES, arrived, eventually, subscribe
@@ -53,10 +53,12 @@ def spans() -> Iterator[InMemorySpanExporter]:
 
 @pytest.fixture(scope="module")
 async def traced(
-    database_url: str, spans: InMemorySpanExporter
+    fresh_database: object, spans: InMemorySpanExporter
 ) -> AsyncIterator[httpx.AsyncClient]:
+    """A traced app on a database of its own: the session app's webhook worker (its client
+    made before tracing started, loopback receivers refused) must not claim its deliveries."""
     settings = Settings(
-        database_url=database_url,
+        database_url=await prepared_database(fresh_database),
         bootstrap_token=ADMIN_TOKEN,
         log_level="warning",
         opentelemetry=True,
@@ -174,3 +176,25 @@ async def test_a_webhook_delivery_traces_its_post_and_its_sql(
         assert traceparent.split("-")[1] == format(span.context.trace_id, "032x")
     finally:
         receiver.close()
+
+
+async def test_a_stream_ticket_is_in_no_span(
+    traced: httpx.AsyncClient, spans: InMemorySpanExporter
+) -> None:
+    """FastAPI's server span keeps the query string (``url.query``): the ticket is taken
+    out of it before the span is made, and the other parameters stay."""
+    spans.clear()
+    ds = (await make_dataset(traced, primary_key="sku"))["name"]
+    issued = await traced.post(f"/v1/datasets/{ds}/changes/tickets")
+    assert issued.status_code == 200, issued.text
+    ticket = issued.json()["ticket"]
+    async with httpx.AsyncClient(transport=traced._transport, base_url=traced.base_url) as page:
+        refused = await page.get(  # the JSON feed: refused, and a span all the same
+            f"/v1/datasets/{ds}/changes", params={"after": "0", "ticket": ticket}
+        )
+    assert refused.status_code == 403, refused.text
+    server = server_span(spans, "GET /v1/datasets/{ds}/changes")
+    assert (server.attributes or {}).get("url.query") == "after=0"
+    for span in spans.get_finished_spans():
+        for value in (span.attributes or {}).values():
+            assert ticket not in str(value), span.name

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import threading
+import time
 
+import httpx
 import pytest
 
 from entrepot.client import Change, Checkpoint, Client, Gone
@@ -73,3 +75,21 @@ def test_a_stream_opened_on_another_incarnation_raises_gone(
     with pytest.raises(Gone) as gone:
         take(admin.changes.stream(keyed_dataset, since=1, incarnation="0" * 32), 1)
     assert gone.value.reason == "incarnation"
+
+
+def test_a_stream_ticket_opens_the_stream_without_the_key(
+    server: str, admin: Client, keyed_dataset: str
+) -> None:
+    put(admin, keyed_dataset, "a")
+    ticket = admin.changes.ticket(keyed_dataset)
+    assert ticket.url == f"{server}/v1/datasets/{keyed_dataset}/changes?ticket={ticket.ticket}"
+    assert ticket.expires_at.timestamp() > time.time()
+    with (
+        httpx.Client(timeout=10) as browser,
+        browser.stream("GET", ticket.url, headers={"Accept": "text/event-stream"}) as opened,
+    ):
+        assert opened.status_code == 200
+        lines = opened.iter_lines()
+        assert next(line for line in lines if line.startswith("data:")).startswith(
+            'data: {"seq":1,"op":"upsert","id":"a"'
+        )

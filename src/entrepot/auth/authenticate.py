@@ -13,9 +13,8 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import time
-import uuid
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Annotated, Any, Protocol, TypeVar
 
 import asyncpg
@@ -24,10 +23,11 @@ from fastapi import Depends, Request
 from entrepot.auditing.log import record
 from entrepot.auth import repository as repo
 from entrepot.auth.keys import digest, display_prefix
+from entrepot.auth.principals import key_principal, subject_principal
 from entrepot.auth.tokens import InvalidToken, TokenService, looks_like_jwt
 from entrepot.components import Components
 from entrepot.parts import components
-from entrepot.principal import ALL_SCOPES, Principal, Role, anonymous
+from entrepot.principal import Principal, anonymous
 from entrepot.problems import Unauthorized
 from entrepot.store.work import unit_of_work
 
@@ -110,21 +110,7 @@ async def _from_key(pool: asyncpg.Pool, token: str, key: bytes) -> tuple[Princip
             app_id=failed.app_id if failed else None,
             org_id=failed.org_id if failed else None,
         )
-    credential = f"key:{row.id}"
-    if row.is_admin:
-        principal = Principal("admin", credential, credential, ALL_SCOPES, is_admin=True)
-        return principal, await _mark_used(pool, row, principal)
-    app_scopes = frozenset(row.app_scopes or ())
-    scopes = frozenset(row.scopes) & app_scopes  # an empty list is no scope, not all
-    principal = Principal(
-        "app",
-        f"app:{row.app_id}",
-        credential,
-        scopes,
-        app_id=row.app_id,
-        org_id=row.org_id,
-        plan=row.plan,
-    )
+    principal = key_principal(row)
     return principal, await _mark_used(pool, row, principal)
 
 
@@ -152,53 +138,15 @@ async def _from_token(pool: asyncpg.Pool, tokens: TokenService, token: str) -> P
         raise Unauthorized(
             f"The access token is not valid: {exc}.", reason="invalid_token"
         ) from None
-    kind, _, raw_id = str(claims.get("sub", "")).partition(":")
-    try:
-        subject_id = uuid.UUID(raw_id)
-    except ValueError:
-        raise Unauthorized(
-            "The access token names no known subject.", reason="invalid_token"
-        ) from None
     granted = frozenset(str(claims.get("scope", "")).split())
-    credential = f"token:{claims['jti']}"
-    if kind == "app":
-        app = await repo.find_app(pool, subject_id)
-        if app is None:
-            raise Unauthorized(
-                "The application is disabled or deleted.",
-                reason="app_disabled",
-                credential=credential,
-            )
-        return Principal(
-            "app",
-            f"app:{subject_id}",
-            credential,
-            granted & frozenset(app.scopes),
-            app_id=subject_id,
-            org_id=app.org_id,
-            plan=app.plan,
-        )
-    if kind == "user":
-        user = await repo.find_user(pool, subject_id)
-        if user is None:
-            raise Unauthorized(
-                "The user is disabled or deleted.", reason="user_disabled", credential=credential
-            )
-        roles: dict[uuid.UUID, Role] = {
-            r.org_id: r.role for r in await repo.user_roles(pool, subject_id)
-        }
-        admin = bool(user.is_platform_admin)
-        scopes = granted if not admin else granted | {"admin"}
-        return Principal(
-            "user",
-            f"user:{subject_id}",
-            credential,
-            scopes,
-            is_admin=admin,
-            user_id=subject_id,
-            roles=roles,
-        )
-    raise Unauthorized("The access token names no known subject.", reason="invalid_token")
+    expires_at = claims.get("exp")
+    return await subject_principal(
+        pool,
+        str(claims.get("sub", "")),
+        granted,
+        f"token:{claims['jti']}",
+        expires_at if isinstance(expires_at, int) else None,
+    )
 
 
 class Admission(Protocol):
@@ -238,6 +186,26 @@ async def authenticate(request: Request) -> Principal:
     request.state.principal = principal
     request.state.rate_limit = await gate.limiter.admit(principal)
     return principal
+
+
+async def recheck(request: Request, principal: Principal, scope: str) -> Principal:
+    """Who the request's caller is now, for a stream that outlives its first check, able
+    to do ``scope`` at most: 401 once its key is revoked or expired, its app or user
+    disabled. An access token's own expiry ends nothing the stream had begun (a client
+    could not tell it from a revocation). No rate limit is taken, no failure counted."""
+    if principal.kind == "anonymous":
+        return principal  # no credential: nothing to revoke (open datasets stay open)
+    gate = components(request).get(Gate)
+    if principal.credential.startswith("token:"):
+        return await subject_principal(
+            gate.pool,
+            principal.subject,
+            principal.scopes & {scope},
+            principal.credential,
+            principal.expires_at,
+        )
+    now = await _principal(request, gate, None)
+    return replace(now, scopes=now.scopes & {scope})
 
 
 async def authenticate_reader(request: Request) -> Principal:

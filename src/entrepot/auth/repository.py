@@ -87,14 +87,25 @@ class OrgRole:
         return cls(*row)
 
 
-FIND_LIVE_KEY = """
+_LIVE_KEY = """
 SELECT k.id, k.is_admin, k.scopes, k.app_id, k.first_used_at IS NULL AS first_use,
        a.org_id, a.scopes AS app_scopes, a.plan
 FROM api_keys k LEFT JOIN apps a ON a.id = k.app_id
-WHERE k.digest = $1
+WHERE {which}
   AND k.revoked_at IS NULL
   AND (k.expires_at IS NULL OR k.expires_at > now())
   AND (k.app_id IS NULL OR a.disabled_at IS NULL)
+"""
+FIND_LIVE_KEY = _LIVE_KEY.format(which="k.digest = $1")
+FIND_LIVE_KEY_BY_ID = _LIVE_KEY.format(which="k.id = $1")
+_KEY_FAILURE = """
+SELECT k.id, k.prefix, k.app_id, a.org_id,
+       CASE WHEN k.revoked_at IS NOT NULL THEN 'revoked'
+            WHEN k.expires_at <= now() THEN 'expired'
+            WHEN a.disabled_at IS NOT NULL THEN 'app_disabled'
+            ELSE 'unknown' END AS reason
+FROM api_keys k LEFT JOIN apps a ON a.id = k.app_id
+WHERE {which}
 """
 
 
@@ -103,20 +114,21 @@ async def find_live_key(conn: Executor, digest: bytes) -> LiveKey | None:
     return None if row is None else LiveKey.of(row)
 
 
+async def find_live_key_by_id(conn: Executor, key_id: uuid.UUID) -> LiveKey | None:
+    """The key a stream ticket was issued through, if it may still be used."""
+    row = await conn.fetchrow(FIND_LIVE_KEY_BY_ID, key_id)
+    return None if row is None else LiveKey.of(row)
+
+
 async def why_key_failed(conn: Executor, digest: bytes) -> KeyFailure | None:
     """For the audit log only: what was wrong with a refused key, if it exists."""
-    row = await conn.fetchrow(
-        """
-        SELECT k.id, k.prefix, k.app_id, a.org_id,
-               CASE WHEN k.revoked_at IS NOT NULL THEN 'revoked'
-                    WHEN k.expires_at <= now() THEN 'expired'
-                    WHEN a.disabled_at IS NOT NULL THEN 'app_disabled'
-                    ELSE 'unknown' END AS reason
-        FROM api_keys k LEFT JOIN apps a ON a.id = k.app_id
-        WHERE k.digest = $1
-        """,
-        digest,
-    )
+    row = await conn.fetchrow(_KEY_FAILURE.format(which="k.digest = $1"), digest)
+    return None if row is None else KeyFailure.of(row)
+
+
+async def why_key_id_failed(conn: Executor, key_id: uuid.UUID) -> KeyFailure | None:
+    """For the audit log only: what was wrong with the key behind a refused ticket."""
+    row = await conn.fetchrow(_KEY_FAILURE.format(which="k.id = $1"), key_id)
     return None if row is None else KeyFailure.of(row)
 
 

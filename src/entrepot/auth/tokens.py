@@ -29,6 +29,10 @@ from entrepot.store.work import UnitOfWork
 
 ALGORITHM = "EdDSA"
 SIGNING_KEYS_TOPIC = "signing_keys"
+# Every access token's header says ``typ: JWT`` (PyJWT's default); a token of another
+# kind signed with the same keys (a stream ticket) names its own type, and verify()
+# refuses it, whatever its audience: a ticket can never pass as an access token.
+ACCESS_TOKEN_TYPE = "JWT"  # noqa: S105 - a token type, not a secret
 
 
 RotationHook = Callable[[Any, str, list[str]], Awaitable[None]]
@@ -152,7 +156,6 @@ class TokenService:
         conn: Conn | None = None,
     ) -> IssuedToken:
         """A signed token; ``conn``, the request's connection, serves a key cache miss."""
-        key = await self._signing_key(conn)
         now = int(time.time())
         jti = uuid.uuid4().hex
         scope = " ".join(sorted(set(scopes)))
@@ -168,10 +171,37 @@ class TokenService:
         }
         if client_id is not None:
             claims["client_id"] = client_id
-        token = jwt.encode(claims, key.private, algorithm=ALGORITHM, headers={"kid": key.kid})
+        token = await self.sign(claims, typ=ACCESS_TOKEN_TYPE, conn=conn)
         return IssuedToken(token, self.ttl, scope, jti)
 
+    async def sign(self, claims: dict[str, Any], *, typ: str, conn: Conn | None = None) -> str:
+        """``claims`` signed by the current key, the header naming the token's ``typ``."""
+        key = await self._signing_key(conn)
+        headers = {"kid": key.kid, "typ": typ}
+        return jwt.encode(claims, key.private, algorithm=ALGORITHM, headers=headers)
+
     async def verify(self, token: str) -> dict[str, Any]:
+        """An access token's claims; any other kind of token is refused."""
+        return await self.verify_typed(
+            token,
+            typ=ACCESS_TOKEN_TYPE,
+            audience=self.audience,
+            require=["exp", "iat", "sub", "jti", "aud", "iss"],
+        )
+
+    async def verify_typed(
+        self,
+        token: str,
+        *,
+        typ: str,
+        audience: str,
+        require: list[str],
+        verify_exp: bool = True,
+    ) -> dict[str, Any]:
+        """The claims of a token of type ``typ`` for ``audience``, signed by a published key.
+
+        ``verify_exp=False`` leaves the expiry to the caller, who may want to know whose
+        token expired (for the audit log) before refusing it."""
         try:
             header = jwt.get_unverified_header(token)
         except jwt.PyJWTError as exc:
@@ -179,6 +209,8 @@ class TokenService:
         kid = header.get("kid")
         if header.get("alg") != ALGORITHM or not isinstance(kid, str):
             raise InvalidToken("unsupported token")
+        if header.get("typ", ACCESS_TOKEN_TYPE) != typ:
+            raise InvalidToken("not a token of this kind")
         await self._load()
         key = self._keys.get(kid)
         if key is None and time.monotonic() - self._loaded_at > 1:
@@ -191,9 +223,9 @@ class TokenService:
                 token,
                 key.public,
                 algorithms=[ALGORITHM],
-                audience=self.audience,
+                audience=audience,
                 issuer=self.issuer,
-                options={"require": ["exp", "iat", "sub", "jti", "aud", "iss"]},
+                options={"require": require, "verify_exp": verify_exp},
                 leeway=5,
             )
         except jwt.PyJWTError as exc:

@@ -4,21 +4,27 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable
-from typing import Annotated
+from datetime import UTC, datetime
+from typing import Annotated, Any
+from urllib.parse import quote
 
 from fastapi import APIRouter, Query, Request, Response
 from fastapi.responses import StreamingResponse
 from starlette.requests import ClientDisconnect
 
-from entrepot.auth.authenticate import CurrentReader
+from entrepot.auth.authenticate import CurrentPrincipal
+from entrepot.auth.feed_reader import CurrentFeedReader
+from entrepot.auth.tickets import QUERY_PARAMETER, StreamTickets
+from entrepot.changes import service as feed_service
 from entrepot.changes.follow import MAX_WAIT_SECONDS, Follower
 from entrepot.changes.incarnation import HEADER as INCARNATION_HEADER
 from entrepot.changes.incarnation import incarnation_of
-from entrepot.changes.models import ChangePage
-from entrepot.changes.service import FeedPage
+from entrepot.changes.models import ChangePage, StreamTicket
+from entrepot.changes.service import FeedPage, FeedService
 from entrepot.parts import components
 from entrepot.problems import BadRequest
 from entrepot.settings import Settings
+from entrepot.work_deps import Work
 
 router = APIRouter(prefix="/v1/datasets/{ds}", tags=["changes"])
 
@@ -107,7 +113,7 @@ async def _unless_disconnected(request: Request, work: Awaitable[FeedPage]) -> F
 async def read_changes(
     ds: str,
     request: Request,
-    principal: CurrentReader,
+    reader: CurrentFeedReader,
     after: Annotated[
         int, Query(ge=0, le=2**62, description="Return changes with seq > after.")
     ] = 0,
@@ -124,17 +130,36 @@ async def read_changes(
             "created again since.",
         ),
     ] = None,
+    ticket: Annotated[
+        str | None,
+        Query(
+            alias=QUERY_PARAMETER,
+            description="A stream ticket (POST .../changes/tickets) instead of an "
+            "Authorization header: for `EventSource`, which cannot send one. Event streams "
+            "only.",
+        ),
+    ] = None,
 ) -> Response:
     service = _service(request)
+    principal = reader.principal
     if "text/event-stream" in request.headers.get("accept", ""):
         start = _resume_point(request, after)
         # No access is refused before the stream starts, as a problem; a position the
         # feed cannot continue from is told in the stream (event: gone), which an
         # EventSource can read, where it would only see a failed connection.
         view = await service.view(principal, ds)
-        current = incarnation_of(view.access.meta.id)
+        # A ticket follows the life of the dataset it was issued for: a dataset deleted
+        # and created again under its name ends its stream with `gone`.
+        current = reader.incarnation or incarnation_of(view.access.meta.id)
         return StreamingResponse(
-            service.stream(principal, ds, start, _heartbeat(request), incarnation or current),
+            service.stream(
+                principal,
+                ds,
+                start,
+                _heartbeat(request),
+                incarnation or current,
+                credential=reader.recheck,
+            ),
             media_type="text/event-stream",
             headers={
                 "Cache-Control": "no-cache",
@@ -149,3 +174,25 @@ async def read_changes(
         media_type="application/json",
         headers={INCARNATION_HEADER: page.incarnation},
     )
+
+
+@router.post(
+    "/changes/tickets",
+    response_model=StreamTicket,
+    summary="A short-lived ticket that opens this feed's event stream (for browsers)",
+)
+async def issue_stream_ticket(
+    ds: str, request: Request, response: Response, principal: CurrentPrincipal, work: Work
+) -> Any:
+    parts = components(request)
+    issued = await feed_service.issue_ticket(
+        work, parts.get(FeedService), parts.get(StreamTickets), principal, ds
+    )
+    response.headers["Cache-Control"] = "no-store"  # a credential: no cache keeps it
+    settings: Settings = parts.get(Settings)
+    base = (settings.public_url or str(request.base_url)).rstrip("/")
+    return {
+        "ticket": issued.ticket,
+        "expires_at": datetime.fromtimestamp(issued.expires_at, UTC),
+        "url": f"{base}/v1/datasets/{quote(ds, safe='')}/changes?{QUERY_PARAMETER}={issued.ticket}",
+    }

@@ -9,7 +9,7 @@ read, so a revoked grant or a deleted dataset ends the stream.
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 
 import asyncpg
 import orjson
@@ -98,12 +98,14 @@ class Follower:
         after: int,
         heartbeat: float,
         incarnation: str | None = None,
+        credential: Callable[[], Awaitable[Principal]] | None = None,
     ) -> AsyncIterator[bytes]:
         """Server-Sent Events: one event per change, ``id`` = seq, heartbeats while idle.
 
-        Access is re-checked before every read: once the caller may no longer
-        read the feed (grant revoked, dataset deleted) the stream sends one
-        ``event: error`` with the problem and ends; a position the feed cannot
+        Access is re-checked before every read, and from the second on the credential
+        too (``credential()``: who it is now, or a 401 once revoked): once the caller
+        may no longer read the feed (credential or grant revoked, dataset deleted) the
+        stream sends one ``event: error`` with the problem and ends; a position the feed cannot
         continue from (compacted away, past the head, or from an earlier
         incarnation of the dataset) gets ``event: gone`` and ends. The stream
         stays on the incarnation it started on, so a dataset deleted and
@@ -111,9 +113,13 @@ class Follower:
         ends after what it has read: the client reconnects with Last-Event-ID.
         """
         last = after
+        checked = True  # the request was just authenticated
         yield b"retry: 2000\n\n"
         while True:
             try:
+                if credential is not None and not checked:
+                    principal = await credential()
+                checked = False
                 view = await self.view(principal, dataset)
             except Problem as problem:
                 yield _event("error", orjson.dumps(problem.body()))

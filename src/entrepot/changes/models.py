@@ -29,3 +29,15 @@ class ChangePage(BaseModel):
         description="Which incarnation of the dataset these seqs count in; send it back as "
         "`incarnation`."
     )
+
+
+class StreamTicket(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    ticket: str = Field(
+        description="Opens this dataset's event stream as you, as `?ticket=`; nothing else. "
+        "A secret until it expires: keep it out of logs."
+    )
+    expires_at: datetime = Field(
+        description="Until when it may (re)open the stream; a stream already open runs on."
+    )
+    url: str = Field(description="The event stream's URL with the ticket: `new EventSource(url)`.")

@@ -16,12 +16,15 @@ import orjson
 from entrepot.access.narrowing import ReadView, read_view
 from entrepot.access.policy import require_dataset_scope
 from entrepot.access.resolver import AccessResolver
+from entrepot.auditing.log import record
+from entrepot.auth.tickets import IssuedTicket, StreamTickets
 from entrepot.changes import repository as repo
 from entrepot.changes.incarnation import incarnation_of
 from entrepot.changes.query import build_feed_sql
 from entrepot.principal import Principal
 from entrepot.problems import Gone, NotFound
 from entrepot.store.types import Executor
+from entrepot.store.work import UnitOfWork
 
 _TS = orjson.OPT_UTC_Z
 
@@ -126,6 +129,29 @@ class FeedService:
             [row["seq"] for row in shown],
             len(rows),
         )
+
+
+async def issue_ticket(
+    work: UnitOfWork,
+    feed: FeedService,
+    tickets: StreamTickets,
+    principal: Principal,
+    dataset: str,
+) -> IssuedTicket:
+    """A stream ticket for whoever may read ``dataset``'s feed (the same decision as
+    reading it: 404 if hidden, 403 without ``changes:read``), audited like every
+    credential issued; bound to the dataset's current incarnation."""
+    meta = (await feed.view(work.conn, principal, dataset)).access.meta
+    issued = await tickets.issue(principal, meta.name, incarnation_of(meta.id), work.conn)
+    await record(
+        work.conn,
+        principal,
+        "changes.ticket_issued",
+        f"dataset:{meta.name}",
+        details={"credential": principal.credential, "expires_at": issued.expires_at},
+        target_org_id=meta.org_id,
+    )
+    return issued
 
 
 def _check_position(

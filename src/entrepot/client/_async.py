@@ -49,6 +49,7 @@ from entrepot.client.models import (
     Record,
     Replayed,
     SecretRotated,
+    StreamTicket,
     Transfer,
     Usage,
     User,
@@ -764,6 +765,12 @@ class AsyncChanges(_AsyncNamespace):
                 raise ConnectionFailed("GET", str(response.url), cause)
             failures += 1
             await self._t.sleep(delay)
+
+    async def ticket(self, dataset: str) -> StreamTicket:
+        """A short-lived ticket that opens ``dataset``'s event stream, for a browser page
+        this program serves (``EventSource`` sends no Authorization header)."""
+        body = await self._t.json("POST", f"/v1/datasets/{rq.segment(dataset)}/changes/tickets")
+        return StreamTicket.model_validate(body)
 
 
 class AsyncApps(_AsyncNamespace):

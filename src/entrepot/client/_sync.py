@@ -48,6 +48,7 @@ from entrepot.client.models import (
     Record,
     Replayed,
     SecretRotated,
+    StreamTicket,
     Transfer,
     Usage,
     User,
@@ -749,6 +750,12 @@ class Changes(_Namespace):
                 raise ConnectionFailed("GET", str(response.url), cause)
             failures += 1
             self._t.sleep(delay)
+
+    def ticket(self, dataset: str) -> StreamTicket:
+        """A short-lived ticket that opens ``dataset``'s event stream, for a browser page
+        this program serves (``EventSource`` sends no Authorization header)."""
+        body = self._t.json("POST", f"/v1/datasets/{rq.segment(dataset)}/changes/tickets")
+        return StreamTicket.model_validate(body)
 
 
 class Apps(_Namespace):

@@ -317,6 +317,15 @@ class ChangePage(Resource):
     incarnation: str | None = None
 
 
+class StreamTicket(Resource):
+    """Opens one dataset's event stream as you until ``expires_at``: give ``url`` to a
+    browser's ``EventSource`` (a secret until then: keep it out of logs)."""
+
+    ticket: str
+    expires_at: datetime
+    url: str
+
+
 class ImportError_(Resource):
     line: int
     errors: list[dict[str, Any]]

@@ -461,12 +461,17 @@ OPERATIONS: dict[str, Operation] = {
         "Every committed change after `after`, in seq order: `{changes: [{seq, op, id, "
         "version, data, at}], last_seq, incarnation}`. `wait` holds the request open until "
         "a change arrives (long poll). `Accept: text/event-stream` streams the same as "
-        "Server-Sent Events (`id: <seq>`, resuming from Last-Event-ID). **Who:** any caller "
+        "Server-Sent Events (`id: <seq>`, resuming from Last-Event-ID); a browser opens it "
+        "with `?ticket=` (POST .../changes/tickets) instead of a header. **Who:** any caller "
         "with `changes:read` on the dataset, anyone if it is open; a narrowed grant sees "
         "only its rows and fields.",
         problems={
-            400: "A bad `after`, `limit`, `wait` or Last-Event-ID.",
-            403: "Your access does not include `changes:read`.",
+            400: "A bad `after`, `limit`, `wait` or Last-Event-ID, or a ticket sent with an "
+            "Authorization header.",
+            401: "No credential, or a stream ticket that is invalid or expired, or whose "
+            "credential has been revoked since.",
+            403: "Your access does not include `changes:read`, or a stream ticket for another "
+            "dataset or outside an event stream.",
             404: _HIDDEN,
             410: "The position cannot be continued from: compacted away, past the head, or "
             "of an earlier incarnation of the dataset. The problem's `reason`, `min_seq`, "
@@ -497,6 +502,30 @@ OPERATIONS: dict[str, Operation] = {
             }
         },
         open_data=True,
+    ),
+    "POST /v1/datasets/{ds}/changes/tickets": Operation(
+        "changes.ticket",
+        "changes:read",
+        "A short-lived ticket that opens this dataset's event stream as you, for a browser's "
+        "`EventSource`, which cannot send an Authorization header: open `url` (the feed with "
+        "`?ticket=`). The ticket opens only this dataset's event stream, never serves as a "
+        "bearer, and may (re)open the stream until `expires_at` "
+        "(`ENTREPOT_STREAM_TICKET_SECONDS`, default 60 s; never beyond your credential's own "
+        "expiry); your credential is checked again each time it is used, so revoking it ends "
+        "its tickets. A stream already open runs on; once the ticket has expired, ask for "
+        "another to reconnect. **Who:** any caller with `changes:read` on the dataset; the "
+        "stream shows what your access shows (a narrowed grant: its rows and fields).",
+        problems={
+            403: "Your access does not include `changes:read`.",
+            404: _HIDDEN,
+        },
+        responses={
+            200: {
+                "ticket": "eyJhbGciOiJFZERTQSIsImtpZCI6IjNmMmEiLCJ0eXAiOiJlbnRyZXBvdC1zdHJl...",
+                "expires_at": "2026-01-05T10:03:00Z",
+                "url": "https://api.example.com/v1/datasets/products/changes?ticket=eyJhbGci...",
+            }
+        },
     ),
     # --- applications and keys ----------------------------------------------------------
     "POST /v1/apps": Operation(

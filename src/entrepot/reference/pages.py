@@ -3,7 +3,7 @@
 
 Their scripts and styles are the builds the ``fastapi-offline`` package ships
 (Swagger UI 5, ReDoc 2), served by us under :data:`ASSETS`; nothing a page
-loads comes from another host.
+loads comes from another host (tests/browser checks it in Chromium).
 """
 
 from __future__ import annotations
@@ -30,6 +30,10 @@ ASSET_TYPES = {
     "favicon.png": "image/png",
 }
 ASSET_CACHE = {"Cache-Control": "public, max-age=86400"}
+# ReDoc's sidebar shows Redocly's logo from their CDN (an <img>, whatever the options):
+# the browser must not fetch it (a request off the host, the reader's address to a third
+# party). Images come from the server or data: URIs only; nothing else is restricted.
+PAGE_POLICY = {"Content-Security-Policy": "img-src 'self' data:"}
 DOCS, REDOC, OAUTH2_REDIRECT = "/docs", "/redoc", "/docs/oauth2-redirect"
 SWAGGER_PARAMETERS = {
     "persistAuthorization": True,  # the Authorize dialog's token survives a reload
@@ -127,7 +131,7 @@ def include(app: FastAPI) -> None:
 
     @router.get(DOCS, include_in_schema=False)
     async def swagger_ui() -> HTMLResponse:
-        return get_swagger_ui_html(
+        page = get_swagger_ui_html(
             openapi_url=openapi_url,
             title=f"{app.title}: API reference",
             swagger_js_url=f"{ASSETS}/swagger-ui-bundle.js",
@@ -136,6 +140,8 @@ def include(app: FastAPI) -> None:
             oauth2_redirect_url=OAUTH2_REDIRECT,
             swagger_ui_parameters=SWAGGER_PARAMETERS,
         )
+        page.headers.update(PAGE_POLICY)
+        return page
 
     @router.get(OAUTH2_REDIRECT, include_in_schema=False)
     async def swagger_ui_redirect() -> HTMLResponse:
@@ -143,13 +149,15 @@ def include(app: FastAPI) -> None:
 
     @router.get(REDOC, include_in_schema=False)
     async def redoc() -> HTMLResponse:
-        return get_redoc_html(
+        page = get_redoc_html(
             openapi_url=openapi_url,
             title=f"{app.title}: API reference",
             redoc_js_url=f"{ASSETS}/redoc.standalone.js",
             redoc_favicon_url=f"{ASSETS}/favicon.png",
             with_google_fonts=False,
         )
+        page.headers.update(PAGE_POLICY)
+        return page
 
     directory = asset_directory()
 

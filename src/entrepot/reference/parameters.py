@@ -81,6 +81,9 @@ QUERY: dict[str, Param] = {
     "after": Param("Return changes with seq > after (0: from the start).", 0),
     "wait": Param("Long-poll up to this many seconds for a first change (0 to 60).", 2),
     "incarnation": Param("The incarnation `after` belongs to.", "1", only_on_request=True),
+    "ticket": Param(
+        "", "eyJhbGciOiJFZERTQSIsInR5cCI6ImVudHJlcG90LXN0cmVh...", only_on_request=True
+    ),
     "mode": Param(
         "insert: a record whose id exists fails its line. upsert: it is replaced.", "upsert"
     ),

@@ -46,6 +46,7 @@ READING_ORDER = (
     "docs/errors.md",
     "docs/operations.md",
     "docs/ha.md",
+    "docs/scaling.md",
     "docs/architecture.md",
 )
 # Pages that say they start from nothing but the quickstart's E and TOKEN, each run

@@ -86,10 +86,21 @@ def _exit_on_sigterm() -> None:
     signal.signal(signal.SIGTERM, handler)
 
 
-async def _prepare(url: str, settings: Settings) -> str | None:
+def _direct(settings: Settings, url: str) -> str:
+    """The server itself, for session-bound work (migrations under their advisory lock,
+    the start-up check): ENTREPOT_DIRECT_DATABASE_URL when a pooler is in front."""
+    direct = settings.direct_database_url or url
+    _store.set(direct)
+    return direct
+
+
+async def _prepare(url: str, settings: Settings, workers: int) -> str | None:
+    """Check the connection budget, migrate and bootstrap, all on the server itself."""
     from entrepot.auth.bootstrap import bootstrap
+    from entrepot.store.capacity import check
     from entrepot.store.migrate import migrate
 
+    await check(settings, url, workers)
     await migrate(
         url,
         lock_timeout_ms=settings.migration_lock_timeout_ms,
@@ -105,7 +116,11 @@ def serve(
     port: int = typer.Option(None, help="Port (default ENTREPOT_PORT or 8000)."),
     workers: int = typer.Option(None, help="Worker processes (default ENTREPOT_WORKERS or 1)."),
 ) -> None:
-    """Migrate the store and serve the API (embedded PostgreSQL unless ENTREPOT_DATABASE_URL)."""
+    """Migrate the store and serve the API (embedded PostgreSQL unless ENTREPOT_DATABASE_URL).
+
+    Refuses to start, in one line, when PostgreSQL has no room for the replica's
+    connection budget (see `entrepot budget`; ENTREPOT_CONNECTION_CHECK=false skips it).
+    """
     from entrepot.ops.metrics_server import metrics_listener
 
     settings = Settings()
@@ -116,7 +131,7 @@ def serve(
     _exit_on_sigterm()
     with _store_url(settings) as url:
         os.environ["ENTREPOT_DATABASE_URL"] = url
-        generated = asyncio.run(_prepare(url, settings))
+        generated = asyncio.run(_prepare(_direct(settings, url), settings, workers))
         notice = FirstKeyNotice(generated, host, port) if generated else None
         if notice is not None:
             notice.when_serving()
@@ -158,7 +173,7 @@ def migrate() -> None:
     with _store_url(settings) as url:
         applied = asyncio.run(
             run_migrations(
-                url,
+                _direct(settings, url),
                 lock_timeout_ms=settings.migration_lock_timeout_ms,
                 lock_attempts=settings.migration_lock_attempts,
             )
@@ -183,7 +198,7 @@ def create_key(
     settings = Settings()
     configure_logging(settings.log_level, settings.log_format)
     with _store_url(settings) as url:
-        created = asyncio.run(_create_admin_key(url, name, settings))
+        created = asyncio.run(_create_admin_key(_direct(settings, url), name, settings))
     typer.echo(
         f"Created platform-admin API key {created.id} ({created.name!r}), audited as "
         "admin_key.created. It is shown only now; use it as 'Authorization: Bearer <key>'.",
@@ -210,6 +225,40 @@ def _os_user() -> str:
         return getpass.getuser()
     except (OSError, KeyError):
         return f"uid:{os.getuid()}"
+
+
+@app.command()
+def budget(
+    workers: int = typer.Option(
+        None, min=1, help="Worker processes per replica (default ENTREPOT_WORKERS or 1)."
+    ),
+    replicas: int = typer.Option(
+        1, min=1, help="Replicas to add up: the autoscaler's maximum plus its surge."
+    ),
+    check: bool = typer.Option(
+        False, "--check", help="Also ask PostgreSQL, as serve does, whether one replica fits now."
+    ),
+) -> None:
+    """Print the PostgreSQL connections a worker and a replica may open (the connection
+    budget), from the ENTREPOT_* settings; serve refuses to start when they do not fit."""
+    from entrepot.store.budget import Budget, describe
+
+    settings = Settings()
+    configure_logging(settings.log_level, settings.log_format)
+    spent = Budget.of(settings, workers)
+    for line in describe(spent, replicas):
+        typer.echo(line)
+    if not check:
+        return
+    from entrepot.store.capacity import check as check_capacity
+
+    with _store_url(settings) as url:
+        limit = asyncio.run(check_capacity(settings, _direct(settings, url), workers))
+    if limit is not None:
+        typer.echo(
+            f"fits: {spent.direct_per_replica} of the {limit.free} free on {limit.what}"
+            f" ({limit.allowed} allowed, {limit.in_use} in use)"
+        )
 
 
 @app.command()

@@ -30,11 +30,12 @@ def explain(exc: Exception, store_url: str | None) -> tuple[str, int] | None:
     """The line and exit status for a bad setting or an unusable store (``store_url``:
     the store the command was reaching, if any); None for a bug."""
     from entrepot.ops.metrics_server import MetricsListenerError
+    from entrepot.store.capacity import ConnectionBudgetExceeded
     from entrepot.store.migrate import MigrationLockTimeout
 
     if isinstance(exc, ValidationError) and exc.title == Settings.__name__:
         return "; ".join(_setting_error(e) for e in exc.errors()), EXIT_BAD_SETTINGS
-    if isinstance(exc, MetricsListenerError):
+    if isinstance(exc, MetricsListenerError | ConnectionBudgetExceeded):
         return str(exc), EXIT_UNAVAILABLE
     if isinstance(exc, MigrationLockTimeout):
         return (

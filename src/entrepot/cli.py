@@ -28,12 +28,16 @@ from entrepot.settings import Settings
 
 if TYPE_CHECKING:
     from entrepot.auth.admin_keys import AdminKey
+    from entrepot.store.capacity import Limit
 
 KEY_NAME_MAX = 100  # as for the API keys of apps
 
 # The store the running command reaches; set by _store_url, read by the error boundary,
 # so connection errors are blamed on PostgreSQL only when PostgreSQL was being reached.
 _store: ContextVar[str | None] = ContextVar("entrepot_store_url", default=None)
+_store_setting: ContextVar[str] = ContextVar(
+    "entrepot_store_setting", default="ENTREPOT_DATABASE_URL"
+)
 
 # Plain Click help (rich_markup_mode=None) in every group: a flag shows no value placeholder
 # and a choice lists its values (Typer's Rich help prints a type such as <bool> after flags).
@@ -86,21 +90,37 @@ def _exit_on_sigterm() -> None:
     signal.signal(signal.SIGTERM, handler)
 
 
+def _reaching(url: str, setting: str) -> str:
+    """Note the store about to be reached, for the error boundary's messages."""
+    _store.set(url)
+    _store_setting.set(setting)
+    return url
+
+
 def _direct(settings: Settings, url: str) -> str:
     """The server itself, for session-bound work (migrations under their advisory lock,
     the start-up check): ENTREPOT_DIRECT_DATABASE_URL when a pooler is in front."""
-    direct = settings.direct_database_url or url
-    _store.set(direct)
-    return direct
+    if settings.direct_database_url:
+        return _reaching(settings.direct_database_url, "ENTREPOT_DIRECT_DATABASE_URL")
+    return _reaching(url, "ENTREPOT_DATABASE_URL")
 
 
-async def _prepare(url: str, settings: Settings, workers: int) -> str | None:
-    """Check the connection budget, migrate and bootstrap, all on the server itself."""
+def _check_connections(settings: Settings, url: str, workers: int | None) -> Limit | None:
+    """The start-up check on the server itself, then, behind a pooler, the timeouts its
+    sessions run with (asked through it). Each store is noted before it is reached."""
+    from entrepot.store.capacity import check, check_pooled_timeouts
+
+    limit = asyncio.run(check(settings, _direct(settings, url), workers))
+    if settings.pooler == "transaction" and settings.connection_check:
+        asyncio.run(check_pooled_timeouts(settings, _reaching(url, "ENTREPOT_DATABASE_URL")))
+    return limit
+
+
+async def _prepare(url: str, settings: Settings) -> str | None:
+    """Migrate and bootstrap, on the server itself."""
     from entrepot.auth.bootstrap import bootstrap
-    from entrepot.store.capacity import check
     from entrepot.store.migrate import migrate
 
-    await check(settings, url, workers)
     await migrate(
         url,
         lock_timeout_ms=settings.migration_lock_timeout_ms,
@@ -131,7 +151,8 @@ def serve(
     _exit_on_sigterm()
     with _store_url(settings) as url:
         os.environ["ENTREPOT_DATABASE_URL"] = url
-        generated = asyncio.run(_prepare(_direct(settings, url), settings, workers))
+        _check_connections(settings, url, workers)
+        generated = asyncio.run(_prepare(_direct(settings, url), settings))
         notice = FirstKeyNotice(generated, host, port) if generated else None
         if notice is not None:
             notice.when_serving()
@@ -250,10 +271,8 @@ def budget(
         typer.echo(line)
     if not check:
         return
-    from entrepot.store.capacity import check as check_capacity
-
     with _store_url(settings) as url:
-        limit = asyncio.run(check_capacity(settings, _direct(settings, url), workers))
+        limit = _check_connections(settings, url, workers)
     if limit is not None:
         typer.echo(
             f"fits: {spent.direct_per_replica} of the {limit.free} free on {limit.what}"
@@ -282,7 +301,7 @@ def main() -> None:
     try:
         app()
     except Exception as exc:
-        explained = explain(exc, _store.get())
+        explained = explain(exc, _store.get(), _store_setting.get())
         if explained is None:
             raise
         message, status = explained

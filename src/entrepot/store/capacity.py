@@ -153,7 +153,7 @@ SELECT current_setting('statement_timeout'),
 """
 
 
-async def _check_pooled_timeouts(settings: Settings, pooled_dsn: str) -> None:
+async def check_pooled_timeouts(settings: Settings, pooled_dsn: str) -> None:
     """Warn when the pooled sessions' timeouts are not the ones serve would have set."""
     conn = await asyncpg.connect(pooled_dsn, statement_cache_size=0)
     try:
@@ -194,12 +194,11 @@ async def check(settings: Settings, dsn: str, workers: int | None = None) -> Lim
         per_worker=budget.per_worker,
         workers=budget.workers,
     )
-    if budget.pooler == "transaction" and settings.database_url:
+    if budget.pooler == "transaction":
         log.info(
             "connection_check_pooler",
             through_pooler=budget.through_pooler_per_replica,
             reason="the pooler's limits are its own configuration: its max_client_conn must "
             "hold this many client connections for every replica",
         )
-        await _check_pooled_timeouts(settings, settings.database_url)
     return limit

@@ -42,6 +42,7 @@ WAKE_BOUND = 2.0  # a long poll of 10 s answered this soon after the write: woke
 TAIL = 60
 
 
+@pytest.mark.timeout(SUITES_SECONDS + 60)
 def test_the_core_suites_pass_through_pgbouncer(
     bouncer: Bouncer, pg_admin_url: str, tmp_path: Path
 ) -> None:
@@ -158,3 +159,34 @@ async def test_only_the_listeners_reach_the_server_directly(
     assert len(sessions) - direct.total() <= POOL_SIZE  # PgBouncer's, whatever the clients
     assert timeout == "30s"  # the database's setting, as docs/operations.md says to set it
     assert "pooled_timeouts_differ" not in log.read_text()
+
+
+def test_behind_the_pooler_a_missing_role_timeout_is_named_at_start(
+    bouncer: Bouncer, fresh_database: object
+) -> None:
+    """A database without the timeouts: the check warns, naming the statements to run."""
+    url = asyncio.run(fresh_database())  # type: ignore[operator]
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("ENTREPOT_")}
+    env = {
+        **clean,
+        "ENTREPOT_DATABASE_URL": bouncer.url(url),
+        "ENTREPOT_DIRECT_DATABASE_URL": url,
+        "ENTREPOT_POOLER": "transaction",
+        "ENTREPOT_LOG_FORMAT": "json",
+    }
+    shown = subprocess.run(
+        [sys.executable, "-m", "entrepot", "budget", "--check"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert shown.returncode == 0, shown.stderr
+    assert shown.stdout.splitlines()[1] == (
+        "per replica, 1 worker (ENTREPOT_WORKERS): 3 to PostgreSQL itself "
+        "(ENTREPOT_DIRECT_DATABASE_URL), 14 to the pooler (ENTREPOT_DATABASE_URL)"
+    )
+    assert "connection_check_pooler" in shown.stderr
+    assert "pooled_timeouts_differ" in shown.stderr
+    assert "ALTER ROLE <role> SET statement_timeout = 30000" in shown.stderr

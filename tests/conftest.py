@@ -1,6 +1,12 @@
 """Test fixtures: a real PostgreSQL (the local service, else an embedded one),
 a fresh database per run with migrations applied once, and the app served
-in-process over ASGI. Redis is real too; in CI a missing service fails."""
+in-process over ASGI. Redis is real too; in CI a missing service fails.
+
+``ENTREPOT_TEST_PGBOUNCER=host:port`` (a PgBouncer in transaction mode in front
+of that PostgreSQL; tests/pgbouncer starts one and runs suites so) makes the
+session's app reach its pools through it, as ``ENTREPOT_POOLER=transaction``
+with the server itself as ``ENTREPOT_DIRECT_DATABASE_URL``; ``database_url``,
+which tests use for their own checks, stays the server's."""
 
 from __future__ import annotations
 
@@ -27,6 +33,7 @@ ADMIN_TOKEN = "test-admin-" + uuid.uuid4().hex
 LOCAL_POSTGRES = "postgresql://postgres@127.0.0.1:5432/postgres"
 LOCAL_REDIS = "redis://127.0.0.1:6379/0"
 IN_CI = bool(os.environ.get("CI"))
+PGBOUNCER = os.environ.get("ENTREPOT_TEST_PGBOUNCER")
 configure_logging("warning", "console")
 
 
@@ -126,15 +133,42 @@ async def database_url(fresh_database: object) -> str:
         await conn.execute(
             "UPDATE plans SET rate_per_second = 1000000, burst = 1000000 WHERE name = 'default'"
         )
+        if PGBOUNCER:  # what a pooler cannot carry as startup parameters (docs/operations.md)
+            database = await conn.fetchval("SELECT current_database()")
+            for name, value in pooled_timeouts().items():
+                await conn.execute(f'ALTER DATABASE "{database}" SET {name} = {value}')
     finally:
         await conn.close()
     return url
 
 
+def pooled_timeouts() -> dict[str, int]:
+    """The timeouts serve sets by default, which a pooler's sessions take from the database."""
+    from entrepot.store.pool import IDLE_IN_TRANSACTION_MS
+
+    default: int = Settings.model_fields["statement_timeout_ms"].default
+    return {
+        "statement_timeout": default,
+        "idle_in_transaction_session_timeout": IDLE_IN_TRANSACTION_MS,
+    }
+
+
+def _through_pgbouncer(database_url: str) -> dict[str, str]:
+    if not PGBOUNCER:
+        return {"database_url": database_url}
+    from tests.pgbouncer.bouncer import via
+
+    return {
+        "database_url": via(database_url, PGBOUNCER),
+        "direct_database_url": database_url,
+        "pooler": "transaction",
+    }
+
+
 @pytest.fixture(scope="session")
 def settings(database_url: str) -> Settings:
     return Settings(
-        database_url=database_url,
+        **_through_pgbouncer(database_url),
         bootstrap_token=ADMIN_TOKEN,
         log_level="warning",
         max_body_bytes=256 * 1024,

@@ -66,9 +66,11 @@ from entrepot.reference import document as reference_document
 from entrepot.reference import pages as reference_pages
 from entrepot.reference.operations import OVERVIEW
 from entrepot.settings import Settings
+from entrepot.store.budget import Budget
 from entrepot.store.bulk_slots import BulkSlots
 from entrepot.store.notify import InvalidationListener
 from entrepot.store.pool import create_pool
+from entrepot.store.pool_metrics import publish_budget
 from entrepot.store.pool_metrics import sample_forever as sample_pools
 from entrepot.users.endpoints import router as users_router
 from entrepot.users.service import UserService
@@ -129,6 +131,7 @@ def create_app(settings: Settings | None = None, *, served: bool = False) -> Fas
     if not settings.database_url:
         raise RuntimeError("create_app needs ENTREPOT_DATABASE_URL; `entrepot serve` sets it.")
     dsn = settings.database_url
+    direct = settings.direct_url() or dsn  # LISTEN needs the server, never a pooler
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -145,6 +148,8 @@ def create_app(settings: Settings | None = None, *, served: bool = False) -> Fas
             settings, dsn, size=settings.bulk_pool_size, name="entrepot-bulk"
         )
         pool_gauges = asyncio.create_task(sample_pools([request_pool, bulk_pool]), name="pools")
+        budget = Budget.of(settings, workers=1)
+        publish_budget(budget.direct_per_replica, budget.through_pooler_per_replica)
         parts.provide(
             BulkSlots(
                 bulk_pool,
@@ -168,7 +173,7 @@ def create_app(settings: Settings | None = None, *, served: bool = False) -> Fas
         liveness = parts.provide(
             Liveness(lag=settings.liveness_lag_seconds, grace=settings.liveness_grace_seconds)
         )
-        waiter = ChangeWaiter(dsn, liveness)
+        waiter = ChangeWaiter(direct, liveness)
         waiter.start()
         feed_waker = parts.provide(FeedWaker(pool, waiter, liveness))
         feed_waker.start()
@@ -217,12 +222,12 @@ def create_app(settings: Settings | None = None, *, served: bool = False) -> Fas
         parts.provide(Follower(pool, feed, waiter, lifecycle))
         lifecycle.on_stop(waiter.wake_all)
         webhooks = parts.provide(
-            WebhookRuntime.started(pool, feed, waiter, dsn, settings, liveness)
+            WebhookRuntime.started(pool, feed, waiter, direct, settings, liveness)
         )
         parts.provide(webhooks.service)
         lifecycle.report("webhooks", webhooks.health)
 
-        listener = InvalidationListener(dsn, parts.invalidate, liveness)
+        listener = InvalidationListener(direct, parts.invalidate, liveness)
         listener.start()
         await wait_event(listener.connected, 5)
         meter = parts.provide(

@@ -28,12 +28,16 @@ from entrepot.settings import Settings
 
 if TYPE_CHECKING:
     from entrepot.auth.admin_keys import AdminKey
+    from entrepot.store.capacity import Limit
 
 KEY_NAME_MAX = 100  # as for the API keys of apps
 
 # The store the running command reaches; set by _store_url, read by the error boundary,
 # so connection errors are blamed on PostgreSQL only when PostgreSQL was being reached.
 _store: ContextVar[str | None] = ContextVar("entrepot_store_url", default=None)
+_store_setting: ContextVar[str] = ContextVar(
+    "entrepot_store_setting", default="ENTREPOT_DATABASE_URL"
+)
 
 # Plain Click help (rich_markup_mode=None) in every group: a flag shows no value placeholder
 # and a choice lists its values (Typer's Rich help prints a type such as <bool> after flags).
@@ -86,7 +90,34 @@ def _exit_on_sigterm() -> None:
     signal.signal(signal.SIGTERM, handler)
 
 
+def _reaching(url: str, setting: str) -> str:
+    """Note the store about to be reached, for the error boundary's messages."""
+    _store.set(url)
+    _store_setting.set(setting)
+    return url
+
+
+def _direct(settings: Settings, url: str) -> str:
+    """The server itself, for session-bound work (migrations under their advisory lock,
+    the start-up check): ENTREPOT_DIRECT_DATABASE_URL when a pooler is in front."""
+    if settings.direct_database_url:
+        return _reaching(settings.direct_database_url, "ENTREPOT_DIRECT_DATABASE_URL")
+    return _reaching(url, "ENTREPOT_DATABASE_URL")
+
+
+def _check_connections(settings: Settings, url: str, workers: int | None) -> Limit | None:
+    """The start-up check on the server itself, then, behind a pooler, the timeouts its
+    sessions run with (asked through it). Each store is noted before it is reached."""
+    from entrepot.store.capacity import check, check_pooled_timeouts
+
+    limit = asyncio.run(check(settings, _direct(settings, url), workers))
+    if settings.pooler == "transaction" and settings.connection_check:
+        asyncio.run(check_pooled_timeouts(settings, _reaching(url, "ENTREPOT_DATABASE_URL")))
+    return limit
+
+
 async def _prepare(url: str, settings: Settings) -> str | None:
+    """Migrate and bootstrap, on the server itself."""
     from entrepot.auth.bootstrap import bootstrap
     from entrepot.store.migrate import migrate
 
@@ -105,7 +136,11 @@ def serve(
     port: int = typer.Option(None, help="Port (default ENTREPOT_PORT or 8000)."),
     workers: int = typer.Option(None, help="Worker processes (default ENTREPOT_WORKERS or 1)."),
 ) -> None:
-    """Migrate the store and serve the API (embedded PostgreSQL unless ENTREPOT_DATABASE_URL)."""
+    """Migrate the store and serve the API (embedded PostgreSQL unless ENTREPOT_DATABASE_URL).
+
+    Refuses to start, in one line, when PostgreSQL has no room for the replica's
+    connection budget (see `entrepot budget`; ENTREPOT_CONNECTION_CHECK=false skips it).
+    """
     from entrepot.ops.metrics_server import metrics_listener
 
     settings = Settings()
@@ -116,7 +151,8 @@ def serve(
     _exit_on_sigterm()
     with _store_url(settings) as url:
         os.environ["ENTREPOT_DATABASE_URL"] = url
-        generated = asyncio.run(_prepare(url, settings))
+        _check_connections(settings, url, workers)
+        generated = asyncio.run(_prepare(_direct(settings, url), settings))
         notice = FirstKeyNotice(generated, host, port) if generated else None
         if notice is not None:
             notice.when_serving()
@@ -158,7 +194,7 @@ def migrate() -> None:
     with _store_url(settings) as url:
         applied = asyncio.run(
             run_migrations(
-                url,
+                _direct(settings, url),
                 lock_timeout_ms=settings.migration_lock_timeout_ms,
                 lock_attempts=settings.migration_lock_attempts,
             )
@@ -183,7 +219,7 @@ def create_key(
     settings = Settings()
     configure_logging(settings.log_level, settings.log_format)
     with _store_url(settings) as url:
-        created = asyncio.run(_create_admin_key(url, name, settings))
+        created = asyncio.run(_create_admin_key(_direct(settings, url), name, settings))
     typer.echo(
         f"Created platform-admin API key {created.id} ({created.name!r}), audited as "
         "admin_key.created. It is shown only now; use it as 'Authorization: Bearer <key>'.",
@@ -213,6 +249,38 @@ def _os_user() -> str:
 
 
 @app.command()
+def budget(
+    workers: int = typer.Option(
+        None, min=1, help="Worker processes per replica (default ENTREPOT_WORKERS or 1)."
+    ),
+    replicas: int = typer.Option(
+        1, min=1, help="Replicas to add up: the autoscaler's maximum plus its surge."
+    ),
+    check: bool = typer.Option(
+        False, "--check", help="Also ask PostgreSQL, as serve does, whether one replica fits now."
+    ),
+) -> None:
+    """Print the PostgreSQL connections a worker and a replica may open (the connection
+    budget), from the ENTREPOT_* settings; serve refuses to start when they do not fit."""
+    from entrepot.store.budget import Budget, describe
+
+    settings = Settings()
+    configure_logging(settings.log_level, settings.log_format)
+    spent = Budget.of(settings, workers)
+    for line in describe(spent, replicas):
+        typer.echo(line)
+    if not check:
+        return
+    with _store_url(settings) as url:
+        limit = _check_connections(settings, url, workers)
+    if limit is not None:
+        typer.echo(
+            f"fits: {spent.direct_per_replica} of the {limit.free} free on {limit.what}"
+            f" ({limit.allowed} allowed, {limit.in_use} in use)"
+        )
+
+
+@app.command()
 def version() -> None:
     """Print the version."""
     typer.echo(__version__)
@@ -233,7 +301,7 @@ def main() -> None:
     try:
         app()
     except Exception as exc:
-        explained = explain(exc, _store.get())
+        explained = explain(exc, _store.get(), _store_setting.get())
         if explained is None:
             raise
         message, status = explained

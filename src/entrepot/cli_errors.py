@@ -26,22 +26,25 @@ EXIT_UNAVAILABLE = 1  # the store (or a port) could not be used: fix it, or retr
 EXIT_BAD_SETTINGS = 2  # the configuration itself is wrong
 
 
-def explain(exc: Exception, store_url: str | None) -> tuple[str, int] | None:
+def explain(
+    exc: Exception, store_url: str | None, setting: str = "ENTREPOT_DATABASE_URL"
+) -> tuple[str, int] | None:
     """The line and exit status for a bad setting or an unusable store (``store_url``:
-    the store the command was reaching, if any); None for a bug."""
+    the store the command was reaching, if any, given by ``setting``); None for a bug."""
     from entrepot.ops.metrics_server import MetricsListenerError
+    from entrepot.store.capacity import ConnectionBudgetExceeded
     from entrepot.store.migrate import MigrationLockTimeout
 
     if isinstance(exc, ValidationError) and exc.title == Settings.__name__:
         return "; ".join(_setting_error(e) for e in exc.errors()), EXIT_BAD_SETTINGS
-    if isinstance(exc, MetricsListenerError):
+    if isinstance(exc, MetricsListenerError | ConnectionBudgetExceeded):
         return str(exc), EXIT_UNAVAILABLE
     if isinstance(exc, MigrationLockTimeout):
         return (
             f"{exc}; retry when that is done, or raise ENTREPOT_MIGRATION_LOCK_TIMEOUT_MS",
             EXIT_UNAVAILABLE,
         )
-    return None if store_url is None else _store_error(exc, describe_hosts(store_url))
+    return None if store_url is None else _store_error(exc, describe_hosts(store_url), setting)
 
 
 _SETTING_PHRASES = {
@@ -95,11 +98,11 @@ _UNREACHABLE = {
 }
 
 
-def _store_error(exc: Exception, where: str) -> tuple[str, int] | None:
+def _store_error(exc: Exception, where: str, setting: str) -> tuple[str, int] | None:
     """What PostgreSQL (or the way to it) said, and which setting to check."""
     import asyncpg
 
-    check = "check ENTREPOT_DATABASE_URL"
+    check = f"check {setting}"
     if isinstance(exc, asyncpg.InvalidCatalogNameError):
         return f"{exc} on PostgreSQL at {where}; create it or {check}", EXIT_UNAVAILABLE
     if isinstance(exc, asyncpg.InvalidAuthorizationSpecificationError):  # and bad passwords
@@ -112,7 +115,7 @@ def _store_error(exc: Exception, where: str) -> tuple[str, int] | None:
     ):
         return f"PostgreSQL at {where} does not accept connections ({exc}); {check}", 1
     if isinstance(exc, asyncpg.ClientConfigurationError):
-        return f"ENTREPOT_DATABASE_URL: {exc}", EXIT_BAD_SETTINGS
+        return f"{setting}: {exc}", EXIT_BAD_SETTINGS
     reason = _unreachable(exc)
     if reason is None:
         return None

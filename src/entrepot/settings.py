@@ -5,8 +5,9 @@ from __future__ import annotations
 import re
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from entrepot.dsn import check_postgres_url
@@ -25,6 +26,23 @@ class Settings(BaseSettings):
     database_url: str | None = Field(
         default=None,
         description="postgresql:// URL (multi-host allowed). Unset: embedded PostgreSQL.",
+    )
+    direct_database_url: str | None = Field(
+        default=None,
+        description="postgresql:// URL of the server itself, for what needs a session of its "
+        "own (LISTEN, migrations under their advisory lock, the start-up check) when "
+        "ENTREPOT_DATABASE_URL is a pooler. Unset: ENTREPOT_DATABASE_URL.",
+    )
+    pooler: Literal["none", "transaction"] = Field(
+        default="none",
+        description="What ENTREPOT_DATABASE_URL reaches: none (PostgreSQL itself) or "
+        "transaction (a transaction-mode pooler such as PgBouncer: no statement cache, no "
+        "session state on pooled connections; needs ENTREPOT_DIRECT_DATABASE_URL).",
+    )
+    connection_check: bool = Field(
+        default=True,
+        description="Before serving, refuse to start when PostgreSQL cannot hold the "
+        "replica's connection budget (entrepot budget); false skips the check.",
     )
     data_dir: Path = Field(default=Path("./data"), description="Embedded PostgreSQL lives here.")
     redis_url: str | None = None
@@ -59,8 +77,13 @@ class Settings(BaseSettings):
         "pauses doubling from half a second (at most 30 s), before the start fails.",
     )
 
-    pool_min_size: int = 2
-    pool_max_size: int = 10
+    pool_min_size: int = Field(default=2, ge=0)
+    pool_max_size: int = Field(
+        default=10,
+        ge=1,
+        description="Connections per worker for requests: the largest part of the "
+        "connection budget (entrepot budget).",
+    )
     statement_timeout_ms: int = 30_000
 
     max_body_bytes: int = 1_048_576
@@ -269,13 +292,37 @@ class Settings(BaseSettings):
     def cors_origin_list(self) -> list[str]:
         return _origins(self.cors_origins)
 
-    @field_validator("database_url")
+    @field_validator("database_url", "direct_database_url")
     @classmethod
     def _database_url_is_postgres(cls, url: str | None) -> str | None:
         """Refuse a malformed URL at start, before anything tries to connect with it."""
         if url:
             check_postgres_url(url)
         return url
+
+    @field_validator("direct_database_url")
+    @classmethod
+    def _direct_url_beside_a_url(cls, url: str | None, info: ValidationInfo) -> str | None:
+        """The embedded PostgreSQL is reached directly: a second URL would split the store."""
+        if url and not info.data.get("database_url"):
+            raise ValueError("needs ENTREPOT_DATABASE_URL (the embedded PostgreSQL has no pooler)")
+        return url
+
+    @field_validator("pooler")
+    @classmethod
+    def _pooler_has_a_direct_url(cls, pooler: str, info: ValidationInfo) -> str:
+        """LISTEN through a transaction pooler hears nothing, and a migration's advisory
+        lock would outlive its session: both need the server itself."""
+        if pooler == "transaction" and not info.data.get("direct_database_url"):
+            raise ValueError(
+                "transaction needs ENTREPOT_DIRECT_DATABASE_URL, the server's own URL "
+                "(LISTEN and migrations need a session of their own)"
+            )
+        return pooler
+
+    def direct_url(self) -> str | None:
+        """Where session-bound work connects: the server itself, never a pooler."""
+        return self.direct_database_url or self.database_url
 
 
 _ORIGIN = re.compile(

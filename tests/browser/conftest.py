@@ -100,7 +100,8 @@ def browser_installed() -> None:
         pytest.skip(reason)
 
 
-@pytest.fixture(scope="session")
+# Package scope: its server and connections end with the browser tests, not the session.
+@pytest.fixture(scope="package")
 def site(
     browser_installed: None, tmp_path_factory: pytest.TempPathFactory, fresh_database: object
 ) -> Iterator[Site]:
@@ -120,7 +121,7 @@ def site(
             yield Site(base, log, portal.origin, stranger.origin)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 async def chromium(site: Site) -> AsyncIterator[Any]:
     from playwright.async_api import async_playwright
 

@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 
 from entrepot.cli import app
 
-SERVER_SIDE = {"serve", "migrate", "version", "admin create-key"}
+SERVER_SIDE = {"serve", "migrate", "budget", "version", "admin create-key"}
 
 
 def commands() -> Iterator[tuple[str, Any]]:

@@ -10,6 +10,7 @@ from pathlib import Path
 
 from entrepot.app import create_app
 from entrepot.settings import Settings
+from entrepot.store.budget import Budget
 from entrepot.webhooks.worker import DRAIN_SECONDS as WEBHOOK_DRAIN
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -45,3 +46,27 @@ def documented_settings() -> set[str]:
     text = (ROOT / "docs" / "operations.md").read_text()
     table = text.split("## Settings", 1)[1].split("\n## ", 1)[0]
     return set(re.findall(r"`(ENTREPOT_[A-Z0-9_]+)`", table))
+
+
+def budget(config: Mapping[str, str]) -> Budget:
+    """One replica's connection budget under ``config`` (the deployment's ENTREPOT_*
+    values, the settings' defaults for the rest)."""
+
+    def value(name: str) -> str:
+        return str(config.get(f"ENTREPOT_{name.upper()}", Settings.model_fields[name].default))
+
+    pooler = value("pooler")
+    assert pooler in ("none", "transaction")
+    return Budget(
+        workers=int(value("workers")),
+        request_pool=int(value("pool_max_size")),
+        bulk_pool=int(value("bulk_pool_size")),
+        pooler="transaction" if pooler == "transaction" else "none",
+    )
+
+
+def documented_max_connections() -> int:
+    """The max_connections docs/deploy.md gives its PostgreSQL."""
+    text = (ROOT / "docs" / "deploy.md").read_text()
+    (found,) = set(re.findall(r'max_connections: "(\d+)"', text))
+    return int(found)

@@ -14,12 +14,14 @@ from typing import Any
 import pytest
 import yaml
 
+from entrepot.store.budget import START_UP_PEAK
 from tests.deploy import dockerfile, facts
 from tests.deploy.tools import require
 
 COMPOSE = facts.COMPOSE_DIR / "docker-compose.yml"
 HAPROXY_CFG = facts.COMPOSE_DIR / "haproxy.cfg"
 ENV_EXAMPLE = facts.COMPOSE_DIR / "env.example"
+POSTGRES_MAX_CONNECTIONS = 100  # the postgres image's default; the compose file keeps it
 REQUIRED = re.compile(r"\$\{(\w+):\?[^}]*\}")
 
 
@@ -140,6 +142,14 @@ def test_the_settings_are_real_and_the_store_and_redis_are_the_services() -> Non
         if name != "migrate":
             assert service["restart"] == "unless-stopped", name
             assert "healthcheck" in service, name
+
+
+def test_the_replicas_connection_budgets_fit_postgresql_s_default() -> None:
+    """postgres:16 keeps max_connections at 100, 3 of them for superusers: the replicas
+    and the migration fit, so none is refused at start (store/capacity.py)."""
+    needed = sum(facts.budget(api["environment"]).per_replica for api in api_services().values())
+    assert len(api_services()) == 3
+    assert needed + START_UP_PEAK <= POSTGRES_MAX_CONNECTIONS - 3, needed
 
 
 def test_haproxy_routes_to_exactly_the_replicas_while_they_answer_readyz() -> None:

@@ -16,6 +16,7 @@ import kubernetes_validate  # type: ignore[import-untyped]
 import pytest
 import yaml
 
+from entrepot.store.budget import START_UP_PEAK
 from tests.deploy import dockerfile, facts
 from tests.deploy.tools import require
 
@@ -24,6 +25,7 @@ BASE = facts.KUSTOMIZE_DIR / "base"
 KUSTOMIZATIONS = [BASE, *sorted((facts.KUSTOMIZE_DIR / "overlays").iterdir())]
 IDS = [str(p.relative_to(facts.KUSTOMIZE_DIR)) for p in KUSTOMIZATIONS]
 SECRET_NAME = "entrepot"
+SUPERUSER_RESERVED = 3  # PostgreSQL's default superuser_reserved_connections
 
 Object = dict[str, Any]
 
@@ -183,6 +185,29 @@ def test_production_runs_three_replicas_or_more() -> None:
     assert redis["valueFrom"]["secretKeyRef"]["optional"] is False, "Redis is required"
 
 
+def test_the_largest_rollout_fits_the_documented_server() -> None:
+    """At the autoscaler's maximum plus the rolling deploy's surge, and the migration Job
+    beside them, the replicas' connection budget fits the max_connections docs/deploy.md
+    gives PostgreSQL (less the 3 slots it reserves for superusers): no replica is
+    refused at start, none fails for want of a connection."""
+    objects = render(facts.KUSTOMIZE_DIR / "overlays" / "production")
+    deployment = one(objects, "Deployment")["spec"]
+    replicas = one(objects, "HorizontalPodAutoscaler")["spec"]["maxReplicas"]
+    replicas += deployment["strategy"]["rollingUpdate"]["maxSurge"]
+    needed = replicas * facts.budget(config(objects)).direct_per_replica + START_UP_PEAK
+    assert needed <= facts.documented_max_connections() - SUPERUSER_RESERVED, needed
+
+
+def test_every_pod_that_reaches_the_store_may_have_the_direct_url(
+    objects: tuple[Object, ...],
+) -> None:
+    """Behind a transaction pooler, serve and migrate need the server's own URL."""
+    for pod in pod_specs(objects):
+        for container in pod["containers"]:
+            names = {e["name"] for e in container.get("env", [])}
+            assert {"ENTREPOT_DATABASE_URL", "ENTREPOT_DIRECT_DATABASE_URL"} <= names
+
+
 def test_dev_runs_one_replica_with_nothing_to_block_it() -> None:
     objects = render(facts.KUSTOMIZE_DIR / "overlays" / "dev")
     assert one(objects, "Deployment")["spec"]["replicas"] == 1
@@ -271,6 +296,7 @@ def test_secrets_are_references_to_documented_settings(objects: tuple[Object, ..
                 assert referenced.setdefault(variable["name"], ref["key"]) == ref["key"]
     assert set(referenced) == {
         "ENTREPOT_DATABASE_URL",
+        "ENTREPOT_DIRECT_DATABASE_URL",
         "ENTREPOT_REDIS_URL",
         "ENTREPOT_BOOTSTRAP_TOKEN",
     }

@@ -8,11 +8,13 @@ import pytest
 
 from tests.conftest import IN_CI
 
+SYSTEM_DIRS = "/usr/sbin:/sbin"  # daemons (pgbouncer) live here, off a user's PATH
+
 
 def require(command: str, debian_package: str) -> str:
     """The path of ``command``; without it, skip naming the package (fail in CI, which
     must install it)."""
-    found = shutil.which(command)
+    found = shutil.which(command) or shutil.which(command, path=SYSTEM_DIRS)
     if found:
         return found
     reason = f"{command} not found: install the Debian package {debian_package}"

@@ -108,6 +108,21 @@ def cases(pg_admin_url: str, refusing_port: int) -> dict[str, Case]:
             1,
             f'...database "{missing.rsplit("/", 1)[1].split("?")[0]}" does not exist',
         ),
+        "refused direct port": Case(
+            {
+                "ENTREPOT_DATABASE_URL": pg_admin_url,
+                "ENTREPOT_DIRECT_DATABASE_URL": f"postgresql://app:{PASSWORD}@127.0.0.1:1/e",
+            },
+            1,
+            "entrepot: cannot connect to PostgreSQL at 127.0.0.1:1 (connection refused); "
+            "check ENTREPOT_DIRECT_DATABASE_URL",
+        ),
+        "pooler without a direct URL": Case(
+            {"ENTREPOT_DATABASE_URL": pg_admin_url, "ENTREPOT_POOLER": "transaction"},
+            2,
+            "entrepot: ENTREPOT_POOLER: transaction needs ENTREPOT_DIRECT_DATABASE_URL, the "
+            "server's own URL (LISTEN and migrations need a session of their own) ('transaction')",
+        ),
         "malformed URL": Case(
             {"ENTREPOT_DATABASE_URL": f"postgresql://app:{PASSWORD}@db:5432x/entrepot"},
             2,

@@ -163,6 +163,9 @@ async def test_requests_are_counted_by_the_app_that_called(server: Server) -> No
 async def test_pools_report_their_connections_and_time_every_wait(server: Server) -> None:
     assert server.value("entrepot_db_pool_max_connections", pool="requests") == POOL_MAX
     assert server.value("entrepot_db_pool_max_connections", pool="bulk") == BULK_POOL
+    # The connection budget: both pools and the three listeners, all to the server itself.
+    assert server.value("entrepot_db_connection_budget", via="server") == POOL_MAX + BULK_POOL + 3
+    assert server.value("entrepot_db_connection_budget", via="pooler") == 0
     assert server.value("entrepot_db_pool_connections", pool="requests") >= 1
     waits = server.value("entrepot_db_pool_acquire_seconds_count", pool="requests")
     async with admin(server) as client:

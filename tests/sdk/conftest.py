@@ -39,9 +39,11 @@ def unique(prefix: str) -> str:
     return f"{prefix}-{uuid.uuid4().hex[:10]}"
 
 
-@pytest.fixture(scope="session")
+# Package scope: one server for tests/sdk and one for tests/cli (which imports this), each
+# gone with its package, so their connections are not held through the rest of the run.
+@pytest.fixture(scope="package")
 def server(tmp_path_factory: pytest.TempPathFactory, fresh_database: object) -> Iterator[str]:
-    """One `entrepot serve` (uvicorn on a free port) for the whole SDK suite."""
+    """One `entrepot serve` (uvicorn on a free port) for the whole SDK (or CLI) suite."""
     url = asyncio.run(fresh_database())  # type: ignore[operator]
     env = {
         "ENTREPOT_DATABASE_URL": url,
@@ -103,7 +105,7 @@ def receiver() -> Iterator[Receiver]:
         thread.join(10)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def proxy(server: str) -> Iterator[Proxy]:
     host, port = server.removeprefix("http://").split(":")
     with Proxy(host, int(port)).running() as running:

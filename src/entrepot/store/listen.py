@@ -6,6 +6,10 @@ the meantime are lost, so ``on_connect`` runs after every (re)connection and
 ``on_disconnect`` after every loss: callers use them to wake or flush
 whatever may have missed a message. The loop beats its ``heartbeat`` on every
 (re)connection attempt and every few seconds while it listens.
+
+Each loop is one of the worker's dedicated connections (store/budget.py counts
+them), named ``entrepot-listen-<name>`` in ``pg_stat_activity``; its URL must
+reach the server itself, never a transaction pooler (``Settings.direct_url``).
 """
 
 from __future__ import annotations
@@ -55,7 +59,9 @@ async def listen_forever(
         beat()
         conn: asyncpg.Connection | None = None
         try:
-            conn = await asyncpg.connect(dsn)
+            conn = await asyncpg.connect(
+                dsn, server_settings={"application_name": f"entrepot-listen-{name}"}
+            )
             closed = asyncio.Event()
             conn.add_termination_listener(lambda _conn, done=closed: done.set())
             await conn.add_listener(channel, deliver)

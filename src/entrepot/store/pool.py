@@ -4,6 +4,14 @@ Connections carry no session state (no temp tables, no session advisory locks,
 no LISTEN; those get dedicated connections), so the pool skips asyncpg's
 reset-on-release query, which costs about a third of read throughput.
 
+Through a transaction-mode pooler (``ENTREPOT_POOLER=transaction``) each
+transaction, and each statement outside one, may run on another server
+connection: asyncpg keeps no statement cache there (named prepared statements
+would be missing on the next one; PgBouncer 1.18 does not track them) and the
+startup parameters are only ``application_name`` (PgBouncer refuses others).
+The timeouts then come from the role or the database (docs/operations.md,
+"Through PgBouncer").
+
 Every acquire is timed (``entrepot_db_pool_acquire_seconds``): time spent
 waiting for a free connection is the first sign a pool is too small, before
 requests time out.
@@ -20,6 +28,9 @@ from prometheus_client import Histogram
 
 from entrepot.settings import Settings
 from entrepot.store.pool_metrics import ACQUIRE_SECONDS
+
+STATEMENT_CACHE_SIZE = 100  # asyncpg's default
+IDLE_IN_TRANSACTION_MS = 60_000
 
 
 async def _no_reset(conn: asyncpg.Connection) -> None:
@@ -53,6 +64,11 @@ async def create_pool(
     """The request pool (``settings.pool_*_size``), or one of ``size`` connections that
     opens them only when needed (the bulk pool). ``name`` is PostgreSQL's
     ``application_name``; the metrics name the pool ``requests`` or ``bulk``."""
+    pooled = settings.pooler == "transaction"
+    timeouts = {
+        "statement_timeout": str(settings.statement_timeout_ms),
+        "idle_in_transaction_session_timeout": str(IDLE_IN_TRANSACTION_MS),
+    }
     pool = MeteredPool(
         dsn,
         name="requests" if size is None else "bulk",
@@ -64,10 +80,10 @@ async def create_pool(
         loop=None,
         connection_class=asyncpg.Connection,
         record_class=asyncpg.Record,
+        statement_cache_size=0 if pooled else STATEMENT_CACHE_SIZE,
         server_settings={
             "application_name": name,
-            "statement_timeout": str(settings.statement_timeout_ms),
-            "idle_in_transaction_session_timeout": "60000",
+            **({} if pooled else timeouts),
             # Plans are cached (PostgreSQL's default): planning the one-statement
             # record write again on every run cost as much as running it, and a
             # read by id three times its run (bench/RESULTS.md). Statements whose
@@ -75,6 +91,8 @@ async def create_pool(
             # (``store/work.py: plan_for_values``: record and audit lists and
             # exports, webhook claims); statements on the partitioned change log
             # name their dataset's partition, so no cached plan spans them all.
+            # Through a pooler nothing is prepared for long: every statement is
+            # planned for its values, correct and a little slower.
         },
     )
     await pool

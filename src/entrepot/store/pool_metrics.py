@@ -39,6 +39,12 @@ MAX = Gauge(
     ["pool"],
     multiprocess_mode="livesum",
 )
+BUDGET = Gauge(
+    "entrepot_db_connection_budget",
+    "The most connections the workers may open: pools and listeners (store/budget.py)",
+    ["via"],
+    multiprocess_mode="livesum",
+)
 ACQUIRE_SECONDS = Histogram(
     "entrepot_db_pool_acquire_seconds",
     "Time waited for a pooled connection, timed-out waits included",
@@ -64,6 +70,13 @@ def sample(pools: list[Sized]) -> None:
         IN_USE.labels(pool.name).set(size - idle)
         IDLE.labels(pool.name).set(idle)
         MAX.labels(pool.name).set(pool.get_max_size())
+
+
+def publish_budget(direct: int, through_pooler: int) -> None:
+    """One worker's budget: ``via`` ``server`` (connections to PostgreSQL itself) and
+    ``pooler`` (client connections to a transaction pooler, 0 without one)."""
+    BUDGET.labels("server").set(direct)
+    BUDGET.labels("pooler").set(through_pooler)
 
 
 async def sample_forever(pools: list[Sized], every: float = SAMPLE_SECONDS) -> None:

@@ -15,7 +15,7 @@ import pytest
 import yaml
 
 from tests.deploy import dockerfile, facts
-from tests.deploy.tools import require
+from tests.tools import require
 
 COMPOSE = facts.COMPOSE_DIR / "docker-compose.yml"
 HAPROXY_CFG = facts.COMPOSE_DIR / "haproxy.cfg"

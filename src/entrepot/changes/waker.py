@@ -25,6 +25,7 @@ from entrepot.changes import repository as repo
 from entrepot.changes.retire import retire_logs
 from entrepot.changes.waiter import ChangeWaiter
 from entrepot.liveness import Heartbeat, Liveness
+from entrepot.store_failures import STORE_FAILURES
 
 log = structlog.get_logger("entrepot.changes")
 
@@ -83,7 +84,7 @@ class FeedWaker:
                     repo.CHANNEL,
                     dirty,
                 )
-            except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+            except STORE_FAILURES as exc:
                 # The other replicas' readers still find the change on their next
                 # read or heartbeat; nothing is lost, only later.
                 log.warning("feed_announce_failed", error=type(exc).__name__)
@@ -98,7 +99,7 @@ class FeedWaker:
                     await repo.sequence(self.pool, swept[0])
                     swept.pop(0)
                     heartbeat.beat()
-            except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+            except STORE_FAILURES as exc:
                 self._unswept.update(swept)  # next time
                 log.warning("feed_sweep_failed", error=type(exc).__name__)
 
@@ -108,5 +109,5 @@ class FeedWaker:
             await asyncio.sleep(RETIRE_SECONDS)
             try:
                 await retire_logs(self.pool, progress=heartbeat.beat)
-            except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+            except STORE_FAILURES as exc:
                 log.warning("change_log_retire_failed", error=type(exc).__name__)

@@ -20,7 +20,7 @@ import asyncio
 import asyncpg
 import structlog
 
-from entrepot.aio import stop_tasks, wait_event
+from entrepot.aio import start_loop, stop_tasks, wait_event
 from entrepot.changes import repository as repo
 from entrepot.changes.retire import retire_logs
 from entrepot.changes.waiter import ChangeWaiter
@@ -55,9 +55,9 @@ class FeedWaker:
         retire = self.liveness.register("feed-retire", RETIRE_BEAT_SECONDS)
         self._heartbeats = [announce, sweep, retire]
         self._tasks = [
-            asyncio.create_task(self._announce(announce), name="feed-announce"),
-            asyncio.create_task(self._sweep(sweep), name="feed-sweep"),
-            asyncio.create_task(self._retire(retire), name="feed-retire"),
+            start_loop(self._announce(announce), "feed-announce"),
+            start_loop(self._sweep(sweep), "feed-sweep"),
+            start_loop(self._retire(retire), "feed-retire"),
         ]
 
     async def stop(self) -> None:

@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 import asyncpg
 import structlog
 
-from entrepot.aio import stop_tasks
+from entrepot.aio import start_loop, stop_tasks
 from entrepot.limits import repository as repo
 from entrepot.limits.classes import endpoint_class
 from entrepot.liveness import Heartbeat, Liveness
@@ -54,7 +54,7 @@ class UsageMeter:
 
     def start(self) -> None:
         self._heartbeat = self.liveness.register("usage-meter", self.interval)
-        self._task = asyncio.create_task(self._run(self._heartbeat), name="usage-meter")
+        self._task = start_loop(self._run(self._heartbeat), "usage-meter")
 
     async def stop(self) -> None:
         self.liveness.unregister(self._heartbeat)

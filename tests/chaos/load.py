@@ -69,6 +69,7 @@ class Ledger:
     latest: dict[str, Ack] = field(default_factory=dict)  # each key's last acknowledged write
     writes: int = 0  # writes attempted (each counted once, however often retried)
     reads: int = 0  # reads attempted: records, pages and the follower's polls
+    replayed: int = 0  # writes acknowledged by a replay: a retry of one already applied
     attempts: Counter[str] = field(default_factory=Counter)  # every try's outcome
     unacknowledged: list[dict[str, Any]] = field(default_factory=list)  # writes given up
     unanswered: list[str] = field(default_factory=list)  # reads given up
@@ -138,6 +139,7 @@ async def put_until_acknowledged(
     if answer.status_code not in (200, 201):
         ledger.unexpected.append(f"PUT {path}: {answer.status_code} {answer.text[:300]}")
         return None
+    ledger.replayed += answer.headers.get("Idempotent-Replayed") == "true"
     now = time.monotonic()
     return Ack(body["k"], answer.json()["version"], body, now, now - started)
 

@@ -30,16 +30,21 @@ import pytest
 @dataclass(frozen=True)
 class Retry:
     """How a client retries: the answers that mean "again", the pause between tries
-    (doubling from ``first_pause`` to ``max_pause``, jittered), and the deadline after
-    which it gives up: a failure its user sees."""
+    (the answer's Retry-After when it has one and ``honour_retry_after``, else doubling
+    from ``first_pause`` to ``max_pause``, jittered), and the deadline after which it
+    gives up: a failure its user sees."""
 
     deadline: float
     first_pause: float = 0.05
     max_pause: float = 1.0
+    honour_retry_after: bool = True
     # 409 only with Retry-After: the same key still in flight, or a deadlock.
     statuses: frozenset[int] = frozenset({409, 429, 502, 503, 504})
 
-    def pause(self, attempt: int) -> float:
+    def pause(self, attempt: int, answer: httpx.Response | None = None) -> float:
+        asked = answer.headers.get("retry-after") if answer is not None else None
+        if self.honour_retry_after and asked is not None and asked.isdigit():
+            return float(asked)
         ceiling = min(self.max_pause, self.first_pause * 2.0 ** min(attempt, 30))
         return random.uniform(ceiling / 2, ceiling)
 
@@ -108,6 +113,7 @@ async def send_until_answered(
     """
     deadline = time.monotonic() + retry.deadline
     for attempt in itertools.count():
+        answer: httpx.Response | None = None
         try:
             answer = await c.request(method, path, **request)
         except httpx.TransportError as exc:
@@ -119,9 +125,10 @@ async def send_until_answered(
                 ledger.server_errors.append(what)
             elif not retry.again(answer):
                 return answer
-        if time.monotonic() >= deadline:
+        pause = retry.pause(attempt, answer)
+        if time.monotonic() + pause >= deadline:
             return None
-        await asyncio.sleep(retry.pause(attempt))
+        await asyncio.sleep(pause)
     raise AssertionError("unreachable")
 
 

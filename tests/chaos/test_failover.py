@@ -50,7 +50,7 @@ FAILOVER_DEADLINE = 90.0  # for Patroni to name a new primary
 # outage is the platform's, not ours. 409 (in flight), 503 and connection errors are
 # the platform's "retry"; a 500 is retried too, but counted apart: during a failover
 # the platform promises 503s, not 500s.
-RETRY = Retry(deadline=90.0, first_pause=0.2, max_pause=0.2)
+RETRY = Retry(deadline=90.0, first_pause=0.2, max_pause=0.2, honour_retry_after=False)
 OUTAGE_BOUND = 60.0
 STACK_PY = Path(__file__).resolve().parents[2] / "deploy" / "local-ha" / "stack.py"
 

@@ -68,10 +68,9 @@ defaults
     timeout client 30s
     timeout server 30s
     timeout check 2s
-    # A connection refused (a replica that died or stopped accepting) is tried again on
-    # another replica; a request a replica received is never replayed here.
-    # Each retry goes to another replica (redispatch 1), without waiting a turn-around on
-    # the one that refused.
+    # A connection a replica refused (it died, or stopped accepting) is tried again at
+    # once on another one (redispatch on every retry); a request a replica received is
+    # never replayed here: only the client knows whether that is safe.
     retries 2
     option redispatch 1
     retry-on conn-failure
@@ -265,6 +264,8 @@ class HAProxy:
 
 @dataclass
 class Cluster:
+    """The replicas, the balancer in front of them, and the database behind them."""
+
     replicas: list[Replica]
     haproxy: HAProxy
     database_url: str  # the replicas' database

@@ -3,8 +3,9 @@
 Three `entrepot serve` replicas share one PostgreSQL behind a real HAProxy that
 checks `/readyz` (tests/chaos/replicas.py). Six writers PUT records through it,
 each write with an Idempotency-Key of its own, retried on connection errors,
-429, 502, 503, 504 and a 409 in flight until acknowledged (30 s at most); two
-readers read what was acknowledged; a follower tails the change feed. Meanwhile:
+429, 502, 503, 504 and a 409 in flight (waiting any Retry-After) until
+acknowledged, for 30 s at most; two readers read what was acknowledged; a
+follower tails the change feed. Meanwhile:
 
 - a random replica is SIGKILLed every few seconds and started again at once;
 - every replica is restarted in turn with SIGTERM, as a rolling update does;
@@ -12,7 +13,8 @@ readers read what was acknowledged; a follower tails the change feed. Meanwhile:
 
 Afterwards, in each case: no client saw a failure (nothing given up, no 500, no
 stale read), no acknowledged write is lost or applied twice, the feed from seq 0
-is gapless, the follower saw exactly that feed, and it replays to the export.
+is gapless, the follower saw exactly that feed, and it replays to the export;
+every replica is live and none logged an error.
 
 A bounded form runs with the suite (about 15 s of disruption each);
 ``make chaos`` runs it longer (``ENTREPOT_CHAOS_SECONDS``). Needs Debian's

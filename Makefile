@@ -20,9 +20,12 @@ run: $(STAMP)
 test: $(STAMP)
 	$(BIN)/pytest $(PYTEST_ARGS)
 
-## Kill PostgreSQL's primary under load on the local HA stack (deploy/local-ha/setup.sh first).
+## Kill PostgreSQL's primary under load on the local HA stack (deploy/local-ha/setup.sh first),
+## and kill, roll and cut off API replicas behind HAProxy for CHAOS_SECONDS each (docs/ha.md).
+CHAOS_SECONDS ?= 120
 chaos: $(STAMP)
-	$(BIN)/pytest -m chaos tests/chaos -p no:cacheprovider $(PYTEST_ARGS)
+	ENTREPOT_CHAOS_SECONDS=$(CHAOS_SECONDS) $(BIN)/pytest -m 'chaos or replicas' tests/chaos \
+		-p no:cacheprovider $(PYTEST_ARGS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests $(wildcard bench deploy)

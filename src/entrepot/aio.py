@@ -6,12 +6,14 @@ completing. A background loop that loses its one ``cancel()`` runs on, and
 whoever awaits it (a replica shutting down) hangs forever. So background tasks
 are stopped with :func:`stop_tasks`, which cancels again until they end and
 gives up loudly after a grace period, and timed waits use ``asyncio.timeout``.
+Background loops start with :func:`start_loop`, so one that dies of an exception
+says so, and why, at once: its stopped heartbeat fails /healthz only a minute later.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterable
+from collections.abc import Coroutine, Iterable
 from typing import Any
 
 import structlog
@@ -30,6 +32,19 @@ async def wait_event(event: asyncio.Event, seconds: float) -> bool:
     except TimeoutError:
         return event.is_set()
     return True
+
+
+def start_loop(loop: Coroutine[Any, Any, None], name: str) -> asyncio.Task[None]:
+    """Run a background loop as a task named ``name`` that logs ``loop_died`` (an error,
+    with the traceback) if an exception ever ends it."""
+    task = asyncio.create_task(loop, name=name)
+    task.add_done_callback(_report_death)
+    return task
+
+
+def _report_death(task: asyncio.Task[None]) -> None:
+    if not task.cancelled() and (exc := task.exception()) is not None:
+        log.error("loop_died", loop=task.get_name(), exc_info=exc)
 
 
 async def stop_tasks(

@@ -17,7 +17,7 @@ from entrepot import __version__
 from entrepot.access.endpoints import router as access_router
 from entrepot.access.resolver import AccessResolver
 from entrepot.access.service import AccessService
-from entrepot.aio import stop_tasks, wait_event
+from entrepot.aio import start_loop, stop_tasks, wait_event
 from entrepot.apps.endpoints import router as apps_router
 from entrepot.apps.service import AppService
 from entrepot.apps.usage_endpoints import router as usage_router
@@ -147,7 +147,7 @@ def create_app(settings: Settings | None = None, *, served: bool = False) -> Fas
         bulk_pool = await create_pool(
             settings, dsn, size=settings.bulk_pool_size, name="entrepot-bulk"
         )
-        pool_gauges = asyncio.create_task(sample_pools([request_pool, bulk_pool]), name="pools")
+        pool_gauges = start_loop(sample_pools([request_pool, bulk_pool]), "pools")
         budget = Budget.of(settings, workers=1)
         publish_budget(budget.direct_per_replica, budget.through_pooler_per_replica)
         parts.provide(
@@ -240,7 +240,7 @@ def create_app(settings: Settings | None = None, *, served: bool = False) -> Fas
         )
         meter.start()
         housekeeping = liveness.register("housekeeping", HOUSEKEEPING_SECONDS)
-        task = asyncio.create_task(_housekeeping(pool, settings, housekeeping))
+        task = start_loop(_housekeeping(pool, settings, housekeeping), "housekeeping")
         liveness.start()
         log.info("started", pid=os.getpid(), version=__version__)
         draining = (

@@ -16,16 +16,14 @@ from __future__ import annotations
 
 import asyncio
 import importlib.util
-import itertools
 import os
 import sys
 import tempfile
 import time
 import uuid
-from collections import Counter
 from collections.abc import Iterator
 from contextlib import ExitStack
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -36,6 +34,7 @@ import orjson
 import pytest
 
 from entrepot.store.embedded import with_database
+from tests.chaos.load import Ack, Ledger, Retry, longest_gap, read_feed, report, write
 from tests.e2e.test_feed_replicas import new_dataset
 from tests.e2e.test_serve import serving
 
@@ -47,8 +46,11 @@ KEYS_PER_WRITER = 20
 WRITE_BEFORE_KILL = 5.0
 WRITE_AFTER_FAILOVER = 15.0
 FAILOVER_DEADLINE = 90.0  # for Patroni to name a new primary
-ACK_DEADLINE = 90.0  # one write's retries give up after this long
-RETRY_PAUSE = 0.2  # short on purpose: the measured outage is the platform's, not ours
+# One write's retries give up after 90 s; the pause is short on purpose: the measured
+# outage is the platform's, not ours. 409 (in flight), 503 and connection errors are
+# the platform's "retry"; a 500 is retried too, but counted apart: during a failover
+# the platform promises 503s, not 500s.
+RETRY = Retry(deadline=90.0, first_pause=0.2, max_pause=0.2, honour_retry_after=False)
 OUTAGE_BOUND = 60.0
 STACK_PY = Path(__file__).resolve().parents[2] / "deploy" / "local-ha" / "stack.py"
 
@@ -129,30 +131,11 @@ def client(base: str) -> httpx.AsyncClient:
     )
 
 
-@dataclass(frozen=True)
-class Ack:
-    """An acknowledged write: what the client was told is durable."""
-
-    key: str
-    version: int
-    body: dict[str, Any]
-    at: float
-
-
-@dataclass
-class Tally:
-    acks: list[Ack] = field(default_factory=list)
-    attempts: Counter[str] = field(default_factory=Counter)
-    unacknowledged: list[str] = field(default_factory=list)
-    server_errors: list[str] = field(default_factory=list)  # 5xx other than 503
-    unexpected: list[str] = field(default_factory=list)  # anything else not retryable
-
-
 @dataclass
 class Run:
     """What one failover under load produced; each test checks one promise against it."""
 
-    tally: Tally
+    tally: Ledger
     killed_at: float
     promoted_at: float
     outage: float
@@ -162,86 +145,17 @@ class Run:
     ready: dict[str, int]
 
 
-async def put_until_acknowledged(
-    c: httpx.AsyncClient, path: str, body: dict[str, Any], tally: Tally
-) -> Ack | None:
-    """PUT with one Idempotency-Key, retrying until a 2xx: the same key makes retries safe.
-
-    503 and 409 (in flight / conflict) are the platform's "retry" answers;
-    transport errors are what a dying connection looks like. A 500 is retried
-    too (a real client with an idempotency key would) but counted apart:
-    during a failover the platform promises 503s, not 500s.
-    """
-    key = uuid.uuid4().hex
-    deadline = time.monotonic() + ACK_DEADLINE
-    while time.monotonic() < deadline:
-        try:
-            r = await c.put(path, json=body, headers={"Idempotency-Key": key})
-        except httpx.TransportError as exc:
-            tally.attempts[type(exc).__name__] += 1
-        else:
-            tally.attempts[str(r.status_code)] += 1
-            if r.status_code in (200, 201):
-                return Ack(body["k"], r.json()["version"], body, time.monotonic())
-            if r.status_code >= 500 and r.status_code != 503:
-                tally.server_errors.append(f"{r.status_code} {r.text[:300]}")
-            elif r.status_code not in (409, 503):
-                tally.unexpected.append(f"{r.status_code} {r.text[:300]}")
-        await asyncio.sleep(RETRY_PAUSE)
-    tally.unacknowledged.append(f"{path} {body}")
-    return None
-
-
-async def read_feed(c: httpx.AsyncClient, ds: str) -> list[dict[str, Any]]:
-    changes: list[dict[str, Any]] = []
-    after = 0
-    while True:
-        r = await c.get(f"/v1/datasets/{ds}/changes", params={"after": after, "limit": 1000})
-        assert r.status_code == 200, r.text
-        page = r.json()
-        if not page["changes"]:
-            return changes
-        changes += page["changes"]
-        after = page["last_seq"]
-
-
-def longest_gap(times: list[float], start: float, end: float) -> float:
-    """The longest stretch in [start, end] with no acknowledged write."""
-    points = [start, *sorted(t for t in times if start <= t <= end), end]
-    return max(b - a for a, b in itertools.pairwise(points))
-
-
-def report(config: pytest.Config, line: str) -> None:
-    """Show a figure even when output is captured: the outage is what this suite measures."""
-    capture = config.pluginmanager.getplugin("capturemanager")
-    if capture is None:
-        print(line)
-        return
-    with capture.global_and_fixture_disabled():
-        print(line, flush=True)
-
-
 async def write_through_a_failover(
     stack: Any, base_a: str, base_b: str, config: pytest.Config
 ) -> Run:
-    tally = Tally()
+    tally = Ledger()
     async with client(base_a) as a, client(base_b) as b:
         ds = await new_dataset(a)
         records = f"/v1/datasets/{ds}/records"
         stop = asyncio.Event()
 
         async def writer(n: int) -> None:
-            c = a if n % 2 == 0 else b
-            i = 0
-            while not stop.is_set():
-                key = f"w{n}-{i % KEYS_PER_WRITER}"
-                ack = await put_until_acknowledged(
-                    c, f"{records}/{key}", {"k": key, "n": i, "w": n}, tally
-                )
-                if ack is None:
-                    return  # that write may or may not have landed: stop this key's history
-                tally.acks.append(ack)
-                i += 1
+            await write(a if n % 2 == 0 else b, records, n, KEYS_PER_WRITER, tally, RETRY, stop)
 
         writing_from = time.monotonic()
         writers = [asyncio.create_task(writer(n)) for n in range(WRITERS)]

@@ -16,7 +16,7 @@ import yaml
 
 from entrepot.store.budget import START_UP_PEAK
 from tests.deploy import dockerfile, facts
-from tests.deploy.tools import require
+from tests.tools import require
 
 COMPOSE = facts.COMPOSE_DIR / "docker-compose.yml"
 HAPROXY_CFG = facts.COMPOSE_DIR / "haproxy.cfg"

@@ -9,8 +9,8 @@ import sys
 from pathlib import Path
 
 from tests.deploy import facts
-from tests.deploy.tools import require
 from tests.docs.pages import FROM_THE_CHECKOUT, blocks
+from tests.tools import require
 
 PAGE = "docs/deploy.md"
 

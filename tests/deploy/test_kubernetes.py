@@ -18,7 +18,7 @@ import yaml
 
 from entrepot.store.budget import START_UP_PEAK
 from tests.deploy import dockerfile, facts
-from tests.deploy.tools import require
+from tests.tools import require
 
 KUBERNETES_VERSION = "1.32.0"  # bundled by kubernetes-validate; the kubectl CI installs
 BASE = facts.KUSTOMIZE_DIR / "base"

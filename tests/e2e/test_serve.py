@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ctypes
 import os
 import re
 import signal
@@ -21,6 +22,8 @@ from tests.waiting import wait_until
 
 pytestmark = pytest.mark.slow
 
+PR_SET_PDEATHSIG = 1  # prctl(2)
+
 
 def free_port() -> int:
     with socket.socket() as s:
@@ -28,32 +31,51 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-@contextmanager
-def serving(env: dict[str, str], *args: str, log: Path) -> Iterator[str]:
-    port = free_port()
+def die_with_parent() -> None:
+    """In a child before it runs: SIGKILL it when the test process dies, so a test ended
+    by its timeout (pytest-timeout exits at once) leaves no server behind (Linux)."""
+    ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+
+
+def spawn(env: dict[str, str], *args: str, port: int, log: Path) -> subprocess.Popen[bytes]:
+    """`entrepot serve` on ``port`` with ``env`` (and no other ENTREPOT_* of ours), its
+    output to ``log``; returns at once (:func:`wait_ready` waits for it)."""
     full_env = {k: v for k, v in os.environ.items() if not k.startswith("ENTREPOT_")}
     full_env.update(env)
-    with log.open("wb") as out:
-        proc = subprocess.Popen(
+    with log.open("ab") as out:
+        return subprocess.Popen(
             [sys.executable, "-m", "entrepot", "serve", "--port", str(port), *args],
             env=full_env,
             stdout=out,
             stderr=subprocess.STDOUT,
+            preexec_fn=die_with_parent,
         )
+
+
+def wait_ready(proc: subprocess.Popen[bytes], base: str, log: Path, within: float = 60) -> None:
+    """Until ``base`` answers /readyz 200; fails if the process exits first or never does."""
+    deadline = time.monotonic() + within
+    while True:
+        if proc.poll() is not None:
+            raise AssertionError(f"serve exited early:\n{log.read_text()}")
+        try:
+            if httpx.get(f"{base}/readyz", timeout=1).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        if time.monotonic() > deadline:
+            raise AssertionError(f"serve never became ready:\n{log.read_text()}")
+        time.sleep(0.2)
+
+
+@contextmanager
+def serving(env: dict[str, str], *args: str, log: Path) -> Iterator[str]:
+    port = free_port()
+    log.unlink(missing_ok=True)
+    proc = spawn(env, *args, port=port, log=log)
     base = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            if proc.poll() is not None:
-                raise AssertionError(f"serve exited early:\n{log.read_text()}")
-            try:
-                if httpx.get(f"{base}/readyz", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if time.monotonic() > deadline:
-                raise AssertionError(f"serve never became ready:\n{log.read_text()}")
-            time.sleep(0.2)
+        wait_ready(proc, base, log)
         yield base
     finally:
         proc.send_signal(signal.SIGTERM)

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import asyncio
 
-from entrepot.aio import stop_tasks, wait_event
+import structlog
+
+from entrepot.aio import start_loop, stop_tasks, wait_event
 
 
 async def test_a_task_that_swallows_its_first_cancellation_is_still_stopped() -> None:
@@ -59,3 +61,22 @@ async def test_wait_event_reports_whether_the_event_was_set() -> None:
     asyncio.get_running_loop().call_later(0.01, event.set)
     assert await wait_event(event, 5) is True
     assert await wait_event(event, 0) is True
+
+
+async def test_a_loop_that_dies_says_why_at_once_and_one_stopped_says_nothing() -> None:
+    async def dies() -> None:
+        raise RuntimeError("cannot switch to state 15")
+
+    async def runs() -> None:
+        await asyncio.sleep(3600)
+
+    with structlog.testing.capture_logs() as logs:
+        dead = start_loop(dies(), "feed-sweep")
+        alive = start_loop(runs(), "feed-announce")
+        await asyncio.wait([dead], timeout=5)
+        await stop_tasks([alive])
+        await asyncio.sleep(0)  # done callbacks run on the next iteration
+    assert [(e["event"], e["log_level"], e["loop"]) for e in logs] == [
+        ("loop_died", "error", "feed-sweep")
+    ]
+    assert isinstance(logs[0]["exc_info"], RuntimeError)

@@ -24,6 +24,7 @@ import asyncpg
 import structlog
 
 from entrepot.changes import repository as repo
+from entrepot.store_failures import STORE_FAILURES
 
 log = structlog.get_logger("entrepot.changes")
 
@@ -43,7 +44,7 @@ async def retire_logs(pool: asyncpg.Pool, progress: Callable[[], None] = lambda:
             async with pool.acquire() as conn:
                 await repo.drop_log(conn, dataset_id)
             await repo.forget_retired_log(pool, dataset_id)
-        except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+        except STORE_FAILURES as exc:
             log.warning(
                 "change_log_drop_failed",
                 dataset_id=dataset_id,
@@ -51,7 +52,7 @@ async def retire_logs(pool: asyncpg.Pool, progress: Callable[[], None] = lambda:
                 retry_in_seconds=RETRY_SECONDS,
             )
             # Tried again soon; if even this fails, once the lease has run out.
-            with contextlib.suppress(OSError, asyncpg.PostgresError, asyncpg.InterfaceError):
+            with contextlib.suppress(*STORE_FAILURES):
                 await repo.release_retired_log(pool, dataset_id, RETRY_SECONDS)
             return dropped
         log.info("change_log_dropped", dataset_id=dataset_id)

@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 from collections import defaultdict
 
-from entrepot.aio import stop_tasks
+from entrepot.aio import start_loop, stop_tasks
 from entrepot.changes.repository import CHANNEL
 from entrepot.liveness import Heartbeat, Liveness
 from entrepot.store.listen import EVERY_SECONDS, listen_forever
@@ -29,7 +29,7 @@ class ChangeWaiter:
 
     def start(self) -> None:
         self._heartbeat = self.liveness.register("change-waiter", EVERY_SECONDS)
-        self._task = asyncio.create_task(self._run(self._heartbeat), name="change-waiter")
+        self._task = start_loop(self._run(self._heartbeat), "change-waiter")
 
     async def stop(self) -> None:
         self.liveness.unregister(self._heartbeat)

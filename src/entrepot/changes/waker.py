@@ -20,11 +20,12 @@ import asyncio
 import asyncpg
 import structlog
 
-from entrepot.aio import stop_tasks, wait_event
+from entrepot.aio import start_loop, stop_tasks, wait_event
 from entrepot.changes import repository as repo
 from entrepot.changes.retire import retire_logs
 from entrepot.changes.waiter import ChangeWaiter
 from entrepot.liveness import Heartbeat, Liveness
+from entrepot.store_failures import STORE_FAILURES
 
 log = structlog.get_logger("entrepot.changes")
 
@@ -54,9 +55,9 @@ class FeedWaker:
         retire = self.liveness.register("feed-retire", RETIRE_BEAT_SECONDS)
         self._heartbeats = [announce, sweep, retire]
         self._tasks = [
-            asyncio.create_task(self._announce(announce), name="feed-announce"),
-            asyncio.create_task(self._sweep(sweep), name="feed-sweep"),
-            asyncio.create_task(self._retire(retire), name="feed-retire"),
+            start_loop(self._announce(announce), "feed-announce"),
+            start_loop(self._sweep(sweep), "feed-sweep"),
+            start_loop(self._retire(retire), "feed-retire"),
         ]
 
     async def stop(self) -> None:
@@ -83,7 +84,7 @@ class FeedWaker:
                     repo.CHANNEL,
                     dirty,
                 )
-            except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+            except STORE_FAILURES as exc:
                 # The other replicas' readers still find the change on their next
                 # read or heartbeat; nothing is lost, only later.
                 log.warning("feed_announce_failed", error=type(exc).__name__)
@@ -98,7 +99,7 @@ class FeedWaker:
                     await repo.sequence(self.pool, swept[0])
                     swept.pop(0)
                     heartbeat.beat()
-            except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+            except STORE_FAILURES as exc:
                 self._unswept.update(swept)  # next time
                 log.warning("feed_sweep_failed", error=type(exc).__name__)
 
@@ -108,5 +109,5 @@ class FeedWaker:
             await asyncio.sleep(RETIRE_SECONDS)
             try:
                 await retire_logs(self.pool, progress=heartbeat.beat)
-            except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+            except STORE_FAILURES as exc:
                 log.warning("change_log_retire_failed", error=type(exc).__name__)

@@ -15,6 +15,7 @@ import asyncpg
 import structlog
 
 from entrepot.auditing.log import record
+from entrepot.store_failures import STORE_FAILURES
 
 log = structlog.get_logger("entrepot.limits")
 
@@ -40,7 +41,7 @@ class AuditOnce:
             await record(
                 self.pool, None, action, target, outcome="denied", status=429, details=details
             )
-        except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+        except STORE_FAILURES as exc:
             log.warning(
                 "throttle_audit_failed", action=action, error=f"{type(exc).__name__}: {exc}"
             )

@@ -16,10 +16,11 @@ from datetime import UTC, datetime
 import asyncpg
 import structlog
 
-from entrepot.aio import stop_tasks
+from entrepot.aio import start_loop, stop_tasks
 from entrepot.limits import repository as repo
 from entrepot.limits.classes import endpoint_class
 from entrepot.liveness import Heartbeat, Liveness
+from entrepot.store_failures import STORE_FAILURES
 
 log = structlog.get_logger("entrepot.limits")
 
@@ -53,7 +54,7 @@ class UsageMeter:
 
     def start(self) -> None:
         self._heartbeat = self.liveness.register("usage-meter", self.interval)
-        self._task = asyncio.create_task(self._run(self._heartbeat), name="usage-meter")
+        self._task = start_loop(self._run(self._heartbeat), "usage-meter")
 
     async def stop(self) -> None:
         self.liveness.unregister(self._heartbeat)
@@ -67,7 +68,7 @@ class UsageMeter:
         rows = [(*key, n) for key, n in sorted(batch.items())]
         try:
             await repo.add_usage(self.pool, rows)
-        except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+        except STORE_FAILURES as exc:
             self._pending.update(batch)  # try again next round
             log.warning("usage_flush_failed", error=f"{type(exc).__name__}: {exc}")
 
@@ -79,5 +80,5 @@ class UsageMeter:
             if self.after_flush is not None:
                 try:
                     await self.after_flush(datetime.now(UTC))
-                except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+                except STORE_FAILURES as exc:
                     log.warning("quota_refresh_failed", error=f"{type(exc).__name__}: {exc}")

@@ -13,6 +13,7 @@ from redis.asyncio import Redis
 from entrepot.liveness import Liveness
 from entrepot.ops.lifecycle import Lifecycle
 from entrepot.parts import components
+from entrepot.store_failures import STORE_FAILURES
 
 router = APIRouter(tags=["operations"])
 
@@ -91,7 +92,7 @@ async def readyz(request: Request) -> JSONResponse:
     try:
         await asyncio.wait_for(pool.fetchval("SELECT 1"), timeout=2.0)
         checks["store"] = "ok"
-    except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, TimeoutError):
+    except STORE_FAILURES:  # a timeout is an OSError
         checks["store"] = "unavailable"
         ready = False
     redis = found.find(Redis)

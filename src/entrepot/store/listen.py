@@ -23,6 +23,7 @@ import structlog
 
 from entrepot.aio import wait_event
 from entrepot.liveness import Heartbeat
+from entrepot.store_failures import STORE_FAILURES
 
 log = structlog.get_logger("entrepot.listen")
 
@@ -71,7 +72,7 @@ async def listen_forever(
                 beat()
         except asyncio.CancelledError:
             raise
-        except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+        except STORE_FAILURES as exc:
             log.warning("listener_down", listener=name, error=str(exc))
         finally:
             if conn is not None and not conn.is_closed():

@@ -36,6 +36,7 @@ import structlog
 
 from entrepot.settings import DEFAULT_MIGRATION_LOCK_ATTEMPTS, DEFAULT_MIGRATION_LOCK_TIMEOUT_MS
 from entrepot.store.statements import split_statements
+from entrepot.store_failures import STORE_FAILURES
 
 log = structlog.get_logger("entrepot.migrate")
 
@@ -339,7 +340,7 @@ class _LockWatch:
     async def __aenter__(self) -> _LockWatch:
         try:
             self._conn = await asyncpg.connect(self._dsn)
-        except (OSError, asyncpg.PostgresError) as exc:
+        except STORE_FAILURES as exc:
             log.info("migration_lock_watch_unavailable", error=type(exc).__name__)
             return self
         self._task = asyncio.create_task(self._watch(self._conn), name="migration-lock-watch")
@@ -373,7 +374,7 @@ class _LockWatch:
                         for r in rows
                     ]
                 await asyncio.sleep(self._interval)
-        except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+        except STORE_FAILURES as exc:
             log.info("migration_lock_watch_stopped", error=type(exc).__name__)
 
 

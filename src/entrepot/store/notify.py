@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 
-from entrepot.aio import stop_tasks
+from entrepot.aio import start_loop, stop_tasks
 from entrepot.liveness import Heartbeat, Liveness
 from entrepot.store.listen import EVERY_SECONDS, listen_forever
 from entrepot.store.types import Conn
@@ -40,7 +40,7 @@ class InvalidationListener:
 
     def start(self) -> None:
         self._heartbeat = self.liveness.register("invalidation-listener", EVERY_SECONDS)
-        self._task = asyncio.create_task(self._run(self._heartbeat), name="invalidation-listener")
+        self._task = start_loop(self._run(self._heartbeat), "invalidation-listener")
 
     async def stop(self) -> None:
         self.liveness.unregister(self._heartbeat)

@@ -29,6 +29,7 @@ from asyncpg.transaction import Transaction
 
 from entrepot.store.notify import CHANNEL
 from entrepot.store.types import Conn
+from entrepot.store_failures import STORE_FAILURES
 
 log = structlog.get_logger("entrepot.store")
 
@@ -124,7 +125,7 @@ class UnitOfWork(Reads):
                     CHANNEL,
                     self._topics,
                 )
-            except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+            except STORE_FAILURES as exc:
                 log.warning("announce_failed", topics=self._topics, error=type(exc).__name__)
 
 

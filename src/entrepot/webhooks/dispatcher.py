@@ -14,7 +14,7 @@ from collections.abc import Callable
 
 import structlog
 
-from entrepot.aio import stop_tasks
+from entrepot.aio import start_loop, stop_tasks
 from entrepot.changes import repository as changes_repo
 from entrepot.changes.waiter import ChangeWaiter
 from entrepot.liveness import Heartbeat, Liveness
@@ -47,7 +47,7 @@ class Dispatcher:
 
     def start(self) -> None:
         self._heartbeat = self.liveness.register("webhook-dispatcher", self.interval)
-        self._task = asyncio.create_task(self._run(self._heartbeat), name="webhook-dispatcher")
+        self._task = start_loop(self._run(self._heartbeat), "webhook-dispatcher")
 
     async def stop(self) -> None:
         self.liveness.unregister(self._heartbeat)

@@ -28,7 +28,7 @@ import orjson
 import structlog
 
 from entrepot import __version__
-from entrepot.aio import stop_tasks, wait_event
+from entrepot.aio import start_loop, stop_tasks, wait_event
 from entrepot.auditing.log import record
 from entrepot.liveness import Heartbeat, Liveness
 from entrepot.ops import tracing
@@ -146,9 +146,9 @@ class DeliveryWorker:
         stats = register("webhook-stats", STATS_SECONDS)
         self._heartbeats = [listener, claimer, stats]
         self._tasks = [
-            asyncio.create_task(self._listen(listener), name="webhook-listener"),
-            asyncio.create_task(self._claim_loop(claimer), name="webhook-claimer"),
-            asyncio.create_task(self._stats_loop(stats), name="webhook-stats"),
+            start_loop(self._listen(listener), "webhook-listener"),
+            start_loop(self._claim_loop(claimer), "webhook-claimer"),
+            start_loop(self._stats_loop(stats), "webhook-stats"),
         ]
 
     async def stop(self) -> None:

@@ -1,4 +1,5 @@
-"""What the deployment suites need from the machine: a tool CI installs, else a skip."""
+"""What a suite needs from the machine (promtool, kubectl, haproxy...): a tool CI installs
+(.ci/run), else a skip naming its Debian package."""
 
 from __future__ import annotations
 

@@ -37,7 +37,7 @@ def test_backoff_spans_its_whole_range(attempt: int) -> None:
     assert low.backoff(attempt) == 0
 
 
-@given(policies, attempts, st.sampled_from([429, 503]), st.floats(0, 3600, allow_nan=False))
+@given(policies, attempts, st.sampled_from([429, 502, 503, 504]), st.floats(0, 3600, allow_nan=False))
 def test_retry_after_is_the_wait_unless_longer_than_allowed(
     policy: RetryPolicy, attempt: int, status: int, after: float
 ) -> None:
@@ -48,7 +48,7 @@ def test_retry_after_is_the_wait_unless_longer_than_allowed(
         assert delay == after
 
 
-@given(policies, attempts, st.sampled_from([429, 503]))
+@given(policies, attempts, st.sampled_from([429, 502, 503, 504]))
 def test_without_retry_after_the_wait_is_the_backoff(
     policy: RetryPolicy, attempt: int, status: int
 ) -> None:
@@ -60,7 +60,7 @@ def test_without_retry_after_the_wait_is_the_backoff(
         assert 0 <= delay <= policy.max_delay
 
 
-@given(policies, st.integers(400, 599).filter(lambda s: s not in (409, 429, 503)), attempts)
+@given(policies, st.integers(400, 599).filter(lambda s: s not in (409, 429, 502, 503, 504)), attempts)
 def test_other_statuses_are_never_retried(policy: RetryPolicy, status: int, attempt: int) -> None:
     assert policy.delay_after_status(attempt, status, 1.0, replayable=True) is None
 
@@ -82,6 +82,8 @@ def test_a_write_that_is_not_replayable_is_retried_only_when_nothing_reached_the
     assert policy.delay_after_error(0, replayable=True, connected=True) is not None
     assert policy.delay_after_status(0, 429, 0.5, replayable=False) == 0.5  # the limiter refused
     assert policy.delay_after_status(0, 503, 0.5, replayable=False) is None
+    assert policy.delay_after_status(0, 502, None, replayable=False) is None  # may be applied
+    assert policy.delay_after_status(0, 504, None, replayable=False) is None
 
 
 def test_a_409_is_retried_only_as_an_idempotency_key_in_flight() -> None:

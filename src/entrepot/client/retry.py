@@ -7,8 +7,9 @@ for a delay, or ``None`` to give up.
 
 What is retried:
 
-- connection errors, 429 and 503, and a 409 carrying ``Retry-After`` (the
-  same Idempotency-Key still in flight on the server);
+- connection errors, 429 and 503, 502 and 504 (a load balancer that lost its
+  upstream mid-request: nginx, cloud balancers), and a 409 carrying
+  ``Retry-After`` (the same Idempotency-Key still in flight on the server);
 - only for requests that are safe to send twice: ``GET``, ``HEAD``,
   ``OPTIONS``, and writes that carry an ``Idempotency-Key`` (the server replays
   the first answer instead of applying the write again). A write sent without
@@ -30,7 +31,7 @@ from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
-RETRY_STATUSES = frozenset({429, 503})
+RETRY_STATUSES = frozenset({429, 502, 503, 504})
 
 
 def parse_retry_after(value: str | None, *, now: datetime | None = None) -> float | None:
@@ -96,8 +97,8 @@ class RetryPolicy:
         in_flight = status == 409 and retry_after is not None  # the same key, still running
         if status not in RETRY_STATUSES and not in_flight:
             return None
-        # A 429 is the limiter refusing before the handler runs: safe for any method. A 503
-        # may come from a write that failed midway, so it needs a replayable request.
+        # A 429 is the limiter refusing before the handler runs: safe for any method. A 502,
+        # 503 or 504 may come from a write that was applied, so it needs a replayable request.
         if status != 429 and not replayable:
             return None
         if retry_after is not None:

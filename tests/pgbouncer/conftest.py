@@ -7,8 +7,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.deploy.tools import require
 from tests.pgbouncer.bouncer import Bouncer, running
+from tests.tools import require
 
 
 @pytest.fixture(scope="session")

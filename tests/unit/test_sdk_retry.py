@@ -37,9 +37,11 @@ def test_backoff_spans_its_whole_range(attempt: int) -> None:
     assert low.backoff(attempt) == 0
 
 
-@given(
-    policies, attempts, st.sampled_from([429, 502, 503, 504]), st.floats(0, 3600, allow_nan=False)
-)
+RETRIED = st.sampled_from([429, 502, 503, 504])
+OTHERS = st.integers(400, 599).filter(lambda s: s not in (409, 429, 502, 503, 504))
+
+
+@given(policies, attempts, RETRIED, st.floats(0, 3600, allow_nan=False))
 def test_retry_after_is_the_wait_unless_longer_than_allowed(
     policy: RetryPolicy, attempt: int, status: int, after: float
 ) -> None:
@@ -50,7 +52,7 @@ def test_retry_after_is_the_wait_unless_longer_than_allowed(
         assert delay == after
 
 
-@given(policies, attempts, st.sampled_from([429, 502, 503, 504]))
+@given(policies, attempts, RETRIED)
 def test_without_retry_after_the_wait_is_the_backoff(
     policy: RetryPolicy, attempt: int, status: int
 ) -> None:
@@ -62,9 +64,7 @@ def test_without_retry_after_the_wait_is_the_backoff(
         assert 0 <= delay <= policy.max_delay
 
 
-@given(
-    policies, st.integers(400, 599).filter(lambda s: s not in (409, 429, 502, 503, 504)), attempts
-)
+@given(policies, OTHERS, attempts)
 def test_other_statuses_are_never_retried(policy: RetryPolicy, status: int, attempt: int) -> None:
     assert policy.delay_after_status(attempt, status, 1.0, replayable=True) is None
 

@@ -94,6 +94,10 @@ async def crash_at_random(fleet: Cluster, events: list[str]) -> None:
         victim.kill()
         victim.start()
         events.append(f"SIGKILL {victim.name}")
+    # HAProxy may still call a replica killed just now UP (two checks to fall): wait for
+    # each new life's own readiness first, then for HAProxy to have them all.
+    for replica in fleet.replicas:
+        await asyncio.to_thread(replica.wait_ready)
     await fleet.haproxy.wait_all_in_rotation()
 
 

@@ -104,7 +104,7 @@ async def _validate_ids(
         raise _stranded(failures)
 
 
-async def build_index(conn: Conn, dataset_id: int, field: str) -> None:
+async def build_index(conn: Conn, dataset_id: int, field: str, integer_ids: bool) -> None:
     """Build a field index without blocking writes (``conn`` in no transaction).
 
     A build that failed before (or a crash mid-build) leaves an invalid index
@@ -113,7 +113,7 @@ async def build_index(conn: Conn, dataset_id: int, field: str) -> None:
     if await repo.field_index_valid(conn, dataset_id, field) is False:
         await repo.drop_field_index_concurrently(conn, dataset_id, field)
     try:
-        await repo.create_field_index_concurrently(conn, dataset_id, field)
+        await repo.create_field_index_concurrently(conn, dataset_id, field, integer_ids)
     except (asyncpg.ProgramLimitExceededError, asyncpg.DataError) as exc:
         await repo.drop_field_index_concurrently(conn, dataset_id, field)
         raise Unprocessable(

@@ -7,15 +7,16 @@ retrieval is refused: a schema must never make the server fetch a URL.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import jsonschema_rs
 
-from entrepot.problems import Unprocessable
+from entrepot.problems import Conflict, Unprocessable
 
 SCALAR_TYPES = frozenset({"string", "number", "integer", "boolean", "null"})
 KEY_TYPES = frozenset({"string", "integer"})
+INTEGER_KEY = frozenset({"integer"})
 
 
 def _refuse_remote(uri: str) -> Any:
@@ -32,6 +33,9 @@ class RecordSchema:
     validator: Any
     property_types: dict[str, frozenset[str] | None]
     hidden: frozenset[str] = frozenset()
+    # Record ids are a primary key declared integer (and only integer): decimal digits
+    # in the id column, ordered as numbers (``(id::numeric)``) wherever ids are ordered.
+    integer_ids: bool = False
 
     @classmethod
     def compile(cls, document: Any) -> RecordSchema:
@@ -89,6 +93,11 @@ class RecordSchema:
             for err in self.validator.iter_errors(record)
         ][:50]
 
+    def keyed_by(self, primary_key: str | None) -> RecordSchema:
+        """The schema of a dataset whose record ids are ``primary_key``'s values."""
+        integer = primary_key is not None and self.property_types.get(primary_key) == INTEGER_KEY
+        return self if integer == self.integer_ids else replace(self, integer_ids=integer)
+
     def has_property(self, name: str) -> bool:
         return name in self.property_types
 
@@ -119,7 +128,7 @@ class RecordSchema:
         if isinstance(required, list):
             document["required"] = [k for k in required if k in fields]
         hidden = self.hidden | (frozenset(self.property_types) - fields)
-        return RecordSchema(document, self.validator, visible, hidden)
+        return RecordSchema(document, self.validator, visible, hidden, self.integer_ids)
 
     def check_key_field(self, name: str) -> None:
         types = self.property_types.get(name, frozenset())
@@ -134,6 +143,22 @@ class RecordSchema:
                 ],
             )
 
+    def check_same_key_type(self, before: RecordSchema, name: str) -> None:
+        """A schema change may not change the primary key's declared types: record ids
+        were derived from it, and whether they order as numbers or as text."""
+        was, now = before.property_types.get(name), self.property_types.get(name)
+        if was != now:
+            raise Conflict(
+                "The primary key's type cannot change after creation: record ids and "
+                "their order derive from it.",
+                errors=[
+                    {
+                        "path": _pointer(["schema", "properties", name, "type"]),
+                        "message": f"must stay {_types_text(was)}",
+                    }
+                ],
+            )
+
     def check_indexable(self, fields: list[str]) -> None:
         unknown = [f for f in fields if f not in self.property_types]
         if unknown:
@@ -144,6 +169,10 @@ class RecordSchema:
                     for f in unknown
                 ],
             )
+
+
+def _types_text(types: frozenset[str] | None) -> str:
+    return " or ".join(sorted(types)) if types else "as it was"
 
 
 def _refs(node: Any) -> list[str]:

@@ -98,6 +98,14 @@ def dumps(value: Any) -> str:
     return json.dumps(value, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
 
 
+def canonical(value: Any) -> str:
+    """:func:`dumps` with keys sorted: equal for documents that differ only in key order
+    (and, unlike ``==``, not for ``1``, ``1.0`` and ``true``)."""
+    return json.dumps(
+        value, ensure_ascii=False, separators=(",", ":"), allow_nan=False, sort_keys=True
+    )
+
+
 def dumps_parsed(value: Any) -> str:
     """:func:`dumps` for a document :func:`loads` returned (so no NaN or infinity), faster."""
     try:

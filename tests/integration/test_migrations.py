@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import uuid
 from collections.abc import Awaitable, Callable
 
@@ -530,3 +531,55 @@ async def test_integer_keyed_datasets_of_the_previous_release_list_in_numeric_or
         assert [r["id"] for r in by_group["data"]] == ["-5", "1", "2", "9"]
         listed = (await client.get("/v1/datasets/mixed/records")).json()["data"]
         assert [r["id"] for r in listed] == ["-5", "1", "10", "100", "2", "9"]
+
+
+# --- migration 11: schemas as declared ----------------------------------------------
+
+
+async def test_schemas_of_the_previous_release_keep_their_documents(
+    fresh_database: FreshDatabase,
+) -> None:
+    """Stored as jsonb, they lost their declared order already: they keep jsonb's, and
+    the next declaration (a PATCH) is kept as written."""
+    url = await fresh_database()
+    await migrate(url, target=10)
+    conn = await asyncpg.connect(url)
+    declared = {
+        "type": "object",
+        "properties": {"code": {"type": "string"}, "zeta": {}, "alpha": {}, "b": {}},
+    }
+    try:
+        org = await conn.fetchval("INSERT INTO orgs (name, title) VALUES ('o', 'O') RETURNING id")
+        dataset = await conn.fetchval(
+            "INSERT INTO datasets (name, org_id, title, schema, primary_key, visibility) "
+            "VALUES ('d', $1, 'D', $2::jsonb, 'code', 'public') RETURNING id",
+            org,
+            json.dumps(declared),
+        )
+        await conn.execute(
+            f"CREATE TABLE records_{dataset} PARTITION OF records FOR VALUES IN ({dataset})"
+        )
+        await conn.execute(f"INSERT INTO feed_heads (dataset_id) VALUES ({dataset})")
+        before = await conn.fetchval("SELECT schema::text FROM datasets")
+
+        assert await migrate(url) == list(range(11, len(available_migrations()) + 1))
+
+        assert (
+            await conn.fetchval(
+                "SELECT atttypid::regtype::text FROM pg_attribute "
+                "WHERE attrelid = 'datasets'::regclass AND attname = 'schema'"
+            )
+            == "json"
+        )
+        assert await conn.fetchval("SELECT schema::text FROM datasets") == before
+    finally:
+        await conn.close()
+
+    await bootstrap(url, ADMIN_TOKEN)
+    settings = Settings(database_url=url, bootstrap_token=ADMIN_TOKEN, log_level="warning")
+    async with app_and_client(settings) as (_, client):
+        shown = (await client.get("/v1/datasets/d")).json()
+        assert list(shown["schema"]["properties"]) == ["b", "code", "zeta", "alpha"]
+        patched = await client.patch("/v1/datasets/d", json={"schema": declared})
+        assert list(patched.json()["schema"]["properties"]) == ["code", "zeta", "alpha", "b"]
+        assert patched.json()["schema_version"] == 2

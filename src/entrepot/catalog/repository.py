@@ -74,7 +74,7 @@ async def insert_dataset(conn: Conn, values: dict[str, Any]) -> int:
         """
         INSERT INTO datasets (name, org_id, title, description, schema, primary_key,
                               visibility, indexes, tags, require_if_match, auto_approve)
-        VALUES ($1, $2, $3, $4, $5::jsonb, $6, $7, $8, $9, $10, $11)
+        VALUES ($1, $2, $3, $4, $5::json, $6, $7, $8, $9, $10, $11)
         RETURNING id
         """,
         values["name"],
@@ -258,7 +258,7 @@ async def update_dataset(conn: Conn, dataset_id: int, changes: dict[str, Any]) -
     allowed = {
         "title": "$%d",
         "description": "$%d",
-        "schema": "$%d::jsonb",
+        "schema": "$%d::json",
         "visibility": "$%d",
         "indexes": "$%d",
         "tags": "$%d",

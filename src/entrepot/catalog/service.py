@@ -237,8 +237,14 @@ async def update_dataset(
     new_indexes = list(dict.fromkeys(old_indexes if given_indexes is None else given_indexes))
     _check_dataset_shape(schema, row.primary_key, new_indexes)
     changes: dict[str, Any] = {k: v for k, v in given.items() if v is not None}
-    if "schema" in changes and changes["schema"] == jsonbody.loads_trusted(row.schema):
-        del changes["schema"]
+    # The same schema with its keys in another order admits the same records, but is
+    # still a change: CSV columns and records' keys follow the declared order.
+    same_meaning = False
+    if "schema" in changes:
+        stored = jsonbody.loads_trusted(row.schema)
+        same_meaning = jsonbody.canonical(changes["schema"]) == jsonbody.canonical(stored)
+        if same_meaning and jsonbody.dumps(changes["schema"]) == jsonbody.dumps(stored):
+            del changes["schema"]
     added: list[str] = []
     removed: list[str] = []
     if "indexes" in changes:
@@ -250,7 +256,8 @@ async def update_dataset(
 
     checked_through = 0
     if "schema" in changes:
-        checked_through = await online_change.validate_stored(conn, row.id, schema)
+        if not same_meaning:
+            checked_through = await online_change.validate_stored(conn, row.id, schema)
         changes["schema"] = jsonbody.dumps(changes["schema"])
     built: list[str] = []
     try:
@@ -267,7 +274,7 @@ async def update_dataset(
                 raise Conflict(
                     f"{name!r} was changed by someone else meanwhile; read it and try again."
                 )
-            if "schema" in changes:
+            if "schema" in changes and not same_meaning:
                 await online_change.validate_changed(conn, row.id, schema, checked_through)
                 await _check_live_grants(conn, row.id, schema)
             if changes:

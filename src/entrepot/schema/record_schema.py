@@ -13,6 +13,7 @@ from typing import Any
 import jsonschema_rs
 
 from entrepot.problems import Conflict, Unprocessable
+from entrepot.schema.key_order import KeyOrder
 
 SCALAR_TYPES = frozenset({"string", "number", "integer", "boolean", "null"})
 KEY_TYPES = frozenset({"string", "integer"})
@@ -31,7 +32,8 @@ def _pointer(parts: list[str | int]) -> str:
 class RecordSchema:
     document: dict[str, Any]
     validator: Any
-    property_types: dict[str, frozenset[str] | None]
+    property_types: dict[str, frozenset[str] | None]  # in the order the schema declares them
+    key_order: KeyOrder
     hidden: frozenset[str] = frozenset()
     # Record ids are a primary key declared integer (and only integer): decimal digits
     # in the id column, ordered as numbers (``(id::numeric)``) wherever ids are ordered.
@@ -82,7 +84,7 @@ class RecordSchema:
                 types[name] = frozenset(str(t) for t in declared_type)
             else:
                 types[name] = None
-        return cls(document=document, validator=validator, property_types=types)
+        return cls(document, validator, types, KeyOrder.of(document, list(types)))
 
     def errors(self, record: Any) -> list[dict[str, str]]:
         """Validation errors as ``{path, message}`` (JSON Pointers into the record)."""
@@ -128,7 +130,9 @@ class RecordSchema:
         if isinstance(required, list):
             document["required"] = [k for k in required if k in fields]
         hidden = self.hidden | (frozenset(self.property_types) - fields)
-        return RecordSchema(document, self.validator, visible, hidden, self.integer_ids)
+        return RecordSchema(
+            document, self.validator, visible, self.key_order, hidden, self.integer_ids
+        )
 
     def check_key_field(self, name: str) -> None:
         types = self.property_types.get(name, frozenset())

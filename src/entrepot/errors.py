@@ -74,9 +74,11 @@ def _request_id(request: Request) -> str | None:
 
 
 def _location(loc: tuple[Any, ...] | list[Any]) -> tuple[str, str]:
+    """Where pydantic found a fault: ``body`` and a JSON Pointer into it ("" for the
+    whole body, as in record errors), or the parameter's kind."""
     where = str(loc[0]) if loc else "body"
-    rest = [str(p) for p in loc[1:]]
-    return where, "/" + "/".join(rest)
+    pointer = "".join("/" + str(p).replace("~", "~0").replace("/", "~1") for p in loc[1:])
+    return where, pointer
 
 
 def _problem_handler(

@@ -46,10 +46,9 @@ def _check(
     schema: RecordSchema, rows: list[tuple[str, str]], failures: list[dict[str, str]]
 ) -> None:
     for record_id, data in rows:
+        where = "/records/" + record_id.replace("~", "~0")  # ids cannot hold "/"
         for err in schema.errors(jsonbody.loads_trusted(data)):
-            failures.append(
-                {"path": f"/records/{record_id}{err['path']}", "message": err["message"]}
-            )
+            failures.append({"path": where + err["path"], "message": err["message"]})
 
 
 async def validate_stored(conn: Conn, dataset_id: int, schema: RecordSchema) -> int:

@@ -25,7 +25,8 @@ def _refuse_remote(uri: str) -> Any:
 
 
 def _pointer(parts: list[str | int]) -> str:
-    return "/" + "/".join(str(p).replace("~", "~0").replace("/", "~1") for p in parts)
+    """RFC 6901: the whole document is "", never "/" (the member named "")."""
+    return "".join("/" + str(p).replace("~", "~0").replace("/", "~1") for p in parts)
 
 
 @dataclass(frozen=True)

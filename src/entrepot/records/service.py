@@ -396,14 +396,7 @@ def _needs_index(meta: DatasetMeta, fields: list[str], schema: RecordSchema) -> 
 
 
 def _parse_record(body: bytes) -> dict[str, Any]:
-    try:
-        data = jsonbody.loads(body)
-    except jsonbody.JsonBodyError as exc:
-        if exc.path is not None:
-            raise Unprocessable(
-                "The record cannot be stored.", errors=[{"path": exc.path, "message": exc.message}]
-            ) from None
-        raise BadRequest(f"The body is not valid JSON: {exc.message}") from None
+    data = jsonbody.parse_body(body)
     if not isinstance(data, dict):
         raise Unprocessable(
             "A record must be a JSON object.", errors=[{"path": "", "message": "not an object"}]

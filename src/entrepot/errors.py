@@ -33,6 +33,7 @@ from entrepot.problems import (
     Unprocessable,
     UnsupportedMediaType,
 )
+from entrepot.wording import pydantic_message
 
 log = structlog.get_logger("entrepot.problems")
 
@@ -102,7 +103,7 @@ async def _on_validation(request: Request, exc: Exception) -> Response:
         if where != "body":
             in_body = False
             path = f"{where}:{'/'.join(str(p) for p in err.get('loc', ())[1:])}"
-        errors.append({"path": path, "message": str(err.get("msg", "invalid"))})
+        errors.append({"path": path, "message": pydantic_message(err)})
     cls: type[Problem] = Unprocessable if in_body else BadRequest
     detail = "The request body is invalid." if in_body else "The request parameters are invalid."
     return problem_response(cls(detail, errors=errors), _request_id(request))

@@ -138,7 +138,7 @@ async def test_all_or_nothing_leaves_the_dataset_unchanged(client: httpx.AsyncCl
     assert by_line[2] == [{"path": "", "message": "a value was expected (line 1, column 22)"}]
     assert {e["path"] for e in by_line[4]} == {"/name", "/price"}
     assert by_line[5] == [{"path": "", "message": "not an object"}]
-    assert by_line[6] == [{"path": "/sku", "message": "required (primary key)"}]
+    assert by_line[6] == [{"path": "", "message": '"sku" is required (the primary key)'}]
     assert list(await all_records(client, ds)) == ["z"]
 
 

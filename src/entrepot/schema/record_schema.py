@@ -13,6 +13,7 @@ from typing import Any
 import jsonschema_rs
 
 from entrepot.problems import Conflict, Unprocessable
+from entrepot.schema import messages
 from entrepot.schema.key_order import KeyOrder
 
 SCALAR_TYPES = frozenset({"string", "number", "integer", "boolean", "null"})
@@ -22,11 +23,6 @@ INTEGER_KEY = frozenset({"integer"})
 
 def _refuse_remote(uri: str) -> Any:
     raise ValueError(f"remote references are not allowed: {uri}")
-
-
-def _pointer(parts: list[str | int]) -> str:
-    """RFC 6901: the whole document is "", never "/" (the member named "")."""
-    return "".join("/" + str(p).replace("~", "~0").replace("/", "~1") for p in parts)
 
 
 @dataclass(frozen=True)
@@ -64,11 +60,13 @@ class RecordSchema:
                 document, validate_formats=True, retriever=_refuse_remote
             )
         except (jsonschema_rs.ValidationError, jsonschema_rs.ReferencingError, ValueError) as exc:
-            path = _pointer(["schema", *getattr(exc, "instance_path", [])])
-            message = str(exc).splitlines()[0] if str(exc) else "invalid schema"
+            found = (
+                messages.schema_errors(exc, document)
+                if hasattr(exc, "kind")
+                else [messages.bad_reference(document)]  # the store refused to fetch it
+            )
             raise Unprocessable(
-                "schema is not a valid JSON Schema 2020-12 document.",
-                errors=[{"path": path, "message": message}],
+                "schema is not a valid JSON Schema 2020-12 document.", errors=found
             ) from None
         if document.get("type") != "object":
             raise Unprocessable(
@@ -92,8 +90,9 @@ class RecordSchema:
         if self.validator.is_valid(record):
             return []
         return [
-            {"path": _pointer(list(err.instance_path)), "message": err.message}
+            found
             for err in self.validator.iter_errors(record)
+            for found in messages.record_errors(err, self.document)
         ][:50]
 
     def keyed_by(self, primary_key: str | None) -> RecordSchema:
@@ -158,7 +157,7 @@ class RecordSchema:
                 "their order derive from it.",
                 errors=[
                     {
-                        "path": _pointer(["schema", "properties", name, "type"]),
+                        "path": messages.pointer(["schema", "properties", name, "type"]),
                         "message": f"must stay {_types_text(was)}",
                     }
                 ],

@@ -152,7 +152,7 @@ async def load_rows(url: str, dataset_id: int, count: int, prefix: str = "sku-")
             count,
         )
         for name in INDEXES:
-            await create_field_index(conn, dataset_id, name)
+            await create_field_index(conn, dataset_id, name, integer_ids=False)
         await conn.execute(f"VACUUM (ANALYZE) {table}")
     finally:
         await conn.close()

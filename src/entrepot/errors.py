@@ -33,6 +33,7 @@ from entrepot.problems import (
     Unprocessable,
     UnsupportedMediaType,
 )
+from entrepot.wording import pydantic_message
 
 log = structlog.get_logger("entrepot.problems")
 
@@ -74,9 +75,11 @@ def _request_id(request: Request) -> str | None:
 
 
 def _location(loc: tuple[Any, ...] | list[Any]) -> tuple[str, str]:
+    """Where pydantic found a fault: ``body`` and a JSON Pointer into it ("" for the
+    whole body, as in record errors), or the parameter's kind."""
     where = str(loc[0]) if loc else "body"
-    rest = [str(p) for p in loc[1:]]
-    return where, "/" + "/".join(rest)
+    pointer = "".join("/" + str(p).replace("~", "~0").replace("/", "~1") for p in loc[1:])
+    return where, pointer
 
 
 def _problem_handler(
@@ -100,7 +103,7 @@ async def _on_validation(request: Request, exc: Exception) -> Response:
         if where != "body":
             in_body = False
             path = f"{where}:{'/'.join(str(p) for p in err.get('loc', ())[1:])}"
-        errors.append({"path": path, "message": str(err.get("msg", "invalid"))})
+        errors.append({"path": path, "message": pydantic_message(err)})
     cls: type[Problem] = Unprocessable if in_body else BadRequest
     detail = "The request body is invalid." if in_body else "The request parameters are invalid."
     return problem_response(cls(detail, errors=errors), _request_id(request))

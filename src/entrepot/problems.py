@@ -24,8 +24,9 @@ PROBLEM_SCHEMA: dict[str, Any] = {
         "detail": {"type": "string"},
         "errors": {
             "type": "array",
-            "description": "Validation failures: {path, message} with a JSON Pointer, or "
-            "query:<name> / header:<name> for a parameter (bulk imports: {line, errors}).",
+            "description": "Validation failures: {path, message} with a JSON Pointer ('' for "
+            "the whole body), or query:<name> / header:<name> for a parameter (bulk imports: "
+            "{line, errors}).",
             "items": {
                 "type": "object",
                 "properties": {

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import uuid
 from collections.abc import Awaitable, Callable
 
@@ -456,3 +457,129 @@ async def test_the_logs_of_the_previous_release_move_into_partitions(
         ]
         page = (await client.get("/v1/datasets/stock/changes", params={"after": 1})).json()
         assert [(c["seq"], c["id"]) for c in page["changes"]] == [(2, "y"), (3, "c")]
+
+
+# --- migration 10: integer primary keys order as numbers ------------------------------
+
+
+async def test_integer_keyed_datasets_of_the_previous_release_list_in_numeric_order(
+    fresh_database: FreshDatabase,
+) -> None:
+    """Their partitions get the numeric id index and their field indexes break ties by
+    it; text-keyed datasets are left as they were."""
+    url = await fresh_database()
+    await migrate(url, target=9)
+    conn = await asyncpg.connect(url)
+    integer_schema = (
+        '{"type": "object", "properties": {"n": {"type": "integer"}, "g": {"type": "string"}}}'
+    )
+    text_schema = '{"type": "object", "properties": {"n": {"type": ["integer", "string"]}}}'
+    try:
+        org = await conn.fetchval("INSERT INTO orgs (name, title) VALUES ('o', 'O') RETURNING id")
+        tables = {}
+        for name, schema in (("ints", integer_schema), ("mixed", text_schema)):
+            dataset = await conn.fetchval(
+                "INSERT INTO datasets (name, org_id, title, schema, primary_key, visibility, "
+                "indexes) VALUES ($1, $2, 'D', $3::jsonb, 'n', 'public', $4) RETURNING id",
+                name,
+                org,
+                schema,
+                ["g"] if name == "ints" else [],
+            )
+            table = tables[name] = f"records_{dataset}"
+            await conn.execute(
+                f"CREATE TABLE {table} PARTITION OF records FOR VALUES IN ({dataset})"
+            )
+            await conn.execute(f"INSERT INTO feed_heads (dataset_id) VALUES ({dataset})")
+            for n in (1, 2, 10, 9, 100, -5):
+                await conn.execute(
+                    f"INSERT INTO {table} (dataset_id, id, version, data) "
+                    "VALUES ($1, $2, 1, jsonb_build_object('n', $3::int, 'g', 'same'))",
+                    dataset,
+                    str(n),
+                    n,
+                )
+        # The field index as the previous release built it: the text id breaks ties.
+        await conn.execute(
+            f"CREATE INDEX {tables['ints']}_f_0123456789ab ON {tables['ints']} "
+            "((COALESCE(data -> 'g', 'null'::jsonb)), id)"
+        )
+
+        assert await migrate(url) == list(range(10, len(available_migrations()) + 1))
+
+        indexes = dict(
+            await conn.fetch(
+                "SELECT indexname, indexdef FROM pg_indexes WHERE tablename = $1",
+                tables["ints"],
+            )
+        )
+        assert f"{tables['ints']}_id_numeric" in indexes
+        assert indexes[f"{tables['ints']}_f_0123456789ab"].endswith(", ((id)::numeric))")
+        assert not await conn.fetchval(
+            "SELECT count(*) FROM pg_indexes WHERE tablename = $1 AND indexname LIKE '%numeric'",
+            tables["mixed"],
+        )
+    finally:
+        await conn.close()
+
+    await bootstrap(url, ADMIN_TOKEN)
+    settings = Settings(database_url=url, bootstrap_token=ADMIN_TOKEN, log_level="warning")
+    async with app_and_client(settings) as (_, client):
+        listed = (await client.get("/v1/datasets/ints/records")).json()["data"]
+        assert [r["id"] for r in listed] == ["-5", "1", "2", "9", "10", "100"]
+        by_group = (await client.get("/v1/datasets/ints/records?sort=g&limit=4")).json()
+        assert [r["id"] for r in by_group["data"]] == ["-5", "1", "2", "9"]
+        listed = (await client.get("/v1/datasets/mixed/records")).json()["data"]
+        assert [r["id"] for r in listed] == ["-5", "1", "10", "100", "2", "9"]
+
+
+# --- migration 11: schemas as declared ----------------------------------------------
+
+
+async def test_schemas_of_the_previous_release_keep_their_documents(
+    fresh_database: FreshDatabase,
+) -> None:
+    """Stored as jsonb, they lost their declared order already: they keep jsonb's, and
+    the next declaration (a PATCH) is kept as written."""
+    url = await fresh_database()
+    await migrate(url, target=10)
+    conn = await asyncpg.connect(url)
+    declared = {
+        "type": "object",
+        "properties": {"code": {"type": "string"}, "zeta": {}, "alpha": {}, "b": {}},
+    }
+    try:
+        org = await conn.fetchval("INSERT INTO orgs (name, title) VALUES ('o', 'O') RETURNING id")
+        dataset = await conn.fetchval(
+            "INSERT INTO datasets (name, org_id, title, schema, primary_key, visibility) "
+            "VALUES ('d', $1, 'D', $2::jsonb, 'code', 'public') RETURNING id",
+            org,
+            json.dumps(declared),
+        )
+        await conn.execute(
+            f"CREATE TABLE records_{dataset} PARTITION OF records FOR VALUES IN ({dataset})"
+        )
+        await conn.execute(f"INSERT INTO feed_heads (dataset_id) VALUES ({dataset})")
+        before = await conn.fetchval("SELECT schema::text FROM datasets")
+
+        assert await migrate(url) == list(range(11, len(available_migrations()) + 1))
+
+        assert (
+            await conn.fetchval(
+                "SELECT atttypid::regtype::text FROM pg_attribute "
+                "WHERE attrelid = 'datasets'::regclass AND attname = 'schema'"
+            )
+            == "json"
+        )
+        assert await conn.fetchval("SELECT schema::text FROM datasets") == before
+    finally:
+        await conn.close()
+
+    await bootstrap(url, ADMIN_TOKEN)
+    settings = Settings(database_url=url, bootstrap_token=ADMIN_TOKEN, log_level="warning")
+    async with app_and_client(settings) as (_, client):
+        shown = (await client.get("/v1/datasets/d")).json()
+        assert list(shown["schema"]["properties"]) == ["b", "code", "zeta", "alpha"]
+        patched = await client.patch("/v1/datasets/d", json={"schema": declared})
+        assert list(patched.json()["schema"]["properties"]) == ["code", "zeta", "alpha", "b"]
+        assert patched.json()["schema_version"] == 2

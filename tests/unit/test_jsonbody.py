@@ -189,3 +189,90 @@ def test_the_fast_parser_agrees_with_the_exact_one_on_anything(raw: bytes | str)
 def test_dumps_parsed_writes_what_dumps_writes(value: Any) -> None:
     fast, exact = jsonbody.dumps_parsed(value), jsonbody.dumps(value)
     assert json.dumps(json.loads(fast)) == json.dumps(json.loads(exact))
+
+
+# --- repeated keys ---------------------------------------------------------------------
+
+colon_text = st.text(st.sampled_from(["a", ":", '"', "\\", "é", " "]), max_size=6)
+documents = st.recursive(
+    st.one_of(st.none(), st.integers(), colon_text),
+    lambda inner: st.one_of(
+        st.lists(inner, max_size=4), st.dictionaries(colon_text, inner, max_size=4)
+    ),
+    max_leaves=15,
+)
+
+
+def render(value: Any, spaced: bool, escape_colons: bool) -> str:
+    """JSON text of ``value``, written as clients do: spaced or not, colons escaped or not."""
+    if isinstance(value, dict):
+        colon, comma = (" : ", " , ") if spaced else (":", ",")
+        members = (
+            render(k, spaced, escape_colons) + colon + render(v, spaced, escape_colons)
+            for k, v in value.items()
+        )
+        return "{" + comma.join(members) + "}"
+    if isinstance(value, list):
+        return "[" + ", ".join(render(v, spaced, escape_colons) for v in value) + "]"
+    text = json.dumps(value)
+    return text.replace(":", "\\u003a") if escape_colons and isinstance(value, str) else text
+
+
+def objects(value: Any, path: str = "") -> list[tuple[str, dict[str, Any]]]:
+    """Every object in ``value`` with a key, and its JSON Pointer."""
+    found: list[tuple[str, dict[str, Any]]] = []
+    children = (
+        value.items()
+        if isinstance(value, dict)
+        else enumerate(value)
+        if isinstance(value, list)
+        else []
+    )
+    if isinstance(value, dict) and value:
+        found.append((path, value))
+    for key, child in children:
+        found += objects(child, f"{path}/{str(key).replace('~', '~0').replace('/', '~1')}")
+    return found
+
+
+@settings(max_examples=500, deadline=None)
+@given(value=documents, spaced=st.booleans(), escape_colons=st.booleans(), as_bytes=st.booleans())
+def test_documents_without_repeated_keys_are_accepted(
+    value: Any, spaced: bool, escape_colons: bool, as_bytes: bool
+) -> None:
+    text = render(value, spaced, escape_colons)
+    assert jsonbody.loads(text.encode() if as_bytes else text) == value
+
+
+@settings(max_examples=500, deadline=None)
+@given(
+    value=documents.filter(lambda v: bool(objects(v))),
+    pick=st.integers(min_value=0),
+    spaced=st.booleans(),
+    escape_colons=st.booleans(),
+)
+def test_a_repeated_key_anywhere_is_refused_with_its_path(
+    value: Any, pick: int, spaced: bool, escape_colons: bool
+) -> None:
+    where, target = objects(value)[pick % len(objects(value))]
+    key = list(target)[pick % len(target)]
+    target["\x00repeat"] = None  # a marker member, rendered as the repeated key
+    text = render(value, spaced, escape_colons).replace(
+        json.dumps("\x00repeat"), json.dumps(key).replace(":", "\\u003a" if escape_colons else ":")
+    )
+    with pytest.raises(JsonBodyError) as err:
+        jsonbody.loads(text)
+    assert err.value.syntax
+    assert err.value.path == f"{where}/{key.replace('~', '~0').replace('/', '~1')}"
+    assert (
+        err.value.message
+        == f"the key {json.dumps(key, ensure_ascii=False)} appears more than once in one object"
+    )
+
+
+def test_malformed_json_is_described_in_our_words() -> None:
+    with pytest.raises(JsonBodyError) as err:
+        jsonbody.loads(b'{"a": 1,\n "b" 2}')
+    assert err.value.message == "':' was expected after the property name (line 2, column 6)"
+    assert err.value.syntax
+    assert err.value.path is None

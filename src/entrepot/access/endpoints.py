@@ -18,11 +18,12 @@ from entrepot.access.models import (
 )
 from entrepot.access.service import AccessService
 from entrepot.auth.authenticate import CurrentPrincipal
+from entrepot.http import StrictJsonRoute
 from entrepot.pagination import parse_limit
 from entrepot.parts import part
 from entrepot.work_deps import Reading, Work
 
-router = APIRouter(prefix="/v1", tags=["access"])
+router = APIRouter(prefix="/v1", tags=["access"], route_class=StrictJsonRoute)
 
 Limit = Annotated[str | None, Query(description="Page size, 1 to 1000 (default 50).")]
 Cursor = Annotated[str | None, Query(max_length=4096, description="Opaque cursor.")]

@@ -31,12 +31,15 @@ class ReadView:
         return {k: v for k, v in data.items() if k in self.fields}
 
     def project_text(self, data_text: str, wanted: tuple[str, ...] | None = None) -> str:
-        """Data text limited to the visible fields, and to ``wanted`` if given."""
+        """Data text limited to the visible fields, in the schema's declared order, or
+        limited to ``wanted`` (``fields=``) in the order asked for."""
         if self.fields is None and wanted is None:
-            return data_text
+            return self.schema.key_order.text(data_text)
         data = self.project(jsonbody.loads_trusted(data_text))
         if wanted is not None:
             data = {k: data[k] for k in wanted if k in data}
+        else:
+            data = self.schema.key_order.apply(data)
         return jsonbody.dumps(data)
 
 

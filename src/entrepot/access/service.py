@@ -210,7 +210,9 @@ class AccessService:
         ds = await repo.dataset_for_grant(conn, row["dataset_id"])
         if ds is None:
             raise NotFound(f"Dataset {row['dataset']!r} no longer exists.")
-        schema = RecordSchema.compile(jsonbody.loads_trusted(ds["schema"]))
+        schema = RecordSchema.compile(jsonbody.loads_trusted(ds["schema"])).keyed_by(
+            ds["primary_key"]
+        )
         fields = (
             check_fields(body.fields, schema, ds["primary_key"])
             if body.fields is not None

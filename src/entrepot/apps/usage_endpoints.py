@@ -14,13 +14,14 @@ from fastapi import APIRouter, Query, Request
 
 from entrepot.apps.service import AppService
 from entrepot.auth.authenticate import CurrentPrincipal
+from entrepot.http import StrictJsonRoute
 from entrepot.limits.meter import UsageMeter
 from entrepot.limits.models import Granularity, Usage
 from entrepot.limits.service import usage_report, usage_window
 from entrepot.parts import components
 from entrepot.store.work import reads
 
-router = APIRouter(tags=["plans and usage"])
+router = APIRouter(tags=["plans and usage"], route_class=StrictJsonRoute)
 
 
 @router.get(

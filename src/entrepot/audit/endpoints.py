@@ -11,6 +11,7 @@ from fastapi.responses import StreamingResponse
 from entrepot.audit import export, service
 from entrepot.audit.models import AuditFilter, AuditPage, Outcome
 from entrepot.auth.authenticate import CurrentPrincipal
+from entrepot.http import StrictJsonRoute
 from entrepot.pagination import parse_limit
 from entrepot.parts import components
 from entrepot.settings import Settings
@@ -18,7 +19,7 @@ from entrepot.store.bulk_slots import BulkSlots
 from entrepot.streaming import GuardedStreamingResponse, bulk_floor
 from entrepot.work_deps import OnDemand, Reading
 
-router = APIRouter(prefix="/v1/audit", tags=["audit"])
+router = APIRouter(prefix="/v1/audit", tags=["audit"], route_class=StrictJsonRoute)
 
 NDJSON = "application/x-ndjson"
 _MATCH = "Exact match, or a prefix ending in '*'."

@@ -15,12 +15,12 @@ from entrepot.catalog.models import (
     DatasetPage,
     DatasetPatch,
 )
-from entrepot.http import Cursor, Limit
+from entrepot.http import Cursor, Limit, StrictJsonRoute
 from entrepot.pagination import parse_limit
 from entrepot.parts import part
 from entrepot.work_deps import Reading, Work
 
-router = APIRouter(prefix="/v1")
+router = APIRouter(prefix="/v1", route_class=StrictJsonRoute)
 
 Access = Annotated[AccessResolver, Depends(part(AccessResolver))]
 

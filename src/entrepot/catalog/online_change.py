@@ -46,10 +46,9 @@ def _check(
     schema: RecordSchema, rows: list[tuple[str, str]], failures: list[dict[str, str]]
 ) -> None:
     for record_id, data in rows:
+        where = "/records/" + record_id.replace("~", "~0")  # ids cannot hold "/"
         for err in schema.errors(jsonbody.loads_trusted(data)):
-            failures.append(
-                {"path": f"/records/{record_id}{err['path']}", "message": err["message"]}
-            )
+            failures.append({"path": where + err["path"], "message": err["message"]})
 
 
 async def validate_stored(conn: Conn, dataset_id: int, schema: RecordSchema) -> int:
@@ -104,7 +103,7 @@ async def _validate_ids(
         raise _stranded(failures)
 
 
-async def build_index(conn: Conn, dataset_id: int, field: str) -> None:
+async def build_index(conn: Conn, dataset_id: int, field: str, integer_ids: bool) -> None:
     """Build a field index without blocking writes (``conn`` in no transaction).
 
     A build that failed before (or a crash mid-build) leaves an invalid index
@@ -113,7 +112,7 @@ async def build_index(conn: Conn, dataset_id: int, field: str) -> None:
     if await repo.field_index_valid(conn, dataset_id, field) is False:
         await repo.drop_field_index_concurrently(conn, dataset_id, field)
     try:
-        await repo.create_field_index_concurrently(conn, dataset_id, field)
+        await repo.create_field_index_concurrently(conn, dataset_id, field, integer_ids)
     except (asyncpg.ProgramLimitExceededError, asyncpg.DataError) as exc:
         await repo.drop_field_index_concurrently(conn, dataset_id, field)
         raise Unprocessable(

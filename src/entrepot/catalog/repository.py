@@ -9,7 +9,7 @@ from typing import Any
 
 import asyncpg
 
-from entrepot.store.sql import field_expr, field_index_name, records_table
+from entrepot.store.sql import field_expr, field_index_name, id_expr, id_index_name, records_table
 from entrepot.store.types import Conn, Executor
 
 DATASET_COLUMNS = """
@@ -74,7 +74,7 @@ async def insert_dataset(conn: Conn, values: dict[str, Any]) -> int:
         """
         INSERT INTO datasets (name, org_id, title, description, schema, primary_key,
                               visibility, indexes, tags, require_if_match, auto_approve)
-        VALUES ($1, $2, $3, $4, $5::jsonb, $6, $7, $8, $9, $10, $11)
+        VALUES ($1, $2, $3, $4, $5::json, $6, $7, $8, $9, $10, $11)
         RETURNING id
         """,
         values["name"],
@@ -104,10 +104,23 @@ async def insert_dataset(conn: Conn, values: dict[str, Any]) -> int:
     return dataset_id
 
 
-async def create_field_index(conn: Conn, dataset_id: int, field: str) -> None:
+async def create_id_index(conn: Conn, dataset_id: int) -> None:
+    """Integer ids in numeric order, for lists and exports (the primary key orders text)."""
+    await conn.execute(
+        f"CREATE INDEX IF NOT EXISTS {id_index_name(dataset_id)} "
+        f"ON {records_table(dataset_id)} ({id_expr(True)})"
+    )
+
+
+def _field_index_columns(field: str, integer_ids: bool) -> str:
+    """A field, then the id as a sorted page breaks ties (``query.build_sql``)."""
+    return f"(({field_expr(field)}), {id_expr(integer_ids)})"
+
+
+async def create_field_index(conn: Conn, dataset_id: int, field: str, integer_ids: bool) -> None:
     await conn.execute(
         f"CREATE INDEX IF NOT EXISTS {field_index_name(dataset_id, field)} "
-        f"ON {records_table(dataset_id)} (({field_expr(field)}), id)"
+        f"ON {records_table(dataset_id)} {_field_index_columns(field, integer_ids)}"
     )
 
 
@@ -124,11 +137,13 @@ async def field_index_valid(conn: Conn, dataset_id: int, field: str) -> bool | N
     return valid
 
 
-async def create_field_index_concurrently(conn: Conn, dataset_id: int, field: str) -> None:
+async def create_field_index_concurrently(
+    conn: Conn, dataset_id: int, field: str, integer_ids: bool
+) -> None:
     """Build the index while writes go on; outside any transaction."""
     await conn.execute(
         f"CREATE INDEX CONCURRENTLY IF NOT EXISTS {field_index_name(dataset_id, field)} "
-        f"ON {records_table(dataset_id)} (({field_expr(field)}), id)"
+        f"ON {records_table(dataset_id)} {_field_index_columns(field, integer_ids)}"
     )
 
 
@@ -243,7 +258,7 @@ async def update_dataset(conn: Conn, dataset_id: int, changes: dict[str, Any]) -
     allowed = {
         "title": "$%d",
         "description": "$%d",
-        "schema": "$%d::jsonb",
+        "schema": "$%d::json",
         "visibility": "$%d",
         "indexes": "$%d",
         "tags": "$%d",

@@ -72,7 +72,7 @@ def _check_dataset_shape(schema: RecordSchema, primary_key: str | None, indexes:
 async def create_dataset(
     work: UnitOfWork, principal: Principal, body: DatasetCreate
 ) -> dict[str, Any]:
-    schema = RecordSchema.compile(body.schema_)
+    schema = RecordSchema.compile(body.schema_).keyed_by(body.primary_key)
     indexes = list(dict.fromkeys(body.indexes))
     _check_dataset_shape(schema, body.primary_key, indexes)
     conn = work.conn
@@ -96,8 +96,10 @@ async def create_dataset(
         )
     except asyncpg.UniqueViolationError:
         raise Conflict(f"A dataset named {body.name!r} already exists.") from None
+    if schema.integer_ids:
+        await repo.create_id_index(conn, dataset_id)
     for field in indexes:
-        await repo.create_field_index(conn, dataset_id, field)
+        await repo.create_field_index(conn, dataset_id, field, schema.integer_ids)
     await changes_repo.create_head(conn, dataset_id)
     await record(
         conn,
@@ -226,14 +228,23 @@ async def update_dataset(
     refuse_nulls(given, ("title", "visibility", "require_if_match", "auto_approve"))
     given_schema = given.get("schema")
     schema_doc = given_schema if given_schema is not None else jsonbody.loads_trusted(row.schema)
-    schema = RecordSchema.compile(schema_doc)
+    schema = RecordSchema.compile(schema_doc).keyed_by(row.primary_key)
+    if given_schema is not None and row.primary_key is not None:
+        before = RecordSchema.compile(jsonbody.loads_trusted(row.schema))
+        schema.check_same_key_type(before, row.primary_key)
     old_indexes = list(row.indexes)
     given_indexes = given.get("indexes")
     new_indexes = list(dict.fromkeys(old_indexes if given_indexes is None else given_indexes))
     _check_dataset_shape(schema, row.primary_key, new_indexes)
     changes: dict[str, Any] = {k: v for k, v in given.items() if v is not None}
-    if "schema" in changes and changes["schema"] == jsonbody.loads_trusted(row.schema):
-        del changes["schema"]
+    # The same schema with its keys in another order admits the same records, but is
+    # still a change: CSV columns and records' keys follow the declared order.
+    same_meaning = False
+    if "schema" in changes:
+        stored = jsonbody.loads_trusted(row.schema)
+        same_meaning = jsonbody.canonical(changes["schema"]) == jsonbody.canonical(stored)
+        if same_meaning and jsonbody.dumps(changes["schema"]) == jsonbody.dumps(stored):
+            del changes["schema"]
     added: list[str] = []
     removed: list[str] = []
     if "indexes" in changes:
@@ -245,12 +256,13 @@ async def update_dataset(
 
     checked_through = 0
     if "schema" in changes:
-        checked_through = await online_change.validate_stored(conn, row.id, schema)
+        if not same_meaning:
+            checked_through = await online_change.validate_stored(conn, row.id, schema)
         changes["schema"] = jsonbody.dumps(changes["schema"])
     built: list[str] = []
     try:
         for field in added:
-            await online_change.build_index(conn, row.id, field)
+            await online_change.build_index(conn, row.id, field, schema.integer_ids)
             built.append(field)
         async with reads.begin() as work:
             # Writers wait from here: the records first, then the dataset row.
@@ -262,7 +274,7 @@ async def update_dataset(
                 raise Conflict(
                     f"{name!r} was changed by someone else meanwhile; read it and try again."
                 )
-            if "schema" in changes:
+            if "schema" in changes and not same_meaning:
                 await online_change.validate_changed(conn, row.id, schema, checked_through)
                 await _check_live_grants(conn, row.id, schema)
             if changes:

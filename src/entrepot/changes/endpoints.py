@@ -21,12 +21,13 @@ from entrepot.changes.incarnation import HEADER as INCARNATION_HEADER
 from entrepot.changes.incarnation import incarnation_of
 from entrepot.changes.models import ChangePage, StreamTicket
 from entrepot.changes.service import FeedPage, FeedService
+from entrepot.http import StrictJsonRoute
 from entrepot.parts import components
 from entrepot.problems import BadRequest
 from entrepot.settings import Settings
 from entrepot.work_deps import Work
 
-router = APIRouter(prefix="/v1/datasets/{ds}", tags=["changes"])
+router = APIRouter(prefix="/v1/datasets/{ds}", tags=["changes"], route_class=StrictJsonRoute)
 
 LAST_EVENT_ID = {
     "name": "Last-Event-ID",

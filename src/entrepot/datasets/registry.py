@@ -72,7 +72,7 @@ def meta_from_row(row: asyncpg.Record) -> DatasetMeta:
         visibility=row["visibility"],
         indexes=tuple(row["indexes"]),
         require_if_match=row["require_if_match"],
-        schema=RecordSchema.compile(schema_doc),
+        schema=RecordSchema.compile(schema_doc).keyed_by(row["primary_key"]),
         estimated_rows=_estimated_rows(row) or 0,
     )
 

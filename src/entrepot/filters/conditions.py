@@ -77,10 +77,23 @@ def coerce(raw: str, types: frozenset[str] | None, path: str) -> Any:
     raise bad(f"{raw!r} is not a valid {'/'.join(sorted(types))} value.", path)
 
 
+INTEGER = frozenset({"integer"})
+
+
 def coerce_for(field: str, raw: str, schema: RecordSchema, path: str) -> Any:
     if is_id(field, schema):
-        return raw
+        return coerce(raw, INTEGER, path) if schema.integer_ids else raw
     return coerce(raw, schema.property_types.get(field), path)
+
+
+def _id_value(value: Any, path: str) -> Any:
+    """A row filter's value for the id of a dataset with integer ids: an integer (a
+    string of decimal digits, as a grant written before ids were numbers, is one)."""
+    if isinstance(value, str) and _INTEGER.match(value):
+        return _exact_int(value, path)
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise bad("'id' is an integer in this dataset: compare it with integers.", path)
+    return value
 
 
 ROW_FILTER_OPS = OPS
@@ -104,7 +117,12 @@ def row_filter_conditions(row_filter: Any, schema: RecordSchema) -> tuple[Condit
         for op, value in ops.items():
             if op not in OPS:
                 raise bad(f"Unknown operator {op!r}; use one of {', '.join(OPS)}.", f"{path}/{op}")
-            conditions.append(_row_condition(field, op, value, f"{path}/{op}"))
+            condition = _row_condition(field, op, value, f"{path}/{op}")
+            if schema.integer_ids and op != "like" and is_id(field, schema):
+                values = condition.value if op == "in" else [condition.value]
+                numbers = [_id_value(v, f"{path}/{op}") for v in values]
+                condition = Condition(field, op, numbers if op == "in" else numbers[0])
+            conditions.append(condition)
     return tuple(conditions)
 
 

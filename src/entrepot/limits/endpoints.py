@@ -7,13 +7,14 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Query, Response
 
 from entrepot.auth.authenticate import CurrentPrincipal
+from entrepot.http import StrictJsonRoute
 from entrepot.limits.models import Plan, PlanCreate, PlanPage, PlanPatch
 from entrepot.limits.service import PlanService
 from entrepot.pagination import parse_limit
 from entrepot.parts import part
 from entrepot.work_deps import Reading, Work
 
-router = APIRouter(tags=["plans and usage"])
+router = APIRouter(tags=["plans and usage"], route_class=StrictJsonRoute)
 
 
 Plans = Annotated[PlanService, Depends(part(PlanService))]

@@ -12,6 +12,7 @@ from fastapi import APIRouter, Depends, Query, Request, Response
 from entrepot.apps.repository import ClientApp
 from entrepot.auth.authenticate import CurrentPrincipal
 from entrepot.auth.tokens import TokenService
+from entrepot.http import StrictJsonRoute
 from entrepot.limits.auth_failures import AuthFailureThrottle
 from entrepot.limits.limiter import RateLimiter
 from entrepot.oauth.models import (
@@ -37,8 +38,10 @@ from entrepot.settings import Settings
 from entrepot.store.work import reads
 from entrepot.work_deps import Reading, Work
 
-router = APIRouter(tags=["oauth"])
-admin_router = APIRouter(prefix="/v1/admin/signing-keys", tags=["admin"])
+router = APIRouter(tags=["oauth"], route_class=StrictJsonRoute)
+admin_router = APIRouter(
+    prefix="/v1/admin/signing-keys", tags=["admin"], route_class=StrictJsonRoute
+)
 
 NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
 BASIC_CHALLENGE = 'Basic realm="entrepot"'

@@ -7,13 +7,13 @@ from typing import Any
 from fastapi import APIRouter
 
 from entrepot.auth.authenticate import CurrentPrincipal
-from entrepot.http import Cursor, Limit
+from entrepot.http import Cursor, Limit, StrictJsonRoute
 from entrepot.orgs import service
 from entrepot.orgs.models import Org, OrgCreate, OrgPage
 from entrepot.pagination import parse_limit
 from entrepot.work_deps import Reading, Work
 
-router = APIRouter(prefix="/v1")
+router = APIRouter(prefix="/v1", route_class=StrictJsonRoute)
 
 
 @router.post("/orgs", status_code=201, response_model=Org, tags=["orgs"])

@@ -19,7 +19,7 @@ from entrepot.auth.authenticate import CurrentPrincipal, CurrentReader
 from entrepot.changes.incarnation import HEADER as INCARNATION_HEADER
 from entrepot.changes.waker import FeedWaker
 from entrepot.datasets.registry import DatasetRegistry
-from entrepot.http import media_type
+from entrepot.http import StrictJsonRoute, media_type
 from entrepot.parts import components
 from entrepot.problems import BadRequest, UnsupportedMediaType
 from entrepot.records import export
@@ -30,7 +30,7 @@ from entrepot.settings import Settings
 from entrepot.store.bulk_slots import BulkSlots
 from entrepot.streaming import GuardedStreamingResponse, body_chunks, bulk_floor
 
-router = APIRouter(prefix="/v1/datasets/{ds}", tags=["bulk"])
+router = APIRouter(prefix="/v1/datasets/{ds}", tags=["bulk"], route_class=StrictJsonRoute)
 
 NDJSON = "application/x-ndjson"
 CSV = "text/csv"

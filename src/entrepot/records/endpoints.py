@@ -10,7 +10,7 @@ from urllib.parse import quote
 from fastapi import APIRouter, Depends, Request, Response
 
 from entrepot.auth.authenticate import CurrentPrincipal, CurrentReader
-from entrepot.http import require_json
+from entrepot.http import StrictJsonRoute, require_json
 from entrepot.parts import part
 from entrepot.principal import Principal
 from entrepot.records import idempotency, preconditions
@@ -19,7 +19,9 @@ from entrepot.records.service import RecordService, Written
 from entrepot.store.work import UnitOfWork
 from entrepot.work_deps import LazyWork, Reading
 
-router = APIRouter(prefix="/v1/datasets/{ds}/records", tags=["records"])
+router = APIRouter(
+    prefix="/v1/datasets/{ds}/records", tags=["records"], route_class=StrictJsonRoute
+)
 
 JSON = "application/json"
 RECORD_BODY: dict[str, Any] = {

@@ -26,11 +26,13 @@ from entrepot.filters.conditions import (
     coerce_for,
     is_id,
 )
-from entrepot.filters.sql import Args, condition_sql, expr
+from entrepot.filters.sql import Args, condition_sql, expr, id_cast
 from entrepot.pagination import decode_cursor, encode_cursor, fingerprint, parse_limit
 from entrepot.schema.record_schema import RecordSchema
+from entrepot.store.sql import id_expr
 
 _FILTER_KEY = re.compile(r"^filter\[([^\[\]]+)\](?:\[([^\[\]]*)\])?$")
+_INTEGER_ID = re.compile(r"-?(0|[1-9][0-9]{0,254})")
 
 
 @dataclass(frozen=True)
@@ -130,10 +132,11 @@ def _keyset_sql(query: ListQuery, schema: RecordSchema, position: list[Any], arg
     keys = list(query.sort)
     if len(position) != len(keys) + 1 or not all(isinstance(p, str) for p in position):
         raise bad("The cursor is invalid or belongs to a different query.", "query:cursor")
-    exprs = [expr(k.field, schema) for k in keys] + ["id"]
-    casts = ["" if is_id(k.field, schema) else "::jsonb" for k in keys] + [""]
+    exprs = [expr(k.field, schema) for k in keys] + [id_expr(schema.integer_ids)]
+    casts = [id_cast(schema) if is_id(k.field, schema) else "::jsonb" for k in keys]
+    casts.append(id_cast(schema))
     directions = [k.descending for k in keys]
-    params = [args.add(p, c) for p, c in zip(position, casts, strict=True)]
+    params = [args.add(_position_value(p, c), c) for p, c in zip(position, casts, strict=True)]
     if len(set(directions)) <= 1:
         op = "<" if directions and directions[0] else ">"
         return f"({', '.join(exprs)}) {op} ({', '.join(params)})"
@@ -145,6 +148,15 @@ def _keyset_sql(query: ListQuery, schema: RecordSchema, position: list[Any], arg
         parts.append(f"{exprs[i]} {'<' if directions[i] else '>'} {params[i]}")
         ors.append("(" + " AND ".join(parts) + ")")
     return "(" + " OR ".join(ors) + ")"
+
+
+def _position_value(value: str, cast: str) -> Any:
+    """A cursor's position value as its parameter: an integer id as a number."""
+    if cast != "::numeric":
+        return value
+    if not _INTEGER_ID.fullmatch(value):
+        raise bad("The cursor is invalid or belongs to a different query.", "query:cursor")
+    return int(value)
 
 
 def build_sql(
@@ -164,7 +176,7 @@ def build_sql(
     directions = [k.descending for k in query.sort]
     id_desc = bool(directions) and len(set(directions)) == 1 and directions[0]
     order = [f"{expr(k.field, schema)}{' DESC' if k.descending else ''}" for k in query.sort]
-    order.append("id DESC" if id_desc else "id")
+    order.append(id_expr(schema.integer_ids) + (" DESC" if id_desc else ""))
     sort_cols = "".join(f", ({expr(k.field, schema)})::text" for k in query.sort)
     sql = (
         f"SELECT id, version, data::text, created_at, updated_at{sort_cols} FROM {table} "
@@ -226,5 +238,8 @@ def build_export_sql(
     args = Args([])
     where = [f"dataset_id = {int(dataset_id)}"]
     where += [condition_sql(c, schema, args) for c in extra]
-    sql = f"SELECT data::text, id, version FROM {table} WHERE {' AND '.join(where)} ORDER BY id"
+    sql = (
+        f"SELECT data::text, id, version FROM {table} WHERE {' AND '.join(where)} "
+        f"ORDER BY {id_expr(schema.integer_ids)}"
+    )
     return sql, args.values

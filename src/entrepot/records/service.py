@@ -127,7 +127,7 @@ class RecordService:
             raise _dropped(self.registry, dataset) from None
         if row is None:
             raise NotFound(f"Record {record_id!r} does not exist in {dataset!r}.")
-        data = view.project_text(row[2]) if view is not None else row[2]
+        data = view.project_text(row[2]) if view is not None else meta.schema.key_order.text(row[2])
         if view is not None and view.fields is not None:
             # What the grant cannot see must not move its validator: a change to
             # hidden fields only leaves the tag (and the feed) as they were.
@@ -341,8 +341,9 @@ class RecordService:
     def _written(self, work: UnitOfWork, meta: DatasetMeta, row: repo.StoredRecord) -> Written:
         self._woken(work, meta)
         assert row.data is not None
+        data = meta.schema.key_order.text(row.data)
         found = Found(
-            row.id, row.version, row.data, row.created_at, row.updated_at, render.etag(row.version)
+            row.id, row.version, data, row.created_at, row.updated_at, render.etag(row.version)
         )
         return Written(meta.name, found, row.created)
 
@@ -395,14 +396,7 @@ def _needs_index(meta: DatasetMeta, fields: list[str], schema: RecordSchema) -> 
 
 
 def _parse_record(body: bytes) -> dict[str, Any]:
-    try:
-        data = jsonbody.loads(body)
-    except jsonbody.JsonBodyError as exc:
-        if exc.path is not None:
-            raise Unprocessable(
-                "The record cannot be stored.", errors=[{"path": exc.path, "message": exc.message}]
-            ) from None
-        raise BadRequest(f"The body is not valid JSON: {exc.message}") from None
+    data = jsonbody.parse_body(body)
     if not isinstance(data, dict):
         raise Unprocessable(
             "A record must be a JSON object.", errors=[{"path": "", "message": "not an object"}]

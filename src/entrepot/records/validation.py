@@ -11,6 +11,7 @@ from typing import Any
 from entrepot.datasets.registry import DatasetMeta
 from entrepot.problems import Unprocessable
 from entrepot.records.ids import check_id
+from entrepot.wording import shown
 
 
 def key_pointer(meta: DatasetMeta) -> str:
@@ -34,9 +35,12 @@ def record_id(meta: DatasetMeta, data: dict[str, Any], path_id: str | None) -> s
         return check_id(path_id or "", "")
     pointer = key_pointer(meta)
     if meta.primary_key not in data:
+        # Named at the record, as the schema's own "is required" errors are.
         raise Unprocessable(
             "The record lacks its primary key field.",
-            errors=[{"path": pointer, "message": "required (primary key)"}],
+            errors=[
+                {"path": "", "message": f"{shown(meta.primary_key)} is required (the primary key)"}
+            ],
         )
     value = data[meta.primary_key]
     if isinstance(value, bool) or not isinstance(value, str | int):

@@ -21,6 +21,8 @@ from fastapi.openapi.docs import (
 from fastapi.responses import FileResponse, HTMLResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from entrepot.http import StrictJsonRoute
+
 ASSETS = "/reference/assets"
 # The files of the package's build that the pages load, and nothing else of it.
 ASSET_TYPES = {
@@ -112,7 +114,7 @@ def _wants_html(request: Request) -> bool:
 
 def include(app: FastAPI) -> None:
     """Add the pages and their assets to ``app`` (built with docs_url=redoc_url=None)."""
-    router = APIRouter()
+    router = APIRouter(route_class=StrictJsonRoute)
     openapi_url = app.openapi_url or "/openapi.json"
 
     @router.get(

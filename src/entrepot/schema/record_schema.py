@@ -7,31 +7,34 @@ retrieval is refused: a schema must never make the server fetch a URL.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import jsonschema_rs
 
-from entrepot.problems import Unprocessable
+from entrepot.problems import Conflict, Unprocessable
+from entrepot.schema import messages
+from entrepot.schema.key_order import KeyOrder
 
 SCALAR_TYPES = frozenset({"string", "number", "integer", "boolean", "null"})
 KEY_TYPES = frozenset({"string", "integer"})
+INTEGER_KEY = frozenset({"integer"})
 
 
 def _refuse_remote(uri: str) -> Any:
     raise ValueError(f"remote references are not allowed: {uri}")
 
 
-def _pointer(parts: list[str | int]) -> str:
-    return "/" + "/".join(str(p).replace("~", "~0").replace("/", "~1") for p in parts)
-
-
 @dataclass(frozen=True)
 class RecordSchema:
     document: dict[str, Any]
     validator: Any
-    property_types: dict[str, frozenset[str] | None]
+    property_types: dict[str, frozenset[str] | None]  # in the order the schema declares them
+    key_order: KeyOrder
     hidden: frozenset[str] = frozenset()
+    # Record ids are a primary key declared integer (and only integer): decimal digits
+    # in the id column, ordered as numbers (``(id::numeric)``) wherever ids are ordered.
+    integer_ids: bool = False
 
     @classmethod
     def compile(cls, document: Any) -> RecordSchema:
@@ -57,11 +60,13 @@ class RecordSchema:
                 document, validate_formats=True, retriever=_refuse_remote
             )
         except (jsonschema_rs.ValidationError, jsonschema_rs.ReferencingError, ValueError) as exc:
-            path = _pointer(["schema", *getattr(exc, "instance_path", [])])
-            message = str(exc).splitlines()[0] if str(exc) else "invalid schema"
+            found = (
+                messages.schema_errors(exc, document)
+                if hasattr(exc, "kind")
+                else [messages.bad_reference(document)]  # the store refused to fetch it
+            )
             raise Unprocessable(
-                "schema is not a valid JSON Schema 2020-12 document.",
-                errors=[{"path": path, "message": message}],
+                "schema is not a valid JSON Schema 2020-12 document.", errors=found
             ) from None
         if document.get("type") != "object":
             raise Unprocessable(
@@ -78,16 +83,22 @@ class RecordSchema:
                 types[name] = frozenset(str(t) for t in declared_type)
             else:
                 types[name] = None
-        return cls(document=document, validator=validator, property_types=types)
+        return cls(document, validator, types, KeyOrder.of(document, list(types)))
 
     def errors(self, record: Any) -> list[dict[str, str]]:
         """Validation errors as ``{path, message}`` (JSON Pointers into the record)."""
         if self.validator.is_valid(record):
             return []
         return [
-            {"path": _pointer(list(err.instance_path)), "message": err.message}
+            found
             for err in self.validator.iter_errors(record)
+            for found in messages.record_errors(err, self.document)
         ][:50]
+
+    def keyed_by(self, primary_key: str | None) -> RecordSchema:
+        """The schema of a dataset whose record ids are ``primary_key``'s values."""
+        integer = primary_key is not None and self.property_types.get(primary_key) == INTEGER_KEY
+        return self if integer == self.integer_ids else replace(self, integer_ids=integer)
 
     def has_property(self, name: str) -> bool:
         return name in self.property_types
@@ -119,7 +130,9 @@ class RecordSchema:
         if isinstance(required, list):
             document["required"] = [k for k in required if k in fields]
         hidden = self.hidden | (frozenset(self.property_types) - fields)
-        return RecordSchema(document, self.validator, visible, hidden)
+        return RecordSchema(
+            document, self.validator, visible, self.key_order, hidden, self.integer_ids
+        )
 
     def check_key_field(self, name: str) -> None:
         types = self.property_types.get(name, frozenset())
@@ -134,6 +147,22 @@ class RecordSchema:
                 ],
             )
 
+    def check_same_key_type(self, before: RecordSchema, name: str) -> None:
+        """A schema change may not change the primary key's declared types: record ids
+        were derived from it, and whether they order as numbers or as text."""
+        was, now = before.property_types.get(name), self.property_types.get(name)
+        if was != now:
+            raise Conflict(
+                "The primary key's type cannot change after creation: record ids and "
+                "their order derive from it.",
+                errors=[
+                    {
+                        "path": messages.pointer(["schema", "properties", name, "type"]),
+                        "message": f"must stay {_types_text(was)}",
+                    }
+                ],
+            )
+
     def check_indexable(self, fields: list[str]) -> None:
         unknown = [f for f in fields if f not in self.property_types]
         if unknown:
@@ -144,6 +173,10 @@ class RecordSchema:
                     for f in unknown
                 ],
             )
+
+
+def _types_text(types: frozenset[str] | None) -> str:
+    return " or ".join(sorted(types)) if types else "as it was"
 
 
 def _refs(node: Any) -> list[str]:

@@ -35,6 +35,18 @@ def field_expr(field: str, column: str = "data") -> str:
     return f"COALESCE({column} -> {literal(field)}, 'null'::jsonb)"
 
 
+def id_expr(integer_ids: bool) -> str:
+    """The record id as lists and exports order it: as a number when the dataset's
+    ids are integers (decimal text in the id column, where "10" < "9"), else as text.
+    Written exactly as the partition's index on it (:func:`id_index_name`)."""
+    return "(id::numeric)" if integer_ids else "id"
+
+
+def id_index_name(dataset_id: int) -> str:
+    """The index ordering an integer-keyed dataset's ids as numbers (migration 0010)."""
+    return f"records_{int(dataset_id)}_id_numeric"
+
+
 def field_index_name(dataset_id: int, field: str) -> str:
     digest = hashlib.sha1(field.encode(), usedforsecurity=False).hexdigest()[:12]
     return f"records_{int(dataset_id)}_f_{digest}"

@@ -7,7 +7,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Request, Response
 
 from entrepot.auth.authenticate import CurrentPrincipal
-from entrepot.http import Cursor, Limit
+from entrepot.http import Cursor, Limit, StrictJsonRoute
 from entrepot.pagination import parse_limit
 from entrepot.parts import part
 from entrepot.users.models import (
@@ -26,7 +26,7 @@ from entrepot.users.service import UserService
 from entrepot.users.whoami import whoami
 from entrepot.work_deps import OnDemand, Reading, Work
 
-router = APIRouter(prefix="/v1")
+router = APIRouter(prefix="/v1", route_class=StrictJsonRoute)
 
 
 Users = Annotated[UserService, Depends(part(UserService))]

@@ -7,6 +7,7 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Depends, Query, Response
 
 from entrepot.auth.authenticate import CurrentPrincipal
+from entrepot.http import StrictJsonRoute
 from entrepot.pagination import parse_limit
 from entrepot.parts import part
 from entrepot.webhooks.models import (
@@ -25,7 +26,7 @@ from entrepot.webhooks.models import (
 from entrepot.webhooks.service import WebhookService
 from entrepot.work_deps import Reading, Work
 
-router = APIRouter(tags=["webhooks"])
+router = APIRouter(tags=["webhooks"], route_class=StrictJsonRoute)
 
 Limit = Annotated[str | None, Query(description="Page size, 1 to 1000 (default 50).")]
 Cursor = Annotated[str | None, Query(max_length=4096)]

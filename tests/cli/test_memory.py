@@ -28,7 +28,8 @@ def write_records(path: Path, count: int) -> int:
     filler = "x" * 150
     with path.open("w") as out:
         for n in range(count):
-            out.write(json.dumps({"sku": f"m{n:08}", "name": filler, "price": n % 100}) + "\n")
+            record = {"sku": f"m{n:08}", "name": filler, "price": n % 100}
+            out.write(json.dumps(record, separators=(",", ":")) + "\n")  # as exports write it
     return path.stat().st_size
 
 

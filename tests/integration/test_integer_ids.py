@@ -13,7 +13,7 @@ import asyncpg
 import httpx
 import pytest
 
-from tests.factories import make_dataset
+from tests.factories import granted, make_app, make_dataset, make_key, make_org
 
 NUMS_SCHEMA: dict[str, Any] = {
     "type": "object",
@@ -192,3 +192,31 @@ async def test_lists_and_exports_read_the_numeric_index(
         assert f"{meta.table}_id_numeric" in plan, plan
     finally:
         await conn.close()
+
+
+async def test_a_grant_row_filter_on_the_id_compares_numbers(client: httpx.AsyncClient) -> None:
+    """A row filter written with the id as text (as grants were before ids were numbers)
+    is read as the number it spells."""
+    provider = (await make_org(client))["name"]
+    ds = await keyed(client, CODES_SCHEMA, "n", org=provider, visibility="restricted")
+    owner = await make_app(client, provider, scopes=["datasets:read", "admin"])
+    owner_key = (await make_key(client, owner["id"]))["key"]
+    app = await make_app(client, (await make_org(client))["name"])
+    key = (await make_key(client, app["id"]))["key"]
+    await granted(client, ds, app["id"], key, owner_key, row_filter={"id": {"lt": "10"}})
+    response = await client.get(
+        f"/v1/datasets/{ds}/records", headers={"Authorization": f"Bearer {key}"}
+    )
+    assert [r["id"] for r in response.json()["data"]] == ["-40", "-5", "0", "1", "2", "9"]
+    refused = await client.post(
+        f"/v1/datasets/{ds}/access-requests",
+        json={"app": app["id"], "scopes": ["datasets:read"], "reason": "r"},
+        headers={"Authorization": f"Bearer {key}"},
+    )
+    approval = await client.post(
+        f"/v1/access-requests/{refused.json()['id']}/approve",
+        json={"row_filter": {"id": {"lt": "ten"}}},
+        headers={"Authorization": f"Bearer {owner_key}"},
+    )
+    assert approval.status_code == 422, approval.text
+    assert approval.json()["errors"][0]["path"] == "/row_filter/id/lt"

@@ -41,7 +41,10 @@ def test_datasets_import_and_export_commands(
     out = tmp_path / "out.ndjson"
     exported = entrepot(server, "export", keyed_dataset, "-o", str(out))
     assert exported.returncode == 0, exported.stderr
-    assert sorted(out.read_text().splitlines()) == sorted(source.read_text().splitlines())
+    exported_records = [json.loads(line) for line in out.read_text().splitlines()]
+    source_records = [json.loads(line) for line in source.read_text().splitlines()]
+    assert sorted(exported_records, key=str) == sorted(source_records, key=str)
+    assert [list(r) for r in exported_records] == [["sku", "name"]] * 50  # declared order
 
     missing = entrepot(server, "datasets", "get", "no-such-dataset")
     assert missing.returncode == 1

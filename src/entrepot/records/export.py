@@ -2,8 +2,10 @@
 
 The cursor runs in a read-only REPEATABLE READ transaction, so a long export
 is one consistent snapshot, and rows are fetched a page at a time, so memory
-stays flat whatever the dataset size. NDJSON lines are PostgreSQL's own
-``data::text`` (never parsed here); CSV rows go through :mod:`csv_codec`.
+stays flat whatever the dataset size. NDJSON lines are PostgreSQL's
+``data::text`` with the keys in the schema's declared order (rewritten compact
+unless the store's order already is that order, :mod:`entrepot.schema.key_order`);
+CSV rows go through :mod:`csv_codec`.
 
 With ``envelope``, each NDJSON line is ``{"id", "version", "data"}`` instead
 of the bare data, so a mirror (``entrepot sync``) gets the ids and versions

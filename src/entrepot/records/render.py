@@ -1,7 +1,8 @@
 """Record envelopes rendered straight to bytes.
 
-PostgreSQL hands back ``data::text``; splicing it into the envelope avoids
-parsing and re-serialising every record on the read path.
+PostgreSQL hands back ``data::text``, which the services put in the schema's
+declared key order (:mod:`entrepot.schema.key_order`); splicing that text into the
+envelope avoids building and serialising the whole response as objects.
 """
 
 from __future__ import annotations

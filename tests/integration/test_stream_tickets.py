@@ -194,15 +194,24 @@ async def test_a_ticket_opens_its_own_dataset_event_stream_only(
     await denied_row(database_url, request_id)
 
 
-async def test_a_revoked_key_ends_its_tickets(
-    client: httpx.AsyncClient, anon: httpx.AsyncClient, provider: Party, database_url: str
-) -> None:
+async def consumer_of_restricted(
+    client: httpx.AsyncClient, provider: Party
+) -> tuple[Party, str, str]:
+    """A fresh consumer granted read on a fresh restricted dataset of ``provider``'s:
+    the consumer, the dataset and the grant's id."""
     consumer = await party(client)
     ds = await restricted_dataset(client, provider.org)
     approved = await approve(
         client, provider.admin_key, await pending_request(client, consumer, ds), scopes=READ
     )
     assert approved.status_code == 200, approved.text
+    return consumer, ds, approved.json()["grant_id"]
+
+
+async def test_a_revoked_key_ends_its_tickets(
+    client: httpx.AsyncClient, anon: httpx.AsyncClient, provider: Party, database_url: str
+) -> None:
+    consumer, ds, _ = await consumer_of_restricted(client, provider)
     key = await make_key(client, consumer.app_id)
     ticket = await ticket_for(client, ds, key["key"])
     revoked = await client.delete(f"/v1/apps/{consumer.app_id}/keys/{key['id']}")
@@ -216,13 +225,8 @@ async def test_a_revoked_key_ends_its_tickets(
 async def test_a_revoked_grant_hides_the_dataset_from_its_tickets(
     client: httpx.AsyncClient, anon: httpx.AsyncClient, provider: Party, database_url: str
 ) -> None:
-    consumer = await party(client)
-    ds = await restricted_dataset(client, provider.org)
-    approved = await approve(
-        client, provider.admin_key, await pending_request(client, consumer, ds), scopes=READ
-    )
+    consumer, ds, grant = await consumer_of_restricted(client, provider)
     ticket = await ticket_for(client, ds, consumer.app_key)
-    grant = approved.json()["grant_id"]
     revoked = await client.delete(f"/v1/grants/{grant}", headers=auth(provider.admin_key))
     assert revoked.status_code == 204, revoked.text
     # The same 404 as for any caller the dataset is hidden from: nothing is revealed.

@@ -1,0 +1,200 @@
+"""The publisher's side of NATS: one connection, the streams it creates, pipelined
+publishes that JetStream fences.
+
+``publish`` sends a page of messages without waiting for each PubAck (one
+connection keeps them in order), each expecting the subject's last JetStream
+sequence to be the one before it (``Nats-Expected-Last-Subject-Sequence``). So
+the subject can only ever grow by the next message this publisher meant to
+put there: a message lost, reordered or raced by another publisher makes every
+later one in the page fail instead of landing out of order.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+
+import nats
+import nats.errors
+import nats.js.errors
+import structlog
+from nats.aio.client import Client
+from nats.js import JetStreamContext
+from nats.js.api import PubAck, StorageType, StreamConfig
+
+from entrepot.streams import messages
+
+log = structlog.get_logger("entrepot.streams")
+
+CONNECT_SECONDS = 2.0
+ACK_SECONDS = 5.0  # for a page's PubAcks, all together
+API_SECONDS = 5.0
+WRONG_LAST_SEQUENCE = 10071
+PUBLISH_FAILURES: tuple[type[BaseException], ...] = (
+    nats.errors.Error,  # nats.js.errors.Error derives from it: API errors, no stream
+    TimeoutError,
+    OSError,
+)
+
+
+class StreamConflict(Exception):
+    """A JetStream stream of that name exists for other subjects: not ours to change."""
+
+
+@dataclass(frozen=True, slots=True)
+class LastMessage:
+    """The subject's last message: its JetStream sequence and the feed position it holds."""
+
+    stream_seq: int
+    incarnation: str | None
+    seq: int
+
+
+@dataclass(frozen=True, slots=True)
+class Published:
+    """The PubAcks of a page's first messages, in order, and why the rest were not
+    stored (``None``: all were)."""
+
+    acks: list[PubAck]
+    failure: BaseException | None
+
+    @property
+    def rejected(self) -> bool:
+        """Refused for a wrong last sequence: someone else published on the subject."""
+        failure = self.failure
+        return isinstance(failure, nats.js.errors.APIError) and (
+            failure.err_code == WRONG_LAST_SEQUENCE
+        )
+
+
+class JetStreamLink:
+    def __init__(self, url: str, duplicate_window: float) -> None:
+        self.url = url
+        self.duplicate_window = duplicate_window
+        self._nc: Client | None = None
+        self._js: JetStreamContext | None = None
+        self._ensured: set[str] = set()
+
+    async def js(self) -> JetStreamContext:
+        """The JetStream context, connecting first if need be (raises if NATS is away;
+        once connected, the client reconnects by itself)."""
+        if self._js is None or self._nc is None or self._nc.is_closed:
+            self._nc = await nats.connect(
+                self.url,
+                connect_timeout=CONNECT_SECONDS,
+                max_reconnect_attempts=-1,
+                reconnect_time_wait=0.5,
+                allow_reconnect=True,
+                error_cb=_quiet_error,
+                disconnected_cb=_disconnected,
+                reconnected_cb=self._reconnected,
+                name="entrepot-jetstream-publisher",
+            )
+            self._js = self._nc.jetstream(timeout=API_SECONDS)
+            self._ensured.clear()
+        return self._js
+
+    async def _reconnected(self) -> None:
+        log.info("nats_reconnected")
+        self._ensured.clear()  # a server started afresh may have lost its streams
+
+    async def close(self) -> None:
+        nc, self._nc, self._js = self._nc, None, None
+        if nc is not None and not nc.is_closed:
+            try:
+                await nc.drain()
+            except PUBLISH_FAILURES:
+                await nc.close()
+
+    def forget(self, stream: str) -> None:
+        """Check the stream again before the next publish (after a failure)."""
+        self._ensured.discard(stream)
+
+    async def ensure_stream(self, stream: str, subject: str) -> None:
+        """Create the JetStream stream for ``subject`` if it does not exist."""
+        if stream in self._ensured:
+            return
+        js = await self.js()
+        try:
+            info = await js.stream_info(stream)
+        except nats.js.errors.NotFoundError:
+            await js.add_stream(
+                StreamConfig(
+                    name=stream,
+                    subjects=[subject],
+                    duplicate_window=self.duplicate_window,
+                    storage=StorageType.FILE,
+                    description="Entrepot change feed (docs/jetstream.md)",
+                )
+            )
+        else:
+            if subject not in (info.config.subjects or []):
+                raise StreamConflict(
+                    f"JetStream stream {stream!r} exists for {info.config.subjects}, not "
+                    f"{subject!r}"
+                )
+        self._ensured.add(stream)
+
+    async def last_message(self, stream: str, subject: str) -> LastMessage | None:
+        """What JetStream holds last on ``subject``: where to resume; None if nothing."""
+        js = await self.js()
+        try:
+            found = await js.get_last_msg(stream, subject)
+        except nats.js.errors.NotFoundError:
+            return None
+        where = messages.position(found.headers)
+        if where is None:
+            raise StreamConflict(f"the last message on {subject!r} was not published by Entrepot")
+        assert found.seq is not None
+        return LastMessage(found.seq, where[0], where[1])
+
+    async def publish(
+        self,
+        subject: str,
+        items: list[tuple[dict[str, str], bytes]],
+        expected_last: int,
+    ) -> Published:
+        """Publish ``items`` (headers, body) in order after the subject's message
+        ``expected_last`` (0: none yet)."""
+        js = await self.js()
+        futures: list[asyncio.Future[PubAck]] = []
+        try:
+            for n, (headers, body) in enumerate(items):
+                fenced = {
+                    **headers,
+                    messages.EXPECTED_LAST_SUBJECT_SEQUENCE: str(expected_last + n),
+                }
+                futures.append(await js.publish_async(subject, body, headers=fenced))
+        except PUBLISH_FAILURES as exc:
+            return await _collect(futures, exc)
+        return await _collect(futures, None)
+
+
+async def _collect(
+    futures: list[asyncio.Future[PubAck]], sending: BaseException | None
+) -> Published:
+    """The acks in order up to the first failure (a timeout counts as one)."""
+    acks: list[PubAck] = []
+    failure = sending
+    try:
+        async with asyncio.timeout(ACK_SECONDS):
+            for future in futures:
+                try:
+                    acks.append(await future)
+                except PUBLISH_FAILURES as exc:
+                    failure = exc
+                    break
+    except TimeoutError as exc:
+        failure = exc
+    for future in futures[len(acks) :]:
+        future.cancel()
+    return Published(acks, failure)
+
+
+async def _quiet_error(exc: Exception) -> None:
+    """nats-py's reports while it reconnects: a warning, not an error per attempt."""
+    log.warning("nats_error", error=f"{type(exc).__name__}: {exc}")
+
+
+async def _disconnected() -> None:
+    log.warning("nats_disconnected")

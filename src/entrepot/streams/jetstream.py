@@ -12,6 +12,7 @@ later one in the page fail instead of landing out of order.
 from __future__ import annotations
 
 import asyncio
+import json
 from dataclasses import dataclass
 
 import nats
@@ -19,6 +20,7 @@ import nats.errors
 import nats.js.errors
 import structlog
 from nats.aio.client import Client
+from nats.aio.msg import Msg
 from nats.js import JetStreamContext
 from nats.js.api import PubAck, StorageType, StreamConfig
 
@@ -74,6 +76,7 @@ class JetStreamLink:
         self._nc: Client | None = None
         self._js: JetStreamContext | None = None
         self._ensured: set[str] = set()
+        self._reply_box: Replies | None = None
 
     async def js(self) -> JetStreamContext:
         """The JetStream context, connecting first if need be (raises if NATS is away;
@@ -155,8 +158,15 @@ class JetStreamLink:
         expected_last: int,
     ) -> Published:
         """Publish ``items`` (headers, body) in order after the subject's message
-        ``expected_last`` (0: none yet)."""
-        js = await self.js()
+        ``expected_last`` (0: none yet).
+
+        Sent one after the other on the one connection, each with its own reply
+        subject, then the PubAcks awaited together (nats-py's ``publish_async`` loses
+        an error answer: it raises it inside its callback instead of failing the
+        future, so a refused publish would look like a timeout).
+        """
+        await self.js()
+        replies = await self._replies()
         futures: list[asyncio.Future[PubAck]] = []
         try:
             for n, (headers, body) in enumerate(items):
@@ -164,10 +174,64 @@ class JetStreamLink:
                     **headers,
                     messages.EXPECTED_LAST_SUBJECT_SEQUENCE: str(expected_last + n),
                 }
-                futures.append(await js.publish_async(subject, body, headers=fenced))
+                inbox, future = replies.expect()
+                futures.append(future)
+                assert self._nc is not None
+                await self._nc.publish(subject, body, reply=inbox, headers=fenced)
         except PUBLISH_FAILURES as exc:
             return await _collect(futures, exc)
         return await _collect(futures, None)
+
+    async def _replies(self) -> Replies:
+        nc = self._nc
+        assert nc is not None
+        if self._reply_box is None or self._reply_box.nc is not nc:
+            self._reply_box = await Replies.subscribed(nc)
+        return self._reply_box
+
+
+class Replies:
+    """One wildcard subscription answering many publishes: a future per reply subject."""
+
+    def __init__(self, nc: Client, prefix: str) -> None:
+        self.nc = nc
+        self.prefix = prefix
+        self._waiting: dict[str, asyncio.Future[PubAck]] = {}
+        self._next = 0
+
+    @classmethod
+    async def subscribed(cls, nc: Client) -> Replies:
+        replies = cls(nc, nc.new_inbox())
+        await nc.subscribe(f"{replies.prefix}.*", cb=replies._answer)
+        return replies
+
+    def expect(self) -> tuple[str, asyncio.Future[PubAck]]:
+        self._next += 1
+        inbox = f"{self.prefix}.{self._next}"
+        future: asyncio.Future[PubAck] = asyncio.get_running_loop().create_future()
+        future.add_done_callback(lambda _: self._waiting.pop(inbox, None))
+        self._waiting[inbox] = future
+        return inbox, future
+
+    async def _answer(self, msg: Msg) -> None:
+        future = self._waiting.get(msg.subject)
+        if future is None or future.done():
+            return
+        if msg.headers and msg.headers.get("Status") == "503":
+            future.set_exception(nats.js.errors.NoStreamResponseError())
+            return
+        try:
+            answer = json.loads(msg.data)
+        except ValueError as exc:
+            future.set_exception(exc)
+            return
+        if "error" in answer:
+            try:
+                nats.js.errors.APIError.from_error(answer["error"])  # raises the right kind
+            except nats.js.errors.APIError as exc:
+                future.set_exception(exc)
+            return
+        future.set_result(PubAck.from_response(answer))
 
 
 async def _collect(

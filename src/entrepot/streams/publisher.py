@@ -213,31 +213,30 @@ class Publisher:
 
     async def publish_page(self, stream: StreamRow) -> bool:
         """Publish the next page of ``stream``'s feed; True if more may follow now."""
+        cursor = self._cursors.get(stream.stream) or await self._resume(stream)
+        incarnation = incarnation_of(stream.dataset_id)
         async with reads(self.pool) as reading:
             conn = reading.conn
-            view = await self._view(conn, stream)
-            if view is None:
-                return False
-            cursor = self._cursors.get(stream.stream) or await self._resume(stream)
-            incarnation = incarnation_of(stream.dataset_id)
-            try:
-                page = await self.feed.read(conn, view, cursor.after, PAGE)
-            except Gone as gone:
-                if gone.extra.get("reason") != "compacted":
-                    raise StreamConflict(f"{stream.stream}: {gone.detail}") from None
-                horizon = int(str(gone.extra["min_seq"]))
-                log.warning(
-                    "jetstream_changes_compacted",
-                    stream=stream.stream,
-                    from_seq=cursor.after + 1,
-                    to_seq=horizon,
-                )
-                metrics.PUBLISHED.labels(stream.stream, "compacted").inc(horizon - cursor.after)
-                cursor.after = horizon
-                return True
-            except NotFound:
-                return False  # the dataset is being deleted: its streams go with it
-            head = await changes_repo.head_seq(conn, stream.dataset_id)
+            # One snapshot for the grant and the page: a change committed after the
+            # grant's revocation is never read with the grant still live.
+            async with conn.transaction(isolation="repeatable_read", readonly=True):
+                view = await self._view(conn, stream)
+                if isinstance(view, str):
+                    ended = view
+                else:
+                    ended = None
+                    try:
+                        page = await self.feed.read(conn, view, cursor.after, PAGE)
+                    except Gone as gone:
+                        self._skip_compacted(stream, cursor, gone)
+                        return True
+                    except NotFound:
+                        return False  # the dataset is being deleted: its streams go with it
+                    head = await changes_repo.head_seq(conn, stream.dataset_id)
+        if ended is not None:
+            if ended != "":
+                await self._end(stream, ended)
+            return False
         if page.changes:
             items = []
             for raw in page.changes:
@@ -277,6 +276,21 @@ class Publisher:
         self._lagging.add((stream.stream, stream.dataset))
         return page.scanned == PAGE
 
+    def _skip_compacted(self, stream: StreamRow, cursor: Cursor, gone: Gone) -> None:
+        """The feed dropped changes before they were published: go on from its horizon."""
+        if gone.extra.get("reason") != "compacted":
+            raise StreamConflict(f"{stream.stream}: {gone.detail}")
+        horizon = int(str(gone.extra["min_seq"]))
+        log.warning(
+            "jetstream_changes_compacted",
+            stream=stream.stream,
+            from_seq=cursor.after + 1,
+            to_seq=horizon,
+        )
+        metrics.PUBLISHED.labels(stream.stream, "compacted").inc(horizon - cursor.after)
+        cursor.after = horizon
+        self._cursors[stream.stream] = cursor
+
     async def _resume(self, stream: StreamRow) -> Cursor:
         """Where JetStream says the stream is (docstring: why not a checkpoint)."""
         await self.link.ensure_stream(stream.stream, stream.subject)
@@ -291,22 +305,25 @@ class Publisher:
         log.info("jetstream_resumed", stream=stream.stream, after_seq=last.seq)
         return Cursor(last.seq, last.stream_seq)
 
-    async def _view(self, conn: Executor, stream: StreamRow) -> ReadView | None:
-        """What the stream may carry: the full records, or its grant's view; None when
-        there is nothing to publish (the dataset going, the grant no longer live)."""
+    async def _view(self, conn: Executor, stream: StreamRow) -> ReadView | str:
+        """What the stream may carry: the full records, or its grant's view; else why
+        nothing is to be published: the reason to end the stream, or "" (its dataset is
+        going, and the stream with it)."""
         try:
             meta = await self.registry.get(stream.dataset, conn)
         except NotFound:
-            return None
+            return ""
         if meta.id != stream.dataset_id:
-            return None  # the name is a new dataset's now; this stream is going with the old
+            return ""  # the name is a new dataset's now; this stream is going with the old
         if stream.grant_id is None:
             return read_view(DatasetAccess(meta, "owner", CHANGES_READ))
         grant = await repo.get_grant(conn, stream.grant_id)
-        if grant is None or not grant.live or "changes:read" not in grant.scopes:
-            reason = "grant_revoked" if grant is None or grant.revoked else "grant_expired"
-            await self._end(stream, reason)
-            return None
+        if grant is None or grant.revoked:
+            return "grant_revoked"
+        if not grant.live:
+            return "grant_expired"
+        if "changes:read" not in grant.scopes:
+            return "grant_narrowed"  # its scopes no longer include the feed
         access = DatasetAccess(
             meta,
             "grant",

@@ -72,11 +72,14 @@ async def stream_messages(
     url: str, stream: str, subject: str
 ) -> list[tuple[int, dict[str, str], dict[str, Any]]]:
     """Every message of ``stream`` as a JetStream consumer sees it, from the first: (stream
-    sequence, headers, body), in delivery order."""
+    sequence, headers, body), in delivery order; none before the stream exists."""
     nc = await nats.connect(url)
     try:
         js = nc.jetstream()
-        info = await js.stream_info(stream)
+        try:
+            info = await js.stream_info(stream)
+        except nats.js.errors.NotFoundError:
+            return []  # not created yet
         total = info.state.messages
         sub = await js.pull_subscribe(
             subject,

@@ -11,6 +11,7 @@ feed, and ends when the grant is revoked.
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -28,9 +29,10 @@ from entrepot.datasets.registry import DatasetRegistry
 from entrepot.settings import Settings
 from entrepot.store.pool import create_pool
 from entrepot.streams import admin, lease_repository, metrics
-from entrepot.streams.jetstream import JetStreamLink
+from entrepot.streams.jetstream import FIRST_CONNECT_SECONDS, PUBLISH_FAILURES, JetStreamLink
 from entrepot.streams.lease import Lease
 from entrepot.streams.publisher import Publisher
+from tests.chaos.replicas import free_ports
 from tests.factories import make_dataset, unique
 from tests.integration.test_access_requests import READ, auth, party, restricted_dataset
 from tests.integration.test_feed_narrowing import grant
@@ -173,6 +175,12 @@ async def test_a_full_stream_carries_the_feed_in_order_each_change_once(
         await write_history(client, ds, 25)  # while it publishes, too
         last = await head(client, ds)
         await until(lambda: caught_up(harness, stream, last), "the stream reaches the head")
+        lag = metrics.LAG.labels(stream["stream"], ds)
+
+        async def no_lag() -> bool:
+            return lag._value.get() == 0
+
+        await until(no_lag, "the lag gauge reads 0")
 
     seen = await stream_messages(harness.nats_url, stream["stream"], stream["subject"])
     feed = await whole_feed(client, ds)
@@ -184,6 +192,8 @@ async def test_a_full_stream_carries_the_feed_in_order_each_change_once(
         f"{ds}:{incarnation}:{seq}" for seq in range(1, last + 1)
     ]
     assert {body["dataset"] for _, _, body in seen} == {ds}
+    published = metrics.PUBLISHED.labels(stream["stream"], "published")._value.get()
+    assert published == last
     assert {h["Entrepot-Op"] for _, h, _ in seen} == {"upsert", "delete"}
 
 
@@ -334,3 +344,18 @@ async def test_a_grants_stream_is_the_grantees_feed_and_ends_with_the_grant(
     audit = await client.get("/v1/audit", params={"action": "stream.ended", "limit": 1000})
     assert audit.status_code == 200, audit.text
     assert any(e["target"] == f"stream:{stream['id']}" for e in audit.json()["data"])
+
+
+async def test_a_nats_server_that_is_not_there_fails_the_connect_in_bounded_time(
+    harness: Harness,
+) -> None:
+    """The publisher's loop must come round (its heartbeat, its lease) with NATS away:
+    the first connect gives up instead of retrying forever."""
+    [port] = free_ports(1)
+    link = JetStreamLink(f"nats://127.0.0.1:{port}", 120)
+    try:
+        async with asyncio.timeout(3 * FIRST_CONNECT_SECONDS):
+            with pytest.raises(PUBLISH_FAILURES):
+                await link.js()
+    finally:
+        await link.close()

@@ -29,6 +29,7 @@ from entrepot.streams import messages
 log = structlog.get_logger("entrepot.streams")
 
 CONNECT_SECONDS = 2.0
+FIRST_CONNECT_SECONDS = 5.0
 ACK_SECONDS = 5.0  # for a page's PubAcks, all together
 API_SECONDS = 5.0
 WRONG_LAST_SEQUENCE = 10071
@@ -82,17 +83,21 @@ class JetStreamLink:
         """The JetStream context, connecting first if need be (raises if NATS is away;
         once connected, the client reconnects by itself)."""
         if self._js is None or self._nc is None or self._nc.is_closed:
-            self._nc = await nats.connect(
-                self.url,
-                connect_timeout=CONNECT_SECONDS,
-                max_reconnect_attempts=-1,
-                reconnect_time_wait=0.5,
-                allow_reconnect=True,
-                error_cb=_quiet_error,
-                disconnected_cb=_disconnected,
-                reconnected_cb=self._reconnected,
-                name="entrepot-jetstream-publisher",
-            )
+            # Once connected the client reconnects forever by itself; its first connect
+            # would too (max_reconnect_attempts=-1), so it is bounded here: the loop
+            # must come round to beat its heartbeat and renew its lease.
+            async with asyncio.timeout(FIRST_CONNECT_SECONDS):
+                self._nc = await nats.connect(
+                    self.url,
+                    connect_timeout=CONNECT_SECONDS,
+                    max_reconnect_attempts=-1,
+                    reconnect_time_wait=1.0,
+                    allow_reconnect=True,
+                    error_cb=_quiet_error,
+                    disconnected_cb=_disconnected,
+                    reconnected_cb=self._reconnected,
+                    name="entrepot-jetstream-publisher",
+                )
             self._js = self._nc.jetstream(timeout=API_SECONDS)
             self._ensured.clear()
         return self._js
@@ -256,8 +261,10 @@ async def _collect(
 
 
 async def _quiet_error(exc: Exception) -> None:
-    """nats-py's reports while it reconnects: a warning, not an error per attempt."""
-    log.warning("nats_error", error=f"{type(exc).__name__}: {exc}")
+    """nats-py's report of each failed (re)connect attempt: debug, since one
+    ``nats_disconnected`` warning already said NATS is away (and the URL, which may
+    hold a password, is never logged)."""
+    log.debug("nats_error", error=type(exc).__name__)
 
 
 async def _disconnected() -> None:

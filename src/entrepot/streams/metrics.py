@@ -29,7 +29,8 @@ LEASE_HELD = Gauge(
 )
 ENDED = Counter(
     "entrepot_jetstream_streams_ended_total",
-    "Streams ended by the publisher: grant_revoked, grant_expired",
+    "Streams ended by the publisher: grant_revoked, grant_expired, grant_narrowed (the "
+    "grant lost changes:read)",
     ["reason"],
 )
 

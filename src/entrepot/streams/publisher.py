@@ -201,7 +201,12 @@ class Publisher:
                 beat()
                 if not await self._keep_lease():
                     return False
-                more = await self.publish_page(stream)
+                try:
+                    more = await self.publish_page(stream)
+                except StreamConflict as exc:  # this stream's, not the others': go on
+                    log.warning("jetstream_stream_conflict", stream=stream.stream, error=str(exc))
+                    self._cursors.pop(stream.stream, None)
+                    break
                 if not more:
                     break
             else:

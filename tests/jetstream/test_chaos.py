@@ -136,8 +136,8 @@ async def test_every_seq_once_in_order_through_a_killed_publisher_and_a_restarte
             await asyncio.sleep(1.0)  # writes land meanwhile, with nowhere to go
             server.start()
             events.append(f"nats-server back at {time.monotonic() - began:.1f} s")
-            await asyncio.sleep(2.0)
-            first.wait_ready()
+            await asyncio.sleep(2.0)  # writes go on after the restart, published late
+            await asyncio.to_thread(first.wait_ready)  # its new life, a contender again
         finally:
             stop.set()
             written = sum(await asyncio.gather(*writers))

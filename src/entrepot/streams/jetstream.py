@@ -12,12 +12,12 @@ later one in the page fail instead of landing out of order.
 from __future__ import annotations
 
 import asyncio
-import json
 from dataclasses import dataclass
 
 import nats
 import nats.errors
 import nats.js.errors
+import orjson
 import structlog
 from nats.aio.client import Client
 from nats.aio.msg import Msg
@@ -226,8 +226,8 @@ class Replies:
             future.set_exception(nats.js.errors.NoStreamResponseError())
             return
         try:
-            answer = json.loads(msg.data)
-        except ValueError as exc:
+            answer = orjson.loads(msg.data)
+        except orjson.JSONDecodeError as exc:
             future.set_exception(exc)
             return
         if "error" in answer:
@@ -236,7 +236,10 @@ class Replies:
             except nats.js.errors.APIError as exc:
                 future.set_exception(exc)
             return
-        future.set_result(PubAck.from_response(answer))
+        # Built directly: PubAck.from_response walks the dataclass's fields each time.
+        future.set_result(
+            PubAck(stream=answer["stream"], seq=answer["seq"], duplicate=answer.get("duplicate"))
+        )
 
 
 async def _collect(

@@ -58,7 +58,7 @@ from entrepot.streams.repository import StreamRow
 log = structlog.get_logger("entrepot.streams")
 
 INTERVAL_SECONDS = 1.0  # the longest idle wait (new streams are noticed this often)
-PAGE = 500
+PAGE = 1000  # changes a page reads and publishes pipelined
 ROUNDS_PER_STREAM = 20  # pages per stream before the next, so one busy feed starves none
 CHANGES_READ = frozenset({"changes:read"})
 # What a round may meet and the loop rides out: the store or NATS away, a stream in the way.
@@ -256,11 +256,15 @@ class Publisher:
                 return False
             await self.link.ensure_stream(stream.stream, stream.subject)
             published = await self.link.publish(stream.subject, items, cursor.stream_seq)
+            duplicates = 0
             for seq, ack in zip(page.seqs, published.acks, strict=False):
                 cursor.after = seq
                 cursor.stream_seq = ack.seq or cursor.stream_seq
-                outcome = "duplicate" if ack.duplicate else "published"
-                metrics.PUBLISHED.labels(stream.stream, outcome).inc()
+                duplicates += bool(ack.duplicate)
+            if published.acks:
+                stored = len(published.acks) - duplicates
+                metrics.PUBLISHED.labels(stream.stream, "published").inc(stored)
+                metrics.PUBLISHED.labels(stream.stream, "duplicate").inc(duplicates)
             if published.failure is not None:
                 outcome = "rejected" if published.rejected else "failed"
                 metrics.PUBLISHED.labels(stream.stream, outcome).inc()

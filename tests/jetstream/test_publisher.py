@@ -171,7 +171,8 @@ async def test_a_full_stream_carries_the_feed_in_order_each_change_once(
     await write_history(client, ds, 40)
     stream = await harness.add(ds)
     assert stream["audience"] == "full"
-    async with harness.running():
+    async with harness.running() as publisher:
+        assert "jetstream-publisher" in publisher.liveness.names()  # /healthz watches it
         await write_history(client, ds, 25)  # while it publishes, too
         last = await head(client, ds)
         await until(lambda: caught_up(harness, stream, last), "the stream reaches the head")
@@ -181,6 +182,8 @@ async def test_a_full_stream_carries_the_feed_in_order_each_change_once(
             return lag._value.get() == 0
 
         await until(no_lag, "the lag gauge reads 0")
+        assert publisher.liveness.stalled() == []
+    assert "jetstream-publisher" not in publisher.liveness.names()  # stopped on purpose
 
     seen = await stream_messages(harness.nats_url, stream["stream"], stream["subject"])
     feed = await whole_feed(client, ds)

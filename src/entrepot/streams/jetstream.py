@@ -33,6 +33,9 @@ FIRST_CONNECT_SECONDS = 5.0
 ACK_SECONDS = 5.0  # for a page's PubAcks, all together
 API_SECONDS = 5.0
 WRONG_LAST_SEQUENCE = 10071
+# The longest one page may wait on NATS: a first connect, the stream's check (and its
+# creation), its last message, the PubAcks.
+WORST_PAGE_SECONDS = FIRST_CONNECT_SECONDS + 3 * API_SECONDS + ACK_SECONDS
 PUBLISH_FAILURES: tuple[type[BaseException], ...] = (
     nats.errors.Error,  # nats.js.errors.Error derives from it: API errors, no stream
     TimeoutError,

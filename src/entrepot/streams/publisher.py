@@ -51,7 +51,12 @@ from entrepot.store.work import reads, unit_of_work
 from entrepot.store_failures import STORE_FAILURES
 from entrepot.streams import messages, metrics, service
 from entrepot.streams import repository as repo
-from entrepot.streams.jetstream import PUBLISH_FAILURES, JetStreamLink, StreamConflict
+from entrepot.streams.jetstream import (
+    PUBLISH_FAILURES,
+    WORST_PAGE_SECONDS,
+    JetStreamLink,
+    StreamConflict,
+)
 from entrepot.streams.lease import Lease
 from entrepot.streams.repository import StreamRow
 
@@ -119,7 +124,7 @@ class Publisher:
         return cls(pool, feed, registry, waiter, link, lease, liveness=liveness)
 
     def start(self) -> None:
-        every = max(self.interval, self.lease.seconds / 3)
+        every = max(self.interval, self.lease.seconds / 3, WORST_PAGE_SECONDS)
         self._heartbeat = self.liveness.register("jetstream-publisher", every)
         self._task = start_loop(self._run(self._heartbeat), "jetstream-publisher")
 

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import shutil
+import socket
 
 import pytest
 
@@ -19,6 +20,20 @@ def require(command: str, debian_package: str) -> str:
     if found:
         return found
     reason = f"{command} not found: install the Debian package {debian_package}"
+    if IN_CI:
+        pytest.fail(f"CI is set but {reason}")
+    pytest.skip(reason)
+
+
+def require_answering(host: str, port: int, service: str, debian_package: str) -> None:
+    """Skip unless something accepts TCP connections at ``host:port``, naming the service
+    and its package (fail in CI, which must start it)."""
+    try:
+        with socket.create_connection((host, port), timeout=2):
+            return
+    except OSError:
+        pass
+    reason = f"{service} is not answering at {host}:{port} (Debian package {debian_package})"
     if IN_CI:
         pytest.fail(f"CI is set but {reason}")
     pytest.skip(reason)

@@ -72,6 +72,7 @@ from entrepot.store.notify import InvalidationListener
 from entrepot.store.pool import create_pool
 from entrepot.store.pool_metrics import publish_budget
 from entrepot.store.pool_metrics import sample_forever as sample_pools
+from entrepot.streams.publisher import Publisher
 from entrepot.users.endpoints import router as users_router
 from entrepot.users.service import UserService
 from entrepot.webhooks.endpoints import router as webhooks_router
@@ -226,6 +227,10 @@ def create_app(settings: Settings | None = None, *, served: bool = False) -> Fas
         )
         parts.provide(webhooks.service)
         lifecycle.report("webhooks", webhooks.health)
+        publisher = None
+        if settings.nats_url:  # the feeds into JetStream (docs/jetstream.md)
+            publisher = Publisher.from_settings(settings, pool, feed, registry, waiter, liveness)
+            publisher.start()
 
         listener = InvalidationListener(direct, parts.invalidate, liveness)
         listener.start()
@@ -254,6 +259,8 @@ def create_app(settings: Settings | None = None, *, served: bool = False) -> Fas
         finally:
             lifecycle.stop_serving()
             liveness.stop()  # the event loop's watch; each loop unregisters as it stops
+            if publisher is not None:
+                await publisher.stop()
             await webhooks.stop()
             await listener.stop()
             await feed_waker.stop()

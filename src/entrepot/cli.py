@@ -12,11 +12,13 @@ import getpass
 import math
 import os
 import signal
-from collections.abc import Iterator
+import uuid
+from collections.abc import Coroutine, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, TypeVar
 
+import orjson
 import typer
 import uvicorn
 
@@ -30,6 +32,7 @@ if TYPE_CHECKING:
     from entrepot.auth.admin_keys import AdminKey
     from entrepot.store.capacity import Limit
 
+T = TypeVar("T")
 KEY_NAME_MAX = 100  # as for the API keys of apps
 
 # The store the running command reaches; set by _store_url, read by the error boundary,
@@ -53,6 +56,13 @@ admin_app = typer.Typer(
     no_args_is_help=True,
 )
 app.add_typer(admin_app, name="admin")
+streams_app = typer.Typer(
+    rich_markup_mode=None,
+    help="Which change feeds the replicas publish into NATS JetStream (ENTREPOT_NATS_URL; "
+    "docs/jetstream.md). Reaches the store as migrate does; no server needed.",
+    no_args_is_help=True,
+)
+admin_app.add_typer(streams_app, name="streams")
 
 
 @contextmanager
@@ -246,6 +256,98 @@ def _os_user() -> str:
         return getpass.getuser()
     except (OSError, KeyError):
         return f"uid:{os.getuid()}"
+
+
+@streams_app.command("add")
+def add_stream(
+    dataset: str = typer.Argument(..., help="The dataset whose change feed is published."),
+    grant: str = typer.Option(
+        None,
+        help="A grant id: the stream carries only what that grant lets its app see, and "
+        "ends when it is revoked or expires. Without: full records (the provider's own "
+        "systems).",
+    ),
+    stream: str = typer.Option(
+        None,
+        help="The JetStream stream's name (created by the publisher). Default: "
+        "entrepot_DATASET, or entrepot_DATASET_grant_ID.",
+    ),
+    subject: str = typer.Option(
+        None,
+        help="The subject messages go to. Default: entrepot.DATASET.changes, or "
+        "entrepot.DATASET.grant.ID.",
+    ),
+) -> None:
+    """Publish a dataset's change feed into a JetStream stream; prints the stream (JSON)."""
+    grant_id = _uuid(grant, "--grant") if grant else None
+    settings = Settings()
+    configure_logging(settings.log_level, settings.log_format)
+    from entrepot.streams import admin
+
+    with _store_url(settings) as url:
+        added = _problem_to_exit(
+            admin.add(
+                _direct(settings, url),
+                dataset,
+                grant=grant_id,
+                stream=stream,
+                subject=subject,
+                os_user=_os_user(),
+            )
+        )
+    typer.echo(orjson.dumps(added).decode())
+    if not settings.nats_url:
+        typer.echo(
+            "Configured; nothing is published until the replicas run with ENTREPOT_NATS_URL.",
+            err=True,
+        )
+
+
+@streams_app.command("list")
+def list_streams() -> None:
+    """Print every configured stream, ended ones too, one JSON object a line."""
+    settings = Settings()
+    configure_logging(settings.log_level, settings.log_format)
+    from entrepot.streams import admin
+
+    with _store_url(settings) as url:
+        rows = asyncio.run(admin.listing(_direct(settings, url)))
+    for row in rows:
+        typer.echo(orjson.dumps(row).decode())
+
+
+@streams_app.command("end")
+def end_stream(
+    stream_id: str = typer.Argument(..., help="The stream's id (entrepot admin streams list)."),
+) -> None:
+    """Stop publishing to a stream (what JetStream holds stays); prints it (JSON)."""
+    parsed = _uuid(stream_id, "STREAM_ID")
+    settings = Settings()
+    configure_logging(settings.log_level, settings.log_format)
+    from entrepot.streams import admin
+
+    with _store_url(settings) as url:
+        ended = _problem_to_exit(admin.end(_direct(settings, url), parsed, os_user=_os_user()))
+    typer.echo(orjson.dumps(ended).decode())
+
+
+def _uuid(value: str, hint: str) -> uuid.UUID:
+    try:
+        return uuid.UUID(value)
+    except ValueError:
+        raise typer.BadParameter("not an id (a UUID)", param_hint=f"'{hint}'") from None
+
+
+def _problem_to_exit(work: Coroutine[Any, Any, T]) -> T:
+    """Run an operator use case; a refusal (a Problem: no such dataset, a name taken)
+    is one line and exit status 1."""
+    from entrepot.problems import Problem
+
+    try:
+        return asyncio.run(work)
+    except Problem as problem:
+        typer.echo(f"entrepot: {problem.detail}", err=True)
+        raise typer.Exit(1) from None
 
 
 @app.command()

@@ -207,6 +207,27 @@ class Settings(BaseSettings):
     )
     webhook_concurrency: int = Field(default=8, ge=1, le=256)
     webhook_timeout_seconds: float = Field(default=15.0, gt=0, le=120)
+    nats_url: str | None = Field(
+        default=None,
+        description="nats:// URL of a NATS server with JetStream: the change feeds configured "
+        "with `entrepot admin streams add` are published there (docs/jetstream.md). Unset: "
+        "nothing is published.",
+    )
+    jetstream_lease_seconds: float = Field(
+        default=10.0,
+        ge=1,
+        le=300,
+        description="The JetStream publisher's lease: one replica publishes, renewing it a "
+        "third of this often; when it dies another takes over this long after its last "
+        "renewal.",
+    )
+    jetstream_duplicate_window_seconds: float = Field(
+        default=120.0,
+        ge=1,
+        le=86_400,
+        description="The duplicate window of the JetStream streams the publisher creates: a "
+        "republish of the same change within it is dropped by JetStream (Nats-Msg-Id).",
+    )
     liveness_lag_seconds: float = Field(
         default=5.0,
         gt=0,
@@ -291,6 +312,13 @@ class Settings(BaseSettings):
 
     def cors_origin_list(self) -> list[str]:
         return _origins(self.cors_origins)
+
+    @field_validator("nats_url")
+    @classmethod
+    def _nats_url_is_nats(cls, url: str | None) -> str | None:
+        if url and not re.fullmatch(r"(nats|tls)://[^\s/]+", url):
+            raise ValueError("must be nats://HOST:PORT (or tls://HOST:PORT)")
+        return url or None
 
     @field_validator("database_url", "direct_database_url")
     @classmethod

@@ -12,7 +12,16 @@ from typer.testing import CliRunner
 
 from entrepot.cli import app
 
-SERVER_SIDE = {"serve", "migrate", "budget", "version", "admin create-key"}
+SERVER_SIDE = {
+    "serve",
+    "migrate",
+    "budget",
+    "version",
+    "admin create-key",
+    "admin streams add",
+    "admin streams list",
+    "admin streams end",
+}
 
 
 def commands() -> Iterator[tuple[str, Any]]:

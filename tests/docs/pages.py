@@ -43,6 +43,7 @@ READING_ORDER = (
     "docs/limits.md",
     "docs/sync.md",
     "docs/webhooks.md",
+    "docs/jetstream.md",
     "docs/errors.md",
     "docs/operations.md",
     "docs/ha.md",

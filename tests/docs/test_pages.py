@@ -44,6 +44,8 @@ SKIPPED = {
     ("docs/access.md", 'ADMIN=$(entrepot admin create-key --name "ops recovery")'),
     ("docs/operations.md", "createdb entrepot"),
     ("docs/operations.md", "ENTREPOT_METRICS_PORT=9100 ENTREPOT_METRICS_HOST=10.0.0.5"),
+    ("docs/jetstream.md", "ENTREPOT_NATS_URL=nats://127.0.0.1:4222 entrepot serve"),
+    ("docs/jetstream.md", "entrepot admin streams add products"),
     ("docs/ha.md", "deploy/local-ha/setup.sh"),
     ("docs/ha.md", "make chaos"),
     ("docs/ha.md", ".venv/bin/pytest tests/chaos/test_rolling.py"),

@@ -24,6 +24,8 @@ from entrepot.audit.models import AuditFilter
 from entrepot.auth import repository as auth
 from entrepot.catalog import repository as catalog
 from entrepot.oauth import repository as oauth
+from entrepot.streams import lease_repository as leases
+from entrepot.streams import repository as streams
 from entrepot.users import repository as users
 from entrepot.webhooks import deliveries_repository as deliveries
 from entrepot.webhooks import dispatch_repository as dispatch
@@ -116,6 +118,10 @@ CASES: list[tuple[str, Call, type]] = [
         lambda c: audit.page(c, AuditFilter(), orgs=None, before=None, limit=1),
         audit.AuditRow,
     ),
+    ("streams.get_stream", lambda c: streams.get_stream(c, ID), streams.StreamRow),
+    ("streams.list_streams", streams.list_streams, streams.StreamRow),
+    ("streams.get_grant", lambda c: streams.get_grant(c, ID), streams.GrantRow),
+    ("leases.current", lambda c: leases.current(c, "x"), leases.LeaseRow),
 ]
 
 
@@ -142,7 +148,10 @@ async def test_each_statement_names_its_rows_fields_in_order(
 
 
 def test_every_row_type_of_these_repositories_is_checked() -> None:
-    modules = [apps, auth, oauth, users, webhooks, dispatch, queue, deliveries, catalog, audit]
+    modules = [
+        *(apps, auth, oauth, users, webhooks, dispatch, queue, deliveries, catalog, audit),
+        *(streams, leases),
+    ]
     rows = {
         value
         for module in modules

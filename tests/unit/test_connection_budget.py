@@ -137,6 +137,7 @@ OPENERS = {
     ("auth/bootstrap.py", "asyncpg.connect"): "serve's bootstrap, alone (START_UP_PEAK)",
     ("store/embedded.py", "asyncpg.connect"): "creating the embedded database, before the rest",
     ("auth/admin_keys.py", "asyncpg.connect"): "entrepot admin create-key, not serve",
+    ("streams/admin.py", "asyncpg.connect"): "entrepot admin streams, not serve",
     ("sync/targets.py", "asyncpg.create_pool"): "the sync agent's own target database",
 }
 CALLEES = {

@@ -55,3 +55,12 @@ def test_the_metrics_port_is_a_port(port: int) -> None:
         Settings(metrics_port=port)
     assert Settings(metrics_port=9100).metrics_port == 9100
     assert Settings().metrics_port is None
+
+
+def test_the_nats_url_is_a_nats_url_and_is_never_echoed() -> None:
+    assert Settings().nats_url is None  # off by default: nothing is published
+    assert Settings(nats_url="nats://user:pw@nats-1:4222").nats_url == "nats://user:pw@nats-1:4222"
+    assert Settings(nats_url="").nats_url is None
+    with pytest.raises(ValidationError, match="must be nats://HOST:PORT") as refused:
+        Settings(nats_url="http://user:hunter2@nats:4222")
+    assert "hunter2" not in str(refused.value)

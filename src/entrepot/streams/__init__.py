@@ -1,0 +1,1 @@
+"""The change feed into NATS JetStream: configured streams, the lease, the publisher."""

@@ -29,9 +29,9 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from urllib.parse import urlsplit
 
 import asyncpg
-import httpx
 import orjson
 import structlog
 
@@ -46,7 +46,6 @@ from entrepot.webhooks import queue_repository as queue_repo
 from entrepot.webhooks import recorder as recorder_module
 from entrepot.webhooks import repository as repo
 from entrepot.webhooks import signing, ssrf
-from entrepot.webhooks.clients import Clients, origin
 from entrepot.webhooks.config import (
     LOG_RETENTION_SECONDS,
     RETRY_AFTER_CAP_SECONDS,
@@ -63,10 +62,11 @@ from entrepot.webhooks.metrics import (
 )
 from entrepot.webhooks.queue_repository import Job, Outcome
 from entrepot.webhooks.recorder import Recorder
+from entrepot.webhooks.transport import DeliveryError, Transport
 
 log = structlog.get_logger("entrepot.webhooks")
 
-RESPONSE_KEEP_BYTES = 1024
+CONNECT_TIMEOUT_SECONDS = 5.0
 IDLE_MAX_SECONDS = 2.0
 STATS_SECONDS = 5.0
 PURGE_EVERY_ROUNDS = 120  # about every 10 minutes
@@ -139,11 +139,10 @@ class DeliveryWorker:
         self._used: dict[uuid.UUID, float] = {}
         # Each attempt in flight, and the (delivery, lease) it holds.
         self._inflight: dict[asyncio.Task[None], tuple[uuid.UUID, uuid.UUID]] = {}
-        self._origins: dict[asyncio.Task[None], str] = {}
         self._tasks: list[asyncio.Task[None]] = []
         self._recording: asyncio.Task[None] | None = None
         self._heartbeats: list[Heartbeat] = []
-        self._clients = Clients(config.timeout, config.endpoint_concurrency)
+        self._transport = Transport(min(CONNECT_TIMEOUT_SECONDS, config.timeout))
         self._recorder = Recorder(pool, self._wake.set)
 
     def start(self) -> None:
@@ -172,14 +171,13 @@ class DeliveryWorker:
         with contextlib.suppress(Exception):  # outcomes not yet written: their leases expire
             await self._recorder.flush()
         await self._hand_back(unfinished)
-        await self._clients.aclose()
+        self._transport.close()
 
     def wake(self) -> None:
         self._wake.set()
 
     def _forget(self, task: asyncio.Task[None]) -> None:
         self._inflight.pop(task, None)
-        self._origins.pop(task, None)
 
     async def _hand_back(self, claims: list[tuple[uuid.UUID, uuid.UUID]]) -> None:
         """Make the attempts cut short claimable again now, by any replica, rather than
@@ -239,7 +237,6 @@ class DeliveryWorker:
                 limit = self._limit(job.webhook_id)
                 task = asyncio.create_task(self._deliver(job, lease, limit, limit.started()))
                 self._inflight[task] = (job.id, lease)
-                self._origins[task] = origin(job.url)
                 task.add_done_callback(self._forget)
             if jobs and len(jobs) == free:
                 continue  # every slot taken: claim again as soon as one frees
@@ -269,7 +266,7 @@ class DeliveryWorker:
                 if rounds % PURGE_EVERY_ROUNDS == 1:
                     await queue_repo.purge_finished(self.pool, LOG_RETENTION_SECONDS, PURGE_BATCH)
                 self._forget_idle()
-                await self._clients.close_idle(set(self._origins.values()))
+                self._transport.close_idle()
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
@@ -352,28 +349,24 @@ class DeliveryWorker:
                 "host": target.host_header,
             }
         )
-        extensions = {"sni_hostname": target.server_name} if target.server_name else {}
-        client = self._clients.for_url(job.url)
+        parts = urlsplit(target.url)
+        path = parts.path + (f"?{parts.query}" if parts.query else "")
+        destination = (parts.scheme, str(target.address), parts.port or 0, target.server_name)
         try:
             async with asyncio.timeout(self.config.timeout):
-                async with client.stream(
-                    "POST", target.url, content=body, headers=headers, extensions=extensions
-                ) as response:
-                    kept = b""
-                    async for chunk in response.aiter_raw():
-                        kept += chunk
-                        if len(kept) >= RESPONSE_KEEP_BYTES:
-                            break
-                    return Attempt(
-                        response.status_code,
-                        None,
-                        _text(kept[:RESPONSE_KEEP_BYTES]),
-                        retry_after_seconds(response.headers.get("retry-after")),
-                    )
+                with tracing.client_request("POST", target.url, headers) as answered:
+                    answer = await self._transport.post(destination, path, headers, body)
+                    answered(answer.status)
         except TimeoutError:
             return Attempt(None, f"timed out after {self.config.timeout:g} s", None, None)
-        except httpx.HTTPError as exc:
-            return Attempt(None, f"{type(exc).__name__}: {exc}"[:500], None, None)
+        except DeliveryError as exc:
+            return Attempt(None, str(exc)[:500], None, None)
+        return Attempt(
+            answer.status,
+            None,
+            _text(answer.body),
+            retry_after_seconds(answer.retry_after),
+        )
 
     async def _finish(
         self,

@@ -475,9 +475,7 @@ async def scenario(
             await asyncio.to_thread(owner[0].start)
             events.append(f"up {time.monotonic() - started:.1f}")
 
-        plan = (
-            asyncio.create_task(outage_plan(time.monotonic() + 0.2)) if outage else None
-        )
+        plan = asyncio.create_task(outage_plan(time.monotonic() + 0.2)) if outage else None
         writes = await write(server, token, dataset)
         if plan is not None:
             await plan
@@ -487,9 +485,10 @@ async def scenario(
         async with httpx.AsyncClient(timeout=5) as client:
             while time.monotonic() < deadline:
                 counts = await asyncio.gather(*(p.count(client) for p in procs))
-                if sum(c[0] for c in counts) + sum(
-                    len(p.arrivals()) for p in procs if p.lives > 1
-                ) >= expected:
+                if (
+                    sum(c[0] for c in counts) + sum(len(p.arrivals()) for p in procs if p.lives > 1)
+                    >= expected
+                ):
                     complete = True
                     break
                 await asyncio.sleep(0.1)
@@ -587,7 +586,7 @@ def report(outcomes: dict[str, Outcome], args: argparse.Namespace, load: list[fl
         f"- date (UTC): {time.strftime('%Y-%m-%d %H:%M:%S', time.gmtime())}",
         f"- command: `{command}`",
         f"- machine: {machine()}",
-        f"- load average (1 min) before each scenario: "
+        "- load average (1 min) before each scenario: "
         + ", ".join(f"{name} {v:.2f}" for name, v in zip(outcomes, load, strict=False))
         + " (other sessions share these cores)",
         f"- git: {git_version()}",

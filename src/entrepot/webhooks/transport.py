@@ -25,6 +25,7 @@ import contextlib
 import ssl
 import time
 from dataclasses import dataclass, field
+from typing import cast
 
 import httptools
 
@@ -69,8 +70,7 @@ class _Connection(asyncio.Protocol):
 
     # asyncio.Protocol
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self.transport = transport
+        self.transport = cast(asyncio.Transport, transport)  # uvloop's is not a subclass
 
     def data_received(self, data: bytes) -> None:
         try:

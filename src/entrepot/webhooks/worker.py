@@ -238,11 +238,13 @@ class DeliveryWorker:
                 task = asyncio.create_task(self._deliver(job, lease, limit, limit.started()))
                 self._inflight[task] = (job.id, lease)
                 task.add_done_callback(self._forget)
-            if jobs and len(jobs) == free:
-                continue  # every slot taken: claim again as soon as one frees
-            # Fewer due than free slots (or than the endpoints' free slots): wait for new
-            # work, a written outcome (which frees a slot and may make a record's next
-            # event claimable) or the next due time.
+            if jobs:
+                # More may have fallen due while this claim ran (fan-out queues a commit's
+                # deliveries for every endpoint at once): look again at once, and wait
+                # only when a claim finds nothing.
+                continue
+            # Nothing claimable: wait for new work, a written outcome (which frees a slot
+            # and may make a record's next event claimable) or the next due time.
             delay = IDLE_MAX_SECONDS
             with contextlib.suppress(Exception):
                 due = await queue_repo.seconds_until_due(self.pool)

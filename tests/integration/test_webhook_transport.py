@@ -5,6 +5,7 @@ serve the next attempt."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 
@@ -24,9 +25,13 @@ class Server:
     connections: int = 0
     requests: list[bytes] = field(default_factory=list)
     port: int = 0
+    handlers: set[asyncio.Task[None]] = field(default_factory=set)
 
     async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         self.connections += 1
+        task = asyncio.current_task()
+        assert task is not None
+        self.handlers.add(task)
         try:
             while True:
                 head = await reader.readuntil(b"\r\n\r\n")
@@ -47,6 +52,14 @@ class Server:
             pass
         finally:
             writer.close()
+            with contextlib.suppress(Exception):
+                await writer.wait_closed()
+
+    async def close(self) -> None:
+        """Every connection's handler ended, so nothing is left for the collector."""
+        for task in self.handlers:
+            task.cancel()
+        await asyncio.gather(*self.handlers, return_exceptions=True)
 
 
 @pytest.fixture
@@ -61,6 +74,8 @@ async def server() -> AsyncIterator[Server]:
         yield s
     finally:
         listening.close()
+        await s.close()
+        await listening.wait_closed()
 
 
 def at(server: Server) -> tuple[str, str, int, None]:

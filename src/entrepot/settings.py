@@ -205,7 +205,19 @@ class Settings(BaseSettings):
     webhook_allowed_networks: str = Field(
         default="", description="Comma-separated CIDRs webhooks may reach despite the SSRF guard."
     )
-    webhook_concurrency: int = Field(default=8, ge=1, le=256)
+    webhook_concurrency: int = Field(
+        default=256,
+        ge=1,
+        le=4096,
+        description="Webhook deliveries in flight per worker process, all endpoints together.",
+    )
+    webhook_endpoint_concurrency: int = Field(
+        default=64,
+        ge=1,
+        le=1024,
+        description="The most deliveries in flight to one endpoint per worker process (each "
+        "endpoint's own limit adapts below it to its latency and errors).",
+    )
     webhook_timeout_seconds: float = Field(default=15.0, gt=0, le=120)
     nats_url: str | None = Field(
         default=None,

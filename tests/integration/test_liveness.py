@@ -28,6 +28,7 @@ EVERY_LOOP = {
     "webhook-claimer",
     "webhook-dispatcher",
     "webhook-listener",
+    "webhook-recorder",
     "webhook-stats",
 }
 

@@ -27,6 +27,7 @@ from prometheus_client import generate_latest
 from entrepot.settings import Settings
 from entrepot.webhooks import queue_repository as queue_repo
 from entrepot.webhooks import worker as worker_module
+from entrepot.webhooks.limiter import INITIAL
 from entrepot.webhooks.runtime import WebhookRuntime
 from tests.conftest import ADMIN_TOKEN, app_and_client, prepared_database
 from tests.e2e.test_webhook_delivery import Receiver
@@ -650,3 +651,46 @@ async def test_an_attempt_cut_short_by_shutdown_is_handed_back_at_once(
     finally:
         answer.set()
         await db.close()
+
+
+async def test_a_hanging_endpoint_holds_only_its_own_slots(
+    hooks: httpx.AsyncClient, receiver: Receiver
+) -> None:
+    """Two endpoints follow one dataset; one never answers within the attempt's time
+    limit. The other still gets every event at once, and the hanging one never has more
+    deliveries in flight than its own limit."""
+    hanging = Receiver()
+    release = threading.Event()
+    lock = threading.Lock()
+    in_flight = [0, 0]  # now, most at once
+
+    def hang() -> tuple[int, bytes]:
+        with lock:
+            in_flight[0] += 1
+            in_flight[1] = max(in_flight)
+        release.wait(30)
+        with lock:
+            in_flight[0] -= 1
+        return 200, b"late"
+
+    hanging.respond = hang
+    try:
+        _, ds, app_id, _ = await app_with_dataset(hooks)
+        for url in (hanging.url, receiver.url):
+            assert (await subscribe(hooks, app_id, url, [ds])).status_code == 201
+        started = time.monotonic()
+        for n in range(20):
+            written = await hooks.put(
+                f"/v1/datasets/{ds}/records/r{n}", json={"sku": f"r{n}", "name": "R", "price": n}
+            )
+            assert written.status_code == 201, written.text
+        # Sooner than one attempt's time limit (5 s): no slot a hanging attempt held came back.
+        got = await arrived(receiver, 20, within=4.5)
+        assert sorted(d.body["data"]["id"] for d in got) == sorted(f"r{n}" for n in range(20))
+        assert time.monotonic() - started < 5
+        with lock:
+            most = in_flight[1]
+        assert 1 <= most <= INITIAL
+    finally:
+        release.set()
+        hanging.close()

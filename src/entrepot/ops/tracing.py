@@ -2,9 +2,10 @@
 
 Off unless ``ENTREPOT_OPENTELEMETRY=true``. Then the app's lifespan calls
 :func:`start`: asyncpg is instrumented (process-wide: every statement a span,
-its parameters never recorded), the webhook worker's HTTP client is, and each
-delivery attempt is a span of its own, so its request and the SQL that records
-its outcome share one trace. Spans go to the process's tracer provider (FastAPI
+its parameters never recorded), each webhook request is a CLIENT span
+(:func:`client_request`, the worker's own HTTP client), and each delivery
+attempt is a span of its own, so its request and the SQL that records its
+outcome share one trace. Spans go to the process's tracer provider (FastAPI
 sets one from ``OTEL_*`` variables with ``FASTAPI_OTEL_AUTO_CONFIGURE=true``).
 The instrumentations come with the ``otel`` extra; without it, only FastAPI's
 HTTP spans are made, and the start says so in a warning.
@@ -12,13 +13,13 @@ HTTP spans are made, and the start says so in a warning.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from contextlib import AbstractContextManager, nullcontext
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
-import httpx
 import structlog
-from opentelemetry import trace
+from opentelemetry import propagate, trace
 from opentelemetry.util.types import AttributeValue
 
 from entrepot import __version__
@@ -57,21 +58,39 @@ def stop() -> None:
     _tracer = _instrumentor = None
 
 
-def instrument_client(client: httpx.AsyncClient) -> None:
-    """Spans for ``client``'s requests, with the W3C ``traceparent`` header sent along."""
-    if _instrumentor is None:
+@contextmanager
+def client_request(
+    method: str, url: str, headers: dict[str, str]
+) -> Iterator[Callable[[int], None]]:
+    """A CLIENT span around one outbound request, with the W3C ``traceparent`` header
+    added to ``headers``; yields what notes the answer's status. Nothing with tracing
+    off. The URL is recorded without its query (receivers sometimes put tokens there)."""
+    if _tracer is None:
+        yield _no_status
         return
-    from opentelemetry.instrumentation.httpx import HTTPXClientInstrumentor
+    shown = urlunsplit(urlsplit(url)._replace(query="", fragment=""))
+    attributes: dict[str, AttributeValue] = {
+        "http.request.method": method,
+        "http.method": method,
+        "url.full": shown,
+        "http.url": shown,
+    }
+    with _tracer.start_as_current_span(
+        method, kind=trace.SpanKind.CLIENT, attributes=attributes
+    ) as current:
+        propagate.inject(headers)
 
-    HTTPXClientInstrumentor.instrument_client(client, request_hook=_without_query)
+        def status(code: int) -> None:
+            current.set_attribute("http.response.status_code", code)
+            current.set_attribute("http.status_code", code)
+            if code >= 400:
+                current.set_status(trace.StatusCode.ERROR)
+
+        yield status
 
 
-async def _without_query(span: trace.Span, request: Any) -> None:
-    """A receiver's URL may carry a token in its query: its spans keep the URL without it
-    (under both the old and the stable semantic conventions' names)."""
-    url = str(httpx.URL(request.url).copy_with(query=None))
-    span.set_attribute("http.url", url)
-    span.set_attribute("url.full", url)
+def _no_status(code: int) -> None:
+    return None
 
 
 def span(name: str, attributes: Mapping[str, AttributeValue]) -> AbstractContextManager[object]:

@@ -36,6 +36,7 @@ class WebhookConfig:
     networks: tuple[Network, ...]
     concurrency: int
     timeout: float
+    endpoint_concurrency: int = 64
 
     @property
     def max_attempts(self) -> int:
@@ -56,4 +57,7 @@ class WebhookConfig:
             networks=networks,
             concurrency=settings.webhook_concurrency,
             timeout=settings.webhook_timeout_seconds,
+            endpoint_concurrency=min(
+                settings.webhook_endpoint_concurrency, settings.webhook_concurrency
+            ),
         )

@@ -27,6 +27,7 @@ class PairBehind:
     events: list[str]
     org_id: uuid.UUID
     scopes: list[str]
+    cursor_seq: int
 
     @classmethod
     def of(cls, row: asyncpg.Record) -> PairBehind:
@@ -49,14 +50,14 @@ async def pairs_behind(conn: Executor) -> list[PairBehind]:
     rows = await conn.fetch(
         """
         SELECT wd.webhook_id, wd.dataset_id, ds.name AS dataset, w.app_id, w.events,
-               a.org_id, a.scopes
+               a.org_id, a.scopes, wd.cursor_seq
         FROM webhook_datasets wd
         JOIN webhooks w ON w.id = wd.webhook_id AND w.disabled_at IS NULL
         JOIN apps a ON a.id = w.app_id AND a.disabled_at IS NULL
         JOIN datasets ds ON ds.id = wd.dataset_id
         JOIN feed_heads h ON h.dataset_id = wd.dataset_id
         WHERE h.last_seq > wd.cursor_seq
-        ORDER BY wd.webhook_id, wd.dataset_id
+        ORDER BY wd.dataset_id, w.app_id, wd.cursor_seq, wd.webhook_id
         """
     )
     return [PairBehind.of(r) for r in rows]
@@ -84,21 +85,38 @@ async def lock_cursor(
     return seq
 
 
-async def advance_cursor(conn: Conn, webhook_id: uuid.UUID, dataset_id: int, seq: int) -> None:
+async def lock_cursors(
+    conn: Conn, dataset_id: int, webhook_ids: Sequence[uuid.UUID]
+) -> dict[uuid.UUID, int]:
+    """These webhooks' cursors on the dataset, row-locked until commit; those another
+    replica holds (or that are gone) are left out."""
+    rows = await conn.fetch(
+        "SELECT webhook_id, cursor_seq FROM webhook_datasets "
+        "WHERE dataset_id = $1 AND webhook_id = ANY($2::uuid[]) "
+        "ORDER BY webhook_id FOR UPDATE SKIP LOCKED",
+        dataset_id,
+        list(webhook_ids),
+    )
+    return {r["webhook_id"]: r["cursor_seq"] for r in rows}
+
+
+async def advance_cursors(
+    conn: Conn, dataset_id: int, webhook_ids: Sequence[uuid.UUID], seq: int
+) -> None:
     await conn.execute(
         "UPDATE webhook_datasets SET cursor_seq = greatest(cursor_seq, $3) "
-        "WHERE webhook_id = $1 AND dataset_id = $2",
-        webhook_id,
+        "WHERE dataset_id = $1 AND webhook_id = ANY($2::uuid[])",
         dataset_id,
+        list(webhook_ids),
         seq,
     )
 
 
 async def enqueue(
     conn: Conn,
-    webhook_id: uuid.UUID,
     dataset_id: int,
     *,
+    webhook_ids: Sequence[uuid.UUID],
     seqs: Sequence[int],
     record_ids: Sequence[str],
     events: Sequence[str],
@@ -106,7 +124,8 @@ async def enqueue(
     payloads: Sequence[str],
     delay_seconds: float,
 ) -> int:
-    """Queue deliveries (skipping events already queued and unfinished).
+    """Queue deliveries, for one webhook or many (skipping events already queued and
+    unfinished).
 
     The caller wakes the workers (:func:`wake_workers`) once it has committed:
     a NOTIFY inside the transaction would hold PostgreSQL's notify lock to the end.
@@ -117,16 +136,16 @@ async def enqueue(
         """
         INSERT INTO webhook_deliveries
             (webhook_id, dataset_id, seq, record_id, event, message_id, payload, next_attempt_at)
-        SELECT $1, $2, t.seq, t.record_id, t.event, t.message_id, t.payload,
+        SELECT t.webhook_id, $1, t.seq, t.record_id, t.event, t.message_id, t.payload,
                now() + make_interval(secs => $8)
-        FROM unnest($3::bigint[], $4::text[], $5::text[], $6::text[], $7::text[])
-            AS t(seq, record_id, event, message_id, payload)
-        ORDER BY t.seq
+        FROM unnest($2::uuid[], $3::bigint[], $4::text[], $5::text[], $6::text[], $7::text[])
+            AS t(webhook_id, seq, record_id, event, message_id, payload)
+        ORDER BY t.seq, t.webhook_id
         ON CONFLICT (webhook_id, dataset_id, record_id, seq)
             WHERE status IN ('pending', 'delivering') DO NOTHING
         """,
-        webhook_id,
         dataset_id,
+        list(webhook_ids),
         list(seqs),
         list(record_ids),
         list(events),

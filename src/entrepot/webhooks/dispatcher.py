@@ -3,13 +3,15 @@
 The dispatcher sleeps until the change waiter reports a commit on a dataset
 some active webhook follows (LISTEN/NOTIFY, so any replica's write wakes it)
 or a short timer passes (which also picks up new webhooks), then brings every
-lagging (webhook, dataset) cursor up to the feed's head. Replicas share the
+lagging (webhook, dataset) cursor up to the feed's head, one feed read for all
+of an app's webhooks on a dataset (:func:`fan_out`). Replicas share the
 work through row locks on the cursors: see :meth:`Enqueuer.dispatch`.
 """
 
 from __future__ import annotations
 
 import asyncio
+import uuid
 from collections.abc import Callable
 
 import structlog
@@ -19,13 +21,24 @@ from entrepot.changes import repository as changes_repo
 from entrepot.changes.waiter import ChangeWaiter
 from entrepot.liveness import Heartbeat, Liveness
 from entrepot.webhooks import dispatch_repository as dispatch_repo
+from entrepot.webhooks.dispatch_repository import PairBehind
 from entrepot.webhooks.enqueue import Enqueuer
 
 log = structlog.get_logger("entrepot.webhooks")
 
 INTERVAL_SECONDS = 1.0
 MAX_WATCHED = 500  # beyond this many datasets, rely on the timer alone
-ROUNDS_PER_PAIR = 20  # pages per pair before moving on, so one busy dataset cannot starve others
+ROUNDS_PER_PAIR = 20  # pages per group before moving on, so one busy dataset cannot starve others
+
+
+def fan_out(pairs: list[PairBehind]) -> list[list[PairBehind]]:
+    """Pairs that one read of the feed serves: one app's webhooks on one dataset at one
+    cursor (the app's view renders the page once for them all). A webhook behind the
+    others (re-enabled, say) catches up on its own, never holding them back."""
+    groups: dict[tuple[int, uuid.UUID, int], list[PairBehind]] = {}
+    for pair in pairs:
+        groups.setdefault((pair.dataset_id, pair.app_id, pair.cursor_seq), []).append(pair)
+    return list(groups.values())
 
 
 class Dispatcher:
@@ -65,9 +78,9 @@ class Dispatcher:
         for dataset_id in await changes_repo.pending_datasets(pool, followed):
             await changes_repo.sequence(pool, dataset_id)
             beat()
-        for pair in await dispatch_repo.pairs_behind(pool):
+        for group in fan_out(await dispatch_repo.pairs_behind(pool)):
             for _ in range(ROUNDS_PER_PAIR):
-                more = await self.enqueuer.dispatch(pair)
+                more = await self.enqueuer.dispatch(group)
                 beat()
                 if not more:
                     break

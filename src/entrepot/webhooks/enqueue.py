@@ -3,11 +3,14 @@
 Every event is rendered through the webhook's app's read view, so narrowing
 hides the same fields and rows as on the feed itself. Deliveries are queued
 in the caller's transaction, beside the cursor that says how far it got.
+An app's webhooks on one dataset share that view: one read of the feed
+queues the page for all of them (fan-out), in one statement.
 """
 
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from functools import partial
 
 import asyncpg
@@ -22,7 +25,7 @@ from entrepot.webhooks import dispatch_repository as dispatch_repo
 from entrepot.webhooks import queue_repository as queue_repo
 from entrepot.webhooks.config import WebhookConfig
 from entrepot.webhooks.dispatch_repository import PairBehind
-from entrepot.webhooks.events import Batch, app_principal
+from entrepot.webhooks.events import Batch, app_principal, parse
 from entrepot.webhooks.metrics import ENQUEUED
 
 log = structlog.get_logger("entrepot.webhooks")
@@ -41,19 +44,23 @@ async def queue_changes(
     delay_seconds: float,
 ) -> int:
     """Queue the wanted events among ``changes`` (feed items, in seq order); how many."""
-    dataset_id = view.access.meta.id
     batch = Batch()
-    batch.add_page(
-        changes,
+    batch.add_parsed(
+        parse(changes),
         webhook_id=webhook_id,
-        dataset_id=dataset_id,
+        dataset_id=view.access.meta.id,
         dataset=view.access.meta.name,
         wanted=wanted,
+        after=0,
     )
+    return await enqueue_batch(conn, view.access.meta.id, batch, delay_seconds)
+
+
+async def enqueue_batch(conn: Conn, dataset_id: int, batch: Batch, delay_seconds: float) -> int:
     enqueued = await dispatch_repo.enqueue(
         conn,
-        webhook_id,
         dataset_id,
+        webhook_ids=batch.webhook_ids,
         seqs=batch.seqs,
         record_ids=batch.record_ids,
         events=batch.events,
@@ -99,52 +106,64 @@ class Enqueuer:
         self.feed = feed
         self.config = config
 
-    async def dispatch(self, pair: PairBehind) -> bool:
-        """Queue the next page of one (webhook, dataset) pair; True if more may follow.
+    async def dispatch(self, pairs: Sequence[PairBehind]) -> bool:
+        """Queue the next page for some of one app's webhooks on one dataset; True if
+        more may follow.
 
-        The cursor row stays locked (SKIP LOCKED: another replica moves on)
-        from reading it to advancing it, and the deliveries are inserted in
-        the same transaction, so each change is queued exactly once.
+        The cursor rows stay locked (SKIP LOCKED: another replica moves on)
+        from reading them to advancing them, and the deliveries are inserted
+        in the same transaction, so each change is queued exactly once. The
+        page is read from the lowest cursor; a webhook further on gets only
+        what lies past its own (the dispatcher groups pairs at one cursor).
         """
-        webhook_id, dataset_id = pair.webhook_id, pair.dataset_id
-        principal = app_principal(pair.app_id, pair.org_id, pair.scopes, webhook_id)
+        first = pairs[0]
+        dataset_id = first.dataset_id
+        principal = app_principal(first.app_id, first.org_id, first.scopes, first.webhook_id)
         async with unit_of_work(self.pool) as work:
             conn = work.conn
             try:
-                view = await self.feed.view(conn, principal, pair.dataset)
+                view = await self.feed.view(conn, principal, first.dataset)
             except (NotFound, Forbidden):
-                # The app lost access: hold the cursor; nothing is sent until access returns.
+                # The app lost access: hold the cursors; nothing is sent until access returns.
                 return False
             if view.access.meta.id != dataset_id:
-                return False  # the name is a new dataset's now; the old one's cursor is going
-            cursor = await dispatch_repo.lock_cursor(conn, webhook_id, dataset_id)
-            if cursor is None:
+                return False  # the name is a new dataset's now; the old one's cursors are going
+            cursors = await dispatch_repo.lock_cursors(
+                conn, dataset_id, [p.webhook_id for p in pairs]
+            )
+            if not cursors:
                 return False
+            held = list(cursors)
             try:
-                page = await self.feed.read(conn, view, cursor, DISPATCH_PAGE)
+                page = await self.feed.read(conn, view, min(cursors.values()), DISPATCH_PAGE)
             except Gone as gone:
                 horizon = int(gone.extra["min_seq"])
                 log.warning(
                     "webhook_events_compacted",
-                    webhook=str(webhook_id),
-                    dataset=pair.dataset,
-                    from_seq=cursor + 1,
+                    webhooks=[str(w) for w in held],
+                    dataset=first.dataset,
+                    from_seq=min(cursors.values()) + 1,
                     to_seq=horizon,
                 )
-                await dispatch_repo.advance_cursor(conn, webhook_id, dataset_id, horizon)
+                await dispatch_repo.advance_cursors(conn, dataset_id, held, horizon)
                 return True
             if not page.scanned:
                 return False
             if page.changes:  # a narrowed app may see none of the page's changes
-                queued = await queue_changes(
-                    conn,
-                    view,
-                    page.changes,
-                    webhook_id=webhook_id,
-                    wanted=frozenset(pair.events),
-                    delay_seconds=self.config.schedule[0],
-                )
+                parsed = parse(page.changes)
+                batch = Batch()
+                for pair in pairs:
+                    if pair.webhook_id in cursors:
+                        batch.add_parsed(
+                            parsed,
+                            webhook_id=pair.webhook_id,
+                            dataset_id=dataset_id,
+                            dataset=first.dataset,
+                            wanted=frozenset(pair.events),
+                            after=cursors[pair.webhook_id],
+                        )
+                queued = await enqueue_batch(conn, dataset_id, batch, self.config.schedule[0])
                 if queued:
                     work.after_commit(partial(queue_repo.wake_workers, conn))
-            await dispatch_repo.advance_cursor(conn, webhook_id, dataset_id, page.last_seq)
+            await dispatch_repo.advance_cursors(conn, dataset_id, held, page.last_seq)
         return page.scanned == DISPATCH_PAGE

@@ -58,30 +58,40 @@ def app_principal(
     )
 
 
+def parse(changes: list[bytes]) -> list[tuple[dict[str, Any], bytes]]:
+    """Feed items with their text: parsed once however many webhooks they go to."""
+    return [(orjson.loads(raw), raw) for raw in changes]
+
+
 @dataclass
 class Batch:
-    """Deliveries to queue for one (webhook, dataset), in seq order."""
+    """Deliveries to queue on one dataset, for one webhook or several, in seq order each."""
 
+    webhook_ids: list[uuid.UUID] = field(default_factory=list)
     seqs: list[int] = field(default_factory=list)
     record_ids: list[str] = field(default_factory=list)
     events: list[str] = field(default_factory=list)
     message_ids: list[str] = field(default_factory=list)
     payloads: list[str] = field(default_factory=list)
 
-    def add_page(
+    def add_parsed(
         self,
-        changes: list[bytes],
+        changes: list[tuple[dict[str, Any], bytes]],
         *,
         webhook_id: uuid.UUID,
         dataset_id: int,
         dataset: str,
         wanted: frozenset[str],
+        after: int,
     ) -> None:
-        for raw in changes:
-            change = orjson.loads(raw)
+        """The wanted events among ``changes`` (parsed by :func:`parse`) past ``after``."""
+        for change, raw in changes:
+            if change["seq"] <= after:
+                continue
             event = event_type(change)
             if event not in wanted:
                 continue
+            self.webhook_ids.append(webhook_id)
             self.seqs.append(change["seq"])
             self.record_ids.append(change["id"])
             self.events.append(event)

@@ -7,6 +7,7 @@ Rows come back as :class:`Job` and :class:`Backlog`, never as string-keyed recor
 from __future__ import annotations
 
 import uuid
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -65,19 +66,29 @@ async def announce_subscriptions(conn: Executor) -> None:
 
 
 CLAIM = f"""
-WITH next AS (
-    SELECT d.id FROM webhook_deliveries d
-    JOIN webhooks w ON w.id = d.webhook_id AND w.disabled_at IS NULL
+WITH caps AS (
+    SELECT w.id AS webhook_id, coalesce(c.cap, $4) AS cap
+    FROM webhooks w
     JOIN apps a ON a.id = w.app_id AND a.disabled_at IS NULL
-    WHERE ((d.status = 'pending' AND d.next_attempt_at <= now())
-           OR (d.status = 'delivering' AND d.locked_until < now()))
-      AND NOT EXISTS (
-          SELECT 1 FROM webhook_deliveries e
-          WHERE e.webhook_id = d.webhook_id AND e.dataset_id = d.dataset_id
-            AND e.record_id = d.record_id AND e.status IN {OPEN} AND e.seq < d.seq)
-    ORDER BY d.next_attempt_at
+    LEFT JOIN unnest($5::uuid[], $6::int[]) AS c(webhook_id, cap) ON c.webhook_id = w.id
+    WHERE w.disabled_at IS NULL
+), next AS (
+    SELECT n.id, n.next_attempt_at FROM caps
+    CROSS JOIN LATERAL (
+        SELECT d.id, d.next_attempt_at FROM webhook_deliveries d
+        WHERE d.webhook_id = caps.webhook_id AND d.status IN {OPEN}
+          AND d.next_attempt_at <= now() AND (d.status = 'pending' OR d.locked_until < now())
+          AND NOT EXISTS (
+              SELECT 1 FROM webhook_deliveries e
+              WHERE e.webhook_id = d.webhook_id AND e.dataset_id = d.dataset_id
+                AND e.record_id = d.record_id AND e.status IN {OPEN} AND e.seq < d.seq)
+        ORDER BY d.next_attempt_at
+        LIMIT caps.cap
+        FOR UPDATE OF d SKIP LOCKED
+    ) AS n
+    WHERE caps.cap > 0
+    ORDER BY n.next_attempt_at
     LIMIT $3
-    FOR UPDATE OF d SKIP LOCKED
 ), claimed AS (
     UPDATE webhook_deliveries d
     SET status = 'delivering', lease = $1, locked_until = now() + make_interval(secs => $2)
@@ -92,8 +103,22 @@ SELECT * FROM claimed ORDER BY next_attempt_at, seq
 """
 
 
-async def claim(conn: Conn, lease: uuid.UUID, lease_seconds: float, limit: int = 1) -> list[Job]:
+async def claim(
+    conn: Conn,
+    lease: uuid.UUID,
+    lease_seconds: float,
+    limit: int = 1,
+    *,
+    per_endpoint: int | None = None,
+    caps: Mapping[uuid.UUID, int] | None = None,
+) -> list[Job]:
     """Claim up to ``limit`` due deliveries in one statement, oldest due first, under one lease.
+
+    At most ``caps[webhook]`` of one webhook's (``per_endpoint`` for a webhook
+    not in ``caps``; ``limit`` if that is None too): each endpoint's free
+    slots, so a slow endpoint's backlog never fills the batch. The due rows are
+    read per webhook along ``webhook_deliveries_webhook_due_idx``, so a claim
+    costs what it takes, not what the queue holds.
 
     Only the earliest unfinished delivery of a record is claimable (the NOT
     EXISTS), so a batch holds at most one delivery per record, and never one
@@ -107,8 +132,77 @@ async def claim(conn: Conn, lease: uuid.UUID, lease_seconds: float, limit: int =
     ANALYZE; a custom plan per claim costs well under a millisecond and adapts
     at once. ``conn`` is in a transaction (the setting is local to it).
     """
+    given = dict(caps or {})
     await plan_for_values(conn)
-    return [Job.of(r) for r in await conn.fetch(CLAIM, lease, float(lease_seconds), limit)]
+    rows = await conn.fetch(
+        CLAIM,
+        lease,
+        float(lease_seconds),
+        limit,
+        limit if per_endpoint is None else per_endpoint,
+        list(given),
+        list(given.values()),
+    )
+    return [Job.of(r) for r in rows]
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """One attempt's result, to record under the lease it was made with."""
+
+    delivery_id: uuid.UUID
+    lease: uuid.UUID
+    status: str  # delivered, pending (a retry, in retry_in seconds), failed
+    status_code: int | None
+    error: str | None
+    response: str | None
+    retry_in: float | None
+
+
+FINISH_MANY = f"""
+WITH o AS (
+    SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::int[], $5::text[],
+                         $6::text[], $7::float8[])
+        AS o(id, lease, status, status_code, error, response, retry_in)
+), done AS (
+    UPDATE webhook_deliveries d SET
+        status = o.status, attempts = d.attempts + 1, last_attempt_at = now(),
+        last_status_code = o.status_code, last_error = o.error, last_response = o.response,
+        next_attempt_at = CASE WHEN o.retry_in IS NULL THEN d.next_attempt_at
+                               ELSE now() + make_interval(secs => o.retry_in) END,
+        delivered_at = CASE WHEN o.status = 'delivered' THEN now() END,
+        lease = NULL, locked_until = NULL
+    FROM o
+    WHERE d.id = o.id AND d.lease = o.lease AND d.status = 'delivering'
+    RETURNING d.id, d.status
+), wake AS (
+    SELECT pg_notify('{CHANNEL}', '')
+    FROM (SELECT 1 FROM done WHERE status <> 'pending' LIMIT 1) AS finished
+)
+SELECT done.id FROM done LEFT JOIN (SELECT count(*) FROM wake) AS woken ON true
+"""
+
+
+async def finish_many(conn: Executor, outcomes: Sequence[Outcome]) -> set[uuid.UUID]:
+    """Record many attempts' outcomes in one statement: each only if its lease still
+    holds. The deliveries recorded (the others' leases had expired or were handed back).
+
+    A finished delivery (not a retry) among them wakes the workers of every
+    replica, once: the next event of its record may be claimable now.
+    """
+    if not outcomes:
+        return set()
+    rows = await conn.fetch(
+        FINISH_MANY,
+        [o.delivery_id for o in outcomes],
+        [o.lease for o in outcomes],
+        [o.status for o in outcomes],
+        [o.status_code for o in outcomes],
+        [o.error for o in outcomes],
+        [o.response for o in outcomes],
+        [o.retry_in for o in outcomes],
+    )
+    return {r["id"] for r in rows}
 
 
 async def release(conn: Executor, claims: list[tuple[uuid.UUID, uuid.UUID]]) -> int:

@@ -1,13 +1,21 @@
 """Deliver queued webhook events, in every replica.
 
 A claimer takes due deliveries with ``FOR UPDATE SKIP LOCKED`` (so no two
-replicas take the same one) whenever one of ``concurrency`` slots is free: as
-many as there are free slots, in one statement. Only the earliest unfinished
-delivery of a record is claimable, so a record's events arrive in seq order
-(a batch holds at most one delivery per record). A claim is a lease: an
-attempt whose replica dies is claimed again once ``locked_until`` passes. Workers sleep
-until a NOTIFY on ``entrepot_webhooks`` (new or finished work, anywhere) or
-the next due time, at most a couple of seconds.
+replicas take the same one) whenever slots are free, in one statement: up to
+the worker's free slots (``concurrency``) in all, and up to each endpoint's
+own free slots (its adaptive limit, :mod:`entrepot.webhooks.limiter`), so a
+slow or failing endpoint holds only its own share and never delays another's
+deliveries. Only the earliest unfinished delivery of a record is claimable, so
+a record's events arrive in seq order (a batch holds at most one delivery per
+record, and its next one only once this one's outcome is written); different
+records go in parallel. A claim is a lease: an attempt whose replica dies is
+claimed again once ``locked_until`` passes.
+
+Attempts reuse connections (one keep-alive client per destination,
+:mod:`entrepot.webhooks.clients`), and their outcomes are written in batches
+(:mod:`entrepot.webhooks.recorder`). Workers sleep until a written outcome, a
+NOTIFY on ``entrepot_webhooks`` (new or finished work, anywhere) or the next
+due time, at most a couple of seconds.
 """
 
 from __future__ import annotations
@@ -21,9 +29,9 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from urllib.parse import urlsplit
 
 import asyncpg
-import httpx
 import orjson
 import structlog
 
@@ -35,6 +43,7 @@ from entrepot.ops import tracing
 from entrepot.store import listen
 from entrepot.webhooks import dispatch_repository as dispatch_repo
 from entrepot.webhooks import queue_repository as queue_repo
+from entrepot.webhooks import recorder as recorder_module
 from entrepot.webhooks import repository as repo
 from entrepot.webhooks import signing, ssrf
 from entrepot.webhooks.config import (
@@ -43,6 +52,7 @@ from entrepot.webhooks.config import (
     STUCK_AFTER_SECONDS,
     WebhookConfig,
 )
+from entrepot.webhooks.limiter import INITIAL, Limit
 from entrepot.webhooks.metrics import (
     DELIVERIES,
     LATENCY,
@@ -50,17 +60,19 @@ from entrepot.webhooks.metrics import (
     QUEUE_DEPTH,
     set_feed_lag,
 )
-from entrepot.webhooks.queue_repository import Job
+from entrepot.webhooks.queue_repository import Job, Outcome
+from entrepot.webhooks.recorder import Recorder
+from entrepot.webhooks.transport import DeliveryError, Transport
 
 log = structlog.get_logger("entrepot.webhooks")
 
-RESPONSE_KEEP_BYTES = 1024
+CONNECT_TIMEOUT_SECONDS = 5.0
 IDLE_MAX_SECONDS = 2.0
 STATS_SECONDS = 5.0
 PURGE_EVERY_ROUNDS = 120  # about every 10 minutes
 PURGE_BATCH = 5_000
-CONNECT_TIMEOUT_SECONDS = 5.0
 DRAIN_SECONDS = 10.0
+IDLE_LIMIT_SECONDS = 600.0  # an endpoint's learned limit is forgotten after this long unused
 USER_AGENT = f"Entrepot-Webhooks/{__version__}"
 
 
@@ -122,34 +134,31 @@ class DeliveryWorker:
         self.stuck = False
         self._lag_series: frozenset[tuple[str, str]] = frozenset()
         self._wake = asyncio.Event()
-        self._slots = asyncio.Semaphore(config.concurrency)
+        # Each endpoint's adaptive limit, and when it was last claimed for.
+        self._limits: dict[uuid.UUID, Limit] = {}
+        self._used: dict[uuid.UUID, float] = {}
         # Each attempt in flight, and the (delivery, lease) it holds.
         self._inflight: dict[asyncio.Task[None], tuple[uuid.UUID, uuid.UUID]] = {}
         self._tasks: list[asyncio.Task[None]] = []
+        self._recording: asyncio.Task[None] | None = None
         self._heartbeats: list[Heartbeat] = []
-        self._client = httpx.AsyncClient(
-            follow_redirects=False,
-            timeout=httpx.Timeout(
-                config.timeout, connect=min(CONNECT_TIMEOUT_SECONDS, config.timeout)
-            ),
-            # No connection reuse: each attempt connects to the address its own check approved.
-            limits=httpx.Limits(max_keepalive_connections=0),
-            trust_env=False,
-        )
-        tracing.instrument_client(self._client)
+        self._transport = Transport(min(CONNECT_TIMEOUT_SECONDS, config.timeout))
+        self._recorder = Recorder(pool, self._wake.set)
 
     def start(self) -> None:
         register = self.liveness.register
         listener = register("webhook-listener", listen.EVERY_SECONDS)
         # While every slot is busy the claimer waits for an attempt to end (its timeout).
         claimer = register("webhook-claimer", self.config.timeout + IDLE_MAX_SECONDS)
+        recorder = register("webhook-recorder", recorder_module.IDLE_SECONDS)
         stats = register("webhook-stats", STATS_SECONDS)
-        self._heartbeats = [listener, claimer, stats]
+        self._heartbeats = [listener, claimer, recorder, stats]
         self._tasks = [
             start_loop(self._listen(listener), "webhook-listener"),
             start_loop(self._claim_loop(claimer), "webhook-claimer"),
             start_loop(self._stats_loop(stats), "webhook-stats"),
         ]
+        self._recording = start_loop(self._recorder.run(recorder), "webhook-recorder")
 
     async def stop(self) -> None:
         self.liveness.unregister(*self._heartbeats)
@@ -158,8 +167,11 @@ class DeliveryWorker:
             await asyncio.wait(set(self._inflight), timeout=DRAIN_SECONDS)
         unfinished = list(self._inflight.values())
         await stop_tasks(set(self._inflight))
+        await stop_tasks([self._recording])
+        with contextlib.suppress(Exception):  # outcomes not yet written: their leases expire
+            await self._recorder.flush()
         await self._hand_back(unfinished)
-        await self._client.aclose()
+        self._transport.close()
 
     def wake(self) -> None:
         self._wake.set()
@@ -183,47 +195,62 @@ class DeliveryWorker:
 
     # --- loops ------------------------------------------------------------
 
+    def _caps(self) -> dict[uuid.UUID, int]:
+        """Each known endpoint's free slots (an endpoint not listed gets the initial limit)."""
+        return {webhook: limit.free for webhook, limit in self._limits.items()}
+
+    def _limit(self, webhook_id: uuid.UUID) -> Limit:
+        limit = self._limits.get(webhook_id)
+        if limit is None:
+            limit = self._limits[webhook_id] = Limit(self.config.endpoint_concurrency)
+        self._used[webhook_id] = time.monotonic()
+        return limit
+
     async def _claim_loop(self, heartbeat: Heartbeat) -> None:
+        first = min(INITIAL, self.config.endpoint_concurrency)
         while True:
             heartbeat.beat()
-            await self._slots.acquire()
-            heartbeat.beat()
-            held = 1
-            while not self._slots.locked():  # every other free slot, without waiting
-                await self._slots.acquire()
-                held += 1
+            free = self.config.concurrency - len(self._inflight)
+            if free <= 0:  # every slot busy: an attempt ending wakes us
+                self._wake.clear()
+                await wait_event(self._wake, IDLE_MAX_SECONDS)
+                continue
             self._wake.clear()
             try:
                 lease = uuid.uuid4()
                 async with self.pool.acquire() as conn, conn.transaction():
-                    jobs = await queue_repo.claim(conn, lease, self.config.lease_seconds, held)
+                    jobs = await queue_repo.claim(
+                        conn,
+                        lease,
+                        self.config.lease_seconds,
+                        free,
+                        per_endpoint=first,
+                        caps=self._caps(),
+                    )
             except asyncio.CancelledError:
-                self._release(held)
                 raise
             except Exception as exc:
-                self._release(held)
                 log.warning("webhook_claim_failed", error=f"{type(exc).__name__}: {exc}")
                 await asyncio.sleep(1.0)
                 continue
-            for job in jobs:  # each attempt gives its slot back when it ends
-                task = asyncio.create_task(self._deliver(job, lease))
+            for job in jobs:
+                limit = self._limit(job.webhook_id)
+                task = asyncio.create_task(self._deliver(job, lease, limit, limit.started()))
                 self._inflight[task] = (job.id, lease)
                 task.add_done_callback(self._forget)
-            self._release(held - len(jobs))
-            if jobs and len(jobs) == held:
-                continue  # every slot busy: claim again as soon as one frees
-            # Fewer due than free slots: wait for new work, a finished attempt (which
-            # may make a record's next event claimable) or the next due time.
+            if jobs:
+                # More may have fallen due while this claim ran (fan-out queues a commit's
+                # deliveries for every endpoint at once): look again at once, and wait
+                # only when a claim finds nothing.
+                continue
+            # Nothing claimable: wait for new work, a written outcome (which frees a slot
+            # and may make a record's next event claimable) or the next due time.
             delay = IDLE_MAX_SECONDS
             with contextlib.suppress(Exception):
                 due = await queue_repo.seconds_until_due(self.pool)
                 if due is not None and due > 0:
                     delay = min(due, IDLE_MAX_SECONDS)
             await wait_event(self._wake, max(delay, 0.005))
-
-    def _release(self, slots: int) -> None:
-        for _ in range(slots):
-            self._slots.release()
 
     async def _stats_loop(self, heartbeat: Heartbeat) -> None:
         rounds = 0
@@ -240,11 +267,22 @@ class DeliveryWorker:
                 rounds += 1
                 if rounds % PURGE_EVERY_ROUNDS == 1:
                     await queue_repo.purge_finished(self.pool, LOG_RETENTION_SECONDS, PURGE_BATCH)
+                self._forget_idle()
+                self._transport.close_idle()
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
                 log.warning("webhook_stats_failed", error=f"{type(exc).__name__}: {exc}")
             await asyncio.sleep(STATS_SECONDS)
+
+    def _forget_idle(self) -> None:
+        """Drop the limits of endpoints long unused (they start again from the initial one)."""
+        now = time.monotonic()
+        for webhook, used in list(self._used.items()):
+            limit = self._limits.get(webhook)
+            if now - used > IDLE_LIMIT_SECONDS and (limit is None or not limit.in_flight):
+                self._used.pop(webhook, None)
+                self._limits.pop(webhook, None)
 
     async def _listen(self, heartbeat: Heartbeat) -> None:
         def connected() -> None:
@@ -269,14 +307,21 @@ class DeliveryWorker:
 
     # --- one attempt ------------------------------------------------------
 
-    async def _deliver(self, job: Job, lease: uuid.UUID) -> None:
+    async def _deliver(self, job: Job, lease: uuid.UUID, limit: Limit, token: int) -> None:
         attributes = {
             "entrepot.webhook.id": str(job.webhook_id),
             "entrepot.delivery.id": str(job.id),
         }
+        started = time.monotonic()
+        ended = False
         try:
             with tracing.span("webhook delivery", attributes):
                 attempt = await self.attempt(job)
+                code = attempt.status_code
+                # The endpoint's part is over: 2xx and 410 are answers, anything else a fault.
+                answered = code is not None and (200 <= code < 300 or code == 410)
+                limit.ended(token, ok=answered, seconds=time.monotonic() - started)
+                ended = True
                 await self._record(job, lease, attempt)
         except Exception as exc:  # the lease expires and the delivery is claimed again
             log.warning(
@@ -284,9 +329,10 @@ class DeliveryWorker:
                 delivery=str(job.id),
                 error=f"{type(exc).__name__}: {exc}",
             )
-        finally:
-            self._slots.release()
             self._wake.set()
+        finally:
+            if not ended:  # cut short before an answer: the endpoint's slot is free again
+                limit.ended(token, ok=False, seconds=time.monotonic() - started)
 
     async def attempt(self, job: Job) -> Attempt:
         body: bytes = job.payload.encode()
@@ -305,27 +351,24 @@ class DeliveryWorker:
                 "host": target.host_header,
             }
         )
-        extensions = {"sni_hostname": target.server_name} if target.server_name else {}
+        parts = urlsplit(target.url)
+        path = parts.path + (f"?{parts.query}" if parts.query else "")
+        destination = (parts.scheme, str(target.address), parts.port or 0, target.server_name)
         try:
             async with asyncio.timeout(self.config.timeout):
-                async with self._client.stream(
-                    "POST", target.url, content=body, headers=headers, extensions=extensions
-                ) as response:
-                    kept = b""
-                    async for chunk in response.aiter_raw():
-                        kept += chunk
-                        if len(kept) >= RESPONSE_KEEP_BYTES:
-                            break
-                    return Attempt(
-                        response.status_code,
-                        None,
-                        _text(kept[:RESPONSE_KEEP_BYTES]),
-                        retry_after_seconds(response.headers.get("retry-after")),
-                    )
+                with tracing.client_request("POST", target.url, headers) as answered:
+                    answer = await self._transport.post(destination, path, headers, body)
+                    answered(answer.status)
         except TimeoutError:
             return Attempt(None, f"timed out after {self.config.timeout:g} s", None, None)
-        except httpx.HTTPError as exc:
-            return Attempt(None, f"{type(exc).__name__}: {exc}"[:500], None, None)
+        except DeliveryError as exc:
+            return Attempt(None, str(exc)[:500], None, None)
+        return Attempt(
+            answer.status,
+            None,
+            _text(answer.body),
+            retry_after_seconds(answer.retry_after),
+        )
 
     async def _finish(
         self,
@@ -335,16 +378,16 @@ class DeliveryWorker:
         status: str,
         retry_in: float | None = None,
     ) -> bool:
-        return await queue_repo.finish(
-            self.pool,
+        outcome = Outcome(
             job.id,
             lease,
-            status=status,
-            status_code=attempt.status_code,
-            error=attempt.error,
-            response=attempt.response,
-            retry_in=retry_in,
+            status,
+            attempt.status_code,
+            attempt.error,
+            attempt.response,
+            retry_in,
         )
+        return await self._recorder.record(outcome)
 
     async def _record(self, job: Job, lease: uuid.UUID, attempt: Attempt) -> None:
         code = attempt.status_code

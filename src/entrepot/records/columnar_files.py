@@ -1,0 +1,93 @@
+"""Parquet files and Arrow IPC streams written as they are produced, never held whole.
+
+A Parquet file ends with a footer that locates every row group, so writers
+usually want a seekable file; they only need to know how many bytes they have
+written (``tell``). :class:`_Drain` is such a file: it keeps what was written
+since it was last drained, and the export sends those bytes after each row
+group, so the server holds one row group at a time. The footer follows the
+last one. An Arrow IPC stream needs no footer: a schema message, then record
+batches, then an end-of-stream marker.
+
+Encoding (Parquet's dictionary and Snappy passes) runs in a thread: pyarrow
+releases the GIL there, so the event loop keeps serving other requests.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import io
+from typing import TYPE_CHECKING, Literal
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+if TYPE_CHECKING:
+    from _typeshed import ReadableBuffer
+
+ColumnarFormat = Literal["parquet", "arrow"]
+
+
+class _Drain(io.RawIOBase):
+    """A write-only file that hands back what was written since it was last drained."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._parts: list[bytes] = []
+        self._position = 0
+
+    def write(self, data: ReadableBuffer, /) -> int:
+        chunk = bytes(data)
+        self._parts.append(chunk)
+        self._position += len(chunk)
+        return len(chunk)
+
+    def tell(self) -> int:
+        return self._position
+
+    def writable(self) -> bool:
+        return True
+
+    def drain(self) -> bytes:
+        out = b"".join(self._parts)
+        self._parts.clear()
+        return out
+
+
+class ColumnarWriter:
+    """Tables in, the file's bytes out: each call returns what it added to the file."""
+
+    def __init__(self, fmt: ColumnarFormat, schema: pa.Schema) -> None:
+        self._sink = _Drain()
+        file = pa.PythonFile(self._sink, mode="w")
+        self._parquet: pq.ParquetWriter | None = None
+        self._ipc: pa.ipc.RecordBatchStreamWriter | None = None
+        if fmt == "parquet":
+            self._parquet = pq.ParquetWriter(file, schema, compression="snappy")
+        else:
+            self._ipc = pa.ipc.new_stream(file, schema)
+
+    def started(self) -> bytes:
+        """The bytes written on opening (Parquet's magic, or the IPC schema message)."""
+        return self._sink.drain()
+
+    async def write(self, table: pa.Table) -> bytes:
+        """``table`` as one Parquet row group, or one IPC record batch."""
+        return await asyncio.to_thread(self._write, table)
+
+    async def finish(self) -> bytes:
+        """The footer, or the end-of-stream marker."""
+        return await asyncio.to_thread(self._finish)
+
+    def _write(self, table: pa.Table) -> bytes:
+        if self._parquet is not None:
+            self._parquet.write_table(table, row_group_size=max(table.num_rows, 1))
+        elif self._ipc is not None:
+            self._ipc.write_batch(table.combine_chunks().to_batches()[0])
+        return self._sink.drain()
+
+    def _finish(self) -> bytes:
+        if self._parquet is not None:
+            self._parquet.close()
+        elif self._ipc is not None:
+            self._ipc.close()
+        return self._sink.drain()

@@ -36,18 +36,12 @@ property already named so pushes the column to ``__id`` (and so on).
 
 from __future__ import annotations
 
-import datetime
-import json
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
-import orjson
 import pyarrow as pa
 
-from entrepot import jsonbody
-from entrepot.records import rfc3339
 from entrepot.schema.record_schema import RecordSchema
 
 Kind = Literal["int64", "float64", "bool", "string", "timestamp", "date", "json", "text"]
@@ -72,12 +66,6 @@ CHECKED: dict[Kind, Check] = {
 }
 _SCALARS: dict[str, Kind] = {"integer": "int64", "number": "float64", "boolean": "bool"}
 _FORMATS: dict[str, Kind] = {"date-time": "timestamp", "date": "date"}
-
-_DATE = re.compile(rfc3339.DATE)
-_DATE_TIME = re.compile(rfc3339.DATE_TIME)
-_EPOCH = datetime.date(1970, 1, 1).toordinal()
-_DAY_US = 86_400_000_000
-_LONG_DIGITS = re.compile("[0-9]" * 16)
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,6 +98,14 @@ class Layout:
         if self.extra_name is not None:
             fields.append(pa.field(self.extra_name, ARROW_TYPES["json"]))
         return pa.schema(fields, metadata=metadata)
+
+    def selected(self) -> list[tuple[str, Kind]]:
+        """Each column's ``(property, kind)``, in order, for the export's query."""
+        return [(c.prop, c.kind) for c in self.columns]
+
+    def undeclared_beyond(self) -> list[str] | None:
+        """The declared properties, when ``_extra`` holds the record's other keys."""
+        return None if self.extra_name is None else [c.prop for c in self.columns]
 
     def survey_checks(self) -> list[tuple[str, Check]]:
         """The (property, check) pairs the snapshot must answer, in column order."""
@@ -167,92 +163,16 @@ def layout(schema: RecordSchema, whole_records: bool) -> Layout:
 
 
 # --- values -------------------------------------------------------------------------
-
-
-def parse_record(text: str) -> dict[str, Any]:
-    """A record's stored JSON text with every integer exact (orjson rounds those beyond
-    64 bits to floats: a long run of digits sends the text to the exact parser)."""
-    if _LONG_DIGITS.search(text):
-        parsed: dict[str, Any] = json.loads(text)
-        return parsed
-    fast: dict[str, Any] = orjson.loads(text)
-    return fast
-
-
-def json_text(value: Any) -> str | None:
-    if value is None:
-        return None
-    try:
-        return orjson.dumps(value).decode()
-    except TypeError:  # an integer beyond 64 bits
-        return jsonbody.dumps(value)
-
-
-def timestamp_us(text: str) -> int:
-    """Microseconds since the epoch of an RFC 3339 date-time the survey admitted."""
-    found = _DATE_TIME.match(text)
-    if found is None:
-        raise ValueError(f"not a date-time the column holds: {text!r}")
-    year, month, day, hour, minute, second, fraction, zone, sign, off_h, off_m = found.groups()
-    days = datetime.date(int(year), int(month), int(day)).toordinal() - _EPOCH
-    seconds = int(hour) * 3600 + int(minute) * 60 + int(second)
-    if zone not in ("Z", "z"):
-        offset = int(off_h) * 3600 + int(off_m) * 60
-        seconds -= offset if sign == "+" else -offset
-    micros = int((fraction or "").ljust(6, "0"))
-    return days * _DAY_US + seconds * 1_000_000 + micros
-
-
-def date_days(text: str) -> int:
-    found = _DATE.match(text)
-    if found is None:
-        raise ValueError(f"not a date the column holds: {text!r}")
-    year, month, day = found.groups()
-    return datetime.date(int(year), int(month), int(day)).toordinal() - _EPOCH
-
-
-def _text(value: Any) -> str | None:
-    """A demoted column's value: strings as they are, numbers as their decimal text."""
-    if value is None or isinstance(value, str):
-        return value
-    return jsonbody.dumps(value)
-
-
-def column_array(kind: Kind, values: list[Any]) -> pa.Array[Any]:
-    """One column of a page of records (``None`` for absent fields)."""
-    arrow = ARROW_TYPES[kind]
-    if kind in ("int64", "bool", "string"):
-        return pa.array(values, type=arrow)
-    if kind == "float64":  # pyarrow refuses an int no double equals: round it, as doubles do
-        return pa.array([None if v is None else float(v) for v in values], type=arrow)
-    if kind == "timestamp":
-        return pa.array([None if v is None else timestamp_us(v) for v in values], type=arrow)
-    if kind == "date":
-        return pa.array([None if v is None else date_days(v) for v in values], type=arrow)
-    if kind == "json":
-        return pa.array([json_text(v) for v in values], type=arrow)
-    return pa.array([_text(v) for v in values], type=arrow)
+#
+# PostgreSQL computes each column's values (query.build_columnar_sql): integers,
+# doubles, booleans and text as asyncpg decodes them, timestamps as microseconds and
+# dates as days since the epoch, JSON as its text; Arrow takes each list in C.
 
 
 def record_batch(shape: Layout, schema: pa.Schema, rows: Sequence[Any]) -> pa.RecordBatch:
-    """``(data text, id, version)`` rows (the export cursor's, already narrowed) as a batch."""
-    records = [parse_record(text) for text, _, _ in rows]
+    """Rows of ``query.build_columnar_sql`` for ``shape`` as one record batch."""
     arrays: list[pa.Array[Any]] = [
-        pa.array([row[1] for row in rows], type=pa.string()),
-        pa.array([row[2] for row in rows], type=pa.int64()),
+        pa.array([row[index] for row in rows], type=field.type)
+        for index, field in enumerate(schema)
     ]
-    arrays += [column_array(c.kind, [r.get(c.prop) for r in records]) for c in shape.columns]
-    if shape.extra_name is not None:
-        declared = {c.prop for c in shape.columns}
-        arrays.append(
-            pa.array(
-                [
-                    json_text(dict(sorted((k, v) for k, v in r.items() if k not in declared)))
-                    if len(r) > sum(k in r for k in declared)
-                    else None
-                    for r in records
-                ],
-                type=ARROW_TYPES["json"],
-            )
-        )
     return pa.RecordBatch.from_arrays(arrays, schema=schema)

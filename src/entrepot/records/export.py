@@ -135,6 +135,14 @@ async def _stream(
             seq.append(await changes_repo.head_seq(conn, meta.id))
             if fmt == "parquet" or fmt == "arrow":
                 shape = await _surveyed_layout(conn, view)
+                sql, args = query.build_columnar_sql(
+                    meta.table,
+                    meta.id,
+                    view.schema,
+                    view.row_conditions,
+                    shape.selected(),
+                    shape.undeclared_beyond(),
+                )
                 cursor = await repo.export_cursor(conn, sql, args)
                 async for chunk in _columnar(cursor, fmt, shape, view, seq[0]):
                     yield chunk

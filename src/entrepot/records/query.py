@@ -267,6 +267,49 @@ _FITS: dict[str, str] = {
 }
 
 
+# Each column kind (columnar.py) as PostgreSQL computes it from the record's jsonb {v}:
+# typed values asyncpg decodes in C, so rows need no JSON parsing in Python. JSON null
+# is SQL NULL (NULLIF: a cast of JSON null would fail). Timestamps are microseconds
+# since the epoch and dates days since it, which Arrow takes as they are; the survey
+# has admitted every value a cast meets (in range, RFC 3339 the casts read exactly).
+_COLUMN: dict[str, str] = {
+    "int64": "(NULLIF({v}, 'null'))::numeric::int8",
+    "float64": "(NULLIF({v}, 'null'))::numeric::float8",
+    "bool": "(NULLIF({v}, 'null'))::boolean",
+    "string": "({v} #>> '{{}}')",
+    "timestamp": "(extract(epoch FROM upper({v} #>> '{{}}')::timestamptz) * 1000000)::int8",
+    "date": "(upper({v} #>> '{{}}')::date - DATE '1970-01-01')",
+    "json": "(NULLIF({v}, 'null'))::text",
+    "text": "CASE jsonb_typeof({v}) WHEN 'string' THEN {v} #>> '{{}}' "
+    "WHEN 'null' THEN NULL ELSE ({v})::text END",
+}
+
+
+def build_columnar_sql(
+    table: str,
+    dataset_id: int,
+    schema: RecordSchema,
+    extra: tuple[Condition, ...],
+    columns: Sequence[tuple[str, str]],
+    undeclared_beyond: Sequence[str] | None,
+) -> tuple[str, list[Any]]:
+    """:func:`build_export_sql`'s rows as ``id, version``, then each ``(property, kind)``
+    as its column computes it, then, given ``undeclared_beyond`` (the declared
+    properties), the record's other keys as a JSON object (NULL when none)."""
+    args = Args([])
+    where = _export_where(dataset_id, schema, extra, args)
+    selected = ["id", "version"]
+    selected += [_COLUMN[kind].format(v=f"data -> {literal(prop)}") for prop, kind in columns]
+    if undeclared_beyond is not None:
+        names = ", ".join(literal(name) for name in undeclared_beyond)
+        selected.append(f"NULLIF(data - ARRAY[{names}]::text[], '{{}}'::jsonb)::text")
+    sql = (
+        f"SELECT {', '.join(selected)} FROM {table} WHERE {where} "
+        f"ORDER BY {id_expr(schema.integer_ids)}"
+    )
+    return sql, args.values
+
+
 def build_survey_sql(
     table: str,
     dataset_id: int,

@@ -9,13 +9,17 @@ last one. An Arrow IPC stream needs no footer: a schema message, then record
 batches, then an end-of-stream marker.
 
 Encoding (Parquet's dictionary and Snappy passes) runs in a thread: pyarrow
-releases the GIL there, so the event loop keeps serving other requests.
+releases the GIL there, so the event loop keeps serving other requests. One
+thread for every export of the process: Arrow's allocator keeps a heap per
+thread it ran on, so encoding on whichever pool thread was free left a row
+group's worth of freed memory on each of them.
 """
 
 from __future__ import annotations
 
 import asyncio
 import io
+from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Literal
 
 import pyarrow as pa
@@ -25,6 +29,7 @@ if TYPE_CHECKING:
     from _typeshed import ReadableBuffer
 
 ColumnarFormat = Literal["parquet", "arrow"]
+_ENCODER = ThreadPoolExecutor(max_workers=1, thread_name_prefix="columnar")
 
 
 class _Drain(io.RawIOBase):
@@ -72,11 +77,11 @@ class ColumnarWriter:
 
     async def write(self, table: pa.Table) -> bytes:
         """``table`` as one Parquet row group, or one IPC record batch."""
-        return await asyncio.to_thread(self._write, table)
+        return await asyncio.get_running_loop().run_in_executor(_ENCODER, self._write, table)
 
     async def finish(self) -> bytes:
         """The footer, or the end-of-stream marker."""
-        return await asyncio.to_thread(self._finish)
+        return await asyncio.get_running_loop().run_in_executor(_ENCODER, self._finish)
 
     def _write(self, table: pa.Table) -> bytes:
         if self._parquet is not None:

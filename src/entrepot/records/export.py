@@ -61,7 +61,7 @@ EXTENSIONS: dict[ExportFormat, str] = {
 }
 FETCH_ROWS = 1_000
 ROW_GROUP_ROWS = 65_536
-ROW_GROUP_BYTES = 32 * 2**20
+ROW_GROUP_BYTES = 16 * 2**20
 _EXPORTED = BULK_ROWS.labels("export", "exported")
 
 

@@ -3,9 +3,10 @@
 200,000 records of about 1 KB (some 200 MB of NDJSON, as much Arrow data) are
 exported from a real `entrepot serve` while the test reads the server process's
 RSS (psutil) at every chunk it receives. Holding the dataset, or any part of it
-that grows with it, would add its size; streaming adds about two row groups
-(16 MiB each) over what the first export of the process costs once (Arrow's
-allocator, the Parquet library's pages), which a small export pays first. The
+that grows with it, would add its size; streaming adds about two Parquet row
+groups (16 MiB each), or an Arrow batch (1,000 rows), over what the first export
+of the process costs once (Arrow's allocator, the Parquet library's pages), which
+a small export pays first. The
 1M-record figures are ``bench/export_formats.py``'s (bench/RESULTS.md).
 """
 
@@ -106,5 +107,5 @@ async def test_a_large_export_streams_with_the_servers_memory_flat(
     received, peak = await _export(base, "big", fmt, process)
     grown = peak - before
     print(f"{fmt}: {received / 2**20:.0f} MB sent; RSS {before:.0f} MB, peak {peak:.0f} MB")
-    assert received > (20 * 2**20 if fmt == "parquet" else 150 * 2**20)
+    assert received > (10 * 2**20 if fmt == "parquet" else 150 * 2**20)
     assert grown < BOUND_MB, f"the server grew {grown:.0f} MB while streaming {fmt}"

@@ -76,8 +76,15 @@ class ColumnarWriter:
         return self._sink.drain()
 
     async def write(self, table: pa.Table) -> bytes:
-        """``table`` as one Parquet row group, or one IPC record batch."""
+        """``table`` as one Parquet row group (or IPC record batches, one a chunk)."""
         return await asyncio.get_running_loop().run_in_executor(_ENCODER, self._write, table)
+
+    def write_batch(self, batch: pa.RecordBatch) -> bytes:
+        """One IPC record batch: a copy of its buffers, no encoding, so in the loop."""
+        if self._ipc is None:
+            raise TypeError("a Parquet file is written a row group at a time")
+        self._ipc.write_batch(batch)
+        return self._sink.drain()
 
     async def finish(self) -> bytes:
         """The footer, or the end-of-stream marker."""
@@ -87,7 +94,7 @@ class ColumnarWriter:
         if self._parquet is not None:
             self._parquet.write_table(table, row_group_size=max(table.num_rows, 1))
         elif self._ipc is not None:
-            self._ipc.write_batch(table.combine_chunks().to_batches()[0])
+            self._ipc.write_table(table)
         return self._sink.drain()
 
     def _finish(self) -> bytes:

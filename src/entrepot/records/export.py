@@ -6,9 +6,10 @@ stays flat whatever the dataset size. NDJSON lines are PostgreSQL's
 ``data::text`` with the keys in the schema's declared order (rewritten compact
 unless the store's order already is that order, :mod:`entrepot.schema.key_order`);
 CSV rows go through :mod:`csv_codec`. Parquet and Arrow IPC are typed columns
-(:mod:`columnar`), sent a row group at a time (:mod:`columnar_files`): rows are
-gathered until a group holds ``ROW_GROUP_ROWS`` rows or ``ROW_GROUP_BYTES`` of
-Arrow data, whichever comes first, so memory stays flat for them too.
+(:mod:`columnar`), written as they come (:mod:`columnar_files`): a Parquet row
+group holds ``ROW_GROUP_ROWS`` rows or ``ROW_GROUP_BYTES`` of Arrow data,
+whichever comes first, and is sent once written; an Arrow stream sends each page
+of the cursor as one record batch. Memory stays flat for them too.
 
 With ``envelope``, each NDJSON line is ``{"id", "version", "data"}`` instead
 of the bare data, so a mirror (``entrepot sync``) gets the ids and versions
@@ -205,6 +206,9 @@ async def _columnar(
     while page := await cursor.fetch(FETCH_ROWS):
         _EXPORTED.inc(len(page))
         batch = columnar.record_batch(shape, schema, page)
+        if fmt == "arrow":  # a stream of batches: each page is one, sent as it comes
+            yield writer.write_batch(batch)
+            continue
         pending.append(batch)
         rows += batch.num_rows
         size += batch.nbytes

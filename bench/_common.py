@@ -153,7 +153,8 @@ async def load_rows(
                 'region', ({regions})[1 + g % 4],
                 'stock', g % 500)
                 || CASE WHEN $3::int > 0 THEN jsonb_build_object('description',
-                    repeat(md5(g::text) || md5((g + 1)::text), $3::int / 64 + 1)) ELSE '{{}}'::jsonb END
+                    repeat(md5(g::text) || md5((g + 1)::text), $3::int / 64 + 1))
+                    ELSE '{{}}'::jsonb END
             FROM generate_series(1, $2::int) AS g
             """,
             prefix,

@@ -17,10 +17,11 @@ object, array, several types, none  JSON text (Arrow's ``arrow.json``, Parquet's
                                     JSON logical type, DuckDB's JSON)
 ==================================  ===========================================
 
-Some stored values fit no such column exactly: an integer beyond int64, an
-integer in a number property beyond 2**53 (where doubles skip integers), a
-date-time with more than microsecond precision or in year 0. Rather than
-corrupt them or refuse the export, :func:`survey_checks` asks, in the export's
+Some stored values fit no such column exactly: an integer beyond int64, a
+number no double reads back as (an integer literal such as 12345678901234567890
+in a number property), a date-time with more than microsecond precision or in
+year 0. Rather than corrupt them or refuse the export, the checks of
+:meth:`Layout.survey_checks` ask (``query.build_survey_sql``), in the export's
 snapshot and over the rows it exports, whether every visible value fits; a
 column with one that does not is exported as text instead (the decimal digits,
 or the date-time as written). So a column's type depends on the data only in

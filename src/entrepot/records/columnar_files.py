@@ -6,13 +6,14 @@ written (``tell``). :class:`_Drain` is such a file: it keeps what was written
 since it was last drained, and the export sends those bytes after each row
 group, so the server holds one row group at a time. The footer follows the
 last one. An Arrow IPC stream needs no footer: a schema message, then record
-batches, then an end-of-stream marker.
+batches (copied, not encoded: written in the event loop), then an
+end-of-stream marker.
 
-Encoding (Parquet's dictionary and Snappy passes) runs in a thread: pyarrow
+Parquet encoding (dictionary and Snappy passes) runs in a thread: pyarrow
 releases the GIL there, so the event loop keeps serving other requests. One
-thread for every export of the process: Arrow's allocator keeps a heap per
-thread it ran on, so encoding on whichever pool thread was free left a row
-group's worth of freed memory on each of them.
+thread for every export of the process, not the loop's default pool: exports
+running at once encode a row group at a time between them, so their encoding
+memory adds up to one row group's, and other work's threads stay free.
 """
 
 from __future__ import annotations

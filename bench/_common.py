@@ -121,8 +121,14 @@ async def prepare_store(url: str, token: str) -> None:
     await bootstrap(url, token)
 
 
-async def load_rows(url: str, dataset_id: int, count: int, prefix: str = "sku-") -> float:
+async def load_rows(
+    url: str, dataset_id: int, count: int, prefix: str = "sku-", pad_bytes: int = 0
+) -> float:
     """Insert ``count`` records straight into the dataset's partition; return seconds taken.
+
+    ``pad_bytes``: each record also gets a ``description`` of about that many bytes
+    (two hex digests of its number, repeated: different in every record, though a
+    compressor shrinks the repeats).
 
     The field indexes are dropped during the load and rebuilt after it (one
     sorted build is far faster than a million index insertions), then ANALYZE.
@@ -146,10 +152,14 @@ async def load_rows(url: str, dataset_id: int, count: int, prefix: str = "sku-")
                 'price', (((g::bigint * 7919) % 100000) / 100.0)::float8,
                 'region', ({regions})[1 + g % 4],
                 'stock', g % 500)
+                || CASE WHEN $3::int > 0 THEN jsonb_build_object('description',
+                    repeat(md5(g::text) || md5((g + 1)::text), $3::int / 64 + 1))
+                    ELSE '{{}}'::jsonb END
             FROM generate_series(1, $2::int) AS g
             """,
             prefix,
             count,
+            pad_bytes,
         )
         for name in INDEXES:
             await create_field_index(conn, dataset_id, name, integer_ids=False)

@@ -11,6 +11,9 @@ import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import pyarrow as pa
+import pyarrow.parquet as pq
+
 from entrepot.client import Client
 from tests.cli.conftest import SCHEMA, Cli, unique
 from tests.sdk.conftest import Receiver
@@ -169,6 +172,20 @@ def test_import_and_export(cli: Cli, products: str, tmp_path: Path) -> None:
     assert ",=cmd," in exact.read_text()  # CSV is exact by default: it imports back unchanged
     assert "no longer imports back unchanged" in " ".join(cli.ok("export", "--help").stdout.split())
     assert cli.run("export", products, "--spreadsheet-safe").exit_code == 2
+
+
+def test_export_as_parquet_and_arrow(cli: Cli, products: str, tmp_path: Path) -> None:
+    lines = [json.loads(x) for x in cli.ok("export", products, "--envelope").stdout.splitlines()]
+    parquet = tmp_path / "all.parquet"
+    done = cli.ok("export", products, "--format", "parquet", "-o", str(parquet))
+    assert f"Exported {parquet.stat().st_size:,} bytes of {products}" in done.stderr + done.stdout
+    table = pq.read_table(parquet)
+    assert table.column("_id").to_pylist() == [line["id"] for line in lines]
+    assert table.column("name").to_pylist() == [line["data"].get("name") for line in lines]
+    stream = tmp_path / "all.arrows"
+    cli.ok("export", products, "--format", "arrow", "-o", str(stream))
+    assert pa.ipc.open_stream(stream.read_bytes()).read_all().equals(table)
+    assert cli.run("export", products, "--format", "parquet", "--envelope").exit_code == 2
 
 
 def test_apps_and_keys(cli: Cli, org: str, products: str) -> None:

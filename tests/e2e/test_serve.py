@@ -70,13 +70,22 @@ def wait_ready(proc: subprocess.Popen[bytes], base: str, log: Path, within: floa
 
 @contextmanager
 def serving(env: dict[str, str], *args: str, log: Path) -> Iterator[str]:
+    with serving_process(env, *args, log=log) as (base, _):
+        yield base
+
+
+@contextmanager
+def serving_process(
+    env: dict[str, str], *args: str, log: Path
+) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
+    """:func:`serving`, with the server's process too (its pid, to watch its memory)."""
     port = free_port()
     log.unlink(missing_ok=True)
     proc = spawn(env, *args, port=port, log=log)
     base = f"http://127.0.0.1:{port}"
     try:
         wait_ready(proc, base, log)
-        yield base
+        yield base, proc
     finally:
         proc.send_signal(signal.SIGTERM)
         try:

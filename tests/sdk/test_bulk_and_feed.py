@@ -9,6 +9,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 
 from entrepot.client import Change, Checkpoint, Client, Gone, RateLimited, Transfer, ValidationError
@@ -73,6 +75,23 @@ def test_export_streams_to_a_file_that_imports_back_unchanged(
     csv = admin.export(keyed_dataset, buffer, format="csv")
     assert buffer.getvalue().splitlines()[0] == b"sku,name,price,region"
     assert csv.records == 1201  # the header line too
+
+
+def test_an_export_as_parquet_or_arrow_is_a_file_of_typed_columns(
+    admin: Client, keyed_dataset: str, tmp_path: Path
+) -> None:
+    admin.import_records(keyed_dataset, products(300))
+    path = tmp_path / "out.parquet"
+    result = admin.export(keyed_dataset, path, format="parquet")
+    assert result.records is None  # the file's own metadata counts its rows
+    assert result.bytes == path.stat().st_size
+    table = pq.read_table(path)
+    assert table.num_rows == 300
+    assert table.column("price").type == pa.float64()
+    assert table.column("_id").to_pylist() == [f"p{n:05}" for n in range(300)]
+    buffer = io.BytesIO()
+    admin.export(keyed_dataset, buffer, format="arrow")
+    assert pa.ipc.open_stream(buffer.getvalue()).read_all().equals(table)
 
 
 def test_an_export_is_retried_until_its_first_byte(

@@ -578,6 +578,9 @@ class Bulk(_Namespace):
         """Stream every record (bare data, or ``{id, version, data}`` with ``envelope``) to
         a path or a binary file; retried until the first byte, then streamed as is.
 
+        ``format``: ndjson, csv, or for analytics parquet (a Parquet file) or arrow (an
+        Arrow IPC stream), typed columns whose records the result does not count
+        (``records`` is None; the file's metadata holds the row count).
         ``spreadsheet_safe`` (CSV only) prefixes text cells that spreadsheet software
         would run as formulas with ``'``; such a file no longer imports back unchanged."""
         params = rq.query(
@@ -592,12 +595,13 @@ class Bulk(_Namespace):
             stream=True,
             timeouts=httpx.Timeout(self._t.timeout, read=300.0),
         )
-        sent, lines = _save(response, destination, progress)
+        text = format in rq.TEXT_EXPORTS
+        sent, lines = _save(response, destination, progress, count_lines=text)
         return ExportResult(
             int(response.headers.get("x-entrepot-seq", "0")),
             response.headers.get("x-entrepot-incarnation"),
             sent,
-            lines,
+            lines if text else None,
         )
 
 
@@ -605,26 +609,32 @@ def _save(
     response: httpx.Response,
     destination: str | Path | IO[bytes],
     progress: ProgressCallback | None,
+    *,
+    count_lines: bool = True,
 ) -> tuple[int, int]:
     """Write a streamed answer to a path or a binary file, then close it; (bytes, lines)."""
     try:
         if isinstance(destination, str | Path):
             # A local file, written a chunk at a time as the answer streams in.
             with Path(destination).open("wb") as sink:
-                return _drain(response, sink, progress)
-        return _drain(response, destination, progress)
+                return _drain(response, sink, progress, count_lines)
+        return _drain(response, destination, progress, count_lines)
     finally:
         response.close()
 
 
 def _drain(
-    response: httpx.Response, sink: IO[bytes], progress: ProgressCallback | None
+    response: httpx.Response,
+    sink: IO[bytes],
+    progress: ProgressCallback | None,
+    count_lines: bool,
 ) -> tuple[int, int]:
     sent = lines = 0
     for chunk in response.iter_bytes():
         sink.write(chunk)
         sent += len(chunk)
-        lines += chunk.count(b"\n")
+        if count_lines:  # a Parquet or Arrow file's newline bytes are no records
+            lines += chunk.count(b"\n")
         if progress is not None:
             progress(Transfer(sent, lines))
     return sent, lines

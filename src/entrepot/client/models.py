@@ -367,12 +367,15 @@ class Transfer:
 
 @dataclass(frozen=True)
 class ExportResult:
-    """A finished export: ``seq``/``incarnation`` are the feed position the snapshot equals."""
+    """A finished export: ``seq``/``incarnation`` are the feed position the snapshot equals.
+
+    ``records``: the lines of an NDJSON or CSV export (the CSV header too); None for
+    Parquet and Arrow, whose row count their own metadata holds."""
 
     seq: int
     incarnation: str | None
     bytes: int
-    records: int
+    records: int | None
 
 
 __all__ = [

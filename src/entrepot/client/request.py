@@ -103,6 +103,10 @@ def compact(**values: Any) -> dict[str, Any]:
     return {k: v for k, v in values.items() if v is not None}
 
 
+# Export formats whose records are lines (the others are Parquet and Arrow files).
+TEXT_EXPORTS = frozenset({"ndjson", "csv"})
+
+
 def import_content_type(source: ImportSource, fmt: str | None) -> str:
     if fmt is None and isinstance(source, str | Path) and Path(source).suffix.lower() == ".csv":
         fmt = "csv"

@@ -40,6 +40,13 @@ class Format(StrEnum):
     csv = "csv"
 
 
+class ExportFormat(StrEnum):
+    ndjson = "ndjson"
+    csv = "csv"
+    parquet = "parquet"
+    arrow = "arrow"
+
+
 class Mode(StrEnum):
     insert = "insert"
     upsert = "upsert"
@@ -69,15 +76,19 @@ class RowsColumn(ProgressColumn):
 
 
 @contextmanager
-def progress_bar(label: str, total: int | None) -> Iterator[tuple[Progress, TaskID]]:
-    """A bar on stderr when it is a terminal; otherwise nothing is shown."""
+def progress_bar(
+    label: str, total: int | None, *, rows: bool = True
+) -> Iterator[tuple[Progress, TaskID]]:
+    """A bar on stderr when it is a terminal; otherwise nothing is shown. ``rows``: count
+    records (lines), which a Parquet or Arrow file has none of."""
     console = Console(stderr=True)
     columns: list[str | ProgressColumn] = [TextColumn("[bold]{task.description}")]
     if total is not None:
         columns += [BarColumn(), DownloadColumn(), TimeRemainingColumn()]
     else:
         columns += [DownloadColumn(), TimeElapsedColumn()]
-    columns.append(RowsColumn())
+    if rows:
+        columns.append(RowsColumn())
     with Progress(*columns, console=console, disable=not console.is_terminal) as progress:
         yield progress, progress.add_task(label, total=total, rows=0)
 
@@ -137,9 +148,14 @@ def export(
     to: Annotated[
         Path | None, typer.Option("--output", "-o", help="File to write [default: stdout].")
     ] = None,
-    fmt: Annotated[Format, typer.Option("--format", help="Lines of JSON, or CSV.")] = (
-        Format.ndjson
-    ),
+    fmt: Annotated[
+        ExportFormat,
+        typer.Option(
+            "--format",
+            help="Lines of JSON, CSV, or for analytics a Parquet file or an Arrow IPC stream "
+            "(typed columns: _id, _version, then one a property).",
+        ),
+    ] = ExportFormat.ndjson,
     envelope: Annotated[
         bool,
         typer.Option("--envelope", help="NDJSON lines of {id, version, data}, not bare data."),
@@ -154,12 +170,13 @@ def export(
         ),
     ] = False,
 ) -> None:
-    """Export every record (NDJSON or CSV), streamed to a file or stdout."""
-    if spreadsheet_safe and fmt is not Format.csv:
+    """Export every record (NDJSON, CSV, Parquet or Arrow), streamed to a file or stdout."""
+    if spreadsheet_safe and fmt is not ExportFormat.csv:
         raise UsageProblem("--spreadsheet-safe needs --format csv")
-    if envelope and fmt is not Format.ndjson:
+    if envelope and fmt is not ExportFormat.ndjson:
         raise UsageProblem("--envelope needs --format ndjson")
-    with progress_bar(dataset, None) as (progress, task):
+    lines = fmt in (ExportFormat.ndjson, ExportFormat.csv)
+    with progress_bar(dataset, None, rows=lines) as (progress, task):
         result = session.api.export(
             dataset,
             to if to is not None else sys.stdout.buffer,
@@ -171,6 +188,7 @@ def export(
     if to is None:
         sys.stdout.buffer.flush()
     else:
-        session.printer.done(
-            f"Exported {result.records:,} lines of {dataset} to {to} (feed seq {result.seq})"
+        what = (
+            f"{result.records:,} lines" if result.records is not None else f"{result.bytes:,} bytes"
         )
+        session.printer.done(f"Exported {what} of {dataset} to {to} (feed seq {result.seq})")

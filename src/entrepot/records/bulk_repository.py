@@ -77,3 +77,11 @@ async def upsert_batch(
 async def export_cursor(conn: Conn, sql: str, args: list[Any]) -> Cursor[asyncpg.Record]:
     """Stream the rows of ``query.build_export_sql``; call inside a transaction."""
     return await conn.cursor(sql, *args)
+
+
+async def survey(conn: Conn, sql: str, args: list[Any]) -> list[bool]:
+    """The answers of ``query.build_survey_sql``, in the order of its checks; doubles
+    printed in their shortest exact text, whatever the session said before."""
+    await conn.execute("SET LOCAL extra_float_digits = 1")
+    row = await conn.fetchrow(sql, *args)
+    return [bool(answer) for answer in row] if row is not None else []

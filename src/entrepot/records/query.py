@@ -11,7 +11,7 @@ ranges (stable under concurrent inserts), never offsets.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -28,8 +28,9 @@ from entrepot.filters.conditions import (
 )
 from entrepot.filters.sql import Args, condition_sql, expr, id_cast
 from entrepot.pagination import decode_cursor, encode_cursor, fingerprint, parse_limit
+from entrepot.records import rfc3339
 from entrepot.schema.record_schema import RecordSchema
-from entrepot.store.sql import id_expr
+from entrepot.store.sql import id_expr, literal
 
 _FILTER_KEY = re.compile(r"^filter\[([^\[\]]+)\](?:\[([^\[\]]*)\])?$")
 _INTEGER_ID = re.compile(r"-?(0|[1-9][0-9]{0,254})")
@@ -231,15 +232,103 @@ def build_get_sql(
     return sql, args.values
 
 
+def _export_where(
+    dataset_id: int, schema: RecordSchema, extra: tuple[Condition, ...], args: Args
+) -> str:
+    where = [f"dataset_id = {int(dataset_id)}"]
+    where += [condition_sql(c, schema, args) for c in extra]
+    return " AND ".join(where)
+
+
 def build_export_sql(
     table: str, dataset_id: int, schema: RecordSchema, extra: tuple[Condition, ...]
 ) -> tuple[str, list[Any]]:
     """Every record's data (then id, version) in id order, limited by ``extra`` conditions."""
     args = Args([])
-    where = [f"dataset_id = {int(dataset_id)}"]
-    where += [condition_sql(c, schema, args) for c in extra]
+    where = _export_where(dataset_id, schema, extra, args)
     sql = (
-        f"SELECT data::text, id, version FROM {table} WHERE {' AND '.join(where)} "
+        f"SELECT data::text, id, version FROM {table} WHERE {where} "
         f"ORDER BY {id_expr(schema.integer_ids)}"
     )
     return sql, args.values
+
+
+# Whether a stored value fits its typed column exactly (columnar.py); {v} is its jsonb.
+# A number fits a double when it is the shortest text of the double nearest to it
+# (float8's output with extra_float_digits = 1, which the survey sets), as every
+# number a writer parsed as a double is; an integer literal beyond 2**53 may not be.
+_FITS: dict[str, str] = {
+    "int64": "jsonb_typeof({v}) <> 'number' "
+    "OR ({v})::numeric BETWEEN -9223372036854775808 AND 9223372036854775807",
+    "float64": "jsonb_typeof({v}) <> 'number' "
+    "OR ((({v})::numeric)::float8)::text::numeric = ({v})::numeric",
+    "timestamp": "jsonb_typeof({v}) <> 'string' OR ({v} #>> '{{}}') ~ {date_time}",
+    "date": "jsonb_typeof({v}) <> 'string' OR ({v} #>> '{{}}') ~ {date}",
+}
+
+
+# Each column kind (columnar.py) as PostgreSQL computes it from the record's jsonb {v}:
+# typed values asyncpg decodes in C, so rows need no JSON parsing in Python. JSON null
+# is SQL NULL (NULLIF: a cast of JSON null would fail). Timestamps are microseconds
+# since the epoch and dates days since it, which Arrow takes as they are; the survey
+# has admitted every value a cast meets (in range, RFC 3339 the casts read exactly).
+_COLUMN: dict[str, str] = {
+    "int64": "(NULLIF({v}, 'null'))::numeric::int8",
+    "float64": "(NULLIF({v}, 'null'))::numeric::float8",
+    "bool": "(NULLIF({v}, 'null'))::boolean",
+    "string": "({v} #>> '{{}}')",
+    "timestamp": "(extract(epoch FROM upper({v} #>> '{{}}')::timestamptz) * 1000000)::int8",
+    "date": "(upper({v} #>> '{{}}')::date - DATE '1970-01-01')",
+    "json": "(NULLIF({v}, 'null'))::text",
+    "text": "CASE jsonb_typeof({v}) WHEN 'string' THEN {v} #>> '{{}}' "
+    "WHEN 'null' THEN NULL ELSE ({v})::text END",
+}
+
+
+def build_columnar_sql(
+    table: str,
+    dataset_id: int,
+    schema: RecordSchema,
+    extra: tuple[Condition, ...],
+    columns: Sequence[tuple[str, str]],
+    undeclared_beyond: Sequence[str] | None,
+) -> tuple[str, list[Any]]:
+    """:func:`build_export_sql`'s rows as ``id, version``, then each ``(property, kind)``
+    as its column computes it, then, given ``undeclared_beyond`` (the declared
+    properties), the record's other keys as a JSON object (NULL when none)."""
+    args = Args([])
+    where = _export_where(dataset_id, schema, extra, args)
+    selected = ["id", "version"]
+    selected += [_COLUMN[kind].format(v=f"data -> {literal(prop)}") for prop, kind in columns]
+    if undeclared_beyond is not None:
+        names = ", ".join(literal(name) for name in undeclared_beyond)
+        selected.append(f"NULLIF(data - ARRAY[{names}]::text[], '{{}}'::jsonb)::text")
+    sql = (
+        f"SELECT {', '.join(selected)} FROM {table} WHERE {where} "
+        f"ORDER BY {id_expr(schema.integer_ids)}"
+    )
+    return sql, args.values
+
+
+def build_survey_sql(
+    table: str,
+    dataset_id: int,
+    schema: RecordSchema,
+    extra: tuple[Condition, ...],
+    checks: Sequence[tuple[str, str]],
+) -> tuple[str, list[Any]]:
+    """One row: for each ``(property, check)``, whether every exported value fits
+    (over the rows :func:`build_export_sql` returns, with the same conditions)."""
+    args = Args([])
+    where = _export_where(dataset_id, schema, extra, args)
+    answers = ", ".join(
+        "COALESCE(bool_and("
+        + _FITS[check].format(
+            v=f"data -> {literal(prop)}",
+            date_time=literal(rfc3339.DATE_TIME),
+            date=literal(rfc3339.DATE),
+        )
+        + "), true)"
+        for prop, check in checks
+    )
+    return f"SELECT {answers} FROM {table} WHERE {where}", args.values

@@ -94,7 +94,7 @@ TAGS: dict[str, str] = {
     "orgs": "Organisations own datasets and applications; members have roles.",
     "datasets": "The catalog: each dataset's schema, primary key, indexes and visibility.",
     "records": "Read and write one record, or list them with filters, sorts and cursors.",
-    "bulk": "Import NDJSON or CSV, export every record, streamed.",
+    "bulk": "Import NDJSON or CSV, export every record (NDJSON, CSV, Parquet, Arrow), streamed.",
     "changes": "The change feed: every committed change in order, by long poll or SSE.",
     "access": "Access requests and the grants they become, optionally narrowed.",
     "apps": "Applications, their API keys and OAuth client secrets.",
@@ -442,7 +442,10 @@ OPERATIONS: dict[str, Operation] = {
         "records.bulk_export",
         "records:read",
         "Streams every record you may see, from one snapshot, as NDJSON (bare data, or "
-        "envelopes with `envelope=true`) or CSV; the file imports back unchanged. "
+        "envelopes with `envelope=true`) or CSV, which import back unchanged, or for "
+        "analytics as Parquet (`format=parquet`) or an Arrow IPC stream (`format=arrow`): "
+        "`_id`, `_version`, then a column per visible property typed from the schema, sent "
+        "a row group at a time. "
         "`X-Entrepot-Seq` and `X-Entrepot-Incarnation` say where to follow the change feed "
         "from. " + _RECORD_READ,
         problems={

@@ -48,7 +48,7 @@ SWAGGER_PARAMETERS = {
 DOC_PAGES = (  # README's list
     ("quickstart.md", "first dataset and records in five minutes"),
     ("datasets-and-records.md", "schemas, records, lists, filters"),
-    ("bulk.md", "NDJSON and CSV import, streaming export"),
+    ("bulk.md", "NDJSON and CSV import, streaming export (also Parquet and Arrow)"),
     ("access.md", "users, apps, API keys, OAuth, access requests, grants, audit"),
     ("sync.md", "the change feed, long poll, SSE and the entrepot sync agent"),
     ("webhooks.md", "signed deliveries, retries, replay"),

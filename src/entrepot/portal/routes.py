@@ -12,7 +12,7 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Mount, Route
 
 from entrepot.portal import rendering
-from entrepot.portal.pages import people
+from entrepot.portal.pages import access, apps, catalog, people
 
 PREFIX = "/portal"
 ASSET_CACHE = "public, max-age=31536000, immutable"
@@ -42,6 +42,22 @@ def routes() -> list[BaseRoute]:
         Route("/account", people.account_form, methods=get),
         Route("/account/password", people.change_password, methods=post),
         Route("/org", people.switch_org, methods=post),
+        Route("/catalog", catalog.catalogue, methods=get),
+        Route("/catalog/lookup", catalog.lookup, methods=get),
+        Route("/catalog/{name}", catalog.dataset, methods=get),
+        Route("/catalog/{name}/access-requests", catalog.request_access, methods=post),
+        Route("/requests", access.requests, methods=get),
+        Route("/approvals", access.approvals, methods=get),
+        Route("/approvals/{request}/approve", access.approve, methods=post),
+        Route("/approvals/{request}/reject", access.reject, methods=post),
+        Route("/grants/{grant}/revoke", access.revoke, methods=post),
+        Route("/apps", apps.apps_list, methods=get),
+        Route("/apps", apps.create_app, methods=post),
+        Route("/apps/{app}", apps.app_detail, methods=get),
+        Route("/apps/{app}/secret", apps.rotate_secret, methods=post),
+        Route("/apps/{app}/keys", apps.create_key, methods=post),
+        Route("/apps/{app}/keys/{key}/rotate", apps.rotate_key, methods=post),
+        Route("/apps/{app}/keys/{key}/revoke", apps.revoke_key, methods=post),
     ]
 
 

@@ -207,6 +207,13 @@ def _sign_in_first(request: Request) -> Response:
     return redirect(f"/portal/sign-in?next={quote(wanted, safe='')}")
 
 
+async def note_denial(ctx: Ctx, problem: Problem) -> None:
+    """A denial a form shows beside its fields is audited as the API audits it."""
+    if problem.denial:
+        problem.denial = False  # once
+        await audit_denial(ctx.request, problem)
+
+
 def problem_page(ctx: Ctx, problem: Problem) -> Response:
     response = ctx.render("error.html", status=problem.status, problem=problem)
     for name, value in problem.headers.items():
@@ -239,8 +246,7 @@ def page(*, signed_in: bool = True) -> Callable[[Handler], Endpoint]:
                     request.state.rate_limit = await limiter.admit(visitor.principal)
                 response = await handler(ctx)
             except Problem as problem:
-                if problem.denial:
-                    await audit_denial(request, problem)
+                await note_denial(ctx, problem)
                 response = problem_page(ctx, problem)
             return _finish(ctx, response)
 

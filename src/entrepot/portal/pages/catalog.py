@@ -9,6 +9,7 @@ application see (fields, rows, and no counts), exactly as the API would answer i
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import urlencode
 
 import orjson
 from pydantic import ValidationError
@@ -24,10 +25,11 @@ from entrepot.pagination import decode_cursor, fingerprint
 from entrepot.portal import views
 from entrepot.portal.web import Ctx, field_errors, model_problem, note_denial, page, redirect
 from entrepot.principal import Principal
-from entrepot.problems import BadRequest, NotFound, Problem
+from entrepot.problems import BadRequest, Forbidden, NotFound, Problem
 from entrepot.records.service import RecordService
 from entrepot.store.work import reads, unit_of_work
 
+REQUESTED_BY_DEFAULT = ("datasets:read", "records:read")  # what reading it takes
 PAGE_SIZE = 20
 SAMPLE_SIZE = 5
 MAX_QUERY = 200
@@ -45,9 +47,13 @@ async def catalogue(ctx: Ctx) -> Response:
         found = await catalog.list_datasets(
             reading, ctx.principal, q=q, org=None, tag=tag, cursor=cursor, limit=PAGE_SIZE
         )
-    return ctx.render(
+    response = ctx.render(
         "catalog.html", datasets=found["data"], next_cursor=found["next_cursor"], q=q, tag=tag
     )
+    if ctx.request.headers.get("hx-request") == "true":  # typed into the search box
+        shown = urlencode([(k, v) for k, v in (("q", q), ("tag", tag)) if v])
+        response.headers["HX-Push-Url"] = "/portal/catalog" + (f"?{shown}" if shown else "")
+    return response
 
 
 @page()
@@ -108,14 +114,18 @@ async def _dataset_page(
     access: AccessResolver = ctx.part(AccessResolver)
     records: RecordService = ctx.part(RecordService)
     async with reads(ctx.pool) as reading:
+        refusal = None
         try:
             shown = await catalog.get_dataset(reading, access, viewer, name)
-        except NotFound:
-            shown = None
+        except (NotFound, Forbidden) as problem:  # audited by the service's denial
+            await note_denial(ctx, problem)
+            shown, refusal = None, problem
         if shown is None:
+            assert refusal is not None
             return ctx.render(
                 "dataset_hidden.html",
-                status=404 if not errors else status,
+                status=refusal.status if not errors else status,
+                refusal=refusal.detail,
                 name=name,
                 apps=apps,
                 as_app=as_app,
@@ -156,7 +166,7 @@ async def _dataset_page(
 def _request_values(ctx: Ctx) -> dict[str, Any]:
     return {
         "app": ctx.form.get("app"),
-        "scopes": ctx.form.all("scopes") or ["records:read"],
+        "scopes": ctx.form.all("scopes") or list(REQUESTED_BY_DEFAULT),
         "reason": ctx.form.get("reason"),
     }
 

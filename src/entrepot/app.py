@@ -58,6 +58,8 @@ from entrepot.ops.draining import drain_on_sigterm
 from entrepot.ops.endpoints import router as ops_router
 from entrepot.ops.lifecycle import Lifecycle
 from entrepot.orgs.endpoints import router as orgs_router
+from entrepot.portal import routes as portal_routes
+from entrepot.portal.security import PortalKeys
 from entrepot.records.bulk_endpoints import router as bulk_router
 from entrepot.records.endpoints import router as records_router
 from entrepot.records.idempotency import purge_expired
@@ -219,6 +221,7 @@ def create_app(settings: Settings | None = None, *, served: bool = False) -> Fas
             cache.subscribe(parts)
 
         parts.provide(AccessService(access))
+        parts.provide(PortalKeys(pool))
         feed = parts.provide(FeedService(access))
         parts.provide(Follower(pool, feed, waiter, lifecycle))
         lifecycle.on_stop(waiter.wake_all)
@@ -309,6 +312,9 @@ def create_app(settings: Settings | None = None, *, served: bool = False) -> Fas
     app.include_router(limits_router)
     app.include_router(usage_router)
     reference_pages.include(app)
+    # /portal: pages, not API operations. Matched first: a page never walks the API's
+    # routes (FastAPI builds each included route's context on its first walk, ~0.3 s).
+    app.router.routes.insert(0, portal_routes.mount())
     reference_document.install(app)
     if origins := settings.cors_origin_list():
         add_cors(app, origins)  # inside the edge: its answers logged too

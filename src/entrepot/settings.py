@@ -178,6 +178,18 @@ class Settings(BaseSettings):
     sign_in_failures_per_minute: float = Field(
         default=6.0, gt=0, description="How fast an account's failed-sign-in allowance refills."
     )
+    portal_session_hours: float = Field(
+        default=12.0,
+        gt=0,
+        le=24 * 30,
+        description="How long a portal sign-in lasts (/portal); it ends sooner at sign-out.",
+    )
+    portal_secure_cookies: bool = Field(
+        default=False,
+        description="Mark the portal's cookies Secure even on plain HTTP requests: behind a "
+        "TLS-terminating proxy that does not say so in X-Forwarded-Proto. HTTPS requests "
+        "always get Secure cookies.",
+    )
     usage_retention_days: int = Field(
         default=400, ge=31, description="Monthly quotas without Redis are counted from usage."
     )

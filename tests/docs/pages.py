@@ -40,6 +40,7 @@ READING_ORDER = (
     "docs/datasets-and-records.md",
     "docs/bulk.md",
     "docs/access.md",
+    "docs/portal.md",
     "docs/limits.md",
     "docs/sync.md",
     "docs/webhooks.md",

@@ -26,6 +26,7 @@ from entrepot.catalog import repository as catalog
 from entrepot.oauth import repository as oauth
 from entrepot.streams import lease_repository as leases
 from entrepot.streams import repository as streams
+from entrepot.portal import repository as portal
 from entrepot.users import repository as users
 from entrepot.webhooks import deliveries_repository as deliveries
 from entrepot.webhooks import dispatch_repository as dispatch
@@ -113,6 +114,13 @@ CASES: list[tuple[str, Call, type]] = [
         lambda c: catalog.live_grant_narrowing(c, 1),
         catalog.NarrowingGrant,
     ),
+    ("portal.find_session", lambda c: portal.find_session(c, b""), portal.Session),
+    (
+        "portal.insert_session",
+        lambda c: portal.insert_session(c, b"", ID, None, 60),
+        portal.Session,
+    ),
+    ("portal.orgs_of", lambda c: portal.orgs_of(c, ID), portal.OrgRole),
     (
         "audit.page",
         lambda c: audit.page(c, AuditFilter(), orgs=None, before=None, limit=1),
@@ -150,7 +158,7 @@ async def test_each_statement_names_its_rows_fields_in_order(
 def test_every_row_type_of_these_repositories_is_checked() -> None:
     modules = [
         *(apps, auth, oauth, users, webhooks, dispatch, queue, deliveries, catalog, audit),
-        *(streams, leases),
+        *(streams, leases, portal),
     ]
     rows = {
         value

@@ -9,7 +9,14 @@ from typing import Any
 
 import asyncpg
 
-from entrepot.store.sql import field_expr, field_index_name, id_expr, id_index_name, records_table
+from entrepot.store.sql import (
+    changes_table,
+    field_expr,
+    field_index_name,
+    id_expr,
+    id_index_name,
+    records_table,
+)
 from entrepot.store.types import Conn, Executor
 
 DATASET_COLUMNS = """
@@ -292,3 +299,37 @@ async def live_grant_narrowing(conn: Conn, dataset_id: int) -> list[NarrowingGra
         dataset_id,
     )
     return [NarrowingGrant.of(row) for row in rows]
+
+
+EXACT_COUNT_ROWS = 100_000  # above PostgreSQL's estimate of this many, the estimate is shown
+RECENT_CHANGES = 10_000  # how far back from the newest change the rate is counted
+
+
+@dataclass(frozen=True, slots=True)
+class Activity:
+    """How big a dataset is and how fast it changes: its record count (exact up to
+    ``EXACT_COUNT_ROWS``, else PostgreSQL's estimate) and its changes in the last 24
+    hours (counted among its newest ``RECENT_CHANGES``, by the change log's key)."""
+
+    records: int
+    exact: bool
+    changes_last_day: int
+    last_change_at: datetime | None
+
+
+async def activity(conn: Executor, dataset_id: int, estimated_rows: int) -> Activity:
+    exact = estimated_rows <= EXACT_COUNT_ROWS
+    records = (
+        int(await conn.fetchval(f"SELECT count(*) FROM {records_table(dataset_id)}"))
+        if exact
+        else estimated_rows
+    )
+    row = await conn.fetchrow(
+        f"""
+        SELECT count(*) FILTER (WHERE at > now() - interval '24 hours'), max(at)
+        FROM (SELECT at FROM {changes_table(dataset_id)} ORDER BY seq DESC LIMIT $1) recent
+        """,
+        RECENT_CHANGES,
+    )
+    assert row is not None
+    return Activity(records, exact, int(row[0]), row[1])

@@ -140,6 +140,19 @@ async def get_dataset(
     return _as_seen(dataset_out(row), found.fields)
 
 
+async def dataset_activity(
+    reads: Reads, access: AccessResolver, principal: Principal, name: str
+) -> repo.Activity | None:
+    """A dataset's size and change rate, for a caller who reads all of it; None for a
+    narrowed grantee (counting hidden rows would tell how many there are)."""
+    found = require_dataset_scope(
+        await access.for_dataset(principal, name, reads.conn), "datasets:read"
+    )
+    if found.narrowed:
+        return None
+    return await repo.activity(reads.conn, found.meta.id, found.meta.estimated_rows)
+
+
 async def list_datasets(
     reads: Reads,
     principal: Principal,

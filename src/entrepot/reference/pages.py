@@ -50,6 +50,7 @@ DOC_PAGES = (  # README's list
     ("datasets-and-records.md", "schemas, records, lists, filters"),
     ("bulk.md", "NDJSON and CSV import, streaming export (also Parquet and Arrow)"),
     ("access.md", "users, apps, API keys, OAuth, access requests, grants, audit"),
+    ("portal.md", "the developer portal at /portal, for people in a browser"),
     ("sync.md", "the change feed, long poll, SSE and the entrepot sync agent"),
     ("webhooks.md", "signed deliveries, retries, replay"),
     ("limits.md", "plans, rate limits, quotas, usage reports"),

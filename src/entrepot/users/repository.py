@@ -104,6 +104,12 @@ async def find_user_by_email(conn: Executor, email: str) -> User | None:
     return None if row is None else User.of(row)
 
 
+async def any_user(conn: Executor) -> bool:
+    """Whether anyone has an account yet (the portal's first-run set-up needs none)."""
+    found: bool = await conn.fetchval("SELECT EXISTS (SELECT 1 FROM users)")
+    return found
+
+
 async def set_password_hash(conn: Executor, user_id: uuid.UUID, password_hash: str) -> None:
     await conn.execute("UPDATE users SET password_hash = $2 WHERE id = $1", user_id, password_hash)
 

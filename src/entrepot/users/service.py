@@ -18,6 +18,7 @@ import asyncpg
 from entrepot.auditing.log import record
 from entrepot.auth.tokens import TokenService
 from entrepot.limits.sign_in import NoThrottle, SignInThrottle
+from entrepot.orgs import repository as orgs_repo
 from entrepot.pagination import decode_cursor, fingerprint, invalid_cursor, page
 from entrepot.principal import (
     SCOPES,
@@ -43,6 +44,7 @@ from entrepot.uuids import uuid_or_404
 
 USER_SCOPES = tuple(s for s in SCOPES if s != "admin")
 LOGIN_FAILED = "The email or password is incorrect, or the account is disabled."
+FIRST_RUN_LOCK_KEY = 0x6669_7273_7472_756E  # "firstrun"
 
 
 def normalise_email(email: str) -> str:
@@ -160,13 +162,51 @@ class UserService:
     # --- login --------------------------------------------------------------
 
     async def login(self, units: Units, email: str, password: str) -> dict[str, Any]:
-        """Exchange email and password for a user access token.
+        """Exchange email and password for a user access token (see :meth:`_authenticated`)."""
+        row, rehashed = await self._authenticated(units, email, password)
+        user_id: uuid.UUID = row.id
+        scopes = USER_SCOPES + (("admin",) if row.is_platform_admin else ())
+        async with units.work() as work:
+            if rehashed is not None:
+                await repo.set_password_hash(work.conn, user_id, rehashed)
+            issued = await self.tokens.issue(
+                subject=f"user:{user_id}", scopes=scopes, conn=work.conn
+            )
+            await record(
+                work.conn,
+                None,
+                "credential.issued",
+                f"user:{user_id}",
+                actor=f"user:{user_id}",
+                details={"kind": "user_token", "jti": issued.jti, "scope": issued.scope},
+            )
+        return {
+            "access_token": issued.access_token,
+            "token_type": "Bearer",
+            "expires_in": issued.expires_in,
+            "scope": issued.scope,
+        }
+
+    async def sign_in(self, units: Units, email: str, password: str) -> User:
+        """The user behind an email and password, for a session of the portal's: the
+        same checks, throttle and audit rows as :meth:`login`, without a token."""
+        row, rehashed = await self._authenticated(units, email, password)
+        if rehashed is not None:
+            async with units.work() as work:
+                await repo.set_password_hash(work.conn, row.id, rehashed)
+        return row
+
+    async def _authenticated(
+        self, units: Units, email: str, password: str
+    ) -> tuple[User, str | None]:
+        """The enabled user whose password this is, and a new hash when the stored one
+        was made with weaker parameters.
 
         Unknown email, wrong password and disabled account are one answer, and
         cost one Argon2 verification each, so neither the body nor the timing
         says which emails exist. The verification holds no connection (logins
-        cannot hold the pool while they hash): the lookup, a denial's audit row
-        and the issued token's audit row each run on a short unit of their own.
+        cannot hold the pool while they hash): the lookup and a denial's audit row
+        each run on a short unit of their own.
         """
         email = normalise_email(email)
         await self.sign_in_throttle.check(email)
@@ -193,31 +233,64 @@ class UserService:
             problem = Unauthorized(LOGIN_FAILED, error="invalid_request", reason=reason)
             problem.denial = False  # audited above, with what was attempted
             raise problem
-        user_id: uuid.UUID = row.id
         stored = row.password_hash
         assert stored is not None  # verified above: an absent hash never matches
         rehashed = await self._hash(password) if self.hasher.needs_rehash(stored) else None
-        scopes = USER_SCOPES + (("admin",) if row.is_platform_admin else ())
+        return row, rehashed
+
+    async def change_password(
+        self, units: Units, principal: Principal, current: str, new: str
+    ) -> None:
+        """A person changes their own password, proving the current one first (a
+        session left open is not enough). Hashing holds no connection."""
+        if principal.kind != "user" or principal.user_id is None:
+            raise NotFound("No user stands behind this credential.")
+        async with units.reads() as reads:
+            row = await repo.get_user(reads.conn, principal.user_id)
+        if row is None:
+            raise NotFound("No user stands behind this credential.")
+        await self.sign_in_throttle.check(row.email)
+        if not await self._verify(row.password_hash, current):
+            await self.sign_in_throttle.failed(row.email)
+            raise Unprocessable(
+                "The current password is incorrect.",
+                errors=[{"path": "/current_password", "message": "incorrect"}],
+            )
+        password_hash = await self._hash(new)
         async with units.work() as work:
-            if rehashed is not None:
-                await repo.set_password_hash(work.conn, user_id, rehashed)
-            issued = await self.tokens.issue(
-                subject=f"user:{user_id}", scopes=scopes, conn=work.conn
-            )
+            await repo.set_password_hash(work.conn, row.id, password_hash)
+            await record(work.conn, principal, "user.password_changed", f"user:{row.id}")
+
+    async def first_run(
+        self, units: Units, body: UserCreate, org_name: str, org_title: str
+    ) -> User:
+        """The platform's first person, a platform admin owning its first organisation,
+        created from the browser instead of with the bootstrap key. Only while no user
+        exists: concurrent set-ups wait on one lock and all but the first are refused."""
+        email = normalise_email(body.email)
+        password_hash = await self._hash(body.password)
+        async with units.work() as work:
+            conn = work.conn
+            await conn.execute("SELECT pg_advisory_xact_lock($1)", FIRST_RUN_LOCK_KEY)
+            if await repo.any_user(conn):
+                raise Conflict("The platform is already set up: sign in instead.")
+            user = await repo.insert_user(conn, email, password_hash, is_platform_admin=True)
+            try:
+                org = await orgs_repo.insert_org(conn, org_name, org_title)
+            except asyncpg.UniqueViolationError:
+                raise Conflict(f"An organisation named {org_name!r} already exists.") from None
+            await repo.upsert_member(conn, org.id, user.id, "owner")
+            actor = f"user:{user.id}"
             await record(
-                work.conn,
+                conn,
                 None,
-                "credential.issued",
-                f"user:{user_id}",
-                actor=f"user:{user_id}",
-                details={"kind": "user_token", "jti": issued.jti, "scope": issued.scope},
+                "platform.first_run",
+                actor,
+                actor=actor,
+                org_id=org.id,
+                details={"email": email, "org": org_name},
             )
-        return {
-            "access_token": issued.access_token,
-            "token_type": "Bearer",
-            "expires_in": issued.expires_in,
-            "scope": issued.scope,
-        }
+        return user
 
     # --- members ------------------------------------------------------------
 

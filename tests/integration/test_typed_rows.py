@@ -24,9 +24,9 @@ from entrepot.audit.models import AuditFilter
 from entrepot.auth import repository as auth
 from entrepot.catalog import repository as catalog
 from entrepot.oauth import repository as oauth
+from entrepot.portal import repository as portal
 from entrepot.streams import lease_repository as leases
 from entrepot.streams import repository as streams
-from entrepot.portal import repository as portal
 from entrepot.users import repository as users
 from entrepot.webhooks import deliveries_repository as deliveries
 from entrepot.webhooks import dispatch_repository as dispatch

@@ -99,6 +99,7 @@ class MySQLTarget:
         self.address = address
         self.id_collation = id_collation
         self.layouts: dict[str, Layout] = {}
+        self.created: dict[str, str] = {}  # tables this target created: their columns
         self._idle: list[Connection[Cursor]] = []
 
     @classmethod
@@ -164,7 +165,8 @@ class MySQLTarget:
         return None
 
     def _prepare(self, conn: Connection[Cursor], table: str, layout: Layout) -> str | None:
-        """Let the server judge the shape (a TEMPORARY probe), then create the table."""
+        """Let the server judge the shape (a TEMPORARY probe), then create the table if
+        it is missing; the columns its checkpoint recorded."""
         with conn.cursor() as cur:
             try:
                 cur.execute(self._create(PROBE, layout, temporary=True))
@@ -177,7 +179,14 @@ class MySQLTarget:
                     ) from None
                 raise
             cur.execute(f"DROP TEMPORARY TABLE {quote(PROBE)}")
-            cur.execute(self._create(table, layout, if_not_exists=True))
+            cur.execute(
+                "SELECT 1 FROM information_schema.tables "
+                "WHERE table_schema = DATABASE() AND table_name = %s",
+                (table,),
+            )
+            if cur.fetchone() is None:
+                cur.execute(self._create(table, layout))
+                self.created[table] = layout.fingerprint()  # so its first swap keeps it
             cur.execute(f"SELECT layout FROM {CHECKPOINTS} WHERE table_name = %s", (table,))
             row = cur.fetchone()
         return None if row is None else row[0]
@@ -273,7 +282,8 @@ class MySQLTarget:
         with conn.cursor() as cur:
             cur.execute(f"SELECT layout FROM {CHECKPOINTS} WHERE table_name = %s", (table,))
             row = cur.fetchone()
-            if row is None or row[0] != fingerprint:  # new columns: DDL, which commits
+            columns = row[0] if row else self.created.get(table)
+            if columns != fingerprint:  # new columns: DDL, which commits
                 cur.execute(f"DELETE FROM {CHECKPOINTS} WHERE table_name = %s", (table,))
                 cur.execute(f"DROP TABLE IF EXISTS {name}")
                 cur.execute(self._create(table, layout))

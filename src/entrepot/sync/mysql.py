@@ -317,7 +317,9 @@ class _MySQLSnapshot:
 
 
 def _stage_rows(conn: Connection[Cursor], layout: Layout, rows: Sequence[Row]) -> None:
-    values = [_values(layout, rid, version, json.loads(data)) for rid, version, data in rows]
+    values = [
+        (rid, version, text, *layout.values(rid, json.loads(text))) for rid, version, text in rows
+    ]
     with conn.cursor() as cur:
         cur.executemany(_insert(quote(STAGE), layout, "REPLACE"), values)
 

@@ -148,7 +148,7 @@ if __name__ == "__main__":
         stamp = time.strftime("%Y-%m-%d")
         with RESULTS.open("a") as out:
             out.write(
-                f"\n## Sync targets: snapshot and apply, SQLite vs PostgreSQL vs MySQL ({stamp})\n\n"
+                f"\n## Sync targets: SQLite vs PostgreSQL vs MySQL ({stamp})\n\n"
                 f"`.venv/bin/python bench/sync_targets.py --rows {args.rows} "
                 f"--pages {args.pages}` on {platform.node()} ({platform.machine()}, "
                 f"{platform.python_version()}); the target API alone, no server.\n\n"

@@ -572,3 +572,30 @@ async def test_a_schema_change_while_following_remakes_the_table_with_its_new_co
     said = text_of(log)
     assert "the dataset's schema changed, and with it the mirror's typed columns" in said
     assert said.count("snapshot of") == 3, said
+
+
+@pytest.mark.parametrize("mirror", ["mysql"], indirect=True)
+async def test_a_mysql_target_that_cannot_be_used_is_one_line_naming_it_never_the_password(
+    server: tuple[str, str], tmp_path: Path, mirror: Mirror
+) -> None:
+    base, _ = server
+    server_url, database = mirror.to.rsplit("/", 1)
+    cases = {
+        f"mysql://root:s3cret-pw@127.0.0.1:3306/{database}": (
+            1,
+            "entrepot: sync stopped: cannot use MySQL at 127.0.0.1:3306, database "
+            f"'{database}': Access denied for user 'root'",
+        ),
+        server_url.replace("mysql://", "mariadb://") + "/no_such_database_here": (
+            1,
+            "Unknown database 'no_such_database_here'",
+        ),
+        "mysql://root:s3cret-pw@127.0.0.1:3306": (2, "must name one database"),
+    }
+    for to, (status, said) in cases.items():
+        log = tmp_path / f"{status}-{len(to)}.log"
+        agent = await start_agent(base, ("anything",), to, log, "--once")
+        assert await asyncio.wait_for(agent.wait(), timeout=60) == status, text_of(log)
+        assert said in text_of(log)
+        assert "s3cret" not in text_of(log)
+        assert "Traceback" not in text_of(log)

@@ -6,6 +6,7 @@ test_sync_apply.py, which runs on all three.)
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from datetime import datetime
 from decimal import Decimal
@@ -18,6 +19,7 @@ from entrepot.sync.columns import Unholdable
 from entrepot.sync.mysql import MySQLTarget
 from entrepot.sync.targets import open_target
 from tests.mirrors import Mirror
+from tests.waiting import until
 
 pytestmark = pytest.mark.parametrize("mirror", ["mysql"], indirect=True)
 
@@ -190,3 +192,23 @@ async def restarted(mirror: Mirror, schema: dict[str, Any]) -> str | None:
         return await again.prepare(TABLE, "products", schema)
     finally:
         await again.close()
+
+
+async def test_a_transaction_whose_caller_is_cancelled_finishes_and_the_target_goes_on(
+    target: MySQLTarget, mirror: Mirror
+) -> None:
+    await target.prepare(TABLE, "products", SCHEMA)
+    page = [upsert(i, f"r{i}", 1, {"sku": f"r{i}", "stock": i}) for i in range(1, 3001)]
+    applying = asyncio.ensure_future(target.apply(TABLE, "products", page, 3000))
+    await asyncio.sleep(0)  # it has started: its transaction is handed to a thread
+    applying.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await applying
+
+    async def committed() -> bool:
+        return (await mirror.state(TABLE))[1] == 3000
+
+    await until(committed, "the cancelled caller's page commits all the same")
+    assert len((await mirror.state(TABLE))[0]) == 3000
+    assert await target.apply(TABLE, "products", [upsert(3001, "r1", 2, {"sku": "x"})], 3001)
+    assert mirror.typed(TABLE)["r1"]["sku"] == "x"

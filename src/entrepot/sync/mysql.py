@@ -101,6 +101,7 @@ class MySQLTarget:
         self.layouts: dict[str, Layout] = {}
         self.created: dict[str, str] = {}  # tables this target created: their columns
         self._idle: list[Connection[Cursor]] = []
+        self._finishing: set[Connection[Cursor]] = set()  # a cancelled caller's, in a thread
 
     @classmethod
     async def connect(cls, url: str) -> MySQLTarget:
@@ -129,18 +130,26 @@ class MySQLTarget:
         try:
             return await asyncio.shield(running)
         except asyncio.CancelledError:
-            running.add_done_callback(lambda done: _close(conn, done))
+            self._finishing.add(conn)
+            running.add_done_callback(lambda done: self._closed(conn, done))
             raise
+
+    def _closed(self, conn: Connection[Cursor], done: asyncio.Future[Any]) -> None:
+        self._finishing.discard(conn)
+        _close(conn, done)
+
+    def _drop(self, conn: Connection[Cursor]) -> None:
+        """Close a connection whose state is unknown, once no thread is using it."""
+        if conn not in self._finishing:
+            _close(conn)
 
     async def _run(self, work: Callable[..., T], *args: Any) -> T:
         """``work`` on a pooled connection; one that failed is closed, not pooled again."""
         conn = await self._acquire()
         try:
             result = await self._on(conn, work, *args)
-        except asyncio.CancelledError:
-            raise
         except BaseException:
-            _close(conn)
+            self._drop(conn)
             raise
         self._idle.append(conn)
         return result
@@ -191,9 +200,7 @@ class MySQLTarget:
             row = cur.fetchone()
         return None if row is None else row[0]
 
-    def _create(
-        self, table: str, layout: Layout, *, temporary: bool = False, if_not_exists: bool = False
-    ) -> str:
+    def _create(self, table: str, layout: Layout, *, temporary: bool = False) -> str:
         columns = [
             f"`id` VARCHAR(255) CHARACTER SET utf8mb4 COLLATE {self.id_collation} "
             "NOT NULL PRIMARY KEY",
@@ -202,8 +209,7 @@ class MySQLTarget:
             *(column.declaration() for column in layout.columns),
         ]
         return (
-            f"CREATE {'TEMPORARY ' if temporary else ''}TABLE "
-            f"{'IF NOT EXISTS ' if if_not_exists else ''}{quote(table)} "
+            f"CREATE {'TEMPORARY ' if temporary else ''}TABLE {quote(table)} "
             f"({', '.join(columns)}) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4"
         )
 
@@ -262,7 +268,7 @@ class MySQLTarget:
             if finished:
                 self._idle.append(conn)
             else:
-                _close(conn)
+                self._drop(conn)
 
     def _stage(self, conn: Connection[Cursor], layout: Layout) -> None:
         with conn.cursor() as cur:

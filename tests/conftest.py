@@ -35,6 +35,8 @@ LOCAL_REDIS = "redis://127.0.0.1:6379/0"
 IN_CI = bool(os.environ.get("CI"))
 PGBOUNCER = os.environ.get("ENTREPOT_TEST_PGBOUNCER")
 configure_logging("warning", "console")
+# The sync targets' locations (`mirror`, over SQLite, PostgreSQL and MariaDB) and the MariaDB.
+pytest_plugins = ["tests.mirrors"]
 
 
 def _answers(url: str) -> bool:

@@ -79,6 +79,7 @@ def test_sync_failures_are_explained(cli: Cli, products: str, tmp_path: Path) ->
     assert "401" in refused.stderr
     assert "ENTREPOT_TOKEN" in refused.stderr
     clean(refused, "ent_nope-nope-nope")
-    bad_target = cli.process("sync", products, "--to", "mysql://db/x", "--once")
+    bad_target = cli.process("sync", products, "--to", "mongodb://db/x", "--once")
     assert bad_target.returncode == 2
+    assert "--to must be sqlite:///PATH, postgresql://... or mysql://" in bad_target.stderr
     clean(bad_target)

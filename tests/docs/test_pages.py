@@ -42,6 +42,7 @@ SKIPPED = {
     ("README.md", "make run    # set up and start the platform on an embedded PostgreSQL"),
     ("docs/quickstart.md", "make run"),
     ("docs/access.md", 'ADMIN=$(entrepot admin create-key --name "ops recovery")'),
+    ("docs/sync.md", "mariadb -u root -e 'CREATE DATABASE analytics"),
     ("docs/operations.md", "createdb entrepot"),
     ("docs/operations.md", "ENTREPOT_METRICS_PORT=9100 ENTREPOT_METRICS_HOST=10.0.0.5"),
     ("docs/jetstream.md", "ENTREPOT_NATS_URL=nats://127.0.0.1:4222 entrepot serve"),

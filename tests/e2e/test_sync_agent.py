@@ -2,8 +2,10 @@
 
 The acceptance criterion: killed with SIGKILL at random moments during a
 stream of writes and restarted, the agent converges to exactly the source
-state (ids, versions, data). Also: a PostgreSQL target, a clean SIGTERM
-exit, and a re-snapshot when the agent's cursor has been compacted away (410).
+state (ids, versions, data; in MySQL, typed columns too). Also: following and
+a clean SIGTERM exit, and a re-snapshot when the agent's cursor has been
+compacted away or the dataset created again (410). Each test runs on every
+target it names (`mirror`, tests/mirrors.py: SQLite, PostgreSQL, MariaDB).
 """
 
 from __future__ import annotations
@@ -13,11 +15,11 @@ import json
 import os
 import random
 import signal
-import sqlite3
 import sys
 import time
 import uuid
 from collections.abc import Iterator
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +29,8 @@ import pytest
 
 from entrepot.changes import repository as changes_repo
 from tests.e2e.test_serve import serving
+from tests.mirrors import Mirror
+from tests.waiting import until
 
 pytestmark = pytest.mark.slow
 
@@ -34,6 +38,7 @@ ADMIN = "e2e-sync-admin-token-0123456789abcdef"  # 32+ characters, as serve requ
 WRITERS = 8
 WRITE_SECONDS = 12.0
 KILLS = 5
+MIN_WRITES = 1_000
 THING_SCHEMA = {
     "type": "object",
     "properties": {
@@ -48,7 +53,7 @@ NOTE_SCHEMA = {
     "type": "object",
     "properties": {"text": {"type": "string"}, "n": {"type": "integer"}},
 }
-Mirror = dict[str, tuple[int, Any]]
+MirrorRows = dict[str, tuple[int, Any]]
 
 
 @pytest.fixture(scope="module")
@@ -110,12 +115,21 @@ async def seed(http: httpx.AsyncClient, things: str, count: int) -> None:
 
 
 async def write_stream(
-    http: httpx.AsyncClient, things: str, notes: str, seconds: float, counts: dict[str, int]
+    http: httpx.AsyncClient,
+    things: str,
+    notes: str,
+    seconds: float,
+    counts: dict[str, int],
+    at_least: int = 0,
 ) -> None:
-    """One writer: creates, replaces, patches, deletes and small bulk upserts, mixed."""
+    """One writer: creates, replaces, patches, deletes and small bulk upserts, mixed; for
+    ``seconds``, and on until the writers together have made ``at_least`` writes (a
+    loaded machine writes slower), within 6 times ``seconds``."""
     note_ids: list[str] = []
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
+    started = time.monotonic()
+    while time.monotonic() < started + seconds or (
+        sum(counts.values()) < at_least and time.monotonic() < started + 6 * seconds
+    ):
         roll = random.random()
         k = f"k{random.randint(0, 600)}"
         if roll < 0.30:
@@ -148,16 +162,16 @@ async def write_stream(
         counts[str(r.status_code)] = counts.get(str(r.status_code), 0) + 1
 
 
-async def source_state(http: httpx.AsyncClient, ds: str) -> tuple[Mirror, int]:
+async def source_state(http: httpx.AsyncClient, ds: str) -> tuple[MirrorRows, int]:
     """The dataset as the server holds it (read through the list endpoint, independent
     of the export the agent loads from), and the feed seq that state equals."""
     export = await http.get(f"/v1/datasets/{ds}/export", params={"envelope": "true"})
     assert export.status_code == 200, export.text
-    exported: Mirror = {}
+    exported: MirrorRows = {}
     for line in filter(None, export.text.split("\n")):
         item = json.loads(line)
         exported[item["id"]] = (item["version"], item["data"])
-    rows: Mirror = {}
+    rows: MirrorRows = {}
     params: dict[str, str | int] = {"limit": 1000}
     while True:
         page = await http.get(f"/v1/datasets/{ds}/records", params=params)
@@ -171,19 +185,30 @@ async def source_state(http: httpx.AsyncClient, ds: str) -> tuple[Mirror, int]:
     return rows, int(export.headers["x-entrepot-seq"])
 
 
-def sqlite_state(path: Path, table: str) -> tuple[Mirror, int | None]:
-    db = sqlite3.connect(path)
-    try:
-        rows = {
-            rid: (version, json.loads(data))
-            for rid, version, data in db.execute(f'SELECT id, version, data FROM "{table}"')
-        }
-        cp = db.execute(
-            "SELECT seq FROM entrepot_sync_checkpoints WHERE table_name = ?", (table,)
-        ).fetchone()
-    finally:
-        db.close()
-    return rows, cp[0] if cp else None
+def assert_typed(mirror: Mirror, table: str, expected: MirrorRows, schema: dict[str, Any]) -> None:
+    """A MySQL mirror's typed columns hold each record's values, checked without the
+    agent's own conversion: a property of one scalar type holds its value (integers
+    exactly), any other holds its JSON text."""
+    if mirror.kind != "mysql":
+        return
+    scalar = {
+        name
+        for name, sub in schema["properties"].items()
+        if sub.get("type") in ("string", "integer", "number", "boolean")
+    }
+    typed = mirror.typed(table)
+    assert typed.keys() == expected.keys()
+    for rid, (version, data) in expected.items():
+        row = typed[rid]
+        assert row.pop("version") == version
+        assert row.keys() == schema["properties"].keys()
+        for column, value in row.items():
+            given = data.get(column)
+            if isinstance(value, Decimal):
+                value = int(value)
+            elif column not in scalar and value is not None:
+                value = json.loads(value)
+            assert value == given, (rid, column)
 
 
 def text_of(log: Path) -> str:
@@ -223,18 +248,19 @@ async def catch_up(base: str, datasets: tuple[str, ...], to: str, log: Path) -> 
 
 
 async def test_sync_killed_at_random_moments_converges_to_the_exact_source_state(
-    server: tuple[str, str], tmp_path: Path
+    server: tuple[str, str], tmp_path: Path, mirror: Mirror
 ) -> None:
     base, _ = server
-    mirror = tmp_path / "mirror.db"
-    to = f"sqlite:///{mirror}"
+    to = mirror.to
     log = tmp_path / "agent.log"
     async with api(base) as http:
         things, notes = await new_datasets(http)
         await seed(http, things, 5_000)  # so early kills can land mid-snapshot
         counts: dict[str, int] = {}
         writers = [
-            asyncio.create_task(write_stream(http, things, notes, WRITE_SECONDS, counts))
+            asyncio.create_task(
+                write_stream(http, things, notes, WRITE_SECONDS, counts, at_least=MIN_WRITES)
+            )
             for _ in range(WRITERS)
         ]
         kills = 0
@@ -248,6 +274,12 @@ async def test_sync_killed_at_random_moments_converges_to_the_exact_source_state
                 kills += 1
             agent = await start_agent(base, (things, notes), to, log, "--wait", "5")
             await asyncio.gather(*writers)
+            heads = {ds: (await source_state(http, ds))[1] for ds in (things, notes)}
+
+            async def caught_up() -> bool:  # by itself: so it is running when told to stop
+                return {ds: (await mirror.state(ds))[1] for ds in heads} == heads
+
+            await until(caught_up, f"the last agent reaches the heads {heads}")
             agent.send_signal(signal.SIGTERM)
             assert await asyncio.wait_for(agent.wait(), timeout=30) == 0, text_of(log)
         finally:
@@ -262,70 +294,60 @@ async def test_sync_killed_at_random_moments_converges_to_the_exact_source_state
 
         for ds in (things, notes):
             expected, head = await source_state(http, ds)
-            rows, checkpoint = sqlite_state(mirror, ds)
+            rows, checkpoint = await mirror.state(ds)
             assert checkpoint == head
             assert rows.keys() == expected.keys()
             assert rows == expected
+            assert_typed(mirror, ds, expected, THING_SCHEMA if ds == things else NOTE_SCHEMA)
         written = sum(counts.values())
     text = text_of(log)
     assert "gap" not in text, text
     assert kills == KILLS
-    assert written > 1_000, counts
+    assert written >= MIN_WRITES, counts
     print(f"\n{written} writes by {WRITERS} writers, {kills} SIGKILLs: mirror exact; {counts}")
 
 
-async def test_sync_into_postgresql_follows_and_stops_cleanly_on_sigterm(
-    server: tuple[str, str], tmp_path: Path, fresh_database: Any
+@pytest.mark.parametrize("mirror", ["postgresql", "mysql"], indirect=True)
+async def test_sync_into_a_database_follows_and_stops_cleanly_on_sigterm(
+    server: tuple[str, str], tmp_path: Path, mirror: Mirror
 ) -> None:
     base, _ = server
-    target_url: str = await fresh_database()
     log = tmp_path / "agent.log"
     async with api(base) as http:
         things, notes = await new_datasets(http)
         await seed(http, things, 500)
         agent = await start_agent(
-            base, (things, notes), target_url, log, "--table-prefix", "src_", "--wait", "2"
+            base, (things, notes), mirror.to, log, "--table-prefix", "src_", "--wait", "2"
         )
         counts: dict[str, int] = {}
         await asyncio.gather(*(write_stream(http, things, notes, 3.0, counts) for _ in range(4)))
         heads = {ds: (await source_state(http, ds))[1] for ds in (things, notes)}
-        target = await asyncpg.connect(target_url)
-        try:
-            deadline = time.monotonic() + 30
-            while True:  # the running agent catches up on its own, through long polls
-                rows = await target.fetch("SELECT table_name, seq FROM entrepot_sync_checkpoints")
-                seqs = {r["table_name"].removeprefix("src_"): r["seq"] for r in rows}
-                if seqs == heads or time.monotonic() > deadline:
-                    break
-                await asyncio.sleep(0.2)
-            assert seqs == heads, text_of(log)
-            agent.send_signal(signal.SIGTERM)
-            assert await asyncio.wait_for(agent.wait(), timeout=30) == 0, text_of(log)
-            for ds in (things, notes):
-                expected, head = await source_state(http, ds)
-                rows = await target.fetch(f'SELECT id, version, data::text FROM "src_{ds}"')
-                mirrored = {r["id"]: (r["version"], json.loads(r["data"])) for r in rows}
-                assert mirrored == expected
-                seq = await target.fetchval(
-                    "SELECT seq FROM entrepot_sync_checkpoints WHERE table_name = $1", "src_" + ds
-                )
-                assert seq == head
-        finally:
-            await target.close()
+
+        async def caught_up() -> bool:  # the running agent, on its own, through long polls
+            seqs = {ds: (await mirror.state("src_" + ds))[1] for ds in heads}
+            return seqs == heads
+
+        await until(caught_up, f"the agent reaches the heads {heads}")
+        agent.send_signal(signal.SIGTERM)
+        assert await asyncio.wait_for(agent.wait(), timeout=30) == 0, text_of(log)
+        for ds in (things, notes):
+            expected, head = await source_state(http, ds)
+            assert await mirror.state("src_" + ds) == (expected, head)
+            schema = THING_SCHEMA if ds == things else NOTE_SCHEMA
+            assert_typed(mirror, "src_" + ds, expected, schema)
 
 
 async def test_a_compacted_cursor_makes_the_agent_re_snapshot(
-    server: tuple[str, str], tmp_path: Path
+    server: tuple[str, str], tmp_path: Path, mirror: Mirror
 ) -> None:
     base, server_db = server
-    mirror = tmp_path / "mirror.db"
-    to = f"sqlite:///{mirror}"
+    to = mirror.to
     log = tmp_path / "agent.log"
     async with api(base) as http:
         things, _ = await new_datasets(http)
         await seed(http, things, 50)
         await catch_up(base, (things,), to, log)
-        _, first_checkpoint = sqlite_state(mirror, things)
+        _, first_checkpoint = await mirror.state(things)
         await seed(http, things, 80)  # upserts k0..k49 again, creates k50..k79
         for k in ("k1", "k2", "k60"):
             assert (await http.delete(f"/v1/datasets/{things}/records/{k}")).status_code == 204
@@ -351,7 +373,7 @@ async def test_a_compacted_cursor_makes_the_agent_re_snapshot(
         await catch_up(base, (things,), to, log)
 
         expected, head = await source_state(http, things)
-        rows, checkpoint = sqlite_state(mirror, things)
+        rows, checkpoint = await mirror.state(things)
         assert rows == expected
         assert checkpoint == head
         assert len(rows) == 77
@@ -378,13 +400,12 @@ async def recreate(http: httpx.AsyncClient, name: str, keys: list[str]) -> None:
 
 
 async def test_a_dataset_created_again_under_its_name_is_resnapshotted_not_diverged(
-    server: tuple[str, str], tmp_path: Path
+    server: tuple[str, str], tmp_path: Path, mirror: Mirror
 ) -> None:
     """The old life's checkpoint (seq 5) is past the new life's head (seq 1): the server
     answers 410, and the agent reloads the dataset instead of reporting a stale mirror."""
     base, _ = server
-    mirror = tmp_path / "mirror.db"
-    to = f"sqlite:///{mirror}"
+    to = mirror.to
     log = tmp_path / "agent.log"
     async with api(base) as http:
         things, notes = await new_datasets(http)
@@ -393,18 +414,18 @@ async def test_a_dataset_created_again_under_its_name_is_resnapshotted_not_diver
                 await http.post(f"/v1/datasets/{things}/records", json=thing(f"old{i}"))
             ).status_code == 201
         await catch_up(base, (things,), to, log)
-        assert len(sqlite_state(mirror, things)[0]) == 5
+        assert len((await mirror.state(things))[0]) == 5
 
         await recreate(http, things, ["new0"])
         await catch_up(base, (things,), to, log)
         expected, head = await source_state(http, things)
-        assert sqlite_state(mirror, things) == (expected, head)
+        assert await mirror.state(things) == (expected, head)
         assert list(expected) == ["new0"]
         assert "re-snapshotting" in text_of(log)
 
         # Told not to resnapshot, the agent stops that dataset with an error and a
         # non-zero exit, and still mirrors the other dataset.
-        before = sqlite_state(mirror, things)
+        before = await mirror.state(things)
         await recreate(http, things, ["newer0", "newer1"])
         note = await http.post(f"/v1/datasets/{notes}/records", json={"text": "hello", "n": 1})
         assert note.status_code == 201, note.text
@@ -415,9 +436,9 @@ async def test_a_dataset_created_again_under_its_name_is_resnapshotted_not_diver
         assert await asyncio.wait_for(agent.wait(), timeout=120) == 1, text_of(strict_log)
         assert "--no-resnapshot" in text_of(strict_log)
         assert "incarnation" in text_of(strict_log)
-        assert sqlite_state(mirror, things) == before  # left alone, and reported as stale
+        assert await mirror.state(things) == before  # left alone, and reported as stale
         notes_expected, notes_head = await source_state(http, notes)
-        assert sqlite_state(mirror, notes) == (notes_expected, notes_head)
+        assert await mirror.state(notes) == (notes_expected, notes_head)
 
         # A dataset that is gone does not stop the others either.
         assert (await http.delete(f"/v1/datasets/{things}")).status_code == 204
@@ -428,15 +449,14 @@ async def test_a_dataset_created_again_under_its_name_is_resnapshotted_not_diver
         assert await asyncio.wait_for(agent.wait(), timeout=120) == 1, text_of(gone_log)
         assert things in text_of(gone_log)
         notes_expected, notes_head = await source_state(http, notes)
-        assert sqlite_state(mirror, notes) == (notes_expected, notes_head)
+        assert await mirror.state(notes) == (notes_expected, notes_head)
 
 
 async def test_a_kill_in_the_middle_of_the_snapshot_leaves_no_partial_mirror(
-    server: tuple[str, str], tmp_path: Path
+    server: tuple[str, str], tmp_path: Path, mirror: Mirror
 ) -> None:
     base, _ = server
-    mirror = tmp_path / "mirror.db"
-    to = f"sqlite:///{mirror}"
+    to = mirror.to
     log = tmp_path / "agent.log"
     async with api(base) as http:
         things, _ = await new_datasets(http)
@@ -455,9 +475,127 @@ async def test_a_kill_in_the_middle_of_the_snapshot_leaves_no_partial_mirror(
                 agent.kill()
                 await agent.wait()
         assert "loaded" not in text_of(log), "the snapshot finished before the kill"
-        assert sqlite_state(mirror, things) == ({}, None)
+        assert await mirror.state(things) == ({}, None)
 
         await catch_up(base, (things,), to, log)
         expected, head = await source_state(http, things)
-        assert sqlite_state(mirror, things) == (expected, head)
+        assert await mirror.state(things) == (expected, head)
         assert len(expected) == 30_000
+
+
+@pytest.mark.parametrize("mirror", ["mysql"], indirect=True)
+async def test_a_schema_mysql_cannot_hold_stops_that_dataset_before_anything_is_written(
+    server: tuple[str, str], tmp_path: Path, mirror: Mirror
+) -> None:
+    base, _ = server
+    log = tmp_path / "agent.log"
+    async with api(base) as http:
+        things, notes = await new_datasets(http)
+        org = (await http.get(f"/v1/datasets/{things}")).json()["org"]
+        clashing = f"clashing-{uuid.uuid4().hex[:8]}"
+        schema = {
+            "type": "object",
+            "properties": {"Colour": {"type": "string"}, "colour": {"type": "string"}},
+        }
+        body = {"name": clashing, "org": org, "title": "Clash", "schema": schema}
+        assert (await http.post("/v1/datasets", json=body)).status_code == 201
+        created = await http.post(f"/v1/datasets/{clashing}/records", json={"Colour": "red"})
+        assert created.status_code == 201, created.text
+        note = await http.post(f"/v1/datasets/{notes}/records", json={"text": "hi", "n": 1})
+        assert note.status_code == 201, note.text
+
+        agent = await start_agent(base, (clashing, notes), mirror.to, log, "--once")
+        assert await asyncio.wait_for(agent.wait(), timeout=120) == 1, text_of(log)
+        said = text_of(log)
+        assert f"{clashing}: stopped: properties 'Colour' and 'colour' would be columns" in said
+        assert "which MySQL takes for one (column names ignore case)" in said
+        assert f"entrepot: sync stopped: {clashing}:" in said
+        assert mirror.columns(clashing) == {}, "no table was made for it"
+        assert await mirror.state(clashing) == ({}, None)
+        assert await mirror.state(notes) == await source_state(http, notes)  # the other went on
+
+
+@pytest.mark.parametrize("mirror", ["mysql"], indirect=True)
+async def test_a_schema_change_while_following_remakes_the_table_with_its_new_columns(
+    server: tuple[str, str], tmp_path: Path, mirror: Mirror
+) -> None:
+    """An added property is found by the agent's periodic look at the schema; a widened
+    type by the first record that no longer fits its column. Either way the table is
+    reloaded with the new columns, and the mirror ends exact."""
+    base, _ = server
+    log = tmp_path / "agent.log"
+    async with api(base) as http:
+        things, _ = await new_datasets(http)
+        await seed(http, things, 50)
+        agent = await start_agent(base, (things,), mirror.to, log, "--wait", "2")
+        try:
+
+            async def loaded() -> bool:
+                return (await mirror.state(things))[1] == (await source_state(http, things))[1]
+
+            await until(loaded, "the first snapshot")
+            properties: dict[str, Any] = {
+                **THING_SCHEMA["properties"],  # type: ignore[dict-item]
+                "colour": {"type": "string", "maxLength": 10},
+            }
+            wider = {**THING_SCHEMA, "properties": properties}
+            changed = await http.patch(f"/v1/datasets/{things}", json={"schema": wider})
+            assert changed.status_code == 200, changed.text
+            red = {**thing("k1"), "colour": "red"}
+            assert (await http.put(f"/v1/datasets/{things}/records/k1", json=red)).is_success
+
+            def coloured() -> bool:
+                return mirror.columns(things).get("colour") == "varchar(10)" and (
+                    mirror.typed(things).get("k1", {}).get("colour") == "red"
+                )
+
+            await until(lambda: asyncio.to_thread(coloured), "a colour column", within=90)
+
+            properties["s"] = {"type": ["string", "integer"]}
+            changed = await http.patch(f"/v1/datasets/{things}", json={"schema": wider})
+            assert changed.status_code == 200, changed.text
+            numbered = {**thing("k2"), "s": 5}
+            assert (await http.put(f"/v1/datasets/{things}/records/k2", json=numbered)).is_success
+
+            async def caught_up() -> bool:
+                expected = await source_state(http, things)
+                return await mirror.state(things) == expected
+
+            await until(caught_up, "the mirror after the type change")
+            assert mirror.columns(things)["s"] == "longtext"  # JSON text now
+            assert mirror.typed(things)["k2"]["s"] == "5"
+        finally:
+            agent.send_signal(signal.SIGTERM)
+            assert await asyncio.wait_for(agent.wait(), timeout=30) == 0, text_of(log)
+        expected, _ = await source_state(http, things)
+        assert_typed(mirror, things, expected, wider)
+    said = text_of(log)
+    assert "the dataset's schema changed, and with it the mirror's typed columns" in said
+    assert said.count("snapshot of") == 3, said
+
+
+@pytest.mark.parametrize("mirror", ["mysql"], indirect=True)
+async def test_a_mysql_target_that_cannot_be_used_is_one_line_naming_it_never_the_password(
+    server: tuple[str, str], tmp_path: Path, mirror: Mirror
+) -> None:
+    base, _ = server
+    server_url, database = mirror.to.rsplit("/", 1)
+    cases = {
+        f"mysql://root:s3cret-pw@127.0.0.1:3306/{database}": (
+            1,
+            "entrepot: sync stopped: cannot use MySQL at 127.0.0.1:3306, database "
+            f"'{database}': Access denied for user 'root'",
+        ),
+        server_url.replace("mysql://", "mariadb://") + "/no_such_database_here": (
+            1,
+            "Unknown database 'no_such_database_here'",
+        ),
+        "mysql://root:s3cret-pw@127.0.0.1:3306": (2, "must name one database"),
+    }
+    for to, (status, said) in cases.items():
+        log = tmp_path / f"{status}-{len(to)}.log"
+        agent = await start_agent(base, ("anything",), to, log, "--once")
+        assert await asyncio.wait_for(agent.wait(), timeout=60) == status, text_of(log)
+        assert said in text_of(log)
+        assert "s3cret" not in text_of(log)
+        assert "Traceback" not in text_of(log)

@@ -13,6 +13,7 @@ from entrepot.client.http import ClientError
 from entrepot.commands.errors import EXIT_API, UsageProblem
 from entrepot.commands.session import Session, api_command
 from entrepot.sync.agent import SyncFailed, SyncOptions, run_sync
+from entrepot.sync.base import TargetUnavailable
 from entrepot.sync.progress import reporter_for
 from entrepot.sync.targets import open_target
 
@@ -25,7 +26,11 @@ def sync(
     datasets: Annotated[list[str], typer.Argument(metavar="DATASET", help="Datasets to mirror.")],
     to: Annotated[
         str,
-        typer.Option("--to", help="sqlite:///PATH (sqlite:////abs/path) or postgresql://..."),
+        typer.Option(
+            "--to",
+            help="sqlite:///PATH (sqlite:////abs/path), postgresql://... or "
+            "mysql://USER:PASSWORD@HOST:PORT/DB (also mariadb://).",
+        ),
     ],
     table_prefix: Annotated[
         str, typer.Option("--table-prefix", help="Prefix for the local table names.")
@@ -46,12 +51,15 @@ def sync(
         ),
     ] = True,
 ) -> None:
-    """Mirror datasets into a local SQLite file or PostgreSQL database and keep them in sync.
+    """Mirror datasets into a SQLite file, PostgreSQL or MySQL/MariaDB and keep them in sync.
 
-    Each dataset becomes a table (id, version, data); its feed checkpoint is
-    stored in entrepot_sync_checkpoints in the same transaction as the rows,
-    so the agent can be killed at any moment and restarted without loss or
-    duplication. SIGTERM/SIGINT finish the current transaction and exit 0.
+    Each dataset becomes a table (id, version, data); in MySQL, also one typed
+    column per top-level property of its schema (docs/sync.md lists the types,
+    and a schema MySQL cannot hold stops that dataset before anything is
+    written). Its feed checkpoint is stored in entrepot_sync_checkpoints in
+    the same transaction as the rows, so the agent can be killed at any moment
+    and restarted without loss or duplication. SIGTERM/SIGINT finish the
+    current transaction and exit 0.
     A dataset that fails (deleted, access revoked, or diverged with
     --no-resnapshot) is reported and stops while the others go on; the
     command then exits 1.
@@ -75,6 +83,8 @@ def sync(
         alike = len(causes) == len(exc.failures) and len({e.status for e in causes}) == 1
         if alike and causes[0].status in (0, 401, 403):  # all stopped alike: with its hint
             raise _sdk_error(causes[0]) from None
+        _stopped(str(exc))
+    except TargetUnavailable as exc:
         _stopped(str(exc))
     except ValueError as exc:
         raise UsageProblem(str(exc)) from None

@@ -1,4 +1,4 @@
-"""``entrepot sync``: mirror datasets into SQLite or PostgreSQL from the change feed."""
+"""``entrepot sync``: mirror datasets into SQLite, PostgreSQL or MySQL from the change feed."""
 
 from entrepot.sync.agent import DatasetFollower, SyncOptions, run_sync
 from entrepot.sync.targets import PostgresTarget, SQLiteTarget, open_target

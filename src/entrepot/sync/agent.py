@@ -12,7 +12,11 @@ Per dataset, the loop is:
 2. Long-poll ``/changes?after=<checkpoint>&incarnation=<its incarnation>&wait=``;
    apply each page and move the checkpoint in one local transaction (see
    :mod:`entrepot.sync.targets`).
-3. A 410 (the position was compacted away, is past the head, or belongs to
+3. A target whose columns derive from the schema (MySQL) has the dataset's schema
+   read again every ``SCHEMA_CHECK_SECONDS`` while following, and at once when a
+   record does not fit its columns (:class:`SchemaDrift`); columns that changed
+   make it resnapshot, as a 410 does (the snapshot remakes the table).
+4. A 410 (the position was compacted away, is past the head, or belongs to
    an earlier incarnation: the dataset was deleted and created again) drops
    back to 1, or, with ``resnapshot=False``, stops that dataset with an error.
    A checkpoint written before incarnations were recorded is resnapshotted
@@ -33,6 +37,7 @@ from __future__ import annotations
 
 import asyncio
 import signal
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -42,12 +47,14 @@ import httpx
 from entrepot import jsonbody
 from entrepot.aio import wait_event
 from entrepot.client.http import Client, ClientError, FeedPage
+from entrepot.sync.base import CannotMirror, FeedGap, Row, SchemaDrift, Target
 from entrepot.sync.progress import Reporter
-from entrepot.sync.targets import FeedGap, Row, SQLiteTarget, Target
+from entrepot.sync.targets import SQLiteTarget
 
 SNAPSHOT_BATCH = 1_000
 FATAL_STATUSES = frozenset({400, 401, 403, 404})
 ONCE_FAILURES = 5
+SCHEMA_CHECK_SECONDS = 15.0  # while following, for targets whose columns follow the schema
 
 
 @dataclass(frozen=True)
@@ -98,25 +105,36 @@ class DatasetFollower:
         self.reporter = reporter
         self.stop = stop
         self.snapshots = 0
+        self.schema_read = 0.0  # time.monotonic() when the schema was last read
 
     async def run(self) -> None:
         started = False
         seq: int | None = None
         incarnation: str | None = None
         failures = 0
+        drifted: SchemaDrift | None = None
         while not self.stop.is_set():
             try:
                 if not started:  # a 404/403 here is fatal, and says so before any work
-                    await self.api.get_dataset(self.dataset)
-                    await self.target.prepare(self.table, self.dataset)
+                    stale = await self._read_schema()
                     checkpoint = await self.target.checkpoint(self.table)
-                    if checkpoint is not None and checkpoint.incarnation is None:
+                    if checkpoint is not None and stale:
+                        self._diverged(stale)
+                    elif checkpoint is not None and checkpoint.incarnation is None:
                         self._diverged(
                             f"the checkpoint (seq {checkpoint.seq}) predates incarnations"
                         )
                     elif checkpoint is not None:
                         seq, incarnation = checkpoint.seq, checkpoint.incarnation
                     started = True
+                elif drifted is not None or self._schema_due():
+                    stale = await self._read_schema()
+                    if stale:
+                        self._diverged(stale)
+                        seq = None
+                    elif drifted is not None:
+                        raise CannotMirror(f"{drifted}, yet the dataset's schema is unchanged")
+                    drifted = None
                 if seq is None:
                     seq, incarnation = await self.snapshot()
                 page = await self.poll(seq, incarnation)
@@ -144,9 +162,28 @@ class DatasetFollower:
             except FeedGap as exc:
                 self._diverged(f"the feed does not continue the mirror ({exc})")
                 seq = None
+            except SchemaDrift as exc:  # nothing of it was committed: read the schema again
+                drifted = exc
             except (httpx.HTTPError, ValueError) as exc:  # a broken stream or a bad line
                 failures += 1
                 await self._backoff(failures, f"{type(exc).__name__}: {exc}")
+
+    async def _read_schema(self) -> str | None:
+        """Read the dataset (its schema as this credential sees it) and give it to the
+        target; why the mirror's columns no longer fit it, or None."""
+        dataset = await self.api.get_dataset(self.dataset)
+        self.schema_read = time.monotonic()
+        schema = dataset.get("schema")
+        return await self.target.prepare(
+            self.table, self.dataset, schema if isinstance(schema, dict) else {}
+        )
+
+    def _schema_due(self) -> bool:
+        return (
+            self.target.schema_bound
+            and not self.options.once
+            and time.monotonic() - self.schema_read >= SCHEMA_CHECK_SECONDS
+        )
 
     def _diverged(self, why: str) -> None:
         """Resnapshot (the caller drops the checkpoint), or stop if that is not allowed."""
@@ -228,7 +265,7 @@ async def _follow(follower: DatasetFollower, reporter: Reporter) -> None:
     """One dataset to the end; a failure is reported at once and stops only this one."""
     try:
         await follower.run()
-    except (ClientError, Diverged, OSError, ValueError) as exc:
+    except (CannotMirror, ClientError, Diverged, OSError, ValueError) as exc:
         reporter.notice(follower.dataset, f"stopped: {_describe(exc)}")
         raise
 

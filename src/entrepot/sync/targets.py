@@ -1,4 +1,4 @@
-"""Where a mirror lives: a SQLite file or a PostgreSQL database.
+"""Where a mirror lives: a SQLite file or a PostgreSQL database (MySQL: :mod:`.mysql`).
 
 Each dataset is one table ``(id, version, data)``; one more table,
 ``entrepot_sync_checkpoints``, holds each mirrored table's feed position.
@@ -21,83 +21,31 @@ old one's rows.
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import AsyncIterator, Iterable, Sequence
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 import asyncpg
 
-from entrepot import jsonbody
 from entrepot.store.types import Conn
-
-CHECKPOINTS = "entrepot_sync_checkpoints"
-Row = tuple[str, int, str]  # id, version, data as JSON text
-
-
-class FeedGap(Exception):
-    """The changes do not continue the checkpoint (out of order, or past the page's end)."""
-
-
-@dataclass(frozen=True)
-class Checkpoint:
-    seq: int
-    incarnation: str | None  # None: written by an agent that did not record it
+from entrepot.sync.base import (
+    CHECKPOINTS,
+    Checkpoint,
+    FeedGap,
+    Row,
+    SchemaDrift,
+    Snapshot,
+    Target,
+    TargetUnavailable,
+    data_text,
+    rows_to_apply,
+    runs,
+)
 
 
 def quote(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
-
-
-def rows_to_apply(
-    checkpoint: int, changes: Sequence[dict[str, Any]], last_seq: int
-) -> list[dict[str, Any]]:
-    """The changes after ``checkpoint``, checked to move strictly forward to ``last_seq``.
-
-    Seqs may skip: a grant narrowed by a row filter or to some fields is not
-    shown the changes it could not see, and the page's ``last_seq`` covers them.
-    """
-    fresh = [c for c in changes if int(c["seq"]) > checkpoint]
-    previous = checkpoint
-    for change in fresh:
-        seq = int(change["seq"])
-        if seq <= previous or seq > last_seq:
-            raise FeedGap(f"seq {seq} after {previous} in a page ending at {last_seq}")
-        if change["op"] not in ("upsert", "delete"):
-            raise ValueError(f"unknown op {change['op']!r} at seq {change['seq']}")
-        previous = seq
-    return fresh
-
-
-def data_text(change: dict[str, Any]) -> str:
-    return jsonbody.dumps(change["data"])
-
-
-class Snapshot(Protocol):
-    async def add(self, rows: Sequence[Row]) -> None: ...
-
-    async def commit(self, seq: int, incarnation: str | None) -> None: ...
-
-
-class Target(Protocol):
-    """A local store for mirrored tables and their checkpoints."""
-
-    async def prepare(self, table: str, dataset: str) -> None: ...
-
-    async def checkpoint(self, table: str) -> Checkpoint | None: ...
-
-    def snapshot(self, table: str, dataset: str) -> Any:
-        """An async context manager yielding a :class:`Snapshot`; uncommitted, it is undone."""
-        ...
-
-    async def apply(
-        self, table: str, dataset: str, changes: Sequence[dict[str, Any]], last_seq: int
-    ) -> int:
-        """Apply changes and move the checkpoint to ``last_seq`` atomically; the new checkpoint."""
-        ...
-
-    async def close(self) -> None: ...
 
 
 # -- SQLite -------------------------------------------------------------------
@@ -125,11 +73,14 @@ class SQLiteTarget:
         if "incarnation" not in columns:  # a mirror made by an earlier version
             self.db.execute(f"ALTER TABLE {CHECKPOINTS} ADD COLUMN incarnation TEXT")
 
-    async def prepare(self, table: str, dataset: str) -> None:
+    schema_bound = False  # (id, version, data) whatever the schema
+
+    async def prepare(self, table: str, dataset: str, schema: dict[str, Any]) -> str | None:
         self.db.execute(
             f"CREATE TABLE IF NOT EXISTS {quote(table)} "
             "(id TEXT PRIMARY KEY, version INTEGER NOT NULL, data TEXT NOT NULL)"
         )
+        return None
 
     async def checkpoint(self, table: str) -> Checkpoint | None:
         row = self.db.execute(
@@ -268,11 +219,14 @@ class PostgresTarget:
             )
         return cls(pool)
 
-    async def prepare(self, table: str, dataset: str) -> None:
+    schema_bound = False
+
+    async def prepare(self, table: str, dataset: str, schema: dict[str, Any]) -> str | None:
         await self.pool.execute(
             f"CREATE TABLE IF NOT EXISTS {quote(table)} "
             "(id text PRIMARY KEY, version bigint NOT NULL, data jsonb NOT NULL)"
         )
+        return None
 
     async def checkpoint(self, table: str) -> Checkpoint | None:
         row = await self.pool.fetchrow(
@@ -332,7 +286,7 @@ class PostgresTarget:
             )
             if last_seq <= current:
                 return current
-            for op, run in _runs(rows_to_apply(current, changes, last_seq)):
+            for op, run in runs(rows_to_apply(current, changes, last_seq)):
                 if op == "upsert":
                     await conn.executemany(
                         f"INSERT INTO {name} (id, version, data) VALUES ($1, $2, $3::jsonb) "
@@ -367,21 +321,33 @@ class _PostgresSnapshot:
         self.done = True
 
 
-def _runs(changes: Iterable[dict[str, Any]]) -> list[tuple[str, list[dict[str, Any]]]]:
-    """Consecutive changes grouped by op, order kept (an executemany per run)."""
-    runs: list[tuple[str, list[dict[str, Any]]]] = []
-    for change in changes:
-        if runs and runs[-1][0] == change["op"]:
-            runs[-1][1].append(change)
-        else:
-            runs.append((change["op"], [change]))
-    return runs
-
-
-async def open_target(url: str) -> SQLiteTarget | PostgresTarget:
-    """``sqlite:///relative.db``, ``sqlite:////absolute.db`` or ``postgresql://...``."""
+async def open_target(url: str) -> Target:
+    """``sqlite:///relative.db``, ``sqlite:////absolute.db``, ``postgresql://...`` or
+    ``mysql://`` (``mariadb://``) ``user:password@host:port/database``."""
     if url.startswith("sqlite:///"):
         return SQLiteTarget(Path(url.removeprefix("sqlite:///")))
     if url.startswith(("postgresql://", "postgres://")):
         return await PostgresTarget.connect(url)
-    raise ValueError("--to must be sqlite:///PATH or postgresql://...")
+    if url.startswith(("mysql://", "mariadb://")):
+        from entrepot.sync.mysql import MySQLTarget  # its driver only when asked for
+
+        return await MySQLTarget.connect(url)
+    raise ValueError(
+        "--to must be sqlite:///PATH, postgresql://... or mysql://USER:PASSWORD@HOST:PORT/DB"
+    )
+
+
+__all__ = [
+    "CHECKPOINTS",
+    "Checkpoint",
+    "FeedGap",
+    "PostgresTarget",
+    "Row",
+    "SQLiteTarget",
+    "SchemaDrift",
+    "Snapshot",
+    "Target",
+    "TargetUnavailable",
+    "open_target",
+    "quote",
+]

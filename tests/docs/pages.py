@@ -45,6 +45,7 @@ READING_ORDER = (
     "docs/sync.md",
     "docs/webhooks.md",
     "docs/jetstream.md",
+    "docs/exchange.md",
     "docs/errors.md",
     "docs/operations.md",
     "docs/ha.md",

@@ -11,7 +11,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Mount, Route
 
-from entrepot.portal import rendering
+from entrepot.portal import console_routes, rendering
 from entrepot.portal.pages import access, apps, catalog, people
 
 PREFIX = "/portal"
@@ -58,6 +58,7 @@ def routes() -> list[BaseRoute]:
         Route("/apps/{app}/keys", apps.create_key, methods=post),
         Route("/apps/{app}/keys/{key}/rotate", apps.rotate_key, methods=post),
         Route("/apps/{app}/keys/{key}/revoke", apps.revoke_key, methods=post),
+        *console_routes.routes(),
     ]
 
 

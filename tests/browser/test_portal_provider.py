@@ -146,7 +146,8 @@ async def test_the_provider_journey(
     await table.wait_for()
     actions = await table.locator("tbody tr td:nth-child(3)").all_inner_texts()
     assert actions.index("grant.revoked") < actions.index("grant.created")  # newest first
-    assert "records.imported" in actions and "dataset.created" in actions
+    assert "records.imported" in actions
+    assert "dataset.created" in actions
     await assert_accessible(page)
     await shot(provider, "provider-audit")
 
@@ -165,12 +166,18 @@ async def test_a_webhook_and_its_delivery_log(
     ds = unique("tulips")
     made = await admin.post(
         "/v1/datasets",
-        json={"name": ds, "org": org, "title": "Tulips", "primary_key": "sku",
-              "schema": {"type": "object", "properties": {"sku": {"type": "string"}}}},
+        json={
+            "name": ds,
+            "org": org,
+            "title": "Tulips",
+            "primary_key": "sku",
+            "schema": {"type": "object", "properties": {"sku": {"type": "string"}}},
+        },
     )
     assert made.status_code == 201, made.text
-    await make_app(admin, org, name="shopfront",
-                   scopes=["datasets:read", "records:read", "changes:read"])
+    await make_app(
+        admin, org, name="shopfront", scopes=["datasets:read", "records:read", "changes:read"]
+    )
     receiver = Receiver()
     try:
         await provider.sign_in(site, await make_person(admin, org))
@@ -235,7 +242,8 @@ async def test_the_admin_console(site: Site, admin: httpx.AsyncClient, chromium:
         # Anyone else: the 403 page, itself accessible.
         await outsider.sign_in(site, await make_person(admin, org))
         answer = await outsider.page.goto(f"{site.api}/portal/admin")
-        assert answer is not None and answer.status == 403
+        assert answer is not None
+        assert answer.status == 403
         await outsider.page.get_by_text("Only platform administrators may do this.").wait_for()
         await assert_accessible(outsider.page)
     finally:
@@ -253,9 +261,16 @@ async def test_an_import_works_without_javascript(
     ds = unique("bulbs")
     made = await admin.post(
         "/v1/datasets",
-        json={"name": ds, "org": org, "title": "Bulbs", "primary_key": "sku",
-              "schema": {"type": "object", "properties": {"sku": {"type": "string"},
-                                                          "n": {"type": "integer"}}}},
+        json={
+            "name": ds,
+            "org": org,
+            "title": "Bulbs",
+            "primary_key": "sku",
+            "schema": {
+                "type": "object",
+                "properties": {"sku": {"type": "string"}, "n": {"type": "integer"}},
+            },
+        },
     )
     assert made.status_code == 201, made.text
     plain = await _browser(chromium, java_script_enabled=False)
@@ -266,8 +281,11 @@ async def test_an_import_works_without_javascript(
         await plain.page.get_by_label("Password").fill(PASSWORD)
         await plain.page.get_by_role("button", name="Sign in").click()
         await plain.page.get_by_label("File").set_input_files(
-            {"name": "bulbs.ndjson", "mimeType": "application/x-ndjson",
-             "buffer": b'{"sku": "b-1", "n": 1}\n{"sku": "b-2", "n": "many"}\n'}
+            {
+                "name": "bulbs.ndjson",
+                "mimeType": "application/x-ndjson",
+                "buffer": b'{"sku": "b-1", "n": 1}\n{"sku": "b-2", "n": "many"}\n',
+            }
         )
         await plain.page.get_by_role("button", name="Import").click()
         await plain.page.get_by_role("heading", name=re.compile("Import report")).wait_for()

@@ -4,10 +4,10 @@ receivers, signed-in browsers, and a multipart upload as a browser sends one."""
 from __future__ import annotations
 
 import re
-from html import unescape
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from html import unescape
 from typing import Any
 
 import httpx

@@ -8,7 +8,6 @@ from __future__ import annotations
 import re
 from collections.abc import AsyncIterator, Awaitable, Callable
 
-import httpx
 import pytest
 
 from tests.e2e.test_webhook_delivery import Receiver
@@ -41,9 +40,7 @@ def _received(receiver: Receiver, count: int) -> Callable[[], Awaitable[bool]]:
     return check
 
 
-async def test_a_webhook_is_managed_from_the_portal(
-    console: Console, receiver: Receiver
-) -> None:
+async def test_a_webhook_is_managed_from_the_portal(console: Console, receiver: Receiver) -> None:
     org = (await make_org(console.admin))["name"]
     ds = (await make_dataset(console.admin, org, primary_key="sku"))["name"]
     app = await make_app(console.admin, org, scopes=HOOK_SCOPES)
@@ -54,7 +51,12 @@ async def test_a_webhook_is_managed_from_the_portal(
         token = csrf_of_page = await token_of(browser, "/portal/webhooks")
         refused = await browser.post(
             "/portal/webhooks",
-            data={"csrf_token": token, "app": app["id"], "url": "http://10.1.2.3/x", "datasets": ds},
+            data={
+                "csrf_token": token,
+                "app": app["id"],
+                "url": "http://10.1.2.3/x",
+                "datasets": ds,
+            },
         )
         assert refused.status_code == 422
         assert "The webhook URL is refused" in refused.text
@@ -233,8 +235,14 @@ async def test_an_admin_runs_the_platform_from_the_console(console: Console) -> 
         assert 'id="e-rate_per_second"' in bad.text
         made = await browser.post(
             "/portal/admin/plans",
-            data={"csrf_token": csrf_of_plans, "name": plan, "rate_per_second": "5", "burst": "10",
-                  "daily_quota": "1000", "monthly_quota": ""},
+            data={
+                "csrf_token": csrf_of_plans,
+                "name": plan,
+                "rate_per_second": "5",
+                "burst": "10",
+                "daily_quota": "1000",
+                "monthly_quota": "",
+            },
         )
         assert made.status_code == 303, made.text
         again = await browser.post(
@@ -294,7 +302,10 @@ async def test_an_admin_runs_the_platform_from_the_console(console: Console) -> 
         page = await anyone.get("/portal/sign-in")
         signed = await anyone.post(
             "/portal/sign-in",
-            data={"csrf_token": found(r'name="csrf_token" value="([^"]+)"', page.text),
-                  "email": email, "password": PASSWORD},
+            data={
+                "csrf_token": found(r'name="csrf_token" value="([^"]+)"', page.text),
+                "email": email,
+                "password": PASSWORD,
+            },
         )
         assert signed.status_code == 401  # a disabled account signs in no more

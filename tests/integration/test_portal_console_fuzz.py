@@ -74,10 +74,31 @@ FILES = [
     b"sku,price\r\n" * 2000,
 ]
 NAMES = ["a.csv", "a.ndjson", "ü🙂.csv", "../../etc/passwd", "x" * 2000 + ".csv", "", "a.txt"]
-PAGE_PARAMS = ("q", "status", "created", "cursor", "actor", "action", "dataset", "outcome",
-               "since", "until", "org", "app", "done")
-PAGE_VALUES = ("", "x" * 3000, "ü🙂", "'\"<>", str(uuid.uuid4()), "eyJ4Ijox", "2026-13-45T99:99",
-               "\x7f")
+PAGE_PARAMS = (
+    "q",
+    "status",
+    "created",
+    "cursor",
+    "actor",
+    "action",
+    "dataset",
+    "outcome",
+    "since",
+    "until",
+    "org",
+    "app",
+    "done",
+)
+PAGE_VALUES = (
+    "",
+    "x" * 3000,
+    "ü🙂",
+    "'\"<>",
+    str(uuid.uuid4()),
+    "eyJ4Ijox",
+    "2026-13-45T99:99",
+    "\x7f",
+)
 
 
 @pytest.fixture(scope="module")
@@ -100,8 +121,11 @@ async def admin(console: Console) -> AsyncIterator[tuple[httpx.AsyncClient, dict
     )
     assert made.status_code == 201, made.text
     other = await console.admin.post(
-        "/v1/users", json={"email": f"other-{uuid.uuid4().hex}@example.test",
-                           "password": "correct horse battery staple"}
+        "/v1/users",
+        json={
+            "email": f"other-{uuid.uuid4().hex}@example.test",
+            "password": "correct horse battery staple",
+        },
     )
     ids = {
         "name": ds,
@@ -121,7 +145,7 @@ def _path(route_path: str, ids: dict[str, str]) -> str:
 
 
 def _posts() -> list[str]:
-    found = [getattr(r, "path") for r in routes() if "POST" in getattr(r, "methods", ())]
+    found = [r.path for r in routes() if "POST" in getattr(r, "methods", ())]
     return sorted(found, key=lambda p: p.endswith("/delete"))  # deleting the webhook last
 
 
@@ -175,13 +199,17 @@ async def test_no_upload_gives_a_5xx(admin: tuple[httpx.AsyncClient, dict[str, s
         + b'--XyZ\r\nContent-Disposition: form-data; name="file"; filename="a.csv"\r\n\r\n'
         + b"sku,price\r\nr-1,1\r\n",  # cut before its closing boundary
         f'--XyZ\r\nContent-Disposition: form-data; name="csrf_token"\r\n\r\n{token}\r\n'.encode()
-        + b"--XyZ\r\n" + b"X-Header: " + b"h" * 10_000 + b"\r\n\r\nx\r\n--XyZ--\r\n",
+        + b"--XyZ\r\n"
+        + b"X-Header: "
+        + b"h" * 10_000
+        + b"\r\n\r\nx\r\n--XyZ--\r\n",
         f'--XyZ\r\nContent-Disposition: form-data; name="csrf_token"\r\n\r\n{token}\r\n'.encode()
         + b'--XyZ\r\nContent-Disposition: form-data; name="f"; filename="\xff.csv"\r\n\r\n'
         + b"x\r\n--XyZ--\r\n",
         f'--XyZ\r\nContent-Disposition: form-data; name="csrf_token"\r\n\r\n{token}\r\n'.encode()
         + b'--XyZ\r\nContent-Disposition: form-data; name="big"\r\n\r\n'
-        + b"b" * 100_000 + b"\r\n--XyZ--\r\n",
+        + b"b" * 100_000
+        + b"\r\n--XyZ--\r\n",
     ):
         for content_type in (
             f"multipart/form-data; boundary={boundary}",
@@ -199,7 +227,7 @@ async def test_no_page_gives_a_5xx_for_any_query_or_path(
     for route in routes():
         if "GET" not in getattr(route, "methods", ()):
             continue
-        route_path: str = getattr(route, "path")
+        route_path: str = route.path
         names = re.findall(r"{(\w+)}", route_path)
         choices = [[ids[n], *PATH_VALUES] for n in names] or [[]]
         for values in itertools.product(*choices):

@@ -32,7 +32,6 @@ from entrepot.parts import components
 from entrepot.portal import rendering, service
 from entrepot.portal import repository as repo
 from entrepot.portal.forms import Form, parse_form
-from entrepot.portal.uploads import Upload, read_upload
 from entrepot.portal.repository import OrgRole, Session
 from entrepot.portal.security import (
     COOKIE,
@@ -43,6 +42,7 @@ from entrepot.portal.security import (
     csrf_token,
     csrf_valid,
 )
+from entrepot.portal.uploads import Upload, read_upload
 from entrepot.principal import Principal
 from entrepot.problems import Forbidden, Problem, Unauthorized, Unprocessable
 from entrepot.settings import Settings
@@ -246,11 +246,11 @@ def page(*, signed_in: bool = True, upload: bool = False) -> Callable[[Handler],
                     )
                 elif request.method == "POST":
                     ctx.form = parse_form(request.headers.get("content-type"), await request.body())
-                if request.method == "POST":
-                    if visitor.cookie_is_new or not csrf_valid(
-                        secret, visitor.token, ctx.form.get(CSRF_FIELD) or None
-                    ):
-                        raise Forbidden(CSRF_REFUSED, denial=True, reason="csrf")
+                if request.method == "POST" and (
+                    visitor.cookie_is_new
+                    or not csrf_valid(secret, visitor.token, ctx.form.get(CSRF_FIELD) or None)
+                ):
+                    raise Forbidden(CSRF_REFUSED, denial=True, reason="csrf")
                 if signed_in and not visitor.signed_in:
                     return _finish(ctx, _sign_in_first(request))
                 if visitor.principal is not None:

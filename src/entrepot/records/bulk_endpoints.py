@@ -18,9 +18,9 @@ from entrepot.access.resolver import AccessResolver
 from entrepot.auth.authenticate import CurrentPrincipal, CurrentReader
 from entrepot.changes.incarnation import HEADER as INCARNATION_HEADER
 from entrepot.changes.waker import FeedWaker
+from entrepot.components import Components
 from entrepot.datasets.registry import DatasetRegistry
 from entrepot.http import StrictJsonRoute, media_type
-from entrepot.components import Components
 from entrepot.parts import components
 from entrepot.problems import BadRequest, UnsupportedMediaType
 from entrepot.records import export

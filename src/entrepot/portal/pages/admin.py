@@ -233,7 +233,7 @@ async def users_page(ctx: Ctx) -> Response:
 
 @admin_page
 async def create_user(ctx: Ctx) -> Response:
-    values = {
+    values: dict[str, Any] = {
         "email": ctx.form.get("email"),
         "is_platform_admin": ctx.form.flag("is_platform_admin"),
     }

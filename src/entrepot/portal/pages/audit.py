@@ -74,7 +74,7 @@ def _filters(given: dict[str, str]) -> AuditFilter:
     return AuditFilter(
         actor=given["actor"] or None,
         action=given["action"] or None,
-        outcome=outcome,  # type: ignore[arg-type]  # checked against OUTCOMES above
+        outcome=outcome,
         since=_moment(given["since"], "since"),
         until=_moment(given["until"], "until"),
         org=given["org"] or None,

@@ -81,7 +81,7 @@ async def webhooks_list(ctx: Ctx) -> Response:
 
 @page()
 async def create_webhook(ctx: Ctx) -> Response:
-    values = {
+    values: dict[str, Any] = {
         "app": ctx.form.get("app"),
         "url": ctx.form.get("url"),
         "datasets": ctx.form.get("datasets"),

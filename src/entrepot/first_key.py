@@ -18,12 +18,14 @@ RULE = "=" * 76
 WAIT_SECONDS = 120.0
 
 
-def framed(key: str) -> str:
+def framed(key: str, portal: str | None = None) -> str:
+    people = f" People: open {portal} to create the first account there.\n" if portal else ""
     return (
         f"\n{RULE}\n"
         " First start: a platform-admin API key was created. It is shown only now:\n\n"
         f"    {key}\n\n"
         " Store it safely; use it as 'Authorization: Bearer <key>'.\n"
+        f"{people}"
         f"{RULE}\n"
     )
 
@@ -38,8 +40,10 @@ class FirstKeyNotice:
     """Shows ``key`` once: when ``host:port`` accepts a connection, or at :meth:`show`."""
 
     def __init__(self, key: str, host: str, port: int, out: TextIO | None = None) -> None:
-        self._text = framed(key)
         self._address = (_reachable(host), port)
+        shown = self._address[0]
+        shown = f"[{shown}]" if ":" in shown else shown
+        self._text = framed(key, f"http://{shown}:{port}/portal/")
         self._out = sys.stderr if out is None else out
         self._lock = threading.Lock()
         self._shown = False

@@ -79,7 +79,7 @@ class Browser:
         await self.page.get_by_role("heading", name=re.compile("Welcome")).wait_for()
 
 
-async def _browser(chromium: Any, **options: Any) -> Browser:
+async def new_browser(chromium: Any, **options: Any) -> Browser:
     context = await chromium.new_context(viewport={"width": 1280, "height": 800}, **options)
     context.set_default_timeout(WAIT_MS)
     watched = Browser(context, await context.new_page())
@@ -100,8 +100,8 @@ async def _browser(chromium: Any, **options: Any) -> Browser:
 
 @pytest.fixture
 async def browsers(chromium: Any) -> AsyncIterator[tuple[Browser, Browser]]:
-    consumer = await _browser(chromium)
-    provider = await _browser(chromium)
+    consumer = await new_browser(chromium)
+    provider = await new_browser(chromium)
     try:
         yield consumer, provider
     finally:
@@ -296,7 +296,7 @@ async def test_the_catalogue_search_updates_as_one_types(
 async def test_the_pages_work_without_javascript(
     site: Site, admin: httpx.AsyncClient, chromium: Any
 ) -> None:
-    plain = await _browser(chromium, java_script_enabled=False)
+    plain = await new_browser(chromium, java_script_enabled=False)
     try:
         email = await make_person(admin, (await make_org(admin))["name"])
         await plain.page.goto(f"{site.api}/portal/sign-in")

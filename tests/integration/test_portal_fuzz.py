@@ -18,7 +18,7 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
-from entrepot.portal.console_routes import routes as console_routes
+from entrepot.portal.console_routes import PAGES
 from entrepot.portal.routes import routes
 from tests.factories import make_org, unique
 from tests.integration.portal_helpers import csrf_of, make_person, sign_in
@@ -53,12 +53,12 @@ HOSTILE: list[str | list[str]] = [
 ]
 # The fields each form sends (templates/*.html); a route missing here fails the test.
 FIELDS = {
-    "/setup": ("email", "password", "password_again", "org", "org_title"),
-    "/sign-in": ("email", "password", "next"),
-    "/account/password": ("current_password", "new_password", "new_password_again"),
-    "/org": ("org", "back"),
-    "/catalog/{name}/access-requests": ("app", "scopes", "reason", "as_app"),
-    "/approvals/{request}/approve": (
+    "/portal/setup": ("email", "password", "password_again", "org", "org_title"),
+    "/portal/sign-in": ("email", "password", "next"),
+    "/portal/account/password": ("current_password", "new_password", "new_password_again"),
+    "/portal/org": ("org", "back"),
+    "/portal/catalog/{name}/access-requests": ("app", "scopes", "reason", "as_app"),
+    "/portal/approvals/{request}/approve": (
         "scopes",
         "narrow_fields",
         "fields",
@@ -66,16 +66,16 @@ FIELDS = {
         "expires_on",
         "note",
     ),
-    "/approvals/{request}/reject": ("note",),
-    "/grants/{grant}/revoke": ("from",),
-    "/apps": ("name", "description", "scopes"),
-    "/apps/{app}/secret": (),
-    "/apps/{app}/keys": ("name", "scopes"),
-    "/apps/{app}/keys/{key}/rotate": (),
-    "/apps/{app}/keys/{key}/revoke": (),
+    "/portal/approvals/{request}/reject": ("note",),
+    "/portal/grants/{grant}/revoke": ("from",),
+    "/portal/apps": ("name", "description", "scopes"),
+    "/portal/apps/{app}/secret": (),
+    "/portal/apps/{app}/keys": ("name", "scopes"),
+    "/portal/apps/{app}/keys/{key}/rotate": (),
+    "/portal/apps/{app}/keys/{key}/revoke": (),
 }
 # The provider's, webhook and console pages: fuzzed in test_portal_console_fuzz.py.
-CONSOLE = {getattr(route, "path", "") for route in console_routes()}
+CONSOLE = {"/portal" + path for path, _, _ in PAGES}
 PATH_VALUES = ("x", str(uuid.uuid4()), "A" * 300, "..", "%2e%2e", "ü")
 
 
@@ -134,8 +134,8 @@ def _forms(ids: dict[str, str]) -> list[tuple[str, tuple[str, ...]]]:
     for route in routes():
         if route.path in CONSOLE:
             continue
-        if "POST" in getattr(route, "methods", ()) and route.path != "/sign-out":
-            path = "/portal" + re.sub(r"{(\w+)}", lambda m: ids[m.group(1)], route.path)
+        if "POST" in getattr(route, "methods", ()) and route.path != "/portal/sign-out":
+            path = re.sub(r"{(\w+)}", lambda m: ids[m.group(1)], route.path)
             forms.append((path, FIELDS[route.path]))
     return forms
 
@@ -179,5 +179,5 @@ async def test_no_page_gives_a_5xx_for_any_query_or_path(
                 path = path.replace("{" + n + "}", v)
             for param in ("q", "tag", "cursor", "app", "name", "next"):
                 for value in ("", "x" * 3000, "ü🙂", "'\"<>", str(uuid.uuid4()), "eyJ4Ijox"):
-                    answer = await browser.get("/portal" + path, params={param: value})
+                    answer = await browser.get(path, params={param: value})
                     assert answer.status_code < 500, (path, param, value, answer.text[:500])

@@ -292,3 +292,32 @@ async def test_first_run_set_up_works_once_on_an_empty_platform(
         assert role == "owner"
     finally:
         await conn.close()
+
+
+async def test_a_disabled_person_is_signed_out_at_once(
+    client: httpx.AsyncClient, browser: httpx.AsyncClient
+) -> None:
+    email = await make_person(client)
+    await sign_in(browser, email)
+    token = await client.post("/v1/auth/token", json={"email": email, "password": PASSWORD})
+    whoami = await client.get(
+        "/v1/users/me", headers={"Authorization": f"Bearer {token.json()['access_token']}"}
+    )
+    disabled = await client.patch(f"/v1/users/{whoami.json()['id']}", json={"disabled": True})
+    assert disabled.status_code == 200
+    assert (await browser.get("/portal/")).status_code == 303
+
+
+async def test_failed_sign_ins_are_throttled_as_for_the_api(
+    client: httpx.AsyncClient, browser: httpx.AsyncClient
+) -> None:
+    email = await make_person(client)
+    statuses = []
+    for _ in range(12):  # ENTREPOT_SIGN_IN_FAILURES_BURST is 10
+        answer = await post_form(
+            browser, "/portal/sign-in", "/portal/sign-in", {"email": email, "password": "wrong"}
+        )
+        statuses.append(answer.status_code)
+    assert statuses[:10] == [401] * 10
+    assert statuses[10:] == [429, 429]
+    assert "Too many failed sign-ins" in answer.text

@@ -15,7 +15,8 @@ def test_the_key_appears_once_the_port_answers_and_only_once() -> None:
     out = io.StringIO()
     with socket.socket() as listener:
         listener.bind(("127.0.0.1", 0))
-        notice = FirstKeyNotice(KEY, "0.0.0.0", listener.getsockname()[1], out)
+        port = listener.getsockname()[1]
+        notice = FirstKeyNotice(KEY, "0.0.0.0", port, out)
         thread = notice.when_serving()
         assert out.getvalue() == ""  # nothing listens yet
         listener.listen()
@@ -26,6 +27,7 @@ def test_the_key_appears_once_the_port_answers_and_only_once() -> None:
     assert text.count(KEY) == 1
     assert f"\n    {KEY}\n" in text  # alone on its line, to copy
     assert text.count(RULE) == 2
+    assert f"open http://127.0.0.1:{port}/portal/ to create the first account" in text
 
 
 def test_if_the_server_never_answers_stopping_shows_it() -> None:

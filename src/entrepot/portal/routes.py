@@ -7,6 +7,8 @@ need none of FastAPI's dependency solving (the wrapper in web.py does their one 
 
 from __future__ import annotations
 
+from typing import Any
+
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Mount, Route
@@ -16,6 +18,16 @@ from entrepot.portal.pages import access, apps, catalog, people
 
 PREFIX = "/portal"
 ASSET_CACHE = "public, max-age=31536000, immutable"
+
+
+class PortalRoute(Route):
+    """A page's route. Its ``path`` names it as a visitor sees it (``/portal/...``), which
+    is how the access log and the metrics label it; matching, done on the compiled
+    pattern, stays relative to the mount."""
+
+    def __init__(self, path: str, endpoint: Any, *, methods: list[str]) -> None:
+        super().__init__(path, endpoint, methods=methods)
+        self.path = PREFIX + path
 
 
 async def static(request: Request) -> Response:
@@ -32,33 +44,33 @@ async def static(request: Request) -> Response:
 def routes() -> list[BaseRoute]:
     get, post = ["GET"], ["POST"]
     return [
-        Route("/", people.home, methods=get),
-        Route("/static/{name}", static, methods=get),
-        Route("/setup", people.setup_form, methods=get),
-        Route("/setup", people.setup, methods=post),
-        Route("/sign-in", people.sign_in_form, methods=get),
-        Route("/sign-in", people.sign_in, methods=post),
-        Route("/sign-out", people.sign_out, methods=post),
-        Route("/account", people.account_form, methods=get),
-        Route("/account/password", people.change_password, methods=post),
-        Route("/org", people.switch_org, methods=post),
-        Route("/catalog", catalog.catalogue, methods=get),
-        Route("/catalog/lookup", catalog.lookup, methods=get),
-        Route("/catalog/{name}", catalog.dataset, methods=get),
-        Route("/catalog/{name}/access-requests", catalog.request_access, methods=post),
-        Route("/requests", access.requests, methods=get),
-        Route("/approvals", access.approvals, methods=get),
-        Route("/approvals/{request}/approve", access.approve, methods=post),
-        Route("/approvals/{request}/reject", access.reject, methods=post),
-        Route("/grants/{grant}/revoke", access.revoke, methods=post),
-        Route("/apps", apps.apps_list, methods=get),
-        Route("/apps", apps.create_app, methods=post),
-        Route("/apps/{app}", apps.app_detail, methods=get),
-        Route("/apps/{app}/secret", apps.rotate_secret, methods=post),
-        Route("/apps/{app}/keys", apps.create_key, methods=post),
-        Route("/apps/{app}/keys/{key}/rotate", apps.rotate_key, methods=post),
-        Route("/apps/{app}/keys/{key}/revoke", apps.revoke_key, methods=post),
-        *console_routes.routes(),
+        PortalRoute("/", people.home, methods=get),
+        PortalRoute("/static/{name}", static, methods=get),
+        PortalRoute("/setup", people.setup_form, methods=get),
+        PortalRoute("/setup", people.setup, methods=post),
+        PortalRoute("/sign-in", people.sign_in_form, methods=get),
+        PortalRoute("/sign-in", people.sign_in, methods=post),
+        PortalRoute("/sign-out", people.sign_out, methods=post),
+        PortalRoute("/account", people.account_form, methods=get),
+        PortalRoute("/account/password", people.change_password, methods=post),
+        PortalRoute("/org", people.switch_org, methods=post),
+        PortalRoute("/catalog", catalog.catalogue, methods=get),
+        PortalRoute("/catalog/lookup", catalog.lookup, methods=get),
+        PortalRoute("/catalog/{name}", catalog.dataset, methods=get),
+        PortalRoute("/catalog/{name}/access-requests", catalog.request_access, methods=post),
+        PortalRoute("/requests", access.requests, methods=get),
+        PortalRoute("/approvals", access.approvals, methods=get),
+        PortalRoute("/approvals/{request}/approve", access.approve, methods=post),
+        PortalRoute("/approvals/{request}/reject", access.reject, methods=post),
+        PortalRoute("/grants/{grant}/revoke", access.revoke, methods=post),
+        PortalRoute("/apps", apps.apps_list, methods=get),
+        PortalRoute("/apps", apps.create_app, methods=post),
+        PortalRoute("/apps/{app}", apps.app_detail, methods=get),
+        PortalRoute("/apps/{app}/secret", apps.rotate_secret, methods=post),
+        PortalRoute("/apps/{app}/keys", apps.create_key, methods=post),
+        PortalRoute("/apps/{app}/keys/{key}/rotate", apps.rotate_key, methods=post),
+        PortalRoute("/apps/{app}/keys/{key}/revoke", apps.revoke_key, methods=post),
+        *(PortalRoute(path, page, methods=[method]) for path, method, page in console_routes.PAGES),
     ]
 
 

@@ -17,7 +17,7 @@ from entrepot.users.models import MAX_PASSWORD, MIN_PASSWORD, UserCreate
 from entrepot.users.service import LOGIN_FAILED, UserService
 
 HOME = "/portal/"
-SLUG_HINT = "lowercase letters, digits and dashes"
+SLUG_HINT = "lowercase letters, digits, - and _"
 
 
 def _next(ctx: Ctx) -> str:

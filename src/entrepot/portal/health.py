@@ -9,18 +9,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import asyncpg
-from prometheus_client import REGISTRY
+from prometheus_client.metrics import MetricWrapperBase
+from prometheus_client.samples import Sample
 
 from entrepot.components import Components
 from entrepot.ops.endpoints import readiness
 from entrepot.portal import health_repository as repo
 from entrepot.store.work import reads
 from entrepot.store_failures import STORE_FAILURES
-
-QUEUE_DEPTH = "entrepot_webhook_queue_depth"
-OLDEST_PENDING = "entrepot_webhook_oldest_pending_age_seconds"
-FEED_LAG = "entrepot_webhook_feed_lag_events"
-DELIVERIES = "entrepot_webhook_deliveries_total"
+from entrepot.webhooks.metrics import DELIVERIES, FEED_LAG, OLDEST_PENDING_AGE, QUEUE_DEPTH
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,30 +32,27 @@ class Health:
     deliveries: dict[str, float]  # attempts by outcome, by this process since it started
 
 
-def _sample(name: str) -> float | None:
-    return REGISTRY.get_sample_value(name)
+def _samples(metric: MetricWrapperBase) -> list[Sample]:
+    """The metric's samples in this process (its own collector only: no registry walk)."""
+    return [sample for family in metric.collect() for sample in family.samples]
+
+
+def _gauge(metric: MetricWrapperBase) -> float | None:
+    found = _samples(metric)
+    return found[0].value if found else None
 
 
 def _lag() -> tuple[float, int]:
-    total, lagging = 0.0, 0
-    for metric in REGISTRY.collect():
-        if metric.name != FEED_LAG:
-            continue
-        for sample in metric.samples:
-            total += sample.value
-            lagging += sample.value > 0
-    return total, lagging
+    values = [sample.value for sample in _samples(FEED_LAG)]
+    return sum(values), sum(1 for v in values if v > 0)
 
 
 def _deliveries() -> dict[str, float]:
-    found: dict[str, float] = {}
-    for metric in REGISTRY.collect():
-        if metric.name + "_total" != DELIVERIES and metric.name != DELIVERIES:
-            continue
-        for sample in metric.samples:
-            if sample.name == DELIVERIES:
-                found[sample.labels.get("outcome", "")] = sample.value
-    return found
+    return {
+        sample.labels.get("outcome", ""): sample.value
+        for sample in _samples(DELIVERIES)
+        if sample.name.endswith("_total")
+    }
 
 
 async def _server_processes(pool: asyncpg.Pool) -> int | None:
@@ -78,8 +72,8 @@ async def measure(found: Components) -> Health:
         server_processes=await _server_processes(found.get(asyncpg.Pool))
         if checks.get("store") == "ok"
         else None,
-        queue_depth=_sample(QUEUE_DEPTH),
-        oldest_pending_seconds=_sample(OLDEST_PENDING),
+        queue_depth=_gauge(QUEUE_DEPTH),
+        oldest_pending_seconds=_gauge(OLDEST_PENDING_AGE),
         feed_lag_events=lag,
         lagging_subscriptions=lagging,
         deliveries=_deliveries(),

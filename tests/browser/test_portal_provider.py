@@ -20,7 +20,7 @@ import pytest
 
 from tests.browser.axe import assert_accessible
 from tests.browser.conftest import Site
-from tests.browser.test_portal import SAVE_SHOTS, SHOTS, Browser, _browser
+from tests.browser.test_portal import SAVE_SHOTS, SHOTS, Browser, new_browser
 from tests.e2e.test_webhook_delivery import Receiver
 from tests.factories import make_app, make_org, unique
 from tests.integration.portal_helpers import PASSWORD, make_person
@@ -54,7 +54,7 @@ async def shot(browser: Browser, name: str) -> None:
 
 @pytest.fixture
 async def provider(chromium: Any) -> AsyncIterator[Browser]:
-    made = await _browser(chromium)
+    made = await new_browser(chromium)
     try:
         yield made
     finally:
@@ -213,8 +213,8 @@ async def test_a_webhook_and_its_delivery_log(
 
 async def test_the_admin_console(site: Site, admin: httpx.AsyncClient, chromium: Any) -> None:
     org = (await make_org(admin))["name"]
-    operator = await _browser(chromium)
-    outsider = await _browser(chromium)
+    operator = await new_browser(chromium)
+    outsider = await new_browser(chromium)
     try:
         await operator.sign_in(site, await make_person(admin, org, is_platform_admin=True))
         page = operator.page
@@ -273,7 +273,7 @@ async def test_an_import_works_without_javascript(
         },
     )
     assert made.status_code == 201, made.text
-    plain = await _browser(chromium, java_script_enabled=False)
+    plain = await new_browser(chromium, java_script_enabled=False)
     try:
         email = await make_person(admin, org)
         await plain.page.goto(f"{site.api}/portal/datasets/{ds}/import")

@@ -116,6 +116,8 @@ def site(
             "ENTREPOT_POOL_MAX_SIZE": "6",
             "ENTREPOT_CORS_ORIGINS": portal.origin,
             "ENTREPOT_FEED_HEARTBEAT_SECONDS": "1",
+            # The portal's webhook pages deliver to a receiver on loopback.
+            "ENTREPOT_WEBHOOK_ALLOWED_NETWORKS": "127.0.0.0/8",
         }
         with serving(env, log=log) as base:
             yield Site(base, log, portal.origin, stranger.origin)

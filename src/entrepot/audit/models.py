@@ -14,7 +14,9 @@ Outcome = Literal["success", "denied", "failure"]
 @dataclass(frozen=True, slots=True)
 class AuditFilter:
     """``actor``, ``action`` and ``target`` match exactly, or by prefix with a trailing ``*``;
-    ``since`` is inclusive and ``until`` exclusive; ``org`` is an organisation name."""
+    ``since`` is inclusive and ``until`` exclusive; ``org`` is an organisation name;
+    ``dataset`` (a name) selects the rows about that dataset: its own, its records', and
+    those whose details name it (grants, access requests)."""
 
     actor: str | None = None
     action: str | None = None
@@ -24,6 +26,7 @@ class AuditFilter:
     since: datetime | None = None
     until: datetime | None = None
     org: str | None = None
+    dataset: str | None = None
 
 
 class AuditEntry(BaseModel):

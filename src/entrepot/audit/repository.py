@@ -63,6 +63,12 @@ def _where(
             clauses.append(f"starts_with({column}, {arg(value[:-1])})")
         else:
             clauses.append(f"{column} = {arg(value)}")
+    if filters.dataset is not None:
+        named = arg(f"dataset:{filters.dataset}")
+        clauses.append(
+            f"(target = {named} OR starts_with(target, {named} || '/') "
+            f"OR details->>'dataset' = {arg(filters.dataset)})"
+        )
     if filters.outcome is not None:
         clauses.append(f"outcome = {arg(filters.outcome)}")
     if filters.request_id is not None:

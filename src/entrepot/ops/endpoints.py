@@ -10,6 +10,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 from redis.asyncio import Redis
 
+from entrepot.components import Components
 from entrepot.liveness import Liveness
 from entrepot.ops.lifecycle import Lifecycle
 from entrepot.parts import components
@@ -84,7 +85,16 @@ async def healthz(request: Request) -> JSONResponse:
     },
 )
 async def readyz(request: Request) -> JSONResponse:
-    found = components(request)
+    ready, checks = await readiness(components(request))
+    return JSONResponse(
+        {"status": "ready" if ready else "unavailable", "checks": checks},
+        status_code=200 if ready else 503,
+    )
+
+
+async def readiness(found: Components) -> tuple[bool, dict[str, str]]:
+    """Whether this replica is ready, and each dependency's state: what /readyz answers
+    and the admin console's health page shows (one computation for both)."""
     checks: dict[str, str] = {}
     ready = not found.get(Lifecycle).draining
     checks["draining"] = "yes" if not ready else "no"
@@ -105,7 +115,4 @@ async def readyz(request: Request) -> JSONResponse:
     lifecycle = found.get(Lifecycle)
     for name, state in lifecycle.degraded.items():
         checks[name] = state()
-    return JSONResponse(
-        {"status": "ready" if ready else "unavailable", "checks": checks},
-        status_code=200 if ready else 503,
-    )
+    return ready, checks

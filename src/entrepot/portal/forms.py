@@ -47,6 +47,11 @@ def parse_form(content_type: str | None, body: bytes) -> Form:
         )
     except (UnicodeDecodeError, ValueError):
         raise BadRequest("The form could not be read: it is not valid UTF-8 form data.") from None
+    return checked(values)
+
+
+def checked(values: dict[str, list[str]]) -> Form:
+    """The form, once no name or value holds what cannot be stored (NUL, a surrogate)."""
     for name, items in values.items():
         for value in (name, *items):
             if "\x00" in value or any(0xD800 <= ord(c) <= 0xDFFF for c in value):

@@ -13,7 +13,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Mount, Route
 
-from entrepot.portal import rendering
+from entrepot.portal import console_routes, rendering
 from entrepot.portal.pages import access, apps, catalog, people
 
 PREFIX = "/portal"
@@ -70,6 +70,7 @@ def routes() -> list[BaseRoute]:
         PortalRoute("/apps/{app}/keys", apps.create_key, methods=post),
         PortalRoute("/apps/{app}/keys/{key}/rotate", apps.rotate_key, methods=post),
         PortalRoute("/apps/{app}/keys/{key}/revoke", apps.revoke_key, methods=post),
+        *(PortalRoute(path, page, methods=[method]) for path, method, page in console_routes.PAGES),
     ]
 
 

@@ -42,10 +42,12 @@ from entrepot.portal.security import (
     csrf_token,
     csrf_valid,
 )
+from entrepot.portal.uploads import Upload, read_upload
 from entrepot.principal import Principal
 from entrepot.problems import Forbidden, Problem, Unauthorized, Unprocessable
 from entrepot.settings import Settings
 from entrepot.store.work import Units, reads
+from entrepot.streaming import body_chunks, bulk_floor
 from entrepot.users.service import USER_SCOPES
 from entrepot.wording import pydantic_message
 
@@ -84,6 +86,7 @@ class Ctx:
     csrf: str
     set_token: str | None = None  # a new cookie token (sign-in, sign-out)
     set_token_seconds: int | None = None
+    upload: Upload | None = None  # a file form's file, still streaming (page(upload=True))
 
     @property
     def principal(self) -> Principal:
@@ -224,8 +227,10 @@ def problem_page(ctx: Ctx, problem: Problem) -> Response:
 Endpoint = Callable[[Request], Awaitable[Response]]
 
 
-def page(*, signed_in: bool = True) -> Callable[[Handler], Endpoint]:
-    """A portal page: ``signed_in`` pages send anyone else to the sign-in page."""
+def page(*, signed_in: bool = True, upload: bool = False) -> Callable[[Handler], Endpoint]:
+    """A portal page: ``signed_in`` pages send anyone else to the sign-in page. An
+    ``upload`` page's form is multipart: its fields before the file are read (and its
+    CSRF token checked) before the handler runs; the file streams in ``ctx.upload``."""
 
     def wrap(handler: Handler) -> Endpoint:
         async def endpoint(request: Request) -> Response:
@@ -233,12 +238,19 @@ def page(*, signed_in: bool = True) -> Callable[[Handler], Endpoint]:
             secret = await components(request).get(PortalKeys).secret()
             ctx = Ctx(request, visitor, Form({}), csrf_token(secret, visitor.token))
             try:
-                if request.method == "POST":
+                if request.method == "POST" and upload:
+                    settings: Settings = components(request).get(Settings)
+                    stream = body_chunks(request.receive, bulk_floor(settings))
+                    ctx.form, ctx.upload = await read_upload(
+                        request.headers.get("content-type"), stream
+                    )
+                elif request.method == "POST":
                     ctx.form = parse_form(request.headers.get("content-type"), await request.body())
-                    if visitor.cookie_is_new or not csrf_valid(
-                        secret, visitor.token, ctx.form.get(CSRF_FIELD) or None
-                    ):
-                        raise Forbidden(CSRF_REFUSED, denial=True, reason="csrf")
+                if request.method == "POST" and (
+                    visitor.cookie_is_new
+                    or not csrf_valid(secret, visitor.token, ctx.form.get(CSRF_FIELD) or None)
+                ):
+                    raise Forbidden(CSRF_REFUSED, denial=True, reason="csrf")
                 if signed_in and not visitor.signed_in:
                     return _finish(ctx, _sign_in_first(request))
                 if visitor.principal is not None:

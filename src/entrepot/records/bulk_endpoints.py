@@ -18,6 +18,7 @@ from entrepot.access.resolver import AccessResolver
 from entrepot.auth.authenticate import CurrentPrincipal, CurrentReader
 from entrepot.changes.incarnation import HEADER as INCARNATION_HEADER
 from entrepot.changes.waker import FeedWaker
+from entrepot.components import Components
 from entrepot.datasets.registry import DatasetRegistry
 from entrepot.http import StrictJsonRoute, media_type
 from entrepot.parts import components
@@ -132,6 +133,19 @@ def _body_format(request: Request) -> Format:
     return fmt
 
 
+def import_service(found: Components) -> BulkImportService:
+    """The import service over this process's parts (the portal's uploads use it too)."""
+    settings: Settings = found.get(Settings)
+    return BulkImportService(
+        found.get(BulkSlots),
+        found.get(DatasetRegistry),
+        found.get(AccessResolver),
+        batch_size=settings.import_batch_size,
+        max_record_bytes=settings.max_body_bytes,
+        changed=found.get(FeedWaker).changed,
+    )
+
+
 @router.post(
     "/import",
     summary="Import records in bulk (NDJSON or CSV)",
@@ -150,14 +164,7 @@ async def import_records(ds: str, request: Request, principal: CurrentPrincipal)
     )
     found = components(request)
     settings: Settings = found.get(Settings)
-    service = BulkImportService(
-        found.get(BulkSlots),
-        found.get(DatasetRegistry),
-        found.get(AccessResolver),
-        batch_size=settings.import_batch_size,
-        max_record_bytes=settings.max_body_bytes,
-        changed=found.get(FeedWaker).changed,
-    )
+    service = import_service(found)
     # A client leaving mid-body raises ClientDisconnect: rolled back, and EdgeMiddleware
     # records it as a client abort (499), as for every other route. One too slow gets 408.
     body = body_chunks(request.receive, bulk_floor(settings))

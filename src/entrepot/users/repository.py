@@ -96,6 +96,17 @@ async def get_user(conn: Executor, user_id: uuid.UUID, *, lock: bool = False) ->
     return None if row is None else User.of(row)
 
 
+async def list_users(conn: Executor, *, after: str | None, limit: int) -> list[User]:
+    """Users in email order, after ``after`` (keyset: an email is unique)."""
+    rows = await conn.fetch(
+        f"SELECT {USER_COLUMNS} FROM users WHERE ($1::text IS NULL OR email > $1) "
+        "ORDER BY email LIMIT $2",
+        after,
+        limit,
+    )
+    return [User.of(r) for r in rows]
+
+
 async def find_user_by_email(conn: Executor, email: str) -> User | None:
     """Served by the unique index on lower(email)."""
     row = await conn.fetchrow(

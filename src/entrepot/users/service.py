@@ -143,6 +143,18 @@ class UserService:
         assert updated is not None
         return user_out(updated)
 
+    async def list_users(
+        self, reads: Reads, principal: Principal, *, cursor: str | None, limit: int
+    ) -> dict[str, Any]:
+        """Every person on the platform, by email (platform admins only: the console)."""
+        require_platform_admin(principal)
+        fp = fingerprint("users")
+        after = decode_cursor(cursor, fp)[0] if cursor else None
+        rows = await repo.list_users(
+            reads.conn, after=after if isinstance(after, str) else None, limit=limit + 1
+        )
+        return page([user_out(r) for r in rows], limit, fp, lambda item: [item["email"]])
+
     async def me(self, reads: Reads, principal: Principal) -> dict[str, Any]:
         if principal.kind != "user" or principal.user_id is None:
             raise NotFound(

@@ -20,6 +20,7 @@ from entrepot.orgs import repository as orgs_repo
 from entrepot.pagination import decode_cursor, fingerprint, page
 from entrepot.principal import (
     Principal,
+    can_manage_org,
     can_see_org,
     require_org_admin,
     require_scope,
@@ -179,6 +180,13 @@ async def require_provider(
     if row is None:
         raise NotFound(f"Dataset {name!r} does not exist or is not visible to you.")
     require_org_admin(principal, row.org_id)
+
+
+async def provides(reads: Reads, principal: Principal, name: str) -> bool:
+    """Whether the caller administers the dataset's organisation: a question a page
+    asks of a dataset it already showed, so a no is no denial."""
+    row = await repo.get_dataset(reads.conn, name)
+    return row is not None and can_manage_org(principal, row.org_id)
 
 
 async def list_datasets(

@@ -193,6 +193,8 @@ class AccessRequest(Resource):
     decided_at: datetime | None
     decided_by: str | None
     grant_id: str | None
+    app_name: str | None = None  # the requesting app's name and organisation
+    app_org: str | None = None
 
 
 class Grant(Resource):

@@ -208,21 +208,28 @@ async def usage(
 
 
 async def dataset_usage(
-    conn: Executor, dataset: str, start: datetime, end: datetime, granularity: str
+    conn: Executor,
+    dataset: str,
+    start: datetime,
+    end: datetime,
+    granularity: str,
+    apps: list[uuid.UUID] | None = None,
 ) -> list[DatasetUsageCount]:
-    """Every app's counts of requests to ``dataset``."""
+    """Every app's counts of requests to ``dataset`` (only ``apps``' when given)."""
     rows = await conn.fetch(
         """
         SELECT date_trunc($4, hour, 'UTC') AS period, app_id AS app, endpoint_class, status,
                sum(count)::bigint AS count
         FROM usage_hourly
         WHERE dataset = $1 AND hour >= $2 AND hour < $3
+          AND ($5::uuid[] IS NULL OR app_id = ANY($5))
         GROUP BY 1, 2, 3, 4 ORDER BY 1, 2, 3, 4
         """,
         dataset,
         start,
         end,
         granularity,
+        apps,
     )
     return [DatasetUsageCount.of(r) for r in rows]
 

@@ -161,11 +161,17 @@ async def usage_report(
 
 
 async def dataset_usage_report(
-    reads: Reads, dataset: str, granularity: Granularity, start: datetime, end: datetime
+    reads: Reads,
+    dataset: str,
+    granularity: Granularity,
+    start: datetime,
+    end: datetime,
+    apps: list[uuid.UUID] | None = None,
 ) -> dict[str, Any]:
     """Every app's requests to a dataset (its provider's view: the caller is checked
-    by the catalog, which knows who provides it)."""
-    rows = await repo.dataset_usage(reads.conn, dataset, start, end, granularity)
+    by the catalog, which knows who provides it), or only those of ``apps`` (a
+    consumer's own, which the caller has checked are theirs)."""
+    rows = await repo.dataset_usage(reads.conn, dataset, start, end, granularity, apps)
     return {
         "dataset": dataset,
         "granularity": granularity,

@@ -112,11 +112,11 @@ async def run(args: argparse.Namespace) -> dict[str, tuple[float, float]]:
             }
 
             def before(at: datetime) -> Callable[[], Awaitable[object]]:
-                # One key per (app, class, status): the old table had no dataset column,
-                # so the same requests were counted in fewer keys; here every key is
-                # kept distinct by spreading the datasets over hours instead.
-                cols = list(zip(*[(a, at + timedelta(minutes=d), c, s, 1) for a, c, s, d in batch]))
-                return lambda: old.execute(BEFORE, *[list(col) for col in cols])
+                # The old table had no dataset column: the same number of distinct keys
+                # is made by giving each dataset number a minute of its own instead.
+                rows = [(a, at + timedelta(minutes=d), c, s, 1) for a, c, s, d in batch]
+                cols = [[row[i] for row in rows] for i in range(5)]
+                return lambda: old.execute(BEFORE, *cols)
 
             def after(kind: str, at: datetime) -> Callable[[], Awaitable[object]]:
                 rows = [(a, at, c, s, names[kind](d), 1) for a, c, s, d in new_batch]

@@ -1,11 +1,11 @@
-"""Cost of a usage flush counted per dataset, against the flush before it (migration 16).
+"""Cost of a usage flush counted per dataset, against the flush before it (migration 17).
 
 The meter adds its counts to ``usage_hourly`` in one statement every few seconds; with
 the dataset in the key, the statement also looks each name up in ``datasets`` (so
 names that are no dataset count as none) and groups the rows after that. Timed in
 one process, on two fresh databases, interleaved in rounds:
 
-  before     the previous statement (4-column key) on a database migrated to 15
+  before     the previous statement (4-column key) on a database migrated to 16
   datasets   ``repository.add_usage`` on the latest schema, every key naming a dataset
   none       the same, every key without a dataset ('' : routes such as /v1/me)
   unknown    the same, every key naming no dataset (mapped to '', then grouped)
@@ -43,7 +43,7 @@ DATASETS = 10
 CLASSES = ("records.read", "records.write", "datasets", "changes")
 STATUSES = (200, 404)
 
-# The statement as it was before migration 16 (main at 2caa7f5), for the baseline.
+# The statement as it was before migration 17 (main at 2caa7f5), for the baseline.
 BEFORE = """
     INSERT INTO usage_hourly (app_id, hour, endpoint_class, status, count)
     SELECT u.app_id, u.hour, u.endpoint_class, u.status, u.count
@@ -96,7 +96,7 @@ async def run(args: argparse.Namespace) -> dict[str, tuple[float, float]]:
     old_name, old_url = await create_database(args.pg, "bench_usage_before")
     new_name, new_url = await create_database(args.pg, "bench_usage_after")
     try:
-        await migrate(old_url, target=15)
+        await migrate(old_url, target=16)
         await migrate(new_url)
         old = await asyncpg.create_pool(old_url, min_size=1, max_size=1)
         new = await asyncpg.create_pool(new_url, min_size=1, max_size=1)

@@ -28,6 +28,7 @@ from entrepot.auth.authenticate import CredentialCache, Gate
 from entrepot.auth.tickets import StreamTickets
 from entrepot.auth.tokens import TokenService
 from entrepot.catalog.endpoints import router as catalog_router
+from entrepot.catalog.usage_endpoints import router as dataset_usage_router
 from entrepot.changes.compaction import compact_all
 from entrepot.changes.endpoints import router as changes_router
 from entrepot.changes.follow import Follower
@@ -311,6 +312,7 @@ def create_app(settings: Settings | None = None, *, served: bool = False) -> Fas
     app.include_router(bulk_router)
     app.include_router(limits_router)
     app.include_router(usage_router)
+    app.include_router(dataset_usage_router)
     reference_pages.include(app)
     # /portal: pages, not API operations. Matched first: a page never walks the API's
     # routes (FastAPI builds each included route's context on its first walk, ~0.3 s).

@@ -206,7 +206,8 @@ class EdgeMiddleware:
         if principal is not None and principal.app_id is not None and principal.kind == "app":
             meter = scope["app"].state.components.find(UsageMeter)
             if meter is not None:
-                meter.count(principal.app_id, method, route, status)
+                dataset = scope.get("path_params", {}).get("ds")
+                meter.count(principal.app_id, method, route, status, dataset)
         if path not in _QUIET or status >= 500:
             log.info(
                 "request",

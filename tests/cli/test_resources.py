@@ -73,6 +73,24 @@ def test_datasets(cli: Cli, org: str, schema_file: Path, tmp_path: Path) -> None
     )
     assert patched["description"] == "All of them"
     assert "colour" in patched["schema"]["properties"]
+    licensed = cli.json(
+        "datasets",
+        "patch",
+        name,
+        "--license",
+        "ODbL-1.0",
+        "--license-url",
+        "https://opendatacommons.org/licenses/odbl/",
+        "--contact-email",
+        "data@example.org",
+    )
+    assert (licensed["license"], licensed["contact"]) == (
+        "ODbL-1.0",
+        {"name": None, "email": "data@example.org", "url": None},
+    )
+    refused = cli.run("datasets", "patch", name, "--contact-url", "not a url")
+    assert refused.exit_code == 1
+    assert "/contact/url" in refused.stderr
     nothing = cli.run("datasets", "patch", name)
     assert nothing.exit_code == 2
     assert "nothing to change" in nothing.stderr
@@ -376,6 +394,13 @@ def test_audit_and_usage(cli: Cli, admin: Client, org: str, tmp_path: Path) -> N
     assert usage["total"] >= 1
     table = cli.ok("usage", app.id, "--output", "table")
     assert "requests from" in table.stderr
+    ds = admin.datasets.create(
+        unique("ds"), org=org, title="Metered", schema=SCHEMA, visibility="public"
+    ).name
+    cli.ok("datasets", "get", ds, token=key)
+    one = cli.json("usage", app.id, "--dataset", ds)
+    assert (one["dataset"], one["total"]) == (ds, 1)
+    assert {row["dataset"] for row in one["data"]} == {ds}
 
 
 def test_sync(cli: Cli, products: str, tmp_path: Path) -> None:

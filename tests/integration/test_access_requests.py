@@ -559,3 +559,34 @@ async def test_lists_page_newest_first(
     for bad in ({"cursor": "garbage"}, {"app": "not-a-uuid"}, {"status": "maybe"}):
         response = await client.get("/v1/access-requests", params=bad)
         assert response.status_code == 400, response.text
+
+
+async def test_the_provider_sees_who_asks_by_name_and_organisation(
+    client: httpx.AsyncClient, provider: Party, consumer: Party
+) -> None:
+    """Deciding needs to know who asks: the app's name and its organisation, and
+    nothing else of it (not its keys, scopes or other grants)."""
+    ds = await restricted_dataset(client, provider.org)
+    app = (await client.get(f"/v1/apps/{consumer.app_id}")).json()
+    request_id = await pending_request(client, consumer, ds)
+    inbox = await client.get(
+        "/v1/access-requests", params={"dataset": ds}, headers=auth(provider.admin_key)
+    )
+    [entry] = inbox.json()["data"]
+    assert (entry["app"], entry["app_name"], entry["app_org"]) == (
+        consumer.app_id,
+        app["name"],
+        consumer.org,
+    )
+    assert set(entry) == {
+        "id", "dataset", "app", "app_name", "app_org", "scopes", "reason", "status", "note",
+        "requested_by", "created_at", "decided_at", "decided_by", "grant_id",
+    }  # fmt: skip
+    one = await client.get(f"/v1/access-requests/{request_id}", headers=auth(provider.admin_key))
+    assert one.json() == entry
+    decided = await approve(client, provider.admin_key, request_id)
+    assert (decided.json()["app_name"], decided.json()["app_org"]) == (app["name"], consumer.org)
+    # The provider still cannot read the app itself.
+    assert (
+        await client.get(f"/v1/apps/{consumer.app_id}", headers=auth(provider.admin_key))
+    ).status_code == 404

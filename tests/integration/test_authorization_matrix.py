@@ -800,6 +800,15 @@ ROWS: list[Row] = [
         "p_admin",
     ),
     Row(
+        "GET",
+        "/v1/datasets/{ds}/usage",
+        fixed(lambda w: f"/v1/datasets/{w.ds}/usage"),
+        # Which apps use a dataset is its provider's to read, not its grantees'.
+        expect(404, 403, 403, 403, 200, oauth=403, user=403),
+        "admin",
+        "p_admin",
+    ),
+    Row(
         "DELETE",
         "/v1/datasets/{ds}",
         doomed_dataset,

@@ -583,3 +583,45 @@ async def test_schemas_of_the_previous_release_keep_their_documents(
         patched = await client.patch("/v1/datasets/d", json={"schema": declared})
         assert list(patched.json()["schema"]["properties"]) == ["code", "zeta", "alpha", "b"]
         assert patched.json()["schema_version"] == 2
+
+
+async def test_usage_and_datasets_of_the_previous_release_gain_their_new_columns(
+    fresh_database: FreshDatabase,
+) -> None:
+    """Migrations 16 and 17: a dataset made before has no licence or contact; usage
+    counted before is the no-dataset ('') share, and counts per dataset add beside it."""
+    url = await fresh_database()
+    await migrate(url, target=15)
+    conn = await asyncpg.connect(url)
+    try:
+        org = await conn.fetchval("INSERT INTO orgs (name, title) VALUES ('o', 'O') RETURNING id")
+        await conn.execute(
+            "INSERT INTO datasets (name, org_id, title, schema, visibility) "
+            "VALUES ('d', $1, 'D', '{\"type\": \"object\"}', 'public')",
+            org,
+        )
+        app = await conn.fetchval(
+            "INSERT INTO apps (org_id, name, client_id, client_secret_digest, scopes) "
+            "VALUES ($1, 'a', 'cid', '\\x00', '{}') RETURNING id",
+            org,
+        )
+        await conn.execute(
+            "INSERT INTO usage_hourly (app_id, hour, endpoint_class, status, count) "
+            "VALUES ($1, '2026-01-01T10:00:00Z', 'records.read', 200, 5)",
+            app,
+        )
+        assert await migrate(url) == [16, 17]
+        assert await conn.fetchrow("SELECT license, license_url, contact FROM datasets") == (
+            None,
+            None,
+            None,
+        )
+        await conn.execute(
+            "INSERT INTO usage_hourly (app_id, hour, endpoint_class, status, dataset, count) "
+            "VALUES ($1, '2026-01-01T10:00:00Z', 'records.read', 200, 'd', 2)",
+            app,
+        )
+        rows = await conn.fetch("SELECT dataset, count FROM usage_hourly ORDER BY dataset")
+        assert [tuple(r) for r in rows] == [("", 5), ("d", 2)]
+    finally:
+        await conn.close()

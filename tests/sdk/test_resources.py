@@ -13,6 +13,7 @@ from entrepot.client import (
     AccessRequest,
     Client,
     Conflict,
+    Contact,
     Dataset,
     Forbidden,
     Grant,
@@ -191,6 +192,30 @@ def test_usage_counts_an_apps_requests(server: str, admin: Client, dataset: str)
     assert usage.app == app.id
     assert usage.total >= 3
     assert sum(row.count for row in usage.data if row.status == 200) >= 3
+
+
+def test_usage_per_dataset_and_a_datasets_licence(admin: Client, server: str) -> None:
+    org = admin.orgs.create(unique("org"), "Org").name
+    made = admin.datasets.create(
+        unique("ds"),
+        org=org,
+        title="Licensed",
+        schema=SCHEMA,
+        visibility="public",
+        license="CC-BY-4.0",
+        contact={"email": "data@example.org"},
+    )
+    assert (made.license, made.contact) == ("CC-BY-4.0", Contact(email="data@example.org"))
+    assert admin.datasets.update(made.name, contact=None).contact is None
+    app = admin.apps.create(org, "counted", scopes=["datasets:read"])
+    with Client(server, admin.keys.create(app.id, "k").key) as counted:
+        counted.datasets.get(made.name)
+        counted.datasets.get(made.name)
+    mine = admin.apps.usage(app.id, dataset=made.name)
+    assert (mine.dataset, mine.total) == (made.name, 2)
+    assert {row.dataset for row in mine.data} == {made.name}
+    everyone = admin.datasets.usage(made.name, granularity="day")
+    assert [(row.app, row.count) for row in everyone.data] == [(app.id, 2)]
 
 
 def test_plans_are_admin_only(server: str, admin: Client, dataset: str) -> None:

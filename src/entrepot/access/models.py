@@ -56,6 +56,8 @@ class AccessRequest(BaseModel):
     id: str
     dataset: str
     app: str
+    app_name: str = Field(description="The requesting app's name, for whoever decides.")
+    app_org: str = Field(description="The organisation that runs the requesting app.")
     scopes: list[str]
     reason: str
     status: RequestStatus

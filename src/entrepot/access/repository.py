@@ -12,12 +12,15 @@ from entrepot.store.types import Conn, Executor
 REQUEST_COLUMNS = """
     r.id, d.name AS dataset, r.dataset_id, d.org_id AS dataset_org_id, r.app_id,
     a.org_id AS app_org_id, r.scopes, r.reason, r.status, r.note, r.requested_by, r.created_at,
-    r.decided_at, r.decided_by, r.grant_id
+    r.decided_at, r.decided_by, r.grant_id, a.name AS app_name, ao.name AS app_org
 """
+# The requesting app's name and organisation: what a provider deciding needs to know
+# who asks (never its keys or other grants).
 REQUEST_FROM = """
     FROM access_requests r
     JOIN datasets d ON d.id = r.dataset_id
     JOIN apps a ON a.id = r.app_id
+    JOIN orgs ao ON ao.id = a.org_id
 """
 GRANT_COLUMNS = """
     g.id, d.name AS dataset, g.dataset_id, d.org_id AS dataset_org_id, g.app_id,

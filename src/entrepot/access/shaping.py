@@ -26,6 +26,8 @@ def request_out(row: asyncpg.Record) -> dict[str, Any]:
         "id": str(row["id"]),
         "dataset": row["dataset"],
         "app": str(row["app_id"]),
+        "app_name": row["app_name"],
+        "app_org": row["app_org"],
         "scopes": list(row["scopes"]),
         "reason": row["reason"],
         "status": row["status"],

@@ -27,7 +27,7 @@ router = APIRouter(tags=["plans and usage"], route_class=StrictJsonRoute)
 @router.get(
     "/v1/apps/{app}/usage",
     response_model=Usage,
-    summary="Request counts by period, endpoint class and status",
+    summary="Request counts by period, endpoint class, status and dataset",
 )
 async def app_usage(
     app: str,
@@ -41,6 +41,10 @@ async def app_usage(
     end: Annotated[
         datetime | None, Query(alias="to", description="Exclusive (RFC 3339); default: now.")
     ] = None,
+    dataset: Annotated[
+        str | None,
+        Query(max_length=64, description="Only the requests to this dataset."),
+    ] = None,
 ) -> Any:
     # Two short reads with the meter's flush between them: the flush takes a pooled
     # connection of its own, so this request holds none while it runs (one at a time).
@@ -52,4 +56,6 @@ async def app_usage(
     meter: UsageMeter = components(request).get(UsageMeter)
     await meter.flush()  # this replica's latest counts are in the report
     async with reads(pool) as reading:
-        return await usage_report(reading, uuid.UUID(seen["id"]), granularity, *window)
+        return await usage_report(
+            reading, uuid.UUID(seen["id"]), granularity, *window, dataset or None
+        )

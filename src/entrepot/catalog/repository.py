@@ -22,7 +22,8 @@ from entrepot.store.types import Conn, Executor
 DATASET_COLUMNS = """
     d.id, d.name, o.name AS org, d.org_id, d.title, d.description, d.schema::text AS schema,
     d.schema_version, d.primary_key, d.visibility, d.indexes, d.tags, d.require_if_match,
-    d.created_at, d.updated_at, d.auto_approve
+    d.created_at, d.updated_at, d.auto_approve, d.license, d.license_url,
+    d.contact::text AS contact
 """
 
 
@@ -46,10 +47,13 @@ class DatasetRow:
     created_at: datetime
     updated_at: datetime
     auto_approve: bool
+    license: str | None
+    license_url: str | None
+    contact: str | None  # {"name", "email", "url"} as JSON text
 
     @classmethod
     def of(cls, row: asyncpg.Record) -> DatasetRow:
-        return cls(*row[:16])
+        return cls(*row[:19])
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,8 +84,9 @@ async def insert_dataset(conn: Conn, values: dict[str, Any]) -> int:
     dataset_id: int = await conn.fetchval(
         """
         INSERT INTO datasets (name, org_id, title, description, schema, primary_key,
-                              visibility, indexes, tags, require_if_match, auto_approve)
-        VALUES ($1, $2, $3, $4, $5::json, $6, $7, $8, $9, $10, $11)
+                              visibility, indexes, tags, require_if_match, auto_approve,
+                              license, license_url, contact)
+        VALUES ($1, $2, $3, $4, $5::json, $6, $7, $8, $9, $10, $11, $12, $13, $14::jsonb)
         RETURNING id
         """,
         values["name"],
@@ -95,6 +100,9 @@ async def insert_dataset(conn: Conn, values: dict[str, Any]) -> int:
         values["tags"],
         values["require_if_match"],
         values["auto_approve"],
+        values["license"],
+        values["license_url"],
+        values["contact"],
     )
     # Made as a table of its own, then attached, as the change log's partitions are:
     # CREATE TABLE ... PARTITION OF would hold ACCESS EXCLUSIVE on ``records`` until
@@ -271,6 +279,9 @@ async def update_dataset(conn: Conn, dataset_id: int, changes: dict[str, Any]) -
         "tags": "$%d",
         "require_if_match": "$%d",
         "auto_approve": "$%d",
+        "license": "$%d",
+        "license_url": "$%d",
+        "contact": "$%d::jsonb",
     }
     sets = []
     args: list[Any] = [dataset_id]

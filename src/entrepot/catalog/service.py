@@ -12,7 +12,7 @@ from entrepot.access.resolver import AccessResolver, readable_visibilities
 from entrepot.auditing.log import record
 from entrepot.catalog import online_change
 from entrepot.catalog import repository as repo
-from entrepot.catalog.models import DatasetCreate, DatasetPatch
+from entrepot.catalog.models import Contact, DatasetCreate, DatasetPatch
 from entrepot.changes import repository as changes_repo
 from entrepot.datasets.registry import DatasetRegistry
 from entrepot.filters.conditions import row_filter_conditions
@@ -20,6 +20,7 @@ from entrepot.orgs import repository as orgs_repo
 from entrepot.pagination import decode_cursor, fingerprint, page
 from entrepot.principal import (
     Principal,
+    can_manage_org,
     can_see_org,
     require_org_admin,
     require_scope,
@@ -46,6 +47,9 @@ def dataset_out(row: repo.DatasetRow) -> dict[str, Any]:
         "tags": list(row.tags),
         "require_if_match": row.require_if_match,
         "auto_approve": row.auto_approve,
+        "license": row.license,
+        "license_url": row.license_url,
+        "contact": None if row.contact is None else jsonbody.loads_trusted(row.contact),
         "created_at": row.created_at,
         "updated_at": row.updated_at,
     }
@@ -92,6 +96,9 @@ async def create_dataset(
                 "tags": list(dict.fromkeys(body.tags)),
                 "require_if_match": body.require_if_match,
                 "auto_approve": body.auto_approve,
+                "license": body.license,
+                "license_url": body.license_url,
+                "contact": _contact_json(body.contact),
             },
         )
     except asyncpg.UniqueViolationError:
@@ -116,6 +123,16 @@ async def create_dataset(
     row = await repo.get_dataset(conn, body.name)
     assert row is not None
     return dataset_out(row)
+
+
+def _contact_json(contact: Contact | None) -> str | None:
+    """The contact as stored: the parts given, in a fixed order (None: no contact)."""
+    if contact is None:
+        return None
+    return jsonbody.dumps(contact.model_dump(include={"name", "email", "url"}))
+
+
+CLEARABLE = ("license", "license_url", "contact")  # a patch's null removes these
 
 
 def _as_seen(out: dict[str, Any], fields: list[str] | frozenset[str] | None) -> dict[str, Any]:
@@ -151,6 +168,25 @@ async def dataset_activity(
     if found.narrowed:
         return None
     return await repo.activity(reads.conn, found.meta.id, found.meta.estimated_rows)
+
+
+async def require_provider(
+    reads: Reads, access: AccessResolver, principal: Principal, name: str
+) -> None:
+    """The caller administers the dataset's organisation (or the platform): who may
+    read what every app asked of it. Others: 404 if they cannot see it, else 403."""
+    await access.for_dataset(principal, name, reads.conn)
+    row = await repo.get_dataset(reads.conn, name)
+    if row is None:
+        raise NotFound(f"Dataset {name!r} does not exist or is not visible to you.")
+    require_org_admin(principal, row.org_id)
+
+
+async def provides(reads: Reads, principal: Principal, name: str) -> bool:
+    """Whether the caller administers the dataset's organisation: a question a page
+    asks of a dataset it already showed, so a no is no denial."""
+    row = await repo.get_dataset(reads.conn, name)
+    return row is not None and can_manage_org(principal, row.org_id)
 
 
 async def list_datasets(
@@ -249,7 +285,9 @@ async def update_dataset(
     given_indexes = given.get("indexes")
     new_indexes = list(dict.fromkeys(old_indexes if given_indexes is None else given_indexes))
     _check_dataset_shape(schema, row.primary_key, new_indexes)
-    changes: dict[str, Any] = {k: v for k, v in given.items() if v is not None}
+    changes: dict[str, Any] = {k: v for k, v in given.items() if v is not None or k in CLEARABLE}
+    if "contact" in changes:
+        changes["contact"] = _contact_json(patch.contact)
     # The same schema with its keys in another order admits the same records, but is
     # still a change: CSV columns and records' keys follow the declared order.
     same_meaning = False

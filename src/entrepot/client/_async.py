@@ -33,6 +33,7 @@ from entrepot.client.models import (
     Checkpoint,
     ClientSecret,
     Dataset,
+    DatasetUsage,
     Delivery,
     ExportResult,
     Grant,
@@ -365,7 +366,11 @@ class AsyncDatasets(_AsyncNamespace):
         tags: Iterable[str] | None = None,
         require_if_match: bool | None = None,
         auto_approve: bool | None = None,
+        license: str | None = None,
+        license_url: str | None = None,
+        contact: Mapping[str, str] | None = None,
     ) -> Dataset:
+        """``contact``: any of ``name``, ``email`` and ``url``; ``license``: an SPDX id."""
         body = rq.compact(
             name=name,
             org=org,
@@ -378,6 +383,9 @@ class AsyncDatasets(_AsyncNamespace):
             tags=list(tags) if tags is not None else None,
             require_if_match=require_if_match,
             auto_approve=auto_approve,
+            license=license,
+            license_url=license_url,
+            contact=dict(contact) if contact is not None else None,
         )
         return Dataset.model_validate(await self._t.json("POST", "/v1/datasets", json=body))
 
@@ -395,8 +403,29 @@ class AsyncDatasets(_AsyncNamespace):
         params = rq.query(q=q, org=org, tag=tag, limit=limit)
         return self._pager("/v1/datasets", params, Dataset.model_validate)
 
+    async def usage(
+        self,
+        name: str,
+        *,
+        start: datetime | None = None,
+        end: datetime | None = None,
+        granularity: str | None = None,
+    ) -> DatasetUsage:
+        """Every app's requests to the dataset (its provider's view), by period and app."""
+        params = rq.query(
+            granularity=granularity,
+            **{
+                "from": start.isoformat() if start else None,
+                "to": end.isoformat() if end else None,
+            },
+        )
+        return DatasetUsage.model_validate(
+            await self._t.json("GET", f"/v1/datasets/{rq.segment(name)}/usage", params=params)
+        )
+
     async def update(self, name: str, **changes: Any) -> Dataset:
-        """PATCH the metadata: ``title``, ``description``, ``schema``, ``visibility``..."""
+        """PATCH the metadata: ``title``, ``description``, ``schema``, ``visibility``,
+        ``license``, ``contact``... (``None`` removes a licence or a contact)."""
         return Dataset.model_validate(
             await self._t.json("PATCH", f"/v1/datasets/{rq.segment(name)}", json=changes)
         )
@@ -831,10 +860,13 @@ class AsyncApps(_AsyncNamespace):
         start: datetime | None = None,
         end: datetime | None = None,
         granularity: str | None = None,
+        dataset: str | None = None,
     ) -> Usage:
-        """Request counts by period, endpoint class and status (``from``/``to``)."""
+        """Request counts by period, endpoint class, status and dataset (``from``/``to``;
+        ``dataset``: only the requests to that one)."""
         params = rq.query(
             granularity=granularity,
+            dataset=dataset,
             **{
                 "from": start.isoformat() if start else None,
                 "to": end.isoformat() if end else None,

@@ -88,6 +88,12 @@ class Member(Resource):
     created_at: datetime
 
 
+class Contact(Resource):
+    name: str | None = None
+    email: str | None = None
+    url: str | None = None
+
+
 class Dataset(Resource):
     name: str
     org: str
@@ -103,6 +109,9 @@ class Dataset(Resource):
     auto_approve: bool
     created_at: datetime
     updated_at: datetime
+    license: str | None = None  # defaults: a server before migration 16 sends none
+    license_url: str | None = None
+    contact: Contact | None = None
 
 
 class Record(Resource):
@@ -184,6 +193,8 @@ class AccessRequest(Resource):
     decided_at: datetime | None
     decided_by: str | None
     grant_id: str | None
+    app_name: str | None = None  # the requesting app's name and organisation
+    app_org: str | None = None
 
 
 class Grant(Resource):
@@ -289,6 +300,7 @@ class UsageRow(Resource):
     endpoint_class: str
     status: int
     count: int
+    dataset: str | None = None  # None: a route without a dataset
 
 
 class Usage(Resource):
@@ -298,6 +310,24 @@ class Usage(Resource):
     end: datetime = Field(alias="to")
     total: int
     data: list[UsageRow]
+    dataset: str | None = None
+
+
+class DatasetUsageRow(Resource):
+    period: datetime
+    app: str
+    endpoint_class: str
+    status: int
+    count: int
+
+
+class DatasetUsage(Resource):
+    dataset: str
+    granularity: str
+    start: datetime = Field(alias="from")
+    end: datetime = Field(alias="to")
+    total: int
+    data: list[DatasetUsageRow]
 
 
 class Change(Resource):

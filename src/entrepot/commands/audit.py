@@ -131,19 +131,23 @@ def usage(
     ] = None,
     end: Annotated[str | None, typer.Option("--to", help="RFC 3339 time.")] = None,
     granularity: Annotated[Granularity | None, typer.Option("--granularity")] = None,
+    dataset: Annotated[
+        str | None, typer.Option("--dataset", help="Only the requests to this dataset.")
+    ] = None,
 ) -> None:
-    """An application's request counts by period, endpoint class and status."""
+    """An application's request counts by period, endpoint class, status and dataset."""
     found = session.api.apps.usage(
         app,
         start=moment(start, "--from"),
         end=moment(end, "--to"),
         granularity=granularity.value if granularity else None,
+        dataset=dataset,
     )
     if session.printer.format.value == "table":
         session.printer.err.print(
             f"{found.app}: {found.total:,} requests from {found.start} to {found.end}",
             markup=False,
         )
-        session.printer.many(found.data, ["period", "endpoint_class", "status", "count"])
+        session.printer.many(found.data, ["period", "endpoint_class", "status", "dataset", "count"])
     else:
         session.printer.one(found)

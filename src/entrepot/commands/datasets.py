@@ -41,6 +41,24 @@ Indexes = Annotated[
     list[str] | None, typer.Option("--index", help="A field to index; repeat for several.")
 ]
 Tags = Annotated[list[str] | None, typer.Option("--tag", help="A tag; repeat for several.")]
+License = Annotated[
+    str | None,
+    typer.Option("--license", help="The records' licence: an SPDX id (CC-BY-4.0) or a short name."),
+]
+LicenseUrl = Annotated[
+    str | None, typer.Option("--license-url", help="Where the licence's text is (http/https).")
+]
+ContactName = Annotated[str | None, typer.Option("--contact-name", help="Who answers questions.")]
+ContactEmail = Annotated[str | None, typer.Option("--contact-email", help="Their email address.")]
+ContactUrl = Annotated[
+    str | None, typer.Option("--contact-url", help="A page to ask on (http/https).")
+]
+
+
+def _contact(name: str | None, email: str | None, url: str | None) -> dict[str, str] | None:
+    """The contact from the options given (None when none was)."""
+    given = {"name": name, "email": email, "url": url}
+    return {k: v for k, v in given.items() if v is not None} or None
 
 
 @api_command(app, "create")
@@ -68,6 +86,11 @@ def create(
     auto_approve: Annotated[
         bool, typer.Option("--auto-approve", help="Approve access requests at once.")
     ] = False,
+    license: License = None,
+    license_url: LicenseUrl = None,
+    contact_name: ContactName = None,
+    contact_email: ContactEmail = None,
+    contact_url: ContactUrl = None,
 ) -> None:
     """Create a dataset from a schema file."""
     created = session.api.datasets.create(
@@ -82,6 +105,9 @@ def create(
         tags=tag,
         require_if_match=require_if_match or None,
         auto_approve=auto_approve or None,
+        license=license,
+        license_url=license_url,
+        contact=_contact(contact_name, contact_email, contact_url),
     )
     session.printer.one(created)
 
@@ -136,8 +162,14 @@ def patch(
         bool | None, typer.Option("--require-if-match/--no-require-if-match")
     ] = None,
     auto_approve: Annotated[bool | None, typer.Option("--auto-approve/--no-auto-approve")] = None,
+    license: License = None,
+    license_url: LicenseUrl = None,
+    contact_name: ContactName = None,
+    contact_email: ContactEmail = None,
+    contact_url: ContactUrl = None,
 ) -> None:
-    """Change a dataset's metadata: only the options given are sent."""
+    """Change a dataset's metadata: only the options given are sent. Any --contact-*
+    option replaces the whole contact with the parts given."""
     changes: dict[str, Any] = {
         key: value
         for key, value in {
@@ -149,6 +181,9 @@ def patch(
             "tags": tag,
             "require_if_match": require_if_match,
             "auto_approve": auto_approve,
+            "license": license,
+            "license_url": license_url,
+            "contact": _contact(contact_name, contact_email, contact_url),
         }.items()
         if value is not None
     }

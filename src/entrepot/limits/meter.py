@@ -1,5 +1,10 @@
 """Usage metering: count each app's requests in memory, add them to PostgreSQL in batches.
 
+A count is per app, hour, endpoint class, status and dataset (the ``ds`` of the
+route's path, '' when it has none). The dataset is what the caller typed, so the
+flush keeps it only when such a dataset exists (``repository.add_usage``): the table
+is bounded by the catalogue, and a mistyped name counts as the '' dataset.
+
 Counting is a dict increment on the request path; a background task adds the
 counts to ``usage_hourly`` every few seconds in one statement, then lets the
 limiter re-read quota use. Counts that fail to flush are kept for the next try.
@@ -24,7 +29,8 @@ from entrepot.store_failures import STORE_FAILURES
 
 log = structlog.get_logger("entrepot.limits")
 
-UsageKey = tuple[uuid.UUID, datetime, str, int]
+UsageKey = tuple[uuid.UUID, datetime, str, int, str]
+MAX_DATASET_NAME = 63  # a slug (fields.SLUG); anything longer cannot name a dataset
 MAX_PENDING_KEYS = 200_000  # beyond this while the store is down, new counts are dropped
 
 
@@ -45,10 +51,13 @@ class UsageMeter:
         self._task: asyncio.Task[None] | None = None
         self._heartbeat: Heartbeat | None = None
 
-    def count(self, app_id: uuid.UUID, method: str, route: str, status: int) -> None:
+    def count(
+        self, app_id: uuid.UUID, method: str, route: str, status: int, dataset: str | None = None
+    ) -> None:
         now = datetime.now(UTC)
         hour = now.replace(minute=0, second=0, microsecond=0)
-        key = (app_id, hour, endpoint_class(method, route), status)
+        ds = dataset if dataset is not None and len(dataset) <= MAX_DATASET_NAME else ""
+        key = (app_id, hour, endpoint_class(method, route), status, ds)
         if key in self._pending or len(self._pending) < MAX_PENDING_KEYS:
             self._pending[key] += 1
 

@@ -57,13 +57,35 @@ class UsageRow(BaseModel):
     period: datetime = Field(description="Start of the hour or UTC day counted.")
     endpoint_class: str
     status: int
+    dataset: str | None = Field(
+        description="The dataset the requests named in their path; null for routes "
+        "without one (and for names that are no dataset)."
+    )
     count: int
 
 
 class Usage(BaseModel):
     app: str
+    dataset: str | None = Field(description="The `dataset` asked for; null: every dataset.")
     granularity: Granularity
     start: datetime = Field(serialization_alias="from")
     end: datetime = Field(serialization_alias="to")
     total: int
     data: list[UsageRow]
+
+
+class DatasetUsageRow(BaseModel):
+    period: datetime = Field(description="Start of the hour or UTC day counted.")
+    app: str = Field(description="The id of the app that made the requests.")
+    endpoint_class: str
+    status: int
+    count: int
+
+
+class DatasetUsage(BaseModel):
+    dataset: str
+    granularity: Granularity
+    start: datetime = Field(serialization_alias="from")
+    end: datetime = Field(serialization_alias="to")
+    total: int
+    data: list[DatasetUsageRow]

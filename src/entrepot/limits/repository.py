@@ -98,20 +98,30 @@ async def delete_plan(conn: Conn, name: str) -> None:
     await conn.execute("DELETE FROM plans WHERE name = $1", name)
 
 
-async def add_usage(conn: Executor, rows: list[tuple[uuid.UUID, datetime, str, int, int]]) -> None:
-    """Add counts in one statement; rows of apps deleted meanwhile are dropped.
+async def add_usage(
+    conn: Executor, rows: list[tuple[uuid.UUID, datetime, str, int, str, int]]
+) -> None:
+    """Add counts in one statement; rows of apps deleted meanwhile are dropped, and a
+    dataset name that names no dataset counts as '' (no dataset), so what callers type
+    in a path cannot grow the table.
 
-    Rows arrive sorted by key, so replicas flushing at once lock them in the
-    same order and cannot deadlock."""
+    Rows are grouped after that mapping (one row per key, as ON CONFLICT needs) and
+    written in key order, so replicas flushing at once lock them in the same order
+    and cannot deadlock."""
     await conn.execute(
         """
-        INSERT INTO usage_hourly (app_id, hour, endpoint_class, status, count)
-        SELECT u.app_id, u.hour, u.endpoint_class, u.status, u.count
-        FROM unnest($1::uuid[], $2::timestamptz[], $3::text[], $4::smallint[], $5::bigint[])
-             WITH ORDINALITY AS u (app_id, hour, endpoint_class, status, count, n)
+        INSERT INTO usage_hourly (app_id, hour, endpoint_class, status, dataset, count)
+        SELECT u.app_id, u.hour, u.endpoint_class, u.status,
+               CASE WHEN u.dataset = '' OR EXISTS (SELECT 1 FROM datasets d
+                                                   WHERE d.name = u.dataset)
+                    THEN u.dataset ELSE '' END AS ds,
+               sum(u.count)
+        FROM unnest($1::uuid[], $2::timestamptz[], $3::text[], $4::smallint[], $5::text[],
+                    $6::bigint[]) AS u (app_id, hour, endpoint_class, status, dataset, count)
         WHERE EXISTS (SELECT 1 FROM apps a WHERE a.id = u.app_id)
-        ORDER BY u.n
-        ON CONFLICT (app_id, hour, endpoint_class, status)
+        GROUP BY 1, 2, 3, 4, 5
+        ORDER BY 1, 2, 3, 4, 5
+        ON CONFLICT (app_id, hour, endpoint_class, status, dataset)
         DO UPDATE SET count = usage_hourly.count + excluded.count
         """,
         [r[0] for r in rows],
@@ -119,6 +129,7 @@ async def add_usage(conn: Executor, rows: list[tuple[uuid.UUID, datetime, str, i
         [r[2] for r in rows],
         [r[3] for r in rows],
         [r[4] for r in rows],
+        [r[5] for r in rows],
     )
 
 
@@ -138,22 +149,89 @@ async def admitted_since(
     return {r["app_id"]: r["n"] for r in rows}
 
 
+@dataclass(frozen=True, slots=True)
+class UsageCount:
+    """One line of an app's report: requests in a period, by class, status and dataset
+    (None: routes without one)."""
+
+    period: datetime
+    endpoint_class: str
+    status: int
+    dataset: str | None
+    count: int
+
+    @classmethod
+    def of(cls, row: asyncpg.Record) -> UsageCount:
+        return cls(*row)
+
+
+@dataclass(frozen=True, slots=True)
+class DatasetUsageCount:
+    """One line of a dataset's report: one app's requests to it in a period."""
+
+    period: datetime
+    app: uuid.UUID
+    endpoint_class: str
+    status: int
+    count: int
+
+    @classmethod
+    def of(cls, row: asyncpg.Record) -> DatasetUsageCount:
+        return cls(*row)
+
+
 async def usage(
-    conn: Executor, app_id: uuid.UUID, start: datetime, end: datetime, granularity: str
-) -> list[asyncpg.Record]:
-    return await conn.fetch(
+    conn: Executor,
+    app_id: uuid.UUID,
+    start: datetime,
+    end: datetime,
+    granularity: str,
+    dataset: str | None = None,
+) -> list[UsageCount]:
+    """An app's counts; only those of ``dataset`` when one is given."""
+    rows = await conn.fetch(
         """
         SELECT date_trunc($4, hour, 'UTC') AS period, endpoint_class, status,
-               sum(count)::bigint AS count
+               NULLIF(dataset, '') AS dataset, sum(count)::bigint AS count
         FROM usage_hourly
         WHERE app_id = $1 AND hour >= $2 AND hour < $3
-        GROUP BY 1, 2, 3 ORDER BY 1, 2, 3
+          AND ($5::text IS NULL OR dataset = $5)
+        GROUP BY 1, 2, 3, 4 ORDER BY 1, 2, 3, 4 NULLS FIRST
         """,
         app_id,
         start,
         end,
         granularity,
+        dataset,
     )
+    return [UsageCount.of(r) for r in rows]
+
+
+async def dataset_usage(
+    conn: Executor,
+    dataset: str,
+    start: datetime,
+    end: datetime,
+    granularity: str,
+    apps: list[uuid.UUID] | None = None,
+) -> list[DatasetUsageCount]:
+    """Every app's counts of requests to ``dataset`` (only ``apps``' when given)."""
+    rows = await conn.fetch(
+        """
+        SELECT date_trunc($4, hour, 'UTC') AS period, app_id AS app, endpoint_class, status,
+               sum(count)::bigint AS count
+        FROM usage_hourly
+        WHERE dataset = $1 AND hour >= $2 AND hour < $3
+          AND ($5::uuid[] IS NULL OR app_id = ANY($5))
+        GROUP BY 1, 2, 3, 4 ORDER BY 1, 2, 3, 4
+        """,
+        dataset,
+        start,
+        end,
+        granularity,
+        apps,
+    )
+    return [DatasetUsageCount.of(r) for r in rows]
 
 
 async def purge_usage(conn: Executor, before: datetime) -> int:

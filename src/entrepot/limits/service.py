@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable
+from dataclasses import asdict
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -144,16 +145,40 @@ async def usage_report(
     granularity: Granularity,
     start: datetime,
     end: datetime,
+    dataset: str | None = None,
 ) -> dict[str, Any]:
-    rows = await repo.usage(reads.conn, app_id, start, end, granularity)
-    data = [dict(r) for r in rows]
+    rows = await repo.usage(reads.conn, app_id, start, end, granularity, dataset)
+    data = [asdict(r) for r in rows]
     return {
         "app": str(app_id),
+        "dataset": dataset,
         "granularity": granularity,
         "start": start,
         "end": end,
-        "total": sum(r["count"] for r in data),
+        "total": sum(r.count for r in rows),
         "data": data,
+    }
+
+
+async def dataset_usage_report(
+    reads: Reads,
+    dataset: str,
+    granularity: Granularity,
+    start: datetime,
+    end: datetime,
+    apps: list[uuid.UUID] | None = None,
+) -> dict[str, Any]:
+    """Every app's requests to a dataset (its provider's view: the caller is checked
+    by the catalog, which knows who provides it), or only those of ``apps`` (a
+    consumer's own, which the caller has checked are theirs)."""
+    rows = await repo.dataset_usage(reads.conn, dataset, start, end, granularity, apps)
+    return {
+        "dataset": dataset,
+        "granularity": granularity,
+        "start": start,
+        "end": end,
+        "total": sum(r.count for r in rows),
+        "data": [asdict(r) | {"app": str(r.app)} for r in rows],
     }
 
 

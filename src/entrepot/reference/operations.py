@@ -277,6 +277,9 @@ OPERATIONS: dict[str, Operation] = {
             "indexes": ["price"],
             "visibility": "restricted",
             "tags": ["shop"],
+            "license": "CC-BY-4.0",
+            "license_url": "https://creativecommons.org/licenses/by/4.0/",
+            "contact": {"name": "Acme data team", "email": "data@acme.example"},
         },
     ),
     "GET /v1/datasets": Operation(
@@ -300,7 +303,8 @@ OPERATIONS: dict[str, Operation] = {
     "PATCH /v1/datasets/{ds}": Operation(
         "datasets.update",
         "admin",
-        "Changes metadata, visibility, indexes (built concurrently) or the schema. A schema "
+        "Changes metadata (`null` removes a licence or contact), visibility, indexes (built "
+        "concurrently) or the schema. A schema "
         "change that stored records would not satisfy, or a new primary key, is refused "
         "(409). " + _ORG_ADMIN,
         summary="Update a dataset",
@@ -309,7 +313,7 @@ OPERATIONS: dict[str, Operation] = {
             404: _HIDDEN,
             409: "Stored records or live grants would not fit the change.",
         },
-        example={"title": "All products", "tags": ["shop", "prices"]},
+        example={"title": "All products", "tags": ["shop", "prices"], "license": "ODbL-1.0"},
     ),
     "DELETE /v1/datasets/{ds}": Operation(
         "datasets.delete",
@@ -638,11 +642,24 @@ OPERATIONS: dict[str, Operation] = {
     "GET /v1/apps/{app}/usage": Operation(
         "apps.usage",
         "admin",
-        "Request counts by period (hour or UTC day), endpoint class and status, for "
-        "billing and dashboards; includes this replica's latest counts. " + _APP_OR_ADMIN,
+        "Request counts by period (hour or UTC day), endpoint class, status and dataset "
+        "(`dataset`: only that one's), for billing and dashboards; includes this "
+        "replica's latest counts. " + _APP_OR_ADMIN,
+        problems={
+            400: "A bad `granularity`, `from`, `to` or `dataset`.",
+            404: "No such application, or not yours to see.",
+        },
+    ),
+    "GET /v1/datasets/{ds}/usage": Operation(
+        "datasets.usage",
+        "admin",
+        "Every app's requests to the dataset by period (hour or UTC day), app, endpoint "
+        "class and status: who uses what a provider publishes. Includes this replica's "
+        "latest counts. " + _ORG_ADMIN,
         problems={
             400: "A bad `granularity`, `from` or `to`.",
-            404: "No such application, or not yours to see.",
+            403: "You do not administer the owning organisation.",
+            404: _HIDDEN,
         },
     ),
     # --- OAuth 2.0 ----------------------------------------------------------------------

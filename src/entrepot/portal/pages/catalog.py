@@ -8,6 +8,9 @@ application see (fields, rows, and no counts), exactly as the API would answer i
 
 from __future__ import annotations
 
+import uuid
+from collections import Counter
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlencode
 
@@ -21,8 +24,10 @@ from entrepot.access.service import AccessService
 from entrepot.apps.service import AppService
 from entrepot.auth.principals import subject_principal
 from entrepot.catalog import service as catalog
+from entrepot.limits.meter import UsageMeter
+from entrepot.limits.service import dataset_usage_report, usage_window
 from entrepot.pagination import decode_cursor, fingerprint
-from entrepot.portal import views
+from entrepot.portal import charts, views
 from entrepot.portal.web import Ctx, field_errors, model_problem, note_denial, page, redirect
 from entrepot.principal import Principal
 from entrepot.problems import BadRequest, Forbidden, NotFound, Problem
@@ -95,6 +100,37 @@ async def app_principal(ctx: Ctx, raw_app: str) -> tuple[Principal, dict[str, An
     return principal, app
 
 
+@dataclass(frozen=True, slots=True)
+class DatasetUsage:
+    """A dataset's requests in the last day: every app's for its provider, the
+    person's own organisation's apps' for anyone else (``by_app``: name or id, count)."""
+
+    chart: charts.Chart
+    by_app: list[tuple[str, int]]
+    everyone: bool
+
+
+async def _dataset_usage(ctx: Ctx, name: str, apps: list[dict[str, Any]]) -> DatasetUsage | None:
+    """What the API's ``GET /v1/datasets/{ds}/usage`` answers a provider; for a consumer,
+    the same report narrowed to the apps they manage (each one's own usage report)."""
+    async with reads(ctx.pool) as reading:
+        everyone = await catalog.provides(reading, ctx.principal, name)
+    if not everyone and not apps:
+        return None
+    window = usage_window("hour", None, None)
+    meter: UsageMeter = ctx.part(UsageMeter)
+    await meter.flush()  # this replica's latest counts, as the API's reports do
+    only = None if everyone else [uuid.UUID(a["id"]) for a in apps]
+    async with reads(ctx.pool) as reading:
+        report = await dataset_usage_report(reading, name, "hour", *window, only)
+    totals: Counter[str] = Counter()
+    for row in report["data"]:
+        totals[row["app"]] += int(row["count"])
+    names = {a["id"]: a["name"] for a in apps}
+    by_app = [(names.get(app, app), n) for app, n in totals.most_common()]
+    return DatasetUsage(charts.hourly(report), by_app, everyone)
+
+
 @page()
 async def dataset(ctx: Ctx) -> Response:
     name = ctx.request.path_params["name"]
@@ -143,6 +179,7 @@ async def _dataset_page(
             sample_note = ""
         except Problem as problem:  # no records:read: the schema is still shown
             rows, sample_note = [], problem.detail
+    usage = await _dataset_usage(ctx, name, apps)
     return ctx.render(
         "dataset.html",
         status=status,
@@ -153,6 +190,7 @@ async def _dataset_page(
         rows=rows,
         sample_note=sample_note,
         activity=activity,
+        usage=usage,
         apps=apps,
         as_app=as_app,
         scopes=GRANTABLE_SCOPES,

@@ -214,8 +214,8 @@ async def finish_many(conn: Executor, outcomes: Sequence[Outcome]) -> set[uuid.U
     be read, and found blocked, by every claim until then. That was what made an
     endpoint that is down slow everyone: its events pile up behind retries, and
     each claim, for every endpoint, walked all of them (bench/webhooks.py, outage).
-    Events queued after the retry was written are held back by the worker's stats
-    round (:func:`hold_back_behind_retries`).
+    The enqueuer does the same for events queued behind a retry
+    (:func:`entrepot.webhooks.dispatch_repository.enqueue`).
     """
     if not outcomes:
         return set()
@@ -288,11 +288,10 @@ WHERE f.id = due.id AND due.not_before > now() AND f.status = 'pending'
 
 async def hold_back_behind_retries(conn: Executor) -> int:
     """Queued events still due while their record's earliest one waits for a retry: due
-    with that retry now; how many. A retry holds back the events queued before it is
-    written (:data:`FINISH_MANY`); those queued after it are held back here, within a
-    stats round, instead of being read by every claim until the retry. Not done when
-    queueing: looking the record's earliest event up for every event queued read more
-    of the index (bench/RESULTS.md, 2026-12-03, "outage, held back") than it saved."""
+    with that retry now; how many. Retries and the enqueuer hold events back as they
+    go, except one queued while its record's attempt was being recorded (each saw the
+    other unfinished); this heals those within a stats round instead of their being
+    read by every claim until the retry."""
     status: str = await conn.execute(HOLD_BACK)
     return int(status.rsplit(" ", 1)[-1])
 

@@ -279,10 +279,14 @@ WITH due AS (
         WHERE d.webhook_id = w.id AND d.status IN {OPEN} AND d.status = 'pending'
           AND d.next_attempt_at <= now()
     ) AS d
+), held AS (
+    SELECT f.id, due.not_before FROM webhook_deliveries f JOIN due ON due.id = f.id
+    WHERE due.not_before > now() AND f.status = 'pending'
+    FOR UPDATE OF f SKIP LOCKED
 )
-UPDATE webhook_deliveries f SET next_attempt_at = due.not_before
-FROM due
-WHERE f.id = due.id AND due.not_before > now() AND f.status = 'pending'
+UPDATE webhook_deliveries f SET next_attempt_at = held.not_before
+FROM held
+WHERE f.id = held.id
 """
 
 
@@ -291,7 +295,8 @@ async def hold_back_behind_retries(conn: Executor) -> int:
     with that retry now; how many. Retries and the enqueuer hold events back as they
     go, except one queued while its record's attempt was being recorded (each saw the
     other unfinished); this heals those within a stats round instead of their being
-    read by every claim until the retry."""
+    read by every claim until the retry. Rows another statement holds are skipped
+    (the next round takes them), so it never waits on an outcome being written."""
     status: str = await conn.execute(HOLD_BACK)
     return int(status.rsplit(" ", 1)[-1])
 

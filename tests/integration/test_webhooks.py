@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import re
+import socket
 import threading
 import time
 import uuid
@@ -21,10 +22,12 @@ from typing import Any
 
 import asyncpg
 import httpx
+import orjson
 import pytest
 from prometheus_client import generate_latest
 
 from entrepot.settings import Settings
+from entrepot.store.work import plan_for_values
 from entrepot.webhooks import queue_repository as queue_repo
 from entrepot.webhooks import worker as worker_module
 from entrepot.webhooks.limiter import INITIAL
@@ -32,6 +35,7 @@ from entrepot.webhooks.runtime import WebhookRuntime
 from tests.conftest import ADMIN_TOKEN, app_and_client, prepared_database
 from tests.e2e.test_webhook_delivery import Receiver
 from tests.factories import make_app, make_dataset, make_key, make_org
+from tests.integration.bulk_helpers import ndjson, post_import
 from tests.waiting import until
 
 HOOK_SCOPES = ["datasets:read", "records:read", "changes:read", "webhooks:manage"]
@@ -694,3 +698,146 @@ async def test_a_hanging_endpoint_holds_only_its_own_slots(
     finally:
         release.set()
         hanging.close()
+
+
+def _closed_port() -> int:
+    """A loopback port nothing listens on (connections to it are refused)."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+    return port
+
+
+async def test_an_endpoint_that_is_down_does_not_slow_the_others(
+    fresh_database: Callable[[], Awaitable[str]], receiver: Receiver
+) -> None:
+    """One endpoint refuses connections while its events pile up: many versions of each
+    record, all queued behind the record's first event waiting for its retry. They wait
+    with it (due no sooner than the retry), so no claim reads them meanwhile; before,
+    every claim, for every endpoint, walked them all (bench/webhooks.py's outage scenario
+    fell behind that way). Another endpoint's chain of events on one record, each
+    needing a claim of its own, arrives meanwhile."""
+    url = await prepared_database(fresh_database)
+    settings = Settings(
+        database_url=url,
+        bootstrap_token=ADMIN_TOKEN,
+        log_level="warning",
+        webhook_allowed_networks="127.0.0.0/8",
+        webhook_retry_schedule="0,3600",  # the first attempt at once, the retry much later
+        webhook_timeout_seconds=5,
+    )
+    records, versions = 100, 30
+    db = await asyncpg.connect(url)
+    try:
+        async with app_and_client(settings) as (_, client):
+            org, down_ds, app_id, _ = await app_with_dataset(client)
+            up_ds = (await make_dataset(client, org, primary_key="sku"))["name"]
+            down = await subscribe(client, app_id, f"http://127.0.0.1:{_closed_port()}/", [down_ds])
+            assert down.status_code == 201, down.text
+            up = await subscribe(client, app_id, receiver.url, [up_ds])
+            assert up.status_code == 201, up.text
+            down_id = uuid.UUID(down.json()["id"])
+
+            for version in range(versions):
+                body = ndjson(
+                    *({"sku": f"r{n}", "name": "R", "price": version} for n in range(records))
+                )
+                imported = await post_import(client, down_ds, body, mode="upsert")
+                assert imported.status_code == 200, imported.text
+
+            async def backlog() -> asyncpg.Record | None:
+                row = await db.fetchrow(
+                    "SELECT count(*) AS queued,"
+                    " count(*) FILTER (WHERE attempts > 0) AS retrying,"
+                    " count(*) FILTER (WHERE next_attempt_at <= now()) AS due "
+                    "FROM webhook_deliveries WHERE webhook_id = $1 AND status = 'pending'",
+                    down_id,
+                )
+                assert row is not None
+                held_back = row["due"] == 0
+                done = row["queued"] == records * versions and row["retrying"] == records
+                return row if done and held_back else None
+
+            # Within a stats round (5 s), those queued while their record's attempt was
+            # being recorded are held back too.
+            await until(
+                backlog, "every event queued behind its record's retry, none due", within=30
+            )
+
+            started = time.monotonic()
+            chain = 20
+            for price in range(chain):
+                written = await client.put(
+                    f"/v1/datasets/{up_ds}/records/a",
+                    json={"sku": "a", "name": "A", "price": price},
+                )
+                assert written.status_code in (200, 201), written.text
+            got = await arrived(receiver, chain, within=30)
+            assert [d.body["data"]["version"] for d in got] == list(range(1, chain + 1))
+            assert time.monotonic() - started < 15, "the other endpoint's deliveries were held up"
+    finally:
+        await db.close()
+
+
+def _rows_read(plan: dict[str, Any], table: str = "webhook_deliveries") -> int:
+    """Rows the plan's scans of ``table`` returned and removed by filters, over all loops."""
+    node = plan
+    read = 0
+    if node.get("Relation Name") == table and "Scan" in node["Node Type"]:
+        loops = node["Actual Loops"]
+        read += (node["Actual Rows"] + node.get("Rows Removed by Filter", 0)) * loops
+    for child in node.get("Plans", []):
+        read += _rows_read(child, table)
+    return read
+
+
+async def test_a_claim_reads_what_it_takes_whatever_the_statistics(
+    fresh_database: Callable[[], Awaitable[str]],
+) -> None:
+    """Statistics taken while the queue was empty (it swings from empty to thousands of rows
+    within seconds) must not make a claim walk the queue: with 3,000 due deliveries for one
+    of 50 webhooks, a claim of 4 reads a few rows per webhook, not the queue per webhook
+    (which it did along the former global index on next_attempt_at: 107 ms a claim)."""
+    settings = Settings(
+        database_url=await prepared_database(fresh_database),
+        bootstrap_token=ADMIN_TOKEN,
+        log_level="warning",
+        webhook_allowed_networks="127.0.0.0/8",
+    )
+    async with app_and_client(settings) as (app, client):
+        _, ds, app_id, _ = await app_with_dataset(client)
+        hooks = []
+        for n in range(50):
+            created = await subscribe(client, app_id, f"http://127.0.0.1:9/{n}", [ds])
+            assert created.status_code == 201, created.text
+            hooks.append(uuid.UUID(created.json()["id"]))
+        await app.state.components.get(WebhookRuntime).worker.stop()  # the test claims
+        pool: asyncpg.Pool = app.state.components.get(asyncpg.Pool)
+        dataset_id = await pool.fetchval("SELECT id FROM datasets WHERE name = $1", ds)
+        insert = (
+            "INSERT INTO webhook_deliveries (webhook_id, dataset_id, seq, record_id, event,"
+            " message_id, payload, status) SELECT $1, $2, g, 'r' || g, 'record.updated',"
+            " 'm' || g, '{}', $4 FROM generate_series($3::bigint, $3 + 2999) AS g"
+        )
+        await pool.execute(insert, hooks[0], dataset_id, 1, "delivered")
+        await pool.execute("ANALYZE webhook_deliveries")  # an idle queue's statistics
+        await pool.execute(insert, hooks[0], dataset_id, 10_001, "pending")
+
+        async with pool.acquire() as conn, conn.transaction():
+            await plan_for_values(conn)
+            plan = await conn.fetchval(
+                "EXPLAIN (ANALYZE, FORMAT JSON) " + queue_repo.CLAIM,
+                uuid.uuid4(),
+                60.0,
+                256,
+                4,
+                hooks,
+                [4] * len(hooks),
+                column=0,
+            )
+            claimed = await conn.fetchval(
+                "SELECT count(*) FROM webhook_deliveries WHERE status = 'delivering'"
+            )
+        assert claimed == 4
+        read = _rows_read(orjson.loads(plan)[0]["Plan"])
+        assert read < 100, f"a claim of 4 read {read} deliveries"

@@ -129,6 +129,12 @@ async def enqueue(
 
     The caller wakes the workers (:func:`wake_workers`) once it has committed:
     a NOTIFY inside the transaction would hold PostgreSQL's notify lock to the end.
+
+    An event queued behind its record's retry is due no sooner than the retry
+    (the record's earliest unfinished event's time, which is its retry's when it is
+    waiting for one; :data:`entrepot.webhooks.queue_repository.FINISH_MANY` holds
+    back those queued before), so claims need not read it until then. Looked up in
+    webhook_deliveries_open_idx's own order, which no other index serves.
     """
     if not seqs:
         return 0
@@ -137,7 +143,12 @@ async def enqueue(
         INSERT INTO webhook_deliveries
             (webhook_id, dataset_id, seq, record_id, event, message_id, payload, next_attempt_at)
         SELECT t.webhook_id, $1, t.seq, t.record_id, t.event, t.message_id, t.payload,
-               now() + make_interval(secs => $8)
+               greatest(now() + make_interval(secs => $8), (
+                   SELECT e.next_attempt_at FROM webhook_deliveries e
+                   WHERE e.webhook_id = t.webhook_id AND e.dataset_id = $1
+                     AND e.record_id = t.record_id AND e.status IN ('pending', 'delivering')
+                   ORDER BY e.webhook_id, e.dataset_id, e.record_id, e.seq
+                   LIMIT 1))
         FROM unnest($2::uuid[], $3::bigint[], $4::text[], $5::text[], $6::text[], $7::text[])
             AS t(webhook_id, seq, record_id, event, message_id, payload)
         ORDER BY t.seq, t.webhook_id

@@ -65,6 +65,19 @@ async def announce_subscriptions(conn: Executor) -> None:
     await conn.execute(f"SELECT pg_notify('{CHANNEL}', '{SUBSCRIPTIONS}')")
 
 
+# The record's earliest unfinished delivery (``d`` is unfinished itself, so this is at
+# most its seq). Written as the first row in webhook_deliveries_open_idx's own order,
+# not as NOT EXISTS: with statistics taken while the queue was nearly empty, the
+# planner answered a NOT EXISTS along webhook_deliveries_webhook_due_idx, walking all
+# of the webhook's open deliveries for every candidate; this form only that index
+# serves without a sort, whatever the statistics say.
+EARLIEST_OPEN = f"""
+    SELECT e.seq FROM webhook_deliveries e
+    WHERE e.webhook_id = d.webhook_id AND e.dataset_id = d.dataset_id
+      AND e.record_id = d.record_id AND e.status IN {OPEN}
+    ORDER BY e.webhook_id, e.dataset_id, e.record_id, e.seq
+    LIMIT 1"""
+
 CLAIM = f"""
 WITH caps AS (
     SELECT w.id AS webhook_id, coalesce(c.cap, $4) AS cap
@@ -78,10 +91,7 @@ WITH caps AS (
         SELECT d.id, d.next_attempt_at FROM webhook_deliveries d
         WHERE d.webhook_id = caps.webhook_id AND d.status IN {OPEN}
           AND d.next_attempt_at <= now() AND (d.status = 'pending' OR d.locked_until < now())
-          AND NOT EXISTS (
-              SELECT 1 FROM webhook_deliveries e
-              WHERE e.webhook_id = d.webhook_id AND e.dataset_id = d.dataset_id
-                AND e.record_id = d.record_id AND e.status IN {OPEN} AND e.seq < d.seq)
+          AND d.seq = ({EARLIEST_OPEN})
         ORDER BY d.next_attempt_at
         LIMIT caps.cap
         FOR UPDATE OF d SKIP LOCKED
@@ -174,7 +184,16 @@ WITH o AS (
         lease = NULL, locked_until = NULL
     FROM o
     WHERE d.id = o.id AND d.lease = o.lease AND d.status = 'delivering'
-    RETURNING d.id, d.status
+    RETURNING d.id, d.status, d.webhook_id, d.dataset_id, d.record_id, d.seq, d.next_attempt_at
+), retrying AS (
+    SELECT webhook_id, dataset_id, record_id, min(seq) AS seq, max(next_attempt_at) AS not_before
+    FROM done WHERE status = 'pending' GROUP BY webhook_id, dataset_id, record_id
+), held_back AS (
+    UPDATE webhook_deliveries f SET next_attempt_at = r.not_before
+    FROM retrying r
+    WHERE f.webhook_id = r.webhook_id AND f.dataset_id = r.dataset_id
+      AND f.record_id = r.record_id AND f.status = 'pending' AND f.seq > r.seq
+      AND f.next_attempt_at < r.not_before
 ), wake AS (
     SELECT pg_notify('{CHANNEL}', '')
     FROM (SELECT 1 FROM done WHERE status <> 'pending' LIMIT 1) AS finished
@@ -189,6 +208,14 @@ async def finish_many(conn: Executor, outcomes: Sequence[Outcome]) -> set[uuid.U
 
     A finished delivery (not a retry) among them wakes the workers of every
     replica, once: the next event of its record may be claimable now.
+
+    A retry holds its record's later events back until its own time
+    (``held_back``): they could not go before it anyway, and left due they would
+    be read, and found blocked, by every claim until then. That was what made an
+    endpoint that is down slow everyone: its events pile up behind retries, and
+    each claim, for every endpoint, walked all of them (bench/webhooks.py, outage).
+    The enqueuer does the same for events queued behind a retry
+    (:func:`entrepot.webhooks.dispatch_repository.enqueue`).
     """
     if not outcomes:
         return set()
@@ -237,32 +264,41 @@ async def finish(
     response: str | None,
     retry_in: float | None,
 ) -> bool:
-    """Record one attempt's outcome, if this worker still holds the delivery's lease.
+    """Record one attempt's outcome, if this worker still holds the delivery's lease
+    (:func:`finish_many` for one: a finished delivery wakes every replica's workers)."""
+    outcome = Outcome(delivery_id, lease, status, status_code, error, response, retry_in)
+    return delivery_id in await finish_many(conn, [outcome])
 
-    A finished delivery (not a retry) wakes the workers of every replica: the
-    record's next event may be claimable now.
-    """
-    done: str = await conn.execute(
-        f"""
-        UPDATE webhook_deliveries SET
-            status = $3, attempts = attempts + 1, last_attempt_at = now(),
-            last_status_code = $4, last_error = $5, last_response = $6,
-            next_attempt_at = CASE WHEN $7::float8 IS NULL THEN next_attempt_at
-                                   ELSE now() + make_interval(secs => $7) END,
-            delivered_at = CASE WHEN $3 = 'delivered' THEN now() END,
-            lease = NULL, locked_until = NULL
-        FROM (SELECT CASE WHEN $3 <> 'pending' THEN pg_notify('{CHANNEL}', '') END) AS wake
-        WHERE id = $1 AND lease = $2 AND status = 'delivering'
-        """,
-        delivery_id,
-        lease,
-        status,
-        status_code,
-        error,
-        response,
-        retry_in,
-    )
-    return done.endswith(" 1")
+
+HOLD_BACK = f"""
+WITH due AS (
+    SELECT d.id, ({EARLIEST_OPEN.replace("e.seq FROM", "e.next_attempt_at FROM")}) AS not_before
+    FROM webhooks w
+    CROSS JOIN LATERAL (
+        SELECT d.id, d.webhook_id, d.dataset_id, d.record_id FROM webhook_deliveries d
+        WHERE d.webhook_id = w.id AND d.status IN {OPEN} AND d.status = 'pending'
+          AND d.next_attempt_at <= now()
+    ) AS d
+), held AS (
+    SELECT f.id, due.not_before FROM webhook_deliveries f JOIN due ON due.id = f.id
+    WHERE due.not_before > now() AND f.status = 'pending'
+    FOR UPDATE OF f SKIP LOCKED
+)
+UPDATE webhook_deliveries f SET next_attempt_at = held.not_before
+FROM held
+WHERE f.id = held.id
+"""
+
+
+async def hold_back_behind_retries(conn: Executor) -> int:
+    """Queued events still due while their record's earliest one waits for a retry: due
+    with that retry now; how many. Retries and the enqueuer hold events back as they
+    go, except one queued while its record's attempt was being recorded (each saw the
+    other unfinished); this heals those within a stats round instead of their being
+    read by every claim until the retry. Rows another statement holds are skipped
+    (the next round takes them), so it never waits on an outcome being written."""
+    status: str = await conn.execute(HOLD_BACK)
+    return int(status.rsplit(" ", 1)[-1])
 
 
 async def backlog(conn: Executor, stuck_after: float) -> Backlog:

@@ -258,6 +258,7 @@ class DeliveryWorker:
             heartbeat.beat()
             try:
                 row = await queue_repo.backlog(self.pool, STUCK_AFTER_SECONDS)
+                await queue_repo.hold_back_behind_retries(self.pool)
                 QUEUE_DEPTH.set(row.depth)
                 OLDEST_PENDING_AGE.set(row.oldest_age)
                 self.stuck = bool(row.stuck)

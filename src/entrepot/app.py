@@ -38,7 +38,7 @@ from entrepot.changes.waker import FeedWaker
 from entrepot.components import Components
 from entrepot.cors import add_cors
 from entrepot.datasets.registry import DatasetRegistry
-from entrepot.direct_routes import DirectAPI, direct_routes
+from entrepot.direct_routes import DirectAPI, DirectRoute, direct_routes
 from entrepot.errors import install_handlers
 from entrepot.limits.auth_failures import AuthFailureThrottle
 from entrepot.limits.endpoints import router as limits_router
@@ -314,9 +314,11 @@ def create_app(settings: Settings | None = None, *, served: bool = False) -> Fas
     app.include_router(usage_router)
     app.include_router(dataset_usage_router)
     reference_pages.include(app)
-    # /portal: pages, not API operations. Matched first: a page never walks the API's
-    # routes (FastAPI builds each included route's context on its first walk, ~0.3 s).
-    app.router.routes.insert(0, portal_routes.mount())
+    # /portal: pages, not API operations. Matched right after the direct routes (which
+    # DirectDispatch serves first anyway): a page never walks the API's included routes
+    # (FastAPI builds each one's context on its first walk, ~0.3 s).
+    first_declared = sum(isinstance(route, DirectRoute) for route in app.router.routes)
+    app.router.routes.insert(first_declared, portal_routes.mount())
     reference_document.install(app)
     if origins := settings.cors_origin_list():
         add_cors(app, origins)  # inside the edge: its answers logged too

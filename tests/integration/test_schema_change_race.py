@@ -177,6 +177,9 @@ async def test_creating_a_dataset_holds_up_no_other_datasets_reads_or_writes(
                     "tags": [],
                     "require_if_match": False,
                     "auto_approve": False,
+                    "license": None,
+                    "license_url": None,
+                    "contact": None,
                 },
             )
             written = await asyncio.wait_for(

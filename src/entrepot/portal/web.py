@@ -15,7 +15,8 @@ from __future__ import annotations
 
 import re
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote
@@ -146,6 +147,16 @@ def model_problem(exc: ValidationError) -> Unprocessable:
         for err in exc.errors()
     ]
     return Unprocessable("Some fields need another value.", errors=errors)
+
+
+@contextmanager
+def validating() -> Iterator[None]:
+    """A block that builds a request model from a form: its refusal becomes the API's
+    problem (:func:`model_problem`), which the page shows beside the fields."""
+    try:
+        yield
+    except ValidationError as exc:
+        raise model_problem(exc) from None
 
 
 async def _visitor(request: Request) -> Visitor:

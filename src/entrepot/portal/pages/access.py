@@ -11,7 +11,6 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from pydantic import ValidationError
 from starlette.responses import Response
 
 from entrepot import jsonbody
@@ -20,7 +19,14 @@ from entrepot.access.service import AccessService
 from entrepot.apps.service import AppService
 from entrepot.catalog import service as catalog
 from entrepot.portal import views
-from entrepot.portal.web import Ctx, field_errors, model_problem, note_denial, page, redirect
+from entrepot.portal.web import (
+    Ctx,
+    field_errors,
+    note_denial,
+    page,
+    redirect,
+    validating,
+)
 from entrepot.problems import Problem, Unprocessable
 from entrepot.store.work import reads, unit_of_work
 
@@ -122,7 +128,7 @@ def _approval(ctx: Ctx) -> AccessRequestApprove:
                 errors=[{"path": "/expires_on", "message": "must be a date: YYYY-MM-DD"}],
             ) from None
     narrowed = ctx.form.flag("narrow_fields")
-    try:
+    with validating():
         return AccessRequestApprove(
             note=ctx.form.get("note") or None,
             scopes=ctx.form.all("scopes") or None,
@@ -130,8 +136,6 @@ def _approval(ctx: Ctx) -> AccessRequestApprove:
             row_filter=row_filter,
             expires_at=expires_at,
         )
-    except ValidationError as exc:
-        raise model_problem(exc) from None
 
 
 @page()
@@ -162,10 +166,8 @@ async def approve(ctx: Ctx) -> Response:
 async def reject(ctx: Ctx) -> Response:
     raw_id = ctx.request.path_params["request"]
     access: AccessService = ctx.part(AccessService)
-    try:
+    with validating():
         body = AccessRequestReject(note=ctx.form.get("note") or None)
-    except ValidationError as exc:
-        raise model_problem(exc) from None
     async with unit_of_work(ctx.pool) as work:
         await access.reject(work, ctx.principal, raw_id, body)
     return redirect("/portal/approvals")

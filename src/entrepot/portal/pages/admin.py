@@ -12,7 +12,6 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from pydantic import ValidationError
 from starlette.responses import Response
 
 from entrepot.apps.models import AppPatch
@@ -23,7 +22,14 @@ from entrepot.orgs import service as orgs
 from entrepot.orgs.models import OrgCreate
 from entrepot.parts import components
 from entrepot.portal import health
-from entrepot.portal.web import Ctx, field_errors, model_problem, note_denial, page, redirect
+from entrepot.portal.web import (
+    Ctx,
+    field_errors,
+    note_denial,
+    page,
+    redirect,
+    validating,
+)
 from entrepot.principal import require_platform_admin
 from entrepot.problems import Problem
 from entrepot.store.work import reads, unit_of_work
@@ -100,7 +106,7 @@ async def create_plan(ctx: Ctx) -> Response:
     values = {n: ctx.form.get(n) for n in names}
     plans: PlanService = ctx.part(PlanService)
     try:
-        try:
+        with validating():
             body = PlanCreate.model_validate(
                 {
                     "name": values["name"].strip(),
@@ -110,8 +116,6 @@ async def create_plan(ctx: Ctx) -> Response:
                     "monthly_quota": _optional(values["monthly_quota"]),
                 }
             )
-        except ValidationError as exc:
-            raise model_problem(exc) from None
         async with unit_of_work(ctx.pool) as work:
             await plans.create(work, ctx.principal, body)
     except Problem as problem:
@@ -132,10 +136,8 @@ async def assign_plan(ctx: Ctx) -> Response:
     values = {"app": ctx.form.get("app"), "plan": ctx.form.get("plan")}
     apps: AppService = ctx.part(AppService)
     try:
-        try:
+        with validating():
             patch = AppPatch.model_validate({"plan": values["plan"]})
-        except ValidationError as exc:
-            raise model_problem(exc) from None
         async with unit_of_work(ctx.pool) as work:
             await apps.update(work, ctx.principal, values["app"], patch)
     except Problem as problem:
@@ -179,10 +181,8 @@ async def orgs_page(ctx: Ctx) -> Response:
 async def create_org(ctx: Ctx) -> Response:
     values = {"name": ctx.form.get("name"), "title": ctx.form.get("title")}
     try:
-        try:
+        with validating():
             body = OrgCreate(name=values["name"].strip(), title=values["title"])
-        except ValidationError as exc:
-            raise model_problem(exc) from None
         async with unit_of_work(ctx.pool) as work:
             await orgs.create_org(work, ctx.principal, body.name, body.title)
     except Problem as problem:
@@ -239,14 +239,12 @@ async def create_user(ctx: Ctx) -> Response:
     }
     users: UserService = ctx.part(UserService)
     try:
-        try:
+        with validating():
             body = UserCreate(
                 email=values["email"].strip(),
                 password=ctx.form.get("password"),
                 is_platform_admin=values["is_platform_admin"],
             )
-        except ValidationError as exc:
-            raise model_problem(exc) from None
         async with reads(ctx.pool) as reading:
             await users.create_user(reading, ctx.principal, body)
     except Problem as problem:
@@ -281,12 +279,10 @@ async def add_member(ctx: Ctx) -> Response:
     }
     users: UserService = ctx.part(UserService)
     try:
-        try:
+        with validating():
             body = MemberAdd.model_validate(
                 {"email": values["member_email"].strip(), "role": values["role"]}
             )
-        except ValidationError as exc:
-            raise model_problem(exc) from None
         async with unit_of_work(ctx.pool) as work:
             await users.add_member(work, ctx.principal, values["org"], body)
     except Problem as problem:

@@ -11,7 +11,6 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from pydantic import ValidationError
 from starlette.responses import Response
 
 from entrepot.access.service import AccessService
@@ -20,7 +19,14 @@ from entrepot.apps.service import AppService
 from entrepot.limits.meter import UsageMeter
 from entrepot.limits.service import usage_report, usage_window
 from entrepot.portal import charts
-from entrepot.portal.web import Ctx, field_errors, model_problem, note_denial, page, redirect
+from entrepot.portal.web import (
+    Ctx,
+    field_errors,
+    note_denial,
+    page,
+    redirect,
+    validating,
+)
 from entrepot.principal import DEFAULT_APP_SCOPES, SCOPES
 from entrepot.problems import Problem
 from entrepot.settings import Settings
@@ -68,15 +74,13 @@ async def create_app(ctx: Ctx) -> Response:
     }
     service: AppService = ctx.part(AppService)
     try:
-        try:
+        with validating():
             body = AppCreate(
                 org=org.name if org else "",
                 name=values["name"],
                 description=values["description"],
                 scopes=values["scopes"] or None,
             )
-        except ValidationError as exc:
-            raise model_problem(exc) from None
         async with unit_of_work(ctx.pool) as work:
             made = await service.create(work, ctx.principal, body)
     except Problem as problem:
@@ -148,10 +152,8 @@ async def create_key(ctx: Ctx) -> Response:
     raw_id = ctx.request.path_params["app"]
     service: AppService = ctx.part(AppService)
     try:
-        try:
+        with validating():
             body = KeyCreate(name=ctx.form.get("name"), scopes=ctx.form.all("scopes") or None)
-        except ValidationError as exc:
-            raise model_problem(exc) from None
         async with unit_of_work(ctx.pool) as work:
             made = await service.create_key(work, ctx.principal, raw_id, body)
             app = await service.get(work, ctx.principal, raw_id)

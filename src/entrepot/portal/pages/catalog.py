@@ -15,7 +15,6 @@ from typing import Any
 from urllib.parse import urlencode
 
 import orjson
-from pydantic import ValidationError
 from starlette.responses import Response
 
 from entrepot.access.models import GRANTABLE_SCOPES, AccessRequestCreate
@@ -28,7 +27,14 @@ from entrepot.limits.meter import UsageMeter
 from entrepot.limits.service import dataset_usage_report, usage_window
 from entrepot.pagination import decode_cursor, fingerprint
 from entrepot.portal import charts, views
-from entrepot.portal.web import Ctx, field_errors, model_problem, note_denial, page, redirect
+from entrepot.portal.web import (
+    Ctx,
+    field_errors,
+    note_denial,
+    page,
+    redirect,
+    validating,
+)
 from entrepot.principal import Principal
 from entrepot.problems import BadRequest, Forbidden, NotFound, Problem
 from entrepot.records.service import RecordService
@@ -214,14 +220,12 @@ async def request_access(ctx: Ctx) -> Response:
     name = ctx.request.path_params["name"]
     service: AccessService = ctx.part(AccessService)
     try:
-        try:
+        with validating():
             body = AccessRequestCreate(
                 app=ctx.form.get("app"),
                 scopes=ctx.form.all("scopes"),
                 reason=ctx.form.get("reason"),
             )
-        except ValidationError as exc:
-            raise model_problem(exc) from None
         async with unit_of_work(ctx.pool) as work:
             made = await service.create_request(work, ctx.principal, name, body)
     except Problem as problem:

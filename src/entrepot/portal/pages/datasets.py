@@ -19,7 +19,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
-from pydantic import ValidationError
 from starlette.responses import Response
 
 from entrepot import jsonbody
@@ -28,7 +27,14 @@ from entrepot.catalog import service as catalog
 from entrepot.catalog.models import DatasetCreate, DatasetPatch
 from entrepot.portal import samples, views
 from entrepot.portal.forms import Form
-from entrepot.portal.web import Ctx, field_errors, model_problem, note_denial, page, redirect
+from entrepot.portal.web import (
+    Ctx,
+    field_errors,
+    note_denial,
+    page,
+    redirect,
+    validating,
+)
 from entrepot.problems import Forbidden, NotFound, Problem, Unprocessable
 from entrepot.records.service import RecordService
 from entrepot.schema.record_schema import RecordSchema
@@ -191,7 +197,7 @@ async def create(ctx: Ctx) -> Response:
     try:
         _require_manager(ctx)
         document, _ = _compiled(values["schema"], values["primary_key"] or None)
-        try:
+        with validating():
             body = DatasetCreate.model_validate(
                 {
                     "name": values["name"],
@@ -205,8 +211,6 @@ async def create(ctx: Ctx) -> Response:
                     "auto_approve": values["auto_approve"],
                 }
             )
-        except ValidationError as exc:
-            raise model_problem(exc) from None
         async with unit_of_work(ctx.pool) as work:
             made = await catalog.create_dataset(work, ctx.principal, body)
     except Problem as problem:
@@ -293,7 +297,7 @@ async def update(ctx: Ctx) -> Response:
     access: AccessResolver = ctx.part(AccessResolver)
     try:
         document, _ = _compiled(values["schema"], ds["primary_key"])
-        try:
+        with validating():
             patch = DatasetPatch.model_validate(
                 {
                     "title": values["title"],
@@ -304,8 +308,6 @@ async def update(ctx: Ctx) -> Response:
                     "auto_approve": values["auto_approve"],
                 }
             )
-        except ValidationError as exc:
-            raise model_problem(exc) from None
         async with reads(ctx.pool) as reading:
             await catalog.update_dataset(reading, access, ctx.principal, ds["name"], patch)
     except Problem as problem:

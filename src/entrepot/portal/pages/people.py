@@ -8,7 +8,7 @@ from starlette.responses import Response
 from entrepot.orgs.models import OrgCreate
 from entrepot.portal import repository as repo
 from entrepot.portal import service
-from entrepot.portal.web import Ctx, field_errors, model_problem, page, redirect
+from entrepot.portal.web import Ctx, field_errors, model_problem, page, redirect, validating
 from entrepot.problems import Conflict, Problem, Unauthorized, Unprocessable
 from entrepot.settings import Settings
 from entrepot.store.work import reads, unit_of_work
@@ -121,10 +121,8 @@ def _first_user(ctx: Ctx) -> UserCreate:
             "The two passwords differ.",
             errors=[{"path": "/password_again", "message": "must repeat the password"}],
         )
-    try:
+    with validating():
         return UserCreate(email=ctx.form.get("email"), password=password, is_platform_admin=True)
-    except ValidationError as exc:
-        raise model_problem(exc) from None
 
 
 def _first_org(ctx: Ctx) -> tuple[str, str]:

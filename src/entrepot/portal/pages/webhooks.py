@@ -12,11 +12,17 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import ValidationError
 from starlette.responses import Response
 
 from entrepot.apps.service import AppService
-from entrepot.portal.web import Ctx, field_errors, model_problem, note_denial, page, redirect
+from entrepot.portal.web import (
+    Ctx,
+    field_errors,
+    note_denial,
+    page,
+    redirect,
+    validating,
+)
 from entrepot.problems import Problem
 from entrepot.store.work import reads, unit_of_work
 from entrepot.webhooks.models import (
@@ -89,7 +95,7 @@ async def create_webhook(ctx: Ctx) -> Response:
     }
     hooks: WebhookService = ctx.part(WebhookService)
     try:
-        try:
+        with validating():
             body = WebhookCreate.model_validate(
                 {
                     "url": values["url"],
@@ -97,8 +103,6 @@ async def create_webhook(ctx: Ctx) -> Response:
                     "events": values["events"] or list(EVENTS),
                 }
             )
-        except ValidationError as exc:
-            raise model_problem(exc) from None
         async with unit_of_work(ctx.pool) as work:
             made = await hooks.create(work, ctx.principal, values["app"], body)
     except Problem as problem:
@@ -165,12 +169,10 @@ async def rotate_webhook_secret(ctx: Ctx) -> Response:
     hooks: WebhookService = ctx.part(WebhookService)
     raw_overlap = ctx.form.get("overlap_seconds").strip()
     try:
-        try:
+        with validating():
             body = RotateSecret.model_validate(
                 {"overlap_seconds": raw_overlap} if raw_overlap else {}
             )
-        except ValidationError as exc:
-            raise model_problem(exc) from None
         async with unit_of_work(ctx.pool) as work:
             made = await hooks.rotate_secret(work, ctx.principal, raw_id, body)
             hook = await hooks.get(work, ctx.principal, raw_id)
@@ -227,12 +229,10 @@ async def replay(ctx: Ctx) -> Response:
     raw_id = ctx.request.path_params["hook"]
     hooks: WebhookService = ctx.part(WebhookService)
     try:
-        try:
+        with validating():
             body = Replay.model_validate(
                 {"dataset": ctx.form.get("dataset"), "from_seq": ctx.form.get("from_seq")}
             )
-        except ValidationError as exc:
-            raise model_problem(exc) from None
         async with unit_of_work(ctx.pool) as work:
             done = await hooks.replay(work, ctx.principal, raw_id, body)
     except Problem as problem:

@@ -172,6 +172,14 @@ async def load_rows(
 # --- servers --------------------------------------------------------------
 
 
+def percentile(values: list[float], q: float) -> float:
+    """The nearest-rank ``q`` quantile of ``values`` (NaN when there are none)."""
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind((HOST, 0))

@@ -50,18 +50,12 @@ from _common import (
     git_version,
     machine,
     ndjson_chunks,
+    percentile,
     prepare_store,
     publish,
     record,
     start_entrepot,
 )
-
-
-def percentile(values: list[float], q: float) -> float:
-    if not values:
-        return float("nan")
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
 
 
 async def measure(

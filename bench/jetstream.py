@@ -48,16 +48,12 @@ from _common import (
     git_version,
     machine,
     ndjson_chunks,
+    percentile,
     prepare_store,
     publish,
     record,
     start_entrepot,
 )
-
-
-def percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values) or [float("nan")]
-    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
 
 
 async def pull_backlog(server: Server, token: str, ds: str, count: int) -> float:

@@ -71,6 +71,7 @@ from _common import (
     free_port,
     git_version,
     machine,
+    percentile,
     prepare_store,
     publish,
     record,
@@ -345,13 +346,6 @@ async def full_speed_puts(
 
 
 # --- one scenario ---------------------------------------------------------
-
-
-def percentile(values: list[float], q: float) -> float:
-    if not values:
-        return float("nan")
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
 
 
 @dataclass

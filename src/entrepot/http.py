@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Mapping
 from typing import Annotated, Any
 
 from fastapi import Query, Request, Response
@@ -18,6 +18,30 @@ Limit = Annotated[str | None, Query(description="Page size, 1 to 1000 (default 5
 Cursor = Annotated[
     str | None, Query(max_length=4096, description="Opaque cursor from next_cursor.")
 ]
+
+
+class JSONBytes(Response):
+    """A JSON body already rendered to bytes (records, pages), its headers built as the
+    raw pairs Starlette's ``Response`` would build, in the same order (``headers``, then
+    content-length and content-type), without its general assembly: about 1% of a GET by
+    id. For a status with a body; 204 and 304 stay plain ``Response``s."""
+
+    media_type = "application/json"
+
+    def __init__(
+        self, body: bytes, status_code: int = 200, headers: Mapping[str, str] | None = None
+    ) -> None:
+        self.status_code = status_code
+        self.body = body
+        self.background = None
+        raw = (
+            []
+            if headers is None
+            else [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in headers.items()]
+        )
+        raw.append((b"content-length", str(len(body)).encode()))
+        raw.append((b"content-type", b"application/json"))
+        self.raw_headers = raw
 
 
 def media_type(request: Request) -> str:

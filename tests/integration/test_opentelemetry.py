@@ -34,6 +34,7 @@ from tests.conftest import ADMIN_TOKEN, app_and_client, prepared_database
 from tests.e2e.test_webhook_delivery import Receiver
 from tests.factories import make_app, make_dataset, make_org
 from tests.integration.test_webhooks import HOOK_SCOPES, arrived, eventually, subscribe
+from tests.waiting import until
 
 Logged = Callable[[], list[str]]
 
@@ -120,12 +121,16 @@ async def test_a_request_is_one_trace_and_its_access_line_names_it(
         assert server in ancestors(statement, inside)
         assert "db.statement.parameters" not in (statement.attributes or {})
 
-    lines = [json.loads(line) for line in logged() if line.startswith("{")]
-    [access] = [
-        line
-        for line in lines
-        if line["event"] == "request" and line["route"] == "/v1/datasets/{ds}/records"
-    ]
+    async def access_lines() -> list[dict[str, Any]]:
+        """The list's access line: written at the end of the event loop's turn."""
+        lines = [json.loads(line) for line in logged() if line.startswith("{")]
+        return [
+            line
+            for line in lines
+            if line["event"] == "request" and line["route"] == "/v1/datasets/{ds}/records"
+        ]
+
+    [access] = await until(access_lines, "the access line of the list")
     assert access["trace_id"] == format(server.context.trace_id, "032x")
     assert access["span_id"] == format(server.context.span_id, "016x")
 

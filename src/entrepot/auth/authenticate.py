@@ -176,7 +176,10 @@ class Gate:
 
 
 async def authenticate(request: Request) -> Principal:
-    gate = components(request).get(Gate)
+    return await _authenticate(request, components(request).get(Gate))
+
+
+async def _authenticate(request: Request, gate: Gate) -> Principal:
     ip = request.client.host if request.client else None
     try:
         principal = await _principal(request, gate, ip)
@@ -217,7 +220,7 @@ async def authenticate_reader(request: Request) -> Principal:
     checked as always: a bad credential never falls back to anonymous."""
     gate = components(request).get(Gate)
     if not gate.anonymous_reads or "authorization" in request.headers:
-        return await authenticate(request)
+        return await _authenticate(request, gate)
     principal = anonymous(request.client.host if request.client else None)
     request.state.principal = principal
     request.state.rate_limit = await gate.limiter.admit(principal)

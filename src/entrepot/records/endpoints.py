@@ -10,7 +10,7 @@ from urllib.parse import quote
 from fastapi import APIRouter, Depends, Request, Response
 
 from entrepot.auth.authenticate import CurrentPrincipal, CurrentReader
-from entrepot.http import StrictJsonRoute, require_json
+from entrepot.http import JSONBytes, StrictJsonRoute, require_json
 from entrepot.parts import part
 from entrepot.principal import Principal
 from entrepot.records import idempotency, preconditions
@@ -152,7 +152,7 @@ async def list_records(
     ds: str, request: Request, principal: CurrentReader, records: Records, reading: Reading
 ) -> Response:
     page = await records.list(reading, principal, ds, request.query_params.multi_items())
-    return Response(page.body(), media_type=JSON)
+    return JSONBytes(page.body())
 
 
 @router.post(
@@ -194,7 +194,7 @@ async def get_record(
     found = await records.get(reading, principal, ds, record_id)
     if if_none_match is not None and if_none_match.matches_weak_tag(found.etag):
         return Response(status_code=304, headers={"ETag": found.etag})
-    return Response(found.body(), 200, {"ETag": found.etag}, media_type=JSON)
+    return JSONBytes(found.body(), 200, {"ETag": found.etag})
 
 
 @router.put(

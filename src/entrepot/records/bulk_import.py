@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterable, AsyncIterator, Callable
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 import asyncpg
 
@@ -30,7 +30,7 @@ from entrepot.problems import BadRequest, Conflict, NotFound, PreconditionRequir
 from entrepot.records import bulk_repository as repo
 from entrepot.records import csv_codec, validation
 from entrepot.records.ids import new_id
-from entrepot.records.lines import Line, split_lines
+from entrepot.records.lines import Line, line_batches
 from entrepot.store.bulk_slots import BulkSlots
 from entrepot.store.types import Conn
 from entrepot.streaming import bulk_job
@@ -82,9 +82,9 @@ class ImportReport:
         }
 
 
-@dataclass(frozen=True, slots=True)
-class Item:
-    """One record read from the body: ready to write, or the reasons it is not."""
+class Item(NamedTuple):
+    """One record read from the body: ready to write, or the reasons it is not (a tuple:
+    one is made per record)."""
 
     line: int
     record_id: str = ""
@@ -130,7 +130,7 @@ class BulkImportService:
                 f"Writes to {meta.name!r} need If-Match; import with mode=insert, "
                 "or replace records one by one."
             )
-        lines = split_lines(body, self.max_record_bytes)
+        lines = line_batches(body, self.max_record_bytes)
         reader = _ndjson_items if options.format == "ndjson" else _csv_items
         try:
             async with self.slots.admit(principal.share_key) as ticket, bulk_job("import"):
@@ -184,34 +184,43 @@ class BulkImportService:
                 f"Dataset {dataset!r} does not exist or is not visible to you."
             ) from None
 
-    async def _read_ahead(self, items: AsyncIterator[Item], options: ImportOptions) -> list[Item]:
+    async def _read_ahead(
+        self, items: AsyncIterator[list[Item]], options: ImportOptions
+    ) -> list[Item]:
         """The body's first batch of records (or all of it, if shorter), read before any
-        database work; an all-or-nothing import also stops at its error limit."""
+        database work, to the end of the chunk that completes it; an all-or-nothing
+        import also stops at its error limit."""
         first: list[Item] = []
         valid = failed = 0
-        async for item in items:
-            first.append(item)
-            if item.errors is None:
-                valid += 1
-            else:
-                failed += 1
+        async for chunk in items:
+            first.extend(chunk)
+            failed += sum(1 for item in chunk if item.errors is not None)
+            valid = len(first) - failed
             if valid >= self.batch_size or (options.on_error == "abort" and failed >= MAX_REPORTED):
                 break
         return first
 
     async def _load(
-        self, conn: Conn, meta: DatasetMeta, items: AsyncIterator[Item], options: ImportOptions
+        self,
+        conn: Conn,
+        meta: DatasetMeta,
+        items: AsyncIterator[list[Item]],
+        options: ImportOptions,
     ) -> ImportReport:
         report = ImportReport()
         writer = _BatchWriter(conn, meta, options.mode, self.batch_size, report)
+        abort = options.on_error == "abort"
         try:
-            async for item in items:
-                if item.errors is not None:
-                    report.fail(item.line, item.errors)
-                else:
-                    await writer.add(item)
-                if options.on_error == "abort" and report.failed >= MAX_REPORTED:
-                    report.stopped = True
+            async for chunk in items:
+                for item in chunk:
+                    if item.errors is not None:
+                        report.fail(item.line, item.errors)
+                    else:
+                        await writer.add(item)
+                    if abort and report.failed >= MAX_REPORTED:
+                        report.stopped = True
+                        break
+                if report.stopped:
                     break
             await writer.flush()
             await writer.drain()
@@ -220,11 +229,10 @@ class BulkImportService:
         return report
 
 
-async def _chained(first: list[Item], rest: AsyncIterator[Item]) -> AsyncIterator[Item]:
-    for item in first:
-        yield item
-    async for item in rest:
-        yield item
+async def _chained(first: list[Item], rest: AsyncIterator[list[Item]]) -> AsyncIterator[list[Item]]:
+    yield first
+    async for chunk in rest:
+        yield chunk
 
 
 def _failed(line: int, message: str, path: str = "") -> Item:
@@ -244,58 +252,70 @@ def _checked(meta: DatasetMeta, line: int, data: Any) -> Item:
 
 
 async def _ndjson_items(
-    lines: AsyncIterator[Line], meta: DatasetMeta, limit: int
-) -> AsyncIterator[Item]:
-    async for line in lines:
-        if line.raw is None:
-            yield _failed(line.number, f"the line is longer than {limit} bytes")
-            continue
-        text = line.text
-        if not text.strip():
-            continue
-        try:
-            data = jsonbody.loads(text)
-        except jsonbody.JsonBodyError as exc:
-            yield _failed(line.number, exc.message, exc.path or "")
-            continue
-        yield _checked(meta, line.number, data)
+    batches: AsyncIterator[list[Line]], meta: DatasetMeta, limit: int
+) -> AsyncIterator[list[Item]]:
+    """The records of each chunk's lines, a list a chunk."""
+    async for lines in batches:
+        items: list[Item] = []
+        for line in lines:
+            if line.raw is None:
+                items.append(_failed(line.number, f"the line is longer than {limit} bytes"))
+                continue
+            text = line.text
+            if not text.strip():
+                continue
+            try:
+                data = jsonbody.loads(text)
+            except jsonbody.JsonBodyError as exc:
+                items.append(_failed(line.number, exc.message, exc.path or ""))
+                continue
+            items.append(_checked(meta, line.number, data))
+        if items:
+            yield items
 
 
 async def _csv_items(
-    lines: AsyncIterator[Line], meta: DatasetMeta, limit: int
-) -> AsyncIterator[Item]:
-    """Records under a header row; a header that cannot be used is a 400 for the file."""
+    batches: AsyncIterator[list[Line]], meta: DatasetMeta, limit: int
+) -> AsyncIterator[list[Item]]:
+    """Records under a header row, a list a chunk; a header that cannot be used is a 400
+    for the file."""
     header: list[str] | None = None
-    async for record in _csv_records(lines, limit):
-        if record.error is None and record.text == "":
-            continue  # a blank line
-        try:
-            if record.error is not None:
-                raise csv_codec.CsvSyntaxError(record.error)
-            cells = csv_codec.split_record(record.text)
-        except csv_codec.CsvSyntaxError as exc:
+    async for records in _csv_records(batches, limit):
+        items: list[Item] = []
+        for record in records:
+            if record.error is None and record.text == "":
+                continue  # a blank line
+            try:
+                if record.error is not None:
+                    raise csv_codec.CsvSyntaxError(record.error)
+                cells = csv_codec.split_record(record.text)
+            except csv_codec.CsvSyntaxError as exc:
+                if header is None:
+                    raise BadRequest(f"The CSV header cannot be read: {exc}") from None
+                items.append(_failed(record.line, str(exc)))
+                continue
             if header is None:
-                raise BadRequest(f"The CSV header cannot be read: {exc}") from None
-            yield _failed(record.line, str(exc))
-            continue
-        if header is None:
-            header = csv_codec.check_header(cells, meta.schema)
-            continue
-        data, errors = csv_codec.coerce_row(header, cells, meta.schema)
-        yield Item(record.line, errors=errors) if errors else _checked(meta, record.line, data)
+                header = csv_codec.check_header(cells, meta.schema)
+                continue
+            data, errors = csv_codec.coerce_row(header, cells, meta.schema)
+            items.append(
+                Item(record.line, errors=errors) if errors else _checked(meta, record.line, data)
+            )
+        if items:
+            yield items
 
 
 async def _csv_records(
-    lines: AsyncIterator[Line], limit: int
-) -> AsyncIterator[csv_codec.CsvRecord]:
+    batches: AsyncIterator[list[Line]], limit: int
+) -> AsyncIterator[list[csv_codec.CsvRecord]]:
     assembler = csv_codec.RecordAssembler(limit)
-    async for line in lines:
-        record = assembler.feed(line)
-        if record is not None:
-            yield record
+    async for lines in batches:
+        records = [record for line in lines if (record := assembler.feed(line)) is not None]
+        if records:
+            yield records
     last = assembler.finish()
     if last is not None:
-        yield last
+        yield [last]
 
 
 class _BatchWriter:

@@ -30,7 +30,7 @@ from entrepot.problems import BadRequest, Conflict, NotFound, PreconditionRequir
 from entrepot.records import bulk_repository as repo
 from entrepot.records import csv_codec, validation
 from entrepot.records.ids import new_id
-from entrepot.records.lines import Line, line_batches
+from entrepot.records.lines import LineBatch, line_batches, without_terminator
 from entrepot.store.bulk_slots import BulkSlots
 from entrepot.store.types import Conn
 from entrepot.streaming import bulk_job
@@ -252,30 +252,30 @@ def _checked(meta: DatasetMeta, line: int, data: Any) -> Item:
 
 
 async def _ndjson_items(
-    batches: AsyncIterator[list[Line]], meta: DatasetMeta, limit: int
+    batches: AsyncIterator[LineBatch], meta: DatasetMeta, limit: int
 ) -> AsyncIterator[list[Item]]:
     """The records of each chunk's lines, a list a chunk."""
-    async for lines in batches:
+    async for batch in batches:
         items: list[Item] = []
-        for line in lines:
-            if line.raw is None:
-                items.append(_failed(line.number, f"the line is longer than {limit} bytes"))
+        for number, raw in enumerate(batch.raws, batch.first):
+            if raw is None:
+                items.append(_failed(number, f"the line is longer than {limit} bytes"))
                 continue
-            text = line.text
+            text = without_terminator(raw)
             if not text.strip():
                 continue
             try:
                 data = jsonbody.loads(text)
             except jsonbody.JsonBodyError as exc:
-                items.append(_failed(line.number, exc.message, exc.path or ""))
+                items.append(_failed(number, exc.message, exc.path or ""))
                 continue
-            items.append(_checked(meta, line.number, data))
+            items.append(_checked(meta, number, data))
         if items:
             yield items
 
 
 async def _csv_items(
-    batches: AsyncIterator[list[Line]], meta: DatasetMeta, limit: int
+    batches: AsyncIterator[LineBatch], meta: DatasetMeta, limit: int
 ) -> AsyncIterator[list[Item]]:
     """Records under a header row, a list a chunk; a header that cannot be used is a 400
     for the file."""
@@ -306,10 +306,11 @@ async def _csv_items(
 
 
 async def _csv_records(
-    batches: AsyncIterator[list[Line]], limit: int
+    batches: AsyncIterator[LineBatch], limit: int
 ) -> AsyncIterator[list[csv_codec.CsvRecord]]:
     assembler = csv_codec.RecordAssembler(limit)
-    async for lines in batches:
+    async for batch in batches:
+        lines = batch.lines()
         records = [record for line in lines if (record := assembler.feed(line)) is not None]
         if records:
             yield records

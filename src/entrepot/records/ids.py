@@ -24,6 +24,10 @@ def new_id() -> str:
 
 
 def id_problem(record_id: str) -> str | None:
+    if 0 < len(record_id) <= MAX_ID_LENGTH and record_id.isascii() and record_id.isprintable():
+        # The usual id, in two C scans: printable ASCII has no control character and
+        # always encodes; only "/" is left to look for.
+        return "record ids cannot contain '/'" if "/" in record_id else None
     if not record_id:
         return "record ids cannot be empty"
     if len(record_id) > MAX_ID_LENGTH:

@@ -25,25 +25,40 @@ class Line(NamedTuple):
     @property
     def text(self) -> bytes:
         """The line without its terminator (empty for an oversized line)."""
-        raw = self.raw or b""
-        if raw.endswith(b"\n"):
-            raw = raw[:-1]
-        if raw.endswith(b"\r"):
-            raw = raw[:-1]
-        return raw
+        return without_terminator(self.raw or b"")
+
+
+class LineBatch(NamedTuple):
+    """Consecutive lines: line ``first``, ``first + 1``... as their ``raw`` bytes (None for
+    one too long), without an object per line."""
+
+    first: int
+    raws: list[bytes | None]
+
+    def lines(self) -> list[Line]:
+        return [Line(self.first + offset, raw) for offset, raw in enumerate(self.raws)]
+
+
+def without_terminator(raw: bytes) -> bytes:
+    """``raw`` without its ``\\n`` or ``\\r\\n`` (``Line.text``)."""
+    if raw.endswith(b"\n"):
+        raw = raw[:-1]
+    if raw.endswith(b"\r"):
+        raw = raw[:-1]
+    return raw
 
 
 async def split_lines(chunks: AsyncIterable[bytes], limit: int) -> AsyncIterator[Line]:
     """Yield every physical line of ``chunks``; a leading UTF-8 BOM is dropped."""
-    async for lines in line_batches(chunks, limit):
-        for line in lines:
+    async for batch in line_batches(chunks, limit):
+        for line in batch.lines():
             yield line
 
 
-async def line_batches(chunks: AsyncIterable[bytes], limit: int) -> AsyncIterator[list[Line]]:
-    """The lines of ``chunks`` (as :func:`split_lines`), a list for each chunk that ends
+async def line_batches(chunks: AsyncIterable[bytes], limit: int) -> AsyncIterator[LineBatch]:
+    """The lines of ``chunks`` (as :func:`split_lines`), a batch for each chunk that ends
     at least one: an import handles its lines a chunk at a time, not one
-    ``async for`` step (three generators deep) per line."""
+    ``async for`` step (three generators deep) and one object per line."""
     pending = bytearray()
     oversized = False
     number = 0
@@ -57,7 +72,8 @@ async def line_batches(chunks: AsyncIterable[bytes], limit: int) -> AsyncIterato
                 continue
             chunk = bytes(pending[3:]) if pending.startswith(BOM) else bytes(pending)
             pending.clear()
-        lines: list[Line] = []
+        raws: list[bytes | None] = []
+        first_number = number + 1
         start = 0
         while True:
             end = chunk.find(b"\n", start)
@@ -70,16 +86,16 @@ async def line_batches(chunks: AsyncIterable[bytes], limit: int) -> AsyncIterato
                 break
             number += 1
             if oversized or len(pending) + end + 1 - start > limit:
-                lines.append(Line(number, None))
+                raws.append(None)
             elif pending:
                 pending += chunk[start : end + 1]
-                lines.append(Line(number, bytes(pending)))
+                raws.append(bytes(pending))
             else:
-                lines.append(Line(number, chunk[start : end + 1]))
+                raws.append(chunk[start : end + 1])
             pending.clear()
             oversized = False
             start = end + 1
-        if lines:
-            yield lines
+        if raws:
+            yield LineBatch(first_number, raws)
     if pending or oversized:
-        yield [Line(number + 1, None if oversized else bytes(pending))]
+        yield LineBatch(number + 1, [None if oversized else bytes(pending)])

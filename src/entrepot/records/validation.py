@@ -10,7 +10,7 @@ from typing import Any
 
 from entrepot.datasets.registry import DatasetMeta
 from entrepot.problems import Unprocessable
-from entrepot.records.ids import check_id
+from entrepot.records.ids import check_id, id_problem
 from entrepot.wording import shown
 
 
@@ -33,7 +33,6 @@ def record_id(meta: DatasetMeta, data: dict[str, Any], path_id: str | None) -> s
     """The id a record is stored under: its primary key field, else the path id."""
     if meta.primary_key is None:
         return check_id(path_id or "", "")
-    pointer = key_pointer(meta)
     if meta.primary_key not in data:
         # Named at the record, as the schema's own "is required" errors are.
         raise Unprocessable(
@@ -43,15 +42,18 @@ def record_id(meta: DatasetMeta, data: dict[str, Any], path_id: str | None) -> s
             ],
         )
     value = data[meta.primary_key]
-    if isinstance(value, bool) or not isinstance(value, str | int):
+    kind = type(value)
+    if kind is not str and (kind is bool or not isinstance(value, str | int)):
         raise Unprocessable(
             "The primary key must be a string or an integer.",
-            errors=[{"path": pointer, "message": "must be a string or integer"}],
+            errors=[{"path": key_pointer(meta), "message": "must be a string or integer"}],
         )
-    found = check_id(str(value), pointer)
+    found = value if kind is str else str(value)
+    if id_problem(found):
+        check_id(found, key_pointer(meta))
     if path_id is not None and found != path_id:
         raise Unprocessable(
             "The record's primary key does not match the id in the URL.",
-            errors=[{"path": pointer, "message": f"expected {path_id!r}, got {found!r}"}],
+            errors=[{"path": key_pointer(meta), "message": f"expected {path_id!r}, got {found!r}"}],
         )
     return found

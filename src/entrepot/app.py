@@ -72,8 +72,8 @@ from entrepot.settings import Settings
 from entrepot.store.budget import Budget
 from entrepot.store.bulk_slots import BulkSlots
 from entrepot.store.notify import InvalidationListener
-from entrepot.store.pool import create_pool
-from entrepot.store.pool_metrics import publish_budget
+from entrepot.store.pool import MeteredPool, PlannedPool, create_pool, planned_share
+from entrepot.store.pool_metrics import Sized, publish_budget
 from entrepot.store.pool_metrics import sample_forever as sample_pools
 from entrepot.streams.publisher import Publisher
 from entrepot.users.endpoints import router as users_router
@@ -151,7 +151,13 @@ def create_app(settings: Settings | None = None, *, served: bool = False) -> Fas
         bulk_pool = await create_pool(
             settings, dsn, size=settings.bulk_pool_size, name="entrepot-bulk"
         )
-        pool_gauges = start_loop(sample_pools([request_pool, bulk_pool]), "pools")
+        pools: list[Sized] = [request_pool, bulk_pool]
+        planned_pool: MeteredPool | None = None
+        if planned_share(settings):
+            planned_pool = await create_pool(settings, dsn, name="entrepot-planned", planned=True)
+            parts.provide(PlannedPool(planned_pool))
+            pools.append(planned_pool)
+        pool_gauges = start_loop(sample_pools(pools), "pools")
         budget = Budget.of(settings, workers=1)
         publish_budget(budget.direct_per_replica, budget.through_pooler_per_replica)
         parts.provide(
@@ -275,6 +281,8 @@ def create_app(settings: Settings | None = None, *, served: bool = False) -> Fas
             if redis is not None:
                 await redis.aclose()
             await _close_pool(bulk_pool)
+            if planned_pool is not None:
+                await _close_pool(planned_pool)
             await _close_pool(pool)
             log.info("stopped", pid=os.getpid())
             if settings.opentelemetry:

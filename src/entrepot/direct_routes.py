@@ -12,7 +12,7 @@ by a plain Starlette route placed first in the app's table:
   the one auth step every route takes, or ``authenticate_reader``, the same step
   letting an anonymous caller read open datasets), the app's parts by type
   (``Depends(part(RecordService))``) and a unit of work last (``Reading``,
-  ``Work`` or ``LazyWork``, ended before the answer is sent, as those
+  ``PlannedReading``, ``Work`` or ``LazyWork``, ended before the answer is sent, as those
   dependencies are). An
   endpoint that asks for anything else (a validated query parameter, a new
   dependency) or a route with dependencies of its own is refused at startup,
@@ -50,13 +50,19 @@ from entrepot.auth.authenticate import (
     authenticate_reader,
 )
 from entrepot.auth.tickets import take_from_query
+from entrepot.components import Components
 from entrepot.parts import Part, components
 from entrepot.principal import Principal
 from entrepot.store.work import Reads, lazy_unit_of_work, reads, unit_of_work
-from entrepot.work_deps import LazyWork, Reading, Work
+from entrepot.work_deps import LazyWork, PlannedReading, Reading, Work, planned_reading
 
-Opener = Callable[[asyncpg.Pool], AbstractAsyncContextManager[Reads]]
-UNITS: dict[object, Opener] = {Reading: reads, Work: unit_of_work, LazyWork: lazy_unit_of_work}
+Opener = Callable[[Components], AbstractAsyncContextManager[Reads]]
+UNITS: dict[object, Opener] = {
+    Reading: lambda parts: reads(parts.get(asyncpg.Pool)),
+    PlannedReading: planned_reading,
+    Work: lambda parts: unit_of_work(parts.get(asyncpg.Pool)),
+    LazyWork: lambda parts: lazy_unit_of_work(parts.get(asyncpg.Pool)),
+}
 
 Authenticator = Callable[[Request], Awaitable[Principal]]
 AUTH_STEPS: dict[object, Authenticator] = {
@@ -137,7 +143,7 @@ def serving(endpoint: Endpoint, plan: Plan) -> Callable[[Request], Awaitable[Res
         if plan.unit is None:
             return await endpoint(**kwargs)
         name, opener = plan.unit
-        async with opener(found.get(asyncpg.Pool)) as unit:
+        async with opener(found) as unit:
             kwargs[name] = unit
             return await endpoint(**kwargs)
 

@@ -84,6 +84,15 @@ class Settings(BaseSettings):
         description="Connections per worker for requests: the largest part of the "
         "connection budget (entrepot budget).",
     )
+    planned_pool_size: int = Field(
+        default=4,
+        ge=0,
+        le=100,
+        description="Of ENTREPOT_POOL_MAX_SIZE, the connections whose every statement is "
+        "planned for its own values: filtered record lists run there in one round trip, "
+        "without a transaction. 0, or a transaction pooler: they plan in a read-only "
+        "transaction of their own instead.",
+    )
     statement_timeout_ms: int = 30_000
 
     max_body_bytes: int = 1_048_576

@@ -11,6 +11,7 @@ import asyncpg
 from entrepot.settings import Settings
 from entrepot.store.budget import WORKER_DEDICATED, Budget
 from entrepot.store.bulk_slots import BulkSlots
+from entrepot.store.pool import PlannedPool, planned_share
 from tests.conftest import ADMIN_TOKEN, app_and_client, prepared_database
 from tests.waiting import until
 
@@ -41,15 +42,20 @@ async def test_a_worker_holds_its_budget_and_no_more(fresh_database: object) -> 
         bulk_pool_size=BULK,
     )
     budget = Budget.of(settings)
+    planned = planned_share(settings)
+    assert planned > 0  # the planned pool takes its share of the request pool's
     expected = Counter(
-        {"entrepot": POOL, "entrepot-bulk": BULK}
+        {"entrepot": POOL - planned, "entrepot-planned": planned, "entrepot-bulk": BULK}
         | {f"entrepot-listen-{d.name}": 1 for d in WORKER_DEDICATED}
     )
     assert sum(expected.values()) == budget.per_worker
     async with app_and_client(settings) as (application, client):
         assert (await client.get("/v1/datasets")).status_code == 200
+        # The bulk and planned pools open on demand: fill them.
         bulk = application.state.components.get(BulkSlots).pool
-        held = [await bulk.acquire() for _ in range(BULK)]  # the bulk pool opens on demand
+        lists = application.state.components.get(PlannedPool).pool
+        held = [(bulk, await bulk.acquire()) for _ in range(BULK)]
+        held += [(lists, await lists.acquire()) for _ in range(planned)]
         try:
             await until(
                 lambda: _equal(url, expected), "the worker's connections, as budgeted", every=0.1
@@ -57,8 +63,8 @@ async def test_a_worker_holds_its_budget_and_no_more(fresh_database: object) -> 
             await asyncio.sleep(1)  # and nothing opens later on
             assert await connections(url) == expected
         finally:
-            for conn in held:
-                await bulk.release(conn)
+            for pool, conn in held:
+                await pool.release(conn)
 
 
 async def _equal(url: str, expected: Counter[str]) -> bool:

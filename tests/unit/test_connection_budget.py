@@ -126,7 +126,8 @@ def test_through_a_pooler_the_refusal_counts_the_listeners_only() -> None:
 # counts it. A new one fails test_every_connection_the_code_opens_is_counted: count it in
 # store/budget.py (WORKER_DEDICATED, or START_UP_PEAK for serve's own), then list it here.
 OPENERS = {
-    ("app.py", "create_pool"): "the request and bulk pools (pool_max_size, bulk_pool_size)",
+    ("app.py", "create_pool"): "the request, planned and bulk pools (pool_max_size, "
+    "of which planned_share, and bulk_pool_size)",
     ("store/pool.py", "MeteredPool"): "what create_pool builds",
     ("store/listen.py", "asyncpg.connect"): "each LISTEN loop's connection (WORKER_DEDICATED)",
     ("changes/waiter.py", "listen_forever"): "WORKER_DEDICATED changes",
@@ -173,7 +174,7 @@ def test_every_connection_the_code_opens_is_counted() -> None:
         "in OPENERS here"
     )
     assert not set(OPENERS) - set(found), "OPENERS lists a call the code no longer makes"
-    assert len(found[("app.py", "create_pool")]) == 2  # requests and bulk, nothing more
+    assert len(found[("app.py", "create_pool")]) == 3  # requests, planned, bulk: no more
 
 
 def test_every_listen_loop_is_a_counted_dedicated_connection() -> None:

@@ -17,7 +17,7 @@ from entrepot.records import idempotency, preconditions
 from entrepot.records.models import Record, RecordPage
 from entrepot.records.service import RecordService, Written
 from entrepot.store.work import UnitOfWork
-from entrepot.work_deps import LazyWork, Reading
+from entrepot.work_deps import LazyWork, PlannedReading, Reading
 
 router = APIRouter(
     prefix="/v1/datasets/{ds}/records", tags=["records"], route_class=StrictJsonRoute
@@ -149,7 +149,11 @@ async def _json_body(request: Request) -> bytes:
     responses={200: {"description": "A page of records.", "model": RecordPage}},
 )
 async def list_records(
-    ds: str, request: Request, principal: CurrentReader, records: Records, reading: Reading
+    ds: str,
+    request: Request,
+    principal: CurrentReader,
+    records: Records,
+    reading: PlannedReading,
 ) -> Response:
     page = await records.list(reading, principal, ds, request.query_params.multi_items())
     return JSONBytes(page.body())

@@ -20,6 +20,7 @@ requests time out.
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 from typing import Any
 
 import asyncpg
@@ -58,22 +59,59 @@ class MeteredPool(asyncpg.Pool):
             self._waits.observe(time.perf_counter() - started)
 
 
+@dataclass(frozen=True, slots=True)
+class PlannedPool:
+    """Request connections whose every statement is planned for its own values
+    (``plan_cache_mode = force_custom_plan`` for the session): a statement whose best
+    plan depends on its values (a filtered list) runs here as it is, one round trip,
+    where on the request pool it needs a read-only transaction that asks for such a
+    plan (``store/work.py: plan_for_values``), three. Taken from the request pool's
+    share of the budget, never added to it."""
+
+    pool: MeteredPool
+
+
+def planned_share(settings: Settings) -> int:
+    """How many of ``ENTREPOT_POOL_MAX_SIZE`` the planned pool takes: at most
+    ``ENTREPOT_PLANNED_POOL_SIZE``, leaving the request pool one at least; none through
+    a transaction pooler, which takes no session settings (and where nothing is
+    prepared for long, so every statement is planned for its values already)."""
+    if settings.pooler == "transaction":
+        return 0
+    return max(0, min(settings.planned_pool_size, settings.pool_max_size - 1))
+
+
 async def create_pool(
-    settings: Settings, dsn: str, *, size: int | None = None, name: str = "entrepot"
+    settings: Settings,
+    dsn: str,
+    *,
+    size: int | None = None,
+    name: str = "entrepot",
+    planned: bool = False,
 ) -> MeteredPool:
-    """The request pool (``settings.pool_*_size``), or one of ``size`` connections that
-    opens them only when needed (the bulk pool). ``name`` is PostgreSQL's
-    ``application_name``; the metrics name the pool ``requests`` or ``bulk``."""
+    """The request pool (``settings.pool_*_size``, less the planned pool's share), the
+    planned pool (``planned``: its share, opened as needed), or one of ``size``
+    connections opened as needed (the bulk pool). ``name`` is PostgreSQL's
+    ``application_name``; the metrics name the pool ``requests``, ``planned`` or
+    ``bulk``."""
     pooled = settings.pooler == "transaction"
     timeouts = {
         "statement_timeout": str(settings.statement_timeout_ms),
         "idle_in_transaction_session_timeout": str(IDLE_IN_TRANSACTION_MS),
     }
+    share = planned_share(settings)
+    if planned:
+        label, min_size, max_size = "planned", 0, share
+    elif size is None:
+        max_size = settings.pool_max_size - share
+        label, min_size = "requests", min(settings.pool_min_size, max_size)
+    else:
+        label, min_size, max_size = "bulk", 0, size
     pool = MeteredPool(
         dsn,
-        name="requests" if size is None else "bulk",
-        min_size=settings.pool_min_size if size is None else 0,
-        max_size=settings.pool_max_size if size is None else size,
+        name=label,
+        min_size=min_size,
+        max_size=max_size,
         max_queries=50000,
         max_inactive_connection_lifetime=300.0,
         reset=_no_reset,
@@ -93,6 +131,7 @@ async def create_pool(
             # name their dataset's partition, so no cached plan spans them all.
             # Through a pooler nothing is prepared for long: every statement is
             # planned for its values, correct and a little slower.
+            **({"plan_cache_mode": "force_custom_plan"} if planned else {}),
         },
     )
     await pool

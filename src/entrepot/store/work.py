@@ -57,11 +57,15 @@ class Reads:
     """One connection for a request that only reads."""
 
     conn: Conn
+    # Every statement on ``conn`` is planned for its values already (a connection of
+    # the planned pool, store/pool.py: PlannedPool).
+    planned: bool = False
 
     def planned_for_values(self) -> AbstractAsyncContextManager[None]:
         """A block whose statements are planned for their values (``plan_for_values``):
-        in a read-only transaction of its own, on this connection."""
-        return _PlannedForValues(self.conn)
+        as they are on a planned connection, else in a read-only transaction of their
+        own, on this connection."""
+        return _ALREADY_PLANNED if self.planned else _PlannedForValues(self.conn)
 
     def begin(self) -> AbstractAsyncContextManager[UnitOfWork]:
         """The request's unit of work, begun late on its connection: for a use case
@@ -153,6 +157,21 @@ class _PlannedForValues:
         await self._conn.execute("COMMIT" if exc_type is None else "ROLLBACK")
 
 
+class _AlreadyPlanned:
+    """``planned_for_values`` on a planned connection: nothing to ask for."""
+
+    __slots__ = ()
+
+    async def __aenter__(self) -> None:
+        return None
+
+    async def __aexit__(self, *_: object) -> None:
+        return None
+
+
+_ALREADY_PLANNED = _AlreadyPlanned()
+
+
 class _PlannedInUnit:
     __slots__ = ("_work",)
 
@@ -173,15 +192,16 @@ class _Reading:
     Classes rather than generator-based context managers, here and below: one is
     entered on every request, and a generator costs extra frames and a wrapper."""
 
-    __slots__ = ("_conn", "_pool")
+    __slots__ = ("_conn", "_planned", "_pool")
 
-    def __init__(self, pool: asyncpg.Pool) -> None:
+    def __init__(self, pool: asyncpg.Pool, planned: bool = False) -> None:
         self._pool = pool
+        self._planned = planned
         self._conn: PoolConnectionProxy | None = None
 
     async def __aenter__(self) -> Reads:
         self._conn = await self._pool.acquire()
-        return Reads(self._conn)
+        return Reads(self._conn, self._planned)
 
     async def __aexit__(self, *exc_info: object) -> None:
         conn, self._conn = self._conn, None
@@ -191,6 +211,11 @@ class _Reading:
 
 def reads(pool: asyncpg.Pool) -> AbstractAsyncContextManager[Reads]:
     return _Reading(pool)
+
+
+def planned_reads(pool: asyncpg.Pool) -> AbstractAsyncContextManager[Reads]:
+    """``reads`` on a connection of the planned pool (``Reads.planned``)."""
+    return _Reading(pool, planned=True)
 
 
 class _Within:

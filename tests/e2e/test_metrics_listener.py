@@ -141,14 +141,16 @@ def test_two_workers_are_summed_even_after_one_dies(tmp_path: Path, fresh_databa
         assert listed(text) == sum(shares) == sent
         [(labels, _)] = samples(text, "entrepot_webhook_queue_depth")
         assert "pid" not in labels, "the gauge is one series, not one per worker"
-        # Each worker has pools of its own: the replica's are their sum.
-        [(labels, most)] = [
+        # Each worker has pools of its own: the replica's are their sum (the request
+        # pool's 3 a worker, of which the planned pool takes its share).
+        pools = [
             (labels, v)
             for labels, v in samples(text, "entrepot_db_pool_max_connections")
-            if labels["pool"] == "requests"
+            if labels["pool"] in ("requests", "planned")
         ]
-        assert "pid" not in labels
-        assert most == 2 * 3
+        assert sorted(labels["pool"] for labels, _ in pools) == ["planned", "requests"]
+        assert all("pid" not in labels for labels, _ in pools)
+        assert sum(v for _, v in pools) == 2 * 3
         assert "process_resident_memory_bytes" not in text  # per-process metrics do not merge
 
         dead = pids[0]

@@ -53,6 +53,9 @@ _CONCURRENT_INDEX = re.compile(
 )
 
 
+_JITTER = random.Random()  # its own: the process's global ``random`` is left alone
+
+
 @dataclass(frozen=True)
 class Migration:
     version: int
@@ -295,7 +298,7 @@ async def _with_retries(
                     f"for {wait.describe()}"
                 ) from exc
             pause = min(MAX_BACKOFF_SECONDS, policy.backoff_seconds * 2 ** (attempt - 1))
-            pause *= 0.5 + random.random() / 2  # jitter
+            pause *= 0.5 + _JITTER.random() / 2  # jitter
             log.warning(
                 "migration_lock_timeout",
                 deadlock=isinstance(exc, asyncpg.DeadlockDetectedError),

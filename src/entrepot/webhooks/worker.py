@@ -100,13 +100,18 @@ def retry_after_seconds(value: str | None, now: float | None = None) -> float | 
     return max(0.0, when.timestamp() - (now if now is not None else time.time()))
 
 
+# A generator of the worker's own: the jitter leaves the process's global ``random``
+# alone (a test framework drawing from it in another thread sees it move otherwise).
+_JITTER = random.Random()
+
+
 def next_delay(
     schedule: tuple[float, ...], attempts: int, retry_after: float | None
 ) -> float | None:
     """Seconds until the next attempt after ``attempts`` failed ones; None when exhausted."""
     if attempts >= len(schedule):
         return None
-    delay = schedule[attempts] * random.uniform(0.9, 1.1)
+    delay = schedule[attempts] * _JITTER.uniform(0.9, 1.1)
     if retry_after is not None:
         delay = max(delay, min(retry_after, RETRY_AFTER_CAP_SECONDS))
     return delay

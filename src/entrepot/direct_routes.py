@@ -28,11 +28,9 @@ from __future__ import annotations
 import inspect
 import typing
 from collections.abc import Awaitable, Callable, Sequence
-from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from typing import Any
 
-import asyncpg
 from fastapi import FastAPI, Request
 from fastapi.middleware.asyncexitstack import AsyncExitStackMiddleware
 from fastapi.routing import APIRoute, APIRouter
@@ -50,19 +48,9 @@ from entrepot.auth.authenticate import (
     authenticate_reader,
 )
 from entrepot.auth.tickets import take_from_query
-from entrepot.components import Components
 from entrepot.parts import Part, components
 from entrepot.principal import Principal
-from entrepot.store.work import Reads, lazy_unit_of_work, reads, unit_of_work
-from entrepot.work_deps import LazyWork, PlannedReading, Reading, Work, planned_reading
-
-Opener = Callable[[Components], AbstractAsyncContextManager[Reads]]
-UNITS: dict[object, Opener] = {
-    Reading: lambda parts: reads(parts.get(asyncpg.Pool)),
-    PlannedReading: planned_reading,
-    Work: lambda parts: unit_of_work(parts.get(asyncpg.Pool)),
-    LazyWork: lambda parts: lazy_unit_of_work(parts.get(asyncpg.Pool)),
-}
+from entrepot.work_deps import OPENERS, Opener
 
 Authenticator = Callable[[Request], Awaitable[Principal]]
 AUTH_STEPS: dict[object, Authenticator] = {
@@ -114,8 +102,8 @@ def plan_for(route: APIRoute) -> Plan:
             request = name
         elif hint in AUTH_STEPS:
             principal = (name, AUTH_STEPS[hint])
-        elif hint in UNITS:
-            unit = (name, UNITS[hint])
+        elif hint in OPENERS:
+            unit = (name, OPENERS[hint])
         elif (kind := _part_of(hint)) is not None:
             parts.append((name, kind))
         else:
@@ -179,12 +167,16 @@ class DirectRoute(Route):
         inherited = scope.get("path_params")
         return {**inherited, **params} if inherited else params
 
+    def child_scope(self, params: dict[str, Any]) -> Scope:
+        """What a match adds to the request's scope; ``route`` is what metrics, logs and
+        metering read."""
+        return {"endpoint": self.endpoint, "path_params": params, "route": self.declared}
+
     def matches(self, scope: Scope) -> tuple[Match, Scope]:
-        match, child_scope = super().matches(scope)
-        if match is not Match.FULL:
+        params = self.path_params(scope) if scope["type"] == "http" else None
+        if params is None or scope["method"] not in (self.methods or ()):
             return Match.NONE, {}  # the declared route answers (405, Allow) as before
-        child_scope["route"] = self.declared  # what metrics, logs and metering read
-        return match, child_scope
+        return Match.FULL, self.child_scope(params)
 
 
 def direct_routes(routers: Sequence[APIRouter]) -> list[BaseRoute]:
@@ -223,9 +215,7 @@ class DirectDispatch:
                 params = route.path_params(scope)
                 if params is None:
                     continue
-                scope["endpoint"] = route.endpoint
-                scope["path_params"] = params
-                scope["route"] = route.declared  # what metrics, logs and metering read
+                scope.update(route.child_scope(params))
                 response = await route.serve(Request(scope, receive, send))
                 await response(scope, receive, send)
                 return

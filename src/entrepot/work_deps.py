@@ -12,9 +12,9 @@ that fails is answered as the problem it is.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager
-from typing import Annotated
+from typing import Annotated, TypeVar
 
 import asyncpg
 from fastapi import Depends, Request
@@ -32,40 +32,56 @@ from entrepot.store.work import (
     unit_of_work,
 )
 
-
-async def _work(request: Request) -> AsyncIterator[UnitOfWork]:
-    async with unit_of_work(components(request).get(asyncpg.Pool)) as work:
-        yield work
+U = TypeVar("U", bound=Reads)
 
 
-async def _reads(request: Request) -> AsyncIterator[Reads]:
-    async with reads(components(request).get(asyncpg.Pool)) as reading:
-        yield reading
+def open_work(parts: Components) -> AbstractAsyncContextManager[UnitOfWork]:
+    return unit_of_work(parts.get(asyncpg.Pool))
 
 
-def planned_reading(parts: Components) -> AbstractAsyncContextManager[Reads]:
+def open_lazy_work(parts: Components) -> AbstractAsyncContextManager[UnitOfWork]:
+    return lazy_unit_of_work(parts.get(asyncpg.Pool))
+
+
+def open_reads(parts: Components) -> AbstractAsyncContextManager[Reads]:
+    return reads(parts.get(asyncpg.Pool))
+
+
+def open_planned_reads(parts: Components) -> AbstractAsyncContextManager[Reads]:
     """A connection of the planned pool; of the request pool when there is none
     (``ENTREPOT_PLANNED_POOL_SIZE=0``, a transaction pooler)."""
     planned = parts.find(PlannedPool)
-    return reads(parts.get(asyncpg.Pool)) if planned is None else planned_reads(planned.pool)
+    return open_reads(parts) if planned is None else planned_reads(planned.pool)
 
 
-async def _planned_reads(request: Request) -> AsyncIterator[Reads]:
-    async with planned_reading(components(request)) as reading:
-        yield reading
+def _dependency(
+    opener: Callable[[Components], AbstractAsyncContextManager[U]],
+) -> Callable[[Request], AsyncIterator[U]]:
+    """The FastAPI dependency that holds ``opener``'s unit for the request."""
+
+    async def unit(request: Request) -> AsyncIterator[U]:
+        async with opener(components(request)) as opened:
+            yield opened
+
+    return unit
 
 
-async def _lazy_work(request: Request) -> AsyncIterator[UnitOfWork]:
-    async with lazy_unit_of_work(components(request).get(asyncpg.Pool)) as work:
-        yield work
-
-
-Work = Annotated[UnitOfWork, Depends(_work, scope="function")]
+Work = Annotated[UnitOfWork, Depends(_dependency(open_work), scope="function")]
 # A unit whose transaction begins when the use case asks (``work.begin_transaction()``):
 # for routes whose common path is one statement (record writes).
-LazyWork = Annotated[UnitOfWork, Depends(_lazy_work, scope="function")]
-Reading = Annotated[Reads, Depends(_reads, scope="function")]
-PlannedReading = Annotated[Reads, Depends(_planned_reads, scope="function")]
+LazyWork = Annotated[UnitOfWork, Depends(_dependency(open_lazy_work), scope="function")]
+Reading = Annotated[Reads, Depends(_dependency(open_reads), scope="function")]
+PlannedReading = Annotated[Reads, Depends(_dependency(open_planned_reads), scope="function")]
+
+# Each unit's opener, by the hint an endpoint names it with: the direct routes
+# (direct_routes.py) open the same units without the dependency solver.
+Opener = Callable[[Components], AbstractAsyncContextManager[Reads]]
+OPENERS: dict[object, Opener] = {
+    Reading: open_reads,
+    PlannedReading: open_planned_reads,
+    Work: open_work,
+    LazyWork: open_lazy_work,
+}
 
 
 def _units(request: Request) -> Units:

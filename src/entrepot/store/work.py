@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import Awaitable, Callable
-from contextlib import AbstractAsyncContextManager
+from contextlib import AbstractAsyncContextManager, nullcontext
 from dataclasses import dataclass, field
 
 import asyncpg
@@ -65,7 +65,7 @@ class Reads:
         """A block whose statements are planned for their values (``plan_for_values``):
         as they are on a planned connection, else in a read-only transaction of their
         own, on this connection."""
-        return _ALREADY_PLANNED if self.planned else _PlannedForValues(self.conn)
+        return nullcontext() if self.planned else _PlannedForValues(self.conn)
 
     def begin(self) -> AbstractAsyncContextManager[UnitOfWork]:
         """The request's unit of work, begun late on its connection: for a use case
@@ -155,21 +155,6 @@ class _PlannedForValues:
             return
         self._began = False
         await self._conn.execute("COMMIT" if exc_type is None else "ROLLBACK")
-
-
-class _AlreadyPlanned:
-    """``planned_for_values`` on a planned connection: nothing to ask for."""
-
-    __slots__ = ()
-
-    async def __aenter__(self) -> None:
-        return None
-
-    async def __aexit__(self, *_: object) -> None:
-        return None
-
-
-_ALREADY_PLANNED = _AlreadyPlanned()
 
 
 class _PlannedInUnit:

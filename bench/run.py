@@ -452,7 +452,10 @@ def creates_judge(spread: int) -> Callable[[Row], str]:
     return judge
 
 
-def scenario_create(ctx: Context, ours: Server, workers: int) -> None:
+CONTROL = "control: bare ASGI POST (one INSERT), 1 dataset"
+
+
+def scenario_create(ctx: Context, ours: Server, base: Server, workers: int) -> None:
     for spread in SPREADS:
         paths = ",".join(f"/v1/datasets/{name}/records" for name in ctx.ours_writes[:spread])
         raw_ids = ctx.raw_writes[:spread]
@@ -478,6 +481,23 @@ def scenario_create(ctx: Context, ours: Server, workers: int) -> None:
             ),
             judge=creates_judge(spread),
         )
+    # What a second worker buys on this machine without any of Entrepot: the bare app's
+    # create (no auth, validation, audit or feed) at the same worker count. When it is no
+    # faster at 2 workers than at 1 either, the cores are the limit, not the write path.
+    wrk_pair(
+        ctx,
+        CONTROL,
+        workers,
+        lambda d, tag: run_wrk(
+            base.base_url,
+            "post-create",
+            path="/records",
+            tag=tag,
+            duration=d,
+            connections=ctx.args.connections,
+        ),
+        lambda d, tag, ids=ctx.raw_writes[:1]: run_raw_writes(ctx, ids, d, tag),
+    )
 
 
 async def import_ours(ctx: Context, server: Server, dataset: str, count: int) -> tuple[float, Any]:
@@ -618,7 +638,7 @@ async def measure(ctx: Context, workers: int) -> None:
         if "list" in only:
             scenario_list(ctx, ours, base, workers)
         if "create" in only:
-            scenario_create(ctx, ours, workers)
+            scenario_create(ctx, ours, base, workers)
         if "import" in only:
             await scenario_import(ctx, ours, workers)
         if "rss" in only:
@@ -747,16 +767,30 @@ async def main_async(ctx: Context) -> None:
 
 
 def judge_scaling(ctx: Context) -> None:
-    """Creates: 2 workers must be faster than 1 (on each spread)."""
-    by_key = {(r.scenario, r.workers): r for r in ctx.rows if r.scenario.startswith("POST create")}
+    """Creates: 2 workers must be faster than 1 (on each spread); beside each verdict,
+    what 2 workers did for the bare control in the same run."""
+    by_key = {
+        (r.scenario, r.workers): r
+        for r in ctx.rows
+        if r.scenario.startswith("POST create") or r.scenario == CONTROL
+    }
+    bare = [row.ours for w in (1, 2) if (row := by_key.get((CONTROL, w))) is not None]
+    control_note = ""
+    if len(bare) == 2 and bare[0] and bare[1]:
+        control_note = (
+            f"; the bare control at 2 workers: {bare[1]:,.0f} vs {bare[0]:,.0f} req/s "
+            f"({100 * (bare[1] / bare[0] - 1):+.0f}%)"
+        )
     for (scenario, workers), row in by_key.items():
+        if scenario == CONTROL:
+            continue
         one = by_key.get((scenario, 1))
         if workers != 2 or one is None or one.ours is None or row.ours is None:
             continue
         faster = row.ours > one.ours
         row.notes.append(
             f"2 workers {'faster' if faster else 'NOT faster'} than 1: "
-            f"{row.ours:,.0f} vs {one.ours:,.0f} req/s"
+            f"{row.ours:,.0f} vs {one.ours:,.0f} req/s{control_note}"
         )
         if not faster:
             row.verdict = "MISSED"

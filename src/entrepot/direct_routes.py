@@ -17,8 +17,9 @@ by a plain Starlette route placed first in the app's table:
   endpoint that asks for anything else (a validated query parameter, a new
   dependency) or a route with dependencies of its own is refused at startup,
   never served with something silently skipped;
-- errors go to the app's exception handlers (Starlette's ``request_response``,
-  as for every route), and the middleware around it is the app's own;
+- errors go to the app's exception handlers, looked up as Starlette looks them
+  up for every other route (``DirectDispatch``), and the middleware around it
+  is the app's own;
 - a request whose method the route does not serve falls through to the
   declared route, so a 405 and its ``Allow`` header are the router's.
 """
@@ -36,6 +37,7 @@ from fastapi.middleware.asyncexitstack import AsyncExitStackMiddleware
 from fastapi.routing import APIRoute, APIRouter
 from starlette._utils import get_route_path
 from starlette.convertors import StringConvertor
+from starlette.exceptions import HTTPException
 from starlette.middleware.exceptions import ExceptionMiddleware
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Match, Route
@@ -190,19 +192,28 @@ def direct_routes(routers: Sequence[APIRouter]) -> list[BaseRoute]:
 
 
 class DirectDispatch:
-    """The app's direct routes first; anything else to ``fallback`` (the router, inside
-    the per-request file stack FastAPI's own routes need).
+    """The app's direct routes first; anything else to ``fallback`` (the exception
+    handlers around the router, inside the per-request file stack FastAPI's own routes
+    need).
 
-    A matched request is served here, not through ``Route.handle``: Starlette's
-    per-route wrapper would build the request and look the exception handlers up a
-    second time, inside the ``ExceptionMiddleware`` that already renders every error
-    with the same handlers. Only the routes serving the request's method are tried,
-    so a method a route does not serve falls through to the router and its 405.
+    A matched request is served and its errors rendered here, by the handlers of
+    ``errors`` (the ``ExceptionMiddleware`` around the fallback: one table of handlers,
+    one renderer), looked up as Starlette looks them up. Not through ``Route.handle`` nor
+    that middleware: each would build the request again and wrap every message sent, on
+    the hottest routes. An endpoint returns its response before anything is sent, so an
+    error it raises always finds the answer unstarted; one raised while a streamed body
+    is sent goes on to the edge, which logs it and cuts the connection, as before. Only
+    the routes serving the request's method are tried, so a method a route does not
+    serve falls through to the router and its 405.
     """
 
-    def __init__(self, routes: Sequence[DirectRoute], fallback: ASGIApp) -> None:
+    def __init__(self, routes: Sequence[DirectRoute], errors: ExceptionMiddleware) -> None:
         self.routes = tuple(routes)
-        self.fallback = fallback
+        self.fallback = errors
+        # Starlette keeps the handlers it resolved from the app's table on the
+        # middleware; reading them there keeps both paths on the very same table.
+        self._handlers: dict[Any, Callable[..., Any]] = errors._exception_handlers
+        self._status_handlers: dict[int, Callable[..., Any]] = errors._status_handlers
         by_method: dict[str, list[DirectRoute]] = {}
         for route in self.routes:
             for method in route.methods or ():
@@ -216,18 +227,39 @@ class DirectDispatch:
                 if params is None:
                     continue
                 scope.update(route.child_scope(params))
-                response = await route.serve(Request(scope, receive, send))
+                request = Request(scope, receive, send)
+                try:
+                    response = await route.serve(request)
+                except Exception as exc:
+                    response = await self._render(request, exc)
                 await response(scope, receive, send)
                 return
         await self.fallback(scope, receive, send)
+
+    async def _render(self, request: Request, exc: Exception) -> Response:
+        """The answer the app's handlers give ``exc`` (Starlette's lookup: a status
+        handler for an ``HTTPException``, else the nearest class in the exception's
+        MRO); re-raised when none handles it (the edge answers 500)."""
+        handler = None
+        if isinstance(exc, HTTPException):
+            handler = self._status_handlers.get(exc.status_code)
+        if handler is None:
+            found = (self._handlers[c] for c in type(exc).__mro__ if c in self._handlers)
+            handler = next(found, None)
+        if handler is None:
+            raise exc
+        response: Response = await handler(request, exc)
+        exc.__traceback__ = None  # a reused exception instance would pile tracebacks up
+        return response
 
 
 class DirectAPI(FastAPI):
     """FastAPI with the stack every request shares, and nothing in it that serves no one.
 
     The user middleware (``EdgeMiddleware``: request ids, limits, logs, metrics and
-    the 500 every path answers) wraps the app's exception handlers (the one problem
-    renderer), which wrap the dispatch: direct routes first, else the router. Left
+    the 500 every path answers) wraps the dispatch: direct routes first, their errors
+    rendered by the app's exception handlers (the one problem renderer), else those
+    handlers' middleware around the router. Left
     out: Starlette's outer error middleware (the edge renders and logs 500s; its
     second 500 path was dead code), FastAPI's app-wide body limit (the edge limits
     bodies, per route class) and its exception telemetry (kept, with FastAPI's own
@@ -253,8 +285,10 @@ class DirectAPI(FastAPI):
             return super().build_middleware_stack()
         handlers = {k: v for k, v in self.exception_handlers.items() if k not in (500, Exception)}
         direct = [r for r in self.router.routes if isinstance(r, DirectRoute)]
-        app: ASGIApp = DirectDispatch(direct, AsyncExitStackMiddleware(self.router))
-        app = ExceptionMiddleware(app, handlers=handlers, debug=self.debug)
+        errors = ExceptionMiddleware(
+            AsyncExitStackMiddleware(self.router), handlers=handlers, debug=self.debug
+        )
+        app: ASGIApp = DirectDispatch(direct, errors)
         for cls, args, kwargs in reversed(self.user_middleware):
             app = cls(app, *args, **kwargs)
         if not self.root_path:

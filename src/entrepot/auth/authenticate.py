@@ -180,15 +180,27 @@ async def authenticate(request: Request) -> Principal:
 
 
 async def _authenticate(request: Request, gate: Gate) -> Principal:
-    ip = request.client.host if request.client else None
+    ip = _client_ip(request)
     try:
         principal = await _principal(request, gate, ip)
     except Unauthorized:
         gate.failures.failed(ip)
         raise
-    request.state.principal = principal
-    request.state.rate_limit = await gate.limiter.admit(principal)
+    return await _admitted(request, gate, principal)
+
+
+async def _admitted(request: Request, gate: Gate, principal: Principal) -> Principal:
+    """``principal``, admitted by the rate limiter, on the request's state (where the edge
+    reads it for the logs, the metrics and the rate-limit headers)."""
+    state = request.scope.setdefault("state", {})  # what ``request.state`` wraps
+    state["principal"] = principal
+    state["rate_limit"] = await gate.limiter.admit(principal)
     return principal
+
+
+def _client_ip(request: Request) -> str | None:
+    client = request.scope.get("client")
+    return client[0] if client else None
 
 
 async def recheck(request: Request, principal: Principal, scope: str) -> Principal:
@@ -221,10 +233,7 @@ async def authenticate_reader(request: Request) -> Principal:
     gate = components(request).get(Gate)
     if not gate.anonymous_reads or "authorization" in request.headers:
         return await _authenticate(request, gate)
-    principal = anonymous(request.client.host if request.client else None)
-    request.state.principal = principal
-    request.state.rate_limit = await gate.limiter.admit(principal)
-    return principal
+    return await _admitted(request, gate, anonymous(_client_ip(request)))
 
 
 async def _principal(request: Request, gate: Gate, ip: str | None) -> Principal:

@@ -9,7 +9,9 @@ straight through SQL (setup, not measured), then wrk (-t1) loads 127.0.0.1:
                at -c N and at -c 1 (unloaded latency)  vs the same SQL, bare
   create       POST one record into 1 dataset,    vs raw asyncpg BEGIN; INSERT; COMMIT
                then round robin into 4              from 32 tasks, into as many
-                                                    datasets (bench/raw_writes.py)
+                                                    datasets (bench/raw_writes.py);
+               and a control: the bare app's POST (one INSERT) at the same worker
+               count, to show what a second worker buys on this machine at all
   import       POST /import NDJSON (streamed)     vs asyncpg copy_records_to_table
   rss          RSS of each worker at idle and after the load
 

@@ -43,12 +43,17 @@ def id_problem(record_id: str) -> str | None:
     return None
 
 
+def invalid_id(problem: str, pointer: str) -> Unprocessable:
+    """The 422 for an id in a body (at ``pointer``) that ``id_problem`` refused."""
+    return Unprocessable(
+        "The record id is invalid.", errors=[{"path": pointer, "message": problem}]
+    )
+
+
 def check_id(record_id: str, pointer: str) -> str:
     problem = id_problem(record_id)
     if problem:
-        raise Unprocessable(
-            "The record id is invalid.", errors=[{"path": pointer, "message": problem}]
-        )
+        raise invalid_id(problem, pointer)
     return record_id
 
 

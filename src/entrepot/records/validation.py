@@ -10,7 +10,7 @@ from typing import Any
 
 from entrepot.datasets.registry import DatasetMeta
 from entrepot.problems import Unprocessable
-from entrepot.records.ids import check_id, id_problem
+from entrepot.records.ids import check_id, id_problem, invalid_id
 from entrepot.wording import shown
 
 
@@ -49,8 +49,9 @@ def record_id(meta: DatasetMeta, data: dict[str, Any], path_id: str | None) -> s
             errors=[{"path": key_pointer(meta), "message": "must be a string or integer"}],
         )
     found = value if kind is str else str(value)
-    if id_problem(found):
-        check_id(found, key_pointer(meta))
+    problem = id_problem(found)
+    if problem:
+        raise invalid_id(problem, key_pointer(meta))
     if path_id is not None and found != path_id:
         raise Unprocessable(
             "The record's primary key does not match the id in the URL.",

@@ -35,6 +35,11 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.middleware.asyncexitstack import AsyncExitStackMiddleware
 from fastapi.routing import APIRoute, APIRouter
+from starlette._exception_handler import (
+    ExceptionHandlers,
+    StatusHandlers,
+    _lookup_exception_handler,
+)
 from starlette._utils import get_route_path
 from starlette.convertors import StringConvertor
 from starlette.exceptions import HTTPException
@@ -212,8 +217,8 @@ class DirectDispatch:
         self.fallback = errors
         # Starlette keeps the handlers it resolved from the app's table on the
         # middleware; reading them there keeps both paths on the very same table.
-        self._handlers: dict[Any, Callable[..., Any]] = errors._exception_handlers
-        self._status_handlers: dict[int, Callable[..., Any]] = errors._status_handlers
+        self._handlers: ExceptionHandlers = errors._exception_handlers
+        self._status_handlers: StatusHandlers = errors._status_handlers
         by_method: dict[str, list[DirectRoute]] = {}
         for route in self.routes:
             for method in route.methods or ():
@@ -244,11 +249,11 @@ class DirectDispatch:
         if isinstance(exc, HTTPException):
             handler = self._status_handlers.get(exc.status_code)
         if handler is None:
-            found = (self._handlers[c] for c in type(exc).__mro__ if c in self._handlers)
-            handler = next(found, None)
+            handler = _lookup_exception_handler(self._handlers, exc)
         if handler is None:
             raise exc
-        response: Response = await handler(request, exc)
+        render = typing.cast("Callable[[Request, Exception], Awaitable[Response]]", handler)
+        response = await render(request, exc)  # the app's handlers are all async
         exc.__traceback__ = None  # a reused exception instance would pile tracebacks up
         return response
 

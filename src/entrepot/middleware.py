@@ -26,6 +26,7 @@ from entrepot.limits.limiter import rate_limit_headers
 from entrepot.limits.meter import UsageMeter
 from entrepot.logging import access_log
 from entrepot.ops.metrics import REQUEST_SECONDS, REQUESTS
+from entrepot.parts import app_components
 from entrepot.principal import Principal
 from entrepot.problems import BadRequest, PayloadTooLarge, Problem
 from entrepot.server_protocol import ABORT_EXTENSION
@@ -205,7 +206,7 @@ class EdgeMiddleware:
         _counted(method, route, status, _app_label(principal)).inc()
         _timed(method, route).observe(elapsed)
         if principal is not None and principal.app_id is not None and principal.kind == "app":
-            meter = scope["app"].state.components.find(UsageMeter)
+            meter = app_components(scope["app"]).find(UsageMeter)
             if meter is not None:
                 dataset = scope.get("path_params", {}).get("ds")
                 meter.count(principal.app_id, method, route, status, dataset)
@@ -216,9 +217,15 @@ class EdgeMiddleware:
                 path=path,
                 route=route,
                 status=status,
-                duration_ms=round(elapsed * 1000, 2),
+                duration_ms=_milliseconds(elapsed),
                 request_id=request_id,
             )
+
+
+def _milliseconds(seconds: float) -> float:
+    """``seconds`` in milliseconds to two decimals, as ``round(ms, 2)`` gives them to the
+    last digit but for exact ties: a fifth of its cost on every access line."""
+    return int(seconds * 100_000 + 0.5) / 100
 
 
 @functools.cache

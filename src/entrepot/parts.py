@@ -18,7 +18,14 @@ T = TypeVar("T")
 
 def components(connection: HTTPConnection) -> Components:
     """The app's container (set by the lifespan before the first request)."""
-    found: Components = connection.app.state.components
+    return app_components(connection.scope["app"])
+
+
+def app_components(app: Any) -> Components:
+    """``app.state.components``, read from the state's own mapping: the attribute would
+    first fail an ordinary lookup (an ``AttributeError`` made and dropped, on every
+    request) before Starlette's ``State.__getattr__`` finds it there."""
+    found: Components = app.state._state["components"]
     return found
 
 

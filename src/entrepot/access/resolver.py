@@ -14,7 +14,7 @@ from __future__ import annotations
 import time
 import uuid
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 import asyncpg
 import orjson
@@ -52,8 +52,7 @@ class Grant:
     row_filter: dict[str, Any] | None
 
 
-@dataclass(frozen=True)
-class DatasetAccess:
+class DatasetAccess(NamedTuple):
     """What one principal may do with one dataset."""
 
     meta: DatasetMeta

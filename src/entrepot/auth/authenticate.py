@@ -26,6 +26,7 @@ from entrepot.auth.keys import digest, display_prefix
 from entrepot.auth.principals import key_principal, subject_principal
 from entrepot.auth.tokens import InvalidToken, TokenService, looks_like_jwt
 from entrepot.components import Components
+from entrepot.headers import first_header
 from entrepot.parts import components
 from entrepot.principal import Principal, anonymous
 from entrepot.problems import Unauthorized
@@ -85,7 +86,7 @@ class CredentialCache:
 
 
 def bearer_token(request: Request) -> str:
-    header = request.headers.get("authorization")
+    header = first_header(request.scope, b"authorization")
     if not header:
         raise Unauthorized.missing()
     scheme, _, token = header.partition(" ")
@@ -231,7 +232,7 @@ async def authenticate_reader(request: Request) -> Principal:
     a missing credential gets (access/resolver.py). A header that is present is
     checked as always: a bad credential never falls back to anonymous."""
     gate = components(request).get(Gate)
-    if not gate.anonymous_reads or "authorization" in request.headers:
+    if not gate.anonymous_reads or first_header(request.scope, b"authorization") is not None:
         return await _authenticate(request, gate)
     return await _admitted(request, gate, anonymous(_client_ip(request)))
 

@@ -10,6 +10,7 @@ from urllib.parse import quote
 from fastapi import APIRouter, Depends, Request, Response
 
 from entrepot.auth.authenticate import CurrentPrincipal, CurrentReader
+from entrepot.headers import first_header
 from entrepot.http import JSONBytes, StrictJsonRoute, require_json
 from entrepot.parts import part
 from entrepot.principal import Principal
@@ -194,7 +195,7 @@ async def get_record(
     records: Records,
     reading: Reading,
 ) -> Response:
-    if_none_match = preconditions.parse(request.headers.get("if-none-match"))
+    if_none_match = preconditions.parse(first_header(request.scope, b"if-none-match"))
     found = await records.get(reading, principal, ds, record_id)
     if if_none_match is not None and if_none_match.matches_weak_tag(found.etag):
         return Response(status_code=304, headers={"ETag": found.etag})

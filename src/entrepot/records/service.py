@@ -11,7 +11,7 @@ from collections.abc import Awaitable, Callable, Iterable
 from contextlib import nullcontext
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, TypeVar
+from typing import Any, NamedTuple, TypeVar
 
 import asyncpg
 
@@ -43,8 +43,7 @@ from entrepot.store.work import Reads, UnitOfWork
 T = TypeVar("T")
 
 
-@dataclass(frozen=True)
-class Found:
+class Found(NamedTuple):
     """One record as the caller may see it, with the validator of that view."""
 
     record_id: str

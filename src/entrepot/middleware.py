@@ -22,6 +22,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from entrepot.context import RequestContext, answer_cut, current_request
 from entrepot.errors import log_unexpected, problem_response, unexpected_response
+from entrepot.headers import raw_header
 from entrepot.limits.limiter import rate_limit_headers
 from entrepot.limits.meter import UsageMeter
 from entrepot.logging import access_log
@@ -224,7 +225,8 @@ class EdgeMiddleware:
 
 def _milliseconds(seconds: float) -> float:
     """``seconds`` in milliseconds to two decimals, as ``round(ms, 2)`` gives them to the
-    last digit but for exact ties: a fifth of its cost on every access line."""
+    last digit but for exact ties, at about half its cost (184 against 347 ns) on
+    every access line."""
     return int(seconds * 100_000 + 0.5) / 100
 
 
@@ -271,15 +273,14 @@ def _route_template(scope: Scope) -> str:
 
 
 def _request_id(scope: Scope) -> str:
-    for name, value in scope.get("headers", []):
-        if name == b"x-request-id":
-            try:
-                text: str = bytes(value).decode("ascii")
-            except UnicodeDecodeError:
-                break
-            if _VALID_REQUEST_ID.match(text):
-                return text
-            break
+    value = raw_header(scope, b"x-request-id")
+    if value is not None:
+        try:
+            text = bytes(value).decode("ascii")
+        except UnicodeDecodeError:
+            text = ""
+        if _VALID_REQUEST_ID.match(text):
+            return text
     return f"{_ids.getrandbits(128):032x}"
 
 
@@ -291,13 +292,13 @@ os.register_at_fork(after_in_child=lambda: _ids.seed(os.urandom(32)))
 
 
 def _content_length(scope: Scope) -> int | None:
-    for name, value in scope.get("headers", []):
-        if name == b"content-length":
-            try:
-                return int(value)
-            except ValueError:
-                return None
-    return None
+    value = raw_header(scope, b"content-length")
+    if value is None:
+        return None
+    try:
+        return int(value)
+    except ValueError:
+        return None
 
 
 def _has_nul(scope: Scope) -> bool:

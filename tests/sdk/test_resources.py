@@ -24,6 +24,7 @@ from entrepot.client import (
     verify_webhook,
 )
 from tests.sdk.conftest import SCHEMA, Receiver, unique
+from tests.waiting import wait_until
 
 
 def test_orgs_create_get_and_list(admin: Client) -> None:
@@ -150,7 +151,12 @@ def test_webhooks_management_and_a_delivery_verified(
     assert (event["data"]["dataset"], event["data"]["id"]) == (dataset, created.id)
     with pytest.raises(WebhookVerificationError):
         verify_webhook(hook.secret, headers, body.replace(b"Hooked", b"Hacked"))
-    [delivery] = admin.webhooks.deliveries(hook.id)
+    # The receiver has the body before the worker records the answer; a retry while
+    # the delivery is still in flight is refused (409), so wait for it to finish.
+    [delivery] = wait_until(
+        lambda: [d for d in admin.webhooks.deliveries(hook.id) if d.status == "delivered"],
+        "the delivery is recorded as delivered",
+    )
     assert (delivery.record_id, delivery.message_id) == (created.id, headers["webhook-id"])
     assert admin.webhooks.retry_delivery(hook.id, delivery.id).status == "pending"
 

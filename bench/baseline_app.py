@@ -5,8 +5,9 @@ machine, what Entrepot's hot paths are measured against.
 Served by bench/run.py with the same uvicorn settings as ``entrepot serve``
 (uvloop, httptools, same worker count). Configuration from the environment:
 ``BASELINE_DATABASE_URL``, ``BASELINE_DATASET_ID`` (the dataset whose
-partition ``records_<id>`` it reads) and ``BASELINE_WRITE_DATASET_ID`` (the one
-it inserts into; default: the same).
+partition ``records_<id>`` it reads), ``BASELINE_WRITE_DATASET_ID`` (the one
+it inserts into; default: the same) and ``BASELINE_POOL_SIZE`` (its pool's
+connections; 10).
 
 Routes (no authentication, no validation, no logging):
 - ``GET /healthz``
@@ -37,6 +38,7 @@ DATASET_ID = int(os.environ.get("BASELINE_DATASET_ID", "0"))
 TABLE = f"records_{DATASET_ID}"
 WRITE_DATASET_ID = int(os.environ.get("BASELINE_WRITE_DATASET_ID", str(DATASET_ID)))
 WRITE_TABLE = f"records_{WRITE_DATASET_ID}"
+POOL_SIZE = int(os.environ.get("BASELINE_POOL_SIZE", "10"))
 COLUMNS = "id, version, data::text, created_at, updated_at"
 PRICE = "COALESCE(data -> 'price', 'null'::jsonb)"
 REGION = "COALESCE(data -> 'region', 'null'::jsonb)"
@@ -110,7 +112,9 @@ async def lifespan(receive: Receive, send: Send) -> None:
     while True:
         message = await receive()
         if message["type"] == "lifespan.startup":
-            State.pool = await asyncpg.create_pool(DSN, min_size=2, max_size=10, reset=_no_reset)
+            State.pool = await asyncpg.create_pool(
+                DSN, min_size=2, max_size=POOL_SIZE, reset=_no_reset
+            )
             await send({"type": "lifespan.startup.complete"})
         elif message["type"] == "lifespan.shutdown":
             if State.pool is not None:

@@ -188,8 +188,20 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return args
 
 
+# The bare app's pool, and so the connections both sides may use for a request: ours
+# is given a budget of this many for its request pool plus the planned pool's default
+# share (ENTREPOT_PLANNED_POOL_SIZE, opened only by lists), so that a GET or a create
+# has as many connections as the bare app's (by default 6 of the 10 serve them: run M
+# in bench/RESULTS.md measures both). --server-env overrides either.
+BASE_POOL = 10
+PLANNED_SHARE = 4
+
+
 def server_env(args: argparse.Namespace) -> dict[str, str]:
-    env = {}
+    env = {
+        "ENTREPOT_POOL_MAX_SIZE": str(BASE_POOL + PLANNED_SHARE),
+        "ENTREPOT_PLANNED_POOL_SIZE": str(PLANNED_SHARE),
+    }
     for item in args.server_env:
         key, sep, value = item.partition("=")
         if not sep:
@@ -629,7 +641,12 @@ async def measure(ctx: Context, workers: int) -> None:
     base: Server | None = None
     try:
         base = start_baseline(
-            ctx.url, ctx.dataset_id, workers, ctx.log_dir, write_dataset_id=ctx.write_dataset_id
+            ctx.url,
+            ctx.dataset_id,
+            workers,
+            ctx.log_dir,
+            write_dataset_id=ctx.write_dataset_id,
+            extra_env={"BASELINE_POOL_SIZE": str(BASE_POOL)},
         )
         await check_equivalence(ctx, ours, base)
         await asyncio.sleep(1.0)
@@ -809,6 +826,11 @@ def main(argv: list[str] | None = None) -> int:
     ctx = Context(args, args.pg_url, url, token, log_dir)
     machine_info(ctx)
     ctx.info["rows loaded"] = f"{args.rows:,}"
+    env = server_env(args)
+    ctx.info["connections"] = (
+        f"base pool {BASE_POOL}; ours ENTREPOT_POOL_MAX_SIZE {env['ENTREPOT_POOL_MAX_SIZE']}, "
+        f"of which ENTREPOT_PLANNED_POOL_SIZE {env['ENTREPOT_PLANNED_POOL_SIZE']} for lists"
+    )
     print(f"database {db_name}; server logs in {log_dir}", flush=True)
     failed = False
     try:

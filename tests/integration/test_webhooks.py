@@ -700,6 +700,65 @@ async def test_a_hanging_endpoint_holds_only_its_own_slots(
         hanging.close()
 
 
+async def test_endpoints_that_keep_their_slots_busy_leave_slots_for_the_others(
+    fresh_database: Callable[[], Awaitable[str]], receiver: Receiver
+) -> None:
+    """Two endpoints answer every delivery in 0.5 s: slow enough to keep every slot they
+    get busy, quick enough never to have their limit halved, each with a backlog of 150
+    events. With 8 slots a worker, taken first come, first served, they held all 8 and
+    took each slot back as it freed, so a third endpoint's events waited behind both
+    backlogs (150 x 2 x 0.5 s / 8 slots, about 19 s). Each endpoint now takes at most
+    half of what the others leave, and a claim takes every endpoint's next event in
+    turn: the third endpoint's events wait one busy attempt at most."""
+    settings = Settings(
+        database_url=await prepared_database(fresh_database),
+        bootstrap_token=ADMIN_TOKEN,
+        log_level="warning",
+        webhook_allowed_networks="127.0.0.0/8",
+        webhook_timeout_seconds=5,
+        webhook_concurrency=8,
+        webhook_endpoint_concurrency=8,
+    )
+
+    def busy() -> tuple[int, bytes]:
+        time.sleep(0.5)  # the endpoint's own latency, not a wait for a condition
+        return 200, b"ok"
+
+    busy_receivers = [Receiver(respond=busy), Receiver(respond=busy)]
+    try:
+        async with app_and_client(settings) as (_, client):
+            org, busy_ds, app_id, _ = await app_with_dataset(client)
+            quick_ds = (await make_dataset(client, org, primary_key="sku"))["name"]
+            for busy_receiver in busy_receivers:
+                made = await subscribe(client, app_id, busy_receiver.url, [busy_ds])
+                assert made.status_code == 201, made.text
+            made = await subscribe(client, app_id, receiver.url, [quick_ds])
+            assert made.status_code == 201, made.text
+            body = ndjson(*({"sku": f"r{n}", "name": "R", "price": n} for n in range(150)))
+            imported = await post_import(client, busy_ds, body)
+            assert imported.status_code == 200, imported.text
+
+            async def both_busy() -> bool:
+                return all(len(r.snapshot()) >= 2 for r in busy_receivers)
+
+            await until(both_busy, "both busy endpoints are being delivered to", within=30)
+            started = time.monotonic()
+            for n in range(5):
+                written = await client.put(
+                    f"/v1/datasets/{quick_ds}/records/q{n}",
+                    json={"sku": f"q{n}", "name": "Q", "price": n},
+                )
+                assert written.status_code == 201, written.text
+            got = await arrived(receiver, 5, within=30)
+            waited = time.monotonic() - started
+            assert sorted(d.body["data"]["id"] for d in got) == [f"q{n}" for n in range(5)]
+            assert waited < 4, f"the quick endpoint waited {waited:.1f} s behind the busy ones"
+            assert len(busy_receivers[0].snapshot()) + len(busy_receivers[1].snapshot()) < 300
+    finally:
+        for busy_receiver in busy_receivers:
+            busy_receiver.close()
+
+
 def _closed_port() -> int:
     """A loopback port nothing listens on (connections to it are refused)."""
     with socket.socket() as probe:

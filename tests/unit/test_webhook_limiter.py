@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from entrepot.webhooks.limiter import INITIAL, Limit
+from hypothesis import given
+from hypothesis import strategies as st
+
+from entrepot.webhooks.limiter import INITIAL, Limit, fair_share
 
 
 def answer_quickly(limit: Limit, times: int) -> None:
@@ -51,3 +54,46 @@ def test_a_slow_answer_counts_as_a_failure_and_the_limit_never_falls_below_one()
         limit.ended(limit.started(), ok=True, seconds=2.5)
     assert limit.limit == 1.0
     assert limit.free == 1
+
+
+# --- the worker's slots, shared: fair_share -------------------------------------------
+
+
+def test_an_endpoint_alone_may_hold_half_the_slots() -> None:
+    assert fair_share(256, held_by_others=0, held=0) == 128
+    assert fair_share(256, held_by_others=0, held=100) == 28
+    assert fair_share(7, held_by_others=0, held=0) == 4  # rounded up
+    assert fair_share(1, held_by_others=0, held=0) == 1
+
+
+def test_endpoints_that_all_want_more_leave_a_slot_for_a_newcomer() -> None:
+    """Four endpoints take all they may, in turn, round after round, while their
+    attempts end (all at once, half, or one each a round): slots stay free."""
+    concurrency = 256
+    endings = (lambda h: h, lambda h: (h + 1) // 2, lambda h: min(h, 1))
+    for ending in endings:
+        held = [0, 0, 0, 0]
+        for _ in range(100):
+            held = [h - ending(h) for h in held]
+            for n in range(len(held)):
+                held[n] += fair_share(concurrency, sum(held) - held[n], held[n])
+            assert sum(held) < concurrency
+            assert fair_share(concurrency, sum(held), 0) >= 1, "a newcomer finds a slot"
+
+
+@given(
+    concurrency=st.integers(1, 4096),
+    data=st.data(),
+)
+def test_an_endpoint_that_holds_a_slot_never_takes_the_last_free_one(
+    concurrency: int, data: st.DataObject
+) -> None:
+    held = data.draw(st.integers(0, concurrency), label="held")
+    others = data.draw(st.integers(0, concurrency - held), label="others")
+    free = concurrency - others - held
+    share = fair_share(concurrency, others, held)
+    assert 0 <= share <= free
+    if held >= 1:
+        assert share <= max(0, free - 1)
+    elif free >= 1:
+        assert share >= 1, "an endpoint holding none gets a slot while any is free"

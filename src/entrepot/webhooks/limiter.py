@@ -10,6 +10,10 @@ started together halves it once, as TCP does per round trip); it never falls
 below one, so a failing endpoint is still
 tried (its schedule, not the limiter, spaces its retries), and never rises
 above ``ceiling``. Pure arithmetic: the worker owns the clock and the counts.
+
+The worker's slots are shared too (:func:`fair_share`): an endpoint slow enough to keep
+every slot it has busy, yet never slow enough to be halved, would otherwise keep taking
+the slots that free up, first come, first served, until none were left for the others.
 """
 
 from __future__ import annotations
@@ -58,3 +62,16 @@ class Limit:
         self._epoch += 1
         self._credit = 0.0
         self.limit = max(1.0, self.limit / 2.0)
+
+
+def fair_share(concurrency: int, held_by_others: int, held: int) -> int:
+    """How many more of the worker's ``concurrency`` slots one endpoint may take now:
+    half of what the other endpoints leave (rounded up), less what it already holds.
+
+    An endpoint alone may hold half the slots (128 of the default 256, above the default
+    ceiling of 64 an endpoint). One that holds a slot never takes the last free one
+    (with f free and h >= 1 held, ``ceil((f + h) / 2) - h < f``), so an endpoint that
+    holds none finds a slot whenever one is free, however many the others want: it
+    waits for one attempt to end at most, never for another endpoint's backlog.
+    """
+    return max(0, -(-(concurrency - held_by_others) // 2) - held)

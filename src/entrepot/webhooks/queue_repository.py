@@ -86,7 +86,9 @@ WITH caps AS (
     LEFT JOIN unnest($5::uuid[], $6::int[]) AS c(webhook_id, cap) ON c.webhook_id = w.id
     WHERE w.disabled_at IS NULL
 ), next AS (
-    SELECT n.id, n.next_attempt_at FROM caps
+    SELECT n.id, n.next_attempt_at,
+           row_number() OVER (PARTITION BY caps.webhook_id ORDER BY n.next_attempt_at) AS turn
+    FROM caps
     CROSS JOIN LATERAL (
         SELECT d.id, d.next_attempt_at FROM webhook_deliveries d
         WHERE d.webhook_id = caps.webhook_id AND d.status IN {OPEN}
@@ -97,7 +99,7 @@ WITH caps AS (
         FOR UPDATE OF d SKIP LOCKED
     ) AS n
     WHERE caps.cap > 0
-    ORDER BY n.next_attempt_at
+    ORDER BY turn, n.next_attempt_at
     LIMIT $3
 ), claimed AS (
     UPDATE webhook_deliveries d
@@ -122,7 +124,10 @@ async def claim(
     per_endpoint: int | None = None,
     caps: Mapping[uuid.UUID, int] | None = None,
 ) -> list[Job]:
-    """Claim up to ``limit`` due deliveries in one statement, oldest due first, under one lease.
+    """Claim up to ``limit`` due deliveries in one statement, under one lease: each
+    webhook's oldest due first, taken in turns across webhooks (every webhook's first,
+    then every webhook's second...), so when ``limit`` binds, one endpoint's backlog of
+    older events never takes the batch from another's first.
 
     At most ``caps[webhook]`` of one webhook's (``per_endpoint`` for a webhook
     not in ``caps``; ``limit`` if that is None too): each endpoint's free

@@ -3,13 +3,14 @@
 A claimer takes due deliveries with ``FOR UPDATE SKIP LOCKED`` (so no two
 replicas take the same one) whenever slots are free, in one statement: up to
 the worker's free slots (``concurrency``) in all, and up to each endpoint's
-own free slots (its adaptive limit, :mod:`entrepot.webhooks.limiter`), so a
-slow or failing endpoint holds only its own share and never delays another's
-deliveries. Only the earliest unfinished delivery of a record is claimable, so
-a record's events arrive in seq order (a batch holds at most one delivery per
-record, and its next one only once this one's outcome is written); different
-records go in parallel. A claim is a lease: an attempt whose replica dies is
-claimed again once ``locked_until`` passes.
+own free slots (its adaptive limit, :mod:`entrepot.webhooks.limiter`) within
+its fair share of the worker's (``fair_share``), so a slow or failing endpoint
+holds only its own share and never delays another's deliveries. Only the
+earliest unfinished delivery of a record is claimable, so a record's events
+arrive in seq order (a batch holds at most one delivery per record, and its
+next one only once this one's outcome is written); different records go in
+parallel. A claim is a lease: an attempt whose replica dies is claimed again
+once ``locked_until`` passes.
 
 Attempts reuse connections (one keep-alive client per destination,
 :mod:`entrepot.webhooks.clients`), and their outcomes are written in batches
@@ -52,7 +53,7 @@ from entrepot.webhooks.config import (
     STUCK_AFTER_SECONDS,
     WebhookConfig,
 )
-from entrepot.webhooks.limiter import INITIAL, Limit
+from entrepot.webhooks.limiter import INITIAL, Limit, fair_share
 from entrepot.webhooks.metrics import (
     DELIVERIES,
     LATENCY,
@@ -200,9 +201,19 @@ class DeliveryWorker:
 
     # --- loops ------------------------------------------------------------
 
-    def _caps(self) -> dict[uuid.UUID, int]:
-        """Each known endpoint's free slots (an endpoint not listed gets the initial limit)."""
-        return {webhook: limit.free for webhook, limit in self._limits.items()}
+    def _caps(self) -> tuple[dict[uuid.UUID, int], int]:
+        """Each known endpoint's free slots, within its fair share of the worker's, and
+        what an endpoint not listed may take (the initial limit, within the same share)."""
+        concurrency = self.config.concurrency
+        held = sum(limit.in_flight for limit in self._limits.values())
+        caps = {
+            webhook: min(
+                limit.free, fair_share(concurrency, held - limit.in_flight, limit.in_flight)
+            )
+            for webhook, limit in self._limits.items()
+        }
+        newcomer = min(INITIAL, self.config.endpoint_concurrency, fair_share(concurrency, held, 0))
+        return caps, newcomer
 
     def _limit(self, webhook_id: uuid.UUID) -> Limit:
         limit = self._limits.get(webhook_id)
@@ -212,7 +223,6 @@ class DeliveryWorker:
         return limit
 
     async def _claim_loop(self, heartbeat: Heartbeat) -> None:
-        first = min(INITIAL, self.config.endpoint_concurrency)
         while True:
             heartbeat.beat()
             free = self.config.concurrency - len(self._inflight)
@@ -223,14 +233,15 @@ class DeliveryWorker:
             self._wake.clear()
             try:
                 lease = uuid.uuid4()
+                caps, newcomer = self._caps()
                 async with self.pool.acquire() as conn, conn.transaction():
                     jobs = await queue_repo.claim(
                         conn,
                         lease,
                         self.config.lease_seconds,
                         free,
-                        per_endpoint=first,
-                        caps=self._caps(),
+                        per_endpoint=newcomer,
+                        caps=caps,
                     )
             except asyncio.CancelledError:
                 raise

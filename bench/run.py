@@ -69,6 +69,7 @@ from _common import (
     wait_quiet,
     wrk_available,
 )
+from entrepot.settings import Settings
 
 QUIET = 15.0
 SCENARIOS = ("get", "list", "create", "import", "rss")
@@ -194,7 +195,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 # has as many connections as the bare app's (by default 6 of the 10 serve them: run M
 # in bench/RESULTS.md measures both). --server-env overrides either.
 BASE_POOL = 10
-PLANNED_SHARE = 4
+PLANNED_SHARE: int = Settings.model_fields["planned_pool_size"].default
 
 
 def server_env(args: argparse.Namespace) -> dict[str, str]:
